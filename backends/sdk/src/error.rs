@@ -1,0 +1,32 @@
+//! Errors a backend reports to the core. Named for what went wrong for the caller; the core's
+//! `http::error` module is the one place that turns them into status codes.
+
+/// A backend failure. Messages must never contain secret values: drivers scrub what they were handed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The caller sent something wrong (missing field, bad value, unknown role). 400.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No path of this backend matches. 404 `unsupported path`.
+    #[error("unsupported path")]
+    UnsupportedPath,
+    /// The path exists but not for this operation. 405.
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// The target system (database, cloud API) failed or refused. The text is safe to show.
+    #[error("{0}")]
+    Target(String),
+    /// Our own storage failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    /// A bug or broken invariant on our side; the text is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BackendError {
+    /// Shorthand for [`BackendError::InvalidRequest`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+}

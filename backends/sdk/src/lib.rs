@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+//!
+//! Map of the crate:
+//! - [`backend`]: the [`Backend`] trait a secrets engine implements.
+//! - [`request`]: [`Request`], [`Operation`] and weakly typed field access ([`Fields`]).
+//! - [`response`]: [`Response`], [`PlannedSecret`] and [`Credentials`].
+//! - [`storage`]: [`MountStorage`], the per-mount key/value view (sealed at rest by the core).
+//! - [`duration`]: Vault duration strings in and Go-style duration text out.
+//! - [`error`]: [`BackendError`], what went wrong for the caller.
+
+pub mod backend;
+pub mod duration;
+pub mod error;
+pub mod request;
+pub mod response;
+pub mod storage;
+
+pub use backend::{Backend, SecretContext};
+pub use error::BackendError;
+pub use request::{Fields, Operation, Request};
+pub use response::{Credentials, PlannedSecret, Response};
+pub use storage::{MountStorage, StorageError};

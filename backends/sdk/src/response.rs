@@ -1,0 +1,67 @@
+//! What a backend answers. A plain response carries data and warnings; a credential-issuing
+//! response carries a [`PlannedSecret`] instead, and the core finishes the issue write-ahead.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+/// A backend's answer. `None` from a handler means "nothing" (204, or 404 on a read).
+#[derive(Debug, Default)]
+pub struct Response {
+    /// The `data` object of the envelope.
+    pub data: Option<Map<String, Value>>,
+    /// Vault's `warnings`.
+    pub warnings: Vec<String>,
+    /// Set when this request issues a credential; `data` is then ignored.
+    pub secret: Option<PlannedSecret>,
+}
+
+impl Response {
+    /// A response with data only.
+    pub fn data(data: Map<String, Value>) -> Self {
+        Self { data: Some(data), ..Self::default() }
+    }
+
+    /// A response issuing the planned secret.
+    pub fn issue(secret: PlannedSecret) -> Self {
+        Self { secret: Some(secret), ..Self::default() }
+    }
+
+    /// Add a warning.
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+}
+
+/// An account the backend has decided on but not created. The core records a lease for it
+/// (state `creating`) before calling [`crate::Backend::create`], so a crash at any point leaves a
+/// row from which [`crate::Backend::revoke`] can destroy whatever was made.
+#[derive(Debug, Clone)]
+pub struct PlannedSecret {
+    /// The secret kind within the backend (`creds`), passed back on create/renew/revoke.
+    pub kind: String,
+    /// Role the secret was issued for, kept on the lease for audit and workload revocation.
+    pub role: String,
+    /// Name of the account that will exist on the target (user name), for audit and reconcile.
+    pub account: String,
+    /// Everything `create`, `renew` and `revoke` need, owned by the backend's own typed struct.
+    /// Never holds a password: it is sealed at rest but lives for the lease's whole life.
+    pub internal: Value,
+    /// The role's TTL; zero means the mount default.
+    pub ttl: Duration,
+    /// The role's max TTL; zero means the mount max. It can only lower the mount max.
+    pub max_ttl: Duration,
+    /// Whether the lease may be renewed.
+    pub renewable: bool,
+}
+
+/// The secret values of a created account, returned once to the caller and never stored.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    /// Fields safe to log (`username`).
+    pub data: Map<String, Value>,
+    /// Fields that are secrets (`password`); exposed only when the HTTP response is written.
+    pub secrets: Vec<(String, SecretString)>,
+}

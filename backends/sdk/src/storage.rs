@@ -1,0 +1,49 @@
+//! A key/value view of storage scoped to one mount, like Vault's `logical.Storage`. The core seals
+//! every value with AES-256-GCM before it reaches disk, so a backend may store root credentials here.
+
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Serialize};
+use zeroize::Zeroizing;
+
+/// Storage failed (I/O, corruption, a value that cannot be unsealed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(pub String);
+
+/// Keys are `/`-separated paths local to the mount (`config/pg`, `role/readonly`).
+#[async_trait]
+pub trait MountStorage: Send + Sync {
+    /// The value at `key`, unsealed, or `None`.
+    async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError>;
+    /// Write `value` at `key`, replacing what was there.
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
+    /// Remove `key`; absent keys are not an error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// The names directly under `prefix` (which ends in `/` or is empty); sub-folders end in `/`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+}
+
+/// Read a JSON value stored by [`put_json`].
+pub async fn get_json<T: DeserializeOwned>(
+    storage: &dyn MountStorage,
+    key: &str,
+) -> Result<Option<T>, StorageError> {
+    match storage.get(key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError(format!("stored entry {key} is not valid: {e}"))),
+    }
+}
+
+/// Store `value` as JSON at `key`. The serialized bytes are zeroized after the write.
+pub async fn put_json<T: Serialize>(
+    storage: &dyn MountStorage,
+    key: &str,
+    value: &T,
+) -> Result<(), StorageError> {
+    let bytes = Zeroizing::new(
+        serde_json::to_vec(value).map_err(|e| StorageError(format!("cannot encode {key}: {e}")))?,
+    );
+    storage.put(key, &bytes).await
+}
