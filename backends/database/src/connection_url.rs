@@ -1,0 +1,262 @@
+//! Connection URLs as operators write them: `postgresql://{{username}}:{{password}}@host/db` or
+//! `host=db user={{username}} password={{password}}`.
+//!
+//! Three jobs: fill the placeholders ([`render`]), find a password written literally into the URL
+//! (for Vault's warning, the read-back redaction and the error scrubber) and redact it.
+
+use std::ops::Range;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::driver::DriverError;
+
+/// Everything but RFC 3986's unreserved characters is escaped, so a value can sit anywhere in a
+/// URL (user info included, where `:`, `@` and `/` would otherwise end it).
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+const USERNAME: &str = "{{username}}";
+const PASSWORD: &str = "{{password}}";
+
+/// What replaces a literal password when a URL is shown.
+pub(crate) const REDACTED_URL_PASSWORD: &str = "xxxxx";
+
+/// True for `scheme://...` URLs, false for `key=value` strings.
+pub(crate) fn is_url(template: &str) -> bool {
+    template.contains("://")
+}
+
+/// `value` percent-escaped as [`render`] puts it into a URL.
+pub(crate) fn escape(value: &str) -> String {
+    utf8_percent_encode(value, ESCAPE).to_string()
+}
+
+/// Fill `{{username}}` and `{{password}}` in one pass over the template, so that a value which
+/// itself contains a placeholder is never expanded again.
+pub(crate) fn render(
+    template: &str,
+    username: Option<&str>,
+    password: Option<&SecretString>,
+    disable_escaping: bool,
+) -> Result<SecretString, DriverError> {
+    let url = is_url(template);
+    let prepare = |field: &str, value: Option<&str>| -> Result<Zeroizing<String>, DriverError> {
+        let value = value.unwrap_or_default();
+        if url && !disable_escaping {
+            return Ok(Zeroizing::new(escape(value)));
+        }
+        // key=value strings take values up to the next blank; quoting them is not ours to
+        // guess, since the template may already have quotes around the placeholder.
+        if !url
+            && value
+                .chars()
+                .any(|c| c.is_whitespace() || c == '\'' || c == '\\')
+        {
+            return Err(DriverError::InvalidConfig(format!(
+                "the {field} contains a blank, quote or backslash, which a key=value connection_url \
+                 cannot hold unquoted: use a postgresql:// URL"
+            )));
+        }
+        Ok(Zeroizing::new(value.to_owned()))
+    };
+    let user = prepare("username", username)?;
+    let pass = prepare("password", password.map(ExposeSecret::expose_secret))?;
+
+    let mut out = Zeroizing::new(String::with_capacity(
+        template.len() + user.len() + 2 * pass.len(),
+    ));
+    let mut rest = template;
+    while let Some(at) = rest.find("{{") {
+        let (literal, tail) = rest.split_at(at);
+        out.push_str(literal);
+        if let Some(after) = tail.strip_prefix(USERNAME) {
+            out.push_str(&user);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix(PASSWORD) {
+            out.push_str(&pass);
+            rest = after;
+        } else {
+            out.push_str("{{");
+            rest = tail.get(2..).unwrap_or_default();
+        }
+    }
+    out.push_str(rest);
+    Ok(SecretString::from(out.as_str()))
+}
+
+/// Where a password written literally into the URL sits (not a `{{password}}` placeholder).
+pub(crate) fn literal_password_span(template: &str) -> Option<Range<usize>> {
+    let span = if is_url(template) {
+        url_password_span(template)?
+    } else {
+        dsn_password_span(template)?
+    };
+    let value = template.get(span.clone())?;
+    let unquoted = value.trim_matches('\'');
+    (!unquoted.is_empty() && unquoted != PASSWORD).then_some(span)
+}
+
+/// The literal password, as written and percent-decoded, for the scrubber.
+pub(crate) fn literal_passwords(template: &str) -> Vec<String> {
+    let Some(value) = literal_password_span(template).and_then(|span| template.get(span)) else {
+        return Vec::new();
+    };
+    let decoded = percent_decode_str(value).decode_utf8_lossy().into_owned();
+    let unquoted = value.trim_matches('\'').to_owned();
+    let mut out = vec![value.to_owned(), decoded, unquoted];
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The URL with any literal password replaced by [`REDACTED_URL_PASSWORD`], for reading back.
+pub(crate) fn redact(template: &str) -> String {
+    match literal_password_span(template) {
+        Some(span) => {
+            let (head, tail) = (
+                template.get(..span.start).unwrap_or_default(),
+                template.get(span.end..).unwrap_or_default(),
+            );
+            format!("{head}{REDACTED_URL_PASSWORD}{tail}")
+        }
+        None => template.to_owned(),
+    }
+}
+
+/// `scheme://user:PASSWORD@host...`: the user info is what precedes the last `@` of the
+/// authority (which ends at the first `/`, `?` or `#`).
+fn url_password_span(url: &str) -> Option<Range<usize>> {
+    let start = url.find("://")? + 3;
+    let rest = url.get(start..)?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest.get(..authority_end)?.rfind('@')?;
+    let colon = rest.get(..at)?.find(':')?;
+    Some(start + colon + 1..start + at)
+}
+
+/// `... password=VALUE ...` or `password='VALUE'` in a key=value string.
+fn dsn_password_span(dsn: &str) -> Option<Range<usize>> {
+    let mut search = 0;
+    while let Some(found) = dsn.get(search..)?.find("password") {
+        let key_start = search + found;
+        search = key_start + "password".len();
+        let at_word_start = dsn
+            .get(..key_start)?
+            .chars()
+            .next_back()
+            .is_none_or(char::is_whitespace);
+        let after_key = dsn.get(search..)?;
+        let eq = after_key.len() - after_key.trim_start().len();
+        if !at_word_start || !after_key.trim_start().starts_with('=') {
+            continue;
+        }
+        let value_from = search + eq + 1;
+        let value_rest = dsn.get(value_from..)?;
+        let blanks = value_rest.len() - value_rest.trim_start().len();
+        let value_start = value_from + blanks;
+        let value = dsn.get(value_start..)?;
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            quoted_len(quoted) + 1
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        return Some(value_start..value_start + len);
+    }
+    None
+}
+
+/// Length of a single-quoted libpq value's body up to and including its closing quote.
+fn quoted_len(body: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' => return i + 1,
+            _ => {}
+        }
+    }
+    body.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_str(t: &str, u: &str, p: &str, raw: bool) -> Result<String, DriverError> {
+        render(t, Some(u), Some(&SecretString::from(p)), raw).map(|s| s.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn fills_placeholders_escaped_in_urls() {
+        let t = "postgresql://{{username}}:{{password}}@127.0.0.1:5432/app";
+        assert_eq!(
+            render_str(t, "admin", "p@ss:w/rd", false).unwrap(),
+            "postgresql://admin:p%40ss%3Aw%2Frd@127.0.0.1:5432/app"
+        );
+        assert_eq!(
+            render_str(t, "admin", "p@ss", true).unwrap(),
+            "postgresql://admin:p@ss@127.0.0.1:5432/app"
+        );
+    }
+
+    #[test]
+    fn a_value_holding_a_placeholder_is_not_expanded_again() {
+        let t = "postgresql://{{username}}:{{password}}@h/db";
+        assert_eq!(
+            render_str(t, "{{password}}", "secret", true).unwrap(),
+            "postgresql://{{password}}:secret@h/db"
+        );
+        assert_eq!(
+            render_str("x {{ y }} {{", "u", "p", false).unwrap(),
+            "x {{ y }} {{"
+        );
+    }
+
+    #[test]
+    fn key_value_strings_take_plain_values_only() {
+        let t = "host=h user={{username}} password={{password}}";
+        assert_eq!(
+            render_str(t, "admin", "a-b", false).unwrap(),
+            "host=h user=admin password=a-b"
+        );
+        let err = render_str(t, "admin", "has space", false).unwrap_err();
+        assert!(matches!(err, DriverError::InvalidConfig(_)));
+        assert!(!err.to_string().contains("has space"));
+    }
+
+    #[test]
+    fn finds_and_redacts_literal_passwords() {
+        assert_eq!(
+            redact("postgres://u:s3cret@h:5/db"),
+            "postgres://u:xxxxx@h:5/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://{{username}}:{{password}}@h/db"),
+            "postgres://{{username}}:{{password}}@h/db"
+        );
+        assert_eq!(
+            redact("host=h password=abc user=u"),
+            "host=h password=xxxxx user=u"
+        );
+        assert_eq!(
+            redact("host=h password = 'a b' user=u"),
+            "host=h password = xxxxx user=u"
+        );
+        assert_eq!(
+            redact("host=h password={{password}}"),
+            "host=h password={{password}}"
+        );
+        assert_eq!(redact("host=h mypassword=abc"), "host=h mypassword=abc");
+        assert_eq!(
+            literal_passwords("postgres://u:a%40b@h/db"),
+            vec!["a%40b".to_owned(), "a@b".to_owned()]
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! Generated user names and the `username_template` that shapes them.
+//!
+//! The default is Vault's: `v-<display name, 8>-<role, 8>-<20 random>-<unix seconds>`, cut to the
+//! driver's limit (63 for PostgreSQL). A connection may set its own `username_template` in a
+//! small language, checked when the connection is written:
+//!
+//! | placeholder | value |
+//! |---|---|
+//! | `{{.DisplayName}}` | the calling token's display name (`root`, `token`, `approle`) |
+//! | `{{.RoleName}}` | the role's name |
+//! | `{{random N}}` | N random characters from `[a-z0-9]`, 1 <= N <= 128 |
+//! | `{{unix_time}}` | seconds since 1970 |
+//!
+//! Any placeholder may end in `| truncate N` (`{{.RoleName | truncate 8}}`). The template must
+//! hold a `{{random N}}` with N >= 8: a user name names one lease's account, and two leases
+//! sharing one would destroy each other's users.
+//!
+//! Every name is then made safe: lower-cased, and anything outside `[a-z0-9_-]` becomes `_`.
+//! That alphabet is what lets drivers put the name inside `"{{name}}"` quotes without any way
+//! to break out of them.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+/// The fewest random characters a template must ask for (36^8 ≈ 2.8e12 names).
+const MIN_RANDOM: usize = 8;
+const MAX_RANDOM: usize = 128;
+const RANDOM_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The default template, in the template language.
+pub const DEFAULT_TEMPLATE: &str =
+    "v-{{.DisplayName | truncate 8}}-{{.RoleName | truncate 8}}-{{random 20}}-{{unix_time}}";
+
+const SUPPORTED: &str = "use {{.DisplayName}}, {{.RoleName}}, {{random N}} or {{unix_time}}, \
+     optionally followed by \"| truncate N\"";
+
+/// A parsed `username_template`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UsernameTemplate {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Value {
+        source: Source,
+        truncate: Option<usize>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    DisplayName,
+    RoleName,
+    Random(usize),
+    UnixTime,
+}
+
+/// What a name is made from.
+pub(crate) struct UsernameInputs<'a> {
+    pub display_name: &'a str,
+    pub role_name: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl UsernameTemplate {
+    /// The template used when a connection sets none.
+    pub(crate) fn vault_default() -> Self {
+        let value = |source, truncate| Part::Value { source, truncate };
+        let dash = || Part::Literal("-".to_owned());
+        Self {
+            parts: vec![
+                Part::Literal("v-".to_owned()),
+                value(Source::DisplayName, Some(8)),
+                dash(),
+                value(Source::RoleName, Some(8)),
+                dash(),
+                value(Source::Random(20), None),
+                dash(),
+                value(Source::UnixTime, None),
+            ],
+        }
+    }
+
+    /// Parse a template; the error text is shown to the caller as it is.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            let (literal, tail) = rest.split_at(open);
+            if !literal.is_empty() {
+                parts.push(Part::Literal(literal.to_owned()));
+            }
+            let body_and_rest = tail.get(2..).unwrap_or_default();
+            let close = body_and_rest
+                .find("}}")
+                .ok_or_else(|| format!("username_template has an unclosed \"{{{{\": {text:?}"))?;
+            let body = body_and_rest.get(..close).unwrap_or_default();
+            parts.push(parse_placeholder(body)?);
+            rest = body_and_rest.get(close + 2..).unwrap_or_default();
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        let has_random = parts.iter().any(|p| {
+            matches!(p, Part::Value { source: Source::Random(n), truncate }
+                if *n >= MIN_RANDOM && truncate.is_none_or(|t| t >= MIN_RANDOM))
+        });
+        if !has_random {
+            return Err(format!(
+                "username_template must contain {{{{random N}}}} with N >= {MIN_RANDOM}, so that \
+                 every lease gets a user of its own"
+            ));
+        }
+        Ok(Self { parts })
+    }
+
+    /// A safe user name of at most `max_len` characters. Fails if the cut would shorten the
+    /// first random part (the name would no longer be unique).
+    pub(crate) fn render(
+        &self,
+        inputs: &UsernameInputs<'_>,
+        rng: &mut impl Rng,
+        max_len: usize,
+    ) -> Result<String, String> {
+        let mut name = String::new();
+        let mut random_end = None;
+        for part in &self.parts {
+            let text = match part {
+                Part::Literal(s) => s.clone(),
+                Part::Value { source, truncate } => {
+                    let value = source.value(inputs, rng);
+                    match truncate {
+                        Some(n) => value.chars().take(*n).collect(),
+                        None => value,
+                    }
+                }
+            };
+            // Sanitizing part by part gives the same result as sanitizing the whole (it maps
+            // each character to one ASCII character) and lets us track where the random part ends.
+            name.push_str(&sanitize(&text));
+            if random_end.is_none()
+                && matches!(
+                    part,
+                    Part::Value {
+                        source: Source::Random(_),
+                        ..
+                    }
+                )
+            {
+                random_end = Some(name.len());
+            }
+        }
+        if random_end.is_some_and(|end| end > max_len) {
+            return Err(format!(
+                "username_template makes names longer than {max_len} characters, the most this \
+                 database accepts, and cutting them would shorten the random part"
+            ));
+        }
+        name.truncate(max_len);
+        Ok(name)
+    }
+}
+
+impl Source {
+    fn value(self, inputs: &UsernameInputs<'_>, rng: &mut impl Rng) -> String {
+        match self {
+            Source::DisplayName => inputs.display_name.to_owned(),
+            Source::RoleName => inputs.role_name.to_owned(),
+            Source::UnixTime => inputs.now.timestamp().to_string(),
+            Source::Random(n) => (0..n)
+                .map(|_| {
+                    let i = rng.gen_range(0..RANDOM_ALPHABET.len());
+                    RANDOM_ALPHABET.get(i).map_or('0', |&b| char::from(b))
+                })
+                .collect(),
+        }
+    }
+}
+
+fn parse_placeholder(body: &str) -> Result<Part, String> {
+    let unsupported =
+        || format!("unsupported placeholder \"{{{{{body}}}}}\" in username_template: {SUPPORTED}");
+    let mut stages = body.split('|').map(str::trim);
+    let head: Vec<&str> = stages
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let source = match head.as_slice() {
+        [".DisplayName"] => Source::DisplayName,
+        [".RoleName"] => Source::RoleName,
+        ["unix_time"] => Source::UnixTime,
+        ["random", n] => match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_RANDOM).contains(&n) => Source::Random(n),
+            _ => {
+                return Err(format!(
+                    "{{{{random N}}}} in username_template needs 1 <= N <= {MAX_RANDOM}, got {n:?}"
+                ))
+            }
+        },
+        _ => return Err(unsupported()),
+    };
+    let mut truncate = None;
+    for stage in stages {
+        let words: Vec<&str> = stage.split_whitespace().collect();
+        match words.as_slice() {
+            ["truncate", n] => {
+                let n: usize = n.parse().map_err(|_| unsupported())?;
+                truncate = Some(truncate.map_or(n, |t: usize| t.min(n)));
+            }
+            _ => return Err(unsupported()),
+        }
+    }
+    Ok(Part::Value { source, truncate })
+}
+
+/// Lower-case, and anything outside `[a-z0-9_-]` becomes `_`.
+pub(crate) fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_' | '-') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// True if `name` uses only the safe alphabet (and is not empty).
+pub fn is_safe_username(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn inputs<'a>(display: &'a str, role: &'a str) -> UsernameInputs<'a> {
+        UsernameInputs {
+            display_name: display,
+            role_name: role,
+            now: DateTime::from_timestamp(1_714_557_600, 0).unwrap(),
+        }
+    }
+
+    fn rng() -> rand::rngs::StdRng {
+        rand::rngs::StdRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn default_is_vault_shaped_and_safe() {
+        assert_eq!(
+            UsernameTemplate::parse(DEFAULT_TEMPLATE).unwrap(),
+            UsernameTemplate::vault_default()
+        );
+        let name = UsernameTemplate::vault_default()
+            .render(&inputs("Tok CI Bot", "MyRoleName"), &mut rng(), 63)
+            .unwrap();
+        let pieces: Vec<&str> = name.split('-').collect();
+        assert_eq!(pieces[0], "v");
+        assert_eq!(pieces[1], "tok_ci_b");
+        assert_eq!(pieces[2], "myrolena");
+        assert_eq!(pieces[3].len(), 20);
+        assert_eq!(pieces[4], "1714557600");
+        assert!(is_safe_username(&name), "{name}");
+    }
+
+    #[test]
+    fn names_are_cut_to_the_driver_limit_but_never_into_the_random_part() {
+        let t = UsernameTemplate::vault_default();
+        let name = t.render(&inputs("root", "ro"), &mut rng(), 40).unwrap();
+        assert_eq!(name.len(), 40);
+        assert!(t.render(&inputs("root", "ro"), &mut rng(), 20).is_err());
+    }
+
+    #[test]
+    fn hostile_inputs_cannot_leave_the_alphabet() {
+        let t = UsernameTemplate::parse("{{.RoleName}}\"; DROP ROLE x; --{{random 8}}").unwrap();
+        let name = t
+            .render(&inputs("root", "a\"b'c\\d é"), &mut rng(), 63)
+            .unwrap();
+        assert!(is_safe_username(&name), "{name}");
+        assert!(name.starts_with("a_b_c_d__"), "{name}");
+    }
+
+    #[test]
+    fn custom_templates() {
+        let t =
+            UsernameTemplate::parse("app_{{ .RoleName | truncate 3 }}_{{random 10}}_{{unix_time}}")
+                .unwrap();
+        let name = t
+            .render(&inputs("root", "reporting"), &mut rng(), 63)
+            .unwrap();
+        assert!(name.starts_with("app_rep_"), "{name}");
+        assert!(name.ends_with("_1714557600"), "{name}");
+    }
+
+    #[test]
+    fn rejects_unknown_placeholders_and_missing_randomness() {
+        for bad in [
+            "{{.Bogus}}-{{random 20}}",
+            "{{ printf \"v-%s\" .RoleName }}",
+            "{{random 20 | uppercase}}",
+            "{{random 20",
+            "{{random 500}}",
+            "v-{{.RoleName}}-{{unix_time}}",
+            "{{random 4}}",
+            "{{random 20 | truncate 2}}",
+        ] {
+            assert!(UsernameTemplate::parse(bad).is_err(), "{bad}");
+        }
+        let err = UsernameTemplate::parse("{{.Bogus}}{{random 9}}").unwrap_err();
+        assert!(err.contains("{{.Bogus}}"), "{err}");
+    }
+}

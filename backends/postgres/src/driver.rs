@@ -1,0 +1,260 @@
+//! [`PgDriver`]: one pool to one PostgreSQL database, and the user operations on it.
+//!
+//! Creation is one transaction: the role's statements, then always
+//! `ALTER ROLE ... VALID UNTIL '<expiration>'`, the database's own backstop should every other
+//! guard fail (and should a template forget it). If anything fails, the transaction is rolled
+//! back, the rollback statements run (best effort), and the user is destroyed by the same path as
+//! a revocation, which is a no-op when it does not exist. That last step matters when the failure
+//! was at COMMIT: a lost connection leaves the outcome unknown.
+//!
+//! Deletion lives in `revoke.rs`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Object, Pool};
+use leasehold_database::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry};
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::error::{from_pg, from_pool};
+use crate::render::{
+    check_username, format_expiration, quote_ident, render, Values, MAX_IDENTIFIER_LEN,
+};
+use crate::statements::split_statements;
+
+/// A pooled connection to one configured database.
+pub struct PgDriver {
+    pool: Pool,
+    /// The connection's name, for logs.
+    connection: String,
+}
+
+/// Why a creation failed, and whether anything may have been made that must be cleaned up.
+struct CreateFailure {
+    error: DriverError,
+    may_exist: bool,
+}
+
+impl CreateFailure {
+    fn before_any_change(error: DriverError) -> Self {
+        Self {
+            error,
+            may_exist: false,
+        }
+    }
+
+    fn after_changes(error: DriverError) -> Self {
+        Self {
+            error,
+            may_exist: true,
+        }
+    }
+}
+
+impl PgDriver {
+    pub(crate) fn new(pool: Pool, connection: String) -> Self {
+        Self { pool, connection }
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<Object, DriverError> {
+        self.pool.get().await.map_err(from_pool)
+    }
+
+    async fn create(
+        &self,
+        username: &str,
+        creation: &[Zeroizing<String>],
+        expiration: DateTime<Utc>,
+    ) -> Result<(), CreateFailure> {
+        let mut client = self
+            .client()
+            .await
+            .map_err(CreateFailure::before_any_change)?;
+        let tx = client.transaction().await.map_err(|e| {
+            CreateFailure::before_any_change(from_pg("cannot begin a transaction", &e))
+        })?;
+        // A user of this name that we did not just create belongs to someone else (another
+        // lease, or an operator): failing here must not lead to dropping it.
+        let existing = tx
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&username])
+            .await
+            .map_err(|e| {
+                CreateFailure::before_any_change(from_pg("cannot look up the user", &e))
+            })?;
+        if existing.is_some() {
+            return Err(CreateFailure::before_any_change(DriverError::Rejected(
+                format!("user {username:?} already exists; refusing to create or change it"),
+            )));
+        }
+        for (i, statement) in creation.iter().enumerate() {
+            tx.batch_execute(statement).await.map_err(|e| {
+                CreateFailure::after_changes(from_pg(
+                    &format!("creation statement {} failed", i + 1),
+                    &e,
+                ))
+            })?;
+        }
+        let backstop = format!(
+            "ALTER ROLE {} VALID UNTIL '{}'",
+            quote_ident(username),
+            format_expiration(expiration)
+        );
+        tx.batch_execute(&backstop).await.map_err(|e| {
+            CreateFailure::after_changes(from_pg("cannot set the user's expiry", &e))
+        })?;
+        tx.commit()
+            .await
+            .map_err(|e| CreateFailure::after_changes(from_pg("cannot commit the new user", &e)))
+    }
+
+    /// After a failed creation: rollback statements (best effort, each on its own), then make
+    /// sure the user does not exist.
+    async fn undo_create(
+        &self,
+        username: &str,
+        rollback: &[Zeroizing<String>],
+    ) -> Result<(), DriverError> {
+        if !rollback.is_empty() {
+            match self.client().await {
+                Ok(client) => {
+                    for statement in rollback {
+                        if let Err(e) = client.batch_execute(statement).await {
+                            tracing::warn!(
+                                db.connection = %self.connection,
+                                db.user = %username,
+                                "rollback statement failed (continuing): {}",
+                                from_pg("rollback statement", &e)
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(db.connection = %self.connection, "cannot run rollback statements: {e}")
+                }
+            }
+        }
+        self.destroy(&DeleteUser {
+            username,
+            revocation_statements: &[],
+            reassign_owned_to: None,
+        })
+        .await
+    }
+}
+
+/// Split each statement string and fill in the values; nothing touches the database yet, so a
+/// bad template fails before any change.
+pub(crate) fn prepare(
+    statements: &[String],
+    values: &Values<'_>,
+) -> Result<Vec<Zeroizing<String>>, DriverError> {
+    let mut out = Vec::new();
+    for text in statements {
+        let pieces = split_statements(text)
+            .map_err(|e| DriverError::Refused(format!("cannot split statements: {e}")))?;
+        for piece in pieces {
+            out.push(render(&piece, values)?);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Driver for PgDriver {
+    #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
+    async fn verify(&self) -> Result<(), DriverError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| from_pg("the database did not answer", &e))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
+    async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
+        check_username(req.username)?;
+        // Statements put the password inside '...'; these two are what could end that literal.
+        // The engine's generator never produces them; check anyway (without echoing the value).
+        if req.password.expose_secret().contains(['\'', '\\']) {
+            return Err(DriverError::Refused(
+                "the password contains a quote or backslash, which statements cannot hold".into(),
+            ));
+        }
+        let values = Values {
+            name: req.username,
+            password: Some(req.password),
+            expiration: Some(req.expiration),
+        };
+        let creation = prepare(req.creation_statements, &values)?;
+        if creation.is_empty() {
+            return Err(DriverError::Refused("empty creation statements".into()));
+        }
+        let rollback = prepare(req.rollback_statements, &values)?;
+        match self.create(req.username, &creation, req.expiration).await {
+            Ok(()) => Ok(()),
+            Err(CreateFailure {
+                error,
+                may_exist: false,
+            }) => Err(error),
+            Err(CreateFailure {
+                error,
+                may_exist: true,
+            }) => {
+                if let Err(cleanup) = self.undo_create(req.username, &rollback).await {
+                    // The lease row exists, so the core will revoke (and retry) this user; say
+                    // both what failed and that the user may still be there.
+                    return Err(DriverError::Rejected(format!(
+                        "{error}; removing the half-made user also failed: {cleanup}"
+                    )));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
+    async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError> {
+        check_username(req.username)?;
+        let values = Values {
+            name: req.username,
+            password: None,
+            expiration: Some(req.expiration),
+        };
+        let mut statements = prepare(req.renew_statements, &values)?;
+        // Always move the backstop too: creation set it, so renew statements that forget it
+        // would leave the user expiring at its first expiry.
+        statements.push(Zeroizing::new(format!(
+            "ALTER ROLE {} VALID UNTIL '{}'",
+            quote_ident(req.username),
+            format_expiration(req.expiration)
+        )));
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| from_pg("cannot begin a transaction", &e))?;
+        for statement in &statements {
+            tx.batch_execute(statement)
+                .await
+                .map_err(|e| from_pg("renew statement failed", &e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| from_pg("cannot commit the renewal", &e))
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
+        self.destroy(&req).await
+    }
+
+    fn max_username_len(&self) -> usize {
+        MAX_IDENTIFIER_LEN
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+}

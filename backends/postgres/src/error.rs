@@ -1,0 +1,48 @@
+//! Sorting PostgreSQL and pool failures into [`DriverError`]'s cases: an outage (the target is
+//! unreachable, refused our login, is shutting down or out of connections) or a refusal of a
+//! statement. The texts name what we were doing; values are scrubbed later by the engine.
+
+use deadpool_postgres::PoolError;
+use leasehold_database::DriverError;
+
+/// A tokio-postgres error met while doing `context`.
+pub(crate) fn from_pg(context: &str, err: &tokio_postgres::Error) -> DriverError {
+    match err.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            let text = format!(
+                "{context}: {}: {} (SQLSTATE {code})",
+                db.severity(),
+                db.message()
+            );
+            // Classes 08 (connection), 28 (authorization), 53 (resources, e.g. too many
+            // connections) and 57 (operator intervention, e.g. shutdown): the target, not the SQL.
+            match code.get(..2) {
+                Some("08" | "28" | "53" | "57") => DriverError::Unreachable(text),
+                _ => DriverError::Rejected(text),
+            }
+        }
+        // Not an answer from the server: I/O, a closed connection, a timeout.
+        None => DriverError::Unreachable(format!("{context}: {err}")),
+    }
+}
+
+/// A failure to get a pooled connection.
+pub(crate) fn from_pool(err: PoolError) -> DriverError {
+    match err {
+        PoolError::Backend(e) => from_pg("cannot connect to the database", &e),
+        PoolError::Timeout(kind) => DriverError::Unreachable(format!(
+            "cannot connect to the database: timed out ({kind:?})"
+        )),
+        PoolError::Closed => DriverError::Unreachable(
+            "the connection pool was closed (the connection was reconfigured or reset); try again"
+                .into(),
+        ),
+        PoolError::NoRuntimeSpecified => {
+            DriverError::Unreachable("connection pool misconfigured: no runtime".into())
+        }
+        PoolError::PostCreateHook(e) => {
+            DriverError::Unreachable(format!("cannot prepare a new connection: {e}"))
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! [`PgDriverFactory`]: turns a stored connection config into a pooled [`PgDriver`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+
+use crate::driver::PgDriver;
+
+/// The `plugin_name` values served, as Vault names its PostgreSQL plugin.
+pub const PLUGIN_NAMES: &[&str] = &["postgresql-database-plugin"];
+
+/// Every connection identifies itself so operators can tell our sessions apart.
+pub const APPLICATION_NAME: &str = "leasehold";
+
+/// Used when the URL sets no `connect_timeout`: an unreachable target must fail, not hang.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a free pooled connection before giving up.
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens [`PgDriver`]s. Register it with `DatabaseBackend::new`.
+#[derive(Debug, Default, Clone)]
+pub struct PgDriverFactory;
+
+impl PgDriverFactory {
+    /// The factory (it holds no state: each driver owns its pool).
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl DriverFactory for PgDriverFactory {
+    fn plugin_names(&self) -> &'static [&'static str] {
+        PLUGIN_NAMES
+    }
+
+    /// Parse the URL (`postgres://` or `key=value`, placeholders filled) and build the pool.
+    /// Nothing connects yet.
+    fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
+        let pg = pg_config(config)?;
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                // `is_closed` is enough: a connection the server dropped (restart, terminate)
+                // is closed by the time it is handed out again.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let mut builder = Pool::builder(manager)
+            .max_size(usize::try_from(config.max_open_connections.max(1)).unwrap_or(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .recycle_timeout(Some(Duration::from_secs(5)));
+        let lifetime = config.max_connection_lifetime;
+        if !lifetime.is_zero() {
+            builder = builder.pre_recycle(deadpool_postgres::Hook::sync_fn(move |_, metrics| {
+                if metrics.age() >= lifetime {
+                    Err(HookError::message(
+                        "connection reached max_connection_lifetime",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }));
+        }
+        let pool = builder.build().map_err(|e| {
+            DriverError::InvalidConfig(format!("cannot build the connection pool: {e}"))
+        })?;
+        Ok(Arc::new(PgDriver::new(pool, config.name.clone())))
+    }
+}
+
+/// The tokio-postgres config for `config`, with our application name and a connect timeout.
+pub(crate) fn pg_config(config: &ConnectionConfig) -> Result<tokio_postgres::Config, DriverError> {
+    if config.connection_url.trim().is_empty() {
+        return Err(DriverError::InvalidConfig(
+            "connection_url is required".into(),
+        ));
+    }
+    let url = config.render_url()?;
+    let mut pg: tokio_postgres::Config = url.expose_secret().parse().map_err(|e| {
+        DriverError::InvalidConfig(format!(
+            "connection_url is not a PostgreSQL URL or key=value string: {e}"
+        ))
+    })?;
+    if pg.get_hosts().is_empty() {
+        return Err(DriverError::InvalidConfig(
+            "connection_url names no host".into(),
+        ));
+    }
+    if pg.get_user().is_none() {
+        return Err(DriverError::InvalidConfig(
+            "connection_url names no user: set username and put {{username}} in the URL".into(),
+        ));
+    }
+    pg.application_name(APPLICATION_NAME);
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    Ok(pg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn config(url: &str) -> ConnectionConfig {
+        ConnectionConfig {
+            name: "pg".into(),
+            plugin_name: PLUGIN_NAMES[0].into(),
+            connection_url: url.into(),
+            username: Some("admin".into()),
+            password: Some(SecretString::from("p@ss word")),
+            disable_escaping: false,
+            max_open_connections: 2,
+            max_idle_connections: 2,
+            max_connection_lifetime: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn urls_and_key_value_strings_get_our_application_name() {
+        let pg = pg_config(&config(
+            "postgresql://{{username}}:{{password}}@127.0.0.1:5432/app?application_name=other",
+        ))
+        .unwrap();
+        assert_eq!(pg.get_user(), Some("admin"));
+        assert_eq!(pg.get_password(), Some("p@ss word".as_bytes()));
+        assert_eq!(pg.get_dbname(), Some("app"));
+        assert_eq!(pg.get_application_name(), Some(APPLICATION_NAME));
+        assert_eq!(pg.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
+
+        let mut kv = config("host=127.0.0.1 port=5 user={{username}} dbname=app connect_timeout=3");
+        kv.password = None;
+        let pg = pg_config(&kv).unwrap();
+        assert_eq!(pg.get_application_name(), Some(APPLICATION_NAME));
+        assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors() {
+        for url in [
+            "",
+            "postgresql://127.0.0.1/app",
+            "host=h user=u bogus_key=1",
+            "postgresql://u@/app",
+        ] {
+            let err = pg_config(&config(url)).unwrap_err();
+            assert!(
+                matches!(err, DriverError::InvalidConfig(_)),
+                "{url}: {err:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! `PgDriver` against the real thing.
+
+use leasehold_database::{DeleteUser, DriverError, DriverFactory, NewUser, UpdateExpiry};
+use leasehold_postgres::PgDriverFactory;
+use secrecy::ExposeSecret;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn issued_user_logs_in_with_scram_and_is_gone_after_delete() {
+    let t = Target::new().await;
+    let (user, password, expiration) = (new_username(), new_password(), in_an_hour());
+    t.create(&user, &password, expiration).await;
+
+    let session = t
+        .login(&user, &password)
+        .await
+        .expect("issued credential cannot log in");
+    session.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(
+        t.role(&user).await,
+        Some((true, Some(expiration.timestamp())))
+    );
+    // A wrong password is refused: the cluster really checks.
+    assert!(t.login(&user, &new_password()).await.is_err());
+    drop(session);
+
+    t.delete(&user).await.unwrap();
+    assert!(
+        t.login(&user, &password).await.is_err(),
+        "deleted user still logs in"
+    );
+    assert_eq!(t.role(&user).await, None, "role still in pg_roles");
+}
+
+#[tokio::test]
+async fn valid_until_is_set_even_when_the_template_forgets_it() {
+    let t = Target::new().await;
+    let (user, password, expiration) = (new_username(), new_password(), in_an_hour());
+    t.driver
+        .new_user(NewUser {
+            username: &user,
+            password: &password,
+            expiration,
+            creation_statements: &[
+                "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'".to_owned()
+            ],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        t.role(&user).await,
+        Some((true, Some(expiration.timestamp())))
+    );
+    t.delete(&user).await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_terminates_a_session_opened_before_it() {
+    let t = Target::new().await;
+    let (user, password) = (new_username(), new_password());
+    t.create(&user, &password, in_an_hour()).await;
+    let session = t.login(&user, &password).await.unwrap();
+    session.simple_query("SELECT 1").await.unwrap();
+
+    t.delete(&user).await.unwrap();
+    assert!(
+        session.simple_query("SELECT 1").await.is_err(),
+        "session survived its user's deletion"
+    );
+    assert_eq!(t.role(&user).await, None);
+}
+
+#[tokio::test]
+async fn owned_objects_survive_and_pass_to_the_connection_user() {
+    let t = Target::new().await;
+    let (user, password) = (new_username(), new_password());
+    t.create(&user, &password, in_an_hour()).await;
+    let session = t.login(&user, &password).await.unwrap();
+    session
+        .batch_execute("CREATE TABLE made_by_lease (x int); INSERT INTO made_by_lease VALUES (42)")
+        .await
+        .unwrap();
+
+    t.delete(&user).await.unwrap();
+    let admin = t.admin().await;
+    let row = admin
+        .query_one("SELECT tableowner::text, (SELECT x FROM made_by_lease) FROM pg_tables WHERE tablename = 'made_by_lease'", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "postgres");
+    assert_eq!(row.get::<_, i32>(1), 42);
+    assert_eq!(t.role(&user).await, None);
+}
+
+#[tokio::test]
+async fn owned_objects_pass_to_reassign_owned_to() {
+    let t = Target::new().await;
+    let heir = format!("app owner {}", random_lower(6)); // a name that needs quoting
+    t.admin()
+        .await
+        .batch_execute(&format!("CREATE ROLE \"{heir}\" NOLOGIN"))
+        .await
+        .unwrap();
+    let (user, password) = (new_username(), new_password());
+    t.create(&user, &password, in_an_hour()).await;
+    t.login(&user, &password)
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE inherited (x int)")
+        .await
+        .unwrap();
+
+    t.driver
+        .delete_user(DeleteUser {
+            username: &user,
+            revocation_statements: &[],
+            reassign_owned_to: Some(&heir),
+        })
+        .await
+        .unwrap();
+    let owner: String = t
+        .admin()
+        .await
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'inherited'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, heir);
+}
+
+#[tokio::test]
+async fn update_expiry_moves_valid_until() {
+    let t = Target::new().await;
+    let (user, password, first) = (new_username(), new_password(), in_an_hour());
+    t.create(&user, &password, first).await;
+
+    let later = first + chrono::Duration::hours(2);
+    t.driver
+        .update_expiry(UpdateExpiry {
+            username: &user,
+            expiration: later,
+            renew_statements: &[],
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.role(&user).await, Some((true, Some(later.timestamp()))));
+
+    // Custom renew statements run, and the backstop still moves even though they do not set it.
+    let latest = later + chrono::Duration::hours(1);
+    t.driver
+        .update_expiry(UpdateExpiry {
+            username: &user,
+            expiration: latest,
+            renew_statements: &["ALTER ROLE \"{{name}}\" CONNECTION LIMIT 3;".to_owned()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.role(&user).await, Some((true, Some(latest.timestamp()))));
+    let limit: i32 = t
+        .admin()
+        .await
+        .query_one(
+            "SELECT rolconnlimit FROM pg_roles WHERE rolname = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(limit, 3);
+
+    // Renewing a user that is gone is an error, not a silent success.
+    t.delete(&user).await.unwrap();
+    let err = t
+        .driver
+        .update_expiry(UpdateExpiry {
+            username: &user,
+            expiration: latest,
+            renew_statements: &[],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Rejected(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_creation_failing_half_way_leaves_no_role_and_runs_rollback() {
+    let t = Target::new().await;
+    t.admin()
+        .await
+        .batch_execute("CREATE TABLE rollback_log (name text)")
+        .await
+        .unwrap();
+    let (user, password) = (new_username(), new_password());
+    let err = t
+        .driver
+        .new_user(NewUser {
+            username: &user,
+            password: &password,
+            expiration: in_an_hour(),
+            creation_statements: &[format!(
+                "{CREATE} GRANT SELECT ON no_such_table TO \"{{{{name}}}}\";"
+            )],
+            rollback_statements: &["INSERT INTO rollback_log VALUES ('{{name}}')".to_owned()],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Rejected(_)), "{err:?}");
+    assert!(err.to_string().contains("creation statement 3"), "{err}");
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    assert_eq!(t.role(&user).await, None, "half-made role left behind");
+    assert!(t.login(&user, &password).await.is_err());
+    let logged: i64 = t
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM rollback_log WHERE name = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(logged, 1, "rollback statements did not run");
+}
+
+#[tokio::test]
+async fn creation_refuses_an_existing_user_and_leaves_it_alone() {
+    let t = Target::new().await;
+    let user = new_username();
+    t.admin()
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE \"{user}\" LOGIN PASSWORD 'Theirs-123'"
+        ))
+        .await
+        .unwrap();
+    let err = t
+        .driver
+        .new_user(NewUser {
+            username: &user,
+            password: &new_password(),
+            expiration: in_an_hour(),
+            creation_statements: &[CREATE.to_owned()],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(
+        t.role(&user).await,
+        Some((true, None)),
+        "someone else's role was touched"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_absent_user_is_ok() {
+    let t = Target::new().await;
+    t.delete(&new_username()).await.unwrap();
+    t.delete(&new_username()).await.unwrap();
+}
+
+#[tokio::test]
+async fn custom_revocation_statements_still_end_sessions_and_must_drop_the_user() {
+    let t = Target::new().await;
+    let (user, password) = (new_username(), new_password());
+    t.create(&user, &password, in_an_hour()).await;
+    let session = t.login(&user, &password).await.unwrap();
+    let drop_it =
+        ["REVOKE ALL ON SCHEMA public FROM \"{{name}}\"; DROP ROLE \"{{name}}\";".to_owned()];
+    t.driver
+        .delete_user(DeleteUser {
+            username: &user,
+            revocation_statements: &drop_it,
+            reassign_owned_to: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        session.simple_query("SELECT 1").await.is_err(),
+        "session survived"
+    );
+    assert_eq!(t.role(&user).await, None);
+
+    // Statements that do not drop the user: an error, never success; and it cannot log in.
+    let (user, password) = (new_username(), new_password());
+    t.create(&user, &password, in_an_hour()).await;
+    let keep_it = ["REVOKE ALL ON SCHEMA public FROM \"{{name}}\"".to_owned()];
+    let err = t
+        .driver
+        .delete_user(DeleteUser {
+            username: &user,
+            revocation_statements: &keep_it,
+            reassign_owned_to: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::NotRemoved(_)), "{err:?}");
+    assert_eq!(
+        t.role(&user).await.map(|r| r.0),
+        Some(false),
+        "NOLOGIN not set"
+    );
+    assert!(t.login(&user, &password).await.is_err());
+    t.delete(&user).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_do_block_runs_as_one_statement() {
+    let t = Target::new().await;
+    let (user, password) = (new_username(), new_password());
+    let block = "DO $$\nBEGIN\n  CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}';\n  \
+                 EXECUTE 'GRANT ALL ON SCHEMA public TO \"{{name}}\"';\nEND\n$$;";
+    t.driver
+        .new_user(NewUser {
+            username: &user,
+            password: &password,
+            expiration: in_an_hour(),
+            creation_statements: &[block.to_owned()],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap();
+    t.login(&user, &password)
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE mine (x int)")
+        .await
+        .unwrap();
+    t.delete(&user).await.unwrap();
+    assert_eq!(t.role(&user).await, None);
+}
+
+#[tokio::test]
+async fn unsafe_user_names_are_refused_before_touching_the_database() {
+    let t = Target::new().await;
+    let err = t
+        .driver
+        .new_user(NewUser {
+            username: "x\"; DROP ROLE postgres; --",
+            password: &new_password(),
+            expiration: in_an_hour(),
+            creation_statements: &[CREATE.to_owned()],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Refused(_)), "{err:?}");
+    assert!(matches!(
+        t.delete("Robert'); --").await,
+        Err(DriverError::Refused(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_driver_pointed_at_a_wrong_port_errors_without_panicking() {
+    let t = Target::new().await;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let driver = PgDriverFactory::new()
+        .open(&Target::config(t.cluster, &t.db, port))
+        .unwrap();
+    let err = driver.verify().await.unwrap_err();
+    assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
+    assert!(!err.to_string().contains(t.cluster.superuser_password()));
+    let password = new_password();
+    let user = new_username();
+    let err = driver
+        .new_user(NewUser {
+            username: &user,
+            password: &password,
+            expiration: in_an_hour(),
+            creation_statements: &[CREATE.to_owned()],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
+    assert!(!err.to_string().contains(password.expose_secret()));
+    let err = driver
+        .delete_user(DeleteUser {
+            username: &user,
+            revocation_statements: &[],
+            reassign_owned_to: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
+}

@@ -1,0 +1,15 @@
+//! Proof against a real PostgreSQL with SCRAM password auth (one throwaway cluster per run,
+//! one database per test): what the driver and the engine claim is checked in the database.
+
+// Test helpers outside `#[test]` functions: failing loudly is their job (clippy.toml allows
+// these only inside test functions themselves).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod driver;
+mod engine;
+mod support;
