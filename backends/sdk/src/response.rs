@@ -64,4 +64,8 @@ pub struct Credentials {
     pub data: Map<String, Value>,
     /// Fields that are secrets (`password`); exposed only when the HTTP response is written.
     pub secrets: Vec<(String, SecretString)>,
+    /// Replacement internal data, when creation learned something revoke will need (an access
+    /// key id): the core stores it on the lease, sealed, as it marks the lease active. Never a
+    /// secret value.
+    pub internal: Option<Value>,
 }

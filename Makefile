@@ -1,0 +1,32 @@
+# leasehold — the two commands that matter: `make run` and `make test`.
+# Cargo's target dir lives outside the checkout so CI can cache it.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/leasehold/target
+export CARGO_TARGET_DIR
+ROOT_TOKEN ?= root
+ADDR ?= 127.0.0.1:8200
+
+.PHONY: run build test test-rust test-hvac lint fmt
+
+## run: a dev server on $(ADDR) with in-memory storage, a `database/` mount and root token $(ROOT_TOKEN)
+run:
+	cargo run --release --bin leasehold -- server -dev -dev-listen-address=$(ADDR) -dev-root-token-id=$(ROOT_TOKEN)
+
+build:
+	cargo build --workspace --all-targets
+
+## test: unit + integration tests (throwaway PostgreSQL with SCRAM auth) and the hvac suite
+test: build test-rust test-hvac
+
+test-rust:
+	cargo test --workspace -- --test-threads=4
+
+test-hvac:
+	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-hvac.sh
+
+## lint: formatting and clippy with warnings as errors
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,5 @@
+//! Who is calling: the token store. (ACL policies, AppRole and JWT arrive with issue 4.)
+
+pub mod token;
+
+pub use token::{PlainToken, TokenEntry, TokenStore};

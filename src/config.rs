@@ -1,0 +1,294 @@
+//! The server's one typed configuration. Layers: defaults < the `-config` file (TOML) <
+//! `LEASEHOLD_*` environment variables < command-line flags. Unknown keys are rejected; errors
+//! name the key and the bad value. The README documents every key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use leasehold_backend::duration::parse_duration;
+use serde::Deserialize;
+
+use crate::lease::LeaseSettings;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// Parser message (names the key).
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("invalid value for {key}: {message}")]
+    Value {
+        /// Dotted key (`lease.retry_base`) or env var.
+        key: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[listener]`.
+    #[serde(default)]
+    pub listener: ListenerConfig,
+    /// `[storage]`.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `[seal]`.
+    #[serde(default)]
+    pub seal: SealConfig,
+    /// `[lease]`.
+    #[serde(default)]
+    pub lease: LeaseConfig,
+    /// System default lease TTL (`768h` if unset).
+    pub default_lease_ttl: Option<String>,
+    /// System max lease TTL (`768h` if unset).
+    pub max_lease_ttl: Option<String>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+}
+
+/// `[listener]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `host:port`; default `127.0.0.1:8200`.
+    pub address: Option<String>,
+    /// PEM certificate chain; with `tls_key_file`, serve HTTPS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key_file: Option<PathBuf>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// SQLite file; default `./leasehold.db`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[seal]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealConfig {
+    /// File holding the 32-byte AES-256-GCM key (raw, hex or base64). Required outside dev mode.
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[lease]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// First retry delay after a failed destruction (default `1s`).
+    pub retry_base: Option<String>,
+    /// Longest retry delay (default `5m`).
+    pub retry_max: Option<String>,
+    /// Failed attempts before a lease is listed as irrevocable (default 6).
+    pub irrevocable_after: Option<i64>,
+    /// Destructions at once (default 16).
+    pub revoke_concurrency: Option<usize>,
+    /// Time allowed for one target call (default `60s`).
+    pub target_timeout: Option<String>,
+    /// How long revoked tombstones are kept (default `168h`).
+    pub tombstone_ttl: Option<String>,
+}
+
+/// Everything the server needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub address: String,
+    /// TLS cert and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// SQLite path; `None` = in memory (dev mode).
+    pub storage_path: Option<PathBuf>,
+    /// Key file; `None` = generated (dev mode only).
+    pub key_file: Option<PathBuf>,
+    /// Lease engine tunables.
+    pub lease: LeaseSettings,
+    /// System default TTL.
+    pub default_lease_ttl: Duration,
+    /// System max TTL.
+    pub max_lease_ttl: Duration,
+    /// JSON logs.
+    pub json_logs: bool,
+}
+
+fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => parse_duration(v).map_err(|e| ConfigError::Value {
+            key: key.into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// An environment variable, if set and non-empty.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    /// Read a config file.
+    pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Resolve a file config plus environment overrides.
+    pub fn resolve(file: FileConfig) -> Result<Self, ConfigError> {
+        let d = LeaseSettings::default();
+        let l = &file.lease;
+        let retry_base_env = env("LEASEHOLD_RETRY_BASE");
+        let retry_max_env = env("LEASEHOLD_RETRY_MAX");
+        let lease = LeaseSettings {
+            retry_base: duration(
+                "lease.retry_base",
+                retry_base_env.as_deref().or(l.retry_base.as_deref()),
+                d.retry_base,
+            )?,
+            retry_max: duration(
+                "lease.retry_max",
+                retry_max_env.as_deref().or(l.retry_max.as_deref()),
+                d.retry_max,
+            )?,
+            irrevocable_after: l.irrevocable_after.unwrap_or(d.irrevocable_after),
+            revoke_concurrency: l.revoke_concurrency.unwrap_or(d.revoke_concurrency),
+            target_timeout: duration(
+                "lease.target_timeout",
+                l.target_timeout.as_deref(),
+                d.target_timeout,
+            )?,
+            tombstone_ttl: duration(
+                "lease.tombstone_ttl",
+                l.tombstone_ttl.as_deref(),
+                d.tombstone_ttl,
+            )?,
+            claim_timeout: d.claim_timeout,
+        };
+        if lease.retry_base.is_zero() || lease.retry_base > lease.retry_max {
+            return Err(ConfigError::Value {
+                key: "lease.retry_base".into(),
+                message: "must be above zero and not above lease.retry_max".into(),
+            });
+        }
+        if lease.revoke_concurrency == 0 {
+            return Err(ConfigError::Value {
+                key: "lease.revoke_concurrency".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        let system = Duration::from_secs(768 * 3600);
+        let default_lease_ttl = duration(
+            "default_lease_ttl",
+            file.default_lease_ttl.as_deref(),
+            system,
+        )?;
+        let max_lease_ttl = duration("max_lease_ttl", file.max_lease_ttl.as_deref(), system)?;
+        if default_lease_ttl > max_lease_ttl {
+            return Err(ConfigError::Value {
+                key: "default_lease_ttl".into(),
+                message: "cannot exceed max_lease_ttl".into(),
+            });
+        }
+        let tls = match (file.listener.tls_cert_file, file.listener.tls_key_file) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Value {
+                    key: "listener.tls_cert_file".into(),
+                    message: "tls_cert_file and tls_key_file must be set together".into(),
+                })
+            }
+        };
+        let log_format = env("LEASEHOLD_LOG_FORMAT").or(file.log_format);
+        let json_logs = match log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "log_format".into(),
+                    message: format!("{other:?} is not \"text\" or \"json\""),
+                })
+            }
+        };
+        Ok(Self {
+            address: env("LEASEHOLD_ADDRESS")
+                .or(file.listener.address)
+                .unwrap_or_else(|| "127.0.0.1:8200".into()),
+            tls,
+            storage_path: Some(
+                env("LEASEHOLD_STORAGE_PATH")
+                    .map(PathBuf::from)
+                    .or(file.storage.path)
+                    .unwrap_or_else(|| "leasehold.db".into()),
+            ),
+            key_file: env("LEASEHOLD_KEY_FILE")
+                .map(PathBuf::from)
+                .or(file.seal.key_file),
+            lease,
+            default_lease_ttl,
+            max_lease_ttl,
+            json_logs,
+        })
+    }
+}
+
+impl Settings {
+    /// Settings for tests: SQLite at `storage_path`, key at `key_file`, fast destruction retries.
+    /// No environment variables are read.
+    pub fn for_tests(storage_path: PathBuf, key_file: PathBuf) -> Self {
+        Self {
+            address: "127.0.0.1:0".into(),
+            tls: None,
+            storage_path: Some(storage_path),
+            key_file: Some(key_file),
+            lease: LeaseSettings {
+                retry_base: Duration::from_millis(200),
+                retry_max: Duration::from_secs(2),
+                target_timeout: Duration::from_secs(15),
+                ..LeaseSettings::default()
+            },
+            default_lease_ttl: Duration::from_secs(768 * 3600),
+            max_lease_ttl: Duration::from_secs(768 * 3600),
+            json_logs: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = toml::from_str::<FileConfig>("[lease]\nretry_bse = \"1s\"").unwrap_err();
+        assert!(e.to_string().contains("retry_bse"));
+        let file: FileConfig = toml::from_str("[lease]\nretry_base = \"soon\"").unwrap();
+        let e = Settings::resolve(file).unwrap_err();
+        assert!(e.to_string().contains("lease.retry_base"));
+    }
+}

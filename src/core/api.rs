@@ -1,0 +1,103 @@
+//! The core's request and response, independent of HTTP: the http layer parses into
+//! [`ApiRequest`] and renders [`ApiResponse`] (Vault's envelope, raw JSON, or an empty status).
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+/// The HTTP verb, reduced to what the core distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET (read, or list with `?list=true`).
+    Get,
+    /// HEAD (health only).
+    Head,
+    /// LIST.
+    List,
+    /// PUT or POST.
+    Write,
+    /// DELETE.
+    Delete,
+}
+
+/// One API call.
+pub struct ApiRequest {
+    /// Verb.
+    pub method: Method,
+    /// Logical path after `/v1/`, without leading slash; a trailing slash is kept.
+    pub path: String,
+    /// Query parameters with the body's fields over them.
+    pub data: Map<String, Value>,
+    /// The client token, if any was sent.
+    pub token: Option<SecretString>,
+}
+
+impl ApiRequest {
+    /// True for LIST or `GET ?list=true`.
+    pub fn is_list(&self) -> bool {
+        self.method == Method::List
+    }
+}
+
+/// Vault's success envelope, before rendering.
+#[derive(Debug, Default)]
+pub struct Envelope {
+    /// `lease_id`, empty when no lease.
+    pub lease_id: String,
+    /// `renewable`.
+    pub renewable: bool,
+    /// `lease_duration` in seconds.
+    pub lease_duration: u64,
+    /// `data`.
+    pub data: Option<Map<String, Value>>,
+    /// Secret values to merge into `data` when the body is written, and only then.
+    pub secret_data: Vec<(String, SecretString)>,
+    /// `warnings` (rendered `null` when empty).
+    pub warnings: Vec<String>,
+    /// `auth`.
+    pub auth: Option<Value>,
+    /// `mount_type`.
+    pub mount_type: String,
+    /// Copy `data`'s keys to the top level too (Vault does for a few `sys/` paths).
+    pub data_at_top_level: bool,
+}
+
+/// What to answer.
+#[derive(Debug)]
+pub enum ApiResponse {
+    /// 200 with the envelope.
+    Ok(Envelope),
+    /// 202 with the envelope (tidy).
+    AcceptedEnvelope(Envelope),
+    /// 204, no body.
+    NoContent,
+    /// 202, no body (async revoke).
+    Accepted,
+    /// A body outside the envelope (`sys/health`, `sys/seal-status`), with its status.
+    Raw {
+        /// HTTP status.
+        status: u16,
+        /// Body; `None` for HEAD.
+        body: Option<Value>,
+    },
+}
+
+impl ApiResponse {
+    /// A 200 envelope with `data`, served by a mount of `mount_type`.
+    pub fn data(mount_type: &str, data: Map<String, Value>) -> Self {
+        Self::Ok(Envelope {
+            data: Some(data),
+            mount_type: mount_type.into(),
+            ..Envelope::default()
+        })
+    }
+}
+
+/// Build a JSON object from pairs.
+#[macro_export]
+macro_rules! obj {
+    ($($k:expr => $v:expr),* $(,)?) => {{
+        let mut m = serde_json::Map::new();
+        $( m.insert(($k).to_string(), serde_json::json!($v)); )*
+        m
+    }};
+}

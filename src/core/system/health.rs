@@ -1,0 +1,108 @@
+//! `sys/health`, `sys/seal-status`, `sys/leader`, `sys/init`: a leasehold server is always
+//! initialised, unsealed and active (no Shamir seal: the storage key comes from the operator).
+
+use leasehold_backend::request::parse_bool;
+use serde_json::{json, Value};
+
+use crate::core::api::{ApiRequest, ApiResponse, Method};
+use crate::core::Core;
+use crate::error::{Error, Result};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn code(req: &ApiRequest, name: &str, default: u16) -> Result<u16> {
+    match req.data.get(name) {
+        None => Ok(default),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or_else(|| Error::invalid(format!("invalid {name}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| Error::invalid(format!("invalid {name}: {s:?}"))),
+        Some(_) => Err(Error::invalid(format!("invalid {name}"))),
+    }
+}
+
+/// `GET|HEAD sys/health`: 200 (or `activecode`) with Vault's body.
+pub fn health(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return Err(Error::UnsupportedOperation);
+    }
+    for flag in ["standbyok", "perfstandbyok"] {
+        if let Some(v) = req.data.get(flag) {
+            let ok = match v {
+                Value::Bool(_) => true,
+                Value::String(s) => parse_bool(s).is_some(),
+                _ => false,
+            };
+            if !ok {
+                return Err(Error::invalid(format!("invalid {flag}")));
+            }
+        }
+    }
+    let status = code(req, "activecode", 200)?;
+    let body = json!({
+        "initialized": true,
+        "sealed": false,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": core.clock.now().timestamp(),
+        "version": VERSION,
+        "enterprise": false,
+        "cluster_name": "leasehold",
+        "cluster_id": core.cluster_id,
+        "echo_duration_ms": 0,
+        "clock_skew_ms": 0,
+    });
+    Ok(ApiResponse::Raw {
+        status,
+        body: (req.method == Method::Get).then_some(body),
+    })
+}
+
+/// `GET sys/seal-status`.
+pub fn seal_status(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
+    if req.method != Method::Get {
+        return Err(Error::UnsupportedOperation);
+    }
+    Ok(ApiResponse::Raw {
+        status: 200,
+        body: Some(json!({
+            "type": "leasehold", "initialized": true, "sealed": false, "t": 1, "n": 1,
+            "progress": 0, "nonce": "", "version": VERSION, "build_date": "", "migration": false,
+            "cluster_name": "leasehold", "cluster_id": core.cluster_id, "recovery_seal": false,
+            "storage_type": core.storage_type,
+        })),
+    })
+}
+
+/// `GET sys/leader`: a single node, no HA (multi-node arrives with issue 7).
+pub fn leader(req: &ApiRequest) -> Result<ApiResponse> {
+    if req.method != Method::Get {
+        return Err(Error::UnsupportedOperation);
+    }
+    Ok(ApiResponse::Raw {
+        status: 200,
+        body: Some(json!({
+            "ha_enabled": false, "is_self": false, "active_time": "0001-01-01T00:00:00Z",
+            "leader_address": "", "leader_cluster_address": "", "performance_standby": false,
+            "performance_standby_last_remote_wal": 0,
+        })),
+    })
+}
+
+/// `GET sys/init`.
+pub fn init(req: &ApiRequest) -> Result<ApiResponse> {
+    if req.method != Method::Get {
+        return Err(Error::invalid(
+            "leasehold is initialised at first start; sys/init cannot be written",
+        ));
+    }
+    Ok(ApiResponse::Raw {
+        status: 200,
+        body: Some(json!({"initialized": true})),
+    })
+}

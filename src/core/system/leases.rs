@@ -1,0 +1,277 @@
+//! The lease API: `sys/leases/{lookup,renew,revoke,revoke-prefix,revoke-force,tidy,count}`,
+//! `sys/leases?type=irrevocable`, and the legacy `sys/{renew,revoke,revoke-prefix,revoke-force}`.
+
+use std::time::Duration;
+
+use leasehold_backend::duration::parse_duration_value;
+use leasehold_backend::request::parse_bool;
+use serde_json::{json, Map, Value};
+
+use crate::core::api::{ApiRequest, ApiResponse, Envelope, Method};
+use crate::core::{keys, Core};
+use crate::error::{Error, LeaseProblem, Result};
+use crate::lease::id::{child_key, normalize_prefix};
+use crate::lease::LeaseRecord;
+
+/// Serve a lease path. `rest` is below `sys/leases/` (or the legacy name: `renew/<id>`), with no
+/// trailing slash; `trailing` says whether the request path had one.
+pub async fn handle(
+    core: &Core,
+    req: &ApiRequest,
+    rest: &str,
+    trailing: bool,
+) -> Result<ApiResponse> {
+    let (op, arg) = match rest.split_once('/') {
+        Some((op, arg)) => (op, arg),
+        None => (rest, ""),
+    };
+    let write = req.method == Method::Write;
+    match op {
+        "" if matches!(req.method, Method::Get | Method::List) => irrevocable(core, req).await,
+        "lookup" if req.is_list() => {
+            let prefix = if arg.is_empty() {
+                String::new()
+            } else {
+                format!("{arg}/")
+            };
+            list(core, &prefix).await
+        }
+        "lookup" if write => lookup(core, &lease_id(req, arg)?).await,
+        "renew" if write => renew(core, req, &lease_id(req, arg)?).await,
+        "revoke" if write => {
+            let id = lease_id(req, arg)?;
+            let sync = sync_flag(req)?;
+            core.leases.revoke(&id, sync).await?;
+            Ok(if sync {
+                ApiResponse::NoContent
+            } else {
+                ApiResponse::Accepted
+            })
+        }
+        "revoke-prefix" if write => {
+            let prefix = prefix_arg(req, arg, trailing)?;
+            let sync = sync_flag(req)?;
+            core.leases.revoke_prefix(&prefix, sync).await?;
+            Ok(if sync {
+                ApiResponse::NoContent
+            } else {
+                ApiResponse::Accepted
+            })
+        }
+        "revoke-force" if write => {
+            let prefix = prefix_arg(req, arg, trailing)?;
+            let warnings = core.leases.revoke_force(&prefix).await?;
+            if warnings.is_empty() {
+                Ok(ApiResponse::NoContent)
+            } else {
+                Ok(ApiResponse::Ok(Envelope {
+                    warnings,
+                    mount_type: "system".into(),
+                    ..Envelope::default()
+                }))
+            }
+        }
+        "tidy" if write => tidy(core),
+        "count" if req.method == Method::Get => count(core, req).await,
+        "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
+        | "" => Err(Error::UnsupportedOperation),
+        _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
+    }
+}
+
+/// The lease id from the body (which wins, as in Vault) or the URL.
+fn lease_id(req: &ApiRequest, from_url: &str) -> Result<String> {
+    match req.data.get("lease_id") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.trim_start_matches('/').to_owned()),
+        Some(Value::String(_)) | None if !from_url.is_empty() => Ok(from_url.to_owned()),
+        _ => Err(Error::Lease(LeaseProblem::MissingId)),
+    }
+}
+
+/// The prefix for revoke-prefix/force: from the URL (hvac strips the trailing slash and repeats the
+/// original in the body as `prefix`; node-vault sends `path_prefix`).
+fn prefix_arg(req: &ApiRequest, from_url: &str, trailing: bool) -> Result<String> {
+    let from_body = ["prefix", "path_prefix"]
+        .iter()
+        .find_map(|k| req.data.get(*k).and_then(Value::as_str))
+        .filter(|s| s.trim_end_matches('/') == from_url);
+    let raw = match from_body {
+        Some(body) => body.to_owned(),
+        None if trailing => format!("{from_url}/"),
+        None => from_url.to_owned(),
+    };
+    let prefix = normalize_prefix(&raw);
+    if prefix.is_empty() {
+        return Err(Error::invalid("prefix is required"));
+    }
+    Ok(prefix)
+}
+
+fn sync_flag(req: &ApiRequest) -> Result<bool> {
+    match req.data.get("sync") {
+        None | Some(Value::Null) => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => parse_bool(s)
+            .ok_or_else(|| Error::invalid(format!("invalid value for \"sync\": {s:?}"))),
+        Some(_) => Err(Error::invalid("field \"sync\" must be a boolean")),
+    }
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+async fn lookup(core: &Core, id: &str) -> Result<ApiResponse> {
+    let lease = match core.leases.get(id).await? {
+        Some(l) if l.state != crate::lease::LeaseState::Revoked => l,
+        _ => return Err(Error::Lease(LeaseProblem::Invalid)),
+    };
+    Ok(ApiResponse::data("system", lookup_data(core, &lease)))
+}
+
+/// Vault's lookup fields plus ours: where the lease is in its life and why destruction failed.
+fn lookup_data(core: &Core, l: &LeaseRecord) -> Map<String, Value> {
+    let now = core.clock.now();
+    let ttl = (l.expire_time - now).num_seconds().max(0);
+    let irrevocable = l.attempts >= core.leases.settings().irrevocable_after
+        && l.state == crate::lease::LeaseState::Revoking;
+    let mut m = Map::new();
+    m.insert("id".into(), json!(l.id));
+    m.insert("issue_time".into(), json!(rfc3339(l.issue_time)));
+    m.insert("expire_time".into(), json!(rfc3339(l.expire_time)));
+    m.insert("last_renewal".into(), json!(l.last_renewal.map(rfc3339)));
+    m.insert(
+        "renewable".into(),
+        json!(l.renewable && l.state == crate::lease::LeaseState::Active),
+    );
+    m.insert("ttl".into(), json!(ttl));
+    m.insert("state".into(), json!(l.state.as_str()));
+    m.insert("mount".into(), json!(l.mount_path));
+    m.insert("role".into(), json!(l.role));
+    m.insert("account".into(), json!(l.account));
+    m.insert("revoke_attempts".into(), json!(l.attempts));
+    m.insert("revoke_error".into(), json!(l.last_error));
+    m.insert("irrevocable".into(), json!(irrevocable));
+    let next = (l.state == crate::lease::LeaseState::Revoking)
+        .then(|| l.due_at.map(rfc3339))
+        .flatten();
+    m.insert("next_revoke_attempt".into(), json!(next));
+    m
+}
+
+async fn list(core: &Core, prefix: &str) -> Result<ApiResponse> {
+    let mut out: Vec<String> = Vec::new();
+    for lease in core.leases.list_live(prefix).await? {
+        if let Some(k) = child_key(prefix, &lease.id) {
+            if out.last() != Some(&k) && !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::NotFound);
+    }
+    Ok(ApiResponse::data("system", keys(out)))
+}
+
+async fn renew(core: &Core, req: &ApiRequest, id: &str) -> Result<ApiResponse> {
+    let increment = match req.data.get("increment") {
+        None | Some(Value::Null) => Duration::ZERO,
+        Some(v) => parse_duration_value(v)
+            .map_err(|e| Error::invalid(format!("invalid value for \"increment\": {e}")))?,
+    };
+    let renewed = core.leases.renew(id, increment).await?;
+    Ok(ApiResponse::Ok(Envelope {
+        lease_id: renewed.lease.id,
+        renewable: true,
+        lease_duration: renewed.ttl.as_secs(),
+        warnings: renewed.warning.into_iter().collect(),
+        mount_type: "system".into(),
+        ..Envelope::default()
+    }))
+}
+
+fn tidy(core: &Core) -> Result<ApiResponse> {
+    let engine = core.leases.clone();
+    tokio::spawn(async move {
+        match engine.tidy().await {
+            Ok(n) => tracing::info!(removed = n, "lease tidy removed {n} revoked tombstones"),
+            Err(e) => tracing::error!(error = %e, "lease tidy failed"),
+        }
+    });
+    Ok(ApiResponse::AcceptedEnvelope(Envelope {
+        warnings: vec!["Tidy operation successfully started. Any information from the operation will be printed to leasehold's server logs.".into()],
+        mount_type: "system".into(),
+        ..Envelope::default()
+    }))
+}
+
+fn wants_irrevocable(req: &ApiRequest) -> bool {
+    req.data
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("irrevocable"))
+}
+
+async fn count(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
+    if !wants_irrevocable(req) {
+        return Err(Error::invalid("type must be \"irrevocable\""));
+    }
+    let leases = core.leases.irrevocable(usize::MAX >> 1).await?;
+    let mut counts: Map<String, Value> = Map::new();
+    for l in &leases {
+        let accessor = mount_accessor(core, l);
+        let n = counts.get(&accessor).and_then(Value::as_u64).unwrap_or(0);
+        counts.insert(accessor, json!(n + 1));
+    }
+    let mut data = Map::new();
+    data.insert("lease_count".into(), json!(leases.len()));
+    data.insert("counts".into(), Value::Object(counts));
+    Ok(ApiResponse::data("system", data))
+}
+
+fn mount_accessor(core: &Core, l: &LeaseRecord) -> String {
+    core.mounts
+        .get(&l.mount_path)
+        .filter(|m| m.entry.uuid == l.mount_uuid)
+        .map(|m| m.entry.accessor)
+        .unwrap_or_else(|| l.mount_uuid.clone())
+}
+
+async fn irrevocable(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
+    if !wants_irrevocable(req) {
+        return Err(Error::invalid("type must be \"irrevocable\""));
+    }
+    let limit = match req.data.get("limit") {
+        None | Some(Value::Null) => 10_000usize,
+        Some(Value::String(s)) if s == "none" => usize::MAX >> 1,
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| Error::invalid("limit must be a number or \"none\""))?,
+    };
+    let leases = core.leases.irrevocable(limit.saturating_add(1)).await?;
+    let truncated = leases.len() > limit;
+    let list: Vec<Value> = leases
+        .iter()
+        .take(limit)
+        .map(|l| json!({"lease_id": l.id, "mount_id": mount_accessor(core, l), "error": l.last_error, "attempts": l.attempts}))
+        .collect();
+    let mut data = Map::new();
+    data.insert("lease_count".into(), json!(list.len()));
+    data.insert("leases".into(), Value::Array(list));
+    let warnings = if truncated {
+        vec![format!(
+            "more than {limit} irrevocable leases; rerun with limit=none to see all"
+        )]
+    } else {
+        Vec::new()
+    };
+    Ok(ApiResponse::Ok(Envelope {
+        data: Some(data),
+        warnings,
+        mount_type: "system".into(),
+        ..Envelope::default()
+    }))
+}

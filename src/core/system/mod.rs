@@ -1,0 +1,50 @@
+//! The `sys/` paths: health and seal status, the mount table, and the lease API.
+
+pub mod health;
+pub mod leases;
+pub mod mounts;
+
+use super::api::{ApiRequest, ApiResponse};
+use super::Core;
+use crate::auth::TokenEntry;
+use crate::error::{Error, Result};
+
+/// Paths that answer without a token.
+pub async fn handle_unauthenticated(
+    core: &Core,
+    req: &ApiRequest,
+    path: &str,
+) -> Result<ApiResponse> {
+    match path {
+        "sys/health" => health::health(core, req),
+        "sys/seal-status" => health::seal_status(core, req),
+        "sys/leader" => health::leader(req),
+        "sys/init" => health::init(req),
+        _ => Err(Error::NoRoute(path.to_owned())),
+    }
+}
+
+/// Authenticated `sys/` paths.
+pub async fn handle(
+    core: &Core,
+    req: &ApiRequest,
+    _token: &TokenEntry,
+    path: &str,
+) -> Result<ApiResponse> {
+    let bare = path.trim_end_matches('/');
+    if bare == "sys/mounts" || bare.starts_with("sys/mounts/") {
+        return mounts::handle(core, req, bare).await;
+    }
+    if let Some(rest) = bare.strip_prefix("sys/leases") {
+        return leases::handle(core, req, rest.trim_start_matches('/'), path.ends_with('/')).await;
+    }
+    // Vault's legacy aliases: sys/renew, sys/revoke, sys/revoke-prefix, sys/revoke-force.
+    for legacy in ["renew", "revoke", "revoke-prefix", "revoke-force"] {
+        let base = format!("sys/{legacy}");
+        if bare == base || bare.starts_with(&format!("{base}/")) {
+            let rest = bare.strip_prefix("sys/").unwrap_or(bare);
+            return leases::handle(core, req, rest, path.ends_with('/')).await;
+        }
+    }
+    Err(Error::NoRoute(bare.to_owned()))
+}

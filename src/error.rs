@@ -1,0 +1,85 @@
+//! The crate's one error type, named for what went wrong for the caller. `http::error` is the one
+//! place that turns each variant into a status code; client mistakes are 4xx, our failures 5xx.
+
+use leasehold_backend::BackendError;
+
+use crate::storage::StorageError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No token, an unknown token, or a token without the capability.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Bad input; the text names the problem.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A read or list found nothing (Vault's empty 404).
+    #[error("not found")]
+    NotFound,
+    /// No mount or system path serves this path.
+    #[error("no handler for route {0:?}. route entry not found.")]
+    NoRoute(String),
+    /// The path exists but not for this HTTP method / operation.
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// The request body exceeds the limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// A lease lookup or renew named no live lease.
+    #[error("{0}")]
+    Lease(LeaseProblem),
+    /// A synchronous revocation could not destroy the account; the lease stays `revoking`.
+    #[error("failed to revoke lease {lease_id}: {error}")]
+    RevokeFailed {
+        /// The lease that is still live.
+        lease_id: String,
+        /// The target's error, scrubbed of secrets.
+        error: String,
+    },
+    /// A secrets engine refused or failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// Our storage failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] StorageError),
+    /// A broken invariant on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Why a lease operation was refused; texts are Vault's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseProblem {
+    /// `lease_id` absent from the request.
+    #[error("lease_id must be specified")]
+    MissingId,
+    /// Lookup of an unknown lease.
+    #[error("invalid lease")]
+    Invalid,
+    /// Renew of an unknown lease.
+    #[error("lease not found")]
+    NotFound,
+    /// Renew of a lease whose destruction keeps failing.
+    #[error("lease is expired and has failed previous revocation attempts")]
+    Irrevocable,
+    /// Renew of a non-renewable lease.
+    #[error("lease is not renewable")]
+    NotRenewable,
+    /// Renew after expiry.
+    #[error("lease expired")]
+    Expired,
+    /// Renew of a lease already at its max TTL.
+    #[error("past the max TTL, cannot renew")]
+    PastMaxTtl,
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidRequest`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

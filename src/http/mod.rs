@@ -1,0 +1,51 @@
+//! The HTTP edge: one handler for every `/v1/` path (Vault routes by path, not by verb, and needs
+//! the custom LIST verb), a request id per call, and error rendering.
+
+pub mod error;
+pub mod request;
+pub mod response;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use tracing::{error, info, Instrument};
+
+use crate::core::Core;
+
+/// The application router.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new().fallback(handle).with_state(core)
+}
+
+async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %path);
+    async move {
+        let result = match request::parse(req).await {
+            Ok(api) => core.handle(api).await,
+            Err(e) => Err(e),
+        };
+        let resp = match result {
+            Ok(r) => response::render(r, &request_id),
+            Err(e) => {
+                let (status, messages) = error::status_and_messages(&e);
+                if status.is_server_error() {
+                    error!(error = %e, "request failed: {e}");
+                }
+                response::errors(status, messages)
+            }
+        };
+        info!(
+            http.status = resp.status().as_u16(),
+            "{method} {path} {}",
+            resp.status().as_u16()
+        );
+        resp
+    }
+    .instrument(span)
+    .await
+}

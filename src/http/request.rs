@@ -1,0 +1,164 @@
+//! Parse an HTTP request into an [`ApiRequest`], with Vault's leniency: the LIST verb or
+//! `?list=true` (any case), query parameters as fields, an empty body as `{}` whatever the content
+//! type, form bodies when declared, and the token from `X-Vault-Token` or `Authorization: Bearer`.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method as HttpMethod, Request};
+use leasehold_backend::request::parse_bool;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::core::api::{ApiRequest, Method};
+use crate::error::{Error, Result};
+
+/// Vault's default request size limit.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Parse the whole request.
+pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
+    let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/v1/")
+        .ok_or_else(|| Error::NoRoute(parts.uri.path().trim_start_matches('/').to_owned()))?
+        .to_owned();
+    let mut method = match parts.method.as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "LIST" => Method::List,
+        "POST" | "PUT" => Method::Write,
+        "DELETE" => Method::Delete,
+        _ => return Err(Error::UnsupportedOperation),
+    };
+    let mut data = query(parts.uri.query().unwrap_or_default())?;
+    if let Some(list) = data.remove("list") {
+        let list = list
+            .as_str()
+            .and_then(parse_bool)
+            .ok_or_else(|| Error::invalid("invalid value for \"list\""))?;
+        if list && method == Method::Get {
+            method = Method::List;
+        }
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| Error::PayloadTooLarge)?;
+    if parts.method != HttpMethod::HEAD {
+        for (k, v) in parse_body(&parts.headers, &bytes)? {
+            data.insert(k, v);
+        }
+    }
+    Ok(ApiRequest {
+        method,
+        path,
+        data,
+        token: token(&parts.headers),
+    })
+}
+
+fn query(q: &str) -> Result<Map<String, Value>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
+        .map_err(|e| Error::invalid(format!("invalid query string: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect())
+}
+
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Map<String, Value>> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else {
+        return Ok(Map::new());
+    };
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if form && *first != b'{' && *first != b'[' {
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| Error::invalid("form body is not UTF-8"))?;
+        return query(text);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::invalid("request body must be a JSON object")),
+        Err(e) => Err(Error::invalid(format!("failed to parse JSON input: {e}"))),
+    }
+}
+
+fn token(headers: &HeaderMap) -> Option<SecretString> {
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(SecretString::from(t.trim().to_owned()));
+    }
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| SecretString::from(t.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parse_req(method: &str, uri: &str, body: &str) -> Result<ApiRequest> {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        parse(req).await
+    }
+
+    #[tokio::test]
+    async fn list_forms() {
+        assert_eq!(
+            parse_req("LIST", "/v1/database/roles", "")
+                .await
+                .unwrap()
+                .method,
+            Method::List
+        );
+        assert_eq!(
+            parse_req("GET", "/v1/database/roles?list=True", "")
+                .await
+                .unwrap()
+                .method,
+            Method::List
+        );
+        assert_eq!(
+            parse_req("GET", "/v1/database/roles?list=1", "")
+                .await
+                .unwrap()
+                .method,
+            Method::List
+        );
+        assert!(parse_req("GET", "/v1/x?list=maybe", "").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn bodies() {
+        let r = parse_req(
+            "PUT",
+            "/v1/sys/leases/renew?increment=5",
+            "{\"lease_id\":\"a/b\"}",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.data["lease_id"], "a/b");
+        assert_eq!(r.data["increment"], "5");
+        assert!(parse_req("POST", "/v1/x", "   ")
+            .await
+            .unwrap()
+            .data
+            .is_empty());
+        let e = parse_req("POST", "/v1/x", "{bad").await.err().unwrap();
+        assert!(e.to_string().contains("failed to parse JSON"));
+        assert!(parse_req("POST", "/v1/x", "[1]").await.is_err());
+        assert!(matches!(
+            parse_req("PATCH", "/v1/x", "").await,
+            Err(Error::UnsupportedOperation)
+        ));
+    }
+}

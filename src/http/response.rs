@@ -1,0 +1,98 @@
+//! Render an [`ApiResponse`]: Vault's envelope with every key present, `Content-Type:
+//! application/json` exactly (hvac reads errors only then), and `Cache-Control: no-store`.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{json, Map, Value};
+
+use crate::core::api::{ApiResponse, Envelope};
+
+/// Build the HTTP response.
+pub fn render(resp: ApiResponse, request_id: &str) -> Response<Body> {
+    match resp {
+        ApiResponse::Ok(env) => json_response(StatusCode::OK, &envelope(env, request_id)),
+        ApiResponse::AcceptedEnvelope(env) => {
+            json_response(StatusCode::ACCEPTED, &envelope(env, request_id))
+        }
+        ApiResponse::NoContent => empty(StatusCode::NO_CONTENT),
+        ApiResponse::Accepted => empty(StatusCode::ACCEPTED),
+        ApiResponse::Raw { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            match body {
+                Some(b) => json_response(status, &b),
+                None => empty(status),
+            }
+        }
+    }
+}
+
+/// `{"errors": [...]}` with `status`.
+pub fn errors(status: StatusCode, messages: Vec<String>) -> Response<Body> {
+    json_response(status, &json!({ "errors": messages }))
+}
+
+fn envelope(env: Envelope, request_id: &str) -> Value {
+    let data = if env.data.is_some() || !env.secret_data.is_empty() {
+        let mut d = env.data.unwrap_or_default();
+        // The only place secret values leave their SecretString.
+        for (k, v) in &env.secret_data {
+            d.insert(k.clone(), Value::String(v.expose_secret().to_owned()));
+        }
+        Some(d)
+    } else {
+        None
+    };
+    let mut out = Map::new();
+    if env.data_at_top_level {
+        if let Some(d) = &data {
+            for (k, v) in d {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out.insert("request_id".into(), json!(request_id));
+    out.insert("lease_id".into(), json!(env.lease_id));
+    out.insert("renewable".into(), json!(env.renewable));
+    out.insert("lease_duration".into(), json!(env.lease_duration));
+    out.insert(
+        "data".into(),
+        data.map(Value::Object).unwrap_or(Value::Null),
+    );
+    out.insert("wrap_info".into(), Value::Null);
+    out.insert(
+        "warnings".into(),
+        if env.warnings.is_empty() {
+            Value::Null
+        } else {
+            json!(env.warnings)
+        },
+    );
+    out.insert("auth".into(), env.auth.unwrap_or(Value::Null));
+    out.insert("mount_type".into(), json!(env.mount_type));
+    Value::Object(out)
+}
+
+fn with_headers(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let bytes =
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{\"errors\":[\"internal error\"]}".to_vec());
+    let mut r = Response::new(Body::from(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    with_headers(r)
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    with_headers(r)
+}

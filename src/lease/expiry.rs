@@ -1,0 +1,101 @@
+//! The expiry worker: asks the table for due leases, claims them, destroys them a bounded number
+//! at a time, then sleeps until the next due time (or until woken by an issue/renew/revoke).
+//!
+//! Holding nothing in memory but the next wake-up time is what lets a restart with a million
+//! leases serve at once; the concurrency bound is what keeps leases that fell due during downtime
+//! from storming the target.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use tracing::{error, warn};
+
+use super::engine::LeaseEngine;
+
+/// Longest sleep between looks at the table, in case a wake-up was missed (another process, a
+/// clock jump).
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// Run until `shutdown` turns true.
+pub async fn run(engine: Arc<LeaseEngine>, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(engine.settings().revoke_concurrency.max(1)));
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        // Register for wake-ups before looking, so a notify between the look and the sleep is kept.
+        let woken = engine.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+
+        let sleep_for = match tick(&engine, &permits).await {
+            Ok(Some(next)) => next,
+            Ok(None) => continue,
+            Err(e) => {
+                error!(error = %e, "expiry worker could not read the lease table");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep_for) => {}
+            _ = &mut woken => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Claim and start what is due. `Ok(None)`: more may be due right away; `Ok(Some(d))`: sleep `d`.
+async fn tick(
+    engine: &Arc<LeaseEngine>,
+    permits: &Arc<Semaphore>,
+) -> crate::error::Result<Option<Duration>> {
+    // Wait for at least one free slot, then claim no more than the free slots: a claimed lease
+    // should start at once, or its claim could lapse while it waits.
+    let first = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let free = permits.available_permits() + 1;
+    let now = engine.now();
+    let claim_until = now
+        + chrono::Duration::from_std(engine.settings().claim_timeout)
+            .unwrap_or(chrono::Duration::MAX);
+    let claimed = engine
+        .storage()
+        .lease_claim_due(now, claim_until, free)
+        .await?;
+    let full_batch = claimed.len() == free;
+    let mut first = Some(first);
+    for lease in claimed {
+        let permit = match first.take() {
+            Some(p) => p,
+            None => match permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
+            },
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.destroy(&lease.id).await {
+                warn!(lease.id = %lease.id, error = %e, "expiry of lease {} failed; will retry", lease.id);
+            }
+            drop(permit);
+        });
+    }
+    if full_batch {
+        return Ok(None);
+    }
+    let next = engine.storage().lease_next_due().await?;
+    let now = engine.now();
+    Ok(Some(match next {
+        Some(t) if t <= now => Duration::from_millis(5),
+        Some(t) => (t - now).to_std().unwrap_or(IDLE_POLL).min(IDLE_POLL),
+        None => IDLE_POLL,
+    }))
+}

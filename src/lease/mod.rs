@@ -1,0 +1,30 @@
+//! THE lease engine: the lease table, issue write-ahead, renew math, the one destruction path and
+//! the expiry worker.
+//!
+//! ```text
+//!   issue:  plan ──write row──▶ creating ──account created──▶ active
+//!                                  │ create failed / crash           │ expiry, revoke,
+//!                                  ▼                                 ▼ prefix, mount disable
+//!                               revoking ◀───────────────────────────┘
+//!                                  │  ▲ destruction failed: attempts+1, last_error,
+//!                                  │  └─ due_at = now + backoff (never dropped; listed as
+//!                                  │     irrevocable after N attempts, still retried)
+//!                                  ▼ destroyed (or revoke-force by an admin: forced=true)
+//!                               revoked ──tidy window──▶ row deleted
+//! ```
+//!
+//! The table is the queue: `due_at` says when the worker must act and is indexed, so nothing is
+//! loaded at start-up. A row in `creating` at start-up is a crash leftover and is destroyed.
+
+pub mod backoff;
+pub mod engine;
+pub mod expiry;
+pub mod id;
+pub mod model;
+pub mod ttl;
+
+pub use engine::{LeaseEngine, LeaseSettings, MountResolver, ResolvedMount};
+pub use model::{LeaseRecord, LeaseState};
+
+#[cfg(test)]
+mod tests;

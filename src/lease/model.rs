@@ -1,0 +1,86 @@
+//! The lease row: one per issued credential, from the moment its account is planned until a tidy
+//! window after it was destroyed.
+
+use chrono::{DateTime, Utc};
+
+/// Where a lease is in its life. See the diagram in [`crate::lease`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Row written, account being created. Found at start-up, it means a crash: destroy.
+    Creating,
+    /// Account exists; due for destruction at `expire_time`.
+    Active,
+    /// Destruction claimed or failed; retried at `due_at` until it succeeds.
+    Revoking,
+    /// Account destroyed (or force-removed); kept as a tombstone for the audit trail until tidy.
+    Revoked,
+}
+
+impl LeaseState {
+    /// The name stored in the `state` column and shown in lookups.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Active => "active",
+            Self::Revoking => "revoking",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Parse a stored state name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "creating" => Some(Self::Creating),
+            "active" => Some(Self::Active),
+            "revoking" => Some(Self::Revoking),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// A lease as stored. `internal` is the backend's data, sealed; it never holds a password.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRecord {
+    /// `<request path>/<24 base62>`, e.g. `database/creds/ro/3Jq0...`.
+    pub id: String,
+    /// UUID of the mount that issued it (survives remounts, names the storage view).
+    pub mount_uuid: String,
+    /// The mount's path when issued (`database/`), for listing and messages.
+    pub mount_path: String,
+    /// Backend secret kind (`creds`).
+    pub kind: String,
+    /// Role it was issued for.
+    pub role: String,
+    /// Account name on the target (user name), for audit and reconciliation.
+    pub account: String,
+    /// Current state.
+    pub state: LeaseState,
+    /// When it was issued.
+    pub issue_time: DateTime<Utc>,
+    /// When it ends.
+    pub expire_time: DateTime<Utc>,
+    /// Renewal can never move `expire_time` past this (issue time + effective max TTL).
+    pub max_expire_time: DateTime<Utc>,
+    /// Last successful renewal.
+    pub last_renewal: Option<DateTime<Utc>>,
+    /// The role's TTL in seconds (0 = mount default), used when a renew gives no increment.
+    pub role_ttl_secs: i64,
+    /// Whether renew is allowed.
+    pub renewable: bool,
+    /// When the expiry worker must next act: expiry for active leases, the next attempt (or a
+    /// claim's end) for revoking ones, `None` once revoked.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Destruction attempts made so far.
+    pub attempts: i64,
+    /// Last destruction error, kept after success for the record.
+    pub last_error: Option<String>,
+    /// When the account was destroyed or the row force-removed.
+    pub revoked_time: Option<DateTime<Utc>>,
+    /// True when an admin removed the row with revoke-force and the account may remain.
+    pub forced: bool,
+    /// Accessor of the token that obtained it.
+    pub token_accessor: String,
+    /// Backend internal data, sealed.
+    pub internal: Vec<u8>,
+}

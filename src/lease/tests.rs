@@ -1,0 +1,318 @@
+//! Engine tests against a fake backend whose "accounts" are a set in memory: they check the
+//! engine's own guarantees (write-ahead, cleanup on failed issue, retry bookkeeping, renew caps,
+//! crash recovery). The real effects on PostgreSQL are proven in `tests/`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use leasehold_backend::{
+    Backend, BackendError, Credentials, MountStorage, PlannedSecret, Request, Response,
+    SecretContext,
+};
+use serde_json::json;
+
+use super::engine::IssueTarget;
+use super::ttl::MountTtls;
+use super::*;
+use crate::clock::{Clock, ManualClock, SharedClock};
+use crate::error::{Error, LeaseProblem};
+use crate::storage::seal::Seal;
+use crate::storage::sealed::{MountView, SealedKv};
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::Storage;
+
+#[derive(Default)]
+struct FakeBackend {
+    accounts: Mutex<HashSet<String>>,
+    /// Accounts created at any time, to check creation happened after the row existed.
+    fail_create_after_making: AtomicBool,
+    fail_revoke: AtomicBool,
+    storage: Mutex<Option<Arc<dyn Storage>>>,
+}
+
+#[async_trait]
+impl Backend for FakeBackend {
+    fn mount_type(&self) -> &'static str {
+        "fake"
+    }
+    async fn handle(&self, _req: Request) -> Result<Option<Response>, BackendError> {
+        Ok(None)
+    }
+    async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
+        let name = ctx.internal["username"].as_str().unwrap().to_owned();
+        // Write-ahead: the lease row must already exist when the account is made.
+        let storage = self.storage.lock().unwrap().clone().unwrap();
+        let rows = storage.lease_list_live("fake/").await.unwrap();
+        assert!(
+            rows.iter().any(|l| l.account == name),
+            "account created before its lease row"
+        );
+        self.accounts.lock().unwrap().insert(name.clone());
+        if self.fail_create_after_making.load(Ordering::SeqCst) {
+            return Err(BackendError::Target("grant failed".into()));
+        }
+        let mut c = Credentials::default();
+        c.data.insert("username".into(), json!(name));
+        Ok(c)
+    }
+    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        if self.fail_revoke.load(Ordering::SeqCst) {
+            return Err(BackendError::Target("connection refused".into()));
+        }
+        let name = ctx.internal["username"].as_str().unwrap();
+        self.accounts.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+struct OneMount {
+    backend: Arc<FakeBackend>,
+    view: Arc<dyn MountStorage>,
+}
+
+impl MountResolver for OneMount {
+    fn resolve(&self, uuid: &str) -> Option<ResolvedMount> {
+        (uuid == "m1").then(|| ResolvedMount {
+            backend: self.backend.clone(),
+            storage: self.view.clone(),
+            ttls: MountTtls {
+                default_ttl: Duration::from_secs(3600),
+                max_ttl: Duration::from_secs(7200),
+            },
+        })
+    }
+}
+
+struct Fixture {
+    engine: Arc<LeaseEngine>,
+    backend: Arc<FakeBackend>,
+    clock: Arc<ManualClock>,
+}
+
+fn fixture() -> Fixture {
+    let storage: Arc<dyn Storage> =
+        Arc::new(SqliteStorage::open(std::path::Path::new(":memory:")).unwrap());
+    let seal = Seal::generate();
+    let backend = Arc::new(FakeBackend::default());
+    *backend.storage.lock().unwrap() = Some(storage.clone());
+    let view: Arc<dyn MountStorage> = Arc::new(MountView::new(
+        SealedKv::new(storage.clone(), seal.clone()),
+        "m1",
+    ));
+    let clock = Arc::new(ManualClock::at(Utc::now()));
+    let shared: SharedClock = clock.clone();
+    let settings = LeaseSettings {
+        retry_base: Duration::from_secs(1),
+        retry_max: Duration::from_secs(8),
+        ..LeaseSettings::default()
+    };
+    let engine = Arc::new(LeaseEngine::new(
+        storage,
+        seal,
+        shared,
+        Arc::new(OneMount {
+            backend: backend.clone(),
+            view,
+        }),
+        settings,
+    ));
+    Fixture {
+        engine,
+        backend,
+        clock,
+    }
+}
+
+fn planned(name: &str, ttl: u64, max: u64) -> PlannedSecret {
+    PlannedSecret {
+        kind: "creds".into(),
+        role: "ro".into(),
+        account: name.into(),
+        internal: json!({"username": name}),
+        ttl: Duration::from_secs(ttl),
+        max_ttl: Duration::from_secs(max),
+        renewable: true,
+    }
+}
+
+fn target() -> IssueTarget {
+    IssueTarget {
+        mount_uuid: "m1".into(),
+        mount_path: "fake/".into(),
+        request_path: "fake/creds/ro".into(),
+        token_accessor: "acc".into(),
+    }
+}
+
+#[tokio::test]
+async fn issue_writes_ahead_and_activates() {
+    let f = fixture();
+    let issued = f
+        .engine
+        .issue(target(), planned("u1", 60, 0))
+        .await
+        .unwrap();
+    assert!(issued.lease.id.starts_with("fake/creds/ro/"));
+    assert_eq!(issued.ttl, Duration::from_secs(60));
+    let stored = f.engine.get(&issued.lease.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, LeaseState::Active);
+    assert!(f.backend.accounts.lock().unwrap().contains("u1"));
+    // Internal data is sealed at rest.
+    assert!(!stored.internal.windows(2).any(|w| w == b"u1"));
+}
+
+#[tokio::test]
+async fn failed_issue_destroys_what_was_made() {
+    let f = fixture();
+    f.backend
+        .fail_create_after_making
+        .store(true, Ordering::SeqCst);
+    let err = f
+        .engine
+        .issue(target(), planned("u2", 60, 0))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("grant failed"));
+    assert!(
+        f.backend.accounts.lock().unwrap().is_empty(),
+        "half-made account left behind"
+    );
+    assert!(f.engine.list_live("fake/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failed_revoke_stays_revoking_then_succeeds() {
+    let f = fixture();
+    let id = f
+        .engine
+        .issue(target(), planned("u3", 60, 0))
+        .await
+        .unwrap()
+        .lease
+        .id;
+    f.backend.fail_revoke.store(true, Ordering::SeqCst);
+    let err = f.engine.revoke(&id, true).await.err().unwrap();
+    assert!(matches!(err, Error::RevokeFailed { .. }));
+    let l = f.engine.get(&id).await.unwrap().unwrap();
+    assert_eq!(l.state, LeaseState::Revoking);
+    assert_eq!(l.attempts, 1);
+    assert_eq!(l.last_error.as_deref(), Some("connection refused"));
+    assert!(l.due_at.unwrap() > f.clock.now());
+    // Renewing a lease being destroyed is refused.
+    assert!(matches!(
+        f.engine.renew(&id, Duration::ZERO).await,
+        Err(Error::Lease(LeaseProblem::Expired))
+    ));
+    f.backend.fail_revoke.store(false, Ordering::SeqCst);
+    f.engine.destroy(&id).await.unwrap();
+    let l = f.engine.get(&id).await.unwrap().unwrap();
+    assert_eq!(l.state, LeaseState::Revoked);
+    assert!(f.backend.accounts.lock().unwrap().is_empty());
+    // Idempotent: revoking again, or an unknown lease, succeeds.
+    f.engine.revoke(&id, true).await.unwrap();
+    f.engine.revoke("fake/creds/ro/nope", true).await.unwrap();
+}
+
+#[tokio::test]
+async fn irrevocable_after_n_attempts_but_kept() {
+    let f = fixture();
+    let id = f
+        .engine
+        .issue(target(), planned("u4", 60, 0))
+        .await
+        .unwrap()
+        .lease
+        .id;
+    f.backend.fail_revoke.store(true, Ordering::SeqCst);
+    for _ in 0..6 {
+        let _ = f.engine.destroy(&id).await;
+    }
+    let irrevocable = f.engine.irrevocable(10).await.unwrap();
+    assert_eq!(irrevocable.len(), 1);
+    assert_eq!(irrevocable[0].id, id);
+    assert!(matches!(
+        f.engine.renew(&id, Duration::ZERO).await,
+        Err(Error::Lease(LeaseProblem::Irrevocable))
+    ));
+}
+
+#[tokio::test]
+async fn renew_caps_at_max_and_refuses_after() {
+    let f = fixture();
+    let id = f
+        .engine
+        .issue(target(), planned("u5", 60, 120))
+        .await
+        .unwrap()
+        .lease
+        .id;
+    f.clock.advance(chrono::Duration::seconds(30));
+    let r = f
+        .engine
+        .renew(&id, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(r.ttl, Duration::from_secs(90));
+    assert!(r
+        .warning
+        .unwrap()
+        .contains("exceeded the effective max_ttl"));
+    f.clock.advance(chrono::Duration::seconds(91));
+    assert!(matches!(
+        f.engine.renew(&id, Duration::ZERO).await,
+        Err(Error::Lease(LeaseProblem::Expired))
+    ));
+}
+
+#[tokio::test]
+async fn force_removes_and_warns() {
+    let f = fixture();
+    let id = f
+        .engine
+        .issue(target(), planned("u6", 60, 0))
+        .await
+        .unwrap()
+        .lease
+        .id;
+    f.backend.fail_revoke.store(true, Ordering::SeqCst);
+    let warnings = f.engine.revoke_force("fake/").await.unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("u6") && warnings[0].contains("may remain"));
+    let l = f.engine.get(&id).await.unwrap().unwrap();
+    assert!(l.forced && l.state == LeaseState::Revoked);
+}
+
+#[tokio::test]
+async fn expiry_worker_destroys_due_leases() {
+    let f = fixture();
+    let id = f
+        .engine
+        .issue(target(), planned("u7", 60, 0))
+        .await
+        .unwrap()
+        .lease
+        .id;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(expiry::run(f.engine.clone(), rx));
+    f.clock.advance(chrono::Duration::seconds(61));
+    f.engine.wake.notify_one();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while f.engine.get(&id).await.unwrap().unwrap().state != LeaseState::Revoked {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease not destroyed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(f.backend.accounts.lock().unwrap().is_empty());
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}

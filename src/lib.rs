@@ -1,0 +1,22 @@
+//! leasehold: a server that speaks HashiCorp Vault's HTTP API for dynamic secrets, creates a real
+//! account per credential, and destroys it when the lease ends.
+//!
+//! Map of the crate (see `docs/ARCHITECTURE.md` and `../shared/DESIGN.md`):
+//! - [`http`]: the axum edge — parse requests, render Vault's envelope and errors (the one place
+//!   that picks status codes is [`http::error`]).
+//! - [`core`]: routing to `sys/`, `auth/token/` and mounts; the mount table; system handlers.
+//! - [`lease`]: THE lease engine — write-ahead issue, renew math, the one destruction path, the
+//!   expiry worker.
+//! - [`storage`]: the `Storage` trait, SQLite, AES-256-GCM sealing.
+//! - [`auth`]: the token store.
+//! - [`config`], [`server`], [`clock`], [`error`].
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod http;
+pub mod lease;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,227 @@
+//! Assemble and run a server: storage, seal, mount table, lease engine, expiry worker, HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use leasehold_backend::Backend;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::auth::TokenStore;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::core::mounts::{BackendFactory, MountEntry, MountTable};
+use crate::core::Core;
+use crate::lease::ttl::MountTtls;
+use crate::lease::{expiry, LeaseEngine, MountResolver};
+use crate::storage::seal::Seal;
+use crate::storage::sealed::SealedKv;
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::Storage;
+
+/// Dev-mode choices (`-dev`).
+#[derive(Debug, Default)]
+pub struct DevOptions {
+    /// Root token value (`-dev-root-token-id`); generated when absent.
+    pub root_token: Option<SecretString>,
+    /// SQLite file to use instead of memory (`LEASEHOLD_DEV_STORAGE`), e.g. to inspect it.
+    pub storage_path: Option<std::path::PathBuf>,
+}
+
+/// The secrets engines this build knows, by mount type.
+pub fn backend_factory() -> BackendFactory {
+    Arc::new(|kind: &str| -> Option<Arc<dyn Backend>> {
+        match kind {
+            "database" => Some(Arc::new(leasehold_database::DatabaseBackend::new(vec![
+                Arc::new(leasehold_postgres::PgDriverFactory),
+            ]))),
+            _ => None,
+        }
+    })
+}
+
+/// A built server, not yet listening.
+pub struct Server {
+    /// Shared state.
+    pub core: Arc<Core>,
+    /// The root token created at this start (dev mode, or first start), to print once.
+    pub new_root_token: Option<SecretString>,
+    shutdown: watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Build from settings. `dev`: in-memory storage unless a path is set, generated seal key,
+    /// a root token, and a `database/` mount.
+    pub async fn build(settings: &Settings, dev: Option<DevOptions>) -> anyhow::Result<Self> {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let storage_path = match &dev {
+            Some(d) => d.storage_path.clone(),
+            None => settings.storage_path.clone(),
+        };
+        let storage: Arc<dyn Storage> = Arc::new(match &storage_path {
+            Some(p) => SqliteStorage::open(p)
+                .with_context(|| format!("opening storage {}", p.display()))?,
+            None => SqliteStorage::open(std::path::Path::new(":memory:"))
+                .context("opening in-memory storage")?,
+        });
+        let seal = match (&settings.key_file, dev.is_some()) {
+            (Some(path), _) => {
+                let bytes = zeroize::Zeroizing::new(
+                    std::fs::read(path).with_context(|| format!("reading seal.key_file {}", path.display()))?,
+                );
+                Seal::from_key_file_contents(&bytes).with_context(|| format!("seal.key_file {}", path.display()))?
+            }
+            (None, true) => Seal::generate(),
+            (None, false) => anyhow::bail!("seal.key_file is required: a file holding a 32-byte key (e.g. `openssl rand -hex 32 > leasehold.key`)"),
+        };
+        let kv = SealedKv::new(storage.clone(), seal.clone());
+        let system = MountTtls {
+            default_ttl: settings.default_lease_ttl,
+            max_ttl: settings.max_lease_ttl,
+        };
+        let mounts = Arc::new(MountTable::load(kv.clone(), backend_factory(), system).await?);
+        let resolver: Arc<dyn MountResolver> = mounts.clone();
+        let leases = Arc::new(LeaseEngine::new(
+            storage,
+            seal,
+            clock.clone(),
+            resolver,
+            settings.lease.clone(),
+        ));
+        leases.recover().await?;
+        let tokens = TokenStore::open(kv.clone()).await?;
+        let mut new_root_token = None;
+        if let Some(dev) = &dev {
+            let token = tokens
+                .create_root(dev.root_token.clone(), clock.now())
+                .await?;
+            new_root_token = Some(token.0);
+            if mounts.get("database/").is_none() {
+                mounts
+                    .enable(MountEntry {
+                        path: "database/".into(),
+                        kind: "database".into(),
+                        description: "dev-mode database engine".into(),
+                        uuid: String::new(),
+                        accessor: String::new(),
+                        default_lease_ttl: 0,
+                        max_lease_ttl: 0,
+                    })
+                    .await?;
+            }
+        } else if !tokens.any_tokens().await? {
+            new_root_token = Some(tokens.create_root(None, clock.now()).await?.0);
+        }
+        let cluster_id = match kv.get("core/cluster-id").await? {
+            Some(id) => String::from_utf8_lossy(&id).into_owned(),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                kv.put("core/cluster-id", id.as_bytes()).await?;
+                id
+            }
+        };
+        let core = Arc::new(Core {
+            mounts,
+            leases: leases.clone(),
+            tokens,
+            clock,
+            storage_type: if storage_path.is_some() {
+                "sqlite"
+            } else {
+                "inmem"
+            },
+            cluster_id,
+        });
+        let (shutdown, rx) = watch::channel(false);
+        let worker = tokio::spawn(expiry::run(leases, rx));
+        Ok(Self {
+            core,
+            new_root_token,
+            shutdown,
+            worker,
+        })
+    }
+
+    /// Serve HTTP on `listener` until `stop` resolves, then let in-flight requests finish and stop
+    /// the expiry worker.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = crate::http::router(self.core.clone());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await?;
+        let _ = self.shutdown.send(true);
+        let _ = self.worker.await;
+        Ok(())
+    }
+
+    /// Serve HTTPS with the given PEM files.
+    pub async fn serve_tls(
+        self,
+        addr: SocketAddr,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        // One crypto provider for the process; an error means one is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .with_context(|| {
+                format!(
+                    "loading TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+        let handle = axum_server::Handle::new();
+        let h = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+        });
+        let app = crate::http::router(self.core.clone());
+        axum_server::bind_rustls(addr, config)
+            .handle(handle)
+            .serve(app.into_make_service())
+            .await?;
+        let _ = self.shutdown.send(true);
+        let _ = self.worker.await;
+        Ok(())
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    info!("shutting down: finishing in-flight requests");
+}
+
+/// Print a new root token once, the way `vault server -dev` does.
+pub fn announce_root_token(token: &SecretString, dev: bool) {
+    if dev {
+        println!("WARNING! dev mode is enabled! Storage is in memory unless LEASEHOLD_DEV_STORAGE is set.");
+    } else {
+        println!("A root token was created at first start. It is shown only this once:");
+    }
+    println!("Root Token: {}", token.expose_secret());
+}

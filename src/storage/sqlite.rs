@@ -1,0 +1,494 @@
+//! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`, because the
+//! write-ahead lease row must be on disk before the account it describes is created.
+//!
+//! rusqlite is synchronous; each call runs on the blocking pool under one connection mutex. SQLite
+//! serialises writers anyway, so a single connection costs little and keeps transactions simple.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::{Storage, StorageError};
+use crate::lease::model::{LeaseRecord, LeaseState};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS kv (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    id              TEXT PRIMARY KEY,
+    mount_uuid      TEXT NOT NULL,
+    mount_path      TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    issue_time      INTEGER NOT NULL,
+    expire_time     INTEGER NOT NULL,
+    max_expire_time INTEGER NOT NULL,
+    last_renewal    INTEGER,
+    role_ttl_secs   INTEGER NOT NULL,
+    renewable       INTEGER NOT NULL,
+    due_at          INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    revoked_time    INTEGER,
+    forced          INTEGER NOT NULL DEFAULT 0,
+    token_accessor  TEXT NOT NULL,
+    internal        BLOB NOT NULL
+);
+-- The expiry queue: only rows with work to do carry a due_at.
+CREATE INDEX IF NOT EXISTS leases_due ON leases (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leases_state_revoked ON leases (state, revoked_time);
+"#;
+
+const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
+    expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
+    last_error, revoked_time, forced, token_accessor, internal";
+
+/// SQLite storage in one file.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn err(e: impl std::fmt::Display) -> StorageError {
+    StorageError(format!("sqlite: {e}"))
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
+    let state: String = row.get(6)?;
+    Ok(LeaseRecord {
+        id: row.get(0)?,
+        mount_uuid: row.get(1)?,
+        mount_path: row.get(2)?,
+        kind: row.get(3)?,
+        role: row.get(4)?,
+        account: row.get(5)?,
+        // An unknown state can only come from a newer schema; treat it as needing destruction.
+        state: LeaseState::parse(&state).unwrap_or(LeaseState::Revoking),
+        issue_time: time(row.get(7)?),
+        expire_time: time(row.get(8)?),
+        max_expire_time: time(row.get(9)?),
+        last_renewal: opt_time(row.get(10)?),
+        role_ttl_secs: row.get(11)?,
+        renewable: row.get(12)?,
+        due_at: opt_time(row.get(13)?),
+        attempts: row.get(14)?,
+        last_error: row.get(15)?,
+        revoked_time: opt_time(row.get(16)?),
+        forced: row.get(17)?,
+        token_accessor: row.get(18)?,
+        internal: row.get(19)?,
+    })
+}
+
+impl SqliteStorage {
+    /// Open (creating if needed) the database file and apply the schema.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "busy_timeout", 5000)
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A poisoned lock means a panic mid-call; SQLite's own transaction rolled back, so
+            // the connection is still consistent and safe to reuse.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(err)?
+    }
+}
+
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?20` in the statements below).
+fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
+    vec![
+        l.id.clone().into(),
+        l.mount_uuid.clone().into(),
+        l.mount_path.clone().into(),
+        l.kind.clone().into(),
+        l.role.clone().into(),
+        l.account.clone().into(),
+        l.state.as_str().to_owned().into(),
+        millis(l.issue_time).into(),
+        millis(l.expire_time).into(),
+        millis(l.max_expire_time).into(),
+        l.last_renewal.map(millis).into(),
+        l.role_ttl_secs.into(),
+        l.renewable.into(),
+        l.due_at.map(millis).into(),
+        l.attempts.into(),
+        l.last_error.clone().into(),
+        l.revoked_time.map(millis).into(),
+        l.forced.into(),
+        l.token_accessor.clone().into(),
+        l.internal.clone().into(),
+    ]
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn kv_put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.execute("DELETE FROM kv WHERE key = ?1", [key])
+                .map(|_| ())
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let prefix = prefix.to_owned();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare("SELECT key FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")
+                .map_err(err)?;
+            let keys = stmt
+                .query_map([&prefix], |r| r.get::<_, String>(0))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            let mut out: Vec<String> = Vec::new();
+            for key in keys {
+                let rest = key.get(prefix.len()..).unwrap_or_default();
+                let child = match rest.find('/') {
+                    Some(i) => rest.get(..=i).unwrap_or(rest).to_owned(),
+                    None => rest.to_owned(),
+                };
+                if !child.is_empty() && out.last() != Some(&child) {
+                    out.push(child);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn kv_delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
+        let prefix = prefix.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM kv WHERE substr(key, 1, length(?1)) = ?1",
+                [prefix],
+            )
+            .map(|_| ())
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
+        let lease = lease.clone();
+        self.with(move |c| {
+            let sql = format!(
+                "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
+            );
+            c.execute(&sql, params_from_iter(lease_values(&lease)))
+                .map(|_| ())
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
+                [id],
+                lease_from_row,
+            )
+            .optional()
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_update(
+        &self,
+        lease: &LeaseRecord,
+        expected: LeaseState,
+    ) -> Result<bool, StorageError> {
+        let lease = lease.clone();
+        self.with(move |c| {
+            let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
+                account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
+                last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20 \
+                WHERE id=?1 AND state=?21";
+            let mut values = lease_values(&lease);
+            values.push(expected.as_str().to_owned().into());
+            c.execute(sql, params_from_iter(values))
+                .map(|n| n == 1)
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError> {
+        let prefix = prefix.to_owned();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases \
+                     WHERE substr(id, 1, length(?1)) = ?1 AND state != 'revoked' ORDER BY id"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([prefix], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_claim_due(
+        &self,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let mut claimed = {
+                let mut stmt = tx
+                    .prepare(&format!(
+                        "SELECT {LEASE_COLUMNS} FROM leases WHERE due_at IS NOT NULL \
+                         AND due_at <= ?1 AND state IN ('active','revoking') \
+                         ORDER BY due_at LIMIT ?2"
+                    ))
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![millis(now), limit as i64], lease_from_row)
+                    .map_err(err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                rows
+            };
+            for lease in &mut claimed {
+                tx.execute(
+                    "UPDATE leases SET state='revoking', due_at=?2 WHERE id=?1",
+                    params![lease.id, millis(claim_until)],
+                )
+                .map_err(err)?;
+                lease.state = LeaseState::Revoking;
+                lease.due_at = Some(claim_until);
+            }
+            tx.commit().map_err(err)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn lease_next_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT min(due_at) FROM leases WHERE due_at IS NOT NULL \
+                 AND state IN ('active','revoking')",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(opt_time)
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_recover_creating(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+        self.with(move |c| {
+            c.execute(
+                "UPDATE leases SET state='revoking', due_at=?1, \
+                 last_error=coalesce(last_error, 'server stopped while the account was being created') \
+                 WHERE state='creating'",
+                [millis(now)],
+            )
+            .map(|n| n as u64)
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_irrevocable(
+        &self,
+        min_attempts: i64,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE state='revoking' AND attempts >= ?1 \
+                     ORDER BY expire_time, id LIMIT ?2"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![min_attempts, limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM leases WHERE state='revoked' AND revoked_time < ?1",
+                [millis(before)],
+            )
+            .map(|n| n as u64)
+            .map_err(err)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(id: &str, due: DateTime<Utc>) -> LeaseRecord {
+        LeaseRecord {
+            id: id.into(),
+            mount_uuid: "m".into(),
+            mount_path: "database/".into(),
+            kind: "creds".into(),
+            role: "ro".into(),
+            account: "v-x".into(),
+            state: LeaseState::Active,
+            issue_time: due,
+            expire_time: due,
+            max_expire_time: due,
+            last_renewal: None,
+            role_ttl_secs: 0,
+            renewable: true,
+            due_at: Some(due),
+            attempts: 0,
+            last_error: None,
+            revoked_time: None,
+            forced: false,
+            token_accessor: "acc".into(),
+            internal: vec![1, 2, 3],
+        }
+    }
+
+    #[tokio::test]
+    async fn kv_lists_one_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        for k in ["a/b", "a/c/d", "a/c/e", "b"] {
+            s.kv_put(k, vec![1]).await.unwrap();
+        }
+        assert_eq!(s.kv_list("a/").await.unwrap(), vec!["b", "c/"]);
+        s.kv_delete_prefix("a/").await.unwrap();
+        assert_eq!(s.kv_list("").await.unwrap(), vec!["b"]);
+    }
+
+    #[tokio::test]
+    async fn claim_takes_due_rows_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        s.lease_insert(&lease("a/1", now - chrono::Duration::seconds(1)))
+            .await
+            .unwrap();
+        s.lease_insert(&lease("a/2", now + chrono::Duration::seconds(60)))
+            .await
+            .unwrap();
+        let until = now + chrono::Duration::seconds(30);
+        let got = s.lease_claim_due(now, until, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].id, "a/1");
+        assert!(s.lease_claim_due(now, until, 10).await.unwrap().is_empty());
+        let stored = s.lease_get("a/1").await.unwrap().unwrap();
+        assert_eq!(stored.state, LeaseState::Revoking);
+        assert_eq!(
+            s.lease_next_due()
+                .await
+                .unwrap()
+                .map(|t| t.timestamp_millis()),
+            Some(until.timestamp_millis())
+        );
+    }
+
+    #[tokio::test]
+    async fn conditional_update_and_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let mut l = lease("a/1", now + chrono::Duration::seconds(60));
+        l.state = LeaseState::Creating;
+        s.lease_insert(&l).await.unwrap();
+        l.state = LeaseState::Active;
+        assert!(!s.lease_update(&l, LeaseState::Active).await.unwrap());
+        assert_eq!(s.lease_recover_creating(now).await.unwrap(), 1);
+        let got = s.lease_get("a/1").await.unwrap().unwrap();
+        assert_eq!(got.state, LeaseState::Revoking);
+        assert!(got.last_error.is_some());
+        assert_eq!(s.lease_list_live("a/").await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,274 @@
+//! `TestApp`: a server on port 0 with its own SQLite file and key, plus HTTP helpers that return
+//! `(status, json)`; and `PgTarget`: a database of its own on the shared throwaway cluster, with
+//! a `database/` mount configured to use it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leasehold::config::Settings;
+use leasehold::core::Core;
+use leasehold::server::Server;
+use leasehold_testkit::PgCluster;
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub addr: String,
+    pub token: String,
+    pub core: Arc<Core>,
+    pub dir: Arc<TempDir>,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// A fresh server with a fresh storage file.
+    pub async fn spawn() -> TestApp {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("key"), hex_key()).unwrap();
+        Self::spawn_in(dir, None).await
+    }
+
+    /// A server on existing storage (a restart); `token` is the root token from before.
+    pub async fn spawn_in(dir: Arc<TempDir>, token: Option<String>) -> TestApp {
+        let settings = Settings::for_tests(Self::db_path(&dir), dir.path().join("key"));
+        let server = Server::build(&settings, None).await.unwrap();
+        let token = match (&server.new_root_token, token) {
+            (Some(t), _) => t.expose_secret().to_owned(),
+            (None, Some(t)) => t,
+            (None, None) => panic!("no root token"),
+        };
+        let core = server.core.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .serve(listener, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestApp {
+            addr,
+            token,
+            core,
+            dir,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn db_path(dir: &TempDir) -> PathBuf {
+        dir.path().join("leasehold.db")
+    }
+
+    /// Stop serving and wait for the server (and its expiry worker) to finish.
+    pub async fn stop(mut self) -> (Arc<TempDir>, String) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        (self.dir.clone(), self.token.clone())
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(method, path, body, Some(&self.token)).await
+    }
+
+    pub async fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let url = format!("http://{}/v1/{}", self.addr, path);
+        let mut req = self
+            .http
+            .request(Method::from_bytes(method.as_bytes()).unwrap(), url);
+        if let Some(t) = token {
+            req = req.header("X-Vault-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = resp.text().await.unwrap();
+        if text.is_empty() {
+            return (status, Value::Null);
+        }
+        assert_eq!(
+            ct.as_deref(),
+            Some("application/json"),
+            "body without exact JSON content type: {text}"
+        );
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, None).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PUT", path, Some(body)).await
+    }
+
+    /// Write and insist on success.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let (s, v) = self.put(path, body).await;
+        assert!(s.is_success(), "PUT {path}: {s} {v}");
+        v
+    }
+
+    /// Lease lookup data.
+    pub async fn lookup(&self, lease_id: &str) -> (StatusCode, Value) {
+        self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))
+            .await
+    }
+}
+
+fn hex_key() -> String {
+    use rand::RngCore;
+    let mut k = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut k);
+    hex::encode(k)
+}
+
+/// A database of its own on the shared cluster, and the name of the `database/` connection.
+pub struct PgTarget {
+    pub cluster: &'static PgCluster,
+    pub db: String,
+}
+
+impl PgTarget {
+    pub async fn new() -> PgTarget {
+        let cluster = PgCluster::shared().await;
+        let db = format!("t_{}", rand_suffix());
+        cluster.create_database(&db).await.unwrap();
+        PgTarget { cluster, db }
+    }
+
+    pub fn url_on_port(&self, port: u16) -> String {
+        format!(
+            "postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/{}",
+            self.db
+        )
+    }
+
+    /// Mount `database/` and configure connection `pg` plus a role `name` with `ttl`/`max`.
+    pub async fn configure(&self, app: &TestApp, port: u16) {
+        let (s, _) = app
+            .put("sys/mounts/database", json!({"type": "database"}))
+            .await;
+        assert!(s.is_success() || s == 400, "mount: {s}");
+        app.ok(
+            "database/config/pg",
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": self.url_on_port(port),
+                "username": "postgres",
+                "password": self.cluster.superuser_password(),
+                "allowed_roles": "*",
+                "verify_connection": port == self.cluster.port(),
+            }),
+        )
+        .await;
+    }
+
+    pub async fn role(&self, app: &TestApp, name: &str, ttl: &str, max: &str) {
+        app.ok(
+            &format!("database/roles/{name}"),
+            json!({
+                "db_name": "pg",
+                "creation_statements": [
+                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+                    "GRANT ALL ON SCHEMA public TO \"{{name}}\";"
+                ],
+                "default_ttl": ttl,
+                "max_ttl": max,
+            }),
+        )
+        .await;
+    }
+
+    /// Can `user` log in with `password` right now?
+    pub async fn can_login(&self, user: &str, password: &str) -> bool {
+        self.cluster.connect(user, password, &self.db).await.is_ok()
+    }
+
+    /// Is `user` in pg_roles?
+    pub async fn role_exists(&self, user: &str) -> bool {
+        let admin = self
+            .cluster
+            .connect("postgres", self.cluster.superuser_password(), &self.db)
+            .await
+            .unwrap();
+        let row = admin
+            .query_one("SELECT count(*) FROM pg_roles WHERE rolname = $1", &[&user])
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) == 1
+    }
+
+    /// Roles in pg_roles whose name starts with `v-`.
+    pub async fn our_roles(&self) -> Vec<String> {
+        let admin = self
+            .cluster
+            .connect("postgres", self.cluster.superuser_password(), &self.db)
+            .await
+            .unwrap();
+        admin
+            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// Poll until `user` is gone from pg_roles; panics after `within`.
+    pub async fn wait_gone(&self, user: &str, within: Duration) -> Duration {
+        let start = tokio::time::Instant::now();
+        while self.role_exists(user).await {
+            assert!(
+                start.elapsed() < within,
+                "role {user} still exists after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        start.elapsed()
+    }
+}
+
+pub fn rand_suffix() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric
+        .sample_string(&mut rand::thread_rng(), 10)
+        .to_lowercase()
+}
+
+/// Issue creds for `role`: (lease_id, username, password, whole body).
+pub async fn issue(app: &TestApp, role: &str) -> (String, String, String, Value) {
+    let (s, v) = app.get(&format!("database/creds/{role}")).await;
+    assert_eq!(s, 200, "creds: {v}");
+    (
+        v["lease_id"].as_str().unwrap().to_owned(),
+        v["data"]["username"].as_str().unwrap().to_owned(),
+        v["data"]["password"].as_str().unwrap().to_owned(),
+        v,
+    )
+}

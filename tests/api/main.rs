@@ -1,0 +1,16 @@
+//! Integration tests: the real server in-process on a random port, driven over HTTP, against a
+//! throwaway PostgreSQL cluster with SCRAM password auth. Each test proves effects on the target
+//! (log in, look in pg_roles), not just our own bookkeeping.
+
+// clippy.toml exempts only #[test] functions; the shared helpers here are test code too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod app;
+mod postgres;
+mod restart;
+mod sys;

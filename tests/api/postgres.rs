@@ -1,0 +1,286 @@
+//! The PostgreSQL story end to end: issue, log in, renew, revoke, expire, fail and recover —
+//! each checked in the database itself.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::app::{issue, PgTarget, TestApp};
+
+#[tokio::test]
+async fn issued_credential_works_until_revoked_then_role_is_gone() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "migrate", "1h", "2h").await;
+    let (lease_id, user, password, body) = issue(&app, "migrate").await;
+    assert!(lease_id.starts_with("database/creds/migrate/"));
+    assert_eq!(body["lease_duration"], 3600);
+    assert_eq!(body["renewable"], true);
+    assert_eq!(body["mount_type"], "database");
+    assert!(
+        pg.can_login(&user, &password).await,
+        "issued credential cannot log in"
+    );
+
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204);
+    assert!(
+        !pg.can_login(&user, &password).await,
+        "revoked credential still logs in"
+    );
+    assert!(
+        !pg.role_exists(&user).await,
+        "role still in pg_roles after revoke"
+    );
+    // The lease is gone from the live table.
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(
+        (s.as_u16(), v["errors"][0].as_str()),
+        (400, Some("invalid lease"))
+    );
+}
+
+#[tokio::test]
+async fn revoke_terminates_a_session_opened_before_it() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "live", "1h", "2h").await;
+    let (lease_id, user, password, _) = issue(&app, "live").await;
+    let session = pg.cluster.connect(&user, &password, &pg.db).await.unwrap();
+    session.simple_query("SELECT 1").await.unwrap();
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204);
+    assert!(
+        session.simple_query("SELECT 1").await.is_err(),
+        "session survived its role's revocation"
+    );
+    assert!(!pg.role_exists(&user).await);
+}
+
+#[tokio::test]
+async fn lease_expires_without_any_request() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "short", "2s", "1h").await;
+    let (lease_id, user, password, body) = issue(&app, "short").await;
+    assert_eq!(body["lease_duration"], 2);
+    let (_, lookup) = app.lookup(&lease_id).await;
+    let expire: chrono::DateTime<chrono::Utc> = lookup["data"]["expire_time"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(pg.can_login(&user, &password).await);
+    // No request to the server from here on: only the expiry worker can drop the role.
+    pg.wait_gone(&user, Duration::from_secs(10)).await;
+    let overstay = chrono::Utc::now() - expire;
+    eprintln!(
+        "overstay (expire time -> role gone, observed by 50 ms polling): {} ms",
+        overstay.num_milliseconds()
+    );
+    assert!(!pg.can_login(&user, &password).await);
+}
+
+#[tokio::test]
+async fn renew_moves_valid_until_and_is_capped_at_max_ttl() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "job", "1m", "3m").await;
+    let (lease_id, user, _, _) = issue(&app, "job").await;
+    let valid_until = |pg: &PgTarget, user: String| {
+        let (cluster, db) = (pg.cluster, pg.db.clone());
+        async move {
+            let admin = cluster
+                .connect("postgres", cluster.superuser_password(), &db)
+                .await
+                .unwrap();
+            let row = admin
+                .query_one("SELECT extract(epoch from rolvaliduntil)::float8 FROM pg_roles WHERE rolname = $1", &[&user])
+                .await
+                .unwrap();
+            row.get::<_, f64>(0)
+        }
+    };
+    let before = valid_until(&pg, user.clone()).await;
+    let (s, v) = app
+        .put(
+            "sys/leases/renew",
+            json!({ "lease_id": lease_id, "increment": "2m" }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["lease_duration"], 120);
+    assert!(v["warnings"].is_null());
+    let after = valid_until(&pg, user.clone()).await;
+    assert!(
+        after - before > 55.0,
+        "VALID UNTIL did not move: {before} -> {after}"
+    );
+
+    let (s, v) = app
+        .put(
+            "sys/leases/renew",
+            json!({ "lease_id": lease_id, "increment": "1h" }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let capped = v["lease_duration"].as_u64().unwrap();
+    assert!(
+        (170..=180).contains(&capped),
+        "not capped at max_ttl: {capped}"
+    );
+    let warning = v["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("TTL of \"1h\" exceeded the effective max_ttl"),
+        "{warning}"
+    );
+    // The legacy path works too.
+    let (s, _) = app.put(&format!("sys/renew/{lease_id}"), json!({})).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn tables_made_during_a_migration_survive_revocation() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "ddl", "1h", "2h").await;
+    let (lease_id, user, password, _) = issue(&app, "ddl").await;
+    let session = pg.cluster.connect(&user, &password, &pg.db).await.unwrap();
+    session
+        .batch_execute("CREATE TABLE widgets (id int); INSERT INTO widgets VALUES (1);")
+        .await
+        .unwrap();
+    drop(session);
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    assert!(!pg.role_exists(&user).await);
+    let admin = pg
+        .cluster
+        .connect("postgres", pg.cluster.superuser_password(), &pg.db)
+        .await
+        .unwrap();
+    let row = admin
+        .query_one("SELECT tableowner::text, (SELECT count(*) FROM widgets) FROM pg_tables WHERE tablename = 'widgets'", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "postgres");
+    assert_eq!(row.get::<_, i64>(1), 1);
+}
+
+#[tokio::test]
+async fn failing_target_keeps_the_lease_revoking_until_it_returns() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "flaky", "1h", "2h").await;
+    let (lease_id, user, password, _) = issue(&app, "flaky").await;
+    // Point the connection at a port nothing listens on: the target is "down".
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    pg.configure(&app, dead).await;
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 400, "sync revoke against a dead target must fail: {v}");
+    assert!(v["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("failed to revoke lease"));
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["state"], "revoking");
+    assert!(!v["data"]["revoke_error"].as_str().unwrap().is_empty());
+    assert!(v["data"]["revoke_attempts"].as_i64().unwrap() >= 1);
+    assert!(v["data"]["next_revoke_attempt"].is_string());
+    // No secret leaks into the error.
+    assert!(!v.to_string().contains(pg.cluster.superuser_password()));
+    assert!(
+        pg.can_login(&user, &password).await,
+        "account should still exist while the target is unreachable"
+    );
+    // The target comes back: the worker's retry destroys the account without any revoke call.
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.wait_gone(&user, Duration::from_secs(15)).await;
+    assert!(!pg.can_login(&user, &password).await);
+}
+
+#[tokio::test]
+async fn a_creation_statement_that_fails_leaves_no_role_and_no_lease() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    app.ok(
+        "database/roles/broken",
+        json!({
+            "db_name": "pg",
+            "creation_statements": [
+                "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';",
+                "GRANT SELECT ON no_such_table TO \"{{name}}\";"
+            ],
+        }),
+    )
+    .await;
+    let before = pg.our_roles().await;
+    let (s, v) = app.get("database/creds/broken").await;
+    assert!(s.is_client_error() || s.is_server_error(), "{s} {v}");
+    assert!(!v["errors"][0].as_str().unwrap().is_empty());
+    assert_eq!(
+        pg.our_roles().await,
+        before,
+        "a half-made role was left behind"
+    );
+    let (s, _) = app
+        .call("LIST", "sys/leases/lookup/database/creds/broken/", None)
+        .await;
+    assert_eq!(s, 404, "a live lease remains for a failed issue");
+}
+
+#[tokio::test]
+async fn disabling_the_mount_destroys_its_accounts() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "gone", "1h", "2h").await;
+    let (_, user, password, _) = issue(&app, "gone").await;
+    let (s, _) = app.call("DELETE", "sys/mounts/database", None).await;
+    assert_eq!(s, 204);
+    assert!(!pg.role_exists(&user).await);
+    assert!(!pg.can_login(&user, &password).await);
+}
+
+#[tokio::test]
+async fn storage_file_holds_no_plaintext_secret() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "sealed", "1h", "2h").await;
+    let (_, _, password, _) = issue(&app, "sealed").await;
+    let (dir, _) = app.stop().await;
+    let mut bytes = std::fs::read(TestApp::db_path(&dir)).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("leasehold.db-wal")) {
+        bytes.extend(wal);
+    }
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        !contains(pg.cluster.superuser_password()),
+        "root password in plaintext at rest"
+    );
+    assert!(!contains(&password), "issued password at rest");
+    assert!(
+        !contains("postgresql-database-plugin"),
+        "connection config not sealed"
+    );
+}

@@ -1,0 +1,59 @@
+//! Restarts on the same storage: state survives, and a lease left in `creating` by a crash is
+//! destroyed at start-up.
+
+use std::time::Duration;
+
+use leasehold::lease::LeaseState;
+use serde_json::json;
+
+use crate::app::{issue, PgTarget, TestApp};
+
+#[tokio::test]
+async fn mounts_configs_and_leases_survive_restart() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "keep", "1h", "2h").await;
+    let (lease_id, user, password, _) = issue(&app, "keep").await;
+    let (dir, token) = app.stop().await;
+
+    let app = TestApp::spawn_in(dir, Some(token)).await;
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["state"], "active");
+    let (s, v) = app.get("database/roles/keep").await;
+    assert_eq!(s, 200, "{v}");
+    assert!(pg.can_login(&user, &password).await);
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204);
+    assert!(!pg.role_exists(&user).await);
+}
+
+#[tokio::test]
+async fn a_lease_interrupted_while_creating_is_destroyed_at_start_up() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "crash", "1h", "2h").await;
+    let (lease_id, user, _, _) = issue(&app, "crash").await;
+    // Simulate a crash after the account was made but before the lease was marked active.
+    let storage = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+    let mut row = storage.clone();
+    row.state = LeaseState::Creating;
+    assert!(app
+        .core
+        .leases
+        .storage_for_tests()
+        .lease_update(&row, LeaseState::Active)
+        .await
+        .unwrap());
+    let (dir, token) = app.stop().await;
+    assert!(pg.role_exists(&user).await);
+
+    let app = TestApp::spawn_in(dir, Some(token)).await;
+    pg.wait_gone(&user, Duration::from_secs(10)).await;
+    let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+    assert_eq!(l.state, LeaseState::Revoked);
+}
