@@ -224,15 +224,20 @@ impl PgTarget {
         row.get::<_, i64>(0) == 1
     }
 
-    /// Roles in pg_roles whose name starts with `v-`.
-    pub async fn our_roles(&self) -> Vec<String> {
+    /// Roles in pg_roles issued for our role `role` (names `v-<display>-<role>-...`). Roles are
+    /// cluster-wide, so other tests' roles must not be counted.
+    pub async fn roles_for(&self, role: &str) -> Vec<String> {
         let admin = self
             .cluster
             .connect("postgres", self.cluster.superuser_password(), &self.db)
             .await
             .unwrap();
+        let pattern = format!("v-%-{role}-%");
         admin
-            .query("SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'", &[])
+            .query(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE $1",
+                &[&pattern],
+            )
             .await
             .unwrap()
             .iter()

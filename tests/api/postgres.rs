@@ -233,12 +233,12 @@ async fn a_creation_statement_that_fails_leaves_no_role_and_no_lease() {
         }),
     )
     .await;
-    let before = pg.our_roles().await;
+    let before = pg.roles_for("broken").await;
     let (s, v) = app.get("database/creds/broken").await;
     assert!(s.is_client_error() || s.is_server_error(), "{s} {v}");
     assert!(!v["errors"][0].as_str().unwrap().is_empty());
     assert_eq!(
-        pg.our_roles().await,
+        pg.roles_for("broken").await,
         before,
         "a half-made role was left behind"
     );
