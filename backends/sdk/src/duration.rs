@@ -108,7 +108,10 @@ mod tests {
         for bad in ["abc", "1x", "h", "-5s", "1d2h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_duration_value(&serde_json::json!(60)).unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            parse_duration_value(&serde_json::json!(60)).unwrap(),
+            Duration::from_secs(60)
+        );
         assert!(parse_duration_value(&serde_json::json!(-1)).is_err());
     }
 

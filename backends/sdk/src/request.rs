@@ -95,7 +95,9 @@ impl Fields {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(_) => Err(BackendError::invalid(format!("field {name:?} must be a string"))),
+            Some(_) => Err(BackendError::invalid(format!(
+                "field {name:?} must be a string"
+            ))),
         }
     }
 
@@ -233,12 +235,20 @@ mod tests {
 
     #[test]
     fn weak_typing() {
-        let f = fields(json!({"a": "True", "b": 1, "n": "42", "l": "x, y,", "s": "[\"p\",\"q\"]", "z": null}));
+        let f = fields(
+            json!({"a": "True", "b": 1, "n": "42", "l": "x, y,", "s": "[\"p\",\"q\"]", "z": null}),
+        );
         assert_eq!(f.bool("a").unwrap(), Some(true));
         assert_eq!(f.bool("b").unwrap(), Some(true));
         assert_eq!(f.int("n").unwrap(), Some(42));
-        assert_eq!(f.comma_list("l").unwrap(), Some(vec!["x".into(), "y".into()]));
-        assert_eq!(f.string_list("s").unwrap(), Some(vec!["p".into(), "q".into()]));
+        assert_eq!(
+            f.comma_list("l").unwrap(),
+            Some(vec!["x".into(), "y".into()])
+        );
+        assert_eq!(
+            f.string_list("s").unwrap(),
+            Some(vec!["p".into(), "q".into()])
+        );
         assert!(!f.has("z"));
         assert!(f.int("a").unwrap_err().to_string().contains("\"a\""));
     }

@@ -20,12 +20,18 @@ pub struct Response {
 impl Response {
     /// A response with data only.
     pub fn data(data: Map<String, Value>) -> Self {
-        Self { data: Some(data), ..Self::default() }
+        Self {
+            data: Some(data),
+            ..Self::default()
+        }
     }
 
     /// A response issuing the planned secret.
     pub fn issue(secret: PlannedSecret) -> Self {
-        Self { secret: Some(secret), ..Self::default() }
+        Self {
+            secret: Some(secret),
+            ..Self::default()
+        }
     }
 
     /// Add a warning.
