@@ -1,0 +1,228 @@
+//! [`AwsBackend`]: the engine's table of paths, and the [`Backend`] implementation that routes
+//! each request to the module serving its path family.
+
+use async_trait::async_trait;
+use aws_sdk_iam::config::SharedHttpClient;
+use chrono::{DateTime, Utc};
+use leasehold_backend::{
+    Backend, BackendError, Credentials, Operation, Request, Response, SecretContext,
+};
+
+use crate::error::AwsError;
+use crate::{client, config, creds, roles};
+
+/// One path of the engine: its pattern, the fields it reads and the operations it serves.
+#[derive(Debug, Clone, Copy)]
+pub struct PathSpec {
+    /// Vault-style pattern below the mount (`roles/:name`).
+    pub pattern: &'static str,
+    /// Field names the path accepts; others are reported in a warning.
+    pub fields: &'static [&'static str],
+    /// Operations the path serves (anything else is 405).
+    pub operations: &'static [Operation],
+}
+
+use Operation::{Create, Delete, List, Read, Update};
+
+/// The engine's API, as a table.
+pub const PATHS: &[PathSpec] = &[
+    PathSpec {
+        pattern: "config/root",
+        fields: config::ROOT_FIELDS,
+        operations: &[Read, Create, Update],
+    },
+    PathSpec {
+        pattern: "config/lease",
+        fields: config::LEASE_FIELDS,
+        operations: &[Read, Create, Update],
+    },
+    PathSpec {
+        pattern: "config/rotate-root",
+        fields: &[],
+        operations: &[Create, Update],
+    },
+    PathSpec {
+        pattern: "roles",
+        fields: &[],
+        operations: &[List],
+    },
+    PathSpec {
+        pattern: "roles/:name",
+        fields: roles::ROLE_FIELDS,
+        operations: &[Read, Create, Update, Delete],
+    },
+    PathSpec {
+        pattern: "creds/:name",
+        fields: creds::CREDS_FIELDS,
+        operations: &[Read, Create, Update],
+    },
+    PathSpec {
+        pattern: "sts/:name",
+        fields: creds::CREDS_FIELDS,
+        operations: &[Read, Create, Update],
+    },
+];
+
+/// A request path matched against [`PATHS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route<'a> {
+    ConfigRoot,
+    ConfigLease,
+    RotateRoot,
+    RoleList,
+    Role(&'a str),
+    Creds(&'a str),
+}
+
+impl<'a> Route<'a> {
+    fn parse(path: &'a str) -> Option<(Self, &'static PathSpec)> {
+        let path = path.trim_matches('/');
+        let route = match path.split_once('/') {
+            None if path == "roles" => Route::RoleList,
+            None => return None,
+            Some(("config", "root")) => Route::ConfigRoot,
+            Some(("config", "lease")) => Route::ConfigLease,
+            Some(("config", "rotate-root")) => Route::RotateRoot,
+            Some(("roles", name)) if !name.is_empty() && !name.contains('/') => Route::Role(name),
+            Some(("creds" | "sts", name)) if !name.is_empty() && !name.contains('/') => {
+                Route::Creds(name)
+            }
+            Some(_) => return None,
+        };
+        let index = match (&route, path.starts_with("sts/")) {
+            (Route::ConfigRoot, _) => 0,
+            (Route::ConfigLease, _) => 1,
+            (Route::RotateRoot, _) => 2,
+            (Route::RoleList, _) => 3,
+            (Route::Role(_), _) => 4,
+            (Route::Creds(_), false) => 5,
+            (Route::Creds(_), true) => 6,
+        };
+        PATHS.get(index).map(|spec| (route, spec))
+    }
+}
+
+/// The `aws` secrets engine. Cheap to share; holds only the HTTPS connection pool its SDK clients
+/// use. Everything else (root credentials, roles, lease settings) is read from the mount's storage
+/// on each request.
+pub struct AwsBackend {
+    http: SharedHttpClient,
+}
+
+impl Default for AwsBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AwsBackend {
+    /// A backend for one or more `aws` mounts. Makes no network calls.
+    pub fn new() -> Self {
+        Self {
+            http: client::https_client(),
+        }
+    }
+
+    async fn route(&self, req: &Request, route: Route<'_>) -> Result<Option<Response>, AwsError> {
+        let op = req.operation;
+        match route {
+            Route::ConfigRoot if op == Read => config::read_root(req).await,
+            Route::ConfigRoot => config::write_root(req).await.map(|()| None),
+            Route::ConfigLease if op == Read => config::read_lease(req).await,
+            Route::ConfigLease => config::write_lease(req).await.map(|()| None),
+            Route::RotateRoot => config::rotate_root(req, &self.http).await.map(Some),
+            Route::RoleList => roles::list(req).await,
+            Route::Role(name) if op == Read => roles::read(req, name).await,
+            Route::Role(name) if op == Delete => roles::delete(req, name).await.map(|()| None),
+            Route::Role(name) => roles::write(req, name).await.map(|()| None),
+            Route::Creds(name) => creds::plan(req, name, now()).await.map(Some),
+        }
+    }
+}
+
+/// The wall clock, read in this one place.
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+#[async_trait]
+impl Backend for AwsBackend {
+    fn mount_type(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn exists(&self, req: &Request) -> Result<Option<bool>, BackendError> {
+        match Route::parse(&req.path) {
+            Some((Route::ConfigRoot, _)) => {
+                Ok(Some(config::root_exists(req.storage.as_ref()).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError> {
+        let (route, spec) = Route::parse(&req.path).ok_or(BackendError::UnsupportedPath)?;
+        if !spec.operations.contains(&req.operation) {
+            return Err(BackendError::UnsupportedOperation);
+        }
+        let unknown = if req.operation.is_write() || matches!(route, Route::Creds(_)) {
+            req.fields.unknown(spec.fields)
+        } else {
+            Vec::new()
+        };
+        let mut response = self.route(&req, route).await?;
+        if !unknown.is_empty() {
+            let warning = format!(
+                "Endpoint ignored these unrecognized parameters: [{}]",
+                unknown.join(" ")
+            );
+            response = Some(response.unwrap_or_default().with_warning(warning));
+        }
+        Ok(response)
+    }
+
+    async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
+        Ok(creds::create(ctx, &self.http, now()).await?)
+    }
+
+    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        Ok(creds::renew(ctx)?)
+    }
+
+    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        Ok(creds::revoke(ctx, &self.http).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            Route::parse("config/root").map(|r| r.0),
+            Some(Route::ConfigRoot)
+        );
+        assert_eq!(Route::parse("roles").map(|r| r.0), Some(Route::RoleList));
+        assert_eq!(Route::parse("roles/x").map(|r| r.0), Some(Route::Role("x")));
+        assert_eq!(
+            Route::parse("sts/x").map(|r| r.1.pattern),
+            Some("sts/:name")
+        );
+        assert_eq!(
+            Route::parse("creds/x").map(|r| r.1.pattern),
+            Some("creds/:name")
+        );
+        for bad in [
+            "",
+            "config",
+            "config/nope",
+            "roles/a/b",
+            "creds/",
+            "other/x",
+        ] {
+            assert!(Route::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Names of the things the engine creates: IAM user names, assumed-role session names and
+//! federation-token names.
+//!
+//! The built-in IAM user name has Vault's shape with our prefix:
+//! `lh-<display>-<role>-<unix seconds>-<20 random alphanumerics>`, where `<display>-<role>` is
+//! cut to 42 characters and the whole name to 64 (IAM's limit). Display and role names are
+//! normalised first: every character IAM does not allow in a user name (anything outside
+//! `A-Za-z0-9+=,.@_-`) becomes `_`. The same form names assumed-role sessions. A federation
+//! token's name is limited to 32 characters: `lh-<unix seconds>-<random>` cut to 32.
+//!
+//! `config/root`'s `username_template` replaces the built-in user/session name with a small
+//! template language (not Vault's Go templates): literal text plus `{{ value | truncate N }}`
+//! actions, where value is `.DisplayName`, `.RoleName` (alias `.PolicyName`), `unix_time` or
+//! `random N`. It must produce at least 8 random characters (see `MIN_RANDOM` for why), and the
+//! result must be 1 to 64 allowed characters or the issue fails with a 400.
+
+use rand::distributions::{Alphanumeric, DistString};
+
+use crate::error::AwsError;
+
+/// Longest IAM user name and assumed-role session name.
+pub(crate) const MAX_IAM_NAME: usize = 64;
+/// Longest federation-token name.
+pub(crate) const MAX_FEDERATION_NAME: usize = 32;
+/// Fewest random characters a custom template must produce. Names must never repeat: a second
+/// lease whose CreateUser fails on an existing name is still revoked by the core, and would then
+/// delete the first lease's user.
+const MIN_RANDOM: usize = 8;
+/// Prefix of every name we generate, so our users are recognisable in an account.
+const PREFIX: &str = "lh-";
+
+/// True for the characters IAM allows in user, session and federation names.
+pub(crate) fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+}
+
+/// `s` with every character IAM does not allow replaced by `_`.
+pub(crate) fn normalise(s: &str) -> String {
+    s.chars()
+        .map(|c| if is_iam_name_char(c) { c } else { '_' })
+        .collect()
+}
+
+/// The first `n` characters of `s`.
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+fn random(n: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), n)
+}
+
+/// What a generated name may draw on.
+pub(crate) struct NameInputs<'a> {
+    /// The calling token's display name (`root`, `approle`).
+    pub display_name: &'a str,
+    /// The engine role's name.
+    pub role_name: &'a str,
+    /// Seconds since the epoch at issue.
+    pub unix_time: i64,
+}
+
+/// A value a template action can print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    DisplayName,
+    RoleName,
+    UnixTime,
+    Random(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Action {
+        value: Value,
+        truncate: Option<usize>,
+    },
+}
+
+/// A parsed `username_template`; the empty template is the built-in name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UsernameTemplate {
+    parts: Option<Vec<Part>>,
+}
+
+impl UsernameTemplate {
+    /// Parse a template; errors name the `username_template` field.
+    pub(crate) fn parse(text: &str) -> Result<Self, AwsError> {
+        if text.trim().is_empty() {
+            return Ok(Self { parts: None });
+        }
+        let bad = |why: String| AwsError::field("username_template", why);
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            let (literal, tail) = rest.split_at(open);
+            if !literal.is_empty() {
+                parts.push(Part::Literal(literal.to_owned()));
+            }
+            let tail = tail.get(2..).unwrap_or_default();
+            let close = tail
+                .find("}}")
+                .ok_or_else(|| bad("an action opened with {{ is never closed".into()))?;
+            let (action, after) = tail.split_at(close);
+            parts.push(parse_action(action).map_err(bad)?);
+            rest = after.get(2..).unwrap_or_default();
+        }
+        if rest.contains("}}") {
+            return Err(bad("}} without a matching {{".into()));
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        let random_chars: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Action {
+                    value: Value::Random(n),
+                    truncate,
+                } => truncate.map_or(*n, |t| t.min(*n)),
+                _ => 0,
+            })
+            .sum();
+        if random_chars < MIN_RANDOM {
+            return Err(bad(format!(
+                "must include at least {MIN_RANDOM} random characters ({{{{random {MIN_RANDOM}}}}}): \
+                 a name that repeats would let one lease's revocation delete another's user"
+            )));
+        }
+        Ok(Self { parts: Some(parts) })
+    }
+
+    /// An IAM user name (or assumed-role session name) for `inputs`.
+    pub(crate) fn render(&self, inputs: &NameInputs<'_>) -> Result<String, AwsError> {
+        let Some(parts) = &self.parts else {
+            return Ok(builtin_name(inputs));
+        };
+        let mut name = String::new();
+        for part in parts {
+            match part {
+                Part::Literal(text) => name.push_str(text),
+                Part::Action { value, truncate: n } => {
+                    let text = match value {
+                        Value::DisplayName => normalise(inputs.display_name),
+                        Value::RoleName => normalise(inputs.role_name),
+                        Value::UnixTime => inputs.unix_time.to_string(),
+                        Value::Random(len) => random(*len),
+                    };
+                    name.push_str(&n.map_or(text.clone(), |n| truncate(&text, n)));
+                }
+            }
+        }
+        check_name(&name, MAX_IAM_NAME)?;
+        Ok(name)
+    }
+}
+
+/// One `{{ ... }}` action: a value and optional `| truncate N` filters.
+fn parse_action(action: &str) -> Result<Part, String> {
+    let mut stages = action.split('|').map(str::trim);
+    let head = stages.next().unwrap_or_default();
+    let words: Vec<&str> = head.split_whitespace().collect();
+    let value = match words.as_slice() {
+        [".DisplayName"] => Value::DisplayName,
+        [".RoleName"] | [".PolicyName"] => Value::RoleName,
+        ["unix_time"] => Value::UnixTime,
+        ["random", n] => Value::Random(
+            n.parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| format!("random takes a length from 1 to 64, not {n:?}"))?,
+        ),
+        _ => {
+            return Err(format!(
+                "unknown action {{{{{action}}}}}: use .DisplayName, .RoleName, unix_time or \
+                 random N, optionally followed by | truncate N"
+            ))
+        }
+    };
+    let mut truncate_to: Option<usize> = None;
+    for stage in stages {
+        match stage.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["truncate", n] => {
+                let n: usize = n
+                    .parse()
+                    .map_err(|_| format!("truncate takes a length, not {n:?}"))?;
+                truncate_to = Some(truncate_to.map_or(n, |m| m.min(n)));
+            }
+            _ => {
+                return Err(format!(
+                    "unknown filter {stage:?}: only truncate N is supported"
+                ))
+            }
+        }
+    }
+    Ok(Part::Action {
+        value,
+        truncate: truncate_to,
+    })
+}
+
+/// `lh-<display>-<role>-<unix>-<random>`, as the module docs describe.
+fn builtin_name(inputs: &NameInputs<'_>) -> String {
+    let who = match (inputs.display_name.is_empty(), inputs.role_name.is_empty()) {
+        (true, _) => normalise(inputs.role_name),
+        (false, true) => normalise(inputs.display_name),
+        (false, false) => format!(
+            "{}-{}",
+            normalise(inputs.display_name),
+            normalise(inputs.role_name)
+        ),
+    };
+    let name = format!(
+        "{PREFIX}{}-{}-{}",
+        truncate(&who, 42),
+        inputs.unix_time,
+        random(20)
+    );
+    truncate(&name, MAX_IAM_NAME)
+}
+
+/// A federation token's name: `lh-<unix>-<random>`, 32 characters.
+pub(crate) fn federation_name(unix_time: i64) -> String {
+    truncate(
+        &format!("{PREFIX}{unix_time}-{}", random(20)),
+        MAX_FEDERATION_NAME,
+    )
+}
+
+/// A caller-supplied `role_session_name`, normalised and cut to 64 characters.
+pub(crate) fn session_name(given: &str) -> Result<String, AwsError> {
+    let name = truncate(&normalise(given.trim()), MAX_IAM_NAME);
+    if name.chars().count() < 2 {
+        return Err(AwsError::field(
+            "role_session_name",
+            "must be at least 2 characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// A rendered name must be non-empty, short enough and made of IAM's characters.
+fn check_name(name: &str, max: usize) -> Result<(), AwsError> {
+    let len = name.chars().count();
+    if len == 0 || len > max {
+        return Err(AwsError::field(
+            "username_template",
+            format!("rendered name {name:?} has {len} characters; IAM allows 1 to {max}"),
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| !is_iam_name_char(*c)) {
+        return Err(AwsError::field(
+            "username_template",
+            format!("rendered name {name:?} contains {c:?}; IAM allows only A-Za-z0-9+=,.@_-"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs<'a>(display_name: &'a str, role_name: &'a str) -> NameInputs<'a> {
+        NameInputs {
+            display_name,
+            role_name,
+            unix_time: 1_714_557_600,
+        }
+    }
+
+    #[test]
+    fn builtin_user_name_has_vaults_shape_with_our_prefix() {
+        let t = UsernameTemplate::parse("").unwrap();
+        let name = t.render(&inputs("root", "deploy")).unwrap();
+        assert!(name.starts_with("lh-root-deploy-1714557600-"), "{name}");
+        assert_eq!(name.len(), "lh-root-deploy-1714557600-".len() + 20);
+        assert!(name.chars().all(is_iam_name_char));
+    }
+
+    #[test]
+    fn builtin_user_name_is_normalised_and_capped() {
+        let t = UsernameTemplate::parse("").unwrap();
+        let long = "r".repeat(100);
+        let name = t.render(&inputs("token user/é", &long)).unwrap();
+        assert_eq!(name.chars().count(), 64);
+        assert!(name.starts_with("lh-token_user__-rrr"), "{name}");
+        assert!(name.chars().all(is_iam_name_char), "{name}");
+    }
+
+    #[test]
+    fn federation_names_are_32_chars() {
+        let name = federation_name(1_714_557_600);
+        assert_eq!(name.len(), 32);
+        assert!(name.starts_with("lh-1714557600-"));
+    }
+
+    #[test]
+    fn custom_templates_render() {
+        let t =
+            UsernameTemplate::parse("ci-{{ .RoleName | truncate 3 }}-{{unix_time}}-{{ random 8 }}")
+                .unwrap();
+        let name = t.render(&inputs("root", "deploy")).unwrap();
+        assert!(name.starts_with("ci-dep-1714557600-"), "{name}");
+        assert_eq!(name.len(), "ci-dep-1714557600-".len() + 8);
+    }
+
+    #[test]
+    fn bad_templates_name_the_field() {
+        for bad in [
+            "{{ .Nope }}",
+            "{{ random }}",
+            "{{ random 99 }}",
+            "x {{ .RoleName",
+            "x }}",
+            "{{ .RoleName | upper }}",
+            "{{ .RoleName }}-{{ unix_time }}",
+            "{{ random 20 | truncate 4 }}",
+        ] {
+            let err = UsernameTemplate::parse(bad).unwrap_err().to_string();
+            assert!(err.starts_with("username_template"), "{bad}: {err}");
+        }
+        let too_long = UsernameTemplate::parse("{{ random 64 }}{{ random 1 }}").unwrap();
+        assert!(too_long.render(&inputs("a", "b")).is_err());
+        let bad_char = UsernameTemplate::parse("a/b{{random 8}}").unwrap();
+        assert!(bad_char.render(&inputs("a", "b")).is_err());
+    }
+
+    #[test]
+    fn session_names_are_normalised() {
+        assert_eq!(session_name("my session!").unwrap(), "my_session_");
+        assert!(session_name("x").is_err());
+        assert_eq!(session_name(&"s".repeat(80)).unwrap().len(), 64);
+    }
+}

@@ -1,0 +1,19 @@
+//! The aws engine driven through the `Backend` trait against moto's IAM and STS with
+//! authentication enforced. Effects are proven with the real SDK: issued keys are used, revoked
+//! keys are rejected, users are looked up as root.
+//!
+//! Needs `moto_server` in `$LEASEHOLD_VENV` (default `~/.cache/leasehold/venv`); run
+//! `integration/setup-venv.sh` once to make it.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod config;
+mod iam_user;
+mod roles;
+mod sts;
+
+/// A short random suffix so that names never collide between tests.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
