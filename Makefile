@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 ROOT_TOKEN ?= root
 ADDR ?= 127.0.0.1:8200
 
-.PHONY: run build test test-rust test-hvac lint fmt
+.PHONY: run build venv test test-rust test-hvac lint fmt
 
 ## run: a dev server on $(ADDR) with in-memory storage, a `database/` mount and root token $(ROOT_TOKEN)
 run:
@@ -17,7 +17,11 @@ build:
 ## test: unit + integration tests (throwaway PostgreSQL with SCRAM auth) and the hvac suite
 test: build test-rust test-hvac
 
-test-rust:
+## venv: Python tools the tests drive (moto for IAM/STS, hvac), in ~/.cache/leasehold/venv
+venv:
+	integration/setup-venv.sh
+
+test-rust: venv
 	cargo test --workspace -- --test-threads=4
 
 test-hvac:

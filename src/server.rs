@@ -37,6 +37,7 @@ pub fn backend_factory() -> BackendFactory {
             "database" => Some(Arc::new(leasehold_database::DatabaseBackend::new(vec![
                 Arc::new(leasehold_postgres::PgDriverFactory),
             ]))),
+            "aws" => Some(Arc::new(leasehold_aws::AwsBackend::new())),
             _ => None,
         }
     })

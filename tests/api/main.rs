@@ -11,6 +11,10 @@
 )]
 
 mod app;
+mod aws;
+#[path = "../../backends/aws/tests/support/moto.rs"]
+#[allow(dead_code)]
+mod moto;
 mod postgres;
 mod restart;
 mod sys;
