@@ -97,6 +97,7 @@ impl Core {
             storage: mount.view.clone(),
             mount_path: mount.entry.path.clone(),
             display_name: token.display_name.clone(),
+            remote_addr: None,
         };
         if backend_req.operation == Operation::Update
             && mount.backend.exists(&backend_req).await? == Some(false)

@@ -197,6 +197,7 @@ impl Harness {
             storage: self.storage.clone(),
             mount_path: "database/".to_owned(),
             display_name: "token".to_owned(),
+            remote_addr: None,
         }
     }
 

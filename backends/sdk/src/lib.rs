@@ -18,5 +18,5 @@ pub mod storage;
 pub use backend::{Backend, SecretContext};
 pub use error::BackendError;
 pub use request::{Fields, Operation, Request};
-pub use response::{Credentials, PlannedSecret, Response};
+pub use response::{AuthGrant, Credentials, PlannedSecret, Response};
 pub use storage::{MountStorage, StorageError};

@@ -47,6 +47,8 @@ pub struct Request {
     pub mount_path: String,
     /// Display name of the calling token (`root`, `token`, `approle`), used in generated user names.
     pub display_name: String,
+    /// The client's address, for CIDR-bound logins.
+    pub remote_addr: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Request {

@@ -15,6 +15,8 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// Set when this request issues a credential; `data` is then ignored.
     pub secret: Option<PlannedSecret>,
+    /// Set by an auth method's login: the core creates a token with these properties.
+    pub auth: Option<AuthGrant>,
 }
 
 impl Response {
@@ -30,6 +32,14 @@ impl Response {
     pub fn issue(secret: PlannedSecret) -> Self {
         Self {
             secret: Some(secret),
+            ..Self::default()
+        }
+    }
+
+    /// A login response granting a token.
+    pub fn login(grant: AuthGrant) -> Self {
+        Self {
+            auth: Some(grant),
             ..Self::default()
         }
     }
@@ -74,4 +84,31 @@ pub struct Credentials {
     /// key id): the core stores it on the lease, sealed, as it marks the lease active. Never a
     /// secret value.
     pub internal: Option<Value>,
+}
+
+/// What a successful login grants; the core turns it into a token (an orphan, as Vault's
+/// auth-method logins are) and answers with Vault's `auth` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuthGrant {
+    /// Policies besides `default` (added unless `no_default_policy`).
+    pub policies: Vec<String>,
+    /// Leave out the `default` policy.
+    pub no_default_policy: bool,
+    /// Token TTL; zero means the auth mount's default.
+    pub ttl: Duration,
+    /// Token max TTL; zero means the auth mount's max.
+    pub max_ttl: Duration,
+    /// Periodic token period; zero for none.
+    pub period: Duration,
+    /// Uses before the token is revoked; zero for unlimited.
+    pub num_uses: u32,
+    /// Display name, before the mount prefix is added (`approle`, or the JWT user claim).
+    pub display_name: String,
+    /// `auth.metadata`, also kept on the token (`role_name`).
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// The workload identity the token acts for (`approle/<role>`, `jwt/<role>/<subject>`),
+    /// recorded on every lease it obtains so a compromised workload can be revoked in one call.
+    pub workload: String,
+    /// CIDR blocks the token may be used from; empty for anywhere.
+    pub bound_cidrs: Vec<String>,
 }

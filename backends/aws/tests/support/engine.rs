@@ -128,6 +128,7 @@ impl Engine {
             storage: self.storage.clone(),
             mount_path: "aws/".to_owned(),
             display_name: "root".to_owned(),
+            remote_addr: None,
         }
     }
 

@@ -78,6 +78,7 @@ impl Engine {
                 storage: self.storage.clone(),
                 mount_path: "database/".into(),
                 display_name: "token".into(),
+                remote_addr: None,
             })
             .await
     }
