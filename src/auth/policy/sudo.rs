@@ -1,0 +1,101 @@
+//! Root-protected paths (§5.4): a token needs `sudo` on these in addition to the operation's own
+//! capability. Vault declares them per backend; leasehold keeps one list because it serves the
+//! system and token backends itself.
+//!
+//! An entry ending in `*` covers every path starting with the text before it; any other entry is
+//! that exact path, with or without a trailing `/` (so `LIST auth/token/accessors/` counts).
+//! Deliberately *not* here, as in Vault: `sys/mounts/*`, `sys/policies/*`, `sys/policy/*`,
+//! `sys/auth` itself (reading the list of auth methods), `sys/leases/lookup` (lookup by body),
+//! and the body form of `auth/token/revoke-orphan`, whose handler checks for root or sudo
+//! itself and answers 400, not 403.
+
+/// The root-protected path patterns, without a leading `/`.
+pub const SUDO_PATHS: &[&str] = &[
+    "sys/auth/*",
+    "sys/audit*",
+    "sys/raw*",
+    "sys/rotate",
+    "sys/remount",
+    "sys/config/cors",
+    "sys/plugins/catalog/*",
+    "sys/leases",
+    "sys/leases/lookup/*",
+    "sys/leases/revoke-prefix/*",
+    "sys/leases/revoke-force/*",
+    "sys/revoke-prefix/*",
+    "sys/revoke-force/*",
+    "auth/token/revoke-orphan/*",
+    "auth/token/accessors",
+];
+
+/// True if `path` (request path below `/v1/`, leading `/` ignored) is root-protected, so that a
+/// token needs `sudo` on it on top of the operation's capability.
+pub fn requires_sudo(path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    let without_slash = path.strip_suffix('/').unwrap_or(path);
+    SUDO_PATHS
+        .iter()
+        .any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *entry || without_slash == *entry,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_administration_needs_sudo() {
+        assert!(requires_sudo("sys/leases/revoke-prefix/database/creds/ro"));
+        assert!(requires_sudo("sys/leases/revoke-force/aws/creds/x"));
+        assert!(requires_sudo("sys/revoke-prefix/database/"));
+        assert!(requires_sudo("sys/revoke-force/database/"));
+        assert!(requires_sudo("/sys/leases/lookup/database/creds/"));
+        assert!(requires_sudo("sys/leases/lookup/"));
+        assert!(requires_sudo("sys/leases"));
+    }
+
+    #[test]
+    fn everyday_lease_calls_do_not() {
+        assert!(!requires_sudo("sys/leases/lookup"));
+        assert!(!requires_sudo("sys/leases/renew"));
+        assert!(!requires_sudo("sys/leases/renew/database/creds/ro/abc"));
+        assert!(!requires_sudo("sys/leases/revoke"));
+        assert!(!requires_sudo("sys/leases/revoke/database/creds/ro/abc"));
+        assert!(!requires_sudo("sys/renew"));
+        assert!(!requires_sudo("sys/leases/tidy"));
+    }
+
+    #[test]
+    fn system_paths() {
+        assert!(requires_sudo("sys/auth/approle"));
+        assert!(requires_sudo("sys/auth/jwt/tune"));
+        assert!(!requires_sudo("sys/auth"));
+        assert!(requires_sudo("sys/audit"));
+        assert!(requires_sudo("sys/audit/file"));
+        assert!(requires_sudo("sys/raw/core/mounts"));
+        assert!(requires_sudo("sys/rotate"));
+        assert!(!requires_sudo("sys/rotate/config"));
+        assert!(requires_sudo("sys/remount"));
+        assert!(requires_sudo("sys/config/cors"));
+        assert!(requires_sudo("sys/plugins/catalog/database/x"));
+        assert!(!requires_sudo("sys/mounts/database"));
+        assert!(!requires_sudo("sys/mounts"));
+        assert!(!requires_sudo("sys/policies/acl/dev"));
+        assert!(!requires_sudo("sys/policy/dev"));
+        assert!(!requires_sudo("sys/capabilities-self"));
+    }
+
+    #[test]
+    fn token_paths() {
+        assert!(requires_sudo("auth/token/revoke-orphan/s.abc"));
+        assert!(!requires_sudo("auth/token/revoke-orphan"));
+        assert!(requires_sudo("auth/token/accessors"));
+        assert!(requires_sudo("auth/token/accessors/"));
+        assert!(!requires_sudo("auth/token/accessors-x"));
+        assert!(!requires_sudo("auth/token/lookup-self"));
+        assert!(!requires_sudo("auth/token/create"));
+        assert!(!requires_sudo("auth/token/create-orphan"));
+    }
+}
