@@ -1,0 +1,195 @@
+//! What is stored about one secret id, and the storage operations on it: insert, load, take a
+//! use, remove, and remove all of a role's. The paths that use them are in `secret_id.rs`, and
+//! login in `login.rs`.
+//!
+//! Layout: `secret-id/<role>/<hmac(secret id)>` holds a [`SecretIdEntry`];
+//! `accessor/<role>/<accessor>` holds the hash the accessor names. The secret id itself is never
+//! stored. Callers hold the role's lock around any read-then-write.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use leasehold_backend::storage::{get_json, put_json};
+use leasehold_backend::{BackendError, MountStorage};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Storage folder of secret ids.
+const SECRET_PREFIX: &str = "secret-id/";
+/// Storage folder of accessors.
+const ACCESSOR_PREFIX: &str = "accessor/";
+
+/// What is stored about one secret id (never the secret id itself).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(super) struct SecretIdEntry {
+    /// Public handle.
+    pub accessor: String,
+    /// Caller-chosen key/value pairs, copied into the login's token metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Where logins with this secret id may come from; empty for anywhere.
+    pub cidr_list: Vec<String>,
+    /// Overrides the role's `token_bound_cidrs` for tokens from this secret id, when not empty.
+    pub token_bound_cidrs: Vec<String>,
+    /// Logins left; zero is unlimited. An entry is deleted when its last use is taken.
+    pub num_uses: u64,
+    /// Life at creation in seconds; zero for no expiry.
+    pub ttl_secs: u64,
+    /// When created.
+    pub creation_time: DateTime<Utc>,
+    /// When last used or changed.
+    pub last_updated_time: DateTime<Utc>,
+    /// When it stops working; `None` for never.
+    pub expiration_time: Option<DateTime<Utc>>,
+}
+
+impl SecretIdEntry {
+    /// True once the secret id's life is over.
+    pub(super) fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expiration_time.is_some_and(|t| t <= now)
+    }
+
+    /// The `data` of a lookup, in Vault's shape.
+    pub(super) fn to_lookup_data(&self) -> Map<String, Value> {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let mut data = Map::new();
+        data.insert("secret_id_accessor".into(), json!(self.accessor));
+        data.insert("metadata".into(), json!(self.metadata));
+        data.insert("cidr_list".into(), json!(self.cidr_list));
+        data.insert("token_bound_cidrs".into(), json!(self.token_bound_cidrs));
+        data.insert("secret_id_num_uses".into(), json!(self.num_uses));
+        data.insert("secret_id_ttl".into(), json!(self.ttl_secs));
+        data.insert("creation_time".into(), json!(time(&self.creation_time)));
+        data.insert(
+            "last_updated_time".into(),
+            json!(time(&self.last_updated_time)),
+        );
+        // Vault reports "no expiry" as Go's zero time.
+        data.insert(
+            "expiration_time".into(),
+            json!(self
+                .expiration_time
+                .as_ref()
+                .map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), time)),
+        );
+        data
+    }
+}
+
+/// Which hash an accessor names.
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessorEntry {
+    hash: String,
+}
+
+fn secret_key(role: &str, hash: &str) -> String {
+    format!("{SECRET_PREFIX}{role}/{hash}")
+}
+
+fn accessor_key(role: &str, accessor: &str) -> String {
+    format!("{ACCESSOR_PREFIX}{role}/{accessor}")
+}
+
+/// Store a new entry under `hash`.
+pub(super) async fn insert(
+    storage: &dyn MountStorage,
+    role: &str,
+    hash: &str,
+    entry: &SecretIdEntry,
+) -> Result<(), BackendError> {
+    // The accessor first, so a secret id that exists can always be found and destroyed by it.
+    let index = AccessorEntry {
+        hash: hash.to_owned(),
+    };
+    put_json(storage, &accessor_key(role, &entry.accessor), &index).await?;
+    put_json(storage, &secret_key(role, hash), entry).await?;
+    Ok(())
+}
+
+/// The entry stored under `hash` for `role`.
+pub(super) async fn load(
+    storage: &dyn MountStorage,
+    role: &str,
+    hash: &str,
+) -> Result<Option<SecretIdEntry>, BackendError> {
+    Ok(get_json(storage, &secret_key(role, hash)).await?)
+}
+
+/// The hash `accessor` names on `role`, if any.
+pub(super) async fn hash_for_accessor(
+    storage: &dyn MountStorage,
+    role: &str,
+    accessor: &str,
+) -> Result<Option<String>, BackendError> {
+    // An accessor is a UUID; text with a `/` cannot be one and must not reach a storage key.
+    if accessor.contains('/') {
+        return Ok(None);
+    }
+    let index: Option<AccessorEntry> = get_json(storage, &accessor_key(role, accessor)).await?;
+    Ok(index.map(|i| i.hash))
+}
+
+/// The accessors stored for `role`.
+pub(super) async fn accessors(
+    storage: &dyn MountStorage,
+    role: &str,
+) -> Result<Vec<String>, BackendError> {
+    Ok(storage.list(&format!("{ACCESSOR_PREFIX}{role}/")).await?)
+}
+
+/// Delete an accessor whose secret id is already gone (a crash between the two deletes).
+pub(super) async fn remove_accessor(
+    storage: &dyn MountStorage,
+    role: &str,
+    accessor: &str,
+) -> Result<(), BackendError> {
+    Ok(storage.delete(&accessor_key(role, accessor)).await?)
+}
+
+/// Delete one secret id and its accessor. Absent keys are fine.
+pub(super) async fn remove(
+    storage: &dyn MountStorage,
+    role: &str,
+    hash: &str,
+    accessor: &str,
+) -> Result<(), BackendError> {
+    // The secret id first: once it is gone nothing can log in with it, and a crash before the
+    // accessor is removed leaves an accessor that lookups report as not found.
+    storage.delete(&secret_key(role, hash)).await?;
+    remove_accessor(storage, role, accessor).await
+}
+
+/// Take one use of a secret id a login has accepted: the entry loses a use, or is deleted with
+/// its last one. The caller holds the role's lock, so the count it read is still current.
+pub(super) async fn take_use(
+    storage: &dyn MountStorage,
+    role: &str,
+    hash: &str,
+    mut entry: SecretIdEntry,
+    now: DateTime<Utc>,
+) -> Result<(), BackendError> {
+    match entry.num_uses {
+        0 => Ok(()),
+        1 => remove(storage, role, hash, &entry.accessor).await,
+        n => {
+            entry.num_uses = n - 1;
+            entry.last_updated_time = now;
+            put_json(storage, &secret_key(role, hash), &entry).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Delete every secret id of `role` (the role is being deleted); returns how many there were.
+pub(super) async fn delete_all(
+    storage: &dyn MountStorage,
+    role: &str,
+) -> Result<usize, BackendError> {
+    let hashes = storage.list(&format!("{SECRET_PREFIX}{role}/")).await?;
+    for hash in &hashes {
+        storage.delete(&secret_key(role, hash)).await?;
+    }
+    for accessor in accessors(storage, role).await? {
+        remove_accessor(storage, role, &accessor).await?;
+    }
+    Ok(hashes.len())
+}
