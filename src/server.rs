@@ -12,10 +12,11 @@ use tracing::info;
 use crate::auth::TokenStore;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::core::mounts::{BackendFactory, MountEntry, MountTable};
+use crate::core::mounts::{BackendFactory, MountEntry, MountKind, MountTable};
+use crate::core::tokens::TokenReaper;
 use crate::core::Core;
 use crate::lease::ttl::MountTtls;
-use crate::lease::{expiry, LeaseEngine, MountResolver};
+use crate::lease::{expiry, LeaseEngine, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};
 use crate::storage::seal::Seal;
 use crate::storage::sealed::SealedKv;
 use crate::storage::sqlite::SqliteStorage;
@@ -41,6 +42,62 @@ pub fn backend_factory() -> BackendFactory {
             _ => None,
         }
     })
+}
+
+/// The auth methods this build knows, by type.
+pub fn auth_factory() -> BackendFactory {
+    Arc::new(|kind: &str| -> Option<Arc<dyn Backend>> {
+        match kind {
+            "approle" => Some(Arc::new(crate::auth::approle::AppRoleBackend::new(
+                Arc::new(SystemClock),
+            ))),
+            "jwt" => Some(Arc::new(crate::auth::jwt::JwtBackend::new(Arc::new(
+                SystemClock,
+            )))),
+            _ => None,
+        }
+    })
+}
+
+/// Resolves lease rows' mounts: secrets engines by UUID, and token expiry rows to the reaper.
+struct CoreResolver {
+    mounts: Arc<MountTable>,
+    reaper: Arc<TokenReaper>,
+}
+
+impl MountResolver for CoreResolver {
+    fn resolve(&self, uuid: &str) -> Option<ResolvedMount> {
+        if uuid == TOKEN_MOUNT_UUID {
+            return Some(ResolvedMount {
+                backend: self.reaper.clone(),
+                storage: Arc::new(NoStorage),
+                ttls: self.mounts.system_ttls(),
+            });
+        }
+        self.mounts.resolve(uuid)
+    }
+}
+
+/// Token expiry rows need no storage view.
+struct NoStorage;
+
+#[async_trait::async_trait]
+impl leasehold_backend::MountStorage for NoStorage {
+    async fn get(
+        &self,
+        _key: &str,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, leasehold_backend::StorageError> {
+        Ok(None)
+    }
+    async fn put(&self, _key: &str, _value: &[u8]) -> Result<(), leasehold_backend::StorageError> {
+        Err(leasehold_backend::StorageError("no storage here".into()))
+    }
+    async fn delete(&self, _key: &str) -> Result<(), leasehold_backend::StorageError> {
+        Ok(())
+    }
+    async fn list(&self, _prefix: &str) -> Result<Vec<String>, leasehold_backend::StorageError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A built server, not yet listening.
@@ -83,8 +140,16 @@ impl Server {
             default_ttl: settings.default_lease_ttl,
             max_ttl: settings.max_lease_ttl,
         };
-        let mounts = Arc::new(MountTable::load(kv.clone(), backend_factory(), system).await?);
-        let resolver: Arc<dyn MountResolver> = mounts.clone();
+        let mounts = Arc::new(
+            MountTable::load(MountKind::Secrets, kv.clone(), backend_factory(), system).await?,
+        );
+        let auth_mounts =
+            Arc::new(MountTable::load(MountKind::Auth, kv.clone(), auth_factory(), system).await?);
+        let reaper = Arc::new(TokenReaper::default());
+        let resolver: Arc<dyn MountResolver> = Arc::new(CoreResolver {
+            mounts: mounts.clone(),
+            reaper: reaper.clone(),
+        });
         let leases = Arc::new(LeaseEngine::new(
             storage,
             seal,
@@ -94,6 +159,7 @@ impl Server {
         ));
         leases.recover().await?;
         let tokens = TokenStore::open(kv.clone()).await?;
+        let policies = crate::core::acl::PolicyStore::new(kv.clone());
         let mut new_root_token = None;
         if let Some(dev) = &dev {
             let token = tokens
@@ -126,8 +192,10 @@ impl Server {
         };
         let core = Arc::new(Core {
             mounts,
+            auth_mounts,
             leases: leases.clone(),
             tokens,
+            policies,
             clock,
             storage_type: if storage_path.is_some() {
                 "sqlite"
@@ -136,6 +204,7 @@ impl Server {
             },
             cluster_id,
         });
+        reaper.attach(&core);
         let (shutdown, rx) = watch::channel(false);
         let worker = tokio::spawn(expiry::run(leases, rx));
         Ok(Self {
@@ -154,9 +223,12 @@ impl Server {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = crate::http::router(self.core.clone());
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await?;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         Ok(())
@@ -189,7 +261,7 @@ impl Server {
         let app = crate::http::router(self.core.clone());
         axum_server::bind_rustls(addr, config)
             .handle(handle)
-            .serve(app.into_make_service())
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;

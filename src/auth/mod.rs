@@ -1,6 +1,8 @@
-//! Who is calling: the token store. (ACL policies, AppRole and JWT arrive with issue 4.)
+//! Who is calling and what they may do: tokens, ACL policies, CIDR bounds, and the auth methods
+//! (AppRole, JWT) that exchange a workload's credential for a token.
 
 pub mod approle;
+pub mod cidr;
 pub mod jwt;
 pub mod policy;
 pub mod token;

@@ -1,6 +1,11 @@
 //! The token store. A token exists in plaintext once, when it is handed to its owner
 //! ([`PlainToken`]); storage holds only its HMAC-SHA256 under a server key (sealed at rest), so a
 //! copy of the database yields no usable token. Admin actions name tokens by accessor.
+//!
+//! Keys: `token/id/<hash>` → entry, `token/accessor/<accessor>` → hash,
+//! `token/children/<parent accessor>/<child accessor>` → the hierarchy revocation walks.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -26,7 +31,7 @@ impl std::fmt::Debug for PlainToken {
 }
 
 /// What is stored about a token.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct TokenEntry {
     /// Public handle for admin actions.
     pub accessor: String,
@@ -34,7 +39,7 @@ pub struct TokenEntry {
     pub policies: Vec<String>,
     /// Shown as `display_name`; used in generated user names.
     pub display_name: String,
-    /// Creation path (`auth/token/root`).
+    /// Creation path (`auth/token/create`, `auth/approle/login`).
     pub path: String,
     /// When created.
     pub creation_time: DateTime<Utc>,
@@ -42,10 +47,37 @@ pub struct TokenEntry {
     pub creation_ttl: u64,
     /// Expiry, if any.
     pub expire_time: Option<DateTime<Utc>>,
+    /// Renewal never goes past this (explicit max TTL / mount max), if set.
+    #[serde(default)]
+    pub max_expire_time: Option<DateTime<Utc>>,
+    /// `explicit_max_ttl` in seconds, 0 = none.
+    #[serde(default)]
+    pub explicit_max_ttl: u64,
+    /// Periodic token period in seconds, 0 = not periodic.
+    #[serde(default)]
+    pub period: u64,
+    /// Uses left, 0 = unlimited.
+    #[serde(default)]
+    pub num_uses: u32,
+    /// Whether renew is allowed.
+    #[serde(default)]
+    pub renewable: bool,
     /// Metadata.
-    pub meta: std::collections::BTreeMap<String, String>,
+    pub meta: BTreeMap<String, String>,
     /// True for tokens without a parent.
     pub orphan: bool,
+    /// Parent's accessor.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The workload this token acts for (`auth/approle/role/ci`), empty for plain tokens.
+    #[serde(default)]
+    pub workload: String,
+    /// CIDR blocks the token may be used from.
+    #[serde(default)]
+    pub bound_cidrs: Vec<String>,
+    /// Last renewal.
+    #[serde(default)]
+    pub last_renewal: Option<DateTime<Utc>>,
 }
 
 impl TokenEntry {
@@ -53,12 +85,30 @@ impl TokenEntry {
     pub fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == "root")
     }
+
+    /// Lease id of the row that makes this token expire through the lease engine.
+    pub fn lease_id(&self) -> String {
+        format!("auth/token/create/{}", self.accessor)
+    }
 }
 
 /// Tokens, stored as keyed hashes.
 pub struct TokenStore {
     kv: SealedKv,
     key: Zeroizing<Vec<u8>>,
+}
+
+/// A fresh random token value.
+pub fn generate_token() -> SecretString {
+    SecretString::from(format!(
+        "hvs.{}",
+        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32)
+    ))
+}
+
+/// A fresh accessor.
+pub fn generate_accessor() -> String {
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
 }
 
 impl TokenStore {
@@ -83,32 +133,16 @@ impl TokenStore {
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// Create a root token, with `id` as its value when given (dev mode's `-dev-root-token-id`).
-    pub async fn create_root(
-        &self,
-        id: Option<SecretString>,
-        now: DateTime<Utc>,
-    ) -> Result<PlainToken> {
-        let token = id.unwrap_or_else(|| {
-            SecretString::from(format!(
-                "hvs.{}",
-                Alphanumeric.sample_string(&mut rand::rngs::OsRng, 32)
-            ))
-        });
-        let entry = TokenEntry {
-            accessor: Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24),
-            policies: vec!["root".into()],
-            display_name: "root".into(),
-            path: "auth/token/root".into(),
-            creation_time: now,
-            creation_ttl: 0,
-            expire_time: None,
-            meta: Default::default(),
-            orphan: true,
-        };
+    /// Store a new token with value `token`; refuses a value already in use.
+    pub async fn insert(&self, token: &SecretString, entry: &TokenEntry) -> Result<()> {
         let hashed = self.hash(token.expose_secret())?;
+        if self.kv.get(&format!("token/id/{hashed}")).await?.is_some() {
+            return Err(Error::invalid(
+                "cannot create a token with an id already in use",
+            ));
+        }
         self.kv
-            .put_json(&format!("token/id/{hashed}"), &entry)
+            .put_json(&format!("token/id/{hashed}"), entry)
             .await?;
         self.kv
             .put(
@@ -116,6 +150,31 @@ impl TokenStore {
                 hashed.as_bytes(),
             )
             .await?;
+        if let Some(parent) = &entry.parent {
+            self.kv
+                .put(&format!("token/children/{parent}/{}", entry.accessor), b"")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Create a root token, with `id` as its value when given (dev mode's `-dev-root-token-id`).
+    pub async fn create_root(
+        &self,
+        id: Option<SecretString>,
+        now: DateTime<Utc>,
+    ) -> Result<PlainToken> {
+        let token = id.unwrap_or_else(generate_token);
+        let entry = TokenEntry {
+            accessor: generate_accessor(),
+            policies: vec!["root".into()],
+            display_name: "root".into(),
+            path: "auth/token/root".into(),
+            creation_time: now,
+            orphan: true,
+            ..TokenEntry::default()
+        };
+        self.insert(&token, &entry).await?;
         Ok(PlainToken(token))
     }
 
@@ -131,7 +190,92 @@ impl TokenStore {
         Ok(entry.filter(|e| e.expire_time.is_none_or(|t| t > now)))
     }
 
-    /// True when at least one root token exists (so first start can tell whether to make one).
+    /// The entry for an accessor (expired or not), with its storage hash.
+    pub async fn by_accessor(&self, accessor: &str) -> Result<Option<TokenEntry>> {
+        let Some(hash) = self.kv.get(&format!("token/accessor/{accessor}")).await? else {
+            return Ok(None);
+        };
+        let hash = String::from_utf8_lossy(&hash).into_owned();
+        self.kv
+            .get_json(&format!("token/id/{hash}"))
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Replace a token's entry (renewal, use count).
+    pub async fn update(&self, entry: &TokenEntry) -> Result<()> {
+        let Some(hash) = self
+            .kv
+            .get(&format!("token/accessor/{}", entry.accessor))
+            .await?
+        else {
+            return Err(Error::invalid("token not found"));
+        };
+        let hash = String::from_utf8_lossy(&hash).into_owned();
+        self.kv.put_json(&format!("token/id/{hash}"), entry).await?;
+        Ok(())
+    }
+
+    /// Accessors of a token's direct children.
+    pub async fn children(&self, accessor: &str) -> Result<Vec<String>> {
+        Ok(self.kv.list(&format!("token/children/{accessor}/")).await?)
+    }
+
+    /// The token and all its descendants, parents before children.
+    pub async fn tree(&self, accessor: &str) -> Result<Vec<String>> {
+        let mut out = vec![accessor.to_owned()];
+        let mut i = 0;
+        while let Some(acc) = out.get(i).cloned() {
+            for child in self.children(&acc).await? {
+                if !out.contains(&child) {
+                    out.push(child);
+                }
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// Delete one token (not its children). Unknown accessors are fine.
+    pub async fn delete(&self, accessor: &str) -> Result<()> {
+        if let Some(entry) = self.by_accessor(accessor).await? {
+            if let Some(parent) = &entry.parent {
+                self.kv
+                    .delete(&format!("token/children/{parent}/{accessor}"))
+                    .await?;
+            }
+        }
+        if let Some(hash) = self.kv.get(&format!("token/accessor/{accessor}")).await? {
+            let hash = String::from_utf8_lossy(&hash).into_owned();
+            self.kv.delete(&format!("token/id/{hash}")).await?;
+        }
+        self.kv
+            .delete(&format!("token/accessor/{accessor}"))
+            .await?;
+        Ok(())
+    }
+
+    /// Make a token's children orphans (revoke-orphan).
+    pub async fn orphan_children(&self, accessor: &str) -> Result<()> {
+        for child in self.children(accessor).await? {
+            if let Some(mut e) = self.by_accessor(&child).await? {
+                e.parent = None;
+                e.orphan = true;
+                self.update(&e).await?;
+            }
+            self.kv
+                .delete(&format!("token/children/{accessor}/{child}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// All accessors (for workload revocation and `auth/token/accessors`).
+    pub async fn accessors(&self) -> Result<Vec<String>> {
+        Ok(self.kv.list("token/accessor/").await?)
+    }
+
+    /// True when at least one token exists (so first start can tell whether to make one).
     pub async fn any_tokens(&self) -> Result<bool> {
         Ok(!self.kv.list("token/accessor/").await?.is_empty())
     }

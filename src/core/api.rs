@@ -29,6 +29,8 @@ pub struct ApiRequest {
     pub data: Map<String, Value>,
     /// The client token, if any was sent.
     pub token: Option<SecretString>,
+    /// The client's address, when the listener knows it.
+    pub remote_addr: Option<std::net::IpAddr>,
 }
 
 impl ApiRequest {

@@ -2,10 +2,13 @@
 //! (`sys/`), the token paths (`auth/token/`) or the mount that owns the path. A backend response
 //! that plans a secret is turned into a lease here, through the lease engine.
 
+pub mod acl;
 pub mod api;
 pub mod mounts;
 pub mod system;
 pub mod token_paths;
+pub mod tokens;
+pub mod workloads;
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use leasehold_backend::{Fields, Operation, Request};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
+use crate::auth::policy;
 use crate::auth::{TokenEntry, TokenStore};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -28,10 +32,14 @@ const UNAUTHENTICATED: &[&str] = &["sys/health", "sys/seal-status", "sys/leader"
 pub struct Core {
     /// Mounted secrets engines.
     pub mounts: Arc<MountTable>,
+    /// Enabled auth methods (paths below `auth/`).
+    pub auth_mounts: Arc<MountTable>,
     /// The lease engine.
     pub leases: Arc<LeaseEngine>,
     /// Tokens.
     pub tokens: TokenStore,
+    /// ACL policies.
+    pub policies: acl::PolicyStore,
     /// Time source.
     pub clock: SharedClock,
     /// `storage_type` reported by seal-status.
@@ -48,41 +56,184 @@ impl Core {
         if UNAUTHENTICATED.contains(&bare) {
             return system::handle_unauthenticated(self, &req, bare).await;
         }
-        let token = self.authenticate(&req).await?;
-        if path.starts_with("sys/") || bare == "sys" {
-            return system::handle(self, &req, &token, &path).await;
+        if let Some(login) = self.login_route(bare) {
+            return self.login(req, login).await;
         }
-        if let Some(rest) = path.strip_prefix("auth/token/") {
-            return token_paths::handle(self, &req, &token, rest).await;
+        let (token, last_use) = self.authenticate(&req).await?;
+        let result = self.dispatch(req, &token, &path).await;
+        if last_use {
+            // The token's last use: it ends now, and with it anything it just obtained.
+            let issued_lease =
+                matches!(&result, Ok(ApiResponse::Ok(env)) if !env.lease_id.is_empty());
+            self.revoke_token(&token.accessor, false, true).await?;
+            if issued_lease {
+                return Err(Error::invalid(
+                    "Secret cannot be returned; token had one use left, so leased credentials were immediately revoked.",
+                ));
+            }
         }
-        self.handle_mount(req, &token, &path).await
+        result
     }
 
-    /// The caller's token entry; 403 for a missing, unknown or expired token.
-    async fn authenticate(&self, req: &ApiRequest) -> Result<TokenEntry> {
-        let token = req.token.as_ref().ok_or(Error::PermissionDenied)?;
-        let entry = self
-            .tokens
-            .lookup(token.expose_secret(), self.clock.now())
-            .await?;
-        let entry = entry.ok_or(Error::PermissionDenied)?;
-        // Only root tokens exist until ACL policies land (issue 4); anything else is refused.
-        if !entry.is_root() {
-            return Err(Error::PermissionDenied);
-        }
-        Ok(entry)
-    }
-
-    async fn handle_mount(
+    async fn dispatch(
         &self,
         req: ApiRequest,
         token: &TokenEntry,
         path: &str,
     ) -> Result<ApiResponse> {
-        let (mount, rest) = self
+        let bare = path.trim_end_matches('/');
+        if path.starts_with("sys/") || bare == "sys" {
+            self.authorize(token, &acl_path(&req, path), Self::method_capability(&req)?)
+                .await?;
+            return system::handle(self, &req, token, path).await;
+        }
+        if let Some(rest) = path.strip_prefix("auth/token/") {
+            self.authorize(token, &acl_path(&req, path), Self::method_capability(&req)?)
+                .await?;
+            return token_paths::handle(self, &req, token, rest).await;
+        }
+        if let Some(rest) = path.strip_prefix("auth/") {
+            let (mount, below) = self
+                .auth_mounts
+                .route(rest)
+                .ok_or_else(|| Error::NoRoute(bare.to_owned()))?;
+            return self.handle_backend(req, token, path, mount, below).await;
+        }
+        let (mount, below) = self
             .mounts
             .route(path)
-            .ok_or_else(|| Error::NoRoute(path.trim_end_matches('/').to_owned()))?;
+            .ok_or_else(|| Error::NoRoute(bare.to_owned()))?;
+        self.handle_backend(req, token, path, mount, below).await
+    }
+
+    /// The capability a system or token path needs, by verb (these paths have no existence
+    /// check, so every write is an update, as in Vault).
+    fn method_capability(req: &ApiRequest) -> Result<policy::Capability> {
+        Ok(policy::Capability::for_operation(match req.method {
+            Method::Get | Method::Head => Operation::Read,
+            Method::List => Operation::List,
+            Method::Write => Operation::Update,
+            Method::Delete => Operation::Delete,
+        }))
+    }
+
+    /// The caller's token entry; 403 for a missing, unknown or expired token, or one used from
+    /// outside its bound CIDRs. Counts a use of a use-limited token; `true` when it was the last.
+    async fn authenticate(&self, req: &ApiRequest) -> Result<(TokenEntry, bool)> {
+        let token = req.token.as_ref().ok_or(Error::PermissionDenied)?;
+        let entry = self
+            .tokens
+            .lookup(token.expose_secret(), self.clock.now())
+            .await?;
+        let mut entry = entry.ok_or(Error::PermissionDenied)?;
+        // An empty list binds nothing.
+        if !crate::auth::cidr::allows(&entry.bound_cidrs, req.remote_addr) {
+            return Err(Error::PermissionDenied);
+        }
+        let mut last_use = false;
+        if entry.num_uses > 0 {
+            entry.num_uses -= 1;
+            last_use = entry.num_uses == 0;
+            if !last_use {
+                self.tokens.update(&entry).await?;
+            }
+        }
+        Ok((entry, last_use))
+    }
+
+    /// `Some((auth mount, path below it))` when `bare` is an auth method's login path.
+    fn login_route(&self, bare: &str) -> Option<(mounts::Mount, String)> {
+        let rest = bare.strip_prefix("auth/")?;
+        if rest.starts_with("token/") {
+            return None;
+        }
+        let (mount, below) = self.auth_mounts.route(rest)?;
+        let below = below.trim_matches('/').to_owned();
+        (below == "login" || below.starts_with("login/")).then_some((mount, below))
+    }
+
+    /// An auth method's login: the backend checks the credentials and answers a grant; the core
+    /// mints an orphan token for it.
+    async fn login(
+        &self,
+        req: ApiRequest,
+        (mount, below): (mounts::Mount, String),
+    ) -> Result<ApiResponse> {
+        let backend_req = Request {
+            operation: match req.method {
+                Method::Write => Operation::Update,
+                Method::Get => Operation::Read,
+                _ => return Err(Error::UnsupportedOperation),
+            },
+            path: below,
+            fields: Fields::new(req.data),
+            storage: mount.view.clone(),
+            mount_path: mount.entry.path.clone(),
+            display_name: String::new(),
+            remote_addr: req.remote_addr,
+        };
+        let response = mount.backend.handle(backend_req).await?;
+        let grant = response
+            .and_then(|r| r.auth)
+            .ok_or_else(|| Error::Internal("login answered without a grant".into()))?;
+        let ttls = self.auth_mounts.ttls(&mount.entry);
+        let prefix = mount.entry.path.trim_end_matches('/').replace('/', "-");
+        let display_name = format!("{prefix}-{}", grant.display_name)
+            .trim_end_matches('-')
+            .to_owned();
+        let display_name =
+            if grant.display_name.is_empty() || grant.display_name == mount.entry.kind {
+                prefix
+            } else {
+                display_name
+            };
+        let spec = tokens::TokenSpec {
+            policies: grant.policies,
+            no_default_policy: grant.no_default_policy,
+            meta: grant.metadata,
+            ttl: if grant.ttl.is_zero() {
+                ttls.default_ttl
+            } else {
+                grant.ttl
+            },
+            max_ttl: if grant.max_ttl.is_zero() {
+                ttls.max_ttl
+            } else {
+                grant.max_ttl.min(ttls.max_ttl)
+            },
+            explicit_max_ttl: std::time::Duration::ZERO,
+            period: grant.period,
+            num_uses: grant.num_uses,
+            renewable: true,
+            display_name,
+            path: format!("auth/{}login", mount.entry.path),
+            parent: None,
+            workload: format!(
+                "auth/{}{}",
+                mount.entry.path,
+                grant.workload.trim_start_matches('/')
+            ),
+            bound_cidrs: grant.bound_cidrs,
+            id: None,
+        };
+        let (token, entry) = self.create_token(spec).await?;
+        let auth = self.auth_block(Some(&token.0), &entry, entry.creation_ttl);
+        Ok(ApiResponse::Ok(Envelope {
+            auth: Some(auth),
+            mount_type: mount.entry.kind.clone(),
+            ..Envelope::default()
+        }))
+    }
+
+    async fn handle_backend(
+        &self,
+        req: ApiRequest,
+        token: &TokenEntry,
+        path: &str,
+        mount: mounts::Mount,
+        rest: String,
+    ) -> Result<ApiResponse> {
+        let acl_path = acl_path(&req, path);
         let mut backend_req = Request {
             operation: match req.method {
                 Method::Get if req.is_list() => Operation::List,
@@ -97,7 +248,7 @@ impl Core {
             storage: mount.view.clone(),
             mount_path: mount.entry.path.clone(),
             display_name: token.display_name.clone(),
-            remote_addr: None,
+            remote_addr: req.remote_addr,
         };
         if backend_req.operation == Operation::Update
             && mount.backend.exists(&backend_req).await? == Some(false)
@@ -105,6 +256,12 @@ impl Core {
             backend_req.operation = Operation::Create;
         }
         let operation = backend_req.operation;
+        self.authorize(
+            token,
+            &acl_path,
+            policy::Capability::for_operation(operation),
+        )
+        .await?;
         let mount_type = mount.backend.mount_type();
         let response = mount.backend.handle(backend_req).await?;
         let Some(response) = response else {
@@ -119,6 +276,7 @@ impl Core {
                 mount_path: mount.entry.path.clone(),
                 request_path: path.trim_end_matches('/').to_owned(),
                 token_accessor: token.accessor.clone(),
+                workload: token.workload.clone(),
             };
             let issued = self.leases.issue(target, planned).await?;
             let mut warnings = response.warnings;
@@ -146,6 +304,16 @@ impl Core {
             mount_type: mount_type.into(),
             ..Envelope::default()
         }))
+    }
+}
+
+/// The path ACLs are checked against: list requests carry a trailing `/`, as in Vault.
+fn acl_path(req: &ApiRequest, path: &str) -> String {
+    let p = path.trim_start_matches('/');
+    if req.is_list() && !p.ends_with('/') {
+        format!("{p}/")
+    } else {
+        p.to_owned()
     }
 }
 

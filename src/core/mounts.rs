@@ -13,7 +13,37 @@ use crate::lease::ttl::MountTtls;
 use crate::lease::{MountResolver, ResolvedMount};
 use crate::storage::sealed::{MountView, SealedKv};
 
-const MOUNTS_KEY: &str = "core/mounts";
+/// Which table: secrets engines (`sys/mounts`) or auth methods (`sys/auth`, served at `auth/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    /// Secrets engines.
+    Secrets,
+    /// Auth methods; paths are below `auth/`.
+    Auth,
+}
+
+impl MountKind {
+    fn storage_key(self) -> &'static str {
+        match self {
+            Self::Secrets => "core/mounts",
+            Self::Auth => "core/auth-mounts",
+        }
+    }
+
+    fn reserved(self) -> &'static [&'static str] {
+        match self {
+            Self::Secrets => &["sys/", "auth/", "cubbyhole/", "identity/"],
+            Self::Auth => &["token/"],
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Secrets => "secrets engine",
+            Self::Auth => "auth method",
+        }
+    }
+}
 
 /// A persisted mount.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +81,7 @@ pub type BackendFactory = Arc<dyn Fn(&str) -> Option<Arc<dyn Backend>> + Send + 
 
 /// The live table.
 pub struct MountTable {
+    kind: MountKind,
     kv: SealedKv,
     factory: BackendFactory,
     system: MountTtls,
@@ -59,8 +90,13 @@ pub struct MountTable {
 
 impl MountTable {
     /// Load persisted mounts, building each backend.
-    pub async fn load(kv: SealedKv, factory: BackendFactory, system: MountTtls) -> Result<Self> {
-        let entries: Vec<MountEntry> = kv.get_json(MOUNTS_KEY).await?.unwrap_or_default();
+    pub async fn load(
+        kind: MountKind,
+        kv: SealedKv,
+        factory: BackendFactory,
+        system: MountTtls,
+    ) -> Result<Self> {
+        let entries: Vec<MountEntry> = kv.get_json(kind.storage_key()).await?.unwrap_or_default();
         let mut mounts = Vec::new();
         for entry in entries {
             let backend = factory(&entry.kind).ok_or_else(|| {
@@ -77,6 +113,7 @@ impl MountTable {
             });
         }
         Ok(Self {
+            kind,
             kv,
             factory,
             system,
@@ -141,16 +178,20 @@ impl MountTable {
 
     async fn persist(&self) -> Result<()> {
         let entries: Vec<MountEntry> = self.read().iter().map(|m| m.entry.clone()).collect();
-        self.kv.put_json(MOUNTS_KEY, &entries).await?;
+        self.kv.put_json(self.kind.storage_key(), &entries).await?;
         Ok(())
     }
 
     /// Enable a mount. Fails if the path overlaps another mount or a reserved path.
     pub async fn enable(&self, mut entry: MountEntry) -> Result<()> {
         let backend = (self.factory)(&entry.kind).ok_or_else(|| {
-            Error::invalid(format!("unknown secrets engine type: {:?}", entry.kind))
+            Error::invalid(format!(
+                "unknown {} type: {:?}",
+                self.kind.noun(),
+                entry.kind
+            ))
         })?;
-        for reserved in ["sys/", "auth/", "cubbyhole/", "identity/"] {
+        for reserved in self.kind.reserved() {
             if entry.path.starts_with(reserved) || reserved.starts_with(&entry.path) {
                 return Err(Error::invalid(format!(
                     "cannot mount under reserved path {reserved}"

@@ -54,6 +54,10 @@ pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
         path,
         data,
         token: token(&parts.headers),
+        remote_addr: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip()),
     })
 }
 

@@ -21,6 +21,9 @@ use crate::error::{Error, LeaseProblem, Result};
 use crate::storage::seal::Seal;
 use crate::storage::Storage;
 
+/// The pseudo-mount UUID of token expiry rows; the resolver maps it to the token reaper.
+pub const TOKEN_MOUNT_UUID: &str = "auth/token";
+
 /// What the engine needs to know about a mount to act on its leases.
 #[derive(Clone)]
 pub struct ResolvedMount {
@@ -82,6 +85,8 @@ pub struct IssueTarget {
     pub request_path: String,
     /// Accessor of the calling token.
     pub token_accessor: String,
+    /// The calling token's workload identity.
+    pub workload: String,
 }
 
 /// A created credential and its lease.
@@ -158,6 +163,11 @@ impl LeaseEngine {
         &self.storage
     }
 
+    /// Now, to the millisecond (see [`LeaseEngine::now`]).
+    pub fn now_ms(&self) -> DateTime<Utc> {
+        self.now()
+    }
+
     /// Now, to the millisecond: storage keeps milliseconds, so times compared after a round trip
     /// must not carry more precision than that.
     pub(crate) fn now(&self) -> DateTime<Utc> {
@@ -225,6 +235,7 @@ impl LeaseEngine {
             revoked_time: None,
             forced: false,
             token_accessor: target.token_accessor,
+            workload: target.workload,
             internal,
         };
         // Held until the lease is active (or marked for destruction): a revoke-prefix that finds
@@ -544,6 +555,86 @@ impl LeaseEngine {
                 "backend task failed: {join}"
             ))),
         }
+    }
+
+    /// Record a token's expiry as a lease row (already `active`: there is no account to create),
+    /// so tokens expire through the same queue, worker and destruction path as secrets. The
+    /// token mount's backend revokes the token tree and its leases.
+    pub async fn insert_token_lease(
+        &self,
+        accessor: &str,
+        expire_time: DateTime<Utc>,
+        max_expire_time: DateTime<Utc>,
+        renewable: bool,
+    ) -> Result<()> {
+        let internal = serde_json::to_vec(&serde_json::json!({ "accessor": accessor }))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let now = self.now();
+        let lease = LeaseRecord {
+            id: format!("auth/token/create/{accessor}"),
+            mount_uuid: TOKEN_MOUNT_UUID.into(),
+            mount_path: "auth/token/".into(),
+            kind: "token".into(),
+            role: String::new(),
+            account: format!("token {accessor}"),
+            state: LeaseState::Active,
+            issue_time: now,
+            expire_time,
+            max_expire_time,
+            last_renewal: None,
+            role_ttl_secs: 0,
+            renewable,
+            due_at: Some(expire_time),
+            attempts: 0,
+            last_error: None,
+            revoked_time: None,
+            forced: false,
+            token_accessor: accessor.into(),
+            workload: String::new(),
+            internal: self
+                .seal
+                .seal(&internal)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        self.storage.lease_insert(&lease).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Move an active lease's expiry (token renewal computes its own TTL).
+    pub async fn set_expiry(&self, id: &str, expire_time: DateTime<Utc>) -> Result<bool> {
+        let lock = self.lock_for(id);
+        let _held = lock.lock().await;
+        let Some(mut lease) = self.storage.lease_get(id).await? else {
+            return Ok(false);
+        };
+        if lease.state != LeaseState::Active {
+            return Ok(false);
+        }
+        lease.expire_time = expire_time;
+        lease.due_at = Some(expire_time);
+        lease.last_renewal = Some(self.now());
+        let ok = self
+            .storage
+            .lease_update(&lease, LeaseState::Active)
+            .await?;
+        self.wake.notify_one();
+        Ok(ok)
+    }
+
+    /// Live leases obtained with a token.
+    pub async fn list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>> {
+        Ok(self.storage.lease_list_by_token(accessor).await?)
+    }
+
+    /// Live leases of a workload (and everything below it).
+    pub async fn list_by_workload(&self, workload: &str) -> Result<Vec<LeaseRecord>> {
+        Ok(self.storage.lease_list_by_workload(workload).await?)
+    }
+
+    /// Destroy each lease now, a few at a time; `(lease id, error)` per failure.
+    pub async fn destroy_many(&self, ids: Vec<String>) -> Vec<(String, String)> {
+        self.destroy_all(ids).await
     }
 
     /// Live leases under `prefix`.

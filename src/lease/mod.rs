@@ -23,7 +23,7 @@ pub mod id;
 pub mod model;
 pub mod ttl;
 
-pub use engine::{LeaseEngine, LeaseSettings, MountResolver, ResolvedMount};
+pub use engine::{LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};
 pub use model::{LeaseRecord, LeaseState};
 
 #[cfg(test)]

@@ -81,6 +81,8 @@ pub struct LeaseRecord {
     pub forced: bool,
     /// Accessor of the token that obtained it.
     pub token_accessor: String,
+    /// The workload identity of that token (`auth/approle/role/ci`), empty for plain tokens.
+    pub workload: String,
     /// Backend internal data, sealed.
     pub internal: Vec<u8>,
 }

@@ -148,6 +148,7 @@ fn target() -> IssueTarget {
         mount_path: "fake/".into(),
         request_path: "fake/creds/ro".into(),
         token_accessor: "acc".into(),
+        workload: String::new(),
     }
 }
 

@@ -45,6 +45,13 @@ pub trait Storage: Send + Sync {
     ) -> Result<bool, StorageError>;
     /// Leases whose id starts with `prefix` and that are not revoked, ordered by id.
     async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// Live leases obtained with the token whose accessor is `accessor`.
+    async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// Live leases of a workload: exactly `workload`, or below it at a `/` boundary.
+    async fn lease_list_by_workload(
+        &self,
+        workload: &str,
+    ) -> Result<Vec<LeaseRecord>, StorageError>;
     /// Claim up to `limit` due leases (active or revoking with `due_at <= now`): each becomes
     /// `revoking` with `due_at = claim_until`, so no other worker takes it until the claim lapses.
     async fn lease_claim_due(

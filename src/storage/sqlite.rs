@@ -40,16 +40,20 @@ CREATE TABLE IF NOT EXISTS leases (
     revoked_time    INTEGER,
     forced          INTEGER NOT NULL DEFAULT 0,
     token_accessor  TEXT NOT NULL,
-    internal        BLOB NOT NULL
+    internal        BLOB NOT NULL,
+    workload        TEXT NOT NULL DEFAULT ''
 );
 -- The expiry queue: only rows with work to do carry a due_at.
 CREATE INDEX IF NOT EXISTS leases_due ON leases (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS leases_state_revoked ON leases (state, revoked_time);
+-- Token and workload revocation find a token's or workload's leases without a scan.
+CREATE INDEX IF NOT EXISTS leases_token ON leases (token_accessor) WHERE state != 'revoked';
+CREATE INDEX IF NOT EXISTS leases_workload ON leases (workload) WHERE workload != '' AND state != 'revoked';
 "#;
 
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal";
+    last_error, revoked_time, forced, token_accessor, internal, workload";
 
 /// SQLite storage in one file.
 #[derive(Clone)]
@@ -97,6 +101,7 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
         forced: row.get(17)?,
         token_accessor: row.get(18)?,
         internal: row.get(19)?,
+        workload: row.get(20)?,
     })
 }
 
@@ -136,7 +141,7 @@ impl SqliteStorage {
     }
 }
 
-/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?20` in the statements below).
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?21` in the statements below).
 fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     vec![
         l.id.clone().into(),
@@ -159,6 +164,7 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
         l.forced.into(),
         l.token_accessor.clone().into(),
         l.internal.clone().into(),
+        l.workload.clone().into(),
     ]
 }
 
@@ -243,7 +249,7 @@ impl Storage for SqliteStorage {
         self.with(move |c| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)"
             );
             c.execute(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
@@ -276,8 +282,8 @@ impl Storage for SqliteStorage {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
-                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20 \
-                WHERE id=?1 AND state=?21";
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21 \
+                WHERE id=?1 AND state=?22";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
             c.execute(sql, params_from_iter(values))
@@ -298,6 +304,48 @@ impl Storage for SqliteStorage {
                 .map_err(err)?;
             let rows = stmt
                 .query_map([prefix], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
+        let accessor = accessor.to_owned();
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases \
+                     WHERE token_accessor = ?1 AND state != 'revoked' ORDER BY id"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([accessor], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_list_by_workload(
+        &self,
+        workload: &str,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let workload = workload.trim_end_matches('/').to_owned();
+        self.with(move |c| {
+            // The workload itself, or anything below it at a segment boundary.
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE workload != '' AND state != 'revoked' \
+                     AND (workload = ?1 OR substr(workload, 1, length(?1) + 1) = ?1 || '/') ORDER BY id"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([workload], lease_from_row)
                 .map_err(err)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err);
@@ -433,6 +481,7 @@ mod tests {
             forced: false,
             token_accessor: "acc".into(),
             internal: vec![1, 2, 3],
+            workload: String::new(),
         }
     }
 

@@ -11,10 +11,15 @@
 )]
 
 mod app;
+mod auth_methods;
 mod aws;
+#[path = "../../src/auth/jwt/testing.rs"]
+#[allow(dead_code)]
+mod jwt_testing;
 #[path = "../../backends/aws/tests/support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
 mod postgres;
 mod restart;
 mod sys;
+mod tokens;

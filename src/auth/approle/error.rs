@@ -10,7 +10,7 @@ use leasehold_backend::{BackendError, StorageError};
 
 /// An AppRole request that cannot be served.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum AppRoleError {
+pub(crate) enum AppRoleError {
     /// Login without `role_id`.
     #[error("missing role_id")]
     MissingRoleId,
@@ -79,7 +79,7 @@ pub(super) enum AppRoleError {
 
 impl AppRoleError {
     /// Shorthand for [`AppRoleError::InvalidField`].
-    pub(super) fn field(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidField {
             field,
             reason: reason.into(),

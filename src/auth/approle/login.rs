@@ -17,7 +17,8 @@ use super::error::AppRoleError;
 use super::mac::Purpose;
 use super::role::{self, RoleEntry};
 use super::secret_id_entry::{self as entries, SecretIdEntry};
-use super::{cidr, AppRoleBackend};
+use super::AppRoleBackend;
+use crate::auth::cidr;
 
 /// Log and return a refusal. Refusals are the caller's fault, so they are logged at info, and
 /// never with the values that were sent.
@@ -156,7 +157,8 @@ fn grant(name: &str, role: &RoleEntry, secret: Option<&SecretIdEntry>) -> AuthGr
         .metadata
         .insert("role_name".to_owned(), name.to_owned());
     grant.display_name = "approle".to_owned();
-    grant.workload = format!("approle/{name}");
+    // Below the mount: the core records `auth/<mount>role/<name>`.
+    grant.workload = format!("role/{name}");
     grant
 }
 
@@ -212,7 +214,7 @@ mod tests {
                     ("role_name".to_owned(), "ci".to_owned()),
                 ]
                 .into(),
-                workload: "approle/ci".into(),
+                workload: "role/ci".into(),
                 bound_cidrs: vec![],
             }
         );
@@ -395,7 +397,7 @@ mod tests {
             .unwrap();
         assert_eq!(grant.bound_cidrs, vec!["192.168.10.0/24"]);
         assert_eq!(grant.policies, vec!["edge"]);
-        assert_eq!(grant.workload, "approle/edge");
+        assert_eq!(grant.workload, "role/edge");
         let err = h
             .login(json!({"role_id": role_id}), ip("192.168.11.20"))
             .await

@@ -4,7 +4,7 @@
 //!
 //! The backend answers login with an [`leasehold_backend::AuthGrant`]; the core, which mounts it
 //! under `auth/<path>/`, turns the grant into a token, enforces ACLs on the admin paths and
-//! records `workload = approle/<role>` on everything the token obtains.
+//! records `workload = auth/<mount>role/<role>` on everything the token obtains.
 //!
 //! | path | operations | handler |
 //! |---|---|---|
@@ -30,8 +30,7 @@
 //! however many arrive at once. Those mutexes live in the backend instance, which is why there
 //! must be exactly one instance per mount.
 
-mod cidr;
-mod error;
+pub(crate) mod error;
 mod login;
 mod mac;
 mod role;

@@ -17,7 +17,8 @@ use serde_json::{json, Map};
 use super::error::AppRoleError;
 use super::mac::{MountKey, Purpose};
 use super::token_fields::{self, TokenSettings};
-use super::{cidr, secret_id_entry, unknown_fields_warning, AppRoleBackend};
+use super::{secret_id_entry, unknown_fields_warning, AppRoleBackend};
+use crate::auth::cidr;
 
 /// Storage folder of roles.
 const PREFIX: &str = "role/";

@@ -21,7 +21,8 @@ use super::error::AppRoleError;
 use super::mac::Purpose;
 use super::role::{self, RoleEntry};
 use super::secret_id_entry::{self as entries, SecretIdEntry};
-use super::{cidr, unknown_fields_warning, AppRoleBackend};
+use super::{unknown_fields_warning, AppRoleBackend};
+use crate::auth::cidr;
 
 const CREATE_FIELDS: &[&str] = &[
     "role_name",

@@ -11,8 +11,8 @@ use leasehold_backend::{AuthGrant, BackendError, Fields};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::cidr;
 use super::error::AppRoleError;
+use crate::auth::cidr;
 
 /// Every field name this module reads, for the unknown-field warning.
 pub(super) const FIELD_NAMES: &[&str] = &[

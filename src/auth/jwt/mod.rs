@@ -24,6 +24,7 @@
 //! [`keys`] (PEM and JWK keys, accepted algorithms), [`jwks`] (the HTTP cache), [`validate`]
 //! (the checks), [`error`].
 
+pub mod backend;
 pub mod config;
 pub mod error;
 pub mod jwks;
@@ -34,6 +35,7 @@ pub mod validate;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use backend::JwtBackend;
 pub use config::JwtConfig;
 pub use error::{ClaimsProblem, JwtError, TokenProblem};
 pub use jwks::JwksCachePolicy;

@@ -22,6 +22,8 @@ pub const SUDO_PATHS: &[&str] = &[
     "sys/leases/lookup/*",
     "sys/leases/revoke-prefix/*",
     "sys/leases/revoke-force/*",
+    // leasehold's own: everything a workload holds, in one call.
+    "sys/leases/revoke-workload",
     "sys/revoke-prefix/*",
     "sys/revoke-force/*",
     "auth/token/revoke-orphan/*",

@@ -72,11 +72,34 @@ pub async fn handle(
             }
         }
         "tidy" if write => tidy(core),
+        "revoke-workload" if write => revoke_workload(core, req, arg).await,
         "count" if req.method == Method::Get => count(core, req).await,
         "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
-        | "" => Err(Error::UnsupportedOperation),
+        | "revoke-workload" | "" => Err(Error::UnsupportedOperation),
         _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
     }
+}
+
+/// `sys/leases/revoke-workload`: everything a workload holds, in one call (leasehold's own).
+async fn revoke_workload(core: &Core, req: &ApiRequest, from_url: &str) -> Result<ApiResponse> {
+    let workload = req
+        .data
+        .get("workload")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| from_url.to_owned());
+    let report = core.revoke_workload(&workload, sync_flag(req)?).await?;
+    let warnings = report
+        .failures
+        .iter()
+        .map(|(id, e)| format!("lease {id} could not be destroyed yet and will be retried: {e}"))
+        .collect();
+    Ok(ApiResponse::Ok(Envelope {
+        data: Some(report.to_json()),
+        warnings,
+        mount_type: "system".into(),
+        ..Envelope::default()
+    }))
 }
 
 /// The lease id from the body (which wins, as in Vault) or the URL.
@@ -149,6 +172,8 @@ fn lookup_data(core: &Core, l: &LeaseRecord) -> Map<String, Value> {
     m.insert("mount".into(), json!(l.mount_path));
     m.insert("role".into(), json!(l.role));
     m.insert("account".into(), json!(l.account));
+    m.insert("workload".into(), json!(l.workload));
+    m.insert("token_accessor".into(), json!(l.token_accessor));
     m.insert("revoke_attempts".into(), json!(l.attempts));
     m.insert("revoke_error".into(), json!(l.last_error));
     m.insert("irrevocable".into(), json!(irrevocable));

@@ -3,10 +3,12 @@
 pub mod health;
 pub mod leases;
 pub mod mounts;
+pub mod policies;
 
 use super::api::{ApiRequest, ApiResponse};
 use super::Core;
 use crate::auth::TokenEntry;
+use crate::core::mounts::MountKind;
 use crate::error::{Error, Result};
 
 /// Paths that answer without a token.
@@ -33,7 +35,18 @@ pub async fn handle(
 ) -> Result<ApiResponse> {
     let bare = path.trim_end_matches('/');
     if bare == "sys/mounts" || bare.starts_with("sys/mounts/") {
-        return mounts::handle(core, req, bare).await;
+        return mounts::handle(core, req, bare, MountKind::Secrets).await;
+    }
+    if bare == "sys/auth" || bare.starts_with("sys/auth/") {
+        return mounts::handle(core, req, bare, MountKind::Auth).await;
+    }
+    if let Some(rest) = bare.strip_prefix("sys/policies/acl") {
+        return policies::handle(core, req, rest.trim_start_matches('/'), false).await;
+    }
+    if let Some(rest) = bare.strip_prefix("sys/policy") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return policies::handle(core, req, rest.trim_start_matches('/'), true).await;
+        }
     }
     if let Some(rest) = bare.strip_prefix("sys/leases") {
         return leases::handle(core, req, rest.trim_start_matches('/'), path.ends_with('/')).await;

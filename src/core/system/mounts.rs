@@ -1,5 +1,7 @@
-//! `sys/mounts`: list, enable, read, tune and disable secrets engines. Disabling a mount destroys
-//! its leases' accounts first, and fails (keeping the mount) if any cannot be destroyed.
+//! `sys/mounts` and `sys/auth`: list, enable, read, tune and disable secrets engines and auth
+//! methods. Disabling a secrets engine destroys its leases' accounts first, and fails (keeping the
+//! mount) if any cannot be destroyed; disabling an auth method revokes every token it issued and
+//! the leases obtained with them.
 
 use std::time::Duration;
 
@@ -7,39 +9,48 @@ use leasehold_backend::duration::parse_duration_value;
 use serde_json::{json, Map, Value};
 
 use crate::core::api::{ApiRequest, ApiResponse, Envelope, Method};
-use crate::core::mounts::{Mount, MountEntry};
+use crate::core::mounts::{Mount, MountEntry, MountKind, MountTable};
 use crate::core::Core;
 use crate::error::{Error, Result};
 
-/// Serve `sys/mounts[/<path>[/tune]]` (`bare` has no trailing slash).
-pub async fn handle(core: &Core, req: &ApiRequest, bare: &str) -> Result<ApiResponse> {
+/// Serve `sys/mounts[/<path>[/tune]]` or `sys/auth[/<path>[/tune]]` (`bare` has no trailing
+/// slash).
+pub async fn handle(
+    core: &Core,
+    req: &ApiRequest,
+    bare: &str,
+    kind: MountKind,
+) -> Result<ApiResponse> {
+    let (table, base): (&MountTable, &str) = match kind {
+        MountKind::Secrets => (&core.mounts, "sys/mounts"),
+        MountKind::Auth => (&core.auth_mounts, "sys/auth"),
+    };
     let rest = bare
-        .strip_prefix("sys/mounts")
+        .strip_prefix(base)
         .unwrap_or_default()
         .trim_start_matches('/');
     if rest.is_empty() {
         return match req.method {
-            Method::Get => Ok(list(core)),
+            Method::Get => Ok(list(core, table, kind)),
             _ => Err(Error::UnsupportedOperation),
         };
     }
     if let Some(path) = rest.strip_suffix("/tune") {
         let path = mount_path(path)?;
         return match req.method {
-            Method::Get => read_tune(core, &path),
-            Method::Write => tune(core, req, &path).await,
+            Method::Get => read_tune(table, &path),
+            Method::Write => tune(core, table, req, &path).await,
             _ => Err(Error::UnsupportedOperation),
         };
     }
     let path = mount_path(rest)?;
     match req.method {
-        Method::Get => core
-            .mounts
+        Method::Get => table
             .get(&path)
             .map(|m| ApiResponse::data("system", entry_json(core, &m)))
             .ok_or(Error::NotFound),
-        Method::Write => enable(core, req, path).await,
-        Method::Delete => disable(core, &path).await,
+        Method::Write => enable(core, table, req, path).await,
+        Method::Delete => disable(core, table, kind, &path).await,
         _ => Err(Error::UnsupportedOperation),
     }
 }
@@ -86,15 +97,23 @@ fn entry_json(core: &Core, m: &Mount) -> Map<String, Value> {
     o
 }
 
-fn list(core: &Core) -> ApiResponse {
+fn list(core: &Core, table: &MountTable, kind: MountKind) -> ApiResponse {
     let mut data = Map::new();
-    for m in core.mounts.list() {
+    for m in table.list() {
         data.insert(m.entry.path.clone(), Value::Object(entry_json(core, &m)));
     }
+    let (builtin, kind_name, description) = match kind {
+        MountKind::Secrets => (
+            "sys/",
+            "system",
+            "system endpoints used for control, policy and debugging",
+        ),
+        MountKind::Auth => ("token/", "token", "token based credentials"),
+    };
     data.insert(
-        "sys/".into(),
-        json!({"type": "system", "description": "system endpoints used for control, policy and debugging",
-               "accessor": "system_00000000", "uuid": "", "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false},
+        builtin.into(),
+        json!({"type": kind_name, "description": description,
+               "accessor": format!("{kind_name}_00000000"), "uuid": "", "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false},
                "options": null, "local": false, "seal_wrap": true, "external_entropy_access": false,
                "plugin_version": "", "running_plugin_version": "", "running_sha256": "", "deprecation_status": "supported"}),
     );
@@ -132,7 +151,12 @@ fn check_ttls(core: &Core, default: u64, max: u64) -> Result<()> {
     Ok(())
 }
 
-async fn enable(core: &Core, req: &ApiRequest, path: String) -> Result<ApiResponse> {
+async fn enable(
+    core: &Core,
+    table: &MountTable,
+    req: &ApiRequest,
+    path: String,
+) -> Result<ApiResponse> {
     let kind = match req.data.get("type") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => {
@@ -155,7 +179,7 @@ async fn enable(core: &Core, req: &ApiRequest, path: String) -> Result<ApiRespon
     let default_lease_ttl = config_ttl(&config, "default_lease_ttl")?.unwrap_or(0);
     let max_lease_ttl = config_ttl(&config, "max_lease_ttl")?.unwrap_or(0);
     check_ttls(core, default_lease_ttl, max_lease_ttl)?;
-    core.mounts
+    table
         .enable(MountEntry {
             path,
             kind,
@@ -169,12 +193,11 @@ async fn enable(core: &Core, req: &ApiRequest, path: String) -> Result<ApiRespon
     Ok(ApiResponse::NoContent)
 }
 
-fn read_tune(core: &Core, path: &str) -> Result<ApiResponse> {
-    let m = core
-        .mounts
+fn read_tune(table: &MountTable, path: &str) -> Result<ApiResponse> {
+    let m = table
         .get(path)
         .ok_or_else(|| Error::invalid(format!("no mount at {path}")))?;
-    let ttls = core.mounts.ttls(&m.entry);
+    let ttls = table.ttls(&m.entry);
     let mut data = Map::new();
     data.insert(
         "default_lease_ttl".into(),
@@ -187,9 +210,13 @@ fn read_tune(core: &Core, path: &str) -> Result<ApiResponse> {
     Ok(ApiResponse::data("system", data))
 }
 
-async fn tune(core: &Core, req: &ApiRequest, path: &str) -> Result<ApiResponse> {
-    let m = core
-        .mounts
+async fn tune(
+    core: &Core,
+    table: &MountTable,
+    req: &ApiRequest,
+    path: &str,
+) -> Result<ApiResponse> {
+    let m = table
         .get(path)
         .ok_or_else(|| Error::invalid(format!("no mount at {path}")))?;
     let default = config_ttl(&req.data, "default_lease_ttl")?;
@@ -199,17 +226,33 @@ async fn tune(core: &Core, req: &ApiRequest, path: &str) -> Result<ApiResponse> 
         default.unwrap_or(m.entry.default_lease_ttl),
         max.unwrap_or(m.entry.max_lease_ttl),
     )?;
-    core.mounts.tune(path, default, max).await?;
+    table.tune(path, default, max).await?;
     Ok(ApiResponse::NoContent)
 }
 
-async fn disable(core: &Core, path: &str) -> Result<ApiResponse> {
-    if core.mounts.get(path).is_none() {
+async fn disable(
+    core: &Core,
+    table: &MountTable,
+    kind: MountKind,
+    path: &str,
+) -> Result<ApiResponse> {
+    if table.get(path).is_none() {
         // Vault answers 204 for a path with nothing mounted.
         return Ok(ApiResponse::NoContent);
     }
-    // Destroy every account first; if one fails the mount stays, so the lease is still revocable.
-    core.leases.revoke_prefix(path, true).await?;
-    core.mounts.disable(path).await?;
+    match kind {
+        // Destroy every account first; if one fails the mount stays, so the lease is still revocable.
+        MountKind::Secrets => {
+            core.leases.revoke_prefix(path, true).await?;
+        }
+        // Every token the method issued, and what they obtained.
+        MountKind::Auth => {
+            let report = core.revoke_workload(&format!("auth/{path}"), true).await?;
+            if let Some((lease_id, error)) = report.failures.into_iter().next() {
+                return Err(Error::RevokeFailed { lease_id, error });
+            }
+        }
+    }
+    table.disable(path).await?;
     Ok(ApiResponse::NoContent)
 }

@@ -1,4 +1,5 @@
-//! CIDR blocks for `secret_id_bound_cidrs`, `cidr_list` and `token_bound_cidrs`: parsing,
+//! CIDR blocks for tokens' bound CIDRs and AppRole's `secret_id_bound_cidrs`, `cidr_list` and
+//! `token_bound_cidrs`: parsing,
 //! "is this client inside", and "is this list narrower than that one".
 //!
 //! Blocks are stored as the caller wrote them (trimmed) after validation, so reads give back what
@@ -7,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use super::error::AppRoleError;
+use super::approle::error::AppRoleError;
 
 /// One parsed block: a network address and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +64,7 @@ impl CidrBlock {
 }
 
 /// Validate a list given for `field`, returning it trimmed, without blanks and duplicates.
-pub(super) fn validate(
+pub(crate) fn validate(
     field: &'static str,
     items: Vec<String>,
 ) -> Result<Vec<String>, AppRoleError> {
@@ -86,7 +87,7 @@ pub(super) fn validate(
 
 /// Whether a client at `addr` may pass a binding to `blocks`. An empty list binds nothing; an
 /// unknown address never passes a non-empty list.
-pub(super) fn allows(blocks: &[String], addr: Option<IpAddr>) -> bool {
+pub(crate) fn allows(blocks: &[String], addr: Option<IpAddr>) -> bool {
     if blocks.is_empty() {
         return true;
     }
@@ -101,7 +102,7 @@ pub(super) fn allows(blocks: &[String], addr: Option<IpAddr>) -> bool {
 
 /// Whether every block of `inner` lies within some block of `outer`; an empty `outer` is no
 /// restriction. A secret id may narrow its role's binding, never widen it.
-pub(super) fn within(inner: &[String], outer: &[String]) -> bool {
+pub(crate) fn within(inner: &[String], outer: &[String]) -> bool {
     if outer.is_empty() {
         return true;
     }

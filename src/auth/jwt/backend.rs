@@ -1,0 +1,189 @@
+//! The JWT auth method as a mounted backend: `config`, `role/:name` (and `LIST role`), `login`.
+//! Login validates the JWT against the mount's keys and the role's bounds and answers an
+//! [`AuthGrant`]; the core mints the token. The workload recorded on that token, and on every
+//! lease it obtains, is `role/<role>/sub/<subject>` below the mount, so one call can revoke a
+//! role's or a single subject's holdings.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use leasehold_backend::storage::{get_json, put_json};
+use leasehold_backend::{
+    AuthGrant, Backend, BackendError, Credentials, Operation, Request, Response, SecretContext,
+};
+use serde_json::{json, Map, Value};
+use tokio::sync::Mutex;
+
+use super::{validate, JwtConfig, JwtError, JwtRole, KeySet};
+use crate::clock::SharedClock;
+
+const CONFIG_KEY: &str = "config";
+
+/// One JWT mount. Keys are cached in memory beside the config they were built from.
+pub struct JwtBackend {
+    clock: SharedClock,
+    keys: Mutex<Option<Arc<KeySet>>>,
+}
+
+fn backend_error(e: JwtError) -> BackendError {
+    if e.is_caller_fault() {
+        BackendError::InvalidRequest(e.to_string())
+    } else {
+        BackendError::Target(e.to_string())
+    }
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+impl JwtBackend {
+    /// A backend reading time from `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            keys: Mutex::new(None),
+        }
+    }
+
+    async fn config(&self, req: &Request) -> Result<Option<JwtConfig>, BackendError> {
+        Ok(get_json(req.storage.as_ref(), CONFIG_KEY).await?)
+    }
+
+    /// The mount's key set, built on first use after a start or a config write.
+    async fn key_set(&self, config: &JwtConfig) -> Result<Arc<KeySet>, BackendError> {
+        let mut cached = self.keys.lock().await;
+        if let Some(keys) = cached.as_ref() {
+            return Ok(keys.clone());
+        }
+        let keys = Arc::new(KeySet::from_config(config).map_err(backend_error)?);
+        *cached = Some(keys.clone());
+        Ok(keys)
+    }
+
+    async fn write_config(&self, req: &Request) -> Result<Option<Response>, BackendError> {
+        let config = JwtConfig::from_fields(&req.fields).map_err(backend_error)?;
+        put_json(req.storage.as_ref(), CONFIG_KEY, &config).await?;
+        *self.keys.lock().await = None;
+        Ok(None)
+    }
+
+    async fn role(&self, req: &Request, name: &str) -> Result<Option<Response>, BackendError> {
+        let key = format!("role/{name}");
+        match req.operation {
+            Operation::Read => {
+                let role: Option<JwtRole> = get_json(req.storage.as_ref(), &key).await?;
+                Ok(role.map(|r| Response::data(object(r.to_read_json()))))
+            }
+            Operation::Create | Operation::Update => {
+                let existing: Option<JwtRole> = get_json(req.storage.as_ref(), &key).await?;
+                let role =
+                    JwtRole::from_fields(&req.fields, existing.as_ref()).map_err(backend_error)?;
+                put_json(req.storage.as_ref(), &key, &role).await?;
+                Ok(None)
+            }
+            Operation::Delete => {
+                req.storage.delete(&key).await?;
+                Ok(None)
+            }
+            Operation::List => Err(BackendError::UnsupportedOperation),
+        }
+    }
+
+    async fn login(&self, req: &Request) -> Result<Option<Response>, BackendError> {
+        let config = self
+            .config(req)
+            .await?
+            .ok_or_else(|| BackendError::invalid("could not load configuration"))?;
+        let role_name = req
+            .fields
+            .str("role")?
+            .filter(|r| !r.is_empty())
+            .or_else(|| config.default_role.clone())
+            .ok_or_else(|| BackendError::invalid("missing role"))?;
+        let role: JwtRole = get_json(req.storage.as_ref(), &format!("role/{role_name}"))
+            .await?
+            .ok_or_else(|| {
+                BackendError::invalid(format!("role {role_name:?} could not be found"))
+            })?;
+        let jwt = req
+            .fields
+            .str("jwt")?
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| BackendError::invalid("missing token"))?;
+        let keys = self.key_set(&config).await?;
+        let claims = validate(&config, &role, &keys, &jwt, self.clock.now())
+            .await
+            .map_err(backend_error)?;
+        let mut metadata = claims.metadata.clone();
+        metadata.insert("role".into(), role_name.clone());
+        let subject = claims
+            .subject
+            .clone()
+            .unwrap_or_else(|| claims.user.clone());
+        Ok(Some(Response::login(AuthGrant {
+            policies: role.token_policies.clone(),
+            ttl: role.token_ttl,
+            max_ttl: role.token_max_ttl,
+            num_uses: u32::try_from(role.token_num_uses).unwrap_or(u32::MAX),
+            display_name: claims.user,
+            metadata,
+            workload: format!("role/{role_name}/sub/{subject}"),
+            ..AuthGrant::default()
+        })))
+    }
+}
+
+#[async_trait]
+impl Backend for JwtBackend {
+    fn mount_type(&self) -> &'static str {
+        "jwt"
+    }
+
+    async fn exists(&self, req: &Request) -> Result<Option<bool>, BackendError> {
+        if let Some(name) = req.path.strip_prefix("role/") {
+            return Ok(Some(
+                req.storage.get(&format!("role/{name}")).await?.is_some(),
+            ));
+        }
+        Ok(None)
+    }
+
+    async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError> {
+        let path = req.path.clone();
+        match (path.as_str(), req.operation) {
+            ("config", Operation::Read) => Ok(self
+                .config(&req)
+                .await?
+                .map(|c| Response::data(object(c.to_read_json())))),
+            ("config", Operation::Create | Operation::Update) => self.write_config(&req).await,
+            ("role" | "role/", Operation::List) => {
+                let keys = req.storage.list("role/").await?;
+                Ok(Some(Response::data(object(json!({ "keys": keys })))))
+            }
+            ("login", Operation::Create | Operation::Update) => self.login(&req).await,
+            ("config" | "login", _) => Err(BackendError::UnsupportedOperation),
+            (p, _) if p.starts_with("role/") => {
+                let name = p.trim_start_matches("role/");
+                if name.is_empty() || name.contains('/') {
+                    return Err(BackendError::invalid("invalid role name"));
+                }
+                self.role(&req, name).await
+            }
+            _ => Err(BackendError::UnsupportedPath),
+        }
+    }
+
+    async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
+        Err(BackendError::UnsupportedOperation)
+    }
+    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
+        Err(BackendError::UnsupportedOperation)
+    }
+    async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
+        Err(BackendError::UnsupportedOperation)
+    }
+}

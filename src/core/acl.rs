@@ -1,0 +1,152 @@
+//! Authorization: policies are stored (sealed) under `policy/acl/<name>`, parsed once and cached;
+//! every request is checked against the union of its token's policies before it is served.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use leasehold_backend::Operation;
+
+use super::Core;
+use crate::auth::policy::{self, Acl, Capability, Policy};
+use crate::auth::TokenEntry;
+use crate::error::{Error, Result};
+use crate::storage::sealed::SealedKv;
+
+/// Policy texts in storage, with a parsed cache.
+pub struct PolicyStore {
+    kv: SealedKv,
+    cache: RwLock<HashMap<String, Policy>>,
+}
+
+const PREFIX: &str = "policy/acl/";
+
+impl PolicyStore {
+    /// A store over `kv`.
+    pub fn new(kv: SealedKv) -> Self {
+        Self {
+            kv,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The policy named `name`: built-in `root`/`default` unless `default` was rewritten.
+    pub async fn get(&self, name: &str) -> Result<Option<Policy>> {
+        if name == "root" {
+            return Ok(Some(policy::root_policy()));
+        }
+        if let Some(p) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(Some(p.clone()));
+        }
+        let stored = self.kv.get(&format!("{PREFIX}{name}")).await?;
+        let parsed = match stored {
+            Some(text) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                Some(
+                    policy::parse(name, &text)
+                        .map_err(|e| Error::Internal(format!("stored policy {name}: {e}")))?,
+                )
+            }
+            None if name == "default" => Some(policy::default_policy()),
+            None => None,
+        };
+        if let Some(p) = &parsed {
+            self.cache
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_owned(), p.clone());
+        }
+        Ok(parsed)
+    }
+
+    /// Parse and store a policy; a parse error is the caller's (400).
+    pub async fn put(&self, name: &str, text: &str) -> Result<()> {
+        if name == "root" {
+            return Err(Error::invalid("cannot update the root policy"));
+        }
+        let parsed = policy::parse(name, text).map_err(|e| Error::invalid(e.to_string()))?;
+        // Stored as parsed (base64 already decoded), so a read returns the policy text.
+        self.kv
+            .put(&format!("{PREFIX}{name}"), parsed.raw().as_bytes())
+            .await?;
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), parsed);
+        Ok(())
+    }
+
+    /// Delete a policy; `root` and `default` cannot be deleted.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        if name == "root" || name == "default" {
+            return Err(Error::invalid(format!("cannot delete the {name} policy")));
+        }
+        self.kv.delete(&format!("{PREFIX}{name}")).await?;
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    /// Names of all policies, with `default` and `root`.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        let mut names = self.kv.list(PREFIX).await?;
+        if !names.iter().any(|n| n == "default") {
+            names.push("default".into());
+        }
+        names.sort();
+        names.push("root".into());
+        Ok(names)
+    }
+
+    /// The ACL of a set of policy names; unknown names grant nothing.
+    pub async fn acl(&self, names: &[String]) -> Result<Acl> {
+        let mut policies = Vec::new();
+        for n in names {
+            if let Some(p) = self.get(n).await? {
+                policies.push(p);
+            }
+        }
+        Ok(Acl::new(policies.iter()))
+    }
+}
+
+impl Core {
+    /// Refuse (403) unless the token's policies grant `needed` on `path` (and `sudo` where the
+    /// path is root-protected).
+    pub async fn authorize(
+        &self,
+        token: &TokenEntry,
+        path: &str,
+        needed: Capability,
+    ) -> Result<()> {
+        if token.is_root() {
+            return Ok(());
+        }
+        let acl = self.policies.acl(&token.policies).await?;
+        if acl.allows(path, needed, policy::requires_sudo(path)) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied)
+        }
+    }
+
+    /// Root, or `sudo` on `path`: what Vault asks for orphan/periodic tokens and revoke-orphan.
+    pub async fn is_privileged(&self, token: &TokenEntry, path: &str) -> Result<bool> {
+        if token.is_root() {
+            return Ok(true);
+        }
+        let acl = self.policies.acl(&token.policies).await?;
+        Ok(acl.capabilities(path).contains(Capability::Sudo))
+    }
+
+    /// The capability an operation needs.
+    pub fn capability_for(op: Operation) -> Capability {
+        Capability::for_operation(op)
+    }
+}

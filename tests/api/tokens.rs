@@ -1,0 +1,466 @@
+//! Tokens and ACLs: who may ask, and what dies with a token.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::app::{PgTarget, TestApp};
+
+/// Write policy `name` and mint a token holding it (plus default); returns the token.
+async fn token_with(app: &TestApp, name: &str, hcl: &str, extra: Value) -> String {
+    let (s, v) = app
+        .put(
+            &format!("sys/policies/acl/{name}"),
+            json!({ "policy": hcl }),
+        )
+        .await;
+    assert_eq!(s, 204, "policy {name}: {v}");
+    let mut body = json!({ "policies": [name] });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (s, v) = app.put("auth/token/create", body).await;
+    assert_eq!(s, 200, "{v}");
+    v["auth"]["client_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_child_tokens_leases_die_with_its_parent() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "job", "1h", "2h").await;
+    let parent = token_with(
+        &app,
+        "app",
+        r#"path "database/creds/+" { capabilities = ["read"] }
+           path "auth/token/create" { capabilities = ["update"] }"#,
+        json!({}),
+    )
+    .await;
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["app"], "ttl": "10m"})),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["auth"]["lease_duration"], 600);
+    assert_eq!(v["auth"]["orphan"], false);
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    // A child may not hold policies its parent lacks.
+    let (s, _) = app
+        .call_as(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["root"]})),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    let (s, v) = app
+        .call_as("GET", "database/creds/job", None, Some(&child))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let user = v["data"]["username"].as_str().unwrap().to_owned();
+    let password = v["data"]["password"].as_str().unwrap().to_owned();
+    assert!(pg.can_login(&user, &password).await);
+
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/revoke-self",
+            Some(json!({})),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["revoked_tokens"], 2);
+    assert_eq!(v["data"]["revoked_leases"], 1);
+    assert_eq!(v["data"]["leases"][0]["account"], user);
+    assert!(
+        !pg.role_exists(&user).await,
+        "child's account survived its parent's revocation"
+    );
+    let (s, _) = app
+        .call_as("GET", "auth/token/lookup-self", None, Some(&child))
+        .await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn an_expiring_token_takes_its_accounts_with_it() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "long", "1h", "2h").await;
+    let token = token_with(
+        &app,
+        "reader",
+        r#"path "database/creds/long" { capabilities = ["read"] }"#,
+        json!({"ttl": "2s"}),
+    )
+    .await;
+    let (s, v) = app
+        .call_as("GET", "database/creds/long", None, Some(&token))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let user = v["data"]["username"].as_str().unwrap().to_owned();
+    // The lease itself has an hour left; the token's expiry ends it, with no request made.
+    pg.wait_gone(&user, Duration::from_secs(15)).await;
+    let (s, _) = app
+        .call_as("GET", "auth/token/lookup-self", None, Some(&token))
+        .await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn token_endpoints_answer_like_vault() {
+    let app = TestApp::spawn().await;
+    let (s, v) = app.put("auth/token/create", json!({"ttl": "5m", "explicit_max_ttl": "5m", "meta": {"team": "ci"}, "display_name": "deployer"})).await;
+    assert_eq!(s, 200, "{v}");
+    let auth = &v["auth"];
+    assert_eq!(auth["lease_duration"], 300);
+    assert_eq!(auth["renewable"], true);
+    assert_eq!(auth["metadata"]["team"], "ci");
+    assert_eq!(v["lease_id"], "");
+    let token = auth["client_token"].as_str().unwrap().to_owned();
+    let accessor = auth["accessor"].as_str().unwrap().to_owned();
+
+    let (s, v) = app
+        .put("auth/token/lookup", json!({ "token": token }))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["display_name"], "token-deployer");
+    assert_eq!(v["data"]["creation_ttl"], 300);
+    let (s, v) = app
+        .put(
+            "auth/token/lookup-accessor",
+            json!({ "accessor": accessor }),
+        )
+        .await;
+    assert_eq!((s.as_u16(), v["data"]["id"].as_str()), (200, Some("")));
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/renew-self",
+            Some(json!({"increment": "1m"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["auth"]["lease_duration"], 60);
+    let (s, v) = app
+        .put(
+            "auth/token/renew",
+            json!({"token": token, "increment": "1h"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["auth"]["lease_duration"].as_u64().unwrap() <= 300);
+    assert!(v["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("exceeded the effective max_ttl"));
+
+    let (s, _) = app
+        .put(
+            "auth/token/revoke-accessor",
+            json!({ "accessor": accessor }),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .put(
+            "auth/token/lookup-accessor",
+            json!({ "accessor": accessor }),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = app
+        .put("auth/token/lookup", json!({ "token": token }))
+        .await;
+    assert_eq!(s, 400);
+
+    // A one-use token works once.
+    let (_, v) = app.put("auth/token/create", json!({"num_uses": 1})).await;
+    let once = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (s, _) = app
+        .call_as("GET", "auth/token/lookup-self", None, Some(&once))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .call_as("GET", "auth/token/lookup-self", None, Some(&once))
+        .await;
+    assert_eq!(s, 403);
+}
+
+/// One row of the matrix: a request and the policy that should let exactly it through.
+struct Case {
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    policy: &'static str,
+}
+
+fn case(
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    policy: &'static str,
+) -> Case {
+    Case {
+        method,
+        path,
+        body,
+        policy,
+    }
+}
+
+#[tokio::test]
+async fn authorization_matrix() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "m", "1h", "2h").await;
+    let cfg = json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg.url_on_port(pg.cluster.port()),
+        "username": "postgres", "password": pg.cluster.superuser_password(), "allowed_roles": "*"});
+    let cases = vec![
+        case(
+            "GET",
+            "sys/mounts",
+            None,
+            r#"path "sys/mounts" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "POST",
+            "sys/mounts/m1",
+            Some(json!({"type": "database"})),
+            r#"path "sys/mounts/*" { capabilities = ["update"] }"#,
+        ),
+        case(
+            "GET",
+            "sys/mounts/database/tune",
+            None,
+            r#"path "sys/mounts/+/tune" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "GET",
+            "sys/auth",
+            None,
+            r#"path "sys/auth" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "POST",
+            "sys/auth/ap1",
+            Some(json!({"type": "nosuch"})),
+            r#"path "sys/auth/*" { capabilities = ["update", "sudo"] }"#,
+        ),
+        case(
+            "LIST",
+            "sys/policies/acl",
+            None,
+            r#"path "sys/policies/acl" { capabilities = ["list"] }"#,
+        ),
+        case(
+            "PUT",
+            "sys/policies/acl/x1",
+            Some(json!({"policy": "path \"a\" { capabilities = [\"read\"] }"})),
+            r#"path "sys/policies/acl/x1" { capabilities = ["update"] }"#,
+        ),
+        case(
+            "GET",
+            "sys/policies/acl/default",
+            None,
+            r#"path "sys/policies/acl/*" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "PUT",
+            "sys/leases/revoke",
+            Some(json!({"lease_id": "database/creds/m/none"})),
+            r#"path "sys/leases/revoke" { capabilities = ["update"] }"#,
+        ),
+        case(
+            "PUT",
+            "sys/leases/revoke-prefix/database/creds/none",
+            None,
+            r#"path "sys/leases/revoke-prefix/*" { capabilities = ["update", "sudo"] }"#,
+        ),
+        case(
+            "PUT",
+            "sys/leases/revoke-force/database/creds/none",
+            None,
+            r#"path "sys/leases/revoke-force/*" { capabilities = ["update", "sudo"] }"#,
+        ),
+        case(
+            "PUT",
+            "sys/leases/tidy",
+            None,
+            r#"path "sys/leases/tidy" { capabilities = ["update"] }"#,
+        ),
+        case(
+            "GET",
+            "sys/leases/count?type=irrevocable",
+            None,
+            r#"path "sys/leases/count" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "GET",
+            "sys/leases?type=irrevocable",
+            None,
+            r#"path "sys/leases" { capabilities = ["read", "sudo"] }"#,
+        ),
+        case(
+            "PUT",
+            "sys/leases/revoke-workload",
+            Some(json!({"workload": "auth/approle/role/none"})),
+            r#"path "sys/leases/revoke-workload" { capabilities = ["update", "sudo"] }"#,
+        ),
+        case(
+            "POST",
+            "database/config/pg2",
+            Some(cfg.clone()),
+            r#"path "database/config/+" { capabilities = ["create"] }"#,
+        ),
+        case(
+            "GET",
+            "database/config/pg",
+            None,
+            r#"path "database/config/pg" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "LIST",
+            "database/roles",
+            None,
+            r#"path "database/roles/" { capabilities = ["list"] }"#,
+        ),
+        case(
+            "POST",
+            "database/roles/new",
+            Some(json!({"db_name": "pg", "creation_statements": ["SELECT 1"]})),
+            r#"path "database/roles/*" { capabilities = ["create", "update"] }"#,
+        ),
+        case(
+            "GET",
+            "database/creds/m",
+            None,
+            r#"path "database/creds/m" { capabilities = ["read"] }"#,
+        ),
+        case(
+            "DELETE",
+            "database/roles/gone",
+            None,
+            r#"path "database/roles/gone" { capabilities = ["delete"] }"#,
+        ),
+        case(
+            "POST",
+            "auth/token/create",
+            Some(json!({})),
+            r#"path "auth/token/create" { capabilities = ["update"] }"#,
+        ),
+        case(
+            "LIST",
+            "auth/token/accessors",
+            None,
+            r#"path "auth/token/accessors" { capabilities = ["list", "sudo"] }"#,
+        ),
+    ];
+    let denied_everywhere = token_with(
+        &app,
+        "nothing",
+        r#"path "nothing/*" { capabilities = ["read"] }"#,
+        json!({}),
+    )
+    .await;
+    for (i, c) in cases.iter().enumerate() {
+        let (s, v) = app
+            .call_as(c.method, c.path, c.body.clone(), Some(&denied_everywhere))
+            .await;
+        assert_eq!(
+            s, 403,
+            "{} {} without the capability: {v}",
+            c.method, c.path
+        );
+        let allowed = token_with(&app, &format!("case{i}"), c.policy, json!({})).await;
+        let (s, v) = app
+            .call_as(c.method, c.path, c.body.clone(), Some(&allowed))
+            .await;
+        assert_ne!(s, 403, "{} {} with {:?}: {v}", c.method, c.path, c.policy);
+    }
+    // The default policy alone lets a token renew and look up leases and itself.
+    for (method, path, body) in [
+        ("GET", "auth/token/lookup-self", None),
+        ("PUT", "sys/leases/lookup", Some(json!({"lease_id": "x/y"}))),
+        ("PUT", "sys/leases/renew", Some(json!({"lease_id": "x/y"}))),
+    ] {
+        let (s, v) = app
+            .call_as(method, path, body, Some(&denied_everywhere))
+            .await;
+        assert_ne!(s, 403, "{method} {path} under the default policy: {v}");
+    }
+    // deny wins over a grant from another policy.
+    let both = {
+        app.put(
+            "sys/policies/acl/grant",
+            json!({"policy": r#"path "database/creds/*" { capabilities = ["read"] }"#}),
+        )
+        .await;
+        app.put(
+            "sys/policies/acl/forbid",
+            json!({"policy": r#"path "database/creds/m" { capabilities = ["deny"] }"#}),
+        )
+        .await;
+        let (_, v) = app
+            .put(
+                "auth/token/create",
+                json!({"policies": ["grant", "forbid"]}),
+            )
+            .await;
+        v["auth"]["client_token"].as_str().unwrap().to_owned()
+    };
+    let (s, _) = app
+        .call_as("GET", "database/creds/m", None, Some(&both))
+        .await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn policies_are_stored_listed_and_validated() {
+    let app = TestApp::spawn().await;
+    let (s, v) = app
+        .put(
+            "sys/policy/Legacy",
+            json!({"rules": "path \"a/*\" { capabilities = [\"read\"] }"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["warnings"][0].as_str().unwrap().contains("legacy"));
+    let (s, v) = app.get("sys/policy/legacy").await;
+    assert_eq!(s, 200);
+    assert!(v["rules"].as_str().unwrap().contains("a/*"));
+    let (s, v) = app.call("LIST", "sys/policies/acl", None).await;
+    assert_eq!(s, 200);
+    let keys = v["data"]["keys"].as_array().unwrap();
+    assert!(
+        keys.contains(&json!("legacy"))
+            && keys.contains(&json!("default"))
+            && keys.contains(&json!("root"))
+    );
+    let (s, v) = app
+        .put(
+            "sys/policies/acl/bad",
+            json!({"policy": "path \"a\" { capabilities = [\"fly\"] }"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(v["errors"][0].as_str().unwrap().contains("fly"));
+    let (s, _) = app.call("DELETE", "sys/policies/acl/root", None).await;
+    assert_eq!(s, 400);
+    let (s, _) = app.call("DELETE", "sys/policies/acl/legacy", None).await;
+    assert_eq!(s, 204);
+    let (s, _) = app.get("sys/policies/acl/legacy").await;
+    assert_eq!(s, 404);
+}
