@@ -318,17 +318,7 @@ async fn revoke(core: &Core, accessor: &str, orphan: bool, fields: &Fields) -> R
     }
     let sync = fields.bool("sync").map_err(Error::from)?.unwrap_or(true);
     let report = core.revoke_token(accessor, orphan, sync).await?;
-    let warnings = report
-        .failures
-        .iter()
-        .map(|(id, e)| format!("lease {id} could not be destroyed yet and will be retried: {e}"))
-        .collect();
-    Ok(ApiResponse::Ok(Envelope {
-        data: Some(report.to_json()),
-        warnings,
-        mount_type: "token".into(),
-        ..Envelope::default()
-    }))
+    Ok(report.into_response("token"))
 }
 
 /// Vault's token lookup fields (plus `workload`).

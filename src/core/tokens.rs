@@ -79,6 +79,23 @@ pub struct RevokedLease {
 }
 
 impl RevokeReport {
+    /// The 200 answer of a revoke call: the report as data, a warning per lease still live.
+    pub fn into_response(self, mount_type: &str) -> super::api::ApiResponse {
+        let warnings = self
+            .failures
+            .iter()
+            .map(|(id, e)| {
+                format!("lease {id} could not be destroyed yet and will be retried: {e}")
+            })
+            .collect();
+        super::api::ApiResponse::Ok(super::api::Envelope {
+            data: Some(self.to_json()),
+            warnings,
+            mount_type: mount_type.into(),
+            ..super::api::Envelope::default()
+        })
+    }
+
     /// The report as response data.
     pub fn to_json(&self) -> Map<String, Value> {
         let failed: std::collections::HashMap<&str, &str> = self

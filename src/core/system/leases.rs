@@ -89,17 +89,7 @@ async fn revoke_workload(core: &Core, req: &ApiRequest, from_url: &str) -> Resul
         .map(str::to_owned)
         .unwrap_or_else(|| from_url.to_owned());
     let report = core.revoke_workload(&workload, sync_flag(req)?).await?;
-    let warnings = report
-        .failures
-        .iter()
-        .map(|(id, e)| format!("lease {id} could not be destroyed yet and will be retried: {e}"))
-        .collect();
-    Ok(ApiResponse::Ok(Envelope {
-        data: Some(report.to_json()),
-        warnings,
-        mount_type: "system".into(),
-        ..Envelope::default()
-    }))
+    Ok(report.into_response("system"))
 }
 
 /// The lease id from the body (which wins, as in Vault) or the URL.
