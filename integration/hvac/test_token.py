@@ -111,3 +111,14 @@ def test_revoking_a_token_destroys_the_accounts_it_obtained(client, server, make
     client.auth.token.revoke(parent_token)
     assert not pg.role_exists(creds.username)
     assert child.is_authenticated() is False
+
+
+def test_token_roles(client):
+    name = unique("role")
+    resp = client.auth.token.create_or_update_role(name, allowed_policies=["default"], orphan=True)
+    assert resp.status_code == 204
+    assert name in client.auth.token.list_roles()["data"]["keys"]
+    assert client.auth.token.read_role(name)["data"]["orphan"] is True
+    minted = client.auth.token.create(role_name=name, ttl="1m")
+    assert minted["auth"]["orphan"] is True
+    client.auth.token.delete_role(name)

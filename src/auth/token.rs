@@ -275,6 +275,11 @@ impl TokenStore {
         Ok(self.kv.list("token/accessor/").await?)
     }
 
+    /// The sealed key/value space tokens live in (token roles are kept beside them).
+    pub fn kv(&self) -> &SealedKv {
+        &self.kv
+    }
+
     /// True when at least one token exists (so first start can tell whether to make one).
     pub async fn any_tokens(&self) -> Result<bool> {
         Ok(!self.kv.list("token/accessor/").await?.is_empty())

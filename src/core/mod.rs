@@ -7,6 +7,7 @@ pub mod api;
 pub mod mounts;
 pub mod system;
 pub mod token_paths;
+pub mod token_roles;
 pub mod tokens;
 pub mod workloads;
 

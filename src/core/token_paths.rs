@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::api::{ApiRequest, ApiResponse, Envelope, Method};
+use super::token_roles::TokenRole;
 use super::tokens::TokenSpec;
 use super::Core;
 use crate::auth::TokenEntry;
@@ -113,6 +114,30 @@ pub async fn handle(
                 None => Ok(ApiResponse::NoContent),
             }
         }
+        "roles" if req.is_list() || (req.method == Method::Get && arg.is_empty()) => {
+            let names = core.token_role_names().await?;
+            if names.is_empty() {
+                return Err(Error::NotFound);
+            }
+            Ok(data(super::keys(names)))
+        }
+        "roles" => match req.method {
+            Method::Get => Ok(data(
+                core.token_role(arg)
+                    .await?
+                    .ok_or(Error::NotFound)?
+                    .to_json(arg),
+            )),
+            Method::Write => {
+                core.write_token_role(arg, &fields).await?;
+                Ok(ApiResponse::NoContent)
+            }
+            Method::Delete => {
+                core.delete_token_role(arg).await?;
+                Ok(ApiResponse::NoContent)
+            }
+            _ => Err(Error::UnsupportedOperation),
+        },
         "accessors" if req.is_list() => {
             let keys = core.tokens.accessors().await?;
             if keys.is_empty() {
@@ -171,11 +196,17 @@ async fn create(
     parent: &TokenEntry,
     fields: &Fields,
     orphan_path: bool,
-    role: &str,
+    role_name: &str,
 ) -> Result<ApiResponse> {
-    if !role.is_empty() {
-        return Err(Error::invalid("token roles are not supported yet"));
-    }
+    let role = if role_name.is_empty() {
+        None
+    } else {
+        Some(
+            core.token_role(role_name)
+                .await?
+                .ok_or_else(|| Error::invalid(format!("unknown role {role_name}")))?,
+        )
+    };
     let privileged = core.is_privileged(parent, "auth/token/create").await?;
     if let Some(kind) = fields.str("type").map_err(Error::from)? {
         if !matches!(kind.as_str(), "" | "service" | "default") {
@@ -209,25 +240,29 @@ async fn create(
         ));
     }
     let requested = fields.comma_list("policies").map_err(Error::from)?;
-    let policies = match requested {
-        Some(p) if !p.is_empty() => {
-            let p: Vec<String> = p.into_iter().map(|x| x.to_lowercase()).collect();
-            if !parent.is_root() {
-                if let Some(extra) = p
-                    .iter()
-                    .find(|x| *x != "default" && !parent.policies.contains(x))
-                {
-                    return Err(Error::invalid(format!("child policies must be subset of parent: {extra:?} is not held by the caller")));
+    // A role, not the parent, bounds what its tokens may hold.
+    let policies = match (&role, requested) {
+        (Some(r), requested) => r.policies(requested)?,
+        (None, requested) => match requested {
+            Some(p) if !p.is_empty() => {
+                let p: Vec<String> = p.into_iter().map(|x| x.to_lowercase()).collect();
+                if !parent.is_root() {
+                    if let Some(extra) = p
+                        .iter()
+                        .find(|x| *x != "default" && !parent.policies.contains(x))
+                    {
+                        return Err(Error::invalid(format!("child policies must be subset of parent: {extra:?} is not held by the caller")));
+                    }
                 }
+                p
             }
-            p
-        }
-        _ => parent
-            .policies
-            .iter()
-            .filter(|p| *p != "default")
-            .cloned()
-            .collect(),
+            _ => parent
+                .policies
+                .iter()
+                .filter(|p| *p != "default")
+                .cloned()
+                .collect(),
+        },
     };
     if policies.iter().any(|p| p == "root") && !parent.is_root() {
         return Err(Error::invalid(
@@ -258,7 +293,7 @@ async fn create(
     let num_uses = fields.int("num_uses").map_err(Error::from)?.unwrap_or(0);
     let num_uses =
         u32::try_from(num_uses).map_err(|_| Error::invalid("num_uses must be zero or positive"))?;
-    let spec = TokenSpec {
+    let mut spec = TokenSpec {
         policies,
         no_default_policy: fields
             .bool("no_default_policy")
@@ -286,6 +321,30 @@ async fn create(
         max_ttl: Duration::ZERO,
         id: id.map(SecretString::from),
     };
+    if let Some(r) = &role {
+        spec.parent = (!r.orphan).then(|| parent.accessor.clone());
+        spec.renewable = spec.renewable && r.renewable;
+        if spec.ttl.is_zero() {
+            spec.ttl = TokenRole::dur(r.token_ttl);
+        }
+        spec.max_ttl = TokenRole::dur(r.token_max_ttl);
+        if r.token_explicit_max_ttl > 0 {
+            let cap = TokenRole::dur(r.token_explicit_max_ttl);
+            spec.explicit_max_ttl = if spec.explicit_max_ttl.is_zero() {
+                cap
+            } else {
+                spec.explicit_max_ttl.min(cap)
+            };
+        }
+        if r.token_period > 0 {
+            spec.period = TokenRole::dur(r.token_period);
+        }
+        if r.token_num_uses > 0 {
+            spec.num_uses = r.token_num_uses;
+        }
+        spec.no_default_policy |= r.token_no_default_policy;
+        spec.path = format!("auth/token/create/{role_name}");
+    }
     let (token, entry) = core.create_token(spec).await?;
     let auth = core.auth_block(Some(&token.0), &entry, entry.creation_ttl);
     Ok(ApiResponse::Ok(Envelope {
