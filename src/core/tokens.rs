@@ -242,6 +242,7 @@ impl Core {
         if entry.expire_time.is_some_and(|e| e <= now) {
             return Err(Error::PermissionDenied);
         }
+        self.check_login_role_exists(entry).await?;
         let proposed = if !increment.is_zero() {
             increment
         } else if entry.period > 0 {
@@ -272,6 +273,41 @@ impl Core {
         self.tokens.update(entry).await?;
         self.leases.set_expiry(&entry.lease_id(), expire).await?;
         Ok((ttl.as_secs(), warning))
+    }
+
+    /// A token from an auth method's login renews only while its role exists (as Vault checks):
+    /// deleting an AppRole or JWT role stops its tokens from being extended.
+    async fn check_login_role_exists(&self, entry: &TokenEntry) -> Result<()> {
+        let Some(rest) = entry.workload.strip_prefix("auth/") else {
+            return Ok(());
+        };
+        let Some((mount, below)) = self.auth_mounts.route(rest) else {
+            return Err(Error::invalid(
+                "the auth method that issued this token is gone; it cannot be renewed",
+            ));
+        };
+        let Some(role) = below
+            .trim_matches('/')
+            .strip_prefix("role/")
+            .and_then(|r| r.split('/').next())
+        else {
+            return Ok(());
+        };
+        let req = leasehold_backend::Request {
+            operation: leasehold_backend::Operation::Read,
+            path: format!("role/{role}"),
+            fields: leasehold_backend::Fields::default(),
+            storage: mount.view.clone(),
+            mount_path: mount.entry.path.clone(),
+            display_name: entry.display_name.clone(),
+            remote_addr: None,
+        };
+        match mount.backend.handle(req).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid(format!(
+                "role {role:?} no longer exists; the token cannot be renewed"
+            ))),
+        }
     }
 
     /// Revoke a token and, unless `orphan_children`, all its descendants; every lease obtained with

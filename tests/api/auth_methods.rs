@@ -331,3 +331,56 @@ async fn approle_secret_ids_are_use_limited_and_the_workload_is_revocable_across
         .await;
     assert_eq!(s, 403);
 }
+
+#[tokio::test]
+async fn a_login_token_stops_renewing_when_its_role_is_deleted() {
+    let app = TestApp::spawn().await;
+    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
+    app.ok("auth/approle/role/batch", json!({"token_ttl": "10m"}))
+        .await;
+    let role_id = app.get("auth/approle/role/batch/role-id").await.1["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = app
+        .put("auth/approle/role/batch/secret-id", json!({}))
+        .await
+        .1["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/approle/login",
+            Some(json!({"role_id": role_id, "secret_id": secret})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/renew-self",
+            Some(json!({})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = app.call("DELETE", "auth/approle/role/batch", None).await;
+    assert_eq!(s, 204);
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/renew-self",
+            Some(json!({})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("no longer exists"));
+}

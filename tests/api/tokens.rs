@@ -468,26 +468,74 @@ async fn policies_are_stored_listed_and_validated() {
 #[tokio::test]
 async fn token_roles_bound_what_a_caller_may_mint() {
     let app = TestApp::spawn().await;
-    app.ok("sys/policies/acl/deploy", json!({"policy": r#"path "database/creds/ci" { capabilities = ["read"] }"#})).await;
-    let (s, v) = app.put("auth/token/roles/pipeline", json!({"allowed_policies": "deploy", "orphan": true, "token_ttl": "5m"})).await;
+    app.ok(
+        "sys/policies/acl/deploy",
+        json!({"policy": r#"path "database/creds/ci" { capabilities = ["read"] }"#}),
+    )
+    .await;
+    let (s, v) = app
+        .put(
+            "auth/token/roles/pipeline",
+            json!({"allowed_policies": "deploy", "orphan": true, "token_ttl": "5m"}),
+        )
+        .await;
     assert_eq!(s, 204, "{v}");
     let (s, v) = app.get("auth/token/roles/pipeline").await;
     assert_eq!(s, 200);
     assert_eq!(v["data"]["allowed_policies"], json!(["deploy"]));
     let (s, v) = app.call("LIST", "auth/token/roles", None).await;
-    assert_eq!((s.as_u16(), &v["data"]["keys"]), (200, &json!(["pipeline"])));
+    assert_eq!(
+        (s.as_u16(), &v["data"]["keys"]),
+        (200, &json!(["pipeline"]))
+    );
 
     // The minter holds only the right to use the role, not the deploy policy itself.
-    let minter = token_with(&app, "minter", r#"path "auth/token/create/pipeline" { capabilities = ["update"] }"#, json!({})).await;
-    let (s, v) = app.call_as("POST", "auth/token/create/pipeline", Some(json!({})), Some(&minter)).await;
+    let minter = token_with(
+        &app,
+        "minter",
+        r#"path "auth/token/create/pipeline" { capabilities = ["update"] }"#,
+        json!({}),
+    )
+    .await;
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create/pipeline",
+            Some(json!({})),
+            Some(&minter),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
-    assert!(v["auth"]["policies"].as_array().unwrap().contains(&json!("deploy")));
+    assert!(v["auth"]["policies"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("deploy")));
     assert_eq!(v["auth"]["orphan"], true);
     assert_eq!(v["auth"]["lease_duration"], 300);
-    let (s, _) = app.call_as("POST", "auth/token/create/pipeline", Some(json!({"policies": ["minter"]})), Some(&minter)).await;
-    assert_eq!(s, 400, "a role must not mint policies outside allowed_policies");
-    let (s, _) = app.call_as("POST", "auth/token/create", Some(json!({"policies": ["deploy"]})), Some(&minter)).await;
-    assert_eq!(s, 403, "without the role path the minter cannot create tokens");
+    let (s, _) = app
+        .call_as(
+            "POST",
+            "auth/token/create/pipeline",
+            Some(json!({"policies": ["minter"]})),
+            Some(&minter),
+        )
+        .await;
+    assert_eq!(
+        s, 400,
+        "a role must not mint policies outside allowed_policies"
+    );
+    let (s, _) = app
+        .call_as(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["deploy"]})),
+            Some(&minter),
+        )
+        .await;
+    assert_eq!(
+        s, 403,
+        "without the role path the minter cannot create tokens"
+    );
     let (s, _) = app.call("DELETE", "auth/token/roles/pipeline", None).await;
     assert_eq!(s, 204);
     let (s, _) = app.call("LIST", "auth/token/roles", None).await;
