@@ -205,6 +205,24 @@ impl Server {
             cluster_id,
         });
         reaper.attach(&core);
+        // Report-only at start-up: orphans are logged, never destroyed without an admin's call.
+        let startup = core.clone();
+        tokio::spawn(async move {
+            match startup.reconcile(None, false).await {
+                Ok(r) if r.orphans.is_empty() => {
+                    info!(
+                        mounts = r.mounts_checked.len(),
+                        "start-up reconciliation found no orphan accounts"
+                    )
+                }
+                Ok(r) => tracing::warn!(
+                    orphans = r.orphans.len(),
+                    "start-up reconciliation found {} orphan accounts (see above)",
+                    r.orphans.len()
+                ),
+                Err(e) => tracing::warn!(error = %e, "start-up reconciliation failed"),
+            }
+        });
         let (shutdown, rx) = watch::channel(false);
         let worker = tokio::spawn(expiry::run(leases, rx));
         Ok(Self {

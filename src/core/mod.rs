@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod api;
 pub mod mounts;
+pub mod reconcile;
 pub mod system;
 pub mod token_paths;
 pub mod token_roles;

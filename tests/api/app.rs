@@ -162,6 +162,15 @@ impl PgTarget {
         PgTarget { cluster, db }
     }
 
+    /// A cluster of this test's own, for tests that stop it (an outage). Leaked on purpose: the
+    /// testkit's watcher stops and removes it when the test process exits.
+    pub async fn own() -> PgTarget {
+        let cluster: &'static PgCluster = Box::leak(Box::new(PgCluster::start().await.unwrap()));
+        let db = format!("t_{}", rand_suffix());
+        cluster.create_database(&db).await.unwrap();
+        PgTarget { cluster, db }
+    }
+
     pub fn url_on_port(&self, port: u16) -> String {
         format!(
             "postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/{}",

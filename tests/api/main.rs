@@ -19,6 +19,7 @@ mod jwt_testing;
 #[path = "../../backends/aws/tests/support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
+mod outages;
 mod postgres;
 mod restart;
 mod sys;

@@ -4,12 +4,16 @@
 use async_trait::async_trait;
 use aws_sdk_iam::config::SharedHttpClient;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use leasehold_backend::{
-    Backend, BackendError, Credentials, Operation, Request, Response, SecretContext,
+    Account, Backend, BackendError, Credentials, MountStorage, Operation, Request, Response,
+    SecretContext,
 };
 
+use crate::client::AwsClients;
 use crate::error::AwsError;
-use crate::{client, config, creds, roles};
+use crate::{client, config, creds, iam, roles};
 
 /// One path of the engine: its pattern, the fields it reads and the operations it serves.
 #[derive(Debug, Clone, Copy)]
@@ -191,6 +195,41 @@ impl Backend for AwsBackend {
 
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
         Ok(creds::revoke(ctx, &self.http).await?)
+    }
+
+    async fn list_accounts(
+        &self,
+        storage: Arc<dyn MountStorage>,
+    ) -> Result<Option<Vec<Account>>, BackendError> {
+        let Some(root) = config::load_root(storage.as_ref()).await? else {
+            return Ok(Some(Vec::new()));
+        };
+        let prefix = root.template()?.prefix();
+        if prefix.is_empty() {
+            tracing::warn!("aws username_template has no fixed prefix; IAM users not reconciled");
+            return Ok(Some(Vec::new()));
+        }
+        let clients = AwsClients::connect(&self.http, Some(&root)).await;
+        let users = iam::list_users(&clients, &prefix).await?;
+        Ok(Some(
+            users
+                .into_iter()
+                .map(|name| Account {
+                    target: String::new(),
+                    name,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn destroy_account(
+        &self,
+        storage: Arc<dyn MountStorage>,
+        account: &Account,
+    ) -> Result<(), BackendError> {
+        let root = config::load_root(storage.as_ref()).await?;
+        let clients = AwsClients::connect(&self.http, root.as_ref()).await;
+        Ok(iam::destroy_unplanned(&clients, &account.name).await?)
     }
 }
 

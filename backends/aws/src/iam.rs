@@ -28,7 +28,7 @@ use crate::error::{AwsError, CallFailure};
 
 /// Everything create and destroy need, decided when the credential is planned and stored on the
 /// lease (sealed) as its internal data. Holds no secret: the secret key is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IamUserPlan {
     /// The generated user name.
     pub user_name: String,
@@ -227,6 +227,45 @@ async fn rollback(clients: &AwsClients, plan: &IamUserPlan, made: &Made) {
         Err(e) => tracing::warn!(aws.user = %plan.user_name, error = %e,
             "rollback of IAM user {} incomplete: {e}", plan.user_name),
     }
+}
+
+/// IAM users whose names start with `prefix`, for reconciliation.
+pub(crate) async fn list_users(
+    clients: &AwsClients,
+    prefix: &str,
+) -> Result<Vec<String>, AwsError> {
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = clients
+            .iam
+            .list_users()
+            .set_marker(marker.clone())
+            .max_items(1000)
+            .send()
+            .await
+            .map_err(|e| clients.failure("iam:ListUsers", &e))?;
+        names.extend(
+            out.users()
+                .iter()
+                .map(|u| u.user_name().to_owned())
+                .filter(|n| n.starts_with(prefix)),
+        );
+        match out.marker() {
+            Some(m) if out.is_truncated() => marker = Some(m.to_owned()),
+            _ => return Ok(names),
+        }
+    }
+}
+
+/// Destroy a user no lease describes (an orphan): everything hanging off it is discovered.
+pub(crate) async fn destroy_unplanned(clients: &AwsClients, user: &str) -> Result<(), AwsError> {
+    let plan = IamUserPlan {
+        user_name: user.to_owned(),
+        path: "/".into(),
+        ..IamUserPlan::default()
+    };
+    destroy(clients, &plan).await
 }
 
 /// Destroy the user of `plan` and everything create hung on it. Idempotent.

@@ -27,7 +27,7 @@ pub(crate) const MAX_FEDERATION_NAME: usize = 32;
 /// delete the first lease's user.
 const MIN_RANDOM: usize = 8;
 /// Prefix of every name we generate, so our users are recognisable in an account.
-const PREFIX: &str = "lh-";
+pub(crate) const PREFIX: &str = "lh-";
 
 /// True for the characters IAM allows in user, session and federation names.
 pub(crate) fn is_iam_name_char(c: char) -> bool {
@@ -85,6 +85,18 @@ pub(crate) struct UsernameTemplate {
 }
 
 impl UsernameTemplate {
+    /// The fixed text every generated name starts with (`lh-` for the built-in name), which
+    /// reconciliation uses to recognise our users. Empty when the template starts with a value.
+    pub(crate) fn prefix(&self) -> String {
+        match &self.parts {
+            None => PREFIX.to_owned(),
+            Some(parts) => match parts.first() {
+                Some(Part::Literal(text)) => normalise(text),
+                _ => String::new(),
+            },
+        }
+    }
+
     /// Parse a template; errors name the `username_template` field.
     pub(crate) fn parse(text: &str) -> Result<Self, AwsError> {
         if text.trim().is_empty() {

@@ -9,13 +9,15 @@
 //! | `roles/:name` | create, update, read, delete (existence check) | `roles.rs` |
 //! | `creds/:name` | read | `creds.rs` |
 //!
-//! Secret kind `creds` (renewable): create, renew and revoke in `secret.rs`.
+//! Secret kind `creds` (renewable): create, renew and revoke in `secret.rs`. Reconciliation
+//! lists, per connection, the users carrying the connection's user-name prefix.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use leasehold_backend::{
-    Backend, BackendError, Credentials, Operation, Request, Response, SecretContext,
+    Account, Backend, BackendError, Credentials, MountStorage, Operation, Request, Response,
+    SecretContext,
 };
 
 use crate::connections::Connections;
@@ -124,6 +126,54 @@ impl Backend for DatabaseBackend {
 
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
         secret::revoke(&self.connections, ctx).await
+    }
+
+    async fn list_accounts(
+        &self,
+        storage: Arc<dyn MountStorage>,
+    ) -> Result<Option<Vec<Account>>, BackendError> {
+        let mut accounts = Vec::new();
+        for name in storage.list(config::PREFIX).await? {
+            let Some(entry) = config::load(storage.as_ref(), &name).await? else {
+                continue;
+            };
+            let prefix = entry.username_template()?.prefix();
+            // A template without a fixed prefix cannot tell our users from anyone else's.
+            if prefix.is_empty() {
+                tracing::warn!(db.connection = %name, "connection {name} has no fixed user-name prefix; not reconciled");
+                continue;
+            }
+            let driver = self.connections.driver(storage.as_ref(), &name).await?;
+            let users = driver
+                .list_users(&prefix)
+                .await
+                .map_err(crate::error::DatabaseError::from)?;
+            accounts.extend(users.into_iter().map(|u| Account {
+                target: name.clone(),
+                name: u,
+            }));
+        }
+        Ok(Some(accounts))
+    }
+
+    async fn destroy_account(
+        &self,
+        storage: Arc<dyn MountStorage>,
+        account: &Account,
+    ) -> Result<(), BackendError> {
+        let driver = self
+            .connections
+            .driver(storage.as_ref(), &account.target)
+            .await?;
+        driver
+            .delete_user(crate::driver::DeleteUser {
+                username: &account.name,
+                revocation_statements: &[],
+                reassign_owned_to: None,
+            })
+            .await
+            .map_err(crate::error::DatabaseError::from)?;
+        Ok(())
     }
 
     async fn shutdown(&self) {

@@ -106,6 +106,9 @@ pub trait Driver: Send + Sync {
     /// Destroy a user; see the trait's contract.
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError>;
 
+    /// Users whose names start with `prefix` (reconciliation looks for ours).
+    async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError>;
+
     /// The longest user name the database accepts (generated names are cut to it).
     fn max_username_len(&self) -> usize;
 

@@ -99,6 +99,13 @@ impl Driver for ScrubbingDriver {
             .map_err(|e| self.scrub(e, None))
     }
 
+    async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+        self.inner
+            .list_users(prefix)
+            .await
+            .map_err(|e| self.scrub(e, None))
+    }
+
     fn max_username_len(&self) -> usize {
         self.inner.max_username_len()
     }

@@ -161,6 +161,15 @@ impl Driver for FakeDriver {
         state.users.remove(req.username);
         Ok(())
     }
+    async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .users
+            .keys()
+            .filter(|u| u.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
     fn max_username_len(&self) -> usize {
         63
     }

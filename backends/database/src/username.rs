@@ -83,6 +83,15 @@ impl UsernameTemplate {
         }
     }
 
+    /// The fixed text every generated name starts with (`v-` for the default), which
+    /// reconciliation uses to recognise our users. Empty when the template starts with a value.
+    pub(crate) fn prefix(&self) -> String {
+        match self.parts.first() {
+            Some(Part::Literal(text)) => sanitize(text),
+            _ => String::new(),
+        }
+    }
+
     /// Parse a template; the error text is shown to the caller as it is.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let mut parts = Vec::new();

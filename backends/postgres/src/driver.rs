@@ -16,7 +16,7 @@ use leasehold_database::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry}
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use crate::error::{from_pg, from_pool};
+use crate::error::{from_pg, from_pool, is_transient};
 use crate::render::{
     check_username, format_expiration, quote_ident, render, Values, MAX_IDENTIFIER_LEN,
 };
@@ -33,6 +33,9 @@ pub struct PgDriver {
 struct CreateFailure {
     error: DriverError,
     may_exist: bool,
+    /// Aborted by a concurrent transaction: nothing was committed, so the whole create may run
+    /// again.
+    transient: bool,
 }
 
 impl CreateFailure {
@@ -40,6 +43,7 @@ impl CreateFailure {
         Self {
             error,
             may_exist: false,
+            transient: false,
         }
     }
 
@@ -47,9 +51,21 @@ impl CreateFailure {
         Self {
             error,
             may_exist: true,
+            transient: false,
+        }
+    }
+
+    /// A failure inside the creating transaction, transient when a concurrent one caused it.
+    fn in_transaction(context: &str, e: &tokio_postgres::Error) -> Self {
+        Self {
+            transient: is_transient(e),
+            ..Self::after_changes(from_pg(context, e))
         }
     }
 }
+
+/// How many times a create aborted by a concurrent transaction is run again.
+const CREATE_ATTEMPTS: u32 = 6;
 
 impl PgDriver {
     pub(crate) fn new(pool: Pool, connection: String) -> Self {
@@ -89,10 +105,7 @@ impl PgDriver {
         }
         for (i, statement) in creation.iter().enumerate() {
             tx.batch_execute(statement).await.map_err(|e| {
-                CreateFailure::after_changes(from_pg(
-                    &format!("creation statement {} failed", i + 1),
-                    &e,
-                ))
+                CreateFailure::in_transaction(&format!("creation statement {} failed", i + 1), &e)
             })?;
         }
         let backstop = format!(
@@ -100,12 +113,12 @@ impl PgDriver {
             quote_ident(username),
             format_expiration(expiration)
         );
-        tx.batch_execute(&backstop).await.map_err(|e| {
-            CreateFailure::after_changes(from_pg("cannot set the user's expiry", &e))
-        })?;
+        tx.batch_execute(&backstop)
+            .await
+            .map_err(|e| CreateFailure::in_transaction("cannot set the user's expiry", &e))?;
         tx.commit()
             .await
-            .map_err(|e| CreateFailure::after_changes(from_pg("cannot commit the new user", &e)))
+            .map_err(|e| CreateFailure::in_transaction("cannot commit the new user", &e))
     }
 
     /// After a failed creation: rollback statements (best effort, each on its own), then make
@@ -192,15 +205,30 @@ impl Driver for PgDriver {
             return Err(DriverError::Refused("empty creation statements".into()));
         }
         let rollback = prepare(req.rollback_statements, &values)?;
-        match self.create(req.username, &creation, req.expiration).await {
+        let mut attempt = 1;
+        let outcome = loop {
+            match self.create(req.username, &creation, req.expiration).await {
+                Err(f) if f.transient && attempt < CREATE_ATTEMPTS => {
+                    // The transaction was rolled back whole; back off a little, with jitter so
+                    // the concurrent issuers do not collide again in step.
+                    let ms = u64::from(attempt) * 10 + rand::random::<u64>() % 20;
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
             Ok(()) => Ok(()),
             Err(CreateFailure {
                 error,
                 may_exist: false,
+                ..
             }) => Err(error),
             Err(CreateFailure {
                 error,
                 may_exist: true,
+                ..
             }) => {
                 if let Err(cleanup) = self.undo_create(req.username, &rollback).await {
                     // The lease row exists, so the core will revoke (and retry) this user; say
@@ -248,6 +276,27 @@ impl Driver for PgDriver {
     #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
         self.destroy(&req).await
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
+    async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+        let client = self.client().await?;
+        // LIKE treats % and _ as wildcards; escape them so the prefix is taken literally.
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = client
+            .query(
+                "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
+                &[&pattern],
+            )
+            .await
+            .map_err(|e| from_pg("cannot list roles", &e))?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
 
     fn max_username_len(&self) -> usize {

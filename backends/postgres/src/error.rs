@@ -6,6 +6,20 @@ use deadpool_postgres::PoolError;
 use leasehold_database::DriverError;
 
 /// A tokio-postgres error met while doing `context`.
+/// A conflict with a concurrent transaction that aborted ours and is worth retrying as a whole:
+/// serialization failure, deadlock, or the catalog's "tuple concurrently updated" (two
+/// transactions granting on the same schema at once, which concurrent issues routinely do).
+pub(crate) fn is_transient(err: &tokio_postgres::Error) -> bool {
+    match err.as_db_error() {
+        Some(db) => match db.code().code() {
+            "40001" | "40P01" => true,
+            "XX000" => db.message().contains("concurrently updated"),
+            _ => false,
+        },
+        None => false,
+    }
+}
+
 pub(crate) fn from_pg(context: &str, err: &tokio_postgres::Error) -> DriverError {
     match err.as_db_error() {
         Some(db) => {

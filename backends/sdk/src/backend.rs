@@ -12,6 +12,15 @@ use crate::request::Request;
 use crate::response::{Credentials, Response};
 use crate::storage::MountStorage;
 
+/// An account found on a target during reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Where it lives within the mount (a connection name; empty when the mount has one target).
+    pub target: String,
+    /// Its name on the target (what leases record as their account).
+    pub name: String,
+}
+
 /// What the core knows about a secret when it calls back into the backend.
 #[derive(Clone)]
 pub struct SecretContext {
@@ -49,6 +58,26 @@ pub trait Backend: Send + Sync {
 
     /// Destroy the account. Idempotent: an account that is already gone is success.
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError>;
+
+    /// Accounts on this mount's targets that look like ours (they carry the mount's generated-
+    /// name prefix), for reconciliation against the lease table. `Ok(None)`: this backend cannot
+    /// list its accounts.
+    async fn list_accounts(
+        &self,
+        _storage: Arc<dyn MountStorage>,
+    ) -> Result<Option<Vec<Account>>, BackendError> {
+        Ok(None)
+    }
+
+    /// Destroy an account [`Backend::list_accounts`] found but no lease knows (an orphan left by
+    /// another tool or a lost table). Idempotent, like `revoke`.
+    async fn destroy_account(
+        &self,
+        _storage: Arc<dyn MountStorage>,
+        _account: &Account,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::UnsupportedOperation)
+    }
 
     /// Close connections and other resources when the mount is disabled or config changes.
     async fn shutdown(&self) {}

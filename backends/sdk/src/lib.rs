@@ -15,7 +15,7 @@ pub mod request;
 pub mod response;
 pub mod storage;
 
-pub use backend::{Backend, SecretContext};
+pub use backend::{Account, Backend, SecretContext};
 pub use error::BackendError;
 pub use request::{Fields, Operation, Request};
 pub use response::{AuthGrant, Credentials, PlannedSecret, Response};

@@ -24,6 +24,9 @@ pub const SUDO_PATHS: &[&str] = &[
     "sys/leases/revoke-force/*",
     // leasehold's own: everything a workload holds, in one call.
     "sys/leases/revoke-workload",
+    // leasehold's own: lists accounts on targets, and can destroy them.
+    "sys/leases/reconcile",
+    "sys/leases/reconcile/*",
     "sys/revoke-prefix/*",
     "sys/revoke-force/*",
     "auth/token/revoke-orphan/*",

@@ -73,9 +73,30 @@ pub async fn handle(
         }
         "tidy" if write => tidy(core),
         "revoke-workload" if write => revoke_workload(core, req, arg).await,
+        "reconcile" if matches!(req.method, Method::Get | Method::Write) => {
+            let mount = req
+                .data
+                .get("mount")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let mount = mount.or_else(|| (!arg.is_empty()).then(|| arg.to_owned()));
+            let destroy = match req.data.get("destroy") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => {
+                    parse_bool(s).ok_or_else(|| Error::invalid("invalid value for \"destroy\""))?
+                }
+                Some(_) => return Err(Error::invalid("field \"destroy\" must be a boolean")),
+            };
+            if destroy && req.method != Method::Write {
+                return Err(Error::invalid("destroy=true needs PUT or POST"));
+            }
+            let report = core.reconcile(mount.as_deref(), destroy).await?;
+            Ok(ApiResponse::data("system", report.to_json()))
+        }
         "count" if req.method == Method::Get => count(core, req).await,
         "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
-        | "revoke-workload" | "" => Err(Error::UnsupportedOperation),
+        | "revoke-workload" | "reconcile" | "" => Err(Error::UnsupportedOperation),
         _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
     }
 }

@@ -1,0 +1,238 @@
+//! Nothing survives its window: target outages, the database's own backstop, reconciliation of
+//! orphans, and a graceful stop that leaves no lease half-made.
+
+use std::time::Duration;
+
+use leasehold::lease::LeaseState;
+use serde_json::json;
+
+use crate::app::{issue, PgTarget, TestApp};
+
+#[tokio::test]
+async fn leases_expiring_during_a_database_outage_are_destroyed_when_it_returns() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::own().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "outage", "2s", "1h").await;
+    let mut leases = Vec::new();
+    for _ in 0..3 {
+        let (lease_id, user, _, _) = issue(&app, "outage").await;
+        leases.push((lease_id, user));
+    }
+    pg.cluster.stop().await.unwrap();
+    // Past expiry with the target down: each lease is revoking, with its error and next attempt.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    for (lease_id, _) in &leases {
+        loop {
+            let (s, v) = app.lookup(lease_id).await;
+            assert_eq!(s, 200, "{v}");
+            if v["data"]["state"] == "revoking"
+                && v["data"]["revoke_attempts"].as_i64().unwrap_or(0) >= 1
+            {
+                assert!(!v["data"]["revoke_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty());
+                assert!(v["data"]["next_revoke_attempt"].is_string());
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "lease not retried during the outage: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // The server keeps answering meanwhile.
+    let (s, _) = app.call_as("GET", "sys/health", None, None).await;
+    assert_eq!(s, 200);
+    pg.cluster.start_again().await.unwrap();
+    for (_, user) in &leases {
+        pg.wait_gone(user, Duration::from_secs(15)).await;
+    }
+    for (lease_id, _) in &leases {
+        let (s, _) = app.lookup(lease_id).await;
+        assert_eq!(s, 400, "a destroyed lease is no longer live");
+    }
+}
+
+#[tokio::test]
+async fn with_leasehold_gone_for_good_the_database_ends_the_credential_itself() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "backstop", "3s", "1h").await;
+    let (lease_id, user, password, _) = issue(&app, "backstop").await;
+    let (_, lookup) = app.lookup(&lease_id).await;
+    let expire: chrono::DateTime<chrono::Utc> = lookup["data"]["expire_time"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // leasehold stops and never comes back: no worker will drop this role.
+    app.stop().await;
+    assert!(
+        pg.can_login(&user, &password).await,
+        "credential should work before its expiry"
+    );
+    let wait =
+        (expire - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(1500);
+    tokio::time::sleep(wait).await;
+    assert!(
+        pg.role_exists(&user).await,
+        "nobody dropped the role: this checks PostgreSQL's own VALID UNTIL"
+    );
+    assert!(
+        !pg.can_login(&user, &password).await,
+        "credential still works after its VALID UNTIL"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_finds_and_destroys_only_orphans() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "recon", "1h", "2h").await;
+    let (_, leased, _, _) = issue(&app, "recon").await;
+    // An account with our prefix that no lease knows: what another tool or a lost table leaves.
+    let orphan = format!("v-root-recon-orphan{}", crate::app::rand_suffix());
+    let admin = pg.cluster.admin(&pg.db).await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE ROLE \"{orphan}\" LOGIN"))
+        .await
+        .unwrap();
+
+    let (s, v) = app.get("sys/leases/reconcile?mount=database").await;
+    assert_eq!(s, 200, "{v}");
+    let found: Vec<&str> = v["data"]["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["account"].as_str().unwrap())
+        .collect();
+    assert!(found.contains(&orphan.as_str()), "{v}");
+    assert!(
+        !found.contains(&leased.as_str()),
+        "a leased account was called an orphan"
+    );
+    assert!(
+        pg.role_exists(&orphan).await,
+        "report-only must not destroy"
+    );
+
+    let (s, v) = app
+        .put(
+            "sys/leases/reconcile",
+            json!({"mount": "database", "destroy": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!pg.role_exists(&orphan).await, "orphan not destroyed");
+    assert!(
+        pg.role_exists(&leased).await,
+        "a leased account was destroyed by reconcile"
+    );
+    let (s, _) = app.get("sys/leases/reconcile?destroy=true").await;
+    assert_eq!(s, 400, "destroying needs a write");
+}
+
+#[tokio::test]
+async fn reconcile_finds_orphan_iam_users() {
+    let moto = crate::moto::Moto::start().await.unwrap();
+    let app = TestApp::spawn().await;
+    app.ok("sys/mounts/aws", json!({"type": "aws"})).await;
+    app.ok(
+        "aws/config/root",
+        json!({"access_key": moto.root.access_key, "secret_key": moto.root.secret_key, "region": "us-east-1",
+               "iam_endpoint": moto.endpoint, "sts_endpoint": moto.endpoint}),
+    )
+    .await;
+    let iam = moto.iam(&moto.root).await;
+    iam.create_user()
+        .user_name("lh-orphan-1")
+        .send()
+        .await
+        .unwrap();
+    iam.create_access_key()
+        .user_name("lh-orphan-1")
+        .send()
+        .await
+        .unwrap();
+    iam.create_user()
+        .user_name("someone-else")
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = app
+        .put(
+            "sys/leases/reconcile",
+            json!({"mount": "aws", "destroy": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["orphan_count"], 1, "{v}");
+    assert_eq!(v["data"]["orphans"][0]["destroyed"], true, "{v}");
+    assert!(
+        iam.get_user()
+            .user_name("lh-orphan-1")
+            .send()
+            .await
+            .is_err(),
+        "orphan IAM user survived"
+    );
+    assert!(
+        iam.get_user()
+            .user_name("someone-else")
+            .send()
+            .await
+            .is_ok(),
+        "a user without our prefix was touched"
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_stop_leaves_no_lease_half_made() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "inflight", "1h", "2h").await;
+    let url = format!("http://{}/v1/database/creds/inflight", app.addr);
+    let token = app.token.clone();
+    let mut requests = Vec::new();
+    for _ in 0..16 {
+        let (url, token) = (url.clone(), token.clone());
+        requests.push(tokio::spawn(async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .header("X-Vault-Token", token)
+                .send()
+                .await?;
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, body))
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let core = app.core.clone();
+    app.stop().await;
+    let mut answered = 0;
+    for r in requests {
+        if let Ok(Ok((status, body))) = r.await {
+            assert!(
+                status.is_success(),
+                "an in-flight issue failed during shutdown: {status} {body}"
+            );
+            answered += 1;
+        }
+    }
+    let live = core.leases.list_live("database/").await.unwrap();
+    assert!(
+        live.iter().all(|l| l.state != LeaseState::Creating),
+        "a lease was left in creating"
+    );
+    assert!(
+        live.len() >= answered,
+        "every answered credential has its lease"
+    );
+}
