@@ -317,3 +317,113 @@ async fn expiry_worker_destroys_due_leases() {
     stop.send(true).unwrap();
     worker.await.unwrap();
 }
+
+/// A backend whose revoke takes a while and records how many run at once.
+#[derive(Default)]
+struct SlowBackend {
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+    revoked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Backend for SlowBackend {
+    fn mount_type(&self) -> &'static str {
+        "slow"
+    }
+    async fn handle(&self, _req: Request) -> Result<Option<Response>, BackendError> {
+        Ok(None)
+    }
+    async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
+        Ok(Credentials::default())
+    }
+    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.revoked.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+struct SlowMount {
+    backend: Arc<SlowBackend>,
+    view: Arc<dyn MountStorage>,
+}
+
+impl MountResolver for SlowMount {
+    fn resolve(&self, _uuid: &str) -> Option<ResolvedMount> {
+        Some(ResolvedMount {
+            backend: self.backend.clone(),
+            storage: self.view.clone(),
+            ttls: MountTtls {
+                default_ttl: Duration::from_secs(3600),
+                max_ttl: Duration::from_secs(7200),
+            },
+        })
+    }
+}
+
+/// Leases that fell due while the server was down are destroyed at a bounded rate: never more
+/// than `revoke_concurrency` at once, so a returning server does not storm its targets.
+#[tokio::test]
+async fn a_backlog_of_due_leases_is_drained_with_bounded_concurrency() {
+    let storage: Arc<dyn Storage> =
+        Arc::new(SqliteStorage::open(std::path::Path::new(":memory:")).unwrap());
+    let seal = Seal::generate();
+    let backend = Arc::new(SlowBackend::default());
+    let view: Arc<dyn MountStorage> = Arc::new(MountView::new(
+        SealedKv::new(storage.clone(), seal.clone()),
+        "m1",
+    ));
+    let clock = Arc::new(ManualClock::at(Utc::now()));
+    let shared: SharedClock = clock.clone();
+    let settings = LeaseSettings {
+        revoke_concurrency: 4,
+        ..LeaseSettings::default()
+    };
+    let engine = Arc::new(LeaseEngine::new(
+        storage,
+        seal,
+        shared,
+        Arc::new(SlowMount {
+            backend: backend.clone(),
+            view,
+        }),
+        settings,
+    ));
+    for i in 0..60 {
+        engine
+            .issue(target(), planned(&format!("b{i}"), 60, 0))
+            .await
+            .unwrap();
+    }
+    // The "downtime": every lease is now long past its expiry.
+    clock.advance(chrono::Duration::seconds(3600));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(expiry::run(engine.clone(), rx));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while backend.revoked.load(Ordering::SeqCst) < 60 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backlog not drained"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(engine.list_live("fake/").await.unwrap().is_empty());
+    let max = backend.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        max <= 4,
+        "{max} destructions ran at once with revoke_concurrency = 4"
+    );
+    assert!(
+        max >= 2,
+        "the backlog was drained one at a time ({max}); concurrency is not used"
+    );
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
