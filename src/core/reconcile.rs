@@ -124,6 +124,17 @@ impl Core {
                         "orphan account {} on {path} has no lease; destroy it with sys/leases/reconcile destroy=true", account.name);
                     None
                 };
+                let outcome = destroyed
+                    .as_ref()
+                    .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str));
+                self.leases.observers.emit(
+                    &crate::lease::events::LeaseEvent::Orphan {
+                        mount: &path,
+                        account: &account.name,
+                        destroyed: outcome,
+                    },
+                    self.clock.now(),
+                );
                 report.orphans.push(Orphan {
                     mount: path.clone(),
                     account,

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::backoff::retry_delay;
+use super::events::{LeaseEvent, Observers};
 use super::id::new_lease_id;
 use super::model::{LeaseRecord, LeaseState};
 use super::ttl::{issue_ttl, renew_ttl, MountTtls, Renewal};
@@ -120,6 +121,8 @@ pub struct LeaseEngine {
     settings: LeaseSettings,
     /// Wakes the expiry worker when something may have become due earlier than it thinks.
     pub(crate) wake: Notify,
+    /// Audit and metrics listen here.
+    pub observers: Observers,
     /// Per-lease locks: one destruction or renewal of a lease at a time in this process.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -144,6 +147,7 @@ impl LeaseEngine {
             mounts,
             settings,
             wake: Notify::new(),
+            observers: Observers::default(),
             locks: Mutex::new(HashMap::new()),
         }
     }
@@ -208,6 +212,7 @@ impl LeaseEngine {
             .ok_or_else(|| Error::Internal(format!("mount {} vanished", target.mount_path)))?;
         let (ttl, max, warning) = issue_ttl(planned.ttl, planned.max_ttl, mount.ttls);
         let now = self.now();
+        let started = std::time::Instant::now();
         let internal = serde_json::to_vec(&planned.internal)
             .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
         let internal = self
@@ -271,6 +276,13 @@ impl LeaseEngine {
                 }
                 drop(held);
                 self.wake.notify_one();
+                self.observers.emit(
+                    &LeaseEvent::Issued {
+                        lease: &lease,
+                        latency: started.elapsed(),
+                    },
+                    self.now(),
+                );
                 info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
                 Ok(Issued {
                     lease,
@@ -289,6 +301,13 @@ impl LeaseEngine {
                     .lease_update(&lease, LeaseState::Creating)
                     .await?;
                 drop(held);
+                self.observers.emit(
+                    &LeaseEvent::IssueFailed {
+                        lease: &lease,
+                        error: &e.to_string(),
+                    },
+                    self.now(),
+                );
                 if let Err(cleanup) = self.destroy(&lease.id).await {
                     warn!(lease.id = %lease.id, error = %cleanup, "cleanup after failed issue did not finish; will retry");
                 }
@@ -348,6 +367,8 @@ impl LeaseEngine {
             return Err(Error::Lease(LeaseProblem::Expired));
         }
         self.wake.notify_one();
+        self.observers
+            .emit(&LeaseEvent::Renewed { lease: &lease }, now);
         info!(lease.id = %id, ttl = ttl.as_secs(), "renewed lease {id}");
         Ok(Renewed {
             lease,
@@ -430,6 +451,13 @@ impl LeaseEngine {
             lease.revoked_time = Some(self.now());
             lease.last_error = Some(error.clone());
             self.storage.lease_update(&lease, expected).await?;
+            self.observers.emit(
+                &LeaseEvent::ForceRemoved {
+                    lease: &lease,
+                    error: &error,
+                },
+                self.now(),
+            );
             warn!(lease.id = %id, account = %lease.account, error = %error, "lease {id} force-removed; account {} may remain", lease.account);
             warnings.push(format!(
                 "lease {id} was removed but its account {:?} on mount {} may remain: {error}",
@@ -523,6 +551,32 @@ impl LeaseEngine {
             warn!(lease.id = %id, "lease row was already revoked");
         }
         self.wake.notify_one();
+        self.observers.emit(
+            &LeaseEvent::DestroyAttempt {
+                lease: &lease,
+                error: outcome.as_ref().err().map(String::as_str),
+            },
+            now,
+        );
+        match &outcome {
+            Ok(()) => {
+                let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
+                let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
+                self.observers.emit(
+                    &LeaseEvent::Destroyed {
+                        lease: &lease,
+                        privilege,
+                        overstay,
+                    },
+                    now,
+                );
+            }
+            Err(_) if lease.attempts == self.settings.irrevocable_after => {
+                self.observers
+                    .emit(&LeaseEvent::Irrevocable { lease: &lease }, now);
+            }
+            Err(_) => {}
+        }
         outcome
     }
 

@@ -12,6 +12,7 @@ use tokio::sync::{watch, Semaphore};
 use tracing::{error, warn};
 
 use super::engine::LeaseEngine;
+use super::events::LeaseEvent;
 
 /// Longest sleep between looks at the table, in case a wake-up was missed (another process, a
 /// clock jump).
@@ -69,6 +70,12 @@ async fn tick(
     let full_batch = claimed.len() == free;
     let mut first = Some(first);
     for lease in claimed {
+        // First claim of a lease past its expiry (not a retry, not a queued revoke): it expired.
+        if lease.attempts == 0 && lease.expire_time <= now {
+            engine
+                .observers
+                .emit(&LeaseEvent::Expired { lease: &lease }, now);
+        }
         let permit = match first.take() {
             Some(p) => p,
             None => match permits.clone().try_acquire_owned() {

@@ -18,6 +18,7 @@
 
 pub mod backoff;
 pub mod engine;
+pub mod events;
 pub mod expiry;
 pub mod id;
 pub mod model;

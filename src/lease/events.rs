@@ -1,0 +1,121 @@
+//! What happens to leases, as events: the audit log and the metrics listen here, so the engine
+//! stays free of both. Observers are called inline and must not block (write to a buffer, bump a
+//! counter); a panicking observer is the observer's bug, not the lease's.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::model::LeaseRecord;
+
+/// One thing that happened to a lease.
+#[derive(Debug)]
+pub enum LeaseEvent<'a> {
+    /// A credential was created and its lease is active.
+    Issued {
+        /// The lease.
+        lease: &'a LeaseRecord,
+        /// From the request reaching the engine to the account existing.
+        latency: Duration,
+    },
+    /// Creating the account failed; whatever was made is being destroyed.
+    IssueFailed {
+        /// The lease (state `revoking`).
+        lease: &'a LeaseRecord,
+        /// The target's error.
+        error: &'a str,
+    },
+    /// A lease was renewed.
+    Renewed {
+        /// The lease after renewal.
+        lease: &'a LeaseRecord,
+    },
+    /// The expiry worker took a lease whose time was up.
+    Expired {
+        /// The lease.
+        lease: &'a LeaseRecord,
+    },
+    /// One destruction attempt, successful or not.
+    DestroyAttempt {
+        /// The lease after the attempt (its state, attempts, error, next attempt).
+        lease: &'a LeaseRecord,
+        /// The error, when the attempt failed.
+        error: Option<&'a str>,
+    },
+    /// The account is gone.
+    Destroyed {
+        /// The lease (tombstone).
+        lease: &'a LeaseRecord,
+        /// How long the privilege existed: issue to destruction.
+        privilege: Duration,
+        /// How long it outlived its window: expire time to destruction (zero when destroyed
+        /// before its expiry, e.g. an explicit revoke).
+        overstay: Duration,
+    },
+    /// Destruction has now failed `irrevocable_after` times (it is still retried).
+    Irrevocable {
+        /// The lease.
+        lease: &'a LeaseRecord,
+    },
+    /// An admin removed the lease with revoke-force although its account may remain.
+    ForceRemoved {
+        /// The lease (tombstone, `forced`).
+        lease: &'a LeaseRecord,
+        /// Why destruction failed.
+        error: &'a str,
+    },
+    /// Reconciliation found (and maybe destroyed) an account no lease describes.
+    Orphan {
+        /// Mount path.
+        mount: &'a str,
+        /// Account name.
+        account: &'a str,
+        /// `None` report only; `Some(Ok)` destroyed; `Some(Err)` destruction failed.
+        destroyed: Option<Result<(), &'a str>>,
+    },
+}
+
+impl LeaseEvent<'_> {
+    /// A short name for the event (`issued`, `destroy_attempt`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Issued { .. } => "issued",
+            Self::IssueFailed { .. } => "issue_failed",
+            Self::Renewed { .. } => "renewed",
+            Self::Expired { .. } => "expired",
+            Self::DestroyAttempt { .. } => "destroy_attempt",
+            Self::Destroyed { .. } => "destroyed",
+            Self::Irrevocable { .. } => "irrevocable",
+            Self::ForceRemoved { .. } => "force_removed",
+            Self::Orphan { .. } => "orphan",
+        }
+    }
+}
+
+/// Something that wants to know.
+pub trait LeaseObserver: Send + Sync {
+    /// Called for every event, in the order they happen for one lease.
+    fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>);
+}
+
+/// The engine's list of observers.
+#[derive(Default)]
+pub struct Observers(RwLock<Vec<Arc<dyn LeaseObserver>>>);
+
+impl Observers {
+    /// Add an observer.
+    pub fn add(&self, observer: Arc<dyn LeaseObserver>) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
+    }
+
+    /// Tell every observer.
+    pub fn emit(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
+        for o in self.0.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            o.on_event(event, at);
+        }
+    }
+}
