@@ -40,6 +40,9 @@ pub enum Error {
     /// A secrets engine refused or failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// Audit devices are enabled and none could record the request: refused (fail closed).
+    #[error("no audit device could record the request; it was refused")]
+    AuditFailed,
     /// Our storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),

@@ -11,6 +11,7 @@
 //! - [`auth`]: the token store.
 //! - [`config`], [`server`], [`clock`], [`error`].
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -190,7 +190,12 @@ impl Server {
                 id
             }
         };
+        let audit = crate::audit::AuditBroker::load(kv.clone()).await?;
+        leases
+            .observers
+            .add(Arc::new(crate::audit::AuditObserver(audit.clone())));
         let core = Arc::new(Core {
+            audit,
             mounts,
             auth_mounts,
             leases: leases.clone(),

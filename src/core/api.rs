@@ -20,6 +20,7 @@ pub enum Method {
 }
 
 /// One API call.
+#[derive(Clone)]
 pub struct ApiRequest {
     /// Verb.
     pub method: Method,
@@ -31,6 +32,10 @@ pub struct ApiRequest {
     pub token: Option<SecretString>,
     /// The client's address, when the listener knows it.
     pub remote_addr: Option<std::net::IpAddr>,
+    /// Request id (`request_id` in the envelope, `request.id` in the audit log).
+    pub request_id: String,
+    /// Why the caller needs a credential, from the `X-Leasehold-Purpose` header.
+    pub purpose_header: Option<String>,
 }
 
 impl ApiRequest {

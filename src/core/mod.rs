@@ -32,6 +32,8 @@ const UNAUTHENTICATED: &[&str] = &["sys/health", "sys/seal-status", "sys/leader"
 
 /// The server's shared state.
 pub struct Core {
+    /// Audit devices.
+    pub audit: Arc<crate::audit::AuditBroker>,
     /// Mounted secrets engines.
     pub mounts: Arc<MountTable>,
     /// Enabled auth methods (paths below `auth/`).
@@ -59,10 +61,63 @@ impl Core {
             return system::handle_unauthenticated(self, &req, bare).await;
         }
         if let Some(login) = self.login_route(bare) {
-            return self.login(req, login).await;
+            let audited = req.clone();
+            self.audit_request(&audited, None)?;
+            let result = self.login(req, login).await;
+            return self.audit_response(&audited, None, result).await;
         }
         let (token, last_use) = self.authenticate(&req).await?;
-        let result = self.dispatch(req, &token, &path).await;
+        let audited = req.clone();
+        self.audit_request(&audited, Some(&token))?;
+        let result = self.serve(req, &token, &path, last_use).await;
+        self.audit_response(&audited, Some(&token), result).await
+    }
+
+    /// Write the request entry; with audit devices enabled and none writing, refuse (fail closed).
+    fn audit_request(&self, req: &ApiRequest, token: Option<&TokenEntry>) -> Result<()> {
+        if !self.audit.enabled() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        self.audit
+            .log(|key| crate::audit::entry::request(key, now, req, &req.request_id, token))
+    }
+
+    /// Write the response entry. If no device records it, the answer is withheld, and a lease it
+    /// carried is revoked: a credential nobody can account for must not be handed out.
+    async fn audit_response(
+        &self,
+        req: &ApiRequest,
+        token: Option<&TokenEntry>,
+        result: Result<ApiResponse>,
+    ) -> Result<ApiResponse> {
+        if !self.audit.enabled() {
+            return result;
+        }
+        let now = self.clock.now();
+        let view = result.as_ref().map_err(|e| e.to_string());
+        let logged = self.audit.log(|key| {
+            crate::audit::entry::response(key, now, req, &req.request_id, token, view.clone())
+        });
+        if let Err(e) = logged {
+            if let Ok(ApiResponse::Ok(env)) = &result {
+                if !env.lease_id.is_empty() {
+                    let _ = self.leases.revoke(&env.lease_id, true).await;
+                }
+            }
+            return Err(e);
+        }
+        result
+    }
+
+    async fn serve(
+        &self,
+        req: ApiRequest,
+        token: &TokenEntry,
+        path: &str,
+        last_use: bool,
+    ) -> Result<ApiResponse> {
+        let result = self.dispatch(req, token, path).await;
         if last_use {
             // The token's last use: it ends now, and with it anything it just obtained.
             let issued_lease =
@@ -236,6 +291,14 @@ impl Core {
         rest: String,
     ) -> Result<ApiResponse> {
         let acl_path = acl_path(&req, path);
+        let mut req = req;
+        // Why the caller needs a credential: ours, not the engine's, so taken out of its fields.
+        let text = |v: Option<Value>| {
+            v.and_then(|v| v.as_str().map(|s| s.trim().to_owned()))
+                .filter(|s| !s.is_empty())
+        };
+        let purpose = text(req.data.remove("purpose")).or_else(|| req.purpose_header.clone());
+        let ticket = text(req.data.remove("ticket"));
         let mut backend_req = Request {
             operation: match req.method {
                 Method::Get if req.is_list() => Operation::List,
@@ -273,7 +336,15 @@ impl Core {
             };
         };
         if let Some(planned) = response.secret {
+            if planned.require_purpose && purpose.is_none() {
+                return Err(Error::invalid(format!(
+                    "role {:?} requires a purpose: say why you need this credential with the \"purpose\" field (and \"ticket\" if you have one) or the X-Leasehold-Purpose header",
+                    planned.role
+                )));
+            }
             let target = IssueTarget {
+                purpose,
+                ticket,
                 mount_uuid: mount.entry.uuid.clone(),
                 mount_path: mount.entry.path.clone(),
                 request_path: path.trim_end_matches('/').to_owned(),

@@ -26,7 +26,10 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
     let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %path);
     async move {
         let result = match request::parse(req).await {
-            Ok(api) => core.handle(api).await,
+            Ok(mut api) => {
+                api.request_id = request_id.clone();
+                core.handle(api).await
+            }
             Err(e) => Err(e),
         };
         let resp = match result {

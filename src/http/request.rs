@@ -58,6 +58,13 @@ pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip()),
+        request_id: String::new(),
+        purpose_header: parts
+            .headers
+            .get("x-leasehold-purpose")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()),
     })
 }
 

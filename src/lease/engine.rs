@@ -88,6 +88,10 @@ pub struct IssueTarget {
     pub token_accessor: String,
     /// The calling token's workload identity.
     pub workload: String,
+    /// Why the caller needs the credential, if given.
+    pub purpose: Option<String>,
+    /// The caller's ticket reference, if given.
+    pub ticket: Option<String>,
 }
 
 /// A created credential and its lease.
@@ -241,6 +245,8 @@ impl LeaseEngine {
             forced: false,
             token_accessor: target.token_accessor,
             workload: target.workload,
+            purpose: target.purpose,
+            ticket: target.ticket,
             internal,
         };
         // Held until the lease is active (or marked for destruction): a revoke-prefix that finds
@@ -645,6 +651,8 @@ impl LeaseEngine {
             forced: false,
             token_accessor: accessor.into(),
             workload: String::new(),
+            purpose: None,
+            ticket: None,
             internal: self
                 .seal
                 .seal(&internal)

@@ -83,6 +83,10 @@ pub struct LeaseRecord {
     pub token_accessor: String,
     /// The workload identity of that token (`auth/approle/role/ci`), empty for plain tokens.
     pub workload: String,
+    /// Why the caller needed the credential (`purpose` field or `X-Leasehold-Purpose` header).
+    pub purpose: Option<String>,
+    /// The change or incident ticket the caller gave (`ticket` field).
+    pub ticket: Option<String>,
     /// Backend internal data, sealed.
     pub internal: Vec<u8>,
 }

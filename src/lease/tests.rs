@@ -139,6 +139,7 @@ fn planned(name: &str, ttl: u64, max: u64) -> PlannedSecret {
         ttl: Duration::from_secs(ttl),
         max_ttl: Duration::from_secs(max),
         renewable: true,
+        require_purpose: false,
     }
 }
 
@@ -149,6 +150,8 @@ fn target() -> IssueTarget {
         request_path: "fake/creds/ro".into(),
         token_accessor: "acc".into(),
         workload: String::new(),
+        purpose: None,
+        ticket: None,
     }
 }
 

@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS leases (
     forced          INTEGER NOT NULL DEFAULT 0,
     token_accessor  TEXT NOT NULL,
     internal        BLOB NOT NULL,
-    workload        TEXT NOT NULL DEFAULT ''
+    workload        TEXT NOT NULL DEFAULT '',
+    purpose         TEXT,
+    ticket          TEXT
 );
 -- The expiry queue: only rows with work to do carry a due_at.
 CREATE INDEX IF NOT EXISTS leases_due ON leases (due_at) WHERE due_at IS NOT NULL;
@@ -53,7 +55,7 @@ CREATE INDEX IF NOT EXISTS leases_workload ON leases (workload) WHERE workload !
 
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal, workload";
+    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket";
 
 /// SQLite storage in one file.
 #[derive(Clone)]
@@ -102,6 +104,8 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
         token_accessor: row.get(18)?,
         internal: row.get(19)?,
         workload: row.get(20)?,
+        purpose: row.get(21)?,
+        ticket: row.get(22)?,
     })
 }
 
@@ -141,7 +145,7 @@ impl SqliteStorage {
     }
 }
 
-/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?21` in the statements below).
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?23` in the statements below).
 fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     vec![
         l.id.clone().into(),
@@ -165,6 +169,8 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
         l.token_accessor.clone().into(),
         l.internal.clone().into(),
         l.workload.clone().into(),
+        l.purpose.clone().into(),
+        l.ticket.clone().into(),
     ]
 }
 
@@ -249,7 +255,7 @@ impl Storage for SqliteStorage {
         self.with(move |c| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
             );
             c.execute(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
@@ -282,8 +288,8 @@ impl Storage for SqliteStorage {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
-                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21 \
-                WHERE id=?1 AND state=?22";
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23 \
+                WHERE id=?1 AND state=?24";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
             c.execute(sql, params_from_iter(values))
@@ -482,6 +488,8 @@ mod tests {
             token_accessor: "acc".into(),
             internal: vec![1, 2, 3],
             workload: String::new(),
+            purpose: None,
+            ticket: None,
         }
     }
 

@@ -11,6 +11,7 @@
 )]
 
 mod app;
+mod audit;
 mod auth_methods;
 mod aws;
 #[path = "../../src/auth/jwt/testing.rs"]

@@ -57,6 +57,7 @@ pub(crate) async fn plan(
                 ttl: Duration::from_secs(lease.lease),
                 max_ttl: Duration::from_secs(lease.lease_max),
                 renewable: true,
+                require_purpose: role.require_purpose,
             }
         }
         sts_type => {
@@ -71,6 +72,7 @@ pub(crate) async fn plan(
                 ttl,
                 max_ttl: ttl,
                 renewable: false,
+                require_purpose: role.require_purpose,
             }
         }
     };

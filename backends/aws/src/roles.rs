@@ -33,6 +33,7 @@ pub(crate) const ROLE_FIELDS: &[&str] = &[
     "session_tags",
     "external_id",
     "mfa_serial_number",
+    "require_purpose",
     "default_sts_ttl",
     "max_sts_ttl",
     // Vault's legacy fields: accepted only to be refused with a pointer to their replacements.
@@ -114,6 +115,9 @@ pub(crate) struct Role {
     /// Seconds; zero means no role cap.
     #[serde(default)]
     pub max_sts_ttl: u64,
+    /// Our extension: creds requests must say why (`purpose`).
+    #[serde(default)]
+    pub require_purpose: bool,
 }
 
 fn default_user_path() -> String {
@@ -136,6 +140,7 @@ impl Role {
             mfa_serial_number: String::new(),
             default_sts_ttl: 0,
             max_sts_ttl: 0,
+            require_purpose: false,
         }
     }
 
@@ -158,6 +163,7 @@ impl Role {
             ("mfa_serial_number", json!(self.mfa_serial_number)),
             ("default_sts_ttl", json!(self.default_sts_ttl)),
             ("max_sts_ttl", json!(self.max_sts_ttl)),
+            ("require_purpose", json!(self.require_purpose)),
         ];
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }

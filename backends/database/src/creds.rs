@@ -98,7 +98,8 @@ pub(crate) async fn read(
         .into());
     }
 
-    let (ttl, max_ttl) = (role.default_ttl(), role.max_ttl());
+    let (ttl, max_ttl, require_purpose) =
+        (role.default_ttl(), role.max_ttl(), role.require_purpose);
     let internal = CredsInternal::new(username.clone(), role_name, role);
     let internal = serde_json::to_value(&internal)
         .map_err(|e| BackendError::Internal(format!("cannot encode lease data: {e}")))?;
@@ -111,6 +112,7 @@ pub(crate) async fn read(
         ttl,
         max_ttl,
         renewable: true,
+        require_purpose,
     })))
 }
 

@@ -27,6 +27,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "renew_statements",
     "reassign_owned_to",
     "credential_type",
+    "require_purpose",
 ];
 
 /// One stored role.
@@ -43,6 +44,9 @@ pub(crate) struct RoleEntry {
     pub renew_statements: Vec<String>,
     /// Our extension: who inherits what a revoked user owns (default: the connection's user).
     pub reassign_owned_to: Option<String>,
+    /// Our extension: creds requests must say why (`purpose`).
+    #[serde(default)]
+    pub require_purpose: bool,
 }
 
 impl RoleEntry {
@@ -83,6 +87,9 @@ impl RoleEntry {
         if let Some(v) = fields.str("reassign_owned_to")? {
             self.reassign_owned_to = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
         }
+        if let Some(v) = fields.bool("require_purpose")? {
+            self.require_purpose = v;
+        }
         if let Some(v) = fields.str("credential_type")? {
             if !v.is_empty() && v != "password" {
                 return Err(invalid(format!(
@@ -116,6 +123,7 @@ impl RoleEntry {
             "reassign_owned_to".into(),
             json!(self.reassign_owned_to.clone().unwrap_or_default()),
         );
+        data.insert("require_purpose".into(), json!(self.require_purpose));
         data
     }
 }
@@ -208,6 +216,7 @@ mod tests {
                 "max_ttl": 7200,
                 "credential_type": "password",
                 "reassign_owned_to": "",
+                "require_purpose": false,
             })
         );
     }

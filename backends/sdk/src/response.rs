@@ -71,6 +71,8 @@ pub struct PlannedSecret {
     pub max_ttl: Duration,
     /// Whether the lease may be renewed.
     pub renewable: bool,
+    /// The role refuses callers who do not say why they need the credential (`purpose`).
+    pub require_purpose: bool,
 }
 
 /// The secret values of a created account, returned once to the caller and never stored.

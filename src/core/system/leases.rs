@@ -184,6 +184,8 @@ fn lookup_data(core: &Core, l: &LeaseRecord) -> Map<String, Value> {
     m.insert("role".into(), json!(l.role));
     m.insert("account".into(), json!(l.account));
     m.insert("workload".into(), json!(l.workload));
+    m.insert("purpose".into(), json!(l.purpose));
+    m.insert("ticket".into(), json!(l.ticket));
     m.insert("token_accessor".into(), json!(l.token_accessor));
     m.insert("revoke_attempts".into(), json!(l.attempts));
     m.insert("revoke_error".into(), json!(l.last_error));

@@ -1,5 +1,6 @@
 //! The `sys/` paths: health and seal status, the mount table, and the lease API.
 
+pub mod audit;
 pub mod health;
 pub mod leases;
 pub mod mounts;
@@ -36,6 +37,17 @@ pub async fn handle(
     let bare = path.trim_end_matches('/');
     if bare == "sys/mounts" || bare.starts_with("sys/mounts/") {
         return mounts::handle(core, req, bare, MountKind::Secrets).await;
+    }
+    if let Some(rest) = bare.strip_prefix("sys/audit-hash") {
+        return audit::hash(core, req, rest.trim_start_matches('/'));
+    }
+    if bare == "sys/audit" || bare.starts_with("sys/audit/") {
+        return audit::handle(
+            core,
+            req,
+            bare.trim_start_matches("sys/audit").trim_start_matches('/'),
+        )
+        .await;
     }
     if bare == "sys/auth" || bare.starts_with("sys/auth/") {
         return mounts::handle(core, req, bare, MountKind::Auth).await;

@@ -75,6 +75,11 @@ fn apply_fields(fields: &Fields, role: &mut Role) -> Vec<String> {
     if role.user_path.is_empty() {
         role.user_path = default_user_path();
     }
+    match fields.bool("require_purpose") {
+        Ok(Some(v)) => role.require_purpose = v,
+        Ok(None) => {}
+        Err(e) => results.push(Err(e.to_string())),
+    }
     results.into_iter().filter_map(Result::err).collect()
 }
 

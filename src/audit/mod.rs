@@ -1,0 +1,151 @@
+//! Audit devices, as Vault's: every request and response is written to each enabled device, with
+//! secret values replaced by HMACs under the device's key; lease lifecycle events (expiry, each
+//! destruction attempt, irrevocable, force-removal, orphans) are written too, even when no request
+//! caused them. If devices are enabled and none can write, requests are refused (fail closed).
+//!
+//! - [`device`]: file, socket and stdout sinks.
+//! - [`entry`]: the entries' shape.
+//! - [`hash`]: the HMAC of secret values.
+
+pub mod device;
+pub mod entry;
+pub mod hash;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::lease::events::{LeaseEvent, LeaseObserver};
+use crate::storage::sealed::SealedKv;
+pub use device::{Device, DeviceConfig};
+
+const DEVICES_KEY: &str = "core/audit";
+
+/// The enabled devices.
+pub struct AuditBroker {
+    kv: SealedKv,
+    devices: RwLock<Vec<Arc<Device>>>,
+}
+
+fn key_path(path: &str) -> String {
+    format!("audit/{}key", path)
+}
+
+impl AuditBroker {
+    /// Load the persisted devices. A device whose options no longer work is kept out and logged.
+    pub async fn load(kv: SealedKv) -> Result<Arc<Self>> {
+        let configs: Vec<DeviceConfig> = kv.get_json(DEVICES_KEY).await?.unwrap_or_default();
+        let mut devices = Vec::new();
+        for config in configs {
+            let key = kv.get(&key_path(&config.path)).await?.unwrap_or_default();
+            match Device::new(config.clone(), key) {
+                Ok(d) => devices.push(Arc::new(d)),
+                Err(e) => {
+                    tracing::error!(audit.path = %config.path, error = %e, "audit device {} cannot start", config.path)
+                }
+            }
+        }
+        Ok(Arc::new(Self {
+            kv,
+            devices: RwLock::new(devices),
+        }))
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Device>> {
+        self.devices
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// True when at least one device is enabled.
+    pub fn enabled(&self) -> bool {
+        !self.snapshot().is_empty()
+    }
+
+    /// The devices' configurations.
+    pub fn list(&self) -> Vec<DeviceConfig> {
+        self.snapshot().iter().map(|d| d.config.clone()).collect()
+    }
+
+    async fn persist(&self) -> Result<()> {
+        self.kv.put_json(DEVICES_KEY, &self.list()).await?;
+        Ok(())
+    }
+
+    /// Enable a device at `config.path`; it must be able to write now.
+    pub async fn enable(&self, config: DeviceConfig) -> Result<()> {
+        if self.snapshot().iter().any(|d| d.config.path == config.path) {
+            return Err(Error::invalid(format!(
+                "path already in use: {}",
+                config.path
+            )));
+        }
+        let mut key = Zeroizing::new(vec![0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let device = Device::new(config, key.clone()).map_err(Error::invalid)?;
+        device.probe().map_err(Error::invalid)?;
+        self.kv.put(&key_path(&device.config.path), &key).await?;
+        self.devices
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(device));
+        self.persist().await
+    }
+
+    /// Disable the device at `path` (absent is fine).
+    pub async fn disable(&self, path: &str) -> Result<()> {
+        self.devices
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| d.config.path != path);
+        self.kv.delete(&key_path(path)).await?;
+        self.persist().await
+    }
+
+    /// The HMAC a device would write for `input` (`sys/audit-hash`).
+    pub fn hash(&self, path: &str, input: &str) -> Option<String> {
+        self.snapshot()
+            .iter()
+            .find(|d| d.config.path == path)
+            .map(|d| hash::hash(&d.key, input))
+    }
+
+    /// Write an entry built per device (hashes differ by key). Fails when devices are enabled
+    /// and none recorded it: the caller must then refuse the request.
+    pub fn log(&self, build: impl Fn(&[u8]) -> Value) -> Result<()> {
+        let devices = self.snapshot();
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let mut written = 0;
+        for d in &devices {
+            let line = build(&d.key).to_string();
+            match d.write(&line) {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    tracing::error!(audit.path = %d.config.path, error = %e, "audit device {} failed: {e}", d.config.path)
+                }
+            }
+        }
+        if written == 0 {
+            return Err(Error::AuditFailed);
+        }
+        Ok(())
+    }
+}
+
+/// Lease events go to the audit log whether or not a request caused them.
+pub struct AuditObserver(pub Arc<AuditBroker>);
+
+impl LeaseObserver for AuditObserver {
+    fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
+        if let Err(e) = self.0.log(|_key| entry::lease_event(at, event)) {
+            tracing::error!(error = %e, event = event.name(), "lease event not recorded by any audit device");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The evidence: audit entries for a lease's whole life, secret values hashed, purpose recorded,
+//! and requests refused when no audit device can write.
+
+use serde_json::{json, Value};
+
+use crate::app::{PgTarget, TestApp};
+
+fn entries(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lease_life_is_joinable_by_lease_id_and_no_secret_is_written() {
+    let app = TestApp::spawn().await;
+    let log = app.dir.path().join("audit.log");
+    let (s, v) = app
+        .put(
+            "sys/audit/file",
+            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = app.get("sys/audit").await;
+    assert_eq!(
+        (s.as_u16(), v["file/"]["type"].as_str()),
+        (200, Some("file"))
+    );
+
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "audited", "2s", "1h").await;
+    let (s, v) = app
+        .call(
+            "GET",
+            "database/creds/audited?purpose=schema%20migration%2042&ticket=CHG-1",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let lease_id = v["lease_id"].as_str().unwrap().to_owned();
+    let user = v["data"]["username"].as_str().unwrap().to_owned();
+    let password = v["data"]["password"].as_str().unwrap().to_owned();
+    let (_, lookup) = app.lookup(&lease_id).await;
+    assert_eq!(lookup["data"]["purpose"], "schema migration 42");
+    assert_eq!(lookup["data"]["ticket"], "CHG-1");
+    let (s, _) = app
+        .put(
+            "sys/leases/renew",
+            json!({"lease_id": lease_id, "increment": "2s"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // Let it expire: destruction with no request is recorded too.
+    pg.wait_gone(&user, std::time::Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains(&password),
+        "the issued password is in the audit log"
+    );
+    assert!(
+        !text.contains(pg.cluster.superuser_password()),
+        "the root password is in the audit log"
+    );
+    assert!(
+        !text.contains(&app.token),
+        "the client token is in the audit log"
+    );
+
+    let all = entries(&log);
+    let about: Vec<&Value> = all
+        .iter()
+        .filter(|e| {
+            e["lease"]["lease_id"] == lease_id.as_str()
+                || e["response"]["lease_id"] == lease_id.as_str()
+                || e["request"]["data"]["lease_id"] == lease_id.as_str()
+        })
+        .collect();
+    let kinds: Vec<String> = about
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["type"].as_str().unwrap(),
+                e["event"]
+                    .as_str()
+                    .unwrap_or(e["request"]["path"].as_str().unwrap_or(""))
+            )
+        })
+        .collect();
+    for wanted in [
+        "response:database/creds/audited",
+        "lease:issued",
+        "lease:renewed",
+        "lease:expired",
+        "lease:destroy_attempt",
+        "lease:destroyed",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == wanted),
+            "no {wanted} entry for the lease; saw {kinds:?}"
+        );
+    }
+    let issued = about.iter().find(|e| e["event"] == "issued").unwrap();
+    assert_eq!(issued["lease"]["account"], user);
+    assert_eq!(issued["lease"]["purpose"], "schema migration 42");
+    assert!(!issued["lease"]["token_accessor"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    let destroyed = about.iter().find(|e| e["event"] == "destroyed").unwrap();
+    assert!(destroyed["overstay_seconds"].as_f64().unwrap() < 5.0);
+    // The response's password is the device's HMAC of it: an operator can check a known value.
+    let response = about
+        .iter()
+        .find(|e| e["type"] == "response" && e["response"]["lease_id"] == lease_id.as_str())
+        .unwrap();
+    let (s, h) = app
+        .put("sys/audit-hash/file", json!({"input": password}))
+        .await;
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(response["response"]["data"]["password"], h["data"]["hash"]);
+    assert_eq!(response["response"]["data"]["username"], user);
+    // Request and response entries share the request id.
+    let id = response["request"]["id"].as_str().unwrap();
+    assert!(all
+        .iter()
+        .any(|e| e["type"] == "request" && e["request"]["id"] == id));
+}
+
+#[tokio::test]
+async fn requests_fail_closed_when_no_audit_device_can_write() {
+    let app = TestApp::spawn().await;
+    let log = app.dir.path().join("audit.log");
+    app.ok(
+        "sys/audit/file",
+        json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+    )
+    .await;
+    let (s, _) = app.get("auth/token/lookup-self").await;
+    assert_eq!(s, 200);
+    // The log path becomes something no one can append to (root ignores file modes, so a
+    // directory stands in for an unwritable file).
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let (s, v) = app.get("auth/token/lookup-self").await;
+    assert_eq!(s, 500, "{v}");
+    assert!(v["errors"][0].as_str().unwrap().contains("audit"));
+    std::fs::remove_dir(&log).unwrap();
+    let (s, _) = app.get("auth/token/lookup-self").await;
+    assert_eq!(s, 200, "requests resume once the device can write again");
+}
+
+#[tokio::test]
+async fn a_role_can_require_a_purpose() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "why", "1h", "2h").await;
+    app.ok(
+        "database/roles/why",
+        json!({"db_name": "pg", "require_purpose": true}),
+    )
+    .await;
+    let (s, v) = app.get("database/creds/why").await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["errors"][0].as_str().unwrap().contains("purpose"));
+    assert!(
+        pg.roles_for("why").await.is_empty(),
+        "a refused request must create nothing"
+    );
+    let resp = reqwest::Client::new()
+        .get(format!("http://{}/v1/database/creds/why", app.addr))
+        .header("X-Vault-Token", &app.token)
+        .header("X-Leasehold-Purpose", "incident 7 triage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let (_, lookup) = app.lookup(v["lease_id"].as_str().unwrap()).await;
+    assert_eq!(lookup["data"]["purpose"], "incident 7 triage");
+    let (_, role) = app.get("database/roles/why").await;
+    assert_eq!(role["data"]["require_purpose"], true);
+}
