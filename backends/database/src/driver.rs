@@ -75,6 +75,17 @@ pub struct UpdateExpiry<'a> {
     pub renew_statements: &'a [String],
 }
 
+/// Set a user's password: static-role rotation and rotate-root.
+pub struct UpdatePassword<'a> {
+    /// The user to change (a static role's user, or the connection's own user).
+    pub username: &'a str,
+    /// The new password.
+    pub password: &'a SecretString,
+    /// Rotation statements with `{{name}}`/`{{username}}` and `{{password}}`; empty means the
+    /// driver's default (e.g. `ALTER ROLE "{{name}}" WITH PASSWORD '{{password}}'`).
+    pub statements: &'a [String],
+}
+
 /// Destroy a user.
 pub struct DeleteUser<'a> {
     /// The user to destroy.
@@ -105,6 +116,9 @@ pub trait Driver: Send + Sync {
 
     /// Destroy a user; see the trait's contract.
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError>;
+
+    /// Set a user's password. Must leave the old password working if it fails.
+    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError>;
 
     /// Users whose names start with `prefix` (reconciliation looks for ours).
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError>;

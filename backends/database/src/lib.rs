@@ -34,6 +34,7 @@ mod testing;
 pub use backend::DatabaseBackend;
 pub use driver::{
     ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,
+    UpdatePassword,
 };
 pub use error::DatabaseError;
 pub use username::is_safe_username;

@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::connection_url;
-use crate::driver::{ConnectionConfig, DeleteUser, Driver, DriverError, NewUser, UpdateExpiry};
+use crate::driver::{
+    ConnectionConfig, DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword,
+};
 
 /// The text that replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
@@ -97,6 +99,14 @@ impl Driver for ScrubbingDriver {
             .delete_user(req)
             .await
             .map_err(|e| self.scrub(e, None))
+    }
+
+    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
+        let password = req.password.clone();
+        self.inner
+            .update_password(req)
+            .await
+            .map_err(|e| self.scrub(e, Some(&password)))
     }
 
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::driver::{
     ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,
+    UpdatePassword,
 };
 use crate::DatabaseBackend;
 
@@ -161,6 +162,18 @@ impl Driver for FakeDriver {
         state.users.remove(req.username);
         Ok(())
     }
+    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
+        let mut state = self.state.lock().unwrap();
+        state
+            .calls
+            .push(format!("update_password {}", req.username));
+        state.users.insert(
+            req.username.to_owned(),
+            req.password.expose_secret().to_owned(),
+        );
+        Ok(())
+    }
+
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
         let state = self.state.lock().unwrap();
         Ok(state

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
-use leasehold_database::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry};
+use leasehold_database::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
@@ -276,6 +276,42 @@ impl Driver for PgDriver {
     #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
         self.destroy(&req).await
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
+    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
+        check_username(req.username)?;
+        if req.password.expose_secret().contains(['\'', '\\']) {
+            return Err(DriverError::Refused(
+                "the password contains a quote or backslash, which statements cannot hold".into(),
+            ));
+        }
+        let values = Values {
+            name: req.username,
+            password: Some(req.password),
+            expiration: None,
+        };
+        let mut statements = prepare(req.statements, &values)?;
+        if statements.is_empty() {
+            statements.push(Zeroizing::new(format!(
+                "ALTER ROLE {} WITH PASSWORD '{}'",
+                quote_ident(req.username),
+                req.password.expose_secret()
+            )));
+        }
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| from_pg("cannot begin a transaction", &e))?;
+        for statement in &statements {
+            tx.batch_execute(statement)
+                .await
+                .map_err(|e| from_pg("password statement failed", &e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| from_pg("cannot commit the new password", &e))
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
