@@ -21,7 +21,10 @@ pub mod engine;
 pub mod events;
 pub mod expiry;
 pub mod id;
+mod issue;
 pub mod model;
+mod renew;
+mod revoke;
 pub mod ttl;
 
 pub use engine::{LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};

@@ -1,0 +1,177 @@
+//! Issuing: the lease row is written (`creating`) before the backend creates the account, so a
+//! crash at any point leaves a row that start-up finds and destroys. Token expiry rows are
+//! inserted here too.
+
+use chrono::{DateTime, Utc};
+use leasehold_backend::PlannedSecret;
+use tracing::{info, warn};
+
+use super::engine::{chrono_dur, Call, IssueTarget, Issued, LeaseEngine, TOKEN_MOUNT_UUID};
+use super::events::LeaseEvent;
+use super::id::new_lease_id;
+use super::model::{LeaseRecord, LeaseState};
+use super::ttl::issue_ttl;
+use crate::error::{Error, Result};
+
+impl LeaseEngine {
+    /// Issue a planned secret: write the lease (`creating`), create the account, mark `active`.
+    /// If creation fails the lease goes straight to destruction and the error is returned.
+    pub async fn issue(&self, target: IssueTarget, planned: PlannedSecret) -> Result<Issued> {
+        let mount = self
+            .mounts
+            .resolve(&target.mount_uuid)
+            .ok_or_else(|| Error::Internal(format!("mount {} vanished", target.mount_path)))?;
+        let (ttl, max, warning) = issue_ttl(planned.ttl, planned.max_ttl, mount.ttls);
+        let now = self.now();
+        let started = std::time::Instant::now();
+        let internal = serde_json::to_vec(&planned.internal)
+            .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
+        let internal = self
+            .seal
+            .seal(&internal)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let expire_time = now + chrono_dur(ttl);
+        let mut lease = LeaseRecord {
+            id: new_lease_id(&target.request_path),
+            mount_uuid: target.mount_uuid,
+            mount_path: target.mount_path,
+            kind: planned.kind,
+            role: planned.role,
+            account: planned.account,
+            state: LeaseState::Creating,
+            issue_time: now,
+            expire_time,
+            max_expire_time: now + chrono_dur(max),
+            last_renewal: None,
+            role_ttl_secs: i64::try_from(planned.ttl.as_secs()).unwrap_or(i64::MAX),
+            renewable: planned.renewable,
+            due_at: Some(expire_time),
+            attempts: 0,
+            last_error: None,
+            revoked_time: None,
+            forced: false,
+            token_accessor: target.token_accessor,
+            workload: target.workload,
+            purpose: target.purpose,
+            ticket: target.ticket,
+            internal,
+        };
+        // Held until the lease is active (or marked for destruction): a revoke-prefix that finds
+        // the row while the account is being made waits, instead of destroying it before it exists.
+        let lock = self.lock_for(&lease.id);
+        let held = lock.lock().await;
+        // Write ahead: from here on, whatever the target ends up holding is known to the table.
+        self.storage.lease_insert(&lease).await?;
+        let ctx = self.context(&lease, &mount)?;
+        let created = self
+            .call_target(mount.backend.clone(), ctx, Call::Create)
+            .await;
+        match created {
+            Ok(Some(mut credentials)) => {
+                lease.state = LeaseState::Active;
+                if let Some(internal) = credentials.internal.take() {
+                    let bytes = serde_json::to_vec(&internal)
+                        .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
+                    lease.internal = self
+                        .seal
+                        .seal(&bytes)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                }
+                if !self
+                    .storage
+                    .lease_update(&lease, LeaseState::Creating)
+                    .await?
+                {
+                    return Err(Error::Internal(format!(
+                        "lease {} changed while created",
+                        lease.id
+                    )));
+                }
+                drop(held);
+                self.wake.notify_one();
+                self.observers.emit(
+                    &LeaseEvent::Issued {
+                        lease: &lease,
+                        latency: started.elapsed(),
+                    },
+                    self.now(),
+                );
+                info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
+                Ok(Issued {
+                    lease,
+                    credentials,
+                    ttl,
+                    warning,
+                })
+            }
+            Ok(None) => Err(Error::Internal("create returned no credentials".into())),
+            Err(e) => {
+                // Nothing may survive a failed issue: destroy whatever was made, now.
+                lease.state = LeaseState::Revoking;
+                lease.due_at = Some(self.now());
+                lease.last_error = Some(format!("creation failed: {e}"));
+                self.storage
+                    .lease_update(&lease, LeaseState::Creating)
+                    .await?;
+                drop(held);
+                self.observers.emit(
+                    &LeaseEvent::IssueFailed {
+                        lease: &lease,
+                        error: &e.to_string(),
+                    },
+                    self.now(),
+                );
+                if let Err(cleanup) = self.destroy(&lease.id).await {
+                    warn!(lease.id = %lease.id, error = %cleanup, "cleanup after failed issue did not finish; will retry");
+                }
+                Err(Error::Backend(e))
+            }
+        }
+    }
+
+    /// Record a token's expiry as a lease row (already `active`: there is no account to create),
+    /// so tokens expire through the same queue, worker and destruction path as secrets. The
+    /// token mount's backend revokes the token tree and its leases.
+    pub async fn insert_token_lease(
+        &self,
+        accessor: &str,
+        expire_time: DateTime<Utc>,
+        max_expire_time: DateTime<Utc>,
+        renewable: bool,
+    ) -> Result<()> {
+        let internal = serde_json::to_vec(&serde_json::json!({ "accessor": accessor }))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let now = self.now();
+        let lease = LeaseRecord {
+            id: format!("auth/token/create/{accessor}"),
+            mount_uuid: TOKEN_MOUNT_UUID.into(),
+            mount_path: "auth/token/".into(),
+            kind: "token".into(),
+            role: String::new(),
+            account: format!("token {accessor}"),
+            state: LeaseState::Active,
+            issue_time: now,
+            expire_time,
+            max_expire_time,
+            last_renewal: None,
+            role_ttl_secs: 0,
+            renewable,
+            due_at: Some(expire_time),
+            attempts: 0,
+            last_error: None,
+            revoked_time: None,
+            forced: false,
+            token_accessor: accessor.into(),
+            workload: String::new(),
+            purpose: None,
+            ticket: None,
+            internal: self
+                .seal
+                .seal(&internal)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        self.storage.lease_insert(&lease).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}

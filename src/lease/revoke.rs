@@ -1,0 +1,220 @@
+//! Ending leases: THE destruction path ([`LeaseEngine::destroy`]) and the calls built on it —
+//! revoke (sync or queued), revoke-prefix, revoke-force. Every way a lease ends comes here.
+
+use tracing::{info, warn};
+
+use super::backoff::retry_delay;
+use super::engine::{chrono_dur, Call, LeaseEngine};
+use super::events::LeaseEvent;
+use super::model::LeaseState;
+use crate::error::{Error, Result};
+
+impl LeaseEngine {
+    /// Revoke one lease. `sync`: destroy now and report failure; otherwise queue it for the worker.
+    /// Unknown or already revoked leases succeed (revocation is idempotent).
+    pub async fn revoke(&self, id: &str, sync: bool) -> Result<()> {
+        if sync {
+            return self.destroy(id).await.map_err(|error| Error::RevokeFailed {
+                lease_id: id.to_owned(),
+                error,
+            });
+        }
+        self.queue(id).await
+    }
+
+    /// Mark a lease due now so the worker destroys it promptly.
+    async fn queue(&self, id: &str) -> Result<()> {
+        let lock = self.lock_for(id);
+        let _held = lock.lock().await;
+        if let Some(mut lease) = self.storage.lease_get(id).await? {
+            if matches!(lease.state, LeaseState::Active | LeaseState::Revoking) {
+                let expected = lease.state;
+                lease.state = LeaseState::Revoking;
+                lease.due_at = Some(self.now());
+                self.storage.lease_update(&lease, expected).await?;
+            }
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Revoke every live lease under `prefix`. Sync: destroy each now (a few at a time) and report
+    /// the failures; async: queue them all. Returns how many leases were found.
+    pub async fn revoke_prefix(&self, prefix: &str, sync: bool) -> Result<usize> {
+        let leases = self.storage.lease_list_live(prefix).await?;
+        let count = leases.len();
+        if !sync {
+            for lease in &leases {
+                self.queue(&lease.id).await?;
+            }
+            return Ok(count);
+        }
+        let failures = self
+            .destroy_all(leases.iter().map(|l| l.id.clone()).collect())
+            .await;
+        if failures.is_empty() {
+            Ok(count)
+        } else {
+            let (lease_id, error) = failures.into_iter().next().unwrap_or_default();
+            Err(Error::RevokeFailed { lease_id, error })
+        }
+    }
+
+    /// revoke-force: try to destroy each lease under `prefix` once and remove it from the live
+    /// table even if that fails. Returns a warning per account that may remain on its target.
+    pub async fn revoke_force(&self, prefix: &str) -> Result<Vec<String>> {
+        let leases = self.storage.lease_list_live(prefix).await?;
+        let failures = self
+            .destroy_all(leases.iter().map(|l| l.id.clone()).collect())
+            .await;
+        let mut warnings = Vec::new();
+        for (id, error) in failures {
+            let lock = self.lock_for(&id);
+            let _held = lock.lock().await;
+            let Some(mut lease) = self.storage.lease_get(&id).await? else {
+                continue;
+            };
+            if lease.state == LeaseState::Revoked {
+                continue;
+            }
+            let expected = lease.state;
+            lease.state = LeaseState::Revoked;
+            lease.forced = true;
+            lease.due_at = None;
+            lease.revoked_time = Some(self.now());
+            lease.last_error = Some(error.clone());
+            self.storage.lease_update(&lease, expected).await?;
+            self.observers.emit(
+                &LeaseEvent::ForceRemoved {
+                    lease: &lease,
+                    error: &error,
+                },
+                self.now(),
+            );
+            warn!(lease.id = %id, account = %lease.account, error = %error, "lease {id} force-removed; account {} may remain", lease.account);
+            warnings.push(format!(
+                "lease {id} was removed but its account {:?} on mount {} may remain: {error}",
+                lease.account, lease.mount_path
+            ));
+        }
+        Ok(warnings)
+    }
+
+    /// Destroy many leases, a bounded number at a time; returns `(lease id, error)` per failure.
+    async fn destroy_all(&self, ids: Vec<String>) -> Vec<(String, String)> {
+        use futures_util::stream::{self, StreamExt};
+        stream::iter(ids)
+            .map(|id| async move {
+                let result = self.destroy(&id).await;
+                (id, result)
+            })
+            .buffer_unordered(self.settings.revoke_concurrency.max(1))
+            .filter_map(|(id, r)| async move { r.err().map(|e| (id, e)) })
+            .collect()
+            .await
+    }
+
+    /// Destroy each lease now, a few at a time; `(lease id, error)` per failure.
+    pub async fn destroy_many(&self, ids: Vec<String>) -> Vec<(String, String)> {
+        self.destroy_all(ids).await
+    }
+
+    /// THE destruction path: one attempt at destroying a lease's account. On success the row
+    /// becomes a `revoked` tombstone; on failure it stays `revoking` with the error and a
+    /// backed-off next attempt. Returns the error text on failure. Idempotent.
+    pub async fn destroy(&self, id: &str) -> std::result::Result<(), String> {
+        let lock = self.lock_for(id);
+        let _held = lock.lock().await;
+        let mut lease = match self.storage.lease_get(id).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if lease.state == LeaseState::Revoked {
+            return Ok(());
+        }
+        let outcome = match self.mounts.resolve(&lease.mount_uuid) {
+            None => Err(format!("mount {} no longer exists", lease.mount_path)),
+            Some(mount) => match self.context(&lease, &mount) {
+                Err(e) => Err(e.to_string()),
+                Ok(ctx) => self
+                    .call_target(mount.backend.clone(), ctx, Call::Revoke)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            },
+        };
+        let now = self.now();
+        lease.attempts += 1;
+        match &outcome {
+            Ok(()) => {
+                lease.state = LeaseState::Revoked;
+                lease.due_at = None;
+                lease.revoked_time = Some(now);
+                info!(lease.id = %id, account = %lease.account, "destroyed account {} of lease {id}", lease.account);
+            }
+            Err(error) => {
+                lease.state = LeaseState::Revoking;
+                let delay = retry_delay(
+                    lease.attempts,
+                    self.settings.retry_base,
+                    self.settings.retry_max,
+                );
+                lease.due_at = Some(now + chrono_dur(delay));
+                lease.last_error = Some(error.clone());
+                warn!(lease.id = %id, account = %lease.account, attempts = lease.attempts, error = %error,
+                    "could not destroy account {} of lease {id}; retrying in {}ms", lease.account, delay.as_millis());
+            }
+        }
+        // The worker may have claimed the row (active -> revoking) while we worked; write over
+        // whatever state it holds now, unless it is already revoked.
+        let mut expected = [
+            LeaseState::Active,
+            LeaseState::Revoking,
+            LeaseState::Creating,
+        ]
+        .into_iter();
+        let mut written = false;
+        for state in expected.by_ref() {
+            match self.storage.lease_update(&lease, state).await {
+                Ok(true) => {
+                    written = true;
+                    break;
+                }
+                Ok(false) => continue,
+                Err(e) => return Err(format!("account destroyed but lease not updated: {e}")),
+            }
+        }
+        if !written {
+            warn!(lease.id = %id, "lease row was already revoked");
+        }
+        self.wake.notify_one();
+        self.observers.emit(
+            &LeaseEvent::DestroyAttempt {
+                lease: &lease,
+                error: outcome.as_ref().err().map(String::as_str),
+            },
+            now,
+        );
+        match &outcome {
+            Ok(()) => {
+                let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
+                let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
+                self.observers.emit(
+                    &LeaseEvent::Destroyed {
+                        lease: &lease,
+                        privilege,
+                        overstay,
+                    },
+                    now,
+                );
+            }
+            Err(_) if lease.attempts == self.settings.irrevocable_after => {
+                self.observers
+                    .emit(&LeaseEvent::Irrevocable { lease: &lease }, now);
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+}
