@@ -55,6 +55,9 @@ pub struct FileConfig {
     /// `[lease]`.
     #[serde(default)]
     pub lease: LeaseConfig,
+    /// `[telemetry]`.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// System default lease TTL (`768h` if unset).
     pub default_lease_ttl: Option<String>,
     /// System max lease TTL (`768h` if unset).
@@ -109,6 +112,15 @@ pub struct LeaseConfig {
     pub tombstone_ttl: Option<String>,
 }
 
+/// `[telemetry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Serve `/metrics`, and `sys/metrics`, without a token (default false), as Vault's
+    /// `unauthenticated_metrics_access`.
+    pub unauthenticated_metrics_access: Option<bool>,
+}
+
 /// Everything the server needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -128,6 +140,8 @@ pub struct Settings {
     pub max_lease_ttl: Duration,
     /// JSON logs.
     pub json_logs: bool,
+    /// Metrics readable without a token, at `/metrics` and `sys/metrics`.
+    pub unauthenticated_metrics_access: bool,
 }
 
 fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
@@ -253,6 +267,10 @@ impl Settings {
             default_lease_ttl,
             max_lease_ttl,
             json_logs,
+            unauthenticated_metrics_access: file
+                .telemetry
+                .unauthenticated_metrics_access
+                .unwrap_or(false),
         })
     }
 }
@@ -275,6 +293,7 @@ impl Settings {
             default_lease_ttl: Duration::from_secs(768 * 3600),
             max_lease_ttl: Duration::from_secs(768 * 3600),
             json_logs: false,
+            unauthenticated_metrics_access: false,
         }
     }
 }

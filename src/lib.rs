@@ -9,6 +9,7 @@
 //!   expiry worker.
 //! - [`storage`]: the `Storage` trait, SQLite, AES-256-GCM sealing.
 //! - [`auth`]: the token store.
+//! - [`metrics`]: Prometheus counters and histograms fed by lease events, gauges read from storage.
 //! - [`config`], [`server`], [`clock`], [`error`].
 
 pub mod audit;
@@ -19,5 +20,6 @@ pub mod core;
 pub mod error;
 pub mod http;
 pub mod lease;
+pub mod metrics;
 pub mod server;
 pub mod storage;

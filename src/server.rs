@@ -194,6 +194,14 @@ impl Server {
         leases
             .observers
             .add(Arc::new(crate::audit::AuditObserver(audit.clone())));
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            Arc::new(CoreResolver {
+                mounts: mounts.clone(),
+                reaper: reaper.clone(),
+            }),
+            settings.unauthenticated_metrics_access,
+        )?);
+        leases.observers.add(metrics.clone());
         let core = Arc::new(Core {
             audit,
             mounts,
@@ -208,6 +216,7 @@ impl Server {
                 "inmem"
             },
             cluster_id,
+            metrics,
         });
         reaper.attach(&core);
         // Report-only at start-up: orphans are logged, never destroyed without an admin's call.

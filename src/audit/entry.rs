@@ -122,6 +122,7 @@ fn response_json(key: &[u8], r: &ApiResponse) -> Value {
         ApiResponse::NoContent => json!({"status": 204}),
         ApiResponse::Accepted => json!({"status": 202}),
         ApiResponse::Raw { status, .. } => json!({"status": status}),
+        ApiResponse::Text { .. } => json!({"status": 200}),
     }
 }
 

@@ -86,6 +86,13 @@ pub enum ApiResponse {
         /// Body; `None` for HEAD.
         body: Option<Value>,
     },
+    /// 200 with a body that is not JSON (`sys/metrics?format=prometheus`).
+    Text {
+        /// `Content-Type` of the body.
+        content_type: &'static str,
+        /// The body.
+        body: String,
+    },
 }
 
 impl ApiResponse {

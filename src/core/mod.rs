@@ -50,6 +50,8 @@ pub struct Core {
     pub storage_type: &'static str,
     /// Cluster id reported by health.
     pub cluster_id: String,
+    /// Prometheus metrics (also a lease observer).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Core {
@@ -57,7 +59,8 @@ impl Core {
     pub async fn handle(&self, req: ApiRequest) -> Result<ApiResponse> {
         let path = req.path.trim_start_matches('/').to_owned();
         let bare = path.trim_end_matches('/');
-        if UNAUTHENTICATED.contains(&bare) {
+        let open_metrics = bare == "sys/metrics" && self.metrics.unauthenticated_access();
+        if UNAUTHENTICATED.contains(&bare) || open_metrics {
             return system::handle_unauthenticated(self, &req, bare).await;
         }
         if let Some(login) = self.login_route(bare) {

@@ -2,6 +2,7 @@
 //! the custom LIST verb), a request id per call, and error rendering.
 
 pub mod error;
+pub mod metrics;
 pub mod request;
 pub mod response;
 
@@ -16,7 +17,11 @@ use crate::core::Core;
 
 /// The application router.
 pub fn router(core: Arc<Core>) -> Router {
-    Router::new().fallback(handle).with_state(core)
+    let mut router = Router::new();
+    if core.metrics.unauthenticated_access() {
+        router = router.route("/metrics", axum::routing::get(metrics::scrape));
+    }
+    router.fallback(handle).with_state(core)
 }
 
 async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
@@ -42,6 +47,8 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
                 response::errors(status, messages)
             }
         };
+        core.metrics
+            .http_request(method.as_str(), resp.status().as_u16());
         info!(
             http.status = resp.status().as_u16(),
             "{method} {path} {}",

@@ -24,6 +24,12 @@ pub fn render(resp: ApiResponse, request_id: &str) -> Response<Body> {
                 None => empty(status),
             }
         }
+        ApiResponse::Text { content_type, body } => {
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            with_headers(r)
+        }
     }
 }
 

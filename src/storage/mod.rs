@@ -72,4 +72,24 @@ pub trait Storage: Send + Sync {
     ) -> Result<Vec<LeaseRecord>, StorageError>;
     /// Delete tombstones revoked before `before`; returns how many.
     async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
+    /// How many rows there are per mount path, role and state (tombstones included), with
+    /// `revoking` rows of at least `irrevocable_after` attempts counted apart. For the metrics'
+    /// gauges, which must be right after a restart, so they come from the table and not from
+    /// memory. One aggregate over the whole table per call: O(rows), tombstones included.
+    async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError>;
+}
+
+/// One group of [`Storage::lease_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseCount {
+    /// The mount path the leases were issued on (`database/`).
+    pub mount_path: String,
+    /// Their role (empty for token rows).
+    pub role: String,
+    /// Their state.
+    pub state: LeaseState,
+    /// True for `revoking` rows that have failed `irrevocable_after` times or more.
+    pub irrevocable: bool,
+    /// How many rows.
+    pub count: u64,
 }

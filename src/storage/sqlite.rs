@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use super::{Storage, StorageError};
+use super::{LeaseCount, Storage, StorageError};
 use crate::lease::model::{LeaseRecord, LeaseState};
 
 const SCHEMA: &str = r#"
@@ -459,6 +459,34 @@ impl Storage for SqliteStorage {
         })
         .await
     }
+
+    async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT mount_path, role, state, state = 'revoking' AND attempts >= ?1, count(*) \
+                     FROM leases GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([irrevocable_after], |r| {
+                    let state: String = r.get(2)?;
+                    Ok(LeaseCount {
+                        mount_path: r.get(0)?,
+                        role: r.get(1)?,
+                        // As in lease_from_row: an unknown state needs destruction.
+                        state: LeaseState::parse(&state).unwrap_or(LeaseState::Revoking),
+                        irrevocable: r.get(3)?,
+                        count: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    })
+                })
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -547,5 +575,42 @@ mod tests {
         assert_eq!(got.state, LeaseState::Revoking);
         assert!(got.last_error.is_some());
         assert_eq!(s.lease_list_live("a/").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn counts_group_by_mount_role_state_and_irrevocable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        for (id, role, state, attempts) in [
+            ("a/1", "ro", LeaseState::Active, 0),
+            ("a/2", "ro", LeaseState::Active, 0),
+            ("a/3", "rw", LeaseState::Active, 0),
+            ("a/4", "ro", LeaseState::Revoking, 2),
+            ("a/5", "ro", LeaseState::Revoking, 6),
+            ("a/6", "ro", LeaseState::Revoked, 1),
+        ] {
+            let mut l = lease(id, now);
+            l.role = role.into();
+            l.state = state;
+            l.attempts = attempts;
+            s.lease_insert(&l).await.unwrap();
+        }
+        let counts = s.lease_counts(6).await.unwrap();
+        let got: Vec<_> = counts
+            .iter()
+            .map(|c| (c.role.as_str(), c.state, c.irrevocable, c.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ro", LeaseState::Active, false, 2),
+                ("ro", LeaseState::Revoked, false, 1),
+                ("ro", LeaseState::Revoking, false, 1),
+                ("ro", LeaseState::Revoking, true, 1),
+                ("rw", LeaseState::Active, false, 1),
+            ]
+        );
+        assert!(counts.iter().all(|c| c.mount_path == "database/"));
     }
 }

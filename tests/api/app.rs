@@ -34,9 +34,26 @@ impl TestApp {
         Self::spawn_in(dir, None).await
     }
 
+    /// A fresh server whose test settings `tweak` changes first.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("key"), hex_key()).unwrap();
+        Self::spawn_in_with(dir, None, tweak).await
+    }
+
     /// A server on existing storage (a restart); `token` is the root token from before.
     pub async fn spawn_in(dir: Arc<TempDir>, token: Option<String>) -> TestApp {
-        let settings = Settings::for_tests(Self::db_path(&dir), dir.path().join("key"));
+        Self::spawn_in_with(dir, token, |_| {}).await
+    }
+
+    /// [`TestApp::spawn_in`] with the settings changed by `tweak` first.
+    pub async fn spawn_in_with(
+        dir: Arc<TempDir>,
+        token: Option<String>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        let mut settings = Settings::for_tests(Self::db_path(&dir), dir.path().join("key"));
+        tweak(&mut settings);
         let server = Server::build(&settings, None).await.unwrap();
         let token = match (&server.new_root_token, token) {
             (Some(t), _) => t.expose_secret().to_owned(),

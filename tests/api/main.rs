@@ -17,6 +17,7 @@ mod aws;
 #[path = "../../src/auth/jwt/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;
+mod metrics;
 #[path = "../../backends/aws/tests/support/moto.rs"]
 #[allow(dead_code)]
 mod moto;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod health;
 pub mod leases;
+pub mod metrics;
 pub mod mounts;
 pub mod policies;
 
@@ -23,6 +24,8 @@ pub async fn handle_unauthenticated(
         "sys/seal-status" => health::seal_status(core, req),
         "sys/leader" => health::leader(req),
         "sys/init" => health::init(req),
+        // Only reached with telemetry.unauthenticated_metrics_access (see Core::handle).
+        "sys/metrics" => metrics::read(core, req).await,
         _ => Err(Error::NoRoute(path.to_owned())),
     }
 }
@@ -59,6 +62,9 @@ pub async fn handle(
         if rest.is_empty() || rest.starts_with('/') {
             return policies::handle(core, req, rest.trim_start_matches('/'), true).await;
         }
+    }
+    if bare == "sys/metrics" {
+        return metrics::read(core, req).await;
     }
     if let Some(rest) = bare.strip_prefix("sys/leases") {
         return leases::handle(core, req, rest.trim_start_matches('/'), path.ends_with('/')).await;

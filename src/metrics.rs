@@ -1,0 +1,465 @@
+//! Prometheus metrics: what the lease engine did (counters and histograms fed by
+//! [`LeaseEvent`]s), what the lease table holds now (gauges read from storage at scrape time), and
+//! the HTTP requests served. Served as text format 0.0.4 at `sys/metrics?format=prometheus` (token
+//! and ACL as any `sys/` path) and, when `telemetry.unauthenticated_metrics_access` is set, at a
+//! plain `/metrics` and without a token at `sys/metrics` too. The README lists every metric.
+//!
+//! Counters and histograms live in memory and start from zero at each start, as Prometheus
+//! expects of counters. Gauges do not: "how many leases are active" must be right after a restart
+//! and on every node sharing the table, so it is one `GROUP BY` over the lease table per scrape
+//! ([`Storage::lease_counts`](crate::storage::Storage::lease_counts)), never a number kept here.
+//!
+//! Past 400 lines only because every metric's name and help are spelled out once, here, and the
+//! unit tests at the end take a third of the file.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+use crate::error::{Error, Result};
+use crate::lease::events::{LeaseEvent, LeaseObserver};
+use crate::lease::{LeaseEngine, LeaseState, MountResolver};
+use crate::storage::LeaseCount;
+
+/// `Content-Type` of a scrape: the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+/// Overstay is the number this project exists to keep small: fine-grained under a second.
+const OVERSTAY_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+/// From a one-second lease to the 768h system max TTL.
+const PRIVILEGE_BUCKETS: &[f64] = &[
+    1.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0,
+    259200.0, 604800.0, 2764800.0,
+];
+/// Creating an account: a few SQL statements up to the 60 s target timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+/// Labels of the per-role lease counters.
+const MOUNT_ROLE: &[&str] = &["mount", "role"];
+/// Lease states with work left, as the `state` label of `leasehold_leases`.
+const LIVE_STATES: [LeaseState; 3] = [
+    LeaseState::Creating,
+    LeaseState::Active,
+    LeaseState::Revoking,
+];
+
+/// The registry and every metric that events feed. Shared behind an `Arc`: the lease engine
+/// holds it as an observer, the HTTP edge counts requests on it, `sys/metrics` renders it.
+pub struct Metrics {
+    registry: Registry,
+    issued: IntCounterVec,
+    issue_failures: IntCounterVec,
+    renewed: IntCounterVec,
+    expired: IntCounterVec,
+    revoked: IntCounterVec,
+    destroy_failures: IntCounterVec,
+    force_removed: IntCounterVec,
+    orphans: IntCounterVec,
+    privilege: HistogramVec,
+    overstay: HistogramVec,
+    issue_latency: HistogramVec,
+    http_requests: IntCounterVec,
+    /// Names the mount type of a lease's mount, for the issue latency label.
+    mounts: Arc<dyn MountResolver>,
+    unauthenticated_access: bool,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).map_err(internal)?;
+    registry.register(Box::new(c.clone())).map_err(internal)?;
+    Ok(c)
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    buckets: &[f64],
+) -> Result<HistogramVec> {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let h = HistogramVec::new(opts, &[label]).map_err(internal)?;
+    registry.register(Box::new(h.clone())).map_err(internal)?;
+    Ok(h)
+}
+
+fn internal(e: prometheus::Error) -> Error {
+    Error::Internal(format!("metrics: {e}"))
+}
+
+/// Add one to the series `labels` of `vec`. The label count is fixed by the code above, so the
+/// lookup cannot fail; if it ever did, losing one increment beats failing a lease operation.
+fn inc(vec: &IntCounterVec, labels: &[&str]) {
+    if let Ok(c) = vec.get_metric_with_label_values(labels) {
+        c.inc();
+    }
+}
+
+fn observe(vec: &HistogramVec, label: &str, seconds: f64) {
+    if let Ok(h) = vec.get_metric_with_label_values(&[label]) {
+        h.observe(seconds);
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric, nothing counted yet. `mounts` names a lease's mount type;
+    /// `unauthenticated_access` is `telemetry.unauthenticated_metrics_access`.
+    pub fn new(mounts: Arc<dyn MountResolver>, unauthenticated_access: bool) -> Result<Self> {
+        let r = Registry::new();
+        Ok(Self {
+            issued: counter(
+                &r,
+                "leasehold_leases_issued_total",
+                "Credentials issued: account created, lease active.",
+                MOUNT_ROLE,
+            )?,
+            issue_failures: counter(
+                &r,
+                "leasehold_lease_issue_failures_total",
+                "Issues whose account creation failed (what was made is destroyed).",
+                MOUNT_ROLE,
+            )?,
+            renewed: counter(
+                &r,
+                "leasehold_leases_renewed_total",
+                "Successful lease renewals.",
+                MOUNT_ROLE,
+            )?,
+            expired: counter(
+                &r,
+                "leasehold_leases_expired_total",
+                "Leases the expiry worker took because their time was up.",
+                MOUNT_ROLE,
+            )?,
+            revoked: counter(
+                &r,
+                "leasehold_leases_revoked_total",
+                "Leases whose account was destroyed, by any path.",
+                MOUNT_ROLE,
+            )?,
+            destroy_failures: counter(
+                &r,
+                "leasehold_destroy_failures_total",
+                "Failed destruction attempts (each is retried with backoff).",
+                &["mount"],
+            )?,
+            force_removed: counter(
+                &r,
+                "leasehold_leases_force_removed_total",
+                "Leases removed by revoke-force; their account may remain.",
+                &["mount"],
+            )?,
+            orphans: counter(
+                &r,
+                "leasehold_orphan_accounts_total",
+                "Accounts no lease describes, found by reconciliation, by outcome.",
+                &["mount", "outcome"],
+            )?,
+            privilege: histogram(
+                &r,
+                "leasehold_privilege_duration_seconds",
+                "How long a destroyed account existed: issue to destruction.",
+                "mount",
+                PRIVILEGE_BUCKETS,
+            )?,
+            overstay: histogram(
+                &r,
+                "leasehold_overstay_seconds",
+                "How long an account outlived its lease: expire time to destruction.",
+                "mount",
+                OVERSTAY_BUCKETS,
+            )?,
+            issue_latency: histogram(
+                &r,
+                "leasehold_issue_latency_seconds",
+                "Time to issue a credential: request at the lease engine to account created.",
+                "mount_type",
+                LATENCY_BUCKETS,
+            )?,
+            http_requests: counter(
+                &r,
+                "leasehold_http_requests_total",
+                "HTTP requests answered, by method and status code.",
+                &["method", "status"],
+            )?,
+            registry: r,
+            mounts,
+            unauthenticated_access,
+        })
+    }
+
+    /// Whether `/metrics` and `sys/metrics` answer without a token.
+    pub fn unauthenticated_access(&self) -> bool {
+        self.unauthenticated_access
+    }
+
+    /// Count one answered HTTP request. Unknown verbs share one label value, so a client cannot
+    /// grow the series without bound.
+    pub fn http_request(&self, method: &str, status: u16) {
+        let method = match method {
+            "GET" | "HEAD" | "LIST" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" => method,
+            _ => "other",
+        };
+        inc(&self.http_requests, &[method, &status.to_string()]);
+    }
+
+    /// Everything, in the text format: the registry plus the lease table's gauges, read now.
+    pub async fn render(&self, leases: &LeaseEngine) -> Result<String> {
+        let counts = leases
+            .storage()
+            .lease_counts(leases.settings().irrevocable_after)
+            .await?;
+        let mut families = self.registry.gather();
+        families.extend(lease_gauges(&counts)?);
+        encode(families)
+    }
+
+    fn mount_type(&self, mount_uuid: &str) -> &'static str {
+        self.mounts
+            .resolve(mount_uuid)
+            .map_or("unknown", |m| m.backend.mount_type())
+    }
+}
+
+/// The text format, families by name. A family without series (no lease in the table yet) is
+/// left out: the encoder refuses one, and a scraper would learn nothing from it.
+fn encode(mut families: Vec<MetricFamily>) -> Result<String> {
+    families.retain(|f| !f.get_metric().is_empty());
+    families.sort_by(|a, b| a.name().cmp(b.name()));
+    prometheus::TextEncoder::new()
+        .encode_to_string(&families)
+        .map_err(internal)
+}
+
+/// `leasehold_leases{mount,role,state}` and `leasehold_leases_irrevocable{mount,role}`. Every
+/// mount and role the table knows (tombstones included) gets every state, zero when empty, so a
+/// series drops to 0 rather than vanishing when its last lease ends.
+fn lease_gauges(counts: &[LeaseCount]) -> Result<Vec<MetricFamily>> {
+    let leases = IntGaugeVec::new(
+        Opts::new(
+            "leasehold_leases",
+            "Leases in the table now, by mount, role and state (creating, active, revoking).",
+        ),
+        &["mount", "role", "state"],
+    )
+    .map_err(internal)?;
+    let irrevocable = IntGaugeVec::new(
+        Opts::new(
+            "leasehold_leases_irrevocable",
+            "Revoking leases failed lease.irrevocable_after times or more (still retried).",
+        ),
+        &["mount", "role"],
+    )
+    .map_err(internal)?;
+    for c in counts {
+        let (mount, role) = (c.mount_path.as_str(), c.role.as_str());
+        for state in LIVE_STATES {
+            leases
+                .get_metric_with_label_values(&[mount, role, state.as_str()])
+                .map_err(internal)?;
+        }
+        let ir = irrevocable
+            .get_metric_with_label_values(&[mount, role])
+            .map_err(internal)?;
+        if c.state == LeaseState::Revoked {
+            continue;
+        }
+        let n = i64::try_from(c.count).unwrap_or(i64::MAX);
+        leases
+            .get_metric_with_label_values(&[mount, role, c.state.as_str()])
+            .map_err(internal)?
+            .add(n);
+        if c.irrevocable {
+            ir.add(n);
+        }
+    }
+    let mut out = leases.collect();
+    out.extend(irrevocable.collect());
+    Ok(out)
+}
+
+impl LeaseObserver for Metrics {
+    fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
+        match event {
+            LeaseEvent::Issued { lease, latency } => {
+                inc(&self.issued, &[&lease.mount_path, &lease.role]);
+                let kind = self.mount_type(&lease.mount_uuid);
+                observe(&self.issue_latency, kind, latency.as_secs_f64());
+            }
+            LeaseEvent::IssueFailed { lease, .. } => {
+                inc(&self.issue_failures, &[&lease.mount_path, &lease.role]);
+            }
+            LeaseEvent::Renewed { lease } => inc(&self.renewed, &[&lease.mount_path, &lease.role]),
+            LeaseEvent::Expired { lease } => inc(&self.expired, &[&lease.mount_path, &lease.role]),
+            LeaseEvent::DestroyAttempt { lease, error } => {
+                if error.is_some() {
+                    inc(&self.destroy_failures, &[&lease.mount_path]);
+                }
+            }
+            LeaseEvent::Destroyed {
+                lease,
+                privilege,
+                overstay,
+            } => {
+                inc(&self.revoked, &[&lease.mount_path, &lease.role]);
+                observe(&self.privilege, &lease.mount_path, privilege.as_secs_f64());
+                // A lease revoked before its time has no overstay; counting it as 0 would bury
+                // the leases that did outlive their window under the ones that never could.
+                if at >= lease.expire_time {
+                    observe(&self.overstay, &lease.mount_path, overstay.as_secs_f64());
+                }
+            }
+            // The gauge `leasehold_leases_irrevocable` says how many there are now.
+            LeaseEvent::Irrevocable { .. } => {}
+            LeaseEvent::ForceRemoved { lease, .. } => {
+                inc(&self.force_removed, &[&lease.mount_path]);
+            }
+            LeaseEvent::Orphan {
+                mount, destroyed, ..
+            } => {
+                let outcome = match destroyed {
+                    None => "reported",
+                    Some(Ok(())) => "destroyed",
+                    Some(Err(_)) => "destroy_failed",
+                };
+                inc(&self.orphans, &[mount, outcome]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoMounts;
+    impl MountResolver for NoMounts {
+        fn resolve(&self, _uuid: &str) -> Option<crate::lease::ResolvedMount> {
+            None
+        }
+    }
+
+    fn count(role: &str, state: LeaseState, irrevocable: bool, n: u64) -> LeaseCount {
+        LeaseCount {
+            mount_path: "database/".into(),
+            role: role.into(),
+            state,
+            irrevocable,
+            count: n,
+        }
+    }
+
+    fn text(families: &[MetricFamily]) -> String {
+        prometheus::TextEncoder::new()
+            .encode_to_string(families)
+            .unwrap()
+    }
+
+    #[test]
+    fn gauges_fill_zeros_for_every_known_role() {
+        let families = lease_gauges(&[
+            count("ro", LeaseState::Active, false, 2),
+            count("ro", LeaseState::Revoking, true, 1),
+            count("gone", LeaseState::Revoked, false, 5),
+        ])
+        .unwrap();
+        let t = text(&families);
+        for line in [
+            r#"leasehold_leases{mount="database/",role="ro",state="active"} 2"#,
+            r#"leasehold_leases{mount="database/",role="ro",state="revoking"} 1"#,
+            r#"leasehold_leases{mount="database/",role="ro",state="creating"} 0"#,
+            r#"leasehold_leases{mount="database/",role="gone",state="active"} 0"#,
+            r#"leasehold_leases_irrevocable{mount="database/",role="ro"} 1"#,
+            r#"leasehold_leases_irrevocable{mount="database/",role="gone"} 0"#,
+        ] {
+            assert!(t.contains(line), "missing {line} in\n{t}");
+        }
+        assert!(
+            !t.contains("revoked"),
+            "tombstones are not a live state:\n{t}"
+        );
+    }
+
+    fn lease(expire_time: DateTime<Utc>) -> crate::lease::LeaseRecord {
+        crate::lease::LeaseRecord {
+            id: "database/creds/ro/x".into(),
+            mount_uuid: "m".into(),
+            mount_path: "database/".into(),
+            kind: "creds".into(),
+            role: "ro".into(),
+            account: "v-x".into(),
+            state: LeaseState::Revoked,
+            issue_time: expire_time - chrono::Duration::seconds(60),
+            expire_time,
+            max_expire_time: expire_time,
+            last_renewal: None,
+            role_ttl_secs: 0,
+            renewable: true,
+            due_at: None,
+            attempts: 1,
+            last_error: None,
+            revoked_time: Some(expire_time),
+            forced: false,
+            token_accessor: "acc".into(),
+            workload: String::new(),
+            purpose: None,
+            ticket: None,
+            internal: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_leases_destroyed_after_expiry_have_an_overstay() {
+        let m = Metrics::new(Arc::new(NoMounts), false).unwrap();
+        let expire = Utc::now();
+        let destroyed = |at: DateTime<Utc>, overstay_ms: u64| {
+            let l = lease(expire);
+            m.on_event(
+                &LeaseEvent::Destroyed {
+                    lease: &l,
+                    privilege: std::time::Duration::from_secs(60),
+                    overstay: std::time::Duration::from_millis(overstay_ms),
+                },
+                at,
+            );
+        };
+        destroyed(expire - chrono::Duration::seconds(10), 0);
+        destroyed(expire + chrono::Duration::milliseconds(300), 300);
+        let t = text(&m.registry.gather());
+        for line in [
+            r#"leasehold_overstay_seconds_count{mount="database/"} 1"#,
+            r#"leasehold_overstay_seconds_bucket{mount="database/",le="0.25"} 0"#,
+            r#"leasehold_overstay_seconds_bucket{mount="database/",le="0.5"} 1"#,
+            r#"leasehold_privilege_duration_seconds_count{mount="database/"} 2"#,
+            r#"leasehold_leases_revoked_total{mount="database/",role="ro"} 2"#,
+        ] {
+            assert!(t.contains(line), "missing {line} in\n{t}");
+        }
+    }
+
+    #[test]
+    fn an_empty_table_renders() {
+        assert_eq!(encode(lease_gauges(&[]).unwrap()).unwrap(), "");
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::new(Arc::new(NoMounts), false).unwrap();
+        m.http_request("GET", 200);
+        m.http_request("BREW", 405);
+        m.http_request("TEAPOT", 405);
+        let t = text(&m.registry.gather());
+        assert!(
+            t.contains(r#"leasehold_http_requests_total{method="GET",status="200"} 1"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"leasehold_http_requests_total{method="other",status="405"} 2"#),
+            "{t}"
+        );
+    }
+}
