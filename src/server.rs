@@ -37,6 +37,8 @@ pub fn backend_factory() -> BackendFactory {
         match kind {
             "database" => Some(Arc::new(leasehold_database::DatabaseBackend::new(vec![
                 Arc::new(leasehold_postgres::PgDriverFactory),
+                Arc::new(leasehold_mysql::MySqlDriverFactory),
+                Arc::new(leasehold_redis::RedisDriverFactory),
             ]))),
             "aws" => Some(Arc::new(leasehold_aws::AwsBackend::new())),
             _ => None,

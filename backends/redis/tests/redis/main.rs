@@ -1,0 +1,17 @@
+//! Proof against the real Redis server of this machine (127.0.0.1:6379, no authentication for
+//! the default user; `LEASEHOLD_TEST_REDIS_PORT` moves the port): what the driver and the engine
+//! claim is checked in the server: logins with the issued password, live connections, ACL users.
+//! Every test uses users of its own (`v-t-<random>`) and removes them.
+
+// Test helpers outside `#[test]` functions: failing loudly is their job (clippy.toml allows
+// these only inside test functions themselves).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod driver;
+mod engine;
+mod support;
