@@ -8,13 +8,21 @@
 //! | `roles` | list | `roles.rs` |
 //! | `roles/:name` | create, update, read, delete (existence check) | `roles.rs` |
 //! | `creds/:name` | read | `creds.rs` |
+//! | `rotate-root/:name` | update | `rotate_root.rs` |
+//! | `static-roles` | list | `static_roles.rs` |
+//! | `static-roles/:name` | create, update, read, delete (existence check) | `static_roles.rs` |
+//! | `static-creds/:name` | read | `static_creds.rs` |
+//! | `rotate-role/:name` | update | `static_creds.rs` |
 //!
 //! Secret kind `creds` (renewable): create, renew and revoke in `secret.rs`. Reconciliation
-//! lists, per connection, the users carrying the connection's user-name prefix.
+//! lists, per connection, the users carrying the connection's user-name prefix. `tick` rotates
+//! static roles when due (`tick.rs`); the first call into the engine after a start finishes any
+//! rotation a crash left pending (`rotation.rs`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use leasehold_backend::{
     Account, Backend, BackendError, Credentials, MountStorage, Operation, Request, Response,
     SecretContext,
@@ -22,20 +30,44 @@ use leasehold_backend::{
 
 use crate::connections::Connections;
 use crate::driver::DriverFactory;
-use crate::{config, creds, roles, secret};
+use crate::rotation::Rotations;
+use crate::{config, creds, roles, rotate_root, secret, static_creds, static_roles, tick};
+
+/// The engine's source of the current time (static-role rotation times, `ttl`s). `tick` is
+/// given its time by the core instead.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The `database` secrets engine. Build one per mount; it caches one driver (pool) per
 /// configured connection.
 pub struct DatabaseBackend {
     connections: Connections,
+    rotations: Rotations,
+    clock: Clock,
 }
 
 impl DatabaseBackend {
-    /// An engine that can use the given drivers, chosen by each connection's `plugin_name`.
+    /// An engine that can use the given drivers, chosen by each connection's `plugin_name`,
+    /// on the wall clock.
     pub fn new(factories: Vec<Arc<dyn DriverFactory>>) -> Self {
+        Self::with_clock(factories, Arc::new(Utc::now))
+    }
+
+    /// The same on a clock of the caller's (the core's, or a test's).
+    pub fn with_clock(factories: Vec<Arc<dyn DriverFactory>>, clock: Clock) -> Self {
         Self {
             connections: Connections::new(factories),
+            rotations: Rotations::default(),
+            clock,
         }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Finish, once per start, rotations a crash left pending (see `tick::recover`).
+    async fn recover(&self, storage: &dyn MountStorage) {
+        tick::recover(&self.rotations, &self.connections, storage, self.now()).await;
     }
 }
 
@@ -48,6 +80,11 @@ enum Route<'a> {
     RoleList,
     Role(&'a str),
     Creds(&'a str),
+    RotateRoot(&'a str),
+    StaticRoleList,
+    StaticRole(&'a str),
+    StaticCreds(&'a str),
+    RotateRole(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -56,6 +93,7 @@ impl<'a> Route<'a> {
             None => match path {
                 "config" => Some(Route::ConfigList),
                 "roles" => Some(Route::RoleList),
+                "static-roles" => Some(Route::StaticRoleList),
                 _ => None,
             },
             Some((family, name)) => {
@@ -67,6 +105,10 @@ impl<'a> Route<'a> {
                     "reset" => Some(Route::Reset(name)),
                     "roles" => Some(Route::Role(name)),
                     "creds" => Some(Route::Creds(name)),
+                    "rotate-root" => Some(Route::RotateRoot(name)),
+                    "static-roles" => Some(Route::StaticRole(name)),
+                    "static-creds" => Some(Route::StaticCreds(name)),
+                    "rotate-role" => Some(Route::RotateRole(name)),
                     _ => None,
                 }
             }
@@ -93,6 +135,7 @@ impl Backend for DatabaseBackend {
         let key = match Route::parse(&req.path) {
             Some(Route::Config(name)) => format!("{}{name}", config::PREFIX),
             Some(Route::Role(name)) => format!("{}{name}", roles::PREFIX),
+            Some(Route::StaticRole(name)) => format!("{}{name}", static_roles::PREFIX),
             _ => return Ok(None),
         };
         Ok(Some(req.storage.get(&key).await?.is_some()))
@@ -100,38 +143,76 @@ impl Backend for DatabaseBackend {
 
     async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError> {
         let route = Route::parse(&req.path).ok_or(BackendError::UnsupportedPath)?;
-        let conns = &self.connections;
+        self.recover(req.storage.as_ref()).await;
+        let (conns, rots, now) = (&self.connections, &self.rotations, self.now());
         match (route, req.operation) {
             (Route::ConfigList, Operation::List) => config::list(&req).await,
-            (Route::Config(name), op) if op.is_write() => config::write(conns, &req, name).await,
+            (Route::Config(name), op) if op.is_write() => {
+                // Not while a root rotation of this mount is between its steps: its commit
+                // rewrites the connection entry.
+                let _guard = rots.lock().await;
+                config::write(conns, &req, name).await
+            }
             (Route::Config(name), Operation::Read) => config::read(&req, name).await,
-            (Route::Config(name), Operation::Delete) => config::delete(conns, &req, name).await,
+            (Route::Config(name), Operation::Delete) => {
+                let _guard = rots.lock().await;
+                config::delete(conns, &req, name).await
+            }
             (Route::Reset(name), op) if op.is_write() => config::reset(conns, &req, name).await,
+            (Route::RotateRoot(name), op) if op.is_write() => {
+                rotate_root::rotate(rots, conns, &req, name, now).await
+            }
             (Route::RoleList, Operation::List) => roles::list(&req).await,
             (Route::Role(name), op) if op.is_write() => roles::write(&req, name).await,
             (Route::Role(name), Operation::Read) => roles::read(&req, name).await,
             (Route::Role(name), Operation::Delete) => roles::delete(&req, name).await,
             (Route::Creds(name), Operation::Read) => creds::read(conns, &req, name).await,
+            (Route::StaticRoleList, Operation::List) => static_roles::list(&req).await,
+            (Route::StaticRole(name), op) if op.is_write() => {
+                static_roles::write(rots, conns, &req, name, now).await
+            }
+            (Route::StaticRole(name), Operation::Read) => static_roles::read(&req, name, now).await,
+            (Route::StaticRole(name), Operation::Delete) => {
+                static_roles::delete(rots, &req, name).await
+            }
+            (Route::StaticCreds(name), Operation::Read) => {
+                static_creds::read(rots, conns, &req, name, now).await
+            }
+            (Route::RotateRole(name), op) if op.is_write() => {
+                static_creds::rotate(rots, conns, &req, name, now).await
+            }
             _ => Err(BackendError::UnsupportedOperation),
         }
     }
 
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
         secret::create(&self.connections, ctx).await
     }
 
     async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
         secret::renew(&self.connections, ctx).await
     }
 
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
         secret::revoke(&self.connections, ctx).await
+    }
+
+    async fn tick(
+        &self,
+        storage: Arc<dyn MountStorage>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<std::time::Duration>, BackendError> {
+        tick::tick(&self.rotations, &self.connections, storage.as_ref(), now).await
     }
 
     async fn list_accounts(
         &self,
         storage: Arc<dyn MountStorage>,
     ) -> Result<Option<Vec<Account>>, BackendError> {
+        self.recover(storage.as_ref()).await;
         let mut accounts = Vec::new();
         for name in storage.list(config::PREFIX).await? {
             let Some(entry) = config::load(storage.as_ref(), &name).await? else {
@@ -161,6 +242,7 @@ impl Backend for DatabaseBackend {
         storage: Arc<dyn MountStorage>,
         account: &Account,
     ) -> Result<(), BackendError> {
+        self.recover(storage.as_ref()).await;
         let driver = self
             .connections
             .driver(storage.as_ref(), &account.target)
@@ -195,6 +277,23 @@ mod tests {
         );
         assert_eq!(Route::parse("creds/ro"), Some(Route::Creds("ro")));
         assert_eq!(Route::parse("reset/pg"), Some(Route::Reset("pg")));
+        assert_eq!(Route::parse("static-roles"), Some(Route::StaticRoleList));
+        assert_eq!(
+            Route::parse("static-roles/app"),
+            Some(Route::StaticRole("app"))
+        );
+        assert_eq!(
+            Route::parse("static-creds/app"),
+            Some(Route::StaticCreds("app"))
+        );
+        assert_eq!(
+            Route::parse("rotate-role/app"),
+            Some(Route::RotateRole("app"))
+        );
+        assert_eq!(
+            Route::parse("rotate-root/pg"),
+            Some(Route::RotateRoot("pg"))
+        );
         for bad in [
             "",
             "creds",
@@ -202,7 +301,9 @@ mod tests {
             "creds/a/b",
             "roles/-x",
             "roles/a b",
-            "static-roles/x",
+            "static-roles/",
+            "static-creds",
+            "rotate-root/a/b",
             "config/x.",
         ] {
             assert_eq!(Route::parse(bad), None, "{bad}");

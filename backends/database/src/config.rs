@@ -56,7 +56,7 @@ pub(crate) struct ConnectionEntry {
     pub plugin_name: String,
     pub connection_url: String,
     pub username: Option<String>,
-    #[serde(with = "stored_secret")]
+    #[serde(with = "crate::stored_secret::option")]
     pub password: Option<SecretString>,
     pub disable_escaping: bool,
     pub max_open_connections: u32,
@@ -388,29 +388,6 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
     remaining.len() >= last.len() && remaining.ends_with(last)
-}
-
-/// The root password is stored (sealed) in plain form inside the entry; `SecretString` will not
-/// serialize itself, so this says explicitly where it is exposed.
-mod stored_secret {
-    use secrecy::{ExposeSecret, SecretString};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<SecretString>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(secret) => serializer.serialize_some(secret.expose_secret()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<SecretString>, D::Error> {
-        Option::<SecretString>::deserialize(deserializer)
-    }
 }
 
 #[cfg(test)]

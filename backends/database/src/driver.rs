@@ -117,7 +117,13 @@ pub trait Driver: Send + Sync {
     /// Destroy a user; see the trait's contract.
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError>;
 
-    /// Set a user's password. Must leave the old password working if it fails.
+    /// Set a user's password (static-role rotation, rotate-root: the user may be the
+    /// connection's own). Idempotent: setting the password it already has is success, because
+    /// the engine sets a pending password again after a crash. An error means the old password
+    /// is still the one set, except for [`DriverError::Unreachable`], which the engine reads as
+    /// "outcome unknown" (the answer to a COMMIT may be what was lost) and keeps the new
+    /// password pending. So report a refusal by the database as `Rejected`, never as
+    /// `Unreachable`.
     async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError>;
 
     /// Users whose names start with `prefix` (reconciliation looks for ours).

@@ -75,6 +75,43 @@ pub enum DatabaseError {
         /// The missing connection.
         db_name: String,
     },
+    /// A dynamic role and a static role may not share a name (Vault's rule and text).
+    #[error("Role and Static Role names must be unique")]
+    RoleNamesNotUnique,
+    /// A static-role path named a role that does not exist.
+    #[error("no static role found for role name: {role:?}")]
+    UnknownStaticRole {
+        /// The role asked for.
+        role: String,
+    },
+    /// A static role created with `skip_import_rotation` has not been rotated yet, so leasehold
+    /// does not know its password.
+    #[error(
+        "static role {role:?} has no password yet: it was imported with skip_import_rotation; \
+         rotate it with database/rotate-role/{role}, or wait for its first rotation at {next}"
+    )]
+    NoPasswordYet {
+        /// The role.
+        role: String,
+        /// Its first scheduled rotation (RFC 3339).
+        next: String,
+    },
+    /// rotate-root cannot work with this connection's settings (Vault's texts).
+    #[error("unable to rotate root credentials: {0}")]
+    RootRotationUnavailable(String),
+    /// A rotation set a new password whose fate is unknown (the database went away during the
+    /// change, or our storage failed right after it). The new password is kept sealed as pending
+    /// and applied again before anything uses the password.
+    #[error(
+        "{what}: {cause}; the new password may or may not be set: it is kept pending and \
+         applied again before the password is used"
+    )]
+    RotationPending {
+        /// What was being rotated (`static role "app"`, `root credentials of connection "pg"`).
+        what: String,
+        /// Why the outcome is unknown.
+        cause: Box<DatabaseError>,
+    },
     /// The database failed or refused.
     #[error(transparent)]
     Driver(#[from] DriverError),
@@ -102,7 +139,16 @@ impl From<DatabaseError> for BackendError {
             // doing, so we answer 400.
             | DatabaseError::RoleNotAllowed { .. }
             | DatabaseError::EmptyCreationStatements
-            | DatabaseError::RenewWithoutRole { .. } => BackendError::InvalidRequest(text),
+            | DatabaseError::RenewWithoutRole { .. }
+            | DatabaseError::RoleNamesNotUnique
+            | DatabaseError::UnknownStaticRole { .. }
+            | DatabaseError::NoPasswordYet { .. }
+            // Vault answers 500; the connection's settings are the operator's to fix.
+            | DatabaseError::RootRotationUnavailable(_) => BackendError::InvalidRequest(text),
+            DatabaseError::RotationPending { cause, .. } => match *cause {
+                DatabaseError::Storage(_) => BackendError::Internal(text),
+                _ => BackendError::Target(text),
+            },
             DatabaseError::RevokeWithoutConnection { .. } => BackendError::Target(text),
             DatabaseError::Driver(driver) => match driver {
                 DriverError::InvalidConfig(_) | DriverError::Refused(_) => {

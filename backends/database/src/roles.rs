@@ -139,6 +139,9 @@ pub(crate) async fn load(
 /// `POST database/roles/:name`.
 pub(crate) async fn write(req: &Request, name: &str) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
+    if crate::static_roles::load(storage, name).await?.is_some() {
+        return Err(DatabaseError::RoleNamesNotUnique.into());
+    }
     let mut role = load(storage, name).await?.unwrap_or_default();
     role.apply(&req.fields)?;
     put_json(storage, &format!("{PREFIX}{name}"), &role).await?;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use leasehold_backend::{
     Backend, BackendError, Fields, MountStorage, Operation, Request, Response, StorageError,
 };
@@ -19,28 +20,52 @@ use crate::driver::{
 use crate::DatabaseBackend;
 
 pub(crate) const PLUGIN: &str = "fake-database-plugin";
+/// The root password of the harness's connection.
+pub(crate) const ROOT_PASSWORD: &str = "root-Secret-1";
+/// The password the existing user `app` starts with.
+pub(crate) const APP_PASSWORD: &str = "App-old-pass-1";
 
 #[derive(Default)]
-pub(crate) struct MemoryStorage(Mutex<BTreeMap<String, Vec<u8>>>);
+pub(crate) struct MemoryStorage {
+    data: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Writes to keys starting with one of these fail (a crash before the write, as far as
+    /// storage can tell).
+    pub fail_puts: Mutex<Vec<String>>,
+}
 
 #[async_trait]
 impl MountStorage for MemoryStorage {
     async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        Ok(self.0.lock().unwrap().get(key).cloned().map(Zeroizing::new))
+        Ok(self
+            .data
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .map(Zeroizing::new))
     }
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.0
+        if self
+            .fail_puts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| key.starts_with(p.as_str()))
+        {
+            return Err(StorageError(format!("disk gone while writing {key}")));
+        }
+        self.data
             .lock()
             .unwrap()
             .insert(key.to_owned(), value.to_vec());
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.0.lock().unwrap().remove(key);
+        self.data.lock().unwrap().remove(key);
         Ok(())
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let map = self.0.lock().unwrap();
+        let map = self.data.lock().unwrap();
         let mut out: Vec<String> = map
             .keys()
             .filter_map(|k| k.strip_prefix(prefix))
@@ -57,7 +82,7 @@ impl MountStorage for MemoryStorage {
 impl MemoryStorage {
     /// Every stored byte as text, to check that no secret is stored where it should not be.
     pub(crate) fn dump(&self) -> String {
-        let map = self.0.lock().unwrap();
+        let map = self.data.lock().unwrap();
         map.iter()
             .map(|(k, v)| format!("{k}={}\n", String::from_utf8_lossy(v)))
             .collect()
@@ -75,6 +100,21 @@ pub(crate) struct FakeState {
     pub verify_error: Option<String>,
     /// Make `new_user` fail with a text that echoes the new password.
     pub fail_new_user: bool,
+    /// Make `update_password` fail this way (until cleared).
+    pub fail_update_password: Option<PasswordFailure>,
+}
+
+/// How the fake's `update_password` fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordFailure {
+    /// The database refused the statement (echoing the password); nothing changed.
+    Rejected,
+    /// The connection broke before the statement ran; nothing changed, but the engine cannot
+    /// know that (a crash between "pending stored" and "password set" looks the same).
+    LostBefore,
+    /// The password was set, then the answer was lost (a crash between "password set" and
+    /// "committed" looks the same).
+    LostAfter,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +142,7 @@ impl DriverFactory for FakeFactory {
         });
         Ok(Arc::new(FakeDriver {
             state: self.0.clone(),
+            root_user: config.username.clone(),
             root_password: config
                 .password
                 .as_ref()
@@ -110,15 +151,35 @@ impl DriverFactory for FakeFactory {
     }
 }
 
+/// When the connection's own user is in `FakeState::users`, every call logs in as it: a wrong
+/// root password fails the call as PostgreSQL would (an authentication failure).
 struct FakeDriver {
     state: Arc<Mutex<FakeState>>,
+    root_user: Option<String>,
     root_password: Option<String>,
+}
+
+impl FakeDriver {
+    fn login(&self, state: &FakeState) -> Result<(), DriverError> {
+        let Some(user) = &self.root_user else {
+            return Ok(());
+        };
+        match state.users.get(user) {
+            Some(actual) if Some(actual) != self.root_password.as_ref() => {
+                Err(DriverError::Unreachable(format!(
+                    "password authentication failed for user \"{user}\""
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
 impl Driver for FakeDriver {
     async fn verify(&self) -> Result<(), DriverError> {
         let state = self.state.lock().unwrap();
+        self.login(&state)?;
         match &state.verify_error {
             Some(text) => Err(DriverError::Unreachable(
                 text.replace("{password}", self.root_password.as_deref().unwrap_or("")),
@@ -128,6 +189,7 @@ impl Driver for FakeDriver {
     }
     async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
         let mut state = self.state.lock().unwrap();
+        self.login(&state)?;
         state.calls.push(format!(
             "new_user {} {}",
             req.username,
@@ -164,13 +226,30 @@ impl Driver for FakeDriver {
     }
     async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
         let mut state = self.state.lock().unwrap();
-        state
-            .calls
-            .push(format!("update_password {}", req.username));
-        state.users.insert(
-            req.username.to_owned(),
-            req.password.expose_secret().to_owned(),
-        );
+        self.login(&state)?;
+        state.calls.push(format!(
+            "update_password {} {:?}",
+            req.username, req.statements
+        ));
+        let password = req.password.expose_secret().to_owned();
+        match state.fail_update_password {
+            Some(PasswordFailure::Rejected) => {
+                return Err(DriverError::Rejected(format!(
+                    "syntax error at or near \"{password}\""
+                )))
+            }
+            Some(PasswordFailure::LostBefore) => {
+                return Err(DriverError::Unreachable("connection reset by peer".into()))
+            }
+            Some(PasswordFailure::LostAfter) => {
+                state.users.insert(req.username.to_owned(), password);
+                return Err(DriverError::Unreachable(
+                    "connection closed before COMMIT was answered".into(),
+                ));
+            }
+            None => {}
+        }
+        state.users.insert(req.username.to_owned(), password);
         Ok(())
     }
 
@@ -191,21 +270,51 @@ impl Driver for FakeDriver {
     }
 }
 
-/// An engine with the fake driver, its storage and the fake's shared state.
+/// An engine with the fake driver, its storage, the fake's shared state and a clock that
+/// moves only when told.
 pub(crate) struct Harness {
     pub backend: DatabaseBackend,
     pub storage: Arc<MemoryStorage>,
     pub state: Arc<Mutex<FakeState>>,
+    pub clock: Arc<Mutex<DateTime<Utc>>>,
 }
+
+/// Where the harness clock starts: 2024-05-01T10:00:00Z.
+pub(crate) const START: i64 = 1_714_557_600;
 
 impl Harness {
     pub(crate) fn new() -> Self {
         let state = Arc::new(Mutex::new(FakeState::default()));
+        let clock = Arc::new(Mutex::new(
+            DateTime::<Utc>::from_timestamp(START, 0).unwrap(),
+        ));
         Self {
-            backend: DatabaseBackend::new(vec![Arc::new(FakeFactory(state.clone()))]),
+            backend: Self::engine(&state, &clock),
             storage: Arc::new(MemoryStorage::default()),
             state,
+            clock,
         }
+    }
+
+    fn engine(state: &Arc<Mutex<FakeState>>, clock: &Arc<Mutex<DateTime<Utc>>>) -> DatabaseBackend {
+        let clock = clock.clone();
+        DatabaseBackend::with_clock(
+            vec![Arc::new(FakeFactory(state.clone()))],
+            Arc::new(move || *clock.lock().unwrap()),
+        )
+    }
+
+    /// A new engine over the same storage and database: the server restarted.
+    pub(crate) fn restart(&mut self) {
+        self.backend = Self::engine(&self.state, &self.clock);
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        *self.clock.lock().unwrap()
+    }
+
+    pub(crate) fn advance(&self, secs: i64) {
+        *self.clock.lock().unwrap() += chrono::Duration::seconds(secs);
     }
 
     pub(crate) fn request(&self, operation: Operation, path: &str, body: Value) -> Request {
@@ -256,20 +365,51 @@ impl Harness {
             .await
     }
 
-    /// A connection `pg` admitting every role, and a role `ro` on it.
-    pub(crate) async fn with_connection_and_role(&self) {
+    /// A connection `pg` as user `admin`, admitting every role.
+    pub(crate) async fn with_connection(&self) {
         self.write(
             "config/pg",
             serde_json::json!({
                 "plugin_name": PLUGIN,
                 "connection_url": "fake://{{username}}:{{password}}@db",
                 "username": "admin",
-                "password": "root-Secret-1",
+                "password": ROOT_PASSWORD,
                 "allowed_roles": "*",
             }),
         )
         .await
         .unwrap();
+    }
+
+    /// The database has `admin` (whose password every call now checks) and an existing user
+    /// `app` with password [`APP_PASSWORD`]; connection `pg` is configured.
+    pub(crate) async fn with_connection_and_app_user(&self) {
+        {
+            let mut state = self.state.lock().unwrap();
+            state.users.insert("admin".into(), ROOT_PASSWORD.into());
+            state.users.insert("app".into(), APP_PASSWORD.into());
+        }
+        self.with_connection().await;
+    }
+
+    /// The password `user` has on the fake database.
+    pub(crate) fn db_password(&self, user: &str) -> String {
+        self.state.lock().unwrap().users[user].clone()
+    }
+
+    /// How many `update_password` calls the fake saw.
+    pub(crate) fn password_changes(&self) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("update_password"))
+            .count()
+    }
+
+    /// A connection `pg` admitting every role, and a role `ro` on it.
+    pub(crate) async fn with_connection_and_role(&self) {
+        self.with_connection().await;
         self.write(
             "roles/ro",
             serde_json::json!({

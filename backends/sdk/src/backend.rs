@@ -1,5 +1,6 @@
 //! The [`Backend`] trait: one per mount type. The core routes requests to [`Backend::handle`] and
-//! drives the life of each secret through `create`, `renew` and `revoke`.
+//! drives the life of each secret through `create`, `renew` and `revoke`, and gives it time of
+//! its own for scheduled work through `tick`.
 
 use std::sync::Arc;
 
@@ -77,6 +78,22 @@ pub trait Backend: Send + Sync {
         _account: &Account,
     ) -> Result<(), BackendError> {
         Err(BackendError::UnsupportedOperation)
+    }
+
+    /// Periodic work the backend does on its own, with no request behind it (the database
+    /// engine rotates static-role passwords when due and finishes rotations a crash
+    /// interrupted). Called periodically by the core with the mount's storage and the current
+    /// time: once when the mount is loaded (start-up or enable), then again no later than the
+    /// returned delay. `Ok(None)` means "nothing scheduled", and the core still calls again at
+    /// its own pace, since requests may have added work meanwhile. An error is logged by the
+    /// core and the call repeated later; it must never be answered to a client. Calls for one
+    /// mount must not overlap.
+    async fn tick(
+        &self,
+        _storage: Arc<dyn MountStorage>,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<std::time::Duration>, BackendError> {
+        Ok(None)
     }
 
     /// Close connections and other resources when the mount is disabled or config changes.

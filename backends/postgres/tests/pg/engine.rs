@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::support::*;
 
 #[derive(Default)]
-struct MemoryStorage(Mutex<BTreeMap<String, Vec<u8>>>);
+pub struct MemoryStorage(pub Mutex<BTreeMap<String, Vec<u8>>>);
 
 #[async_trait]
 impl MountStorage for MemoryStorage {
@@ -48,20 +48,28 @@ impl MountStorage for MemoryStorage {
     }
 }
 
-struct Engine {
-    backend: DatabaseBackend,
-    storage: Arc<MemoryStorage>,
+pub struct Engine {
+    pub backend: DatabaseBackend,
+    pub storage: Arc<MemoryStorage>,
 }
 
 impl Engine {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             backend: DatabaseBackend::new(vec![Arc::new(PgDriverFactory::new())]),
             storage: Arc::new(MemoryStorage::default()),
         }
     }
 
-    async fn call(
+    /// An engine on `clock` and `storage` (a restart keeps the storage).
+    pub fn with(clock: leasehold_database::Clock, storage: Arc<MemoryStorage>) -> Self {
+        Self {
+            backend: DatabaseBackend::with_clock(vec![Arc::new(PgDriverFactory::new())], clock),
+            storage,
+        }
+    }
+
+    pub async fn call(
         &self,
         operation: Operation,
         path: &str,
@@ -83,7 +91,7 @@ impl Engine {
             .await
     }
 
-    fn ctx(
+    pub fn ctx(
         &self,
         secret: &leasehold_backend::PlannedSecret,
         expire: DateTime<Utc>,

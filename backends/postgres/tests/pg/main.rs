@@ -12,4 +12,5 @@
 
 mod driver;
 mod engine;
+mod static_roles;
 mod support;
