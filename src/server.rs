@@ -240,7 +240,12 @@ impl Server {
             }
         });
         let (shutdown, rx) = watch::channel(false);
-        let worker = tokio::spawn(expiry::run(leases, rx));
+        let worker = tokio::spawn(expiry::run(leases, rx.clone()));
+        tokio::spawn(crate::core::ticker::run(
+            core.mounts.clone(),
+            core.clock.clone(),
+            rx,
+        ));
         Ok(Self {
             core,
             new_root_token,

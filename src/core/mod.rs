@@ -7,6 +7,7 @@ pub mod api;
 pub mod mounts;
 pub mod reconcile;
 pub mod system;
+pub mod ticker;
 pub mod token_paths;
 pub mod token_roles;
 pub mod tokens;
