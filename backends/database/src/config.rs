@@ -116,6 +116,19 @@ impl ConnectionEntry {
         }
     }
 
+    /// The template names are made from for a database accepting `max_len` characters: the
+    /// stored one, or the default that fits (Vault's shape for PostgreSQL's 63, a shorter one
+    /// for MySQL's 32 and the legacy 16) so that no database needs a template to be usable.
+    pub(crate) fn username_template_for(
+        &self,
+        max_len: usize,
+    ) -> Result<UsernameTemplate, DatabaseError> {
+        match &self.username_template {
+            None => Ok(UsernameTemplate::default_for(max_len)),
+            Some(text) => UsernameTemplate::parse(text).map_err(DatabaseError::InvalidField),
+        }
+    }
+
     /// The password policy (checked when written).
     pub(crate) fn password_policy(&self) -> Result<PasswordPolicy, DatabaseError> {
         PasswordPolicy::new(self.password_length, self.password_charset.as_deref())
@@ -313,7 +326,7 @@ async fn check_with_driver(
         now: chrono::DateTime::UNIX_EPOCH,
     };
     entry
-        .username_template()?
+        .username_template_for(driver.max_username_len())?
         .render(&inputs, &mut rand::thread_rng(), driver.max_username_len())
         .map_err(DatabaseError::InvalidField)?;
     if entry.verify_connection {

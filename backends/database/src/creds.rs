@@ -88,7 +88,7 @@ pub(crate) async fn read(
         now: Utc::now(),
     };
     let username = conn
-        .username_template()?
+        .username_template_for(max_len)?
         .render(&inputs, &mut rand::thread_rng(), max_len)
         .map_err(DatabaseError::InvalidField)?;
     if !is_safe_username(&username) {

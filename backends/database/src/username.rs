@@ -83,6 +83,38 @@ impl UsernameTemplate {
         }
     }
 
+    /// The default for a database whose names may be `max_len` long: Vault's shape where it
+    /// fits (40 characters, cut to the limit), `v-<display 4>-<role 4>-<random 20>` (32) below
+    /// that, and `v-<random>` for the shortest limits. All start with `v-`.
+    pub(crate) fn default_for(max_len: usize) -> Self {
+        if max_len >= 40 {
+            return Self::vault_default();
+        }
+        let value = |source, truncate| Part::Value { source, truncate };
+        let dash = || Part::Literal("-".to_owned());
+        if max_len >= 32 {
+            return Self {
+                parts: vec![
+                    Part::Literal("v-".to_owned()),
+                    value(Source::DisplayName, Some(4)),
+                    dash(),
+                    value(Source::RoleName, Some(4)),
+                    dash(),
+                    value(Source::Random(20), None),
+                ],
+            };
+        }
+        Self {
+            parts: vec![
+                Part::Literal("v-".to_owned()),
+                value(
+                    Source::Random(max_len.saturating_sub(2).max(MIN_RANDOM)),
+                    None,
+                ),
+            ],
+        }
+    }
+
     /// The fixed text every generated name starts with (`v-` for the default), which
     /// reconciliation uses to recognise our users. Empty when the template starts with a value.
     pub(crate) fn prefix(&self) -> String {
@@ -324,5 +356,25 @@ mod tests {
         }
         let err = UsernameTemplate::parse("{{.Bogus}}{{random 9}}").unwrap_err();
         assert!(err.contains("{{.Bogus}}"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fit_every_limit() {
+        for max in [16usize, 32, 63] {
+            let inputs = UsernameInputs {
+                display_name: "approle-long",
+                role_name: "migration-role",
+                now: chrono::Utc::now(),
+            };
+            let name = UsernameTemplate::default_for(max)
+                .render(&inputs, &mut rand::thread_rng(), max)
+                .unwrap();
+            assert!(name.len() <= max && name.starts_with("v-"), "{max}: {name}");
+        }
     }
 }
