@@ -34,3 +34,10 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+## fuzz: every cargo-fuzz target in fuzz/ for $(FUZZ_SECONDS)s each (needs `cargo install cargo-fuzz`;
+## the stable compiler is enough, see fuzz/README.md). Not part of `make test`.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh

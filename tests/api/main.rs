@@ -23,6 +23,7 @@ mod metrics;
 mod moto;
 mod outages;
 mod postgres;
+mod props;
 mod restart;
 mod sys;
 mod tokens;

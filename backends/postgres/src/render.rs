@@ -2,8 +2,9 @@
 //! `{{expiration}}`, by plain substitution as Vault does. Templates quote for themselves
 //! (`"{{name}}"`, `'{{password}}'`); what makes that safe is the values' alphabets, checked here
 //! and by the engine: user names are `[a-z0-9_-]` (nothing that can end `"..."`), passwords never
-//! contain `'` or `\` (nothing that can end `'...'`). Identifiers we write ourselves go through
-//! [`quote_ident`].
+//! contain `'` or `\` (nothing that can end `'...'`) nor `$` (nothing that can end the
+//! `$$ ... $$` body of a `DO` block, where Vault's documented templates put them). Identifiers we
+//! write ourselves go through [`quote_ident`].
 
 use chrono::{DateTime, Utc};
 use leasehold_database::{is_safe_username, DriverError};
@@ -85,6 +86,21 @@ pub fn check_username(name: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
+/// Refuse a password that could end the quoting a template puts it in: `'` or `\` would end a
+/// `'...'` or `E'...'` literal, `$` could complete the `$$` or `$tag$` that ends a dollar-quoted
+/// body (`DO $$ BEGIN CREATE ROLE ... PASSWORD '{{password}}'; END $$`). Passwords are generated,
+/// but a connection's `password_charset` may include `$`, and with it `$$` is a matter of time.
+/// The error never shows the value.
+pub fn check_password(password: &SecretString) -> Result<(), DriverError> {
+    if password.expose_secret().contains(['\'', '\\', '$']) {
+        return Err(DriverError::Refused(
+            "the password contains a quote, backslash or dollar sign, which statements cannot hold"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +149,15 @@ mod tests {
             assert!(check_username(bad).is_err(), "{bad}");
         }
         assert_eq!(format_expiration(at()), "2024-05-01 11:00:05+0000");
+    }
+
+    #[test]
+    fn passwords_that_could_end_their_quoting_are_refused() {
+        assert!(check_password(&SecretString::from("Ab1-xyz\"*/;")).is_ok());
+        // `$$` would close `DO $$ ... '{{password}}' ... $$` early (found by tests/props).
+        for bad in ["it's", "a\\b", "a$$b", "$body$", "a$"] {
+            let err = check_password(&SecretString::from(bad)).unwrap_err();
+            assert!(!err.to_string().contains(bad), "{err}");
+        }
     }
 }

@@ -17,7 +17,11 @@ pub fn parse_duration_value(v: &Value) -> Result<Duration, DurationError> {
     match v {
         Value::Number(n) => match (n.as_u64(), n.as_f64()) {
             (Some(s), _) => Ok(Duration::from_secs(s)),
-            (None, Some(f)) if f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(f)),
+            // `try_`: a finite float can still be too big for a Duration (`1e300`), which
+            // `from_secs_f64` would answer with a panic.
+            (None, Some(f)) => {
+                Duration::try_from_secs_f64(f).map_err(|_| DurationError(n.to_string()))
+            }
             _ => Err(DurationError(n.to_string())),
         },
         Value::String(s) => parse_duration(s),
@@ -113,6 +117,13 @@ mod tests {
             Duration::from_secs(60)
         );
         assert!(parse_duration_value(&serde_json::json!(-1)).is_err());
+        assert!(parse_duration_value(&serde_json::json!(-0.5)).is_err());
+        // Found by fuzz/fuzz_targets/duration.rs: this used to panic.
+        assert!(parse_duration_value(&serde_json::json!(55e55)).is_err());
+        assert_eq!(
+            parse_duration_value(&serde_json::json!(1.5)).unwrap(),
+            Duration::from_millis(1500)
+        );
     }
 
     #[test]
