@@ -292,18 +292,34 @@ async fn static_role_passwords_rotate_on_schedule_with_no_request() {
     pg.configure(&app, pg.cluster.port()).await;
     let user = format!("static_{}", crate::app::rand_suffix());
     let admin = pg.cluster.admin(&pg.db).await.unwrap();
-    admin.batch_execute(&format!("CREATE ROLE \"{user}\" LOGIN PASSWORD 'initial-Pass-1'")).await.unwrap();
-    let (s, v) = app.put("database/static-roles/app", json!({"db_name": "pg", "username": user, "rotation_period": "5s"})).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE \"{user}\" LOGIN PASSWORD 'initial-Pass-1'"
+        ))
+        .await
+        .unwrap();
+    let (s, v) = app
+        .put(
+            "database/static-roles/app",
+            json!({"db_name": "pg", "username": user, "rotation_period": "5s"}),
+        )
+        .await;
     assert!(s.is_success(), "{s} {v}");
     let (s, v) = app.get("database/static-creds/app").await;
     assert_eq!(s, 200, "{v}");
     let first = v["data"]["password"].as_str().unwrap().to_owned();
     assert!(pg.can_login(&user, &first).await);
-    assert!(!pg.can_login(&user, "initial-Pass-1").await, "rotation on create did not change the password");
+    assert!(
+        !pg.can_login(&user, "initial-Pass-1").await,
+        "rotation on create did not change the password"
+    );
     // No request from here: only the core's periodic tick can rotate it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     while pg.can_login(&user, &first).await {
-        assert!(tokio::time::Instant::now() < deadline, "the scheduled rotation never happened");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduled rotation never happened"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (_, v) = app.get("database/static-creds/app").await;
