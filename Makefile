@@ -15,7 +15,7 @@ build:
 	cargo build --workspace --all-targets
 
 ## test: unit + integration tests (throwaway PostgreSQL with SCRAM auth) and the hvac suite
-test: build test-rust test-hvac
+test: build test-rust test-hvac test-chaos
 
 ## venv: Python tools the tests drive (moto for IAM/STS, hvac), in ~/.cache/leasehold/venv
 venv:
@@ -26,6 +26,9 @@ test-rust: venv
 
 test-hvac:
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-hvac.sh
+
+test-chaos:
+	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-chaos.sh
 
 ## lint: formatting and clippy with warnings as errors
 lint:

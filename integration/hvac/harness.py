@@ -4,11 +4,14 @@ The suite runs the real binary the way an operator would (`leasehold server -dev
 it only over HTTP, so what passes here passes for any Vault client.
 """
 
+import json
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,7 +65,8 @@ class LeaseholdServer:
     Environment given to the server (beyond the caller's own):
       LEASEHOLD_RETRY_BASE=200ms, LEASEHOLD_RETRY_MAX=2s   fast revocation retries
       LEASEHOLD_DEV_STORAGE=<state dir>/leasehold.db       the dev server's SQLite file
-    Its stdout and stderr go to `log_path`.
+    Its stdout and stderr go to `log_path`. Subclasses run it another way by overriding
+    `command()` and `environment()` (the chaos suite runs `server -config`).
     """
 
     def __init__(self, binary, state_dir, log_path):
@@ -83,16 +87,8 @@ class LeaseholdServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        env.update(
-            LEASEHOLD_RETRY_BASE="200ms",
-            LEASEHOLD_RETRY_MAX="2s",
-            LEASEHOLD_DEV_STORAGE=str(self.state_dir / "leasehold.db"),
-        )
-        cmd = [
-            str(self.binary), "server", "-dev",
-            "-dev-listen-address", f"127.0.0.1:{self.port}",
-            "-dev-root-token-id", self.root_token,
-        ]
+        env.update(self.environment())
+        cmd = self.command()
         self._log = open(self.log_path, "ab")
         self._log.write(f"$ {' '.join(cmd)}\n".encode())
         self._log.flush()
@@ -114,6 +110,31 @@ class LeaseholdServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"leasehold did not answer sys/health with 200 in {timeout}s:\n{self.log_tail(80)}")
+
+    def command(self):
+        """The command line `start()` runs."""
+        return [
+            str(self.binary), "server", "-dev",
+            "-dev-listen-address", f"127.0.0.1:{self.port}",
+            "-dev-root-token-id", self.root_token,
+        ]
+
+    def environment(self):
+        """What `start()` adds to the caller's environment."""
+        return {
+            "LEASEHOLD_RETRY_BASE": "200ms",
+            "LEASEHOLD_RETRY_MAX": "2s",
+            "LEASEHOLD_DEV_STORAGE": str(self.state_dir / "leasehold.db"),
+        }
+
+    def kill(self):
+        """SIGKILL: the server gets no chance to finish anything (a crash, as far as it knows)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -160,6 +181,57 @@ class LeaseholdServer:
             method, f"{self.addr}/v1/{path.lstrip('/')}", json=json, data=data, params=params,
             headers=h, timeout=30,
         )
+
+
+# ---- moto, standing in for AWS IAM and STS -------------------------------------------------------
+
+
+class MotoServer:
+    """moto_server on a free port: bootstrap an admin user while moto allows everything, then
+    turn authentication on (POST /moto-api/reset-auth with body 0), so a deleted key is really
+    rejected. `root` is the admin's (access key, secret key)."""
+
+    def __init__(self):
+        bin_dir = Path(sys.executable).parent
+        self.proc = subprocess.Popen(
+            [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.endpoint = None
+        for line in self.proc.stderr:
+            m = re.search(r"Running on (http://\S+)", line)
+            if m:
+                self.endpoint = m.group(1)
+                break
+        if not self.endpoint:
+            raise RuntimeError("moto_server did not start")
+        # Keep draining moto's request log so it never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+        iam = self.client("iam", "AKIABOOTSTRAP", "bootstrap")
+        iam.create_user(UserName="leasehold-root")
+        iam.put_user_policy(
+            UserName="leasehold-root", PolicyName="admin",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["iam:*", "sts:*"], "Resource": "*"}]}),
+        )
+        key = iam.create_access_key(UserName="leasehold-root")["AccessKey"]
+        self.root = (key["AccessKeyId"], key["SecretAccessKey"])
+        requests.post(f"{self.endpoint}/moto-api/reset-auth", data="0").raise_for_status()
+
+    def client(self, service, access_key, secret_key, token=None):
+        import boto3  # only the suites that use moto pay for importing boto3
+
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=token,
+        )
+
+    def caller_arn(self, access_key, secret_key, token=None):
+        return self.client("sts", access_key, secret_key, token).get_caller_identity()["Arn"]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
 
 
 # ---- the PostgreSQL side of a scenario ----------------------------------------------------------

@@ -3,69 +3,17 @@ enforced, so a deleted key is really rejected). Effects are checked with boto3 c
 issued keys."""
 
 import json
-import re
-import subprocess
-import sys
-import threading
-from pathlib import Path
 
-import boto3
 import hvac
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
-from harness import unique, wait_until
+from harness import MotoServer, unique, wait_until
 
 ALLOW_IDENTITY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": ["sts:GetCallerIdentity", "iam:GetUser"], "Resource": "*"}],
 }
-
-
-class MotoServer:
-    """moto_server on a free port: bootstrap an admin user while moto allows everything, then
-    turn authentication on (POST /moto-api/reset-auth with body 0)."""
-
-    def __init__(self):
-        bin_dir = Path(sys.executable).parent
-        self.proc = subprocess.Popen(
-            [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        self.endpoint = None
-        for line in self.proc.stderr:
-            m = re.search(r"Running on (http://\S+)", line)
-            if m:
-                self.endpoint = m.group(1)
-                break
-        if not self.endpoint:
-            raise RuntimeError("moto_server did not start")
-        # Keep draining moto's request log so it never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
-        iam = self.client("iam", "AKIABOOTSTRAP", "bootstrap")
-        iam.create_user(UserName="leasehold-root")
-        iam.put_user_policy(
-            UserName="leasehold-root", PolicyName="admin",
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": ["iam:*", "sts:*"], "Resource": "*"}]}),
-        )
-        key = iam.create_access_key(UserName="leasehold-root")["AccessKey"]
-        self.root = (key["AccessKeyId"], key["SecretAccessKey"])
-        requests.post(f"{self.endpoint}/moto-api/reset-auth", data="0").raise_for_status()
-
-    def client(self, service, access_key, secret_key, token=None):
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name="us-east-1",
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=token,
-        )
-
-    def caller_arn(self, access_key, secret_key, token=None):
-        return self.client("sts", access_key, secret_key, token).get_caller_identity()["Arn"]
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="module")
