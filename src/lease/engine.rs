@@ -274,6 +274,13 @@ impl LeaseEngine {
 
     /// Start-up: every `creating` row is a crash leftover; queue it for destruction.
     pub async fn recover(&self) -> Result<u64> {
+        // SQLite storage belongs to one process: every claim found at start-up is a dead
+        // process's (a crash between claiming a due lease and destroying it). Without this the
+        // lease would wait out the claim timeout while its account stays alive.
+        let released = self.storage.lease_release_claims(self.now()).await?;
+        if released > 0 {
+            warn!(count = released, "retrying {released} leases whose destruction was under way when the server stopped");
+        }
         let n = self.storage.lease_recover_creating(self.now()).await?;
         if n > 0 {
             warn!(

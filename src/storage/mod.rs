@@ -64,6 +64,10 @@ pub trait Storage: Send + Sync {
     async fn lease_next_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
     /// Start-up recovery: every `creating` row is a crash leftover; make it `revoking`, due `now`.
     async fn lease_recover_creating(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
+    /// Start-up: claims held by a process that is gone (this one, before a crash) end now, so
+    /// leases it had claimed for destruction are retried at once instead of after the claim
+    /// timeout. Returns how many. Only right when no other process shares the storage.
+    async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
     /// Revoking leases with at least `min_attempts` failed attempts, by expire time then id.
     async fn lease_irrevocable(
         &self,

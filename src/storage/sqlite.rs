@@ -426,6 +426,18 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+        self.with(move |c| {
+            c.execute(
+                "UPDATE leases SET due_at=?1 WHERE state='revoking' AND due_at > ?1",
+                [millis(now)],
+            )
+            .map(|n| n as u64)
+            .map_err(err)
+        })
+        .await
+    }
+
     async fn lease_irrevocable(
         &self,
         min_attempts: i64,

@@ -94,3 +94,28 @@ async fn a_restart_with_100k_leases_serves_at_once() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"]["state"], "active");
 }
+
+#[tokio::test]
+async fn a_destruction_cut_off_by_a_crash_is_retried_at_start_up() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "claimed", "1h", "2h").await;
+    let (lease_id, user, _, _) = issue(&app, "claimed").await;
+    // What a crash between the worker's claim and the destruction leaves: revoking, claimed
+    // until two minutes from now.
+    let mut row = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+    row.state = LeaseState::Revoking;
+    row.due_at = Some(chrono::Utc::now() + chrono::Duration::seconds(120));
+    assert!(app
+        .core
+        .leases
+        .storage_for_tests()
+        .lease_update(&row, LeaseState::Active)
+        .await
+        .unwrap());
+    let (dir, token) = app.stop().await;
+    let _app = TestApp::spawn_in(dir, Some(token)).await;
+    // Well inside the two-minute claim: start-up released it.
+    pg.wait_gone(&user, Duration::from_secs(10)).await;
+}
