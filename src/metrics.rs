@@ -408,6 +408,7 @@ mod tests {
             workload: String::new(),
             purpose: None,
             ticket: None,
+            claimed_by: None,
             internal: Vec::new(),
         }
     }

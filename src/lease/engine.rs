@@ -125,6 +125,8 @@ pub struct LeaseEngine {
     pub observers: Observers,
     /// Per-lease locks: one destruction or renewal of a lease at a time in this process.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// This process's id in shared storage: claims and half-created rows carry it.
+    node_id: String,
 }
 
 pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
@@ -149,7 +151,18 @@ impl LeaseEngine {
             wake: Notify::new(),
             observers: Observers::default(),
             locks: Mutex::new(HashMap::new()),
+            node_id: super::id::new_node_id(),
         }
+    }
+
+    /// This process's node id (claims it holds carry it).
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// When a claim taken now lapses.
+    pub(super) fn claim_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono_dur(self.settings.claim_timeout)
     }
 
     /// The engine's settings.
@@ -272,8 +285,13 @@ impl LeaseEngine {
         Ok(self.storage.lease_tidy(before).await?)
     }
 
-    /// Start-up: every `creating` row is a crash leftover; queue it for destruction.
+    /// Start-up with storage of our own: every `creating` row and every claim is a crash
+    /// leftover; queue them for destruction now. Shared storage skips this (other nodes' rows
+    /// are alive): there the heartbeat loop releases the claims of nodes that stopped.
     pub async fn recover(&self) -> Result<u64> {
+        if self.storage.shared() {
+            return Ok(0);
+        }
         // SQLite storage belongs to one process: every claim found at start-up is a dead
         // process's (a crash between claiming a due lease and destroying it). Without this the
         // lease would wait out the claim timeout while its account stays alive.

@@ -60,18 +60,17 @@ async fn tick(
         .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
     let free = permits.available_permits() + 1;
     let now = engine.now();
-    let claim_until = now
-        + chrono::Duration::from_std(engine.settings().claim_timeout)
-            .unwrap_or(chrono::Duration::MAX);
+    let claim_until = engine.claim_until(now);
     let claimed = engine
         .storage()
-        .lease_claim_due(now, claim_until, free)
+        .lease_claim_due(now, claim_until, free, engine.node_id())
         .await?;
     let full_batch = claimed.len() == free;
     let mut first = Some(first);
     for lease in claimed {
-        // First claim of a lease past its expiry (not a retry, not a queued revoke): it expired.
-        if lease.attempts == 0 && lease.expire_time <= now {
+        // First claim of a lease past its expiry (not a retry, not a queued revoke, not an
+        // abandoned creation): it expired.
+        if lease.attempts == 0 && lease.expire_time <= now && lease.last_error.is_none() {
             engine
                 .observers
                 .emit(&LeaseEvent::Expired { lease: &lease }, now);

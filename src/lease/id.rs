@@ -9,6 +9,14 @@ pub fn new_lease_id(request_path: &str) -> String {
     format!("{}/{suffix}", request_path.trim_end_matches('/'))
 }
 
+/// A new node id: `node-` and 12 base62 characters, random per process start.
+pub fn new_node_id() -> String {
+    format!(
+        "node-{}",
+        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 12)
+    )
+}
+
 /// Normalise a prefix given by a client: hvac strips trailing slashes, so `database/creds/ro`
 /// means the folder. A full lease id stays as it is (it is its own prefix).
 pub fn normalize_prefix(prefix: &str) -> String {

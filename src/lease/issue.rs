@@ -13,6 +13,10 @@ use super::model::{LeaseRecord, LeaseState};
 use super::ttl::issue_ttl;
 use crate::error::{Error, Result};
 
+/// Time beyond the target timeout that a `creating` row stays its node's before others may take
+/// it over: covers the storage writes around the create call.
+const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl LeaseEngine {
     /// Issue a planned secret: write the lease (`creating`), create the account, mark `active`.
     /// If creation fails the lease goes straight to destruction and the error is returned.
@@ -45,7 +49,9 @@ impl LeaseEngine {
             last_renewal: None,
             role_ttl_secs: i64::try_from(planned.ttl.as_secs()).unwrap_or(i64::MAX),
             renewable: planned.renewable,
-            due_at: Some(expire_time),
+            // Until it is active, the row is this node's work with a deadline: if the node dies
+            // (or creation overruns), any worker takes the row over and destroys the account.
+            due_at: Some(now + chrono_dur(self.settings.target_timeout + CREATE_GRACE)),
             attempts: 0,
             last_error: None,
             revoked_time: None,
@@ -55,6 +61,7 @@ impl LeaseEngine {
             purpose: target.purpose,
             ticket: target.ticket,
             internal,
+            claimed_by: Some(self.node_id().to_owned()),
         };
         // Held until the lease is active (or marked for destruction): a revoke-prefix that finds
         // the row while the account is being made waits, instead of destroying it before it exists.
@@ -69,6 +76,8 @@ impl LeaseEngine {
         match created {
             Ok(Some(mut credentials)) => {
                 lease.state = LeaseState::Active;
+                lease.due_at = Some(expire_time);
+                lease.claimed_by = None;
                 if let Some(internal) = credentials.internal.take() {
                     let bytes = serde_json::to_vec(&internal)
                         .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
@@ -82,8 +91,23 @@ impl LeaseEngine {
                     .lease_update(&lease, LeaseState::Creating)
                     .await?
                 {
+                    // Another node took the row over (it thought this one dead): whatever it
+                    // destroyed may have come before this creation, so destroy once more.
+                    lease.state = LeaseState::Revoking;
+                    lease.due_at = Some(self.now());
+                    lease.claimed_by = None;
+                    lease.revoked_time = None;
+                    lease.last_error =
+                        Some("account created after its lease row was taken over".into());
+                    for expected in [LeaseState::Revoking, LeaseState::Revoked] {
+                        if self.storage.lease_update(&lease, expected).await? {
+                            break;
+                        }
+                    }
+                    self.wake.notify_one();
                     return Err(Error::Internal(format!(
-                        "lease {} changed while created",
+                        "lease {} was taken over while its account was created; the account \
+                         is being destroyed",
                         lease.id
                     )));
                 }
@@ -109,6 +133,7 @@ impl LeaseEngine {
                 // Nothing may survive a failed issue: destroy whatever was made, now.
                 lease.state = LeaseState::Revoking;
                 lease.due_at = Some(self.now());
+                lease.claimed_by = None;
                 lease.last_error = Some(format!("creation failed: {e}"));
                 self.storage
                     .lease_update(&lease, LeaseState::Creating)
@@ -165,6 +190,7 @@ impl LeaseEngine {
             workload: String::new(),
             purpose: None,
             ticket: None,
+            claimed_by: None,
             internal: self
                 .seal
                 .seal(&internal)

@@ -89,4 +89,8 @@ pub struct LeaseRecord {
     pub ticket: Option<String>,
     /// Backend internal data, sealed.
     pub internal: Vec<u8>,
+    /// The node that holds this row's work (creating the account, or a claim to destroy it),
+    /// `None` when nobody does. With shared storage, a claim held by a node that stopped
+    /// heartbeating is released so another node takes the work over.
+    pub claimed_by: Option<String>,
 }

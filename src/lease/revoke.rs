@@ -6,8 +6,9 @@ use tracing::{info, warn};
 use super::backoff::retry_delay;
 use super::engine::{chrono_dur, Call, LeaseEngine};
 use super::events::LeaseEvent;
-use super::model::LeaseState;
+use super::model::{LeaseRecord, LeaseState};
 use crate::error::{Error, Result};
+use crate::storage::ClaimOne;
 
 impl LeaseEngine {
     /// Revoke one lease. `sync`: destroy now and report failure; otherwise queue it for the worker.
@@ -27,7 +28,13 @@ impl LeaseEngine {
         let lock = self.lock_for(id);
         let _held = lock.lock().await;
         if let Some(mut lease) = self.storage.lease_get(id).await? {
-            if matches!(lease.state, LeaseState::Active | LeaseState::Revoking) {
+            // A revoking row claimed by a node is being destroyed already: leave its claim be.
+            let queueable = match lease.state {
+                LeaseState::Active => true,
+                LeaseState::Revoking => lease.claimed_by.is_none(),
+                LeaseState::Creating | LeaseState::Revoked => false,
+            };
+            if queueable {
                 let expected = lease.state;
                 lease.state = LeaseState::Revoking;
                 lease.due_at = Some(self.now());
@@ -100,6 +107,42 @@ impl LeaseEngine {
         Ok(warnings)
     }
 
+    /// Claim a lease for destruction by this node. `None`: nothing to do (revoked or absent).
+    /// When another node holds it, wait for that node's attempt and report its outcome, so a
+    /// sync revoke answers for the destruction without running a second one beside it.
+    async fn claim(&self, id: &str) -> std::result::Result<Option<LeaseRecord>, String> {
+        let deadline = tokio::time::Instant::now() + self.settings.target_timeout;
+        let mut seen_attempts = None;
+        loop {
+            let now = self.now();
+            let claimed = self
+                .storage
+                .lease_claim_one(id, now, self.claim_until(now), self.node_id())
+                .await
+                .map_err(|e| e.to_string())?;
+            let lease = match claimed {
+                ClaimOne::Claimed(lease) => return Ok(Some(lease)),
+                ClaimOne::Missing | ClaimOne::Revoked(_) => return Ok(None),
+                ClaimOne::Busy(lease) => lease,
+            };
+            // The other node finished an attempt and failed: report its error.
+            if seen_attempts.is_some_and(|n| lease.attempts > n) && lease.claimed_by.is_none() {
+                return Err(lease
+                    .last_error
+                    .unwrap_or_else(|| "destruction failed on another node".into()));
+            }
+            seen_attempts.get_or_insert(lease.attempts);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "destruction is under way on node {}; not finished within {}s",
+                    lease.claimed_by.as_deref().unwrap_or("?"),
+                    self.settings.target_timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Destroy many leases, a bounded number at a time; returns `(lease id, error)` per failure.
     async fn destroy_all(&self, ids: Vec<String>) -> Vec<(String, String)> {
         use futures_util::stream::{self, StreamExt};
@@ -125,14 +168,10 @@ impl LeaseEngine {
     pub async fn destroy(&self, id: &str) -> std::result::Result<(), String> {
         let lock = self.lock_for(id);
         let _held = lock.lock().await;
-        let mut lease = match self.storage.lease_get(id).await {
-            Ok(Some(l)) => l,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
+        let mut lease = match self.claim(id).await? {
+            Some(l) => l,
+            None => return Ok(()),
         };
-        if lease.state == LeaseState::Revoked {
-            return Ok(());
-        }
         let outcome = match self.mounts.resolve(&lease.mount_uuid) {
             None => Err(format!("mount {} no longer exists", lease.mount_path)),
             Some(mount) => match self.context(&lease, &mount) {
@@ -146,6 +185,7 @@ impl LeaseEngine {
         };
         let now = self.now();
         lease.attempts += 1;
+        lease.claimed_by = None;
         match &outcome {
             Ok(()) => {
                 lease.state = LeaseState::Revoked;

@@ -3,7 +3,7 @@
 //!
 //! Implementations store bytes; sealing happens above them ([`sealed::SealedKv`], the lease engine),
 //! so every implementation keeps secrets encrypted without knowing about it. SQLite is the embedded
-//! default; a PostgreSQL implementation for several nodes is planned behind the same trait.
+//! default; PostgreSQL ([`postgres`]) lets several nodes share one lease table.
 
 pub mod seal;
 pub mod sealed;
@@ -13,6 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::lease::model::{LeaseRecord, LeaseState};
+
+/// `last_error` of a lease whose creation was abandoned (its node died or missed the deadline).
+pub const CREATION_ABANDONED: &str = "server stopped while the account was being created";
 
 /// Storage failed. The text is for logs; callers see "internal error".
 #[derive(Debug, thiserror::Error)]
@@ -52,16 +55,38 @@ pub trait Storage: Send + Sync {
         &self,
         workload: &str,
     ) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Claim up to `limit` due leases (active or revoking with `due_at <= now`): each becomes
-    /// `revoking` with `due_at = claim_until`, so no other worker takes it until the claim lapses.
+    /// Claim up to `limit` due leases (creating, active or revoking with `due_at <= now`; a
+    /// `creating` row's `due_at` is its creation deadline): each becomes `revoking` with
+    /// `due_at = claim_until` and `claimed_by = node`, so no other worker takes it until the
+    /// claim lapses or is released. Rows locked by a concurrent claimer are skipped, never
+    /// waited for or taken twice (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
     async fn lease_claim_due(
         &self,
         now: DateTime<Utc>,
         claim_until: DateTime<Utc>,
         limit: usize,
+        node: &str,
     ) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// The earliest `due_at` of any active or revoking lease.
+    /// Claim one lease for destruction now (a sync revoke), as [`Storage::lease_claim_due`]
+    /// does: an `active` row, or a `revoking`/`creating` row that nobody else holds (no
+    /// `claimed_by`, `claimed_by == node`, or its `due_at <= now`).
+    async fn lease_claim_one(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        node: &str,
+    ) -> Result<ClaimOne, StorageError>;
+    /// The earliest `due_at` of any creating, active or revoking lease.
     async fn lease_next_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
+    /// Release every claim (`creating` or `revoking` rows with `claimed_by` set) held by a node
+    /// that is not registered or whose heartbeat is older than `alive_since`: the row becomes
+    /// due `now` with no holder, so any node's worker takes the work over. Returns how many.
+    async fn lease_release_dead_claims(
+        &self,
+        now: DateTime<Utc>,
+        alive_since: DateTime<Utc>,
+    ) -> Result<u64, StorageError>;
     /// Start-up recovery: every `creating` row is a crash leftover; make it `revoking`, due `now`.
     async fn lease_recover_creating(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
     /// Start-up: claims held by a process that is gone (this one, before a crash) end now, so
@@ -81,6 +106,76 @@ pub trait Storage: Send + Sync {
     /// gauges, which must be right after a restart, so they come from the table and not from
     /// memory. One aggregate over the whole table per call: O(rows), tombstones included.
     async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError>;
+
+    /// True when other processes may share this storage (PostgreSQL). When false, whatever a
+    /// start-up finds claimed or half-created belongs to a dead process and is recovered at once.
+    fn shared(&self) -> bool;
+    /// Register or refresh this node (`heartbeat_at` included), upserting by id.
+    async fn node_heartbeat(&self, node: &NodeRecord) -> Result<(), StorageError>;
+    /// Every registered node, by id.
+    async fn node_list(&self) -> Result<Vec<NodeRecord>, StorageError>;
+    /// Forget a node (graceful stop, or long dead).
+    async fn node_remove(&self, id: &str) -> Result<(), StorageError>;
+    /// Take or extend the named lock for `holder` until `until`: succeeds when the lock is free,
+    /// expired (`expires_at <= now`) or already `holder`'s. Atomic across processes.
+    async fn lock_try(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+    /// Release the named lock if `holder` holds it.
+    async fn lock_release(&self, name: &str, holder: &str) -> Result<(), StorageError>;
+    /// The holder of the named lock, if it has not expired at `now`.
+    async fn lock_holder(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StorageError>;
+    /// Changes other processes made to the key/value space, for caches to follow. `None` when
+    /// no other process can write (SQLite). A [`StorageChange::Resync`] means changes may have
+    /// been missed (the feed reconnected): reload everything.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StorageChange>>;
+}
+
+/// What [`Storage::lease_claim_one`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOne {
+    /// Claimed for this node; the row as it is now.
+    Claimed(LeaseRecord),
+    /// Another node holds the row's work; the row as it is now.
+    Busy(LeaseRecord),
+    /// Already revoked (the tombstone).
+    Revoked(LeaseRecord),
+    /// No such lease.
+    Missing,
+}
+
+/// One server process sharing the storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Random per process start.
+    pub id: String,
+    /// The machine's host name.
+    pub hostname: String,
+    /// Where clients reach it (`http://10.0.0.5:8200`), as configured.
+    pub api_addr: String,
+    /// leasehold's version.
+    pub version: String,
+    /// When this process started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// A change another process made (see [`Storage::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageChange {
+    /// This key was written or deleted (for a prefix delete: each key, or the prefix itself).
+    Key(String),
+    /// Changes may have been missed; reload every cache.
+    Resync,
 }
 
 /// One group of [`Storage::lease_counts`].

@@ -12,10 +12,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use super::{LeaseCount, Storage, StorageError};
+use super::{
+    ClaimOne, LeaseCount, NodeRecord, Storage, StorageChange, StorageError, CREATION_ABANDONED,
+};
 use crate::lease::model::{LeaseRecord, LeaseState};
 
-const SCHEMA: &str = r#"
+/// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
+/// Never edit one that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS kv (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -53,9 +59,27 @@ CREATE INDEX IF NOT EXISTS leases_token ON leases (token_accessor) WHERE state !
 CREATE INDEX IF NOT EXISTS leases_workload ON leases (workload) WHERE workload != '' AND state != 'revoked';
 "#;
 
+/// Claims name their node; nodes heartbeat; named locks (the leader's, rotations').
+const SCHEMA_V2: &str = r#"
+ALTER TABLE leases ADD COLUMN claimed_by TEXT;
+CREATE TABLE nodes (
+    id           TEXT PRIMARY KEY,
+    hostname     TEXT NOT NULL,
+    api_addr     TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+CREATE TABLE locks (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
+
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket";
+    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
 
 /// SQLite storage in one file.
 #[derive(Clone)]
@@ -106,6 +130,7 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
         workload: row.get(20)?,
         purpose: row.get(21)?,
         ticket: row.get(22)?,
+        claimed_by: row.get(23)?,
     })
 }
 
@@ -115,14 +140,14 @@ impl SqliteStorage {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.pragma_update(None, "busy_timeout", 5000)
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -145,7 +170,41 @@ impl SqliteStorage {
     }
 }
 
-/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?23` in the statements below).
+/// Apply the migrations this file has not seen, each in its own transaction with its version.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let done: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(err)?;
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StorageError(format!(
+            "sqlite: the storage file has schema version {done}, newer than this build's {}; \
+             run a newer leasehold",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+fn node_from_row(r: &Row<'_>) -> rusqlite::Result<NodeRecord> {
+    Ok(NodeRecord {
+        id: r.get(0)?,
+        hostname: r.get(1)?,
+        api_addr: r.get(2)?,
+        version: r.get(3)?,
+        started_at: time(r.get(4)?),
+        heartbeat_at: time(r.get(5)?),
+    })
+}
+
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?24` in the statements below).
 fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     vec![
         l.id.clone().into(),
@@ -171,6 +230,7 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
         l.workload.clone().into(),
         l.purpose.clone().into(),
         l.ticket.clone().into(),
+        l.claimed_by.clone().into(),
     ]
 }
 
@@ -255,7 +315,7 @@ impl Storage for SqliteStorage {
         self.with(move |c| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
             );
             c.execute(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
@@ -288,8 +348,8 @@ impl Storage for SqliteStorage {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
-                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23 \
-                WHERE id=?1 AND state=?24";
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24 \
+                WHERE id=?1 AND state=?25";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
             c.execute(sql, params_from_iter(values))
@@ -365,14 +425,16 @@ impl Storage for SqliteStorage {
         now: DateTime<Utc>,
         claim_until: DateTime<Utc>,
         limit: usize,
+        node: &str,
     ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let node = node.to_owned();
         self.with(move |c| {
             let tx = c.transaction().map_err(err)?;
             let mut claimed = {
                 let mut stmt = tx
                     .prepare(&format!(
                         "SELECT {LEASE_COLUMNS} FROM leases WHERE due_at IS NOT NULL \
-                         AND due_at <= ?1 AND state IN ('active','revoking') \
+                         AND due_at <= ?1 AND state IN ('creating','active','revoking') \
                          ORDER BY due_at LIMIT ?2"
                     ))
                     .map_err(err)?;
@@ -385,15 +447,89 @@ impl Storage for SqliteStorage {
             };
             for lease in &mut claimed {
                 tx.execute(
-                    "UPDATE leases SET state='revoking', due_at=?2 WHERE id=?1",
-                    params![lease.id, millis(claim_until)],
+                    "UPDATE leases SET state='revoking', due_at=?2, claimed_by=?3 WHERE id=?1",
+                    params![lease.id, millis(claim_until), node],
                 )
                 .map_err(err)?;
+                if lease.state == LeaseState::Creating && lease.last_error.is_none() {
+                    lease.last_error = Some(CREATION_ABANDONED.into());
+                    tx.execute(
+                        "UPDATE leases SET last_error=?2 WHERE id=?1",
+                        params![lease.id, CREATION_ABANDONED],
+                    )
+                    .map_err(err)?;
+                }
                 lease.state = LeaseState::Revoking;
                 lease.due_at = Some(claim_until);
+                lease.claimed_by = Some(node.clone());
             }
             tx.commit().map_err(err)?;
             Ok(claimed)
+        })
+        .await
+    }
+
+    async fn lease_claim_one(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        claim_until: DateTime<Utc>,
+        node: &str,
+    ) -> Result<ClaimOne, StorageError> {
+        let (id, node) = (id.to_owned(), node.to_owned());
+        self.with(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let found = tx
+                .query_row(
+                    &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
+                    [&id],
+                    lease_from_row,
+                )
+                .optional()
+                .map_err(err)?;
+            let Some(mut lease) = found else {
+                return Ok(ClaimOne::Missing);
+            };
+            let free = match lease.state {
+                LeaseState::Revoked => return Ok(ClaimOne::Revoked(lease)),
+                LeaseState::Active => true,
+                LeaseState::Creating | LeaseState::Revoking => {
+                    lease.claimed_by.is_none()
+                        || lease.claimed_by.as_deref() == Some(node.as_str())
+                        || lease.due_at.is_some_and(|d| d <= now)
+                }
+            };
+            if !free {
+                return Ok(ClaimOne::Busy(lease));
+            }
+            tx.execute(
+                "UPDATE leases SET state='revoking', due_at=?2, claimed_by=?3 WHERE id=?1",
+                params![id, millis(claim_until), node],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            lease.state = LeaseState::Revoking;
+            lease.due_at = Some(claim_until);
+            lease.claimed_by = Some(node);
+            Ok(ClaimOne::Claimed(lease))
+        })
+        .await
+    }
+
+    async fn lease_release_dead_claims(
+        &self,
+        now: DateTime<Utc>,
+        alive_since: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        self.with(move |c| {
+            c.execute(
+                "UPDATE leases SET due_at=?1, claimed_by=NULL \
+                 WHERE claimed_by IS NOT NULL AND state IN ('creating','revoking') \
+                 AND claimed_by NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= ?2)",
+                params![millis(now), millis(alive_since)],
+            )
+            .map(|n| n as u64)
+            .map_err(err)
         })
         .await
     }
@@ -402,7 +538,7 @@ impl Storage for SqliteStorage {
         self.with(|c| {
             c.query_row(
                 "SELECT min(due_at) FROM leases WHERE due_at IS NOT NULL \
-                 AND state IN ('active','revoking')",
+                 AND state IN ('creating','active','revoking')",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )
@@ -416,9 +552,9 @@ impl Storage for SqliteStorage {
         self.with(move |c| {
             c.execute(
                 "UPDATE leases SET state='revoking', due_at=?1, \
-                 last_error=coalesce(last_error, 'server stopped while the account was being created') \
+                 last_error=coalesce(last_error, ?2), claimed_by=NULL \
                  WHERE state='creating'",
-                [millis(now)],
+                params![millis(now), CREATION_ABANDONED],
             )
             .map(|n| n as u64)
             .map_err(err)
@@ -429,7 +565,7 @@ impl Storage for SqliteStorage {
     async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
         self.with(move |c| {
             c.execute(
-                "UPDATE leases SET due_at=?1 WHERE state='revoking' AND due_at > ?1",
+                "UPDATE leases SET due_at=?1, claimed_by=NULL WHERE state='revoking' AND due_at > ?1",
                 [millis(now)],
             )
             .map(|n| n as u64)
@@ -499,6 +635,117 @@ impl Storage for SqliteStorage {
         })
         .await
     }
+    fn shared(&self) -> bool {
+        false
+    }
+
+    async fn node_heartbeat(&self, node: &NodeRecord) -> Result<(), StorageError> {
+        let node = node.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO nodes (id, hostname, api_addr, version, started_at, heartbeat_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET \
+                 hostname=excluded.hostname, api_addr=excluded.api_addr, \
+                 version=excluded.version, heartbeat_at=excluded.heartbeat_at",
+                params![
+                    node.id,
+                    node.hostname,
+                    node.api_addr,
+                    node.version,
+                    millis(node.started_at),
+                    millis(node.heartbeat_at)
+                ],
+            )
+            .map(|_| ())
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn node_list(&self) -> Result<Vec<NodeRecord>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, hostname, api_addr, version, started_at, heartbeat_at \
+                     FROM nodes ORDER BY id",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], node_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn node_remove(&self, id: &str) -> Result<(), StorageError> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.execute("DELETE FROM nodes WHERE id = ?1", [id])
+                .map(|_| ())
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn lock_try(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO locks (name, holder, expires_at) VALUES (?1, ?2, ?4) \
+                 ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, \
+                 expires_at=excluded.expires_at \
+                 WHERE locks.holder = excluded.holder OR locks.expires_at <= ?3",
+                params![name, holder, millis(now), millis(until)],
+            )
+            .map(|n| n == 1)
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lock_release(&self, name: &str, holder: &str) -> Result<(), StorageError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM locks WHERE name = ?1 AND holder = ?2",
+                [name, holder],
+            )
+            .map(|_| ())
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lock_holder(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StorageError> {
+        let name = name.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT holder FROM locks WHERE name = ?1 AND expires_at > ?2",
+                params![name, millis(now)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)
+        })
+        .await
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StorageChange>> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -530,6 +777,7 @@ mod tests {
             workload: String::new(),
             purpose: None,
             ticket: None,
+            claimed_by: None,
         }
     }
 
@@ -557,10 +805,14 @@ mod tests {
             .await
             .unwrap();
         let until = now + chrono::Duration::seconds(30);
-        let got = s.lease_claim_due(now, until, 10).await.unwrap();
+        let got = s.lease_claim_due(now, until, 10, "n1").await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].id, "a/1");
-        assert!(s.lease_claim_due(now, until, 10).await.unwrap().is_empty());
+        assert!(s
+            .lease_claim_due(now, until, 10, "n1")
+            .await
+            .unwrap()
+            .is_empty());
         let stored = s.lease_get("a/1").await.unwrap().unwrap();
         assert_eq!(stored.state, LeaseState::Revoking);
         assert_eq!(
