@@ -825,6 +825,109 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn claim_one_respects_other_nodes_until_they_die() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let later = now + chrono::Duration::seconds(60);
+        s.lease_insert(&lease("a/1", later)).await.unwrap();
+        assert!(matches!(
+            s.lease_claim_one("a/1", now, later, "n1").await.unwrap(),
+            ClaimOne::Claimed(l) if l.claimed_by.as_deref() == Some("n1")
+        ));
+        // n2 must not take n1's live claim; n1 may take its own again.
+        assert!(matches!(
+            s.lease_claim_one("a/1", now, later, "n2").await.unwrap(),
+            ClaimOne::Busy(_)
+        ));
+        assert!(matches!(
+            s.lease_claim_one("a/1", now, later, "n1").await.unwrap(),
+            ClaimOne::Claimed(_)
+        ));
+        // n1 heartbeats: its claim stays. n1 stops: the claim is released and n2 takes it.
+        let node = NodeRecord {
+            id: "n1".into(),
+            hostname: "h".into(),
+            api_addr: String::new(),
+            version: "0".into(),
+            started_at: now,
+            heartbeat_at: now,
+        };
+        s.node_heartbeat(&node).await.unwrap();
+        let alive_since = now - chrono::Duration::seconds(10);
+        assert_eq!(
+            s.lease_release_dead_claims(now, alive_since).await.unwrap(),
+            0
+        );
+        let much_later = now + chrono::Duration::seconds(30);
+        assert_eq!(
+            s.lease_release_dead_claims(much_later, much_later - chrono::Duration::seconds(10))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(matches!(
+            s.lease_claim_one("a/1", much_later, later, "n2").await.unwrap(),
+            ClaimOne::Claimed(l) if l.claimed_by.as_deref() == Some("n2")
+        ));
+        assert_eq!(s.node_list().await.unwrap(), vec![node]);
+        assert!(matches!(
+            s.lease_claim_one("nope", now, later, "n2").await.unwrap(),
+            ClaimOne::Missing
+        ));
+    }
+
+    #[tokio::test]
+    async fn creating_rows_past_their_deadline_are_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let mut l = lease("a/1", now - chrono::Duration::seconds(1));
+        l.state = LeaseState::Creating;
+        l.claimed_by = Some("gone".into());
+        s.lease_insert(&l).await.unwrap();
+        let got = s
+            .lease_claim_due(now, now + chrono::Duration::seconds(30), 10, "n1")
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].state, LeaseState::Revoking);
+        assert_eq!(got[0].last_error.as_deref(), Some(CREATION_ABANDONED));
+    }
+
+    #[tokio::test]
+    async fn locks_are_exclusive_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
+        let now = Utc::now();
+        let until = now + chrono::Duration::seconds(10);
+        assert!(s.lock_try("leader", "n1", now, until).await.unwrap());
+        assert!(!s.lock_try("leader", "n2", now, until).await.unwrap());
+        assert!(s.lock_try("leader", "n1", now, until).await.unwrap());
+        assert_eq!(
+            s.lock_holder("leader", now).await.unwrap().as_deref(),
+            Some("n1")
+        );
+        assert!(s.lock_try("leader", "n2", until, until).await.unwrap());
+        s.lock_release("leader", "n2").await.unwrap();
+        assert_eq!(s.lock_holder("leader", now).await.unwrap(), None);
+    }
+
+    #[test]
+    fn reopening_keeps_the_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(SqliteStorage::open(&path).unwrap());
+        // A second open must not rerun the migrations (ALTER TABLE would fail).
+        drop(SqliteStorage::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[tokio::test]
     async fn conditional_update_and_recovery() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
