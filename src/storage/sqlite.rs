@@ -828,7 +828,8 @@ mod tests {
     async fn claim_one_respects_other_nodes_until_they_die() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        let now = Utc::now();
+        // Storage keeps milliseconds.
+        let now = time(Utc::now().timestamp_millis());
         let later = now + chrono::Duration::seconds(60);
         s.lease_insert(&lease("a/1", later)).await.unwrap();
         assert!(matches!(
