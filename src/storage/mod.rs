@@ -5,9 +5,14 @@
 //! so every implementation keeps secrets encrypted without knowing about it. SQLite is the embedded
 //! default; PostgreSQL ([`postgres`]) lets several nodes share one lease table.
 
+pub mod postgres;
+#[cfg(test)]
+mod postgres_tests;
 pub mod seal;
 pub mod sealed;
 pub mod sqlite;
+#[cfg(test)]
+mod suite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

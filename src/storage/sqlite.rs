@@ -751,168 +751,25 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::suite;
 
-    fn lease(id: &str, due: DateTime<Utc>) -> LeaseRecord {
-        LeaseRecord {
-            id: id.into(),
-            mount_uuid: "m".into(),
-            mount_path: "database/".into(),
-            kind: "creds".into(),
-            role: "ro".into(),
-            account: "v-x".into(),
-            state: LeaseState::Active,
-            issue_time: due,
-            expire_time: due,
-            max_expire_time: due,
-            last_renewal: None,
-            role_ttl_secs: 0,
-            renewable: true,
-            due_at: Some(due),
-            attempts: 0,
-            last_error: None,
-            revoked_time: None,
-            forced: false,
-            token_accessor: "acc".into(),
-            internal: vec![1, 2, 3],
-            workload: String::new(),
-            purpose: None,
-            ticket: None,
-            claimed_by: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn kv_lists_one_level() {
+    fn open() -> (tempfile::TempDir, SqliteStorage) {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        for k in ["a/b", "a/c/d", "a/c/e", "b"] {
-            s.kv_put(k, vec![1]).await.unwrap();
-        }
-        assert_eq!(s.kv_list("a/").await.unwrap(), vec!["b", "c/"]);
-        s.kv_delete_prefix("a/").await.unwrap();
-        assert_eq!(s.kv_list("").await.unwrap(), vec!["b"]);
+        (dir, s)
     }
 
-    #[tokio::test]
-    async fn claim_takes_due_rows_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        let now = Utc::now();
-        s.lease_insert(&lease("a/1", now - chrono::Duration::seconds(1)))
-            .await
-            .unwrap();
-        s.lease_insert(&lease("a/2", now + chrono::Duration::seconds(60)))
-            .await
-            .unwrap();
-        let until = now + chrono::Duration::seconds(30);
-        let got = s.lease_claim_due(now, until, 10, "n1").await.unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].id, "a/1");
-        assert!(s
-            .lease_claim_due(now, until, 10, "n1")
-            .await
-            .unwrap()
-            .is_empty());
-        let stored = s.lease_get("a/1").await.unwrap().unwrap();
-        assert_eq!(stored.state, LeaseState::Revoking);
-        assert_eq!(
-            s.lease_next_due()
-                .await
-                .unwrap()
-                .map(|t| t.timestamp_millis()),
-            Some(until.timestamp_millis())
-        );
+    /// One `#[tokio::test]` per case of the shared suite, each on a new file.
+    macro_rules! suite_tests {
+        ($($case:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $case() {
+                let (_dir, s) = open();
+                suite::$case(&s).await;
+            }
+        )*};
     }
-
-    #[tokio::test]
-    async fn claim_one_respects_other_nodes_until_they_die() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        // Storage keeps milliseconds.
-        let now = time(Utc::now().timestamp_millis());
-        let later = now + chrono::Duration::seconds(60);
-        s.lease_insert(&lease("a/1", later)).await.unwrap();
-        assert!(matches!(
-            s.lease_claim_one("a/1", now, later, "n1").await.unwrap(),
-            ClaimOne::Claimed(l) if l.claimed_by.as_deref() == Some("n1")
-        ));
-        // n2 must not take n1's live claim; n1 may take its own again.
-        assert!(matches!(
-            s.lease_claim_one("a/1", now, later, "n2").await.unwrap(),
-            ClaimOne::Busy(_)
-        ));
-        assert!(matches!(
-            s.lease_claim_one("a/1", now, later, "n1").await.unwrap(),
-            ClaimOne::Claimed(_)
-        ));
-        // n1 heartbeats: its claim stays. n1 stops: the claim is released and n2 takes it.
-        let node = NodeRecord {
-            id: "n1".into(),
-            hostname: "h".into(),
-            api_addr: String::new(),
-            version: "0".into(),
-            started_at: now,
-            heartbeat_at: now,
-        };
-        s.node_heartbeat(&node).await.unwrap();
-        let alive_since = now - chrono::Duration::seconds(10);
-        assert_eq!(
-            s.lease_release_dead_claims(now, alive_since).await.unwrap(),
-            0
-        );
-        let much_later = now + chrono::Duration::seconds(30);
-        assert_eq!(
-            s.lease_release_dead_claims(much_later, much_later - chrono::Duration::seconds(10))
-                .await
-                .unwrap(),
-            1
-        );
-        assert!(matches!(
-            s.lease_claim_one("a/1", much_later, later, "n2").await.unwrap(),
-            ClaimOne::Claimed(l) if l.claimed_by.as_deref() == Some("n2")
-        ));
-        assert_eq!(s.node_list().await.unwrap(), vec![node]);
-        assert!(matches!(
-            s.lease_claim_one("nope", now, later, "n2").await.unwrap(),
-            ClaimOne::Missing
-        ));
-    }
-
-    #[tokio::test]
-    async fn creating_rows_past_their_deadline_are_claimed() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        let now = Utc::now();
-        let mut l = lease("a/1", now - chrono::Duration::seconds(1));
-        l.state = LeaseState::Creating;
-        l.claimed_by = Some("gone".into());
-        s.lease_insert(&l).await.unwrap();
-        let got = s
-            .lease_claim_due(now, now + chrono::Duration::seconds(30), 10, "n1")
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].state, LeaseState::Revoking);
-        assert_eq!(got[0].last_error.as_deref(), Some(CREATION_ABANDONED));
-    }
-
-    #[tokio::test]
-    async fn locks_are_exclusive_until_they_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        let now = Utc::now();
-        let until = now + chrono::Duration::seconds(10);
-        assert!(s.lock_try("leader", "n1", now, until).await.unwrap());
-        assert!(!s.lock_try("leader", "n2", now, until).await.unwrap());
-        assert!(s.lock_try("leader", "n1", now, until).await.unwrap());
-        assert_eq!(
-            s.lock_holder("leader", now).await.unwrap().as_deref(),
-            Some("n1")
-        );
-        assert!(s.lock_try("leader", "n2", until, until).await.unwrap());
-        s.lock_release("leader", "n2").await.unwrap();
-        assert_eq!(s.lock_holder("leader", now).await.unwrap(), None);
-    }
+    crate::storage::suite::for_each_case!(suite_tests);
 
     #[test]
     fn reopening_keeps_the_schema_version() {
@@ -929,56 +786,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn conditional_update_and_recovery() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        let now = Utc::now();
-        let mut l = lease("a/1", now + chrono::Duration::seconds(60));
-        l.state = LeaseState::Creating;
-        s.lease_insert(&l).await.unwrap();
-        l.state = LeaseState::Active;
-        assert!(!s.lease_update(&l, LeaseState::Active).await.unwrap());
-        assert_eq!(s.lease_recover_creating(now).await.unwrap(), 1);
-        let got = s.lease_get("a/1").await.unwrap().unwrap();
-        assert_eq!(got.state, LeaseState::Revoking);
-        assert!(got.last_error.is_some());
-        assert_eq!(s.lease_list_live("a/").await.unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn counts_group_by_mount_role_state_and_irrevocable() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStorage::open(&dir.path().join("t.db")).unwrap();
-        let now = Utc::now();
-        for (id, role, state, attempts) in [
-            ("a/1", "ro", LeaseState::Active, 0),
-            ("a/2", "ro", LeaseState::Active, 0),
-            ("a/3", "rw", LeaseState::Active, 0),
-            ("a/4", "ro", LeaseState::Revoking, 2),
-            ("a/5", "ro", LeaseState::Revoking, 6),
-            ("a/6", "ro", LeaseState::Revoked, 1),
-        ] {
-            let mut l = lease(id, now);
-            l.role = role.into();
-            l.state = state;
-            l.attempts = attempts;
-            s.lease_insert(&l).await.unwrap();
-        }
-        let counts = s.lease_counts(6).await.unwrap();
-        let got: Vec<_> = counts
-            .iter()
-            .map(|c| (c.role.as_str(), c.state, c.irrevocable, c.count))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("ro", LeaseState::Active, false, 2),
-                ("ro", LeaseState::Revoked, false, 1),
-                ("ro", LeaseState::Revoking, false, 1),
-                ("ro", LeaseState::Revoking, true, 1),
-                ("rw", LeaseState::Active, false, 1),
-            ]
-        );
-        assert!(counts.iter().all(|c| c.mount_path == "database/"));
+    async fn a_single_process_store_reports_no_change_feed() {
+        let (_dir, s) = open();
+        assert!(!s.shared());
+        assert!(s.changes().is_none());
     }
 }

@@ -1,0 +1,227 @@
+//! The shared storage suite against a real PostgreSQL, plus what only shared storage does:
+//! concurrent claimers on separate pools, and the change feed between processes.
+//!
+//! Each test gets a database of its own on the server `LEASEHOLD_TEST_STORAGE_PG` names
+//! (default: the machine's trust-auth PostgreSQL on 127.0.0.1:5432), dropped when it passes.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_postgres::NoTls;
+
+use super::postgres::{PostgresSettings, PostgresStorage};
+use super::{suite, Storage, StorageChange};
+
+fn admin_url() -> String {
+    std::env::var("LEASEHOLD_TEST_STORAGE_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into())
+}
+
+/// A fresh database, and the admin connection to drop it with.
+struct TestDb {
+    name: String,
+    admin: tokio_postgres::Client,
+}
+
+impl TestDb {
+    async fn new() -> Self {
+        let (admin, conn) = tokio_postgres::connect(&admin_url(), NoTls)
+            .await
+            .expect("the test PostgreSQL (LEASEHOLD_TEST_STORAGE_PG) is reachable");
+        tokio::spawn(conn);
+        let name = format!("lh_storage_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        Self { name, admin }
+    }
+
+    fn url(&self) -> String {
+        let base: tokio_postgres::Config = admin_url().parse().unwrap();
+        let mut cfg = base;
+        cfg.dbname(&self.name);
+        // Rebuild as key=value: Config has no Display.
+        let host = match cfg.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".into(),
+        };
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let user = cfg.get_user().unwrap_or("postgres");
+        let mut url = format!("host={host} port={port} user={user} dbname={}", self.name);
+        if let Some(pw) = cfg.get_password() {
+            url.push_str(&format!(" password={}", String::from_utf8_lossy(pw)));
+        }
+        url
+    }
+
+    async fn open(&self) -> PostgresStorage {
+        PostgresStorage::open(PostgresSettings {
+            connection_url: SecretString::from(self.url()),
+            max_connections: 4,
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn drop_db(self) {
+        self.admin
+            .batch_execute(&format!("DROP DATABASE \"{}\" WITH (FORCE)", self.name))
+            .await
+            .unwrap();
+    }
+}
+
+macro_rules! suite_tests {
+    ($($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let db = TestDb::new().await;
+            let s = db.open().await;
+            suite::$case(&s).await;
+            drop(s);
+            db.drop_db().await;
+        }
+    )*};
+}
+suite::for_each_case!(suite_tests);
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let db = TestDb::new().await;
+    let (a, b, c) = tokio::join!(db.open(), db.open(), db.open());
+    assert!(a.shared() && b.shared() && c.shared());
+    let (client, conn) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let rows = client
+        .query("SELECT version FROM leasehold_schema", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
+    drop((a, b, c));
+    db.drop_db().await;
+}
+
+/// Two nodes (two pools) claim the same due rows at once: every row goes to exactly one.
+#[tokio::test]
+async fn concurrent_claimers_split_due_rows_without_overlap() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.open().await, db.open().await);
+    let now = Utc::now();
+    let due = now - chrono::Duration::seconds(1);
+    for i in 0..400 {
+        a.lease_insert(&suite::lease(&format!("db/creds/ro/{i:04}"), due))
+            .await
+            .unwrap();
+    }
+    let until = now + chrono::Duration::seconds(60);
+    let (got_a, got_b) = tokio::join!(
+        claim_all(&a, now, until, "node-a"),
+        claim_all(&b, now, until, "node-b")
+    );
+    let set_a: HashSet<_> = got_a.iter().collect();
+    let set_b: HashSet<_> = got_b.iter().collect();
+    assert_eq!(set_a.len(), got_a.len());
+    assert_eq!(set_b.len(), got_b.len());
+    assert!(set_a.is_disjoint(&set_b));
+    assert_eq!(set_a.len() + set_b.len(), 400);
+    drop((a, b));
+    db.drop_db().await;
+}
+
+/// Claim in batches of 25 until nothing is due; the ids taken.
+async fn claim_all(
+    s: &dyn Storage,
+    now: chrono::DateTime<Utc>,
+    until: chrono::DateTime<Utc>,
+    node: &str,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let batch = s.lease_claim_due(now, until, 25, node).await.unwrap();
+        if batch.is_empty() {
+            return got;
+        }
+        assert!(batch.iter().all(|l| l.claimed_by.as_deref() == Some(node)));
+        got.extend(batch.into_iter().map(|l| l.id));
+    }
+}
+
+async fn next_change(rx: &mut tokio::sync::broadcast::Receiver<StorageChange>) -> StorageChange {
+    match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(RecvError::Lagged(_))) => StorageChange::Resync,
+        Ok(Err(e)) => panic!("change feed closed: {e}"),
+        Err(_) => panic!("no change within 10 s"),
+    }
+}
+
+#[tokio::test]
+async fn other_nodes_writes_arrive_on_the_change_feed_and_own_writes_do_not() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.open().await, db.open().await);
+    let mut feed_a = a.changes().unwrap();
+    let mut feed_b = b.changes().unwrap();
+    a.kv_put("core/mounts", vec![1]).await.unwrap();
+    assert_eq!(
+        next_change(&mut feed_b).await,
+        StorageChange::Key("core/mounts".into())
+    );
+    a.kv_put("sys/policy/a", vec![1]).await.unwrap();
+    a.kv_put("sys/policy/b", vec![1]).await.unwrap();
+    a.kv_delete_prefix("sys/policy/").await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next_change(&mut feed_b).await);
+    }
+    assert_eq!(
+        seen,
+        [
+            "sys/policy/a",
+            "sys/policy/b",
+            "sys/policy/a",
+            "sys/policy/b"
+        ]
+        .map(|k| StorageChange::Key(k.into()))
+    );
+    // B writes once; A hears exactly that, and nothing of its own five writes.
+    b.kv_put("core/auth-mounts", vec![3]).await.unwrap();
+    assert_eq!(
+        next_change(&mut feed_a).await,
+        StorageChange::Key("core/auth-mounts".into())
+    );
+    assert!(feed_a.try_recv().is_err());
+    drop((a, b));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_dropped_feed_reconnects_and_asks_for_a_resync() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.open().await, db.open().await);
+    let mut feed_b = b.changes().unwrap();
+    // Cut every LISTEN session on this database (as a failover would).
+    let cut = db
+        .admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            &[&db.name],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut, 2);
+    assert_eq!(next_change(&mut feed_b).await, StorageChange::Resync);
+    // And it follows writes again afterwards.
+    a.kv_put("core/mounts", vec![2]).await.unwrap();
+    assert_eq!(
+        next_change(&mut feed_b).await,
+        StorageChange::Key("core/mounts".into())
+    );
+    drop((a, b));
+    db.drop_db().await;
+}

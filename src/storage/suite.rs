@@ -1,0 +1,373 @@
+//! The storage test suite: every case runs against each implementation (SQLite in
+//! `sqlite::tests`, PostgreSQL in `postgres_tests`), so they behave the same to the engine.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{ClaimOne, NodeRecord, Storage, CREATION_ABANDONED};
+use crate::lease::model::{LeaseRecord, LeaseState};
+
+/// Calls `$m!` with the name of every case, so each implementation makes one test per case.
+macro_rules! for_each_case {
+    ($m:ident) => {
+        $m!(
+            kv_lists_one_level,
+            kv_round_trips_and_deletes,
+            claim_takes_due_rows_once,
+            claim_one_respects_other_nodes_until_they_die,
+            creating_rows_past_their_deadline_are_claimed,
+            locks_are_exclusive_until_they_expire,
+            conditional_update_and_recovery,
+            counts_group_by_mount_role_state_and_irrevocable,
+            rows_round_trip_every_field,
+            lists_by_prefix_token_and_workload,
+            irrevocable_tidy_and_released_claims,
+            nodes_register_refresh_and_leave,
+        );
+    };
+}
+pub(crate) use for_each_case;
+
+/// Now, at the millisecond precision storage keeps.
+fn ms_now() -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
+        .single()
+        .unwrap()
+}
+
+/// An active lease row due at `due`.
+pub fn lease(id: &str, due: DateTime<Utc>) -> LeaseRecord {
+    LeaseRecord {
+        id: id.into(),
+        mount_uuid: "m".into(),
+        mount_path: "database/".into(),
+        kind: "creds".into(),
+        role: "ro".into(),
+        account: "v-x".into(),
+        state: LeaseState::Active,
+        issue_time: due,
+        expire_time: due,
+        max_expire_time: due,
+        last_renewal: None,
+        role_ttl_secs: 0,
+        renewable: true,
+        due_at: Some(due),
+        attempts: 0,
+        last_error: None,
+        revoked_time: None,
+        forced: false,
+        token_accessor: "acc".into(),
+        internal: vec![1, 2, 3],
+        workload: String::new(),
+        purpose: None,
+        ticket: None,
+        claimed_by: None,
+    }
+}
+
+pub async fn kv_lists_one_level(s: &dyn Storage) {
+    for k in ["a/b", "a/c/d", "a/c/e", "b"] {
+        s.kv_put(k, vec![1]).await.unwrap();
+    }
+    assert_eq!(s.kv_list("a/").await.unwrap(), vec!["b", "c/"]);
+    s.kv_delete_prefix("a/").await.unwrap();
+    assert_eq!(s.kv_list("").await.unwrap(), vec!["b"]);
+}
+
+pub async fn claim_takes_due_rows_once(s: &dyn Storage) {
+    let now = ms_now();
+    s.lease_insert(&lease("a/1", now - chrono::Duration::seconds(1)))
+        .await
+        .unwrap();
+    s.lease_insert(&lease("a/2", now + chrono::Duration::seconds(60)))
+        .await
+        .unwrap();
+    let until = now + chrono::Duration::seconds(30);
+    let got = s.lease_claim_due(now, until, 10, "n1").await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, "a/1");
+    assert!(s
+        .lease_claim_due(now, until, 10, "n1")
+        .await
+        .unwrap()
+        .is_empty());
+    let stored = s.lease_get("a/1").await.unwrap().unwrap();
+    assert_eq!(stored.state, LeaseState::Revoking);
+    assert_eq!(
+        s.lease_next_due()
+            .await
+            .unwrap()
+            .map(|t| t.timestamp_millis()),
+        Some(until.timestamp_millis())
+    );
+}
+
+pub async fn claim_one_respects_other_nodes_until_they_die(s: &dyn Storage) {
+    // Storage keeps milliseconds.
+    let now = ms_now();
+    let later = now + chrono::Duration::seconds(60);
+    s.lease_insert(&lease("a/1", later)).await.unwrap();
+    assert!(matches!(
+        s.lease_claim_one("a/1", now, later, "n1").await.unwrap(),
+        ClaimOne::Claimed(l) if l.claimed_by.as_deref() == Some("n1")
+    ));
+    // n2 must not take n1's live claim; n1 may take its own again.
+    assert!(matches!(
+        s.lease_claim_one("a/1", now, later, "n2").await.unwrap(),
+        ClaimOne::Busy(_)
+    ));
+    assert!(matches!(
+        s.lease_claim_one("a/1", now, later, "n1").await.unwrap(),
+        ClaimOne::Claimed(_)
+    ));
+    // n1 heartbeats: its claim stays. n1 stops: the claim is released and n2 takes it.
+    let node = NodeRecord {
+        id: "n1".into(),
+        hostname: "h".into(),
+        api_addr: String::new(),
+        version: "0".into(),
+        started_at: now,
+        heartbeat_at: now,
+    };
+    s.node_heartbeat(&node).await.unwrap();
+    let alive_since = now - chrono::Duration::seconds(10);
+    assert_eq!(
+        s.lease_release_dead_claims(now, alive_since).await.unwrap(),
+        0
+    );
+    let much_later = now + chrono::Duration::seconds(30);
+    assert_eq!(
+        s.lease_release_dead_claims(much_later, much_later - chrono::Duration::seconds(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        s.lease_claim_one("a/1", much_later, later, "n2").await.unwrap(),
+        ClaimOne::Claimed(l) if l.claimed_by.as_deref() == Some("n2")
+    ));
+    assert_eq!(s.node_list().await.unwrap(), vec![node]);
+    assert!(matches!(
+        s.lease_claim_one("nope", now, later, "n2").await.unwrap(),
+        ClaimOne::Missing
+    ));
+}
+
+pub async fn creating_rows_past_their_deadline_are_claimed(s: &dyn Storage) {
+    let now = ms_now();
+    let mut l = lease("a/1", now - chrono::Duration::seconds(1));
+    l.state = LeaseState::Creating;
+    l.claimed_by = Some("gone".into());
+    s.lease_insert(&l).await.unwrap();
+    let got = s
+        .lease_claim_due(now, now + chrono::Duration::seconds(30), 10, "n1")
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].state, LeaseState::Revoking);
+    assert_eq!(got[0].last_error.as_deref(), Some(CREATION_ABANDONED));
+}
+
+pub async fn locks_are_exclusive_until_they_expire(s: &dyn Storage) {
+    let now = ms_now();
+    let until = now + chrono::Duration::seconds(10);
+    assert!(s.lock_try("leader", "n1", now, until).await.unwrap());
+    assert!(!s.lock_try("leader", "n2", now, until).await.unwrap());
+    assert!(s.lock_try("leader", "n1", now, until).await.unwrap());
+    assert_eq!(
+        s.lock_holder("leader", now).await.unwrap().as_deref(),
+        Some("n1")
+    );
+    assert!(s.lock_try("leader", "n2", until, until).await.unwrap());
+    s.lock_release("leader", "n2").await.unwrap();
+    assert_eq!(s.lock_holder("leader", now).await.unwrap(), None);
+}
+
+pub async fn conditional_update_and_recovery(s: &dyn Storage) {
+    let now = ms_now();
+    let mut l = lease("a/1", now + chrono::Duration::seconds(60));
+    l.state = LeaseState::Creating;
+    s.lease_insert(&l).await.unwrap();
+    l.state = LeaseState::Active;
+    assert!(!s.lease_update(&l, LeaseState::Active).await.unwrap());
+    assert_eq!(s.lease_recover_creating(now).await.unwrap(), 1);
+    let got = s.lease_get("a/1").await.unwrap().unwrap();
+    assert_eq!(got.state, LeaseState::Revoking);
+    assert!(got.last_error.is_some());
+    assert_eq!(s.lease_list_live("a/").await.unwrap().len(), 1);
+}
+
+pub async fn counts_group_by_mount_role_state_and_irrevocable(s: &dyn Storage) {
+    let now = ms_now();
+    for (id, role, state, attempts) in [
+        ("a/1", "ro", LeaseState::Active, 0),
+        ("a/2", "ro", LeaseState::Active, 0),
+        ("a/3", "rw", LeaseState::Active, 0),
+        ("a/4", "ro", LeaseState::Revoking, 2),
+        ("a/5", "ro", LeaseState::Revoking, 6),
+        ("a/6", "ro", LeaseState::Revoked, 1),
+    ] {
+        let mut l = lease(id, now);
+        l.role = role.into();
+        l.state = state;
+        l.attempts = attempts;
+        s.lease_insert(&l).await.unwrap();
+    }
+    let counts = s.lease_counts(6).await.unwrap();
+    let got: Vec<_> = counts
+        .iter()
+        .map(|c| (c.role.as_str(), c.state, c.irrevocable, c.count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("ro", LeaseState::Active, false, 2),
+            ("ro", LeaseState::Revoked, false, 1),
+            ("ro", LeaseState::Revoking, false, 1),
+            ("ro", LeaseState::Revoking, true, 1),
+            ("rw", LeaseState::Active, false, 1),
+        ]
+    );
+    assert!(counts.iter().all(|c| c.mount_path == "database/"));
+}
+
+pub async fn kv_round_trips_and_deletes(s: &dyn Storage) {
+    assert_eq!(s.kv_get("core/x").await.unwrap(), None);
+    s.kv_put("core/x", vec![0, 255, 7]).await.unwrap();
+    s.kv_put("core/x", vec![9]).await.unwrap();
+    assert_eq!(s.kv_get("core/x").await.unwrap(), Some(vec![9]));
+    s.kv_delete("core/x").await.unwrap();
+    s.kv_delete("core/x").await.unwrap();
+    assert_eq!(s.kv_get("core/x").await.unwrap(), None);
+    // A prefix is a string prefix, not a pattern: `%` and `_` match only themselves.
+    s.kv_put("a%/1", vec![1]).await.unwrap();
+    s.kv_put("ab/1", vec![1]).await.unwrap();
+    s.kv_put("a_/1", vec![1]).await.unwrap();
+    assert_eq!(s.kv_list("a%").await.unwrap(), vec!["/"]);
+    s.kv_delete_prefix("a_").await.unwrap();
+    assert_eq!(s.kv_list("").await.unwrap(), vec!["a%/", "ab/"]);
+}
+
+pub async fn rows_round_trip_every_field(s: &dyn Storage) {
+    let now = ms_now();
+    let mut l = lease("db/creds/ro/1", now);
+    l.state = LeaseState::Revoking;
+    l.last_renewal = Some(now - chrono::Duration::seconds(5));
+    l.role_ttl_secs = 3600;
+    l.renewable = false;
+    l.attempts = 3;
+    l.last_error = Some("connection refused".into());
+    l.revoked_time = None;
+    l.forced = true;
+    l.internal = (0..=255).collect();
+    l.workload = "ci/deploy".into();
+    l.purpose = Some("migration".into());
+    l.ticket = Some("OPS-1".into());
+    l.claimed_by = Some("node-a".into());
+    l.max_expire_time = now + chrono::Duration::hours(2);
+    s.lease_insert(&l).await.unwrap();
+    assert_eq!(s.lease_get(&l.id).await.unwrap().as_ref(), Some(&l));
+    // The id is unique.
+    assert!(s.lease_insert(&l).await.is_err());
+    l.state = LeaseState::Revoked;
+    l.revoked_time = Some(now);
+    l.due_at = None;
+    l.claimed_by = None;
+    assert!(s.lease_update(&l, LeaseState::Revoking).await.unwrap());
+    assert_eq!(s.lease_get(&l.id).await.unwrap().as_ref(), Some(&l));
+    assert_eq!(s.lease_get("db/creds/ro/2").await.unwrap(), None);
+}
+
+pub async fn lists_by_prefix_token_and_workload(s: &dyn Storage) {
+    let now = ms_now();
+    for (id, token, workload, state) in [
+        ("db/creds/ro/1", "t1", "ci", LeaseState::Active),
+        ("db/creds/ro/2", "t1", "ci/deploy", LeaseState::Active),
+        ("db/creds/rw/1", "t2", "cid", LeaseState::Active),
+        ("db/creds/rw/2", "t1", "ci", LeaseState::Revoked),
+        ("aws/creds/x/1", "t2", "", LeaseState::Creating),
+    ] {
+        let mut l = lease(id, now);
+        l.token_accessor = token.into();
+        l.workload = workload.into();
+        l.state = state;
+        s.lease_insert(&l).await.unwrap();
+    }
+    let ids = |v: Vec<LeaseRecord>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.lease_list_live("db/").await.unwrap()),
+        ["db/creds/ro/1", "db/creds/ro/2", "db/creds/rw/1"]
+    );
+    assert_eq!(
+        ids(s.lease_list_live("db/creds/ro/").await.unwrap()),
+        ["db/creds/ro/1", "db/creds/ro/2"]
+    );
+    assert_eq!(
+        ids(s.lease_list_by_token("t2").await.unwrap()),
+        ["aws/creds/x/1", "db/creds/rw/1"]
+    );
+    // `ci` covers `ci/deploy` but not its sibling `cid`, nor revoked rows.
+    assert_eq!(
+        ids(s.lease_list_by_workload("ci/").await.unwrap()),
+        ["db/creds/ro/1", "db/creds/ro/2"]
+    );
+    assert_eq!(
+        ids(s.lease_list_by_workload("ci/deploy").await.unwrap()),
+        ["db/creds/ro/2"]
+    );
+}
+
+pub async fn irrevocable_tidy_and_released_claims(s: &dyn Storage) {
+    let now = ms_now();
+    let hour = chrono::Duration::hours(1);
+    for (id, state, attempts, revoked) in [
+        ("a/1", LeaseState::Revoking, 7, None),
+        ("a/2", LeaseState::Revoking, 1, None),
+        ("a/3", LeaseState::Revoked, 0, Some(now - hour * 200)),
+        ("a/4", LeaseState::Revoked, 0, Some(now - hour)),
+    ] {
+        let mut l = lease(id, now + hour);
+        l.state = state;
+        l.attempts = attempts;
+        l.revoked_time = revoked;
+        l.claimed_by = Some("n1".into());
+        s.lease_insert(&l).await.unwrap();
+    }
+    let stuck = s.lease_irrevocable(6, 10).await.unwrap();
+    assert_eq!(stuck.len(), 1);
+    assert_eq!(stuck[0].id, "a/1");
+    assert_eq!(s.lease_tidy(now - hour * 168).await.unwrap(), 1);
+    assert!(s.lease_get("a/3").await.unwrap().is_none());
+    assert!(s.lease_get("a/4").await.unwrap().is_some());
+    // Both revoking rows were claimed until later; a lone process's restart frees them now.
+    assert_eq!(s.lease_release_claims(now).await.unwrap(), 2);
+    assert_eq!(s.lease_next_due().await.unwrap(), Some(now));
+    let claimed = s.lease_claim_due(now, now + hour, 10, "n2").await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed
+        .iter()
+        .all(|l| l.claimed_by.as_deref() == Some("n2")));
+}
+
+pub async fn nodes_register_refresh_and_leave(s: &dyn Storage) {
+    let now = ms_now();
+    let mut a = NodeRecord {
+        id: "node-a".into(),
+        hostname: "h1".into(),
+        api_addr: "http://10.0.0.1:8200".into(),
+        version: "0.1.0".into(),
+        started_at: now,
+        heartbeat_at: now,
+    };
+    let mut b = a.clone();
+    b.id = "node-b".into();
+    s.node_heartbeat(&b).await.unwrap();
+    s.node_heartbeat(&a).await.unwrap();
+    a.heartbeat_at = now + chrono::Duration::seconds(2);
+    // A refresh never moves started_at.
+    let mut refresh = a.clone();
+    refresh.started_at = now + chrono::Duration::seconds(2);
+    s.node_heartbeat(&refresh).await.unwrap();
+    assert_eq!(s.node_list().await.unwrap(), vec![a.clone(), b]);
+    s.node_remove("node-b").await.unwrap();
+    assert_eq!(s.node_list().await.unwrap(), vec![a]);
+}
