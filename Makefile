@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 ROOT_TOKEN ?= root
 ADDR ?= 127.0.0.1:8200
 
-.PHONY: run build venv test test-rust test-hvac lint fmt
+.PHONY: run build venv test test-rust test-hvac test-cluster test-chaos lint fmt
 
 ## run: a dev server on $(ADDR) with in-memory storage, a `database/` mount and root token $(ROOT_TOKEN)
 run:
@@ -15,7 +15,7 @@ build:
 	cargo build --workspace --all-targets
 
 ## test: unit + integration tests (throwaway PostgreSQL with SCRAM auth) and the hvac suite
-test: build test-rust test-hvac test-chaos
+test: build test-rust test-hvac test-cluster test-chaos
 
 ## venv: Python tools the tests drive (moto for IAM/STS, hvac), in ~/.cache/leasehold/venv
 venv:
@@ -26,6 +26,11 @@ test-rust: venv
 
 test-hvac:
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-hvac.sh
+
+## test-cluster: three servers on one PostgreSQL storage database (issue, renew, revoke across
+## nodes; a node killed during mass expiry; leader failover)
+test-cluster:
+	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-cluster.sh
 
 test-chaos:
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-chaos.sh

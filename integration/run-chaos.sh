@@ -6,12 +6,4 @@
 # Logs and report.json go to integration/.work/chaos/. Extra arguments go to pytest, e.g.
 #   CHAOS_KILLS=20 integration/run-chaos.sh -x
 set -euo pipefail
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(dirname "$here")"
-venv="${LEASEHOLD_VENV:-$HOME/.cache/leasehold/venv}"
-
-"$here/setup-venv.sh"
-
-cd "$repo"
-exec "$venv/bin/python" -m pytest -q integration/chaos "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/run-pytest.sh" chaos "$@"

@@ -6,12 +6,4 @@
 # to pytest, e.g.
 #   integration/run-hvac.sh -k renew -x
 set -euo pipefail
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(dirname "$here")"
-venv="${LEASEHOLD_VENV:-$HOME/.cache/leasehold/venv}"
-
-"$here/setup-venv.sh"
-
-cd "$repo"
-exec "$venv/bin/python" -m pytest -q integration/hvac "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/run-pytest.sh" hvac "$@"

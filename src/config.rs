@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use leasehold_backend::duration::parse_duration;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::lease::LeaseSettings;
@@ -64,6 +65,9 @@ pub struct FileConfig {
     pub max_lease_ttl: Option<String>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
+    /// Where clients reach this node (`https://10.0.0.5:8200`), as Vault's `api_addr`: what
+    /// `sys/leader` and `sys/ha-status` report to other nodes' clients.
+    pub api_addr: Option<String>,
 }
 
 /// `[listener]`.
@@ -82,8 +86,30 @@ pub struct ListenerConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// `sqlite` (default: one node, a local file) or `postgresql` (several nodes, one database).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     /// SQLite file; default `./leasehold.db`.
     pub path: Option<PathBuf>,
+    /// PostgreSQL: `postgres://user:password@host:5432/db` or a `key=value` string. Better set
+    /// through `LEASEHOLD_STORAGE_CONNECTION_URL`, which keeps the password out of the file.
+    pub connection_url: Option<SecretString>,
+    /// PostgreSQL: pooled connections at most (default 16), as Vault's `max_parallel`.
+    pub max_parallel: Option<usize>,
+}
+
+/// Which storage the server uses, resolved.
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    /// One SQLite file; one node.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database that several nodes share.
+    Postgres {
+        /// The connection URL (holds the password).
+        connection_url: SecretString,
+        /// Pool size.
+        max_parallel: usize,
+    },
 }
 
 /// `[seal]`.
@@ -128,8 +154,10 @@ pub struct Settings {
     pub address: String,
     /// TLS cert and key.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// SQLite path; `None` = in memory (dev mode).
-    pub storage_path: Option<PathBuf>,
+    /// The storage.
+    pub storage: StorageSettings,
+    /// This node's address for clients (`api_addr`); derived from the listener when unset.
+    pub api_addr: Option<String>,
     /// Key file; `None` = generated (dev mode only).
     pub key_file: Option<PathBuf>,
     /// Lease engine tunables.
@@ -157,6 +185,60 @@ fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duratio
 /// An environment variable, if set and non-empty.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `[storage]` resolved, with its environment overrides.
+fn storage_settings(file: StorageConfig) -> Result<StorageSettings, ConfigError> {
+    let kind = env("LEASEHOLD_STORAGE_TYPE").or(file.kind);
+    match kind.as_deref() {
+        None | Some("sqlite") => {
+            if file.connection_url.is_some() || file.max_parallel.is_some() {
+                return Err(ConfigError::Value {
+                    key: "storage.connection_url".into(),
+                    message: "is for type = \"postgresql\"; the sqlite storage takes only path"
+                        .into(),
+                });
+            }
+            Ok(StorageSettings::Sqlite(
+                env("LEASEHOLD_STORAGE_PATH")
+                    .map(PathBuf::from)
+                    .or(file.path)
+                    .unwrap_or_else(|| "leasehold.db".into()),
+            ))
+        }
+        Some("postgresql") => {
+            if file.path.is_some() {
+                return Err(ConfigError::Value {
+                    key: "storage.path".into(),
+                    message: "is for type = \"sqlite\"; postgresql takes connection_url".into(),
+                });
+            }
+            let connection_url = env("LEASEHOLD_STORAGE_CONNECTION_URL")
+                .map(SecretString::from)
+                .or(file.connection_url)
+                .ok_or_else(|| ConfigError::Value {
+                    key: "storage.connection_url".into(),
+                    message: "is required for type = \"postgresql\" (or set \
+                              LEASEHOLD_STORAGE_CONNECTION_URL)"
+                        .into(),
+                })?;
+            let max_parallel = file.max_parallel.unwrap_or(16);
+            if max_parallel < 2 {
+                return Err(ConfigError::Value {
+                    key: "storage.max_parallel".into(),
+                    message: "must be at least 2".into(),
+                });
+            }
+            Ok(StorageSettings::Postgres {
+                connection_url,
+                max_parallel,
+            })
+        }
+        Some(other) => Err(ConfigError::Value {
+            key: "storage.type".into(),
+            message: format!("{other:?} is not \"sqlite\" or \"postgresql\""),
+        }),
+    }
 }
 
 impl Settings {
@@ -254,12 +336,8 @@ impl Settings {
                 .or(file.listener.address)
                 .unwrap_or_else(|| "127.0.0.1:8200".into()),
             tls,
-            storage_path: Some(
-                env("LEASEHOLD_STORAGE_PATH")
-                    .map(PathBuf::from)
-                    .or(file.storage.path)
-                    .unwrap_or_else(|| "leasehold.db".into()),
-            ),
+            storage: storage_settings(file.storage)?,
+            api_addr: env("LEASEHOLD_API_ADDR").or(file.api_addr),
             key_file: env("LEASEHOLD_KEY_FILE")
                 .map(PathBuf::from)
                 .or(file.seal.key_file),
@@ -282,7 +360,8 @@ impl Settings {
         Self {
             address: "127.0.0.1:0".into(),
             tls: None,
-            storage_path: Some(storage_path),
+            storage: StorageSettings::Sqlite(storage_path),
+            api_addr: None,
             key_file: Some(key_file),
             lease: LeaseSettings {
                 retry_base: Duration::from_millis(200),
@@ -309,5 +388,38 @@ mod tests {
         let file: FileConfig = toml::from_str("[lease]\nretry_base = \"soon\"").unwrap();
         let e = Settings::resolve(file).unwrap_err();
         assert!(e.to_string().contains("lease.retry_base"));
+    }
+
+    #[test]
+    fn storage_types_take_their_own_keys() {
+        let pg = "[storage]\ntype = \"postgresql\"\nconnection_url = \"host=db user=lh password=s3cret\"";
+        let file: FileConfig = toml::from_str(pg).unwrap();
+        match Settings::resolve(file).unwrap().storage {
+            StorageSettings::Postgres {
+                max_parallel,
+                connection_url,
+            } => {
+                assert_eq!(max_parallel, 16);
+                // The password never reaches Debug output.
+                assert!(!format!("{connection_url:?}").contains("s3cret"));
+            }
+            other => panic!("not postgresql: {other:?}"),
+        }
+        for (text, key) in [
+            ("[storage]\ntype = \"postgresql\"", "storage.connection_url"),
+            (
+                "[storage]\ntype = \"postgresql\"\npath = \"x.db\"",
+                "storage.path",
+            ),
+            (
+                "[storage]\nconnection_url = \"host=db\"",
+                "storage.connection_url",
+            ),
+            ("[storage]\ntype = \"consul\"", "storage.type"),
+        ] {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            let e = Settings::resolve(file).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 }

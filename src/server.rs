@@ -11,12 +11,14 @@ use tracing::info;
 
 use crate::auth::TokenStore;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{Settings, StorageSettings};
 use crate::core::mounts::{BackendFactory, MountEntry, MountKind, MountTable};
 use crate::core::tokens::TokenReaper;
 use crate::core::Core;
 use crate::lease::ttl::MountTtls;
 use crate::lease::{expiry, LeaseEngine, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};
+use crate::storage::lock::HeldLock;
+use crate::storage::postgres::{PostgresSettings, PostgresStorage};
 use crate::storage::seal::Seal;
 use crate::storage::sealed::SealedKv;
 use crate::storage::sqlite::SqliteStorage;
@@ -102,6 +104,82 @@ impl leasehold_backend::MountStorage for NoStorage {
     }
 }
 
+/// The storage the settings name, and its type as `sys/seal-status` reports it. Dev mode keeps
+/// its data in memory unless it was given a file.
+async fn open_storage(
+    settings: &Settings,
+    dev: Option<&DevOptions>,
+) -> anyhow::Result<(Arc<dyn Storage>, &'static str)> {
+    let sqlite = |path: &std::path::Path| -> anyhow::Result<Arc<dyn Storage>> {
+        Ok(Arc::new(SqliteStorage::open(path).with_context(|| {
+            format!("opening storage {}", path.display())
+        })?))
+    };
+    if let Some(dev) = dev {
+        return Ok(match &dev.storage_path {
+            Some(p) => (sqlite(p)?, "sqlite"),
+            None => (sqlite(std::path::Path::new(":memory:"))?, "inmem"),
+        });
+    }
+    Ok(match &settings.storage {
+        StorageSettings::Sqlite(path) => (sqlite(path)?, "sqlite"),
+        StorageSettings::Postgres {
+            connection_url,
+            max_parallel,
+        } => {
+            let storage = PostgresStorage::open(PostgresSettings {
+                connection_url: connection_url.clone(),
+                max_connections: *max_parallel,
+            })
+            .await
+            .context("opening the postgresql storage")?;
+            (Arc::new(storage), "postgresql")
+        }
+    })
+}
+
+/// What a first start creates, if it is missing: the root token (always in dev mode), the
+/// cluster id and dev mode's `database/` mount. Returns a new root token to print, and the id.
+async fn first_start(
+    kv: &SealedKv,
+    tokens: &TokenStore,
+    mounts: &MountTable,
+    dev: Option<&DevOptions>,
+    clock: &SharedClock,
+) -> anyhow::Result<(Option<SecretString>, String)> {
+    let mut new_root_token = None;
+    if let Some(dev) = dev {
+        let token = tokens
+            .create_root(dev.root_token.clone(), clock.now())
+            .await?;
+        new_root_token = Some(token.0);
+        if mounts.get("database/").is_none() {
+            mounts
+                .enable(MountEntry {
+                    path: "database/".into(),
+                    kind: "database".into(),
+                    description: "dev-mode database engine".into(),
+                    uuid: String::new(),
+                    accessor: String::new(),
+                    default_lease_ttl: 0,
+                    max_lease_ttl: 0,
+                })
+                .await?;
+        }
+    } else if !tokens.any_tokens().await? {
+        new_root_token = Some(tokens.create_root(None, clock.now()).await?.0);
+    }
+    let cluster_id = match kv.get("core/cluster-id").await? {
+        Some(id) => String::from_utf8_lossy(&id).into_owned(),
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            kv.put("core/cluster-id", id.as_bytes()).await?;
+            id
+        }
+    };
+    Ok((new_root_token, cluster_id))
+}
+
 /// A built server, not yet listening.
 pub struct Server {
     /// Shared state.
@@ -110,6 +188,7 @@ pub struct Server {
     pub new_root_token: Option<SecretString>,
     shutdown: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
+    membership: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -117,16 +196,9 @@ impl Server {
     /// a root token, and a `database/` mount.
     pub async fn build(settings: &Settings, dev: Option<DevOptions>) -> anyhow::Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
-        let storage_path = match &dev {
-            Some(d) => d.storage_path.clone(),
-            None => settings.storage_path.clone(),
-        };
-        let storage: Arc<dyn Storage> = Arc::new(match &storage_path {
-            Some(p) => SqliteStorage::open(p)
-                .with_context(|| format!("opening storage {}", p.display()))?,
-            None => SqliteStorage::open(std::path::Path::new(":memory:"))
-                .context("opening in-memory storage")?,
-        });
+        let (storage, storage_type) = open_storage(settings, dev.as_ref()).await?;
+        // Follow other nodes' writes from before the first read, so none falls in between.
+        let changes = storage.changes();
         let seal = match (&settings.key_file, dev.is_some()) {
             (Some(path), _) => {
                 let bytes = zeroize::Zeroizing::new(
@@ -153,49 +225,42 @@ impl Server {
             reaper: reaper.clone(),
         });
         let leases = Arc::new(LeaseEngine::new(
-            storage,
+            storage.clone(),
             seal,
             clock.clone(),
             resolver,
             settings.lease.clone(),
         ));
         leases.recover().await?;
+        let api_addr = settings.api_addr.clone().unwrap_or_else(|| {
+            let scheme = if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", settings.address)
+        });
+        let cluster = crate::core::cluster::Cluster::join(
+            storage.clone(),
+            leases.clone(),
+            clock.clone(),
+            api_addr,
+        )
+        .await
+        .context("joining the cluster")?;
         let tokens = TokenStore::open(kv.clone()).await?;
         let policies = crate::core::acl::PolicyStore::new(kv.clone());
-        let mut new_root_token = None;
-        if let Some(dev) = &dev {
-            let token = tokens
-                .create_root(dev.root_token.clone(), clock.now())
-                .await?;
-            new_root_token = Some(token.0);
-            if mounts.get("database/").is_none() {
-                mounts
-                    .enable(MountEntry {
-                        path: "database/".into(),
-                        kind: "database".into(),
-                        description: "dev-mode database engine".into(),
-                        uuid: String::new(),
-                        accessor: String::new(),
-                        default_lease_ttl: 0,
-                        max_lease_ttl: 0,
-                    })
-                    .await?;
-            }
-        } else if !tokens.any_tokens().await? {
-            new_root_token = Some(tokens.create_root(None, clock.now()).await?.0);
-        }
-        let cluster_id = match kv.get("core/cluster-id").await? {
-            Some(id) => String::from_utf8_lossy(&id).into_owned(),
-            None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                kv.put("core/cluster-id", id.as_bytes()).await?;
-                id
-            }
-        };
+        // Nodes starting together on an empty storage: one creates the root token and the
+        // cluster id, the others see them.
+        let init = HeldLock::acquire(&storage, "core/init").await?;
+        let first_start = first_start(&kv, &tokens, &mounts, dev.as_ref(), &clock).await;
+        init.release().await;
+        let (new_root_token, cluster_id) = first_start?;
         let audit = crate::audit::AuditBroker::load(kv.clone()).await?;
-        leases
-            .observers
-            .add(Arc::new(crate::audit::AuditObserver(audit.clone())));
+        leases.observers.add(Arc::new(crate::audit::AuditObserver {
+            broker: audit.clone(),
+            node: leases.node_id().to_owned(),
+        }));
         let metrics = Arc::new(crate::metrics::Metrics::new(
             Arc::new(CoreResolver {
                 mounts: mounts.clone(),
@@ -212,13 +277,10 @@ impl Server {
             tokens,
             policies,
             clock,
-            storage_type: if storage_path.is_some() {
-                "sqlite"
-            } else {
-                "inmem"
-            },
+            storage_type,
             cluster_id,
             metrics,
+            cluster: cluster.clone(),
         });
         reaper.attach(&core);
         // Report-only at start-up: orphans are logged, never destroyed without an admin's call.
@@ -244,14 +306,28 @@ impl Server {
         tokio::spawn(crate::core::ticker::run(
             core.mounts.clone(),
             core.clock.clone(),
-            rx,
+            cluster.leader_watch(),
+            rx.clone(),
         ));
+        if let Some(changes) = changes {
+            tokio::spawn(crate::core::follow::run(core.clone(), changes, rx.clone()));
+        }
+        let membership = tokio::spawn(cluster.run(rx));
         Ok(Self {
             core,
             new_root_token,
             shutdown,
             worker,
+            membership,
         })
+    }
+
+    /// Stop the background work, then leave the cluster (others take over at once).
+    async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.worker.await;
+        let _ = self.membership.await;
+        self.core.cluster.leave().await;
     }
 
     /// Serve HTTP on `listener` until `stop` resolves, then let in-flight requests finish and stop
@@ -268,8 +344,7 @@ impl Server {
         )
         .with_graceful_shutdown(stop)
         .await?;
-        let _ = self.shutdown.send(true);
-        let _ = self.worker.await;
+        self.stop().await;
         Ok(())
     }
 
@@ -302,8 +377,7 @@ impl Server {
             .handle(handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;
-        let _ = self.shutdown.send(true);
-        let _ = self.worker.await;
+        self.stop().await;
         Ok(())
     }
 }

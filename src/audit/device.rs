@@ -91,8 +91,12 @@ impl Device {
         match &self.sink {
             Sink::File(path) => {
                 let mut f = open_append(path)?;
-                f.write_all(line.as_bytes())
-                    .and_then(|_| f.write_all(b"\n"))
+                // One write per entry: O_APPEND keeps it whole even when several threads or
+                // several servers on one host append to the same file.
+                let mut entry = Vec::with_capacity(line.len() + 1);
+                entry.extend_from_slice(line.as_bytes());
+                entry.push(b'\n');
+                f.write_all(&entry)
                     .and_then(|_| f.flush())
                     .map_err(|e| format!("cannot write audit file {}: {e}", path.display()))
             }

@@ -38,9 +38,22 @@ fn key_path(path: &str) -> String {
 impl AuditBroker {
     /// Load the persisted devices. A device whose options no longer work is kept out and logged.
     pub async fn load(kv: SealedKv) -> Result<Arc<Self>> {
+        let devices = Self::read_devices(&kv, &[]).await?;
+        Ok(Arc::new(Self {
+            kv,
+            devices: RwLock::new(devices),
+        }))
+    }
+
+    /// The stored devices; those already open in `current` (same path) are kept as they are.
+    async fn read_devices(kv: &SealedKv, current: &[Arc<Device>]) -> Result<Vec<Arc<Device>>> {
         let configs: Vec<DeviceConfig> = kv.get_json(DEVICES_KEY).await?.unwrap_or_default();
         let mut devices = Vec::new();
         for config in configs {
+            if let Some(d) = current.iter().find(|d| d.config.path == config.path) {
+                devices.push(d.clone());
+                continue;
+            }
             let key = kv.get(&key_path(&config.path)).await?.unwrap_or_default();
             match Device::new(config.clone(), key) {
                 Ok(d) => devices.push(Arc::new(d)),
@@ -49,10 +62,19 @@ impl AuditBroker {
                 }
             }
         }
-        Ok(Arc::new(Self {
-            kv,
-            devices: RwLock::new(devices),
-        }))
+        Ok(devices)
+    }
+
+    /// Re-read the devices after another node enabled or disabled one.
+    pub async fn reload(&self) -> Result<()> {
+        let devices = Self::read_devices(&self.kv, &self.snapshot()).await?;
+        *self.devices.write().unwrap_or_else(|p| p.into_inner()) = devices;
+        Ok(())
+    }
+
+    /// True for the storage key that lists the devices.
+    pub fn owns_key(key: &str) -> bool {
+        key == DEVICES_KEY
     }
 
     fn snapshot(&self) -> Vec<Arc<Device>> {
@@ -140,11 +162,24 @@ impl AuditBroker {
 }
 
 /// Lease events go to the audit log whether or not a request caused them.
-pub struct AuditObserver(pub Arc<AuditBroker>);
+pub struct AuditObserver {
+    /// Where entries go.
+    pub broker: Arc<AuditBroker>,
+    /// This server's node id, recorded in each entry: with several servers on one storage, the
+    /// trail says which one created or destroyed an account.
+    pub node: String,
+}
 
 impl LeaseObserver for AuditObserver {
     fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
-        if let Err(e) = self.0.log(|_key| entry::lease_event(at, event)) {
+        let logged = self.broker.log(|_key| {
+            let mut e = entry::lease_event(at, event);
+            if let Some(obj) = e.as_object_mut() {
+                obj.insert("node".into(), Value::String(self.node.clone()));
+            }
+            e
+        });
+        if let Err(e) = logged {
             tracing::error!(error = %e, event = event.name(), "lease event not recorded by any audit device");
         }
     }

@@ -2,6 +2,7 @@
 //! every request is checked against the union of its token's policies before it is served.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use leasehold_backend::Operation;
@@ -16,6 +17,9 @@ use crate::storage::sealed::SealedKv;
 pub struct PolicyStore {
     kv: SealedKv,
     cache: RwLock<HashMap<String, Policy>>,
+    /// Bumped by every invalidation. A read that started before one must not fill the cache
+    /// with what it read: it may be the text the invalidation replaced.
+    generation: AtomicU64,
 }
 
 const PREFIX: &str = "policy/acl/";
@@ -26,7 +30,26 @@ impl PolicyStore {
         Self {
             kv,
             cache: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Another node wrote `key` (a storage key); forget the policy it holds. Any other key
+    /// under the policy prefix, or an empty `key`, clears the whole cache.
+    pub fn invalidate(&self, key: &str) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        match key.strip_prefix(PREFIX) {
+            Some(name) if !name.is_empty() => {
+                cache.remove(name);
+            }
+            _ => cache.clear(),
+        }
+    }
+
+    /// True for storage keys that hold policies.
+    pub fn owns_key(key: &str) -> bool {
+        key.starts_with(PREFIX)
     }
 
     /// The policy named `name`: built-in `root`/`default` unless `default` was rewritten.
@@ -42,6 +65,7 @@ impl PolicyStore {
         {
             return Ok(Some(p.clone()));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let stored = self.kv.get(&format!("{PREFIX}{name}")).await?;
         let parsed = match stored {
             Some(text) => {
@@ -55,10 +79,10 @@ impl PolicyStore {
             None => None,
         };
         if let Some(p) = &parsed {
-            self.cache
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(name.to_owned(), p.clone());
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            if self.generation.load(Ordering::SeqCst) == generation {
+                cache.insert(name.to_owned(), p.clone());
+            }
         }
         Ok(parsed)
     }

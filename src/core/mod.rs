@@ -4,6 +4,8 @@
 
 pub mod acl;
 pub mod api;
+pub mod cluster;
+pub mod follow;
 pub mod mounts;
 pub mod reconcile;
 pub mod system;
@@ -53,6 +55,8 @@ pub struct Core {
     pub cluster_id: String,
     /// Prometheus metrics (also a lease observer).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This node among those sharing the storage.
+    pub cluster: Arc<cluster::Cluster>,
 }
 
 impl Core {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::lease::ttl::MountTtls;
 use crate::lease::{MountResolver, ResolvedMount};
+use crate::storage::lock::HeldLock;
 use crate::storage::sealed::{MountView, SealedKv};
 
 /// Which table: secrets engines (`sys/mounts`) or auth methods (`sys/auth`, served at `auth/`).
@@ -86,6 +87,8 @@ pub struct MountTable {
     factory: BackendFactory,
     system: MountTtls,
     mounts: RwLock<Vec<Mount>>,
+    /// Serialises this process's edits and reloads; the storage lock serialises nodes.
+    edit_lock: tokio::sync::Mutex<()>,
 }
 
 impl MountTable {
@@ -118,6 +121,7 @@ impl MountTable {
             factory,
             system,
             mounts: RwLock::new(mounts),
+            edit_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -182,8 +186,87 @@ impl MountTable {
         Ok(())
     }
 
+    /// The mount whose storage view is `logical/<uuid>/`.
+    pub fn by_uuid(&self, uuid: &str) -> Option<Mount> {
+        self.read().iter().find(|m| m.entry.uuid == uuid).cloned()
+    }
+
+    /// Re-read the table after another node changed it: mounts still there keep their running
+    /// backend, new ones get one, removed ones are shut down.
+    pub async fn reload(&self) -> Result<()> {
+        let _edit = self.edit_lock.lock().await;
+        self.reload_locked().await
+    }
+
+    async fn reload_locked(&self) -> Result<()> {
+        let entries: Vec<MountEntry> = self
+            .kv
+            .get_json(self.kind.storage_key())
+            .await?
+            .unwrap_or_default();
+        let removed = {
+            let mut mounts = self.mounts.write().unwrap_or_else(|p| p.into_inner());
+            let mut next = Vec::with_capacity(entries.len());
+            for entry in entries {
+                if let Some(m) = mounts.iter().find(|m| m.entry.uuid == entry.uuid) {
+                    next.push(Mount {
+                        entry,
+                        backend: m.backend.clone(),
+                        view: m.view.clone(),
+                    });
+                    continue;
+                }
+                match (self.factory)(&entry.kind) {
+                    Some(backend) => {
+                        let view: Arc<dyn MountStorage> =
+                            Arc::new(MountView::new(self.kv.clone(), &entry.uuid));
+                        next.push(Mount {
+                            entry,
+                            backend,
+                            view,
+                        });
+                    }
+                    None => tracing::error!(
+                        mount = %entry.path,
+                        "mount {} has unknown type {}; a newer server wrote it",
+                        entry.path,
+                        entry.kind
+                    ),
+                }
+            }
+            let removed: Vec<Mount> = mounts
+                .iter()
+                .filter(|m| !next.iter().any(|n| n.entry.uuid == m.entry.uuid))
+                .cloned()
+                .collect();
+            *mounts = next;
+            removed
+        };
+        for m in removed {
+            m.backend.shutdown().await;
+        }
+        Ok(())
+    }
+
+    /// Run one edit of the table under both locks, on the table as stored now, so that edits
+    /// made at once on two nodes both land.
+    async fn edit<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let _edit = self.edit_lock.lock().await;
+        let held = HeldLock::acquire(self.kv.storage(), self.kind.storage_key()).await?;
+        let result = match self.reload_locked().await {
+            Ok(()) => f.await,
+            Err(e) => Err(e),
+        };
+        held.release().await;
+        result
+    }
+
     /// Enable a mount. Fails if the path overlaps another mount or a reserved path.
-    pub async fn enable(&self, mut entry: MountEntry) -> Result<()> {
+    pub async fn enable(&self, entry: MountEntry) -> Result<()> {
+        self.edit(self.enable_now(entry)).await
+    }
+
+    async fn enable_now(&self, mut entry: MountEntry) -> Result<()> {
         let backend = (self.factory)(&entry.kind).ok_or_else(|| {
             Error::invalid(format!(
                 "unknown {} type: {:?}",
@@ -237,6 +320,15 @@ impl MountTable {
         default_ttl: Option<u64>,
         max_ttl: Option<u64>,
     ) -> Result<()> {
+        self.edit(self.tune_now(path, default_ttl, max_ttl)).await
+    }
+
+    async fn tune_now(
+        &self,
+        path: &str,
+        default_ttl: Option<u64>,
+        max_ttl: Option<u64>,
+    ) -> Result<()> {
         {
             let mut mounts = self.mounts.write().unwrap_or_else(|p| p.into_inner());
             let m = mounts
@@ -255,6 +347,10 @@ impl MountTable {
 
     /// Remove a mount and its storage. The caller revokes its leases first.
     pub async fn disable(&self, path: &str) -> Result<Option<Mount>> {
+        self.edit(self.disable_now(path)).await
+    }
+
+    async fn disable_now(&self, path: &str) -> Result<Option<Mount>> {
         let removed = {
             let mut mounts = self.mounts.write().unwrap_or_else(|p| p.into_inner());
             let idx = mounts.iter().position(|m| m.entry.path == path);

@@ -20,11 +20,25 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 /// One backend call may take this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Run until `shutdown` turns true. The first round runs at once: it is also crash recovery.
-pub async fn run(mounts: Arc<MountTable>, clock: SharedClock, mut shutdown: watch::Receiver<bool>) {
+/// Run until `shutdown` turns true, ticking only while `leader` is true: with several nodes on
+/// one storage, one of them does the periodic work. The first round runs as soon as this node
+/// leads: it is also crash recovery.
+pub async fn run(
+    mounts: Arc<MountTable>,
+    clock: SharedClock,
+    mut leader: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if !*leader.borrow_and_update() {
+            tokio::select! {
+                _ = leader.changed() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
         }
         let mut next = MAX_DELAY;
         for mount in mounts.list() {

@@ -1,6 +1,7 @@
 //! Ending leases: THE destruction path ([`LeaseEngine::destroy`]) and the calls built on it —
 //! revoke (sync or queued), revoke-prefix, revoke-force. Every way a lease ends comes here.
 
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::backoff::retry_delay;
@@ -162,6 +163,11 @@ impl LeaseEngine {
         self.destroy_all(ids).await
     }
 
+    fn emit_attempt(&self, lease: &LeaseRecord, error: Option<&str>, now: DateTime<Utc>) {
+        self.observers
+            .emit(&LeaseEvent::DestroyAttempt { lease, error }, now);
+    }
+
     /// THE destruction path: one attempt at destroying a lease's account. On success the row
     /// becomes a `revoked` tombstone; on failure it stays `revoking` with the error and a
     /// backed-off next attempt. Returns the error text on failure. Idempotent.
@@ -206,16 +212,30 @@ impl LeaseEngine {
                     "could not destroy account {} of lease {id}; retrying in {}ms", lease.account, delay.as_millis());
             }
         }
+        // A destroyed account is recorded (audit, metrics) before its row says so: a crash in
+        // between leaves the row `revoking`, so the account is destroyed (a no-op) and recorded
+        // again by whichever node retries it. A duplicate record, never a missing one.
+        if outcome.is_ok() {
+            self.emit_attempt(&lease, None, now);
+            let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
+            let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
+            self.observers.emit(
+                &LeaseEvent::Destroyed {
+                    lease: &lease,
+                    privilege,
+                    overstay,
+                },
+                now,
+            );
+        }
         // The worker may have claimed the row (active -> revoking) while we worked; write over
         // whatever state it holds now, unless it is already revoked.
-        let mut expected = [
+        let mut written = false;
+        for state in [
             LeaseState::Active,
             LeaseState::Revoking,
             LeaseState::Creating,
-        ]
-        .into_iter();
-        let mut written = false;
-        for state in expected.by_ref() {
+        ] {
             match self.storage.lease_update(&lease, state).await {
                 Ok(true) => {
                     written = true;
@@ -229,31 +249,12 @@ impl LeaseEngine {
             warn!(lease.id = %id, "lease row was already revoked");
         }
         self.wake.notify_one();
-        self.observers.emit(
-            &LeaseEvent::DestroyAttempt {
-                lease: &lease,
-                error: outcome.as_ref().err().map(String::as_str),
-            },
-            now,
-        );
-        match &outcome {
-            Ok(()) => {
-                let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
-                let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
-                self.observers.emit(
-                    &LeaseEvent::Destroyed {
-                        lease: &lease,
-                        privilege,
-                        overstay,
-                    },
-                    now,
-                );
-            }
-            Err(_) if lease.attempts == self.settings.irrevocable_after => {
+        if let Err(error) = &outcome {
+            self.emit_attempt(&lease, Some(error), now);
+            if lease.attempts == self.settings.irrevocable_after {
                 self.observers
                     .emit(&LeaseEvent::Irrevocable { lease: &lease }, now);
             }
-            Err(_) => {}
         }
         outcome
     }

@@ -5,6 +5,7 @@
 //! so every implementation keeps secrets encrypted without knowing about it. SQLite is the embedded
 //! default; PostgreSQL ([`postgres`]) lets several nodes share one lease table.
 
+pub mod lock;
 pub mod postgres;
 #[cfg(test)]
 mod postgres_tests;

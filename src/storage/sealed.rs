@@ -24,6 +24,11 @@ impl SealedKv {
         Self { storage, seal }
     }
 
+    /// The storage underneath (for its locks).
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
     /// The seal, for callers that store sealed blobs elsewhere (lease internal data).
     pub fn seal(&self) -> &Seal {
         &self.seal

@@ -261,6 +261,15 @@ impl Backend for DatabaseBackend {
     async fn shutdown(&self) {
         self.connections.close_all().await;
     }
+
+    /// A connection config another node wrote: its cached pool was built from the old one.
+    async fn invalidate(&self, key: &str) {
+        if key.is_empty() {
+            self.connections.close_all().await;
+        } else if let Some(name) = key.strip_prefix(crate::config::PREFIX) {
+            self.connections.forget(name).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -65,8 +65,11 @@ impl CreateFailure {
     }
 }
 
-/// How many times a create aborted by a concurrent transaction is run again.
-const CREATE_ATTEMPTS: u32 = 6;
+/// How long a create aborted by concurrent transactions keeps being run again. Issuers granting
+/// on one schema at once collide on its catalog row ("tuple concurrently updated"); with several
+/// servers issuing together (measured: 12 concurrent issuers over three nodes) a fixed handful of
+/// attempts ran out, so the budget is time, with a back-off capped at 500 ms.
+const CREATE_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl PgDriver {
     pub(crate) fn new(pool: Pool, connection: String) -> Self {
@@ -200,13 +203,16 @@ impl Driver for PgDriver {
             return Err(DriverError::Refused("empty creation statements".into()));
         }
         let rollback = prepare(req.rollback_statements, &values)?;
-        let mut attempt = 1;
+        let mut attempt: u32 = 1;
+        let deadline = tokio::time::Instant::now() + CREATE_RETRY_BUDGET;
         let outcome = loop {
             match self.create(req.username, &creation, req.expiration).await {
-                Err(f) if f.transient && attempt < CREATE_ATTEMPTS => {
-                    // The transaction was rolled back whole; back off a little, with jitter so
-                    // the concurrent issuers do not collide again in step.
-                    let ms = u64::from(attempt) * 10 + rand::random::<u64>() % 20;
+                Err(f) if f.transient && tokio::time::Instant::now() < deadline => {
+                    // The transaction was rolled back whole; back off, with jitter so the
+                    // concurrent issuers do not collide again in step: a random point in
+                    // [d/2, d] for d = 10, 20, 40 ... 500 ms.
+                    let cap = (10u64 << attempt.min(6)).min(500);
+                    let ms = cap / 2 + rand::random::<u64>() % (cap / 2 + 1);
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     attempt += 1;
                 }

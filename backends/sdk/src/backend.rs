@@ -98,4 +98,9 @@ pub trait Backend: Send + Sync {
 
     /// Close connections and other resources when the mount is disabled or config changes.
     async fn shutdown(&self) {}
+
+    /// Another server sharing the storage wrote or deleted `key` of this mount's storage: drop
+    /// whatever was cached from it, so the next request reads it afresh. An empty `key` means
+    /// "anything may have changed" (the change feed lost track): drop every cache.
+    async fn invalidate(&self, _key: &str) {}
 }

@@ -186,4 +186,11 @@ impl Backend for JwtBackend {
     async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
         Err(BackendError::UnsupportedOperation)
     }
+
+    /// Another node wrote the config: the cached key set was built from the old one.
+    async fn invalidate(&self, key: &str) {
+        if key.is_empty() || key == CONFIG_KEY {
+            *self.keys.lock().await = None;
+        }
+    }
 }

@@ -79,19 +79,77 @@ pub fn seal_status(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     })
 }
 
-/// `GET sys/leader`: a single node, no HA (multi-node arrives with issue 7).
-pub fn leader(req: &ApiRequest) -> Result<ApiResponse> {
+/// `GET sys/leader`: whether nodes share the storage, and which of them leads (runs the
+/// periodic work). Every node serves writes, so clients need not follow the leader.
+pub async fn leader(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     if req.method != Method::Get {
         return Err(Error::UnsupportedOperation);
     }
+    let cluster = &core.cluster;
+    let (nodes, leader) = cluster.members().await?;
+    let is_self = leader.as_deref() == Some(cluster.node_id());
+    let leader_node = leader
+        .as_deref()
+        .and_then(|id| nodes.iter().find(|n| n.id == id));
+    let active_time = match (is_self, cluster.leader_since(), leader_node) {
+        (true, Some(t), _) => rfc3339(t),
+        (_, _, Some(n)) => rfc3339(n.started_at),
+        // Vault's zero time: nobody leads right now.
+        _ => "0001-01-01T00:00:00Z".into(),
+    };
     Ok(ApiResponse::Raw {
         status: 200,
         body: Some(json!({
-            "ha_enabled": false, "is_self": false, "active_time": "0001-01-01T00:00:00Z",
-            "leader_address": "", "leader_cluster_address": "", "performance_standby": false,
+            "ha_enabled": cluster.ha_enabled(),
+            "is_self": is_self,
+            "active_time": active_time,
+            "leader_address": leader_node.map(|n| n.api_addr.as_str()).unwrap_or(""),
+            "leader_cluster_address": "",
+            "performance_standby": false,
             "performance_standby_last_remote_wal": 0,
         })),
     })
+}
+
+/// `GET sys/ha-status`: the live nodes, the leader first marked `active_node`.
+pub async fn ha_status(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
+    if req.method != Method::Get {
+        return Err(Error::UnsupportedOperation);
+    }
+    let (nodes, leader) = core.cluster.members().await?;
+    let nodes: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let active = leader.as_deref() == Some(n.id.as_str());
+            json!({
+                "hostname": n.hostname,
+                "node_id": n.id,
+                "api_address": n.api_addr,
+                "cluster_address": "",
+                "active_node": active,
+                // As Vault: the active node has no echo; others show when it last heard them.
+                "last_echo": (!active).then(|| rfc3339(n.heartbeat_at)),
+                "version": n.version,
+                "upgrade_version": n.version,
+                "redundancy_zone": "",
+                "echo_duration_ms": 0,
+                "clock_skew_ms": 0,
+                "replication_primary_canary_age_ms": 0,
+            })
+        })
+        .collect();
+    let mut data = serde_json::Map::new();
+    data.insert("nodes".into(), Value::Array(nodes));
+    Ok(ApiResponse::Ok(crate::core::api::Envelope {
+        data: Some(data),
+        mount_type: "system".into(),
+        data_at_top_level: true,
+        ..Default::default()
+    }))
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// `GET sys/init`.

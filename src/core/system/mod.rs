@@ -22,7 +22,7 @@ pub async fn handle_unauthenticated(
     match path {
         "sys/health" => health::health(core, req),
         "sys/seal-status" => health::seal_status(core, req),
-        "sys/leader" => health::leader(req),
+        "sys/leader" => health::leader(core, req).await,
         "sys/init" => health::init(req),
         // Only reached with telemetry.unauthenticated_metrics_access (see Core::handle).
         "sys/metrics" => metrics::read(core, req).await,
@@ -65,6 +65,9 @@ pub async fn handle(
     }
     if bare == "sys/metrics" {
         return metrics::read(core, req).await;
+    }
+    if bare == "sys/ha-status" {
+        return health::ha_status(core, req).await;
     }
     if let Some(rest) = bare.strip_prefix("sys/leases") {
         return leases::handle(core, req, rest.trim_start_matches('/'), path.ends_with('/')).await;

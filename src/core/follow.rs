@@ -1,0 +1,86 @@
+//! Following other nodes' writes: each key another server changed drops what this server
+//! cached from it (mount tables, policies, audit devices, a backend's connection pools).
+//! Reads that are not cached (tokens, leases) need nothing: they always go to storage.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
+use tracing::{debug, warn};
+
+use super::acl::PolicyStore;
+use super::Core;
+use crate::audit::AuditBroker;
+use crate::storage::StorageChange;
+
+/// Apply changes until `shutdown` turns true or the feed ends.
+pub async fn run(
+    core: Arc<Core>,
+    mut changes: broadcast::Receiver<StorageChange>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let change = tokio::select! {
+            c = changes.recv() => c,
+            _ = shutdown.changed() => return,
+        };
+        match change {
+            Ok(StorageChange::Key(key)) => apply(&core, &key).await,
+            // Lagged: some changes were dropped before we saw them; reload as after a gap.
+            Ok(StorageChange::Resync) | Err(RecvError::Lagged(_)) => resync(&core).await,
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Drop what was cached from `key`.
+pub async fn apply(core: &Core, key: &str) {
+    debug!(key, "another node changed a key");
+    let result = match key {
+        "core/mounts" => core.mounts.reload().await,
+        "core/auth-mounts" => core.auth_mounts.reload().await,
+        k if AuditBroker::owns_key(k) => core.audit.reload().await,
+        k if PolicyStore::owns_key(k) => {
+            core.policies.invalidate(k);
+            Ok(())
+        }
+        k => {
+            if let Some((uuid, rest)) = k.strip_prefix("logical/").and_then(|r| r.split_once('/')) {
+                let mount = core
+                    .mounts
+                    .by_uuid(uuid)
+                    .or_else(|| core.auth_mounts.by_uuid(uuid));
+                if let Some(m) = mount {
+                    m.backend.invalidate(rest).await;
+                }
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        warn!(key, error = %e, "could not reload after another node's change; retrying on the next change");
+    }
+}
+
+/// Changes may have been missed: reload every cache.
+pub async fn resync(core: &Core) {
+    warn!("storage change feed had a gap; reloading every cache");
+    for (what, result) in [
+        ("secrets mounts", core.mounts.reload().await),
+        ("auth mounts", core.auth_mounts.reload().await),
+        ("audit devices", core.audit.reload().await),
+    ] {
+        if let Err(e) = result {
+            warn!(error = %e, "could not reload the {what}");
+        }
+    }
+    core.policies.invalidate("");
+    for m in core
+        .mounts
+        .list()
+        .into_iter()
+        .chain(core.auth_mounts.list())
+    {
+        m.backend.invalidate("").await;
+    }
+}
