@@ -4,6 +4,7 @@ What is checked is the effect on the target (pg_roles, a real password login) an
 servers answer over Vault's API, never their internal bookkeeping alone.
 """
 
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -180,6 +181,36 @@ def test_killing_a_node_during_mass_expiry_destroys_every_account_once(nodes, pg
         f"node killed, the rest destroyed in {drained_seconds:.1f}s; destroyed by node {by_node}; "
         f"{len(repeated)} recorded twice; storage rows {rows}"
     )
+
+
+def test_rotations_of_one_static_role_on_every_node_leave_a_working_password(nodes, pg):
+    """Three nodes rotate one static role at once, many times. Each rotation stores the new
+    password, sets it on the database, then commits it; if two interleaved, the stored password
+    and the database's would differ. The storage lock keeps them apart: afterwards every node
+    hands out the same password, and it logs in."""
+    a = nodes.client(0)
+    a.sys.enable_secrets_engine("database", path="database")
+    nodes.wait_for_mount("database")
+    configure_postgres(a, pg, "pg")
+    user = unique("app").replace("-", "_")
+    pg.query(f"CREATE ROLE \"{user}\" WITH LOGIN PASSWORD 'Init-{secrets.token_hex(8)}'")
+    name = unique("static")
+    a.secrets.database.create_static_role(
+        name=name, db_name="pg", username=user, rotation_period=86400,
+        rotation_statements=["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}';"],
+    )
+
+    def rotate(i):
+        nodes.client(i % 3).secrets.database.rotate_static_role_credentials(name)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(rotate, range(30)))
+    passwords = {
+        nodes.client(i).secrets.database.get_static_credentials(name)["data"]["password"]
+        for i in range(3)
+    }
+    assert len(passwords) == 1
+    assert pg.can_login(user, passwords.pop())
 
 
 def test_a_killed_leader_is_replaced_and_drops_out_of_the_member_list(nodes):

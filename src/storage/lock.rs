@@ -1,5 +1,6 @@
-//! A named lock in storage, held for one short critical section across every node sharing the
-//! storage (a mount-table edit, say). It lapses after its TTL if the holder dies mid-way.
+//! A named lock in storage, held for one critical section across every node sharing the storage
+//! (a mount-table edit, a static-role rotation). While held it is renewed in the background; if
+//! the holder dies it lapses [`TTL`] after the last renewal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +9,27 @@ use chrono::Utc;
 
 use super::{Storage, StorageError};
 
-/// How long a holder may keep the lock before others may take it anyway.
+/// How long the lock outlives its holder's last renewal.
 const TTL: Duration = Duration::from_secs(30);
+/// How often a held lock is renewed.
+const RENEW: Duration = Duration::from_secs(10);
 /// How long [`HeldLock::acquire`] keeps trying.
 const WAIT: Duration = Duration::from_secs(15);
 /// Pause between tries.
 const POLL: Duration = Duration::from_millis(50);
 
-/// A lock this process holds; give it back with [`HeldLock::release`].
+/// A lock this process holds. [`HeldLock::release`] gives it back; dropping it does too, from a
+/// background task.
 pub struct HeldLock {
     storage: Arc<dyn Storage>,
     name: String,
     holder: String,
+    renewal: tokio::task::JoinHandle<()>,
+    released: bool,
+}
+
+fn until(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    now + chrono::Duration::from_std(TTL).unwrap_or(chrono::Duration::MAX)
 }
 
 impl HeldLock {
@@ -30,13 +40,8 @@ impl HeldLock {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let now = Utc::now();
-            let until = now + chrono::Duration::from_std(TTL).unwrap_or(chrono::Duration::MAX);
-            if storage.lock_try(name, &holder, now, until).await? {
-                return Ok(Self {
-                    storage: storage.clone(),
-                    name: name.to_owned(),
-                    holder,
-                });
+            if storage.lock_try(name, &holder, now, until(now)).await? {
+                break;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(StorageError(format!(
@@ -46,12 +51,60 @@ impl HeldLock {
             }
             tokio::time::sleep(POLL).await;
         }
+        let renewal = {
+            let (storage, name, holder) = (storage.clone(), name.to_owned(), holder.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RENEW).await;
+                    let now = Utc::now();
+                    match storage.lock_try(&name, &holder, now, until(now)).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!(lock = %name, "a held storage lock was taken over");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(lock = %name, error = %e, "cannot renew a storage lock")
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            storage: storage.clone(),
+            name: name.to_owned(),
+            holder,
+            renewal,
+            released: false,
+        })
     }
 
-    /// Give the lock back (it would lapse after its TTL anyway).
-    pub async fn release(self) {
+    /// Give the lock back.
+    pub async fn release(mut self) {
+        self.released = true;
+        self.renewal.abort();
         if let Err(e) = self.storage.lock_release(&self.name, &self.holder).await {
             tracing::warn!(lock = %self.name, error = %e, "could not release a storage lock");
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        if self.released {
+            return;
+        }
+        let (storage, name, holder) = (
+            self.storage.clone(),
+            std::mem::take(&mut self.name),
+            std::mem::take(&mut self.holder),
+        );
+        // Dropped without release (an early return, a cancelled request): give it back anyway.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = storage.lock_release(&name, &holder).await;
+            });
         }
     }
 }

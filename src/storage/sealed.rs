@@ -143,4 +143,12 @@ impl MountStorage for MountView {
             .await
             .map_err(view_err)
     }
+
+    async fn lock(&self, name: &str) -> Result<leasehold_backend::storage::MountLock, ViewError> {
+        let held =
+            super::lock::HeldLock::acquire(self.kv.storage(), &format!("{}{name}", self.prefix))
+                .await
+                .map_err(view_err)?;
+        Ok(leasehold_backend::storage::MountLock(Some(Box::new(held))))
+    }
 }

@@ -150,12 +150,12 @@ impl Backend for DatabaseBackend {
             (Route::Config(name), op) if op.is_write() => {
                 // Not while a root rotation of this mount is between its steps: its commit
                 // rewrites the connection entry.
-                let _guard = rots.lock().await;
+                let _guard = rots.lock(req.storage.as_ref()).await?;
                 config::write(conns, &req, name).await
             }
             (Route::Config(name), Operation::Read) => config::read(&req, name).await,
             (Route::Config(name), Operation::Delete) => {
-                let _guard = rots.lock().await;
+                let _guard = rots.lock(req.storage.as_ref()).await?;
                 config::delete(conns, &req, name).await
             }
             (Route::Reset(name), op) if op.is_write() => config::reset(conns, &req, name).await,

@@ -49,7 +49,7 @@ pub(crate) async fn rotate(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
-    let _guard = rotations.lock().await;
+    let _guard = rotations.lock(storage).await?;
     let conn = load(storage, name).await?;
     let username = rotatable_user(&conn)?;
     if resolve(connections, storage, name).await? {

@@ -20,15 +20,15 @@
 //! dropped and the old password stays good; an `Unreachable` error may have come after the
 //! database committed, so the pending entry stays.
 //!
-//! Every rotation, resolution and read of a role's password runs under one mutex per mount
-//! ([`Rotations::lock`]): a rotation must never interleave with another or with a read.
-//! With several servers sharing one storage, only one of them may call `tick` for a mount at a
-//! time (the core's job), and a manual rotation racing a scheduled one on another server is
-//! not excluded.
+//! Every rotation, resolution and read of a role's password runs under one lock per mount
+//! ([`Rotations::lock`]): a rotation must never interleave with another or with a read. The
+//! lock is a mutex in this process and, through [`MountStorage::lock`], a lock in the storage,
+//! so a manual rotation on one server and a scheduled one on another are serialised too.
 //!
 //! Past 400 lines only because of its tests: one per crash point.
 
 use chrono::{DateTime, Utc};
+use leasehold_backend::storage::MountLock;
 use leasehold_backend::storage::{get_json, put_json};
 use leasehold_backend::MountStorage;
 use secrecy::{ExposeSecret, SecretString};
@@ -51,10 +51,28 @@ pub(crate) struct Rotations {
     recovered: OnceCell<()>,
 }
 
+/// Both halves of the rotation lock, released together when dropped.
+pub(crate) struct RotationGuard<'a> {
+    _local: MutexGuard<'a, ()>,
+    _shared: MountLock,
+}
+
+/// The storage lock's name within the mount.
+const SHARED_LOCK: &str = "rotations";
+
 impl Rotations {
-    /// Hold this while rotating, resolving, or reading a static password.
-    pub(crate) async fn lock(&self) -> MutexGuard<'_, ()> {
-        self.lock.lock().await
+    /// Hold this while rotating, resolving, or reading a static password. The process mutex
+    /// first, so this server's callers queue here rather than poll the storage lock.
+    pub(crate) async fn lock(
+        &self,
+        storage: &dyn MountStorage,
+    ) -> Result<RotationGuard<'_>, DatabaseError> {
+        let local = self.lock.lock().await;
+        let shared = storage.lock(SHARED_LOCK).await?;
+        Ok(RotationGuard {
+            _local: local,
+            _shared: shared,
+        })
     }
 
     /// The once-per-start recovery cell (see `tick::recover`).

@@ -27,7 +27,7 @@ pub(crate) async fn read(
     now: DateTime<Utc>,
 ) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
-    let _guard = rotations.lock().await;
+    let _guard = rotations.lock(storage).await?;
     let role =
         static_roles::load(storage, name)
             .await?
@@ -101,7 +101,7 @@ pub(crate) async fn rotate(
     now: DateTime<Utc>,
 ) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
-    let _guard = rotations.lock().await;
+    let _guard = rotations.lock(storage).await?;
     let role = static_roles::load_existing(storage, name).await?;
     let (role, resolved) = rotation::resolve(connections, storage, name, role, now).await?;
     if resolved {

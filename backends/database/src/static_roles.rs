@@ -345,7 +345,7 @@ pub(crate) async fn write(
     now: DateTime<Utc>,
 ) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
-    let _guard = rotations.lock().await;
+    let _guard = rotations.lock(storage).await?;
     if roles::load(storage, name).await?.is_some() {
         return Err(DatabaseError::RoleNamesNotUnique.into());
     }
@@ -410,8 +410,8 @@ pub(crate) async fn delete(
     req: &Request,
     name: &str,
 ) -> Result<Option<Response>, BackendError> {
-    let _guard = rotations.lock().await;
     let storage = req.storage.as_ref();
+    let _guard = rotations.lock(storage).await?;
     storage.delete(&format!("{PREFIX}{name}")).await?;
     rotation::drop_pending(storage, name).await?;
     tracing::info!(role.name = %name, "deleted static role {name}");

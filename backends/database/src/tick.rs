@@ -35,14 +35,14 @@ pub(crate) async fn tick(
     let _ = rotations.recovered().set(());
     let mut wake = None;
     for name in names(storage, PENDING_ROOT).await? {
-        let _guard = rotations.lock().await;
+        let _guard = rotations.lock(storage).await?;
         if let Err(e) = rotate_root::resolve(connections, storage, &name).await {
             tracing::warn!(db.connection = %name, "cannot finish connection {name}'s pending root rotation: {e}");
             earliest(&mut wake, now + ROOT_RETRY);
         }
     }
     for name in names(storage, static_roles::PREFIX).await? {
-        let _guard = rotations.lock().await;
+        let _guard = rotations.lock(storage).await?;
         let Some(role) = static_roles::load(storage, &name).await? else {
             continue;
         };
@@ -114,7 +114,7 @@ async fn recover_all(
     now: DateTime<Utc>,
 ) -> Result<(), DatabaseError> {
     for name in names(storage, PENDING_ROOT).await? {
-        let _guard = rotations.lock().await;
+        let _guard = rotations.lock(storage).await?;
         match rotate_root::resolve(connections, storage, &name).await {
             Ok(true) => {
                 tracing::info!(db.connection = %name, "finished connection {name}'s interrupted root rotation")
@@ -126,7 +126,7 @@ async fn recover_all(
         }
     }
     for name in names(storage, PENDING_STATIC).await? {
-        let _guard = rotations.lock().await;
+        let _guard = rotations.lock(storage).await?;
         let Some(role) = static_roles::load(storage, &name).await? else {
             // The role is gone (or its creation was interrupted before it was stored).
             rotation::drop_pending(storage, &name).await?;

@@ -21,7 +21,17 @@ pub trait MountStorage: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// The names directly under `prefix` (which ends in `/` or is empty); sub-folders end in `/`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Take the lock `name` of this mount, shared by every server on the same storage; it is
+    /// held until the guard is dropped. Waits a while for another holder, then fails. The
+    /// default (a storage no other server shares) holds nothing.
+    async fn lock(&self, _name: &str) -> Result<MountLock, StorageError> {
+        Ok(MountLock(None))
+    }
 }
+
+/// A held [`MountStorage::lock`]; dropping it releases the lock.
+pub struct MountLock(pub Option<Box<dyn std::any::Any + Send + Sync>>);
 
 /// Read a JSON value stored by [`put_json`].
 pub async fn get_json<T: DeserializeOwned>(
