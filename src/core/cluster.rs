@@ -75,6 +75,13 @@ impl Cluster {
             started_at: now,
             heartbeat_at: now,
         };
+        if !storage.shared() {
+            // Alone on this storage: a leader lock found here belongs to this server's previous
+            // life. Waiting for it to lapse would only delay the periodic work after a crash.
+            if let Some(stale) = storage.lock_holder(LEADER_LOCK, now).await? {
+                storage.lock_release(LEADER_LOCK, &stale).await?;
+            }
+        }
         let (leader, _) = watch::channel(false);
         let cluster = Arc::new(Self {
             storage,

@@ -14,9 +14,11 @@ use tracing::{error, warn};
 use super::engine::LeaseEngine;
 use super::events::LeaseEvent;
 
-/// Longest sleep between looks at the table, in case a wake-up was missed (another process, a
-/// clock jump).
+/// Longest sleep between looks at the table, in case a wake-up was missed (a clock jump).
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// The same with other servers on the storage: their issues, renewals and queued revokes wake
+/// only their own workers, so a lease a dead node issued is found by this poll.
+const SHARED_IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Run until `shutdown` turns true.
 pub async fn run(engine: Arc<LeaseEngine>, mut shutdown: watch::Receiver<bool>) {
@@ -99,9 +101,14 @@ async fn tick(
     }
     let next = engine.storage().lease_next_due().await?;
     let now = engine.now();
+    let idle = if engine.storage().shared() {
+        SHARED_IDLE_POLL
+    } else {
+        IDLE_POLL
+    };
     Ok(Some(match next {
         Some(t) if t <= now => Duration::from_millis(5),
-        Some(t) => (t - now).to_std().unwrap_or(IDLE_POLL).min(IDLE_POLL),
-        None => IDLE_POLL,
+        Some(t) => (t - now).to_std().unwrap_or(idle).min(idle),
+        None => idle,
     }))
 }
