@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 ROOT_TOKEN ?= root
 ADDR ?= 127.0.0.1:8200
 
-.PHONY: run build venv test test-rust test-hvac test-cluster test-chaos lint fmt
+.PHONY: run build venv test test-rust test-hvac test-cluster test-chaos bench lint fmt
 
 ## run: a dev server on $(ADDR) with in-memory storage, a `database/` mount and root token $(ROOT_TOKEN)
 run:
@@ -34,6 +34,17 @@ test-cluster:
 
 test-chaos:
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-chaos.sh
+
+## bench: every benchmark side by side with its baseline (release builds; ~15 minutes); figures
+## go to stdout and integration/.work/bench/results.json. BENCH="pg_issue renew" runs a few;
+## BENCH_FLAGS=--quick a smoke run. Not part of `make test`: see BENCHMARKS.md.
+BENCH ?=
+BENCH_FLAGS ?=
+bench:
+	cargo build --release --bin leasehold --bin leasehold-bench
+	mkdir -p integration/.work/bench
+	$(CARGO_TARGET_DIR)/release/leasehold-bench --binary $(CARGO_TARGET_DIR)/release/leasehold \
+		--out integration/.work/bench/results.json $(BENCH_FLAGS) $(BENCH)
 
 ## lint: formatting and clippy with warnings as errors
 lint:

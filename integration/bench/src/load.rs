@@ -1,0 +1,145 @@
+//! Closed-loop load: `clients` tasks each run one operation after another until the round ends,
+//! and every latency is kept. Rounds of two contenders alternate ([`alternate`]) so a noisy
+//! machine slows both alike.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// What one or more rounds of one contender measured.
+#[derive(Debug, Default, Clone)]
+pub struct Sample {
+    /// Latency of each successful operation.
+    pub latencies: Vec<Duration>,
+    /// Operations that failed.
+    pub errors: u64,
+    /// Wall time spent in rounds.
+    pub elapsed: Duration,
+    /// The first error's text, to show why.
+    pub first_error: Option<String>,
+}
+
+impl Sample {
+    fn merge(&mut self, other: Sample) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
+    /// Operations per second, mean latency and percentiles.
+    pub fn stats(&self) -> Stats {
+        let mut ms: Vec<f64> = self
+            .latencies
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let pick = |q: f64| -> f64 {
+            if ms.is_empty() {
+                return 0.0;
+            }
+            let i = ((ms.len() as f64 - 1.0) * q).round() as usize;
+            ms.get(i).copied().unwrap_or(0.0)
+        };
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        Stats {
+            ops: ms.len() as u64,
+            errors: self.errors,
+            per_sec: ms.len() as f64 / secs,
+            mean_ms: if ms.is_empty() {
+                0.0
+            } else {
+                ms.iter().sum::<f64>() / ms.len() as f64
+            },
+            p50_ms: pick(0.50),
+            p99_ms: pick(0.99),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// Summary of a [`Sample`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub ops: u64,
+    pub errors: u64,
+    pub per_sec: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One round: `clients` tasks calling `op(client, n)` back to back for `duration`.
+pub async fn round<F, Fut>(clients: usize, duration: Duration, op: Arc<F>) -> Sample
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut sample = Sample::default();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match op(c, n).await {
+                        Ok(()) => sample.latencies.push(t.elapsed()),
+                        Err(e) => {
+                            sample.errors += 1;
+                            if sample.first_error.is_none() {
+                                sample.first_error = Some(format!("{e:#}"));
+                            }
+                        }
+                    }
+                    n += 1;
+                }
+                sample
+            })
+        })
+        .collect();
+    let mut total = Sample::default();
+    for t in tasks {
+        if let Ok(s) = t.await {
+            total.merge(s);
+        }
+    }
+    total.elapsed = start.elapsed();
+    total
+}
+
+/// `rounds` rounds of `a` and of `b`, alternating (a, b, b, a, a, b ...: each goes first
+/// equally often), merged per contender.
+pub async fn alternate<FA, FutA, FB, FutB>(
+    rounds: usize,
+    clients: usize,
+    duration: Duration,
+    a: Arc<FA>,
+    b: Arc<FB>,
+) -> (Sample, Sample)
+where
+    FA: Fn(usize, u64) -> FutA + Send + Sync + 'static,
+    FutA: Future<Output = anyhow::Result<()>> + Send + 'static,
+    FB: Fn(usize, u64) -> FutB + Send + Sync + 'static,
+    FutB: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (mut sa, mut sb) = (Sample::default(), Sample::default());
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            sa.merge(round(clients, duration, a.clone()).await);
+            sb.merge(round(clients, duration, b.clone()).await);
+        } else {
+            sb.merge(round(clients, duration, b.clone()).await);
+            sa.merge(round(clients, duration, a.clone()).await);
+        }
+    }
+    (sa, sb)
+}
