@@ -41,7 +41,7 @@ test-chaos:
 BENCH ?=
 BENCH_FLAGS ?=
 bench:
-	cargo build --release --bin leasehold --bin leasehold-bench
+	cargo build --release -p leasehold -p leasehold-bench
 	mkdir -p integration/.work/bench
 	$(CARGO_TARGET_DIR)/release/leasehold-bench --binary $(CARGO_TARGET_DIR)/release/leasehold \
 		--out integration/.work/bench/results.json $(BENCH_FLAGS) $(BENCH)

@@ -95,13 +95,14 @@ impl Core {
                     continue;
                 }
             };
+            // Ask about the target's accounts rather than load the mount's leases: memory stays
+            // proportional to what the target holds, not to the lease table.
+            let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
             let leased: HashSet<String> = self
                 .leases
-                .list_live(&path)
-                .await?
-                .into_iter()
-                .map(|l| l.account)
-                .collect();
+                .storage()
+                .lease_live_accounts(&path, &names)
+                .await?;
             report.mounts_checked.push(path.clone());
             for account in accounts.into_iter().filter(|a| !leased.contains(&a.name)) {
                 let destroyed = if destroy {

@@ -61,6 +61,14 @@ pub trait Storage: Send + Sync {
         &self,
         workload: &str,
     ) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// Which of `accounts` a live (not revoked) lease of the mount at `mount_path` describes.
+    /// For reconciliation: it asks about the accounts a target holds, so that no caller has to
+    /// load every lease of a mount to compare (a million leases would be a gigabyte).
+    async fn lease_live_accounts(
+        &self,
+        mount_path: &str,
+        accounts: &[String],
+    ) -> Result<std::collections::HashSet<String>, StorageError>;
     /// Claim up to `limit` due leases (creating, active or revoking with `due_at <= now`; a
     /// `creating` row's `due_at` is its creation deadline): each becomes `revoking` with
     /// `due_at = claim_until` and `claimed_by = node`, so no other worker takes it until the

@@ -30,7 +30,11 @@ use crate::lease::model::{LeaseRecord, LeaseState};
 
 /// Numbered migrations; `leasehold_schema.version` records how many ran. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+/// The schema version this build migrates to.
+#[cfg(test)]
+pub(crate) const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// Any 64-bit number of our own: the advisory lock migrations run under.
 const MIGRATION_LOCK: i64 = 0x6c65_6173_6568_6f6c; // "leasehol"
@@ -105,6 +109,11 @@ END
 $fn$;
 CREATE TRIGGER kv_notify AFTER INSERT OR UPDATE OR DELETE ON kv
     FOR EACH ROW EXECUTE FUNCTION leasehold_kv_notify();
+"#;
+
+/// Reconciliation asks which accounts of a mount are leased.
+const SCHEMA_V2: &str = r#"
+CREATE INDEX leases_account ON leases (mount_path, account) WHERE state <> 'revoked';
 "#;
 
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
@@ -577,6 +586,27 @@ impl Storage for PostgresStorage {
              AND (workload = $1 OR starts_with(workload, $1 || '/')) ORDER BY id"
         );
         leases_from_rows(&self.query(&sql, &[&workload]).await?)
+    }
+
+    async fn lease_live_accounts(
+        &self,
+        mount_path: &str,
+        accounts: &[String],
+    ) -> Result<std::collections::HashSet<String>, StorageError> {
+        let mut live = std::collections::HashSet::new();
+        for chunk in accounts.chunks(5000) {
+            let rows = self
+                .query(
+                    "SELECT account FROM leases WHERE mount_path = $1 AND state <> 'revoked' \
+                     AND account = ANY($2)",
+                    &[&mount_path, &chunk],
+                )
+                .await?;
+            for r in rows {
+                live.insert(r.try_get(0).map_err(pg_err)?);
+            }
+        }
+        Ok(live)
     }
 
     async fn lease_claim_due(

@@ -101,7 +101,10 @@ async fn nodes_starting_together_migrate_once() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].get::<_, i32>(0), 1);
+    assert_eq!(
+        rows[0].get::<_, i32>(0) as usize,
+        super::postgres::SCHEMA_VERSION
+    );
     drop((a, b, c));
     db.drop_db().await;
 }

@@ -19,7 +19,7 @@ use crate::lease::model::{LeaseRecord, LeaseState};
 
 /// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
 /// Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS kv (
@@ -76,6 +76,14 @@ CREATE TABLE locks (
     expires_at INTEGER NOT NULL
 );
 "#;
+
+/// Reconciliation asks which accounts of a mount are leased.
+const SCHEMA_V3: &str = r#"
+CREATE INDEX leases_account ON leases (mount_path, account) WHERE state != 'revoked';
+"#;
+
+/// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
+const ACCOUNT_CHUNK: usize = 500;
 
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
@@ -416,6 +424,35 @@ impl Storage for SqliteStorage {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err);
             rows
+        })
+        .await
+    }
+
+    async fn lease_live_accounts(
+        &self,
+        mount_path: &str,
+        accounts: &[String],
+    ) -> Result<std::collections::HashSet<String>, StorageError> {
+        let (mount_path, accounts) = (mount_path.to_owned(), accounts.to_vec());
+        self.with(move |c| {
+            let mut live = std::collections::HashSet::new();
+            for chunk in accounts.chunks(ACCOUNT_CHUNK) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let mut stmt = c
+                    .prepare(&format!(
+                        "SELECT account FROM leases WHERE mount_path = ? AND state != 'revoked' \
+                         AND account IN ({marks})"
+                    ))
+                    .map_err(err)?;
+                let params = std::iter::once(&mount_path).chain(chunk.iter());
+                let found = stmt
+                    .query_map(params_from_iter(params), |r| r.get::<_, String>(0))
+                    .map_err(err)?;
+                for account in found {
+                    live.insert(account.map_err(err)?);
+                }
+            }
+            Ok(live)
         })
         .await
     }

@@ -22,6 +22,7 @@ macro_rules! for_each_case {
             lists_by_prefix_token_and_workload,
             irrevocable_tidy_and_released_claims,
             nodes_register_refresh_and_leave,
+            live_accounts_are_found_among_many,
         );
     };
 }
@@ -370,4 +371,37 @@ pub async fn nodes_register_refresh_and_leave(s: &dyn Storage) {
     assert_eq!(s.node_list().await.unwrap(), vec![a.clone(), b]);
     s.node_remove("node-b").await.unwrap();
     assert_eq!(s.node_list().await.unwrap(), vec![a]);
+}
+
+pub async fn live_accounts_are_found_among_many(s: &dyn Storage) {
+    let now = ms_now();
+    for (id, mount, account, state) in [
+        ("database/creds/r/1", "database/", "v-a", LeaseState::Active),
+        (
+            "database/creds/r/2",
+            "database/",
+            "v-b",
+            LeaseState::Revoking,
+        ),
+        (
+            "database/creds/r/3",
+            "database/",
+            "v-c",
+            LeaseState::Revoked,
+        ),
+        ("other/creds/r/1", "other/", "v-d", LeaseState::Active),
+    ] {
+        let mut l = lease(id, now);
+        l.mount_path = mount.into();
+        l.account = account.into();
+        l.state = state;
+        s.lease_insert(&l).await.unwrap();
+    }
+    // More names than one statement takes, so the chunking is exercised.
+    let mut asked: Vec<String> = (0..1200).map(|i| format!("v-x{i}")).collect();
+    asked.extend(["v-a", "v-b", "v-c", "v-d"].map(String::from));
+    let live = s.lease_live_accounts("database/", &asked).await.unwrap();
+    let mut live: Vec<_> = live.into_iter().collect();
+    live.sort();
+    assert_eq!(live, ["v-a", "v-b"]);
 }
