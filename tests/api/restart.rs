@@ -54,8 +54,16 @@ async fn a_lease_interrupted_while_creating_is_destroyed_at_start_up() {
 
     let app = TestApp::spawn_in(dir, Some(token)).await;
     pg.wait_gone(&user, Duration::from_secs(10)).await;
-    let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
-    assert_eq!(l.state, LeaseState::Revoked);
+    // The row is marked revoked just after the account is gone (and the destruction recorded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+        if l.state == LeaseState::Revoked || std::time::Instant::now() > deadline {
+            assert_eq!(l.state, LeaseState::Revoked);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
