@@ -14,6 +14,7 @@ pub mod sealed;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,8 +1,11 @@
 //! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`, because the
 //! write-ahead lease row must be on disk before the account it describes is created.
 //!
-//! rusqlite is synchronous; each call runs on the blocking pool under one connection mutex. SQLite
-//! serialises writers anyway, so a single connection costs little and keeps transactions simple.
+//! Writes go to one writer thread that commits them in groups ([`writer`]): whatever arrived
+//! while the last fsync ran is committed by the next one, each call in its own savepoint, so
+//! concurrent issues share fsyncs instead of queueing for one each. Reads run on a small pool of
+//! their own connections (WAL lets them see the last commit without waiting for the writer), so a
+//! long read such as the metrics' lease counts never holds up an issue.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -10,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+use tokio::sync::Semaphore;
 
+use super::writer::Writer;
 use super::{
     ClaimOne, LeaseCount, NodeRecord, Storage, StorageChange, StorageError, CREATION_ABANDONED,
 };
@@ -89,10 +94,44 @@ const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, st
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
     last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
 
+/// Read connections at most (each read holds one for its duration).
+const READERS: usize = 4;
+
 /// SQLite storage in one file.
 #[derive(Clone)]
 pub struct SqliteStorage {
-    conn: Arc<Mutex<Connection>>,
+    writer: Writer,
+    /// `None` for `:memory:`, whose database exists only on the writer's connection.
+    readers: Option<Arc<ReadPool>>,
+}
+
+/// Read-only connections to the same file, opened as needed up to [`READERS`].
+struct ReadPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl ReadPool {
+    fn checkout(&self) -> Result<Connection, StorageError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(err)?;
+                c.pragma_update(None, "busy_timeout", 5000).map_err(err)?;
+                Ok(c)
+            }
+        }
+    }
+
+    fn checkin(&self, c: Connection) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> StorageError {
@@ -145,6 +184,7 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
 impl SqliteStorage {
     /// Open (creating if needed) the database file and apply the schema.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let memory = path.as_os_str() == ":memory:";
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
@@ -156,22 +196,44 @@ impl SqliteStorage {
         conn.pragma_update(None, "busy_timeout", 5000)
             .map_err(err)?;
         migrate(&mut conn)?;
+        let readers = (!memory).then(|| {
+            Arc::new(ReadPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(READERS),
+            })
+        });
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Writer::start(conn)?,
+            readers,
         })
     }
 
-    async fn with<T, F>(&self, f: F) -> Result<T, StorageError>
+    /// Run `f` in the next group commit; its changes are durable when this returns `Ok`.
+    async fn write<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        self.writer.run(f).await
+    }
+
+    /// Run the read-only `f` on a read connection; it sees every write that has returned.
+    async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let Some(pool) = self.readers.clone() else {
+            return self.writer.run(f).await;
+        };
+        let held = pool.clone();
+        let _permit = held.permits.acquire().await.map_err(err)?;
         tokio::task::spawn_blocking(move || {
-            // A poisoned lock means a panic mid-call; SQLite's own transaction rolled back, so
-            // the connection is still consistent and safe to reuse.
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+            let conn = pool.checkout()?;
+            let out = f(&conn);
+            pool.checkin(conn);
+            out
         })
         .await
         .map_err(err)?
@@ -246,7 +308,7 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
 impl Storage for SqliteStorage {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let key = key.to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             c.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
                 .map_err(err)
@@ -256,7 +318,7 @@ impl Storage for SqliteStorage {
 
     async fn kv_put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
         let key = key.to_owned();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "INSERT INTO kv (key, value) VALUES (?1, ?2) \
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -270,7 +332,7 @@ impl Storage for SqliteStorage {
 
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
         let key = key.to_owned();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute("DELETE FROM kv WHERE key = ?1", [key])
                 .map(|_| ())
                 .map_err(err)
@@ -280,7 +342,7 @@ impl Storage for SqliteStorage {
 
     async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let prefix = prefix.to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare("SELECT key FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")
                 .map_err(err)?;
@@ -307,7 +369,7 @@ impl Storage for SqliteStorage {
 
     async fn kv_delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
         let prefix = prefix.to_owned();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "DELETE FROM kv WHERE substr(key, 1, length(?1)) = ?1",
                 [prefix],
@@ -320,12 +382,13 @@ impl Storage for SqliteStorage {
 
     async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
         let lease = lease.clone();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
                  (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
             );
-            c.execute(&sql, params_from_iter(lease_values(&lease)))
+            c.prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.execute(params_from_iter(lease_values(&lease))))
                 .map(|_| ())
                 .map_err(err)
         })
@@ -334,7 +397,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
         let id = id.to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             c.query_row(
                 &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
                 [id],
@@ -352,7 +415,7 @@ impl Storage for SqliteStorage {
         expected: LeaseState,
     ) -> Result<bool, StorageError> {
         let lease = lease.clone();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
@@ -360,7 +423,8 @@ impl Storage for SqliteStorage {
                 WHERE id=?1 AND state=?25";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
-            c.execute(sql, params_from_iter(values))
+            c.prepare_cached(sql)
+                .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
                 .map(|n| n == 1)
                 .map_err(err)
         })
@@ -369,7 +433,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError> {
         let prefix = prefix.to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases \
@@ -388,7 +452,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
         let accessor = accessor.to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases \
@@ -410,7 +474,7 @@ impl Storage for SqliteStorage {
         workload: &str,
     ) -> Result<Vec<LeaseRecord>, StorageError> {
         let workload = workload.trim_end_matches('/').to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             // The workload itself, or anything below it at a segment boundary.
             let mut stmt = c
                 .prepare(&format!(
@@ -434,7 +498,7 @@ impl Storage for SqliteStorage {
         accounts: &[String],
     ) -> Result<std::collections::HashSet<String>, StorageError> {
         let (mount_path, accounts) = (mount_path.to_owned(), accounts.to_vec());
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             let mut live = std::collections::HashSet::new();
             for chunk in accounts.chunks(ACCOUNT_CHUNK) {
                 let marks = vec!["?"; chunk.len()].join(",");
@@ -465,13 +529,15 @@ impl Storage for SqliteStorage {
         node: &str,
     ) -> Result<Vec<LeaseRecord>, StorageError> {
         let node = node.to_owned();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(err)?;
+        self.write(move |c: &Connection| {
+            // Atomic without a transaction of its own: the writer runs each call in a savepoint.
             let mut claimed = {
-                let mut stmt = tx
+                // `+state` keeps the planner off the state index, which would visit every active
+                // lease and sort them: the queue must be read from `leases_due`, in order.
+                let mut stmt = c
                     .prepare(&format!(
                         "SELECT {LEASE_COLUMNS} FROM leases WHERE due_at IS NOT NULL \
-                         AND due_at <= ?1 AND state IN ('creating','active','revoking') \
+                         AND due_at <= ?1 AND +state IN ('creating','active','revoking') \
                          ORDER BY due_at LIMIT ?2"
                     ))
                     .map_err(err)?;
@@ -483,14 +549,14 @@ impl Storage for SqliteStorage {
                 rows
             };
             for lease in &mut claimed {
-                tx.execute(
+                c.execute(
                     "UPDATE leases SET state='revoking', due_at=?2, claimed_by=?3 WHERE id=?1",
                     params![lease.id, millis(claim_until), node],
                 )
                 .map_err(err)?;
                 if lease.state == LeaseState::Creating && lease.last_error.is_none() {
                     lease.last_error = Some(CREATION_ABANDONED.into());
-                    tx.execute(
+                    c.execute(
                         "UPDATE leases SET last_error=?2 WHERE id=?1",
                         params![lease.id, CREATION_ABANDONED],
                     )
@@ -500,7 +566,6 @@ impl Storage for SqliteStorage {
                 lease.due_at = Some(claim_until);
                 lease.claimed_by = Some(node.clone());
             }
-            tx.commit().map_err(err)?;
             Ok(claimed)
         })
         .await
@@ -514,9 +579,8 @@ impl Storage for SqliteStorage {
         node: &str,
     ) -> Result<ClaimOne, StorageError> {
         let (id, node) = (id.to_owned(), node.to_owned());
-        self.with(move |c| {
-            let tx = c.transaction().map_err(err)?;
-            let found = tx
+        self.write(move |c: &Connection| {
+            let found = c
                 .query_row(
                     &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
                     [&id],
@@ -539,12 +603,11 @@ impl Storage for SqliteStorage {
             if !free {
                 return Ok(ClaimOne::Busy(lease));
             }
-            tx.execute(
+            c.execute(
                 "UPDATE leases SET state='revoking', due_at=?2, claimed_by=?3 WHERE id=?1",
                 params![id, millis(claim_until), node],
             )
             .map_err(err)?;
-            tx.commit().map_err(err)?;
             lease.state = LeaseState::Revoking;
             lease.due_at = Some(claim_until);
             lease.claimed_by = Some(node);
@@ -558,7 +621,7 @@ impl Storage for SqliteStorage {
         now: DateTime<Utc>,
         alive_since: DateTime<Utc>,
     ) -> Result<u64, StorageError> {
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "UPDATE leases SET due_at=?1, claimed_by=NULL \
                  WHERE claimed_by IS NOT NULL AND state IN ('creating','revoking') \
@@ -572,10 +635,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn lease_next_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
-        self.with(|c| {
+        self.read(|c: &Connection| {
             c.query_row(
                 "SELECT min(due_at) FROM leases WHERE due_at IS NOT NULL \
-                 AND state IN ('creating','active','revoking')",
+                 AND +state IN ('creating','active','revoking')",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )
@@ -586,7 +649,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn lease_recover_creating(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "UPDATE leases SET state='revoking', due_at=?1, \
                  last_error=coalesce(last_error, ?2), claimed_by=NULL \
@@ -600,7 +663,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "UPDATE leases SET due_at=?1, claimed_by=NULL WHERE state='revoking' AND due_at > ?1",
                 [millis(now)],
@@ -616,7 +679,7 @@ impl Storage for SqliteStorage {
         min_attempts: i64,
         limit: usize,
     ) -> Result<Vec<LeaseRecord>, StorageError> {
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases WHERE state='revoking' AND attempts >= ?1 \
@@ -634,7 +697,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "DELETE FROM leases WHERE state='revoked' AND revoked_time < ?1",
                 [millis(before)],
@@ -646,7 +709,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError> {
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare(
                     "SELECT mount_path, role, state, state = 'revoking' AND attempts >= ?1, count(*) \
@@ -678,7 +741,7 @@ impl Storage for SqliteStorage {
 
     async fn node_heartbeat(&self, node: &NodeRecord) -> Result<(), StorageError> {
         let node = node.clone();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "INSERT INTO nodes (id, hostname, api_addr, version, started_at, heartbeat_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET \
@@ -700,7 +763,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn node_list(&self) -> Result<Vec<NodeRecord>, StorageError> {
-        self.with(|c| {
+        self.read(|c: &Connection| {
             let mut stmt = c
                 .prepare(
                     "SELECT id, hostname, api_addr, version, started_at, heartbeat_at \
@@ -719,7 +782,7 @@ impl Storage for SqliteStorage {
 
     async fn node_remove(&self, id: &str) -> Result<(), StorageError> {
         let id = id.to_owned();
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute("DELETE FROM nodes WHERE id = ?1", [id])
                 .map(|_| ())
                 .map_err(err)
@@ -735,7 +798,7 @@ impl Storage for SqliteStorage {
         until: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "INSERT INTO locks (name, holder, expires_at) VALUES (?1, ?2, ?4) \
                  ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, \
@@ -751,7 +814,7 @@ impl Storage for SqliteStorage {
 
     async fn lock_release(&self, name: &str, holder: &str) -> Result<(), StorageError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.with(move |c| {
+        self.write(move |c: &Connection| {
             c.execute(
                 "DELETE FROM locks WHERE name = ?1 AND holder = ?2",
                 [name, holder],
@@ -768,7 +831,7 @@ impl Storage for SqliteStorage {
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StorageError> {
         let name = name.to_owned();
-        self.with(move |c| {
+        self.read(move |c: &Connection| {
             c.query_row(
                 "SELECT holder FROM locks WHERE name = ?1 AND expires_at > ?2",
                 params![name, millis(now)],

@@ -96,12 +96,16 @@ impl PgDriver {
         })?;
         // A user of this name that we did not just create belongs to someone else (another
         // lease, or an operator): failing here must not lead to dropping it.
-        let existing = tx
-            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&username])
+        // Prepared once per pooled connection: one round trip per issue instead of two.
+        let lookup = tx
+            .prepare_cached("SELECT 1 FROM pg_roles WHERE rolname = $1")
             .await
             .map_err(|e| {
                 CreateFailure::before_any_change(from_pg("cannot look up the user", &e))
             })?;
+        let existing = tx.query_opt(&lookup, &[&username]).await.map_err(|e| {
+            CreateFailure::before_any_change(from_pg("cannot look up the user", &e))
+        })?;
         if existing.is_some() {
             return Err(CreateFailure::before_any_change(DriverError::Rejected(
                 format!("user {username:?} already exists; refusing to create or change it"),
