@@ -94,6 +94,10 @@ const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, st
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
     last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
 
+/// Prepared statements kept per connection (more than the storage has statements, so none is
+/// parsed twice; `lease_live_accounts` adds one per chunk size).
+const STATEMENT_CACHE: usize = 64;
+
 /// Read connections at most (each read holds one for its duration).
 const READERS: usize = 4;
 
@@ -124,6 +128,7 @@ impl ReadPool {
                 )
                 .map_err(err)?;
                 c.pragma_update(None, "busy_timeout", 5000).map_err(err)?;
+                c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 Ok(c)
             }
         }
@@ -196,6 +201,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "busy_timeout", 5000)
             .map_err(err)?;
         migrate(&mut conn)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let readers = (!memory).then(|| {
             Arc::new(ReadPool {
                 path: path.to_owned(),
@@ -304,12 +310,36 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     ]
 }
 
+/// Every statement through the connection's statement cache: the same few statements run on
+/// every issue, and parsing them again each time showed in the profile.
+trait Cached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let key = key.to_owned();
         self.read(move |c: &Connection| {
-            c.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            c.row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
                 .map_err(err)
         })
@@ -319,7 +349,7 @@ impl Storage for SqliteStorage {
     async fn kv_put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
         let key = key.to_owned();
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "INSERT INTO kv (key, value) VALUES (?1, ?2) \
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 params![key, value],
@@ -333,7 +363,7 @@ impl Storage for SqliteStorage {
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
         let key = key.to_owned();
         self.write(move |c: &Connection| {
-            c.execute("DELETE FROM kv WHERE key = ?1", [key])
+            c.exec("DELETE FROM kv WHERE key = ?1", [key])
                 .map(|_| ())
                 .map_err(err)
         })
@@ -344,7 +374,9 @@ impl Storage for SqliteStorage {
         let prefix = prefix.to_owned();
         self.read(move |c: &Connection| {
             let mut stmt = c
-                .prepare("SELECT key FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")
+                .prepare_cached(
+                    "SELECT key FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+                )
                 .map_err(err)?;
             let keys = stmt
                 .query_map([&prefix], |r| r.get::<_, String>(0))
@@ -370,7 +402,7 @@ impl Storage for SqliteStorage {
     async fn kv_delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
         let prefix = prefix.to_owned();
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "DELETE FROM kv WHERE substr(key, 1, length(?1)) = ?1",
                 [prefix],
             )
@@ -387,8 +419,7 @@ impl Storage for SqliteStorage {
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
                  (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
             );
-            c.prepare_cached(&sql)
-                .and_then(|mut stmt| stmt.execute(params_from_iter(lease_values(&lease))))
+            c.exec(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
                 .map_err(err)
         })
@@ -398,7 +429,7 @@ impl Storage for SqliteStorage {
     async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
         let id = id.to_owned();
         self.read(move |c: &Connection| {
-            c.query_row(
+            c.row(
                 &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
                 [id],
                 lease_from_row,
@@ -423,8 +454,7 @@ impl Storage for SqliteStorage {
                 WHERE id=?1 AND state=?25";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
-            c.prepare_cached(sql)
-                .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+            c.exec(sql, params_from_iter(values))
                 .map(|n| n == 1)
                 .map_err(err)
         })
@@ -435,7 +465,7 @@ impl Storage for SqliteStorage {
         let prefix = prefix.to_owned();
         self.read(move |c: &Connection| {
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases \
                      WHERE substr(id, 1, length(?1)) = ?1 AND state != 'revoked' ORDER BY id"
                 ))
@@ -454,7 +484,7 @@ impl Storage for SqliteStorage {
         let accessor = accessor.to_owned();
         self.read(move |c: &Connection| {
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases \
                      WHERE token_accessor = ?1 AND state != 'revoked' ORDER BY id"
                 ))
@@ -477,7 +507,7 @@ impl Storage for SqliteStorage {
         self.read(move |c: &Connection| {
             // The workload itself, or anything below it at a segment boundary.
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases WHERE workload != '' AND state != 'revoked' \
                      AND (workload = ?1 OR substr(workload, 1, length(?1) + 1) = ?1 || '/') ORDER BY id"
                 ))
@@ -503,7 +533,7 @@ impl Storage for SqliteStorage {
             for chunk in accounts.chunks(ACCOUNT_CHUNK) {
                 let marks = vec!["?"; chunk.len()].join(",");
                 let mut stmt = c
-                    .prepare(&format!(
+                    .prepare_cached(&format!(
                         "SELECT account FROM leases WHERE mount_path = ? AND state != 'revoked' \
                          AND account IN ({marks})"
                     ))
@@ -535,7 +565,7 @@ impl Storage for SqliteStorage {
                 // `+state` keeps the planner off the state index, which would visit every active
                 // lease and sort them: the queue must be read from `leases_due`, in order.
                 let mut stmt = c
-                    .prepare(&format!(
+                    .prepare_cached(&format!(
                         "SELECT {LEASE_COLUMNS} FROM leases WHERE due_at IS NOT NULL \
                          AND due_at <= ?1 AND +state IN ('creating','active','revoking') \
                          ORDER BY due_at LIMIT ?2"
@@ -549,14 +579,14 @@ impl Storage for SqliteStorage {
                 rows
             };
             for lease in &mut claimed {
-                c.execute(
+                c.exec(
                     "UPDATE leases SET state='revoking', due_at=?2, claimed_by=?3 WHERE id=?1",
                     params![lease.id, millis(claim_until), node],
                 )
                 .map_err(err)?;
                 if lease.state == LeaseState::Creating && lease.last_error.is_none() {
                     lease.last_error = Some(CREATION_ABANDONED.into());
-                    c.execute(
+                    c.exec(
                         "UPDATE leases SET last_error=?2 WHERE id=?1",
                         params![lease.id, CREATION_ABANDONED],
                     )
@@ -603,7 +633,7 @@ impl Storage for SqliteStorage {
             if !free {
                 return Ok(ClaimOne::Busy(lease));
             }
-            c.execute(
+            c.exec(
                 "UPDATE leases SET state='revoking', due_at=?2, claimed_by=?3 WHERE id=?1",
                 params![id, millis(claim_until), node],
             )
@@ -622,7 +652,7 @@ impl Storage for SqliteStorage {
         alive_since: DateTime<Utc>,
     ) -> Result<u64, StorageError> {
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "UPDATE leases SET due_at=?1, claimed_by=NULL \
                  WHERE claimed_by IS NOT NULL AND state IN ('creating','revoking') \
                  AND claimed_by NOT IN (SELECT id FROM nodes WHERE heartbeat_at >= ?2)",
@@ -636,7 +666,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_next_due(&self) -> Result<Option<DateTime<Utc>>, StorageError> {
         self.read(|c: &Connection| {
-            c.query_row(
+            c.row(
                 "SELECT min(due_at) FROM leases WHERE due_at IS NOT NULL \
                  AND +state IN ('creating','active','revoking')",
                 [],
@@ -650,7 +680,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_recover_creating(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "UPDATE leases SET state='revoking', due_at=?1, \
                  last_error=coalesce(last_error, ?2), claimed_by=NULL \
                  WHERE state='creating'",
@@ -664,7 +694,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "UPDATE leases SET due_at=?1, claimed_by=NULL WHERE state='revoking' AND due_at > ?1",
                 [millis(now)],
             )
@@ -681,7 +711,7 @@ impl Storage for SqliteStorage {
     ) -> Result<Vec<LeaseRecord>, StorageError> {
         self.read(move |c: &Connection| {
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {LEASE_COLUMNS} FROM leases WHERE state='revoking' AND attempts >= ?1 \
                      ORDER BY expire_time, id LIMIT ?2"
                 ))
@@ -698,7 +728,7 @@ impl Storage for SqliteStorage {
 
     async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "DELETE FROM leases WHERE state='revoked' AND revoked_time < ?1",
                 [millis(before)],
             )
@@ -711,7 +741,7 @@ impl Storage for SqliteStorage {
     async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError> {
         self.read(move |c: &Connection| {
             let mut stmt = c
-                .prepare(
+                .prepare_cached(
                     "SELECT mount_path, role, state, state = 'revoking' AND attempts >= ?1, count(*) \
                      FROM leases GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
                 )
@@ -742,7 +772,7 @@ impl Storage for SqliteStorage {
     async fn node_heartbeat(&self, node: &NodeRecord) -> Result<(), StorageError> {
         let node = node.clone();
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "INSERT INTO nodes (id, hostname, api_addr, version, started_at, heartbeat_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET \
                  hostname=excluded.hostname, api_addr=excluded.api_addr, \
@@ -765,7 +795,7 @@ impl Storage for SqliteStorage {
     async fn node_list(&self) -> Result<Vec<NodeRecord>, StorageError> {
         self.read(|c: &Connection| {
             let mut stmt = c
-                .prepare(
+                .prepare_cached(
                     "SELECT id, hostname, api_addr, version, started_at, heartbeat_at \
                      FROM nodes ORDER BY id",
                 )
@@ -783,7 +813,7 @@ impl Storage for SqliteStorage {
     async fn node_remove(&self, id: &str) -> Result<(), StorageError> {
         let id = id.to_owned();
         self.write(move |c: &Connection| {
-            c.execute("DELETE FROM nodes WHERE id = ?1", [id])
+            c.exec("DELETE FROM nodes WHERE id = ?1", [id])
                 .map(|_| ())
                 .map_err(err)
         })
@@ -799,7 +829,7 @@ impl Storage for SqliteStorage {
     ) -> Result<bool, StorageError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "INSERT INTO locks (name, holder, expires_at) VALUES (?1, ?2, ?4) \
                  ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, \
                  expires_at=excluded.expires_at \
@@ -815,7 +845,7 @@ impl Storage for SqliteStorage {
     async fn lock_release(&self, name: &str, holder: &str) -> Result<(), StorageError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.write(move |c: &Connection| {
-            c.execute(
+            c.exec(
                 "DELETE FROM locks WHERE name = ?1 AND holder = ?2",
                 [name, holder],
             )
@@ -832,7 +862,7 @@ impl Storage for SqliteStorage {
     ) -> Result<Option<String>, StorageError> {
         let name = name.to_owned();
         self.read(move |c: &Connection| {
-            c.query_row(
+            c.row(
                 "SELECT holder FROM locks WHERE name = ?1 AND expires_at > ?2",
                 params![name, millis(now)],
                 |r| r.get(0),

@@ -94,16 +94,30 @@ impl PgDriver {
         let tx = client.transaction().await.map_err(|e| {
             CreateFailure::before_any_change(from_pg("cannot begin a transaction", &e))
         })?;
-        // A user of this name that we did not just create belongs to someone else (another
-        // lease, or an operator): failing here must not lead to dropping it.
-        // Prepared once per pooled connection: one round trip per issue instead of two.
+        // Everything after BEGIN goes out pipelined (tokio-postgres sends requests polled
+        // together without waiting for each answer) and PostgreSQL runs it in order: one round
+        // trip instead of one per statement. Nothing is committed until every answer is in.
         let lookup = tx
             .prepare_cached("SELECT 1 FROM pg_roles WHERE rolname = $1")
             .await
             .map_err(|e| {
                 CreateFailure::before_any_change(from_pg("cannot look up the user", &e))
             })?;
-        let existing = tx.query_opt(&lookup, &[&username]).await.map_err(|e| {
+        let backstop = format!(
+            "ALTER ROLE {} VALID UNTIL '{}'",
+            quote_ident(username),
+            format_expiration(expiration)
+        );
+        let name: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&username];
+        let (existing, statements, backstop) = tokio::join!(
+            tx.query_opt(&lookup, &name),
+            futures_util::future::join_all(creation.iter().map(|s| tx.batch_execute(s))),
+            tx.batch_execute(&backstop),
+        );
+        // A user of this name that existed before this transaction belongs to someone else
+        // (another lease, or an operator): whatever the statements did to it is rolled back
+        // with the transaction, and failing must not lead to dropping it.
+        let existing = existing.map_err(|e| {
             CreateFailure::before_any_change(from_pg("cannot look up the user", &e))
         })?;
         if existing.is_some() {
@@ -111,19 +125,13 @@ impl PgDriver {
                 format!("user {username:?} already exists; refusing to create or change it"),
             )));
         }
-        for (i, statement) in creation.iter().enumerate() {
-            tx.batch_execute(statement).await.map_err(|e| {
+        // The first failure is the cause; later statements only report the aborted transaction.
+        for (i, result) in statements.into_iter().enumerate() {
+            result.map_err(|e| {
                 CreateFailure::in_transaction(&format!("creation statement {} failed", i + 1), &e)
             })?;
         }
-        let backstop = format!(
-            "ALTER ROLE {} VALID UNTIL '{}'",
-            quote_ident(username),
-            format_expiration(expiration)
-        );
-        tx.batch_execute(&backstop)
-            .await
-            .map_err(|e| CreateFailure::in_transaction("cannot set the user's expiry", &e))?;
+        backstop.map_err(|e| CreateFailure::in_transaction("cannot set the user's expiry", &e))?;
         tx.commit()
             .await
             .map_err(|e| CreateFailure::in_transaction("cannot commit the new user", &e))
