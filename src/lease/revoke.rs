@@ -231,9 +231,10 @@ impl LeaseEngine {
         // The worker may have claimed the row (active -> revoking) while we worked; write over
         // whatever state it holds now, unless it is already revoked.
         let mut written = false;
+        // Most often the row is `revoking` (this call claimed it), so that is tried first.
         for state in [
-            LeaseState::Active,
             LeaseState::Revoking,
+            LeaseState::Active,
             LeaseState::Creating,
         ] {
             match self.storage.lease_update(&lease, state).await {

@@ -1,12 +1,14 @@
 //! Destroying a user, the one destruction path (revocation, expiry, and clean-up after a failed
 //! creation all come here).
 //!
-//! Order matters. `NOLOGIN` first, so no new session can appear; then end every session of the
-//! user (a session open when its role is dropped keeps running queries); then either our default
-//! (hand what it owns to the connection's user or `reassign_owned_to`, drop its remaining
-//! privileges, drop the role, all in one transaction) or the role's own revocation statements,
-//! followed by another sweep of sessions. Success only once the user is gone from `pg_roles`
+//! Order matters. `NOLOGIN` first, committed on its own, so no new session can appear (and none
+//! can, should the drop fail and be retried); then signal every session of the user (a session
+//! open when its role is dropped keeps running queries); then either our default (hand what it
+//! owns to the connection's user or `reassign_owned_to`, drop its remaining privileges, drop the
+//! role, in one transaction) or the role's own revocation statements; then end, by oid, whatever
+//! session is left and wait until none is. Success only once the user is gone from `pg_roles`
 //! (our default's committed `DROP ROLE` proves it; after custom statements it is looked up).
+//! Our default goes out as one pipelined round trip plus the last sweep.
 //! A user that does not exist is success: deletion is idempotent.
 //!
 //! `REASSIGN OWNED` and `DROP OWNED` act in the connected database only. A user that owns objects
@@ -38,43 +40,71 @@ impl PgDriver {
         let custom = prepare(req.revocation_statements, &values)?;
         let name = quote_ident(req.username);
 
-        let mut client = self.client().await?;
-        let row = query_opt(
-            &client,
-            "SELECT oid FROM pg_roles WHERE rolname = $1",
-            req.username,
+        let client = self.client().await?;
+        // Requests polled together go out pipelined and run in order, each its own statement:
+        // find the user, shut its login, signal its sessions (for a user that does not exist
+        // the ALTER fails harmlessly and the lookup says there is nothing to do).
+        let (lookup, terminate_named, terminate_oid) = tokio::try_join!(
+            client.prepare_cached("SELECT oid FROM pg_roles WHERE rolname = $1"),
+            client.prepare_cached(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE usename = $1 AND pid <> pg_backend_pid()"
+            ),
+            client.prepare_cached(TERMINATE_BY_OID),
         )
-        .await
-        .map_err(|e| from_pg("cannot look up the user", &e))?;
-        let Some(row) = row else {
-            tracing::debug!("user {} does not exist: nothing to revoke", req.username);
-            return Ok(());
-        };
-        let oid: u32 = row
-            .try_get(0)
-            .map_err(|e| from_pg("cannot read the user's oid", &e))?;
-
-        client
-            .batch_execute(&format!("ALTER ROLE {name} NOLOGIN"))
-            .await
-            .map_err(|e| from_pg("cannot disable the user's login", &e))?;
-        end_sessions(&client, oid, req.username).await?;
-
+        .map_err(|e| from_pg("cannot prepare the revocation", &e))?;
+        let nologin = format!("ALTER ROLE {name} NOLOGIN");
+        let user: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&req.username];
         if custom.is_empty() {
-            // One simple query is one implicit transaction: all three or none, in one round trip.
             let heir = req
                 .reassign_owned_to
                 .map_or_else(|| "CURRENT_USER".to_owned(), quote_ident);
-            client
-                .batch_execute(&format!(
-                    "REASSIGN OWNED BY {name} TO {heir}; DROP OWNED BY {name}; DROP ROLE {name}"
-                ))
-                .await
-                .map_err(|e| from_pg("cannot drop the user", &e))?;
-            // A session that was authenticating as NOLOGIN committed could have slipped past
-            // the first sweep; the role is gone now, so this one is final.
-            return end_sessions(&client, oid, req.username).await;
+            // One simple query is one implicit transaction: all three or none.
+            let drop = format!(
+                "REASSIGN OWNED BY {name} TO {heir}; DROP OWNED BY {name}; DROP ROLE {name}"
+            );
+            // One round trip for the whole of our default, pipelined and run in this order.
+            // NOLOGIN commits on its own, so that should the drop fail (objects in another
+            // database) the user still cannot log in while the engine retries.
+            let (row, disabled, signalled, dropped) = tokio::join!(
+                client.query_opt(&lookup, &user),
+                client.batch_execute(&nologin),
+                client.query_one(&terminate_named, &user),
+                client.batch_execute(&drop),
+            );
+            // A user that does not exist is done (the statements after the lookup failed on
+            // the missing role and changed nothing).
+            let Some(oid) = oid_of(row)? else {
+                tracing::debug!("user {} does not exist: nothing to revoke", req.username);
+                return Ok(());
+            };
+            disabled.map_err(|e| from_pg("cannot disable the user's login", &e))?;
+            let signalled = count(signalled)?;
+            dropped.map_err(|e| from_pg("cannot drop the user", &e))?;
+            // A session that logged in between the sweep and the drop keeps running; end it by
+            // oid (a dropped role's sessions have no user name) and wait for every one to go.
+            let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oid];
+            let late = count(client.query_one(&terminate_oid, &by_oid).await)?;
+            if signalled + late > 0 {
+                wait_sessions_gone(&client, oid, req.username).await?;
+            }
+            return Ok(());
         }
+
+        let (row, disabled, signalled) = tokio::join!(
+            client.query_opt(&lookup, &user),
+            client.batch_execute(&nologin),
+            client.query_one(&terminate_named, &user),
+        );
+        let Some(oid) = oid_of(row)? else {
+            tracing::debug!("user {} does not exist: nothing to revoke", req.username);
+            return Ok(());
+        };
+        disabled.map_err(|e| from_pg("cannot disable the user's login", &e))?;
+        if count(signalled)? > 0 {
+            wait_sessions_gone(&client, oid, req.username).await?;
+        }
+        let mut client = client;
         let tx = client
             .transaction()
             .await
@@ -108,13 +138,30 @@ impl PgDriver {
     }
 }
 
+/// The user's oid from the lookup's answer, `None` when there is no such user.
+fn oid_of(
+    row: Result<Option<tokio_postgres::Row>, tokio_postgres::Error>,
+) -> Result<Option<u32>, DriverError> {
+    let row = row.map_err(|e| from_pg("cannot look up the user", &e))?;
+    row.map(|r| r.try_get(0))
+        .transpose()
+        .map_err(|e| from_pg("cannot read the user's oid", &e))
+}
+
+/// The count a terminate statement answers: how many sessions were signalled.
+fn count(row: Result<tokio_postgres::Row, tokio_postgres::Error>) -> Result<i64, DriverError> {
+    row.and_then(|r| r.try_get(0))
+        .map_err(|e| from_pg("cannot terminate the user's sessions", &e))
+}
+
+/// Signals every session of the role with oid `$1`; answers how many.
+const TERMINATE_BY_OID: &str = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+     WHERE usesysid = $1 AND pid <> pg_backend_pid()";
+
 /// Terminate every session of the user with `oid` and wait until none is left.
 async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<(), DriverError> {
     let terminate = client
-        .prepare_cached(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE usesysid = $1 AND pid <> pg_backend_pid()",
-        )
+        .prepare_cached(TERMINATE_BY_OID)
         .await
         .map_err(|e| from_pg("cannot terminate the user's sessions", &e))?;
     let signalled: i64 = client
@@ -125,7 +172,11 @@ async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<(), D
     if signalled == 0 {
         return Ok(());
     }
-    // pg_terminate_backend only signals; the sessions leave pg_stat_activity when they exit.
+    wait_sessions_gone(client, oid, username).await
+}
+
+/// `pg_terminate_backend` only signals; wait until the sessions have left `pg_stat_activity`.
+async fn wait_sessions_gone(client: &Object, oid: u32, username: &str) -> Result<(), DriverError> {
     let deadline = tokio::time::Instant::now() + SESSION_END_TIMEOUT;
     loop {
         let row = client
