@@ -48,6 +48,11 @@ const KNOWN_FIELDS: &[&str] = &[
     "password_authentication",
     "password_length",
     "password_charset",
+    "host",
+    "port",
+    "tls",
+    "insecure_tls",
+    "ca_cert",
 ];
 
 /// One stored connection. Holds the root password: storage is sealed by the core.
@@ -69,6 +74,18 @@ pub(crate) struct ConnectionEntry {
     pub password_length: usize,
     pub password_charset: Option<String>,
     pub root_rotation_statements: Vec<String>,
+    /// Address fields of plugins configured by host and port (Vault's Redis plugin); absent
+    /// from entries written before they existed.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub insecure_tls: bool,
+    #[serde(default)]
+    pub ca_cert: Option<String>,
 }
 
 impl Default for ConnectionEntry {
@@ -88,6 +105,11 @@ impl Default for ConnectionEntry {
             password_length: DEFAULT_LENGTH,
             password_charset: None,
             root_rotation_statements: Vec::new(),
+            host: None,
+            port: None,
+            tls: false,
+            insecure_tls: false,
+            ca_cert: None,
         }
     }
 }
@@ -105,6 +127,11 @@ impl ConnectionEntry {
             max_open_connections: self.max_open_connections,
             max_idle_connections: self.max_idle_connections,
             max_connection_lifetime: Duration::from_secs(self.max_connection_lifetime_secs),
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls,
+            insecure_tls: self.insecure_tls,
+            ca_cert: self.ca_cert.clone(),
         }
     }
 
@@ -168,6 +195,7 @@ impl ConnectionEntry {
             self.disable_escaping = v;
         }
         self.apply_pool_fields(fields)?;
+        self.apply_address_fields(fields)?;
         if let Some(v) = fields.comma_list("allowed_roles")? {
             self.allowed_roles = v;
         }
@@ -207,6 +235,33 @@ impl ConnectionEntry {
         Ok(())
     }
 
+    /// `host`, `port`, `tls`, `insecure_tls`, `ca_cert`: Vault's fields for plugins that take an
+    /// address instead of a URL. Whether the plugin uses them is the driver's to check.
+    fn apply_address_fields(&mut self, fields: &Fields) -> Result<(), BackendError> {
+        if let Some(v) = fields.str("host")? {
+            self.host = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = fields.int("port")? {
+            self.port =
+                match v {
+                    0 => None,
+                    _ => Some(u16::try_from(v).map_err(|_| {
+                        invalid(format!("port must be between 1 and 65535, got {v}"))
+                    })?),
+                };
+        }
+        if let Some(v) = fields.bool("tls")? {
+            self.tls = v;
+        }
+        if let Some(v) = fields.bool("insecure_tls")? {
+            self.insecure_tls = v;
+        }
+        if let Some(v) = fields.str("ca_cert")? {
+            self.ca_cert = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        Ok(())
+    }
+
     fn apply_pool_fields(&mut self, fields: &Fields) -> Result<(), BackendError> {
         let count = |name: &str, v: i64| {
             u32::try_from(v)
@@ -234,7 +289,7 @@ impl ConnectionEntry {
 
     /// Vault's read shape; the password is never part of it.
     fn to_read_data(&self) -> Map<String, Value> {
-        let details = json!({
+        let mut details = json!({
             "connection_url": connection_url::redact(&self.connection_url),
             "username": self.username.clone().unwrap_or_default(),
             "max_open_connections": self.max_open_connections,
@@ -243,6 +298,16 @@ impl ConnectionEntry {
             "disable_escaping": self.disable_escaping,
             "username_template": self.username_template.clone().unwrap_or_default(),
         });
+        if let (Some(host), Some(map)) = (&self.host, details.as_object_mut()) {
+            map.insert("host".into(), json!(host));
+            map.insert("port".into(), json!(self.port));
+            map.insert("tls".into(), json!(self.tls));
+            map.insert("insecure_tls".into(), json!(self.insecure_tls));
+            map.insert(
+                "ca_cert".into(),
+                json!(self.ca_cert.clone().unwrap_or_default()),
+            );
+        }
         let mut data = Map::new();
         data.insert("plugin_name".into(), json!(self.plugin_name));
         data.insert("plugin_version".into(), json!(""));

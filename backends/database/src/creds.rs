@@ -72,14 +72,13 @@ pub(crate) async fn read(
         }
         .into());
     }
-    if role.creation_statements.is_empty() {
+    // The driver (opened lazily, no network) knows the longest name its database accepts and
+    // whether it has default creation rules.
+    let driver = connections.driver(storage, &role.db_name).await?;
+    if role.creation_statements.is_empty() && !driver.creates_without_statements() {
         return Err(DatabaseError::EmptyCreationStatements.into());
     }
-    // The driver (opened lazily, no network) knows the longest name its database accepts.
-    let max_len = connections
-        .driver(storage, &role.db_name)
-        .await?
-        .max_username_len();
+    let max_len = driver.max_username_len();
     let inputs = UsernameInputs {
         display_name: &req.display_name,
         role_name,

@@ -132,6 +132,13 @@ pub trait Driver: Send + Sync {
     /// The longest user name the database accepts (generated names are cut to it).
     fn max_username_len(&self) -> usize;
 
+    /// True when the driver creates users for a role without creation statements, with a
+    /// default of its own (Vault's Redis plugin: the rules `["~*", "+@read"]`). Otherwise such a
+    /// role cannot issue.
+    fn creates_without_statements(&self) -> bool {
+        false
+    }
+
     /// Close the pool. Later calls fail; the engine drops the driver after closing it.
     async fn close(&self);
 }
@@ -148,7 +155,7 @@ pub trait DriverFactory: Send + Sync {
 }
 
 /// Everything a driver needs to connect, from the stored connection config.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ConnectionConfig {
     /// The connection's name (`database/config/<name>`), for logs.
     pub name: String,
@@ -170,9 +177,41 @@ pub struct ConnectionConfig {
     pub max_idle_connections: u32,
     /// Retire pooled connections older than this; zero means no limit.
     pub max_connection_lifetime: Duration,
+    /// The server's address for plugins configured by host and port instead of a URL (Vault's
+    /// Redis plugin: `host`, `port`).
+    pub host: Option<String>,
+    /// See [`ConnectionConfig::host`].
+    pub port: Option<u16>,
+    /// Vault's `tls`: connect with TLS.
+    pub tls: bool,
+    /// Vault's `insecure_tls`: skip verifying the server's certificate.
+    pub insecure_tls: bool,
+    /// Vault's `ca_cert`: the PEM certificate(s) the server's certificate must chain to.
+    pub ca_cert: Option<String>,
 }
 
 impl ConnectionConfig {
+    /// For plugins addressed by `connection_url` only: refuse `host`, `port` and the TLS fields
+    /// rather than ignore them (a `tls = true` that did nothing would be worse than an error).
+    pub fn refuse_address_fields(&self) -> Result<(), DriverError> {
+        let given = [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("tls", self.tls),
+            ("insecure_tls", self.insecure_tls),
+            ("ca_cert", self.ca_cert.is_some()),
+        ];
+        let named: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        Err(DriverError::InvalidConfig(format!(
+            "{} not used by {}: the address goes in connection_url",
+            named.join(", "),
+            self.plugin_name
+        )))
+    }
+
     /// The connection URL with `{{username}}` and `{{password}}` filled in. For `scheme://` URLs
     /// the values are percent-escaped unless `disable_escaping`; in `key=value` strings they are
     /// inserted as they are and must not contain blanks, quotes or backslashes.
@@ -197,6 +236,9 @@ impl std::fmt::Debug for ConnectionConfig {
                 &connection_url::redact(&self.connection_url),
             )
             .field("username", &self.username)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
             .field("max_open_connections", &self.max_open_connections)
             .finish_non_exhaustive()
     }

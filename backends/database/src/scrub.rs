@@ -120,6 +120,10 @@ impl Driver for ScrubbingDriver {
         self.inner.max_username_len()
     }
 
+    fn creates_without_statements(&self) -> bool {
+        self.inner.creates_without_statements()
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

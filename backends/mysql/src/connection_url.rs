@@ -234,6 +234,7 @@ mod tests {
             max_open_connections: 3,
             max_idle_connections: 2,
             max_connection_lifetime: Duration::ZERO,
+            ..Default::default()
         }
     }
 

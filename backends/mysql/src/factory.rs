@@ -46,6 +46,7 @@ impl DriverFactory for MySqlDriverFactory {
     /// Parse the URL (Vault's `user:pass@tcp(host:port)/db` or `mysql://`, placeholders
     /// filled). Nothing connects, and no pool exists, until the driver is first used.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
+        config.refuse_address_fields()?;
         let (opts, connect_timeout) = client_opts(config)?;
         Ok(Arc::new(MySqlDriver::new(
             opts,
@@ -81,6 +82,7 @@ mod tests {
                     max_open_connections: 2,
                     max_idle_connections: 2,
                     max_connection_lifetime: Duration::ZERO,
+                    ..Default::default()
                 })
                 .unwrap();
             assert_eq!(driver.max_username_len(), max, "{plugin}");

@@ -40,6 +40,7 @@ impl DriverFactory for PgDriverFactory {
     /// Parse the URL (`postgres://` or `key=value`, placeholders filled) and build the pool.
     /// Nothing connects yet.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
+        config.refuse_address_fields()?;
         let pg = pg_config(config)?;
         let manager = Manager::from_config(
             pg,
@@ -120,6 +121,7 @@ mod tests {
             max_open_connections: 2,
             max_idle_connections: 2,
             max_connection_lifetime: Duration::ZERO,
+            ..Default::default()
         }
     }
 
@@ -156,5 +158,21 @@ mod tests {
                 "{url}: {err:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn address_fields_are_refused_not_ignored() {
+        let mut with_tls = config("postgresql://{{username}}:{{password}}@127.0.0.1:5432/app");
+        with_tls.tls = true;
+        with_tls.host = Some("db".into());
+        let err = PgDriverFactory::new()
+            .open(&with_tls)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("host, tls not used by postgresql-database-plugin"),
+            "{err}"
+        );
     }
 }

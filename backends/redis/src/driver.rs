@@ -245,6 +245,11 @@ impl Driver for RedisDriver {
         MAX_USERNAME_LEN
     }
 
+    /// A role without creation statements gets Vault's default rules (`rules::DEFAULT_RULES`).
+    fn creates_without_statements(&self) -> bool {
+        true
+    }
+
     async fn close(&self) {
         *self.conn.lock().await = ConnState::Closed;
     }

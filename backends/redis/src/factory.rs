@@ -1,9 +1,11 @@
 //! [`RedisDriverFactory`]: turns a stored connection config into a [`RedisDriver`].
 //!
-//! The connection URL is `redis://host:port[/db]` (or `redis+unix:///path.sock`); the user and
-//! password come from the URL when it has them (`redis://{{username}}:{{password}}@host:6379`,
-//! percent-escaped by the engine) and otherwise from the config's `username` and `password`.
-//! TLS (`rediss://`) is refused: not supported yet.
+//! Two ways to say where Redis is. Vault's own: `host` and `port`, with `username` and
+//! `password` (Vault requires them; here they may be left out for a server without ACL users).
+//! Or a URL, `connection_url = redis://host:port[/db]` (or `redis+unix:///path.sock`), whose user
+//! and password come from the URL when it has them (`redis://{{username}}:{{password}}@host:6379`,
+//! percent-escaped by the engine) and otherwise from `username` and `password`.
+//! TLS (`tls = true`, `rediss://`) is refused: not supported yet.
 
 use std::sync::Arc;
 
@@ -40,16 +42,38 @@ impl DriverFactory for RedisDriverFactory {
     }
 }
 
-/// Where and as whom to connect; see the module docs.
-pub(crate) fn connection_info(
-    config: &ConnectionConfig,
-) -> Result<redis::ConnectionInfo, DriverError> {
-    let template = config.connection_url.trim();
-    if template.is_empty() {
-        return Err(DriverError::InvalidConfig(
-            "connection_url is required (redis://host:port)".into(),
-        ));
+/// `host` and `port` as a connection target.
+fn address_info(host: &str, port: Option<u16>) -> Result<redis::ConnectionInfo, DriverError> {
+    let port = port.ok_or_else(|| DriverError::InvalidConfig("port is required".into()))?;
+    // A name or an address; brackets only around an IPv6 literal. Anything else (a scheme, a
+    // path, a user) is a mistake the URL parser below would half-accept.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ipv6 = bare.parse::<std::net::Ipv6Addr>().is_ok();
+    let plain = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+    if !ipv6 && !plain {
+        return Err(DriverError::InvalidConfig(format!(
+            "host {host:?} is not a host name or address"
+        )));
     }
+    let authority = if ipv6 {
+        format!("[{bare}]")
+    } else {
+        bare.to_owned()
+    };
+    format!("redis://{authority}:{port}")
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| DriverError::InvalidConfig(format!("host {host:?}: {e}")))
+}
+
+/// `connection_url` (its placeholders filled) as a connection target.
+fn url_info(
+    config: &ConnectionConfig,
+    template: &str,
+) -> Result<redis::ConnectionInfo, DriverError> {
     if !template.starts_with("redis://") && !template.starts_with("redis+unix://") {
         return Err(DriverError::InvalidConfig(
             "connection_url must be a redis://host:port URL (rediss:// TLS is not supported yet)"
@@ -65,6 +89,33 @@ pub(crate) fn connection_info(
             "connection_url names no host".into(),
         ));
     }
+    Ok(info)
+}
+
+/// Where and as whom to connect; see the module docs.
+pub(crate) fn connection_info(
+    config: &ConnectionConfig,
+) -> Result<redis::ConnectionInfo, DriverError> {
+    if config.tls {
+        return Err(DriverError::InvalidConfig(
+            "tls = true is not supported yet for Redis; connect without TLS".into(),
+        ));
+    }
+    let template = config.connection_url.trim();
+    let info = match (template.is_empty(), &config.host) {
+        (false, Some(_)) => {
+            return Err(DriverError::InvalidConfig(
+                "give either host and port or connection_url, not both".into(),
+            ))
+        }
+        (true, None) => {
+            return Err(DriverError::InvalidConfig(
+                "host and port are required (or a connection_url, redis://host:port)".into(),
+            ))
+        }
+        (true, Some(host)) => address_info(host, config.port)?,
+        (false, None) => url_info(config, template)?,
+    };
     let mut settings = info.redis_settings().clone();
     if settings.username().is_none() {
         if let Some(user) = config.username.as_deref().filter(|u| !u.is_empty()) {
@@ -96,6 +147,7 @@ mod tests {
             max_open_connections: 2,
             max_idle_connections: 2,
             max_connection_lifetime: Duration::ZERO,
+            ..Default::default()
         }
     }
 

@@ -71,6 +71,7 @@ impl Target {
             max_open_connections: 2,
             max_idle_connections: 2,
             max_connection_lifetime: Duration::ZERO,
+            ..Default::default()
         }
     }
 

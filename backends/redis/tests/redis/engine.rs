@@ -83,6 +83,16 @@ impl Engine {
             .await
     }
 
+    /// `creds/<role>`: the secret the engine plans (nothing is created yet).
+    async fn plan(&self, role: &str) -> leasehold_backend::PlannedSecret {
+        let answer = self
+            .call(Operation::Read, &format!("creds/{role}"), json!({}))
+            .await
+            .unwrap()
+            .unwrap();
+        answer.secret.unwrap()
+    }
+
     fn ctx(
         &self,
         secret: &leasehold_backend::PlannedSecret,
@@ -120,13 +130,7 @@ async fn issue_renew_revoke_through_the_engine() {
     .await
     .unwrap();
 
-    let secret = e
-        .call(Operation::Read, "creds/cache", json!({}))
-        .await
-        .unwrap()
-        .unwrap()
-        .secret
-        .unwrap();
+    let secret = e.plan("cache").await;
     let user = secret.account.clone();
     assert!(user.starts_with("v-token-cache-"), "{user}");
     let t = Target::new();
@@ -172,4 +176,114 @@ async fn an_unreachable_server_fails_verification_with_a_400() {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Vault's documented shape for Redis: `host` and `port` (no URL), and a role without creation
+/// statements, which gets Vault's default rules `["~*", "+@read"]`: read anything, write nothing.
+#[tokio::test]
+async fn vaults_host_and_port_config_and_its_default_rules() {
+    let e = Engine::new();
+    e.call(
+        Operation::Create,
+        "config/rd",
+        json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1", "port": port(),
+               "allowed_roles": "reader"}),
+    )
+    .await
+    .unwrap();
+    let read = e
+        .call(Operation::Read, "config/rd", json!({}))
+        .await
+        .unwrap()
+        .unwrap();
+    let data = read.data.expect("config read has data");
+    let details = &data["connection_details"];
+    assert_eq!(details["host"], json!("127.0.0.1"));
+    assert_eq!(details["port"], json!(port()));
+    assert_eq!(details["tls"], json!(false));
+
+    e.call(
+        Operation::Create,
+        "roles/reader",
+        json!({"db_name": "rd", "default_ttl": "1h"}),
+    )
+    .await
+    .unwrap();
+    let secret = e.plan("reader").await;
+    let creds = e
+        .backend
+        .create(&e.ctx(&secret, in_an_hour()))
+        .await
+        .unwrap();
+    let user = secret.account.clone();
+    let password = creds.secrets[0].1.clone();
+    let t = Target::new();
+    let mut session = t.login(&user, &password).await.expect("cannot log in");
+    let key = format!("lh-test:{}", random_lower(8));
+    let got: redis::RedisResult<Option<String>> =
+        redis::cmd("GET").arg(&key).query_async(&mut session).await;
+    assert!(got.is_ok(), "the default rules allow reading: {got:?}");
+    let set: redis::RedisResult<()> = redis::cmd("SET")
+        .arg(&key)
+        .arg("x")
+        .query_async(&mut session)
+        .await;
+    let refused = set.expect_err("the default rules must not allow writing");
+    assert!(
+        refused
+            .to_string()
+            .to_lowercase()
+            .contains("no permissions"),
+        "{refused}"
+    );
+
+    e.backend
+        .revoke(&e.ctx(&secret, in_an_hour()))
+        .await
+        .unwrap();
+    assert!(t.login(&user, &password).await.is_err());
+    e.backend.shutdown().await;
+}
+
+#[tokio::test]
+async fn address_settings_that_cannot_work_are_400s_naming_the_problem() {
+    let e = Engine::new();
+    for (body, expect) in [
+        (
+            json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1"}),
+            "port is required",
+        ),
+        (
+            json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1", "port": 70000}),
+            "port must be between 1 and 65535",
+        ),
+        (
+            json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1", "port": port(),
+                   "connection_url": url(port())}),
+            "not both",
+        ),
+        (
+            json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1", "port": port(),
+                   "tls": true}),
+            "tls",
+        ),
+        (
+            json!({"plugin_name": "redis-database-plugin", "host": "redis://h", "port": 6379}),
+            "is not a host name or address",
+        ),
+        (
+            json!({"plugin_name": "redis-database-plugin"}),
+            "host and port are required",
+        ),
+    ] {
+        let err = e
+            .call(Operation::Create, "config/rd", body.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, BackendError::InvalidRequest(_)),
+            "{body}: {err:?}"
+        );
+        assert!(err.to_string().contains(expect), "{body}: {err}");
+    }
 }

@@ -59,6 +59,7 @@ pub fn config(port: u16) -> ConnectionConfig {
         max_open_connections: 2,
         max_idle_connections: 2,
         max_connection_lifetime: Duration::ZERO,
+        ..Default::default()
     }
 }
 
