@@ -394,6 +394,19 @@ async fn check_with_driver(
         .username_template_for(driver.max_username_len())?
         .render(&inputs, &mut rand::thread_rng(), driver.max_username_len())
         .map_err(DatabaseError::InvalidField)?;
+    if let Some(charset) = &entry.password_charset {
+        let unusable: String = driver
+            .unusable_password_chars()
+            .iter()
+            .filter(|c| charset.contains(**c))
+            .collect();
+        if !unusable.is_empty() {
+            return Err(DatabaseError::InvalidField(format!(
+                "password_charset holds {unusable:?}, which {} statements cannot hold in a password",
+                entry.plugin_name
+            )));
+        }
+    }
     if entry.verify_connection {
         driver.verify().await.map_err(DatabaseError::VerifyFailed)?;
     }

@@ -94,7 +94,7 @@ pub(crate) fn literal_password_span(template: &str) -> Option<Range<usize>> {
     let span = if is_url(template) {
         url_password_span(template)?
     } else {
-        dsn_password_span(template)?
+        dsn_password_span(template).or_else(|| go_dsn_password_span(template))?
     };
     let value = template.get(span.clone())?;
     let unquoted = value.trim_matches('\'');
@@ -137,6 +137,20 @@ fn url_password_span(url: &str) -> Option<Range<usize>> {
     let at = rest.get(..authority_end)?.rfind('@')?;
     let colon = rest.get(..at)?.find(':')?;
     Some(start + colon + 1..start + at)
+}
+
+/// `user:PASSWORD@tcp(host:3306)/db`, the Go MySQL driver's DSN that Vault's MySQL plugins take:
+/// the user info is what precedes the last `@` before the address (`(`) or the database (`/`).
+fn go_dsn_password_span(dsn: &str) -> Option<Range<usize>> {
+    let head_end = dsn.find(['(', '/']).unwrap_or(dsn.len());
+    let at = dsn.get(..head_end)?.rfind('@')?;
+    let user_info = dsn.get(..at)?;
+    // A key=value string is not this form, whatever `@` and `:` it holds.
+    if user_info.contains(|c: char| c.is_whitespace() || c == '=') {
+        return None;
+    }
+    let colon = user_info.find(':')?;
+    Some(colon + 1..at)
 }
 
 /// `... password=VALUE ...` or `password='VALUE'` in a key=value string.
@@ -254,6 +268,17 @@ mod tests {
             "host=h password={{password}}"
         );
         assert_eq!(redact("host=h mypassword=abc"), "host=h mypassword=abc");
+        // The Go MySQL driver's DSN, as Vault's MySQL plugins take it.
+        assert_eq!(
+            redact("vault:s3cret@tcp(127.0.0.1:3306)/"),
+            "vault:xxxxx@tcp(127.0.0.1:3306)/"
+        );
+        assert_eq!(
+            redact("{{username}}:{{password}}@tcp(db:3306)/app"),
+            "{{username}}:{{password}}@tcp(db:3306)/app"
+        );
+        assert_eq!(redact("vault@tcp(db:3306)/"), "vault@tcp(db:3306)/");
+        assert_eq!(redact("host=h:5 user=a@b"), "host=h:5 user=a@b");
         assert_eq!(
             literal_passwords("postgres://u:a%40b@h/db"),
             vec!["a%40b".to_owned(), "a@b".to_owned()]

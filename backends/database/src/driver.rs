@@ -132,6 +132,14 @@ pub trait Driver: Send + Sync {
     /// The longest user name the database accepts (generated names are cut to it).
     fn max_username_len(&self) -> usize;
 
+    /// Characters a generated password must not contain because statements cannot hold them
+    /// (PostgreSQL: a quote, a backslash, `$` which could close a `$$` body). A connection
+    /// whose `password_charset` holds one is refused when it is written, instead of every issue
+    /// failing later.
+    fn unusable_password_chars(&self) -> &'static [char] {
+        &[]
+    }
+
     /// True when the driver creates users for a role without creation statements, with a
     /// default of its own (Vault's Redis plugin: the rules `["~*", "+@read"]`). Otherwise such a
     /// role cannot issue.

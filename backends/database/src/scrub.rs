@@ -124,6 +124,10 @@ impl Driver for ScrubbingDriver {
         self.inner.creates_without_statements()
     }
 
+    fn unusable_password_chars(&self) -> &'static [char] {
+        self.inner.unusable_password_chars()
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

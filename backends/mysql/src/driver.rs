@@ -367,6 +367,10 @@ impl Driver for MySqlDriver {
         self.max_username_len
     }
 
+    fn unusable_password_chars(&self) -> &'static [char] {
+        crate::render::UNUSABLE_PASSWORD_CHARS
+    }
+
     async fn close(&self) {
         let pool = {
             let mut state = self.pool.lock().unwrap_or_else(PoisonError::into_inner);

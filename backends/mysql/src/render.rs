@@ -99,9 +99,12 @@ pub fn check_username(name: &str, max_len: usize) -> Result<(), DriverError> {
     Ok(())
 }
 
+/// Characters a password cannot hold: a quote or backslash would end or escape its literal.
+pub const UNUSABLE_PASSWORD_CHARS: &[char] = &['\'', '\\'];
+
 /// Refuse a password that could leave the `'...'` it is put in (without echoing it).
 pub fn check_password(password: &SecretString) -> Result<(), DriverError> {
-    if password.expose_secret().contains(['\'', '\\']) {
+    if password.expose_secret().contains(UNUSABLE_PASSWORD_CHARS) {
         return Err(DriverError::Refused(
             "the password contains a quote or backslash, which statements cannot hold".into(),
         ));

@@ -348,6 +348,10 @@ impl Driver for PgDriver {
         MAX_IDENTIFIER_LEN
     }
 
+    fn unusable_password_chars(&self) -> &'static [char] {
+        crate::render::UNUSABLE_PASSWORD_CHARS
+    }
+
     async fn close(&self) {
         self.pool.close();
     }

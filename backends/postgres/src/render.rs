@@ -86,13 +86,17 @@ pub fn check_username(name: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
+/// Characters a password cannot hold (see [`check_password`]); a connection whose
+/// `password_charset` holds one is refused when written.
+pub const UNUSABLE_PASSWORD_CHARS: &[char] = &['\'', '\\', '$'];
+
 /// Refuse a password that could end the quoting a template puts it in: `'` or `\` would end a
 /// `'...'` or `E'...'` literal, `$` could complete the `$$` or `$tag$` that ends a dollar-quoted
 /// body (`DO $$ BEGIN CREATE ROLE ... PASSWORD '{{password}}'; END $$`). Passwords are generated,
 /// but a connection's `password_charset` may include `$`, and with it `$$` is a matter of time.
 /// The error never shows the value.
 pub fn check_password(password: &SecretString) -> Result<(), DriverError> {
-    if password.expose_secret().contains(['\'', '\\', '$']) {
+    if password.expose_secret().contains(UNUSABLE_PASSWORD_CHARS) {
         return Err(DriverError::Refused(
             "the password contains a quote, backslash or dollar sign, which statements cannot hold"
                 .into(),

@@ -168,6 +168,33 @@ async fn issue_renew_revoke_through_the_engine() {
     e.backend.shutdown().await;
 }
 
+/// A `password_charset` with `$` would make some generated passwords unusable in statements (and
+/// every issue that drew one fail): refused when the connection is written, naming the field.
+#[tokio::test]
+async fn a_password_charset_statements_cannot_hold_is_a_400() {
+    let t = Target::new().await;
+    let e = Engine::new();
+    let mut body = connection(&t, t.cluster.superuser_password());
+    body["password_charset"] = json!("abcdefghijklmnopqrstuvwxyz0123456789$");
+    let err = e
+        .call(Operation::Create, "config/pg", body.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackendError::InvalidRequest(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("password_charset holds \"$\""),
+        "{err}"
+    );
+    assert!(e
+        .call(Operation::Read, "config/pg", json!({}))
+        .await
+        .unwrap()
+        .is_none());
+    // Without it the same connection is accepted.
+    body["password_charset"] = json!("abcdefghijklmnopqrstuvwxyz0123456789-");
+    e.call(Operation::Create, "config/pg", body).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_wrong_root_password_fails_verification_with_a_400() {
     let t = Target::new().await;
