@@ -20,6 +20,7 @@
 //! - [`username`]: the username template and the safe alphabet of generated names.
 //! - `password`: the password generator.
 //! - [`error`]: [`DatabaseError`], what went wrong for the caller.
+//! - `harness` (feature `harness`): the engine on in-memory storage, for the drivers' tests.
 #![forbid(unsafe_code)]
 
 pub mod backend;
@@ -42,6 +43,8 @@ mod stored_secret;
 mod tick;
 pub mod username;
 
+#[cfg(any(test, feature = "harness"))]
+pub mod harness;
 #[cfg(test)]
 mod testing;
 

@@ -6,12 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use leasehold_backend::{
-    Backend, BackendError, Fields, MountStorage, Operation, Request, Response, StorageError,
-};
+use leasehold_backend::{Backend, BackendError, Fields, Operation, Request, Response};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 use crate::driver::{
     ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,
@@ -25,59 +22,7 @@ pub(crate) const ROOT_PASSWORD: &str = "root-Secret-1";
 /// The password the existing user `app` starts with.
 pub(crate) const APP_PASSWORD: &str = "App-old-pass-1";
 
-#[derive(Default)]
-pub(crate) struct MemoryStorage {
-    data: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// Writes to keys starting with one of these fail (a crash before the write, as far as
-    /// storage can tell).
-    pub fail_puts: Mutex<Vec<String>>,
-}
-
-#[async_trait]
-impl MountStorage for MemoryStorage {
-    async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        Ok(self
-            .data
-            .lock()
-            .unwrap()
-            .get(key)
-            .cloned()
-            .map(Zeroizing::new))
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        if self
-            .fail_puts
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| key.starts_with(p.as_str()))
-        {
-            return Err(StorageError(format!("disk gone while writing {key}")));
-        }
-        self.data
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.data.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let map = self.data.lock().unwrap();
-        let mut out: Vec<String> = map
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .map(|rest| match rest.split_once('/') {
-                Some((dir, _)) => format!("{dir}/"),
-                None => rest.to_owned(),
-            })
-            .collect();
-        out.dedup();
-        Ok(out)
-    }
-}
+pub(crate) use crate::harness::MemoryStorage;
 
 impl MemoryStorage {
     /// Every stored byte as text, to check that no secret is stored where it should not be.

@@ -1,108 +1,18 @@
 //! The whole engine (`DatabaseBackend` + `PgDriverFactory`) through the `Backend` trait, the way
 //! the core drives it: config, role, creds (planned only), create, renew, revoke.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use leasehold_backend::{
-    Backend, BackendError, Fields, MountStorage, Operation, Request, Response, SecretContext,
-    StorageError,
-};
-use leasehold_database::DatabaseBackend;
+use leasehold_backend::{Backend, BackendError, Operation};
+pub use leasehold_database::harness::Engine;
 use leasehold_postgres::PgDriverFactory;
 use serde_json::{json, Value};
-use zeroize::Zeroizing;
 
 use crate::support::*;
 
-#[derive(Default)]
-pub struct MemoryStorage(pub Mutex<BTreeMap<String, Vec<u8>>>);
-
-#[async_trait]
-impl MountStorage for MemoryStorage {
-    async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        Ok(self.0.lock().unwrap().get(key).cloned().map(Zeroizing::new))
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .map(str::to_owned)
-            .collect())
-    }
-}
-
-pub struct Engine {
-    pub backend: DatabaseBackend,
-    pub storage: Arc<MemoryStorage>,
-}
-
-impl Engine {
-    pub fn new() -> Self {
-        Self {
-            backend: DatabaseBackend::new(vec![Arc::new(PgDriverFactory::new())]),
-            storage: Arc::new(MemoryStorage::default()),
-        }
-    }
-
-    /// An engine on `clock` and `storage` (a restart keeps the storage).
-    pub fn with(clock: leasehold_database::Clock, storage: Arc<MemoryStorage>) -> Self {
-        Self {
-            backend: DatabaseBackend::with_clock(vec![Arc::new(PgDriverFactory::new())], clock),
-            storage,
-        }
-    }
-
-    pub async fn call(
-        &self,
-        operation: Operation,
-        path: &str,
-        body: Value,
-    ) -> Result<Option<Response>, BackendError> {
-        let Value::Object(map) = body else {
-            unreachable!()
-        };
-        self.backend
-            .handle(Request {
-                operation,
-                path: path.into(),
-                fields: Fields::new(map),
-                storage: self.storage.clone(),
-                mount_path: "database/".into(),
-                display_name: "token".into(),
-                remote_addr: None,
-            })
-            .await
-    }
-
-    pub fn ctx(
-        &self,
-        secret: &leasehold_backend::PlannedSecret,
-        expire: DateTime<Utc>,
-    ) -> SecretContext {
-        SecretContext {
-            storage: self.storage.clone(),
-            kind: secret.kind.clone(),
-            internal: secret.internal.clone(),
-            expire_time: expire,
-        }
-    }
+/// The engine on the postgres driver, on in-memory storage.
+pub fn engine() -> Engine {
+    Engine::new(Arc::new(PgDriverFactory::new()))
 }
 
 fn connection(t: &Target, password: &str) -> Value {
@@ -118,7 +28,7 @@ fn connection(t: &Target, password: &str) -> Value {
 #[tokio::test]
 async fn issue_renew_revoke_through_the_engine() {
     let t = Target::new().await;
-    let e = Engine::new();
+    let e = engine();
     e.call(
         Operation::Create,
         "config/pg",
@@ -173,7 +83,7 @@ async fn issue_renew_revoke_through_the_engine() {
 #[tokio::test]
 async fn a_password_charset_statements_cannot_hold_is_a_400() {
     let t = Target::new().await;
-    let e = Engine::new();
+    let e = engine();
     let mut body = connection(&t, t.cluster.superuser_password());
     body["password_charset"] = json!("abcdefghijklmnopqrstuvwxyz0123456789$");
     let err = e
@@ -198,7 +108,7 @@ async fn a_password_charset_statements_cannot_hold_is_a_400() {
 #[tokio::test]
 async fn a_wrong_root_password_fails_verification_with_a_400() {
     let t = Target::new().await;
-    let e = Engine::new();
+    let e = engine();
     let wrong = "Wrong-Root-Pass-1";
     let err = e
         .call(Operation::Create, "config/pg", connection(&t, wrong))

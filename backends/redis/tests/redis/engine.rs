@@ -1,110 +1,18 @@
 //! The whole engine (`DatabaseBackend` + `RedisDriverFactory`) through the `Backend` trait, the
 //! way the core drives it: config, role, creds (planned only), create, renew, revoke.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use leasehold_backend::{
-    Backend, BackendError, Fields, MountStorage, Operation, Request, Response, SecretContext,
-    StorageError,
-};
-use leasehold_database::DatabaseBackend;
+use leasehold_backend::{Backend, BackendError, Operation};
+pub use leasehold_database::harness::Engine;
 use leasehold_redis::RedisDriverFactory;
 use serde_json::{json, Value};
-use zeroize::Zeroizing;
 
 use crate::support::*;
 
-#[derive(Default)]
-struct MemoryStorage(Mutex<BTreeMap<String, Vec<u8>>>);
-
-#[async_trait]
-impl MountStorage for MemoryStorage {
-    async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        Ok(self.0.lock().unwrap().get(key).cloned().map(Zeroizing::new))
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.0.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap()
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .map(str::to_owned)
-            .collect())
-    }
-}
-
-struct Engine {
-    backend: DatabaseBackend,
-    storage: Arc<MemoryStorage>,
-}
-
-impl Engine {
-    fn new() -> Self {
-        Self {
-            backend: DatabaseBackend::new(vec![Arc::new(RedisDriverFactory::new())]),
-            storage: Arc::new(MemoryStorage::default()),
-        }
-    }
-
-    async fn call(
-        &self,
-        operation: Operation,
-        path: &str,
-        body: Value,
-    ) -> Result<Option<Response>, BackendError> {
-        let Value::Object(map) = body else {
-            unreachable!()
-        };
-        self.backend
-            .handle(Request {
-                operation,
-                path: path.into(),
-                fields: Fields::new(map),
-                storage: self.storage.clone(),
-                mount_path: "database/".into(),
-                display_name: "token".into(),
-                remote_addr: None,
-            })
-            .await
-    }
-
-    /// `creds/<role>`: the secret the engine plans (nothing is created yet).
-    async fn plan(&self, role: &str) -> leasehold_backend::PlannedSecret {
-        let answer = self
-            .call(Operation::Read, &format!("creds/{role}"), json!({}))
-            .await
-            .unwrap()
-            .unwrap();
-        answer.secret.unwrap()
-    }
-
-    fn ctx(
-        &self,
-        secret: &leasehold_backend::PlannedSecret,
-        expire: DateTime<Utc>,
-    ) -> SecretContext {
-        SecretContext {
-            storage: self.storage.clone(),
-            kind: secret.kind.clone(),
-            internal: secret.internal.clone(),
-            expire_time: expire,
-        }
-    }
+/// The engine on the redis driver, on in-memory storage.
+pub fn engine() -> Engine {
+    Engine::new(Arc::new(RedisDriverFactory::new()))
 }
 
 fn connection(port: u16) -> Value {
@@ -117,7 +25,7 @@ fn connection(port: u16) -> Value {
 
 #[tokio::test]
 async fn issue_renew_revoke_through_the_engine() {
-    let e = Engine::new();
+    let e = engine();
     e.call(Operation::Create, "config/rd", connection(port()))
         .await
         .unwrap();
@@ -161,7 +69,7 @@ async fn issue_renew_revoke_through_the_engine() {
 
 #[tokio::test]
 async fn an_unreachable_server_fails_verification_with_a_400() {
-    let e = Engine::new();
+    let e = engine();
     let free_port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
@@ -182,7 +90,7 @@ async fn an_unreachable_server_fails_verification_with_a_400() {
 /// statements, which gets Vault's default rules `["~*", "+@read"]`: read anything, write nothing.
 #[tokio::test]
 async fn vaults_host_and_port_config_and_its_default_rules() {
-    let e = Engine::new();
+    let e = engine();
     e.call(
         Operation::Create,
         "config/rd",
@@ -247,7 +155,7 @@ async fn vaults_host_and_port_config_and_its_default_rules() {
 
 #[tokio::test]
 async fn address_settings_that_cannot_work_are_400s_naming_the_problem() {
-    let e = Engine::new();
+    let e = engine();
     for (body, expect) in [
         (
             json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1"}),

@@ -14,4 +14,5 @@
 
 mod driver;
 mod engine;
+mod static_roles;
 mod support;
