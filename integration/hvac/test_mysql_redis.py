@@ -97,6 +97,32 @@ def test_mysql_credentials_log_in_and_revocation_ends_their_sessions(client, mys
     assert mysql_admin("SELECT Host FROM mysql.user WHERE User = %s", (creds.username,)) == ()
 
 
+def test_mysql_legacy_plugin_defaults_to_16_character_names_and_reset_reconnects(client):
+    # No username_template: the default must fit the legacy plugins' 16 characters by itself.
+    name = unique("legacy")
+    client.secrets.database.configure(
+        name=name, plugin_name="mysql-legacy-database-plugin", allowed_roles="*",
+        connection_url=f"{{{{username}}}}:{{{{password}}}}@tcp(127.0.0.1:{MYSQL_PORT})/",
+        username="root",
+    )
+    role = unique("legacy")
+    client.secrets.database.create_role(
+        name=role, db_name=name, creation_statements=MYSQL_CREATE, default_ttl="1h",
+    )
+    before = issue(client, role)
+    assert before.username.startswith("v-") and len(before.username) <= 16, before.username
+
+    # reset closes the connection and opens it again from the stored config.
+    assert client.secrets.database.reset_connection(name).status_code == 204
+    after = issue(client, role)
+    for creds in (before, after):
+        session = mysql_login(creds.username, creds.password)
+        assert session is not None, f"{creds} does not log in"
+        client.sys.revoke_lease(lease_id=creds.lease_id)
+        assert not mysql_alive(session), "a live session survived revocation"
+        assert mysql_login(creds.username, creds.password) is None
+
+
 def test_mysql_static_role_with_hvac(client, mysql_connection):
     user, initial = "app_" + secrets.token_hex(5), new_password()
     mysql_admin(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{initial}'")
