@@ -380,3 +380,56 @@ impl Engine {
             .unwrap_or_else(|e| panic!("deleting static-roles/after-root: {e}"));
     }
 }
+
+impl Engine {
+    /// A rotation of a static role of `user` on `db` that crashes after the server took the new
+    /// password and before the engine recorded it (the role's write fails): the server must have
+    /// the password written ahead, and the restarted engine hands out that one, never the stale
+    /// one, and clears what it wrote ahead.
+    pub async fn rotation_crash_recovered(&self, db: &str, user: &str, server: &dyn Server) {
+        let body = json!({"db_name": db, "username": user, "rotation_period": "1h"});
+        self.write("static-roles/crash", body).await;
+        let (before, _) = self.static_creds("crash").await;
+        let pending_key = format!("{}crash", crate::rotation::PENDING_STATIC);
+
+        self.fail_puts(Some(crate::static_roles::PREFIX));
+        let rotated = self
+            .call(Operation::Update, "rotate-role/crash", json!({}))
+            .await;
+        self.fail_puts(None);
+        assert!(rotated.is_err(), "the rotation's commit was meant to fail");
+        let pending = self.storage.json(&pending_key).unwrap_or_default();
+        let pending =
+            SecretString::from(pending["password"].as_str().unwrap_or_default().to_owned());
+        assert!(
+            server.logs_in(user, &pending).await,
+            "the password written ahead is not the server's"
+        );
+        assert!(!server.logs_in(user, &before).await);
+
+        let restarted = self.restart();
+        let (after, _) = restarted.static_creds("crash").await;
+        assert_eq!(
+            after.expose_secret(),
+            pending.expose_secret(),
+            "handed out a stale password"
+        );
+        assert!(!restarted.storage.contains(&pending_key));
+        restarted
+            .call(Operation::Delete, "static-roles/crash", json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("deleting static-roles/crash: {e}"));
+        restarted.shutdown().await;
+    }
+
+    /// Make every write under `prefix` fail (`None`: none).
+    fn fail_puts(&self, prefix: Option<&str>) {
+        let mut failing = self
+            .storage
+            .fail_puts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        failing.clear();
+        failing.extend(prefix.map(str::to_owned));
+    }
+}

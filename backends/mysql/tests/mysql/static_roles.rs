@@ -116,6 +116,17 @@ async fn custom_rotation_statements_run_in_order() {
 }
 
 #[tokio::test]
+async fn a_password_set_before_a_crash_is_committed_at_restart() {
+    let t = Target::new();
+    let e = engine();
+    e.write("config/my", connection("root", None)).await;
+    let (user, _) = existing_user(&t, "GRANT USAGE ON *.* TO {account}").await;
+    e.rotation_crash_recovered("my", &user, &t).await;
+    drop_user(&t, &user).await;
+    e.shutdown().await;
+}
+
+#[tokio::test]
 async fn rotate_root_changes_the_connection_users_password_and_the_engine_keeps_working() {
     let t = Target::new();
     // An administrator of the test's own, so the server's root keeps its (empty) password.

@@ -2,7 +2,6 @@
 //! The engine runs on a clock the test moves, so `ttl` is checked without sleeping.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use leasehold_database::harness::Server;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -93,7 +92,6 @@ async fn custom_rotation_statements_and_a_user_that_does_not_exist() {
 
 #[tokio::test]
 async fn a_password_set_before_a_crash_is_committed_at_restart() {
-    use secrecy::ExposeSecret;
     let t = Target::new().await;
     let e = engine();
     e.write(
@@ -102,40 +100,8 @@ async fn a_password_set_before_a_crash_is_committed_at_restart() {
     )
     .await;
     let (user, _) = existing_user(&t).await;
-    e.write(
-        "static-roles/app",
-        json!({"db_name": "pg", "username": user, "rotation_period": "1h"}),
-    )
-    .await;
-    let (before, _) = e.static_creds("app").await;
-
-    // What a crash between "password set" and "committed" leaves: the pending record (written
-    // first) and the database holding its password, while the role still has the old one.
-    let pending = new_password();
-    let record = json!({"password": pending.expose_secret(), "started": Utc::now()});
-    e.storage
-        .put_json("pending-rotation/static-role/app", &record);
-    t.admin()
-        .await
-        .batch_execute(&format!(
-            "ALTER ROLE \"{user}\" WITH PASSWORD '{}'",
-            pending.expose_secret()
-        ))
-        .await
-        .unwrap();
-    assert!(t.login(&user, &before).await.is_err());
-
-    let restarted = e.restart();
-    let (after, _) = restarted.static_creds("app").await;
-    assert_eq!(
-        after.expose_secret(),
-        pending.expose_secret(),
-        "handed out the stale password"
-    );
-    t.login(&user, &after).await.unwrap();
-    assert!(!restarted
-        .storage
-        .contains("pending-rotation/static-role/app"));
+    e.rotation_crash_recovered("pg", &user, &t).await;
+    e.shutdown().await;
 }
 
 #[tokio::test]

@@ -84,6 +84,17 @@ async fn a_static_role_takes_over_an_existing_users_password_and_rotates_it() {
 }
 
 #[tokio::test]
+async fn a_password_set_before_a_crash_is_committed_at_restart() {
+    let t = Target::new();
+    let e = engine();
+    e.write("config/rd", connection(None)).await;
+    let (user, _) = existing_user(&["~lh-test:*", "+ping"]).await;
+    e.rotation_crash_recovered("rd", &user, &t).await;
+    drop_user(&user).await;
+    e.shutdown().await;
+}
+
+#[tokio::test]
 async fn rotate_root_changes_the_connection_users_password_and_the_engine_keeps_working() {
     let t = Target::new();
     // An administrator of the test's own, so the default user keeps working for the others.
