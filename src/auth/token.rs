@@ -78,6 +78,11 @@ pub struct TokenEntry {
     /// Last renewal.
     #[serde(default)]
     pub last_renewal: Option<DateTime<Utc>>,
+    /// A use-limited token whose last use has been taken: refused from then on, while the
+    /// request that took it finishes and revokes it. (`num_uses` 0 means unlimited, so the
+    /// count alone cannot say this.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uses_exhausted: bool,
 }
 
 impl TokenEntry {
@@ -187,7 +192,27 @@ impl TokenStore {
             .kv
             .get_json(&format!("token/id/{}", self.hash(token)?))
             .await?;
-        Ok(entry.filter(|e| e.expire_time.is_none_or(|t| t > now)))
+        Ok(entry.filter(|e| !e.uses_exhausted && e.expire_time.is_none_or(|t| t > now)))
+    }
+
+    /// Take one use of a use-limited token, atomically across concurrent requests and nodes:
+    /// the entry after the use (`uses_exhausted` when it was the last), or `None` when the
+    /// token is gone or others took its last use first.
+    pub async fn take_use(&self, token: &str) -> Result<Option<TokenEntry>> {
+        let key = format!("token/id/{}", self.hash(token)?);
+        let mut taken = false;
+        let entry = self
+            .kv
+            .update_json(&key, |e: &mut TokenEntry| {
+                taken = !e.uses_exhausted && e.num_uses > 0;
+                if taken {
+                    e.num_uses -= 1;
+                    e.uses_exhausted = e.num_uses == 0;
+                }
+                taken
+            })
+            .await?;
+        Ok(entry.filter(|_| taken))
     }
 
     /// The entry for an accessor (expired or not), with its storage hash.
@@ -202,18 +227,45 @@ impl TokenStore {
             .map_err(Into::into)
     }
 
-    /// Replace a token's entry (renewal, use count).
-    pub async fn update(&self, entry: &TokenEntry) -> Result<()> {
-        let Some(hash) = self
-            .kv
-            .get(&format!("token/accessor/{}", entry.accessor))
-            .await?
-        else {
-            return Err(Error::invalid("token not found"));
+    /// Record a renewal: the new expiry and when.
+    pub async fn record_renewal(
+        &self,
+        accessor: &str,
+        expire: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let found = self
+            .modify(accessor, |e| {
+                e.expire_time = Some(expire);
+                e.last_renewal = Some(at);
+            })
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(Error::invalid("token not found"))
+        }
+    }
+
+    /// Change the entry of the token `accessor` in storage, with no other writer in between,
+    /// so that a use taken by a concurrent request is never given back. False when unknown.
+    async fn modify(
+        &self,
+        accessor: &str,
+        mut change: impl FnMut(&mut TokenEntry),
+    ) -> Result<bool> {
+        let Some(hash) = self.kv.get(&format!("token/accessor/{accessor}")).await? else {
+            return Ok(false);
         };
         let hash = String::from_utf8_lossy(&hash).into_owned();
-        self.kv.put_json(&format!("token/id/{hash}"), entry).await?;
-        Ok(())
+        let changed = self
+            .kv
+            .update_json(&format!("token/id/{hash}"), |e: &mut TokenEntry| {
+                change(e);
+                true
+            })
+            .await?;
+        Ok(changed.is_some())
     }
 
     /// Accessors of a token's direct children.
@@ -258,11 +310,11 @@ impl TokenStore {
     /// Make a token's children orphans (revoke-orphan).
     pub async fn orphan_children(&self, accessor: &str) -> Result<()> {
         for child in self.children(accessor).await? {
-            if let Some(mut e) = self.by_accessor(&child).await? {
+            self.modify(&child, |e| {
                 e.parent = None;
                 e.orphan = true;
-                self.update(&e).await?;
-            }
+            })
+            .await?;
             self.kv
                 .delete(&format!("token/children/{accessor}/{child}"))
                 .await?;

@@ -197,11 +197,14 @@ impl Core {
         }
         let mut last_use = false;
         if entry.num_uses > 0 {
-            entry.num_uses -= 1;
-            last_use = entry.num_uses == 0;
-            if !last_use {
-                self.tokens.update(&entry).await?;
-            }
+            // Counted in storage, not on the copy read above: concurrent requests (on any
+            // node) must not share a use.
+            entry = self
+                .tokens
+                .take_use(token.expose_secret())
+                .await?
+                .ok_or(Error::PermissionDenied)?;
+            last_use = entry.uses_exhausted;
         }
         Ok((entry, last_use))
     }

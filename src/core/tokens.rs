@@ -192,6 +192,7 @@ impl Core {
             workload: spec.workload,
             bound_cidrs: spec.bound_cidrs,
             last_renewal: None,
+            uses_exhausted: false,
         };
         let token = spec.id.unwrap_or_else(generate_token);
         self.tokens.insert(&token, &entry).await?;
@@ -270,7 +271,9 @@ impl Core {
         let expire = now + chrono_dur(ttl);
         entry.expire_time = Some(expire);
         entry.last_renewal = Some(now);
-        self.tokens.update(entry).await?;
+        self.tokens
+            .record_renewal(&entry.accessor, expire, now)
+            .await?;
         self.leases.set_expiry(&entry.lease_id(), expire).await?;
         Ok((ttl.as_secs(), warning))
     }

@@ -36,6 +36,14 @@ pub trait Storage: Send + Sync {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
     /// Write `key`.
     async fn kv_put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError>;
+    /// Replace the value at `key` with `value` only if it is still exactly `expected`: false
+    /// when another writer changed or deleted it first (the caller reads again and retries).
+    async fn kv_compare_and_put(
+        &self,
+        key: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError>;
     /// Delete `key` (absent is fine).
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError>;
     /// Direct children of `prefix`; deeper keys appear once as `child/`.

@@ -500,6 +500,20 @@ impl Storage for PostgresStorage {
         .map(|_| ())
     }
 
+    async fn kv_compare_and_put(
+        &self,
+        key: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        self.execute(
+            "UPDATE kv SET value = $3 WHERE key = $1 AND value = $2",
+            &[&key, &expected, &value],
+        )
+        .await
+        .map(|changed| changed == 1)
+    }
+
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
         self.execute("DELETE FROM kv WHERE key = $1", &[&key])
             .await

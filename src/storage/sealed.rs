@@ -11,6 +11,10 @@ use zeroize::Zeroizing;
 use super::seal::Seal;
 use super::{Storage, StorageError};
 
+/// How many times in a row [`SealedKv::update_json`] may lose a race before it gives up (a
+/// value rewritten that often is being fought over, and the caller should hear about it).
+const MAX_LOST_RACES: usize = 64;
+
 /// Sealed key/value operations over a [`Storage`].
 #[derive(Clone)]
 pub struct SealedKv {
@@ -88,6 +92,52 @@ impl SealedKv {
         let bytes =
             Zeroizing::new(serde_json::to_vec(value).map_err(|e| StorageError(e.to_string()))?);
         self.put(key, &bytes).await
+    }
+
+    /// Read, change and write back the JSON value at `key` with no other writer in between, on
+    /// this node or another: `change` sees the current value and says whether to write it. On
+    /// a lost race the value is read again and `change` runs again. `None` when there is no
+    /// value. Every seal has a fresh nonce, so comparing sealed bytes compares versions.
+    pub async fn update_json<T, F>(
+        &self,
+        key: &str,
+        mut change: F,
+    ) -> Result<Option<T>, StorageError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(&mut T) -> bool,
+    {
+        for _ in 0..MAX_LOST_RACES {
+            let Some(sealed) = self.storage.kv_get(key).await? else {
+                return Ok(None);
+            };
+            let plain = self
+                .seal
+                .open(&sealed)
+                .map_err(|e| StorageError(format!("{key}: {e}")))?;
+            let mut value: T =
+                serde_json::from_slice(&plain).map_err(|e| StorageError(format!("{key}: {e}")))?;
+            if !change(&mut value) {
+                return Ok(Some(value));
+            }
+            let bytes = Zeroizing::new(
+                serde_json::to_vec(&value).map_err(|e| StorageError(e.to_string()))?,
+            );
+            let resealed = self
+                .seal
+                .seal(&bytes)
+                .map_err(|e| StorageError(e.to_string()))?;
+            if self
+                .storage
+                .kv_compare_and_put(key, sealed, resealed)
+                .await?
+            {
+                return Ok(Some(value));
+            }
+        }
+        Err(StorageError(format!(
+            "{key}: changed by other writers {MAX_LOST_RACES} times in a row"
+        )))
     }
 }
 

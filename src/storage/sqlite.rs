@@ -368,6 +368,24 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn kv_compare_and_put(
+        &self,
+        key: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        let key = key.to_owned();
+        self.write(move |c: &Connection| {
+            c.exec(
+                "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2",
+                params![key, expected, value],
+            )
+            .map(|changed| changed == 1)
+            .map_err(err)
+        })
+        .await
+    }
+
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
         let key = key.to_owned();
         self.write(move |c: &Connection| {

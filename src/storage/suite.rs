@@ -12,6 +12,7 @@ macro_rules! for_each_case {
         $m!(
             kv_lists_one_level,
             kv_round_trips_and_deletes,
+            kv_compare_and_put_takes_only_the_value_it_saw,
             claim_takes_due_rows_once,
             claim_one_respects_other_nodes_until_they_die,
             creating_rows_past_their_deadline_are_claimed,
@@ -229,6 +230,38 @@ pub async fn counts_group_by_mount_role_state_and_irrevocable(s: &dyn Storage) {
         ]
     );
     assert!(counts.iter().all(|c| c.mount_path == "database/"));
+}
+
+pub async fn kv_compare_and_put_takes_only_the_value_it_saw(s: &dyn Storage) {
+    // Absent: nothing to compare with, nothing written.
+    assert!(!s
+        .kv_compare_and_put("cas/x", vec![1], vec![2])
+        .await
+        .unwrap());
+    assert_eq!(s.kv_get("cas/x").await.unwrap(), None);
+
+    s.kv_put("cas/x", vec![1]).await.unwrap();
+    assert!(s
+        .kv_compare_and_put("cas/x", vec![1], vec![2])
+        .await
+        .unwrap());
+    assert_eq!(s.kv_get("cas/x").await.unwrap(), Some(vec![2]));
+    // A writer that read the old value loses, and changes nothing.
+    assert!(!s
+        .kv_compare_and_put("cas/x", vec![1], vec![3])
+        .await
+        .unwrap());
+    assert_eq!(s.kv_get("cas/x").await.unwrap(), Some(vec![2]));
+
+    // Many writers racing from the same value: exactly one wins.
+    let racers = (0..8u8).map(|i| s.kv_compare_and_put("cas/x", vec![2], vec![10 + i]));
+    let won = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1);
+    s.kv_delete("cas/x").await.unwrap();
 }
 
 pub async fn kv_round_trips_and_deletes(s: &dyn Storage) {

@@ -198,6 +198,36 @@ async fn token_endpoints_answer_like_vault() {
     assert_eq!(s, 403);
 }
 
+/// Concurrent requests with a use-limited token share its uses: exactly `num_uses` of them
+/// get through (the count is taken in storage, not on each request's copy of the token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_cannot_share_a_tokens_use() {
+    let app = TestApp::spawn().await;
+    for uses in [1, 3] {
+        let (_, v) = app
+            .put("auth/token/create", json!({ "num_uses": uses }))
+            .await;
+        let token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+        let attempts =
+            (0..24).map(|_| app.call_as("GET", "auth/token/lookup-self", None, Some(&token)));
+        let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|(s, _)| s.as_u16())
+            .collect();
+        let ok = statuses.iter().filter(|s| **s == 200).count();
+        assert_eq!(ok, uses, "{statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 403),
+            "{statuses:?}"
+        );
+        let (s, _) = app
+            .call_as("GET", "auth/token/lookup-self", None, Some(&token))
+            .await;
+        assert_eq!(s, 403, "a used-up token still works");
+    }
+}
+
 /// One row of the matrix: a request and the policy that should let exactly it through.
 struct Case {
     method: &'static str,
