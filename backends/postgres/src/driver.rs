@@ -21,6 +21,7 @@ use crate::render::{
     check_password, check_username, format_expiration, quote_ident, render, Values,
     MAX_IDENTIFIER_LEN,
 };
+use crate::retry;
 use crate::statements::split_statements;
 
 /// A pooled connection to one configured database.
@@ -64,12 +65,6 @@ impl CreateFailure {
         }
     }
 }
-
-/// How long a create aborted by concurrent transactions keeps being run again. Issuers granting
-/// on one schema at once collide on its catalog row ("tuple concurrently updated"); with several
-/// servers issuing together (measured: 12 concurrent issuers over three nodes) a fixed handful of
-/// attempts ran out, so the budget is time, with a back-off capped at 500 ms.
-const CREATE_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl PgDriver {
     pub(crate) fn new(pool: Pool, connection: String) -> Self {
@@ -216,16 +211,12 @@ impl Driver for PgDriver {
         }
         let rollback = prepare(req.rollback_statements, &values)?;
         let mut attempt: u32 = 1;
-        let deadline = tokio::time::Instant::now() + CREATE_RETRY_BUDGET;
+        let deadline = tokio::time::Instant::now() + retry::BUDGET;
         let outcome = loop {
             match self.create(req.username, &creation, req.expiration).await {
+                // The transaction was rolled back whole.
                 Err(f) if f.transient && tokio::time::Instant::now() < deadline => {
-                    // The transaction was rolled back whole; back off, with jitter so the
-                    // concurrent issuers do not collide again in step: a random point in
-                    // [d/2, d] for d = 10, 20, 40 ... 500 ms.
-                    let cap = (10u64 << attempt.min(6)).min(500);
-                    let ms = cap / 2 + rand::random::<u64>() % (cap / 2 + 1);
-                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    retry::back_off(attempt).await;
                     attempt += 1;
                 }
                 other => break other,

@@ -13,6 +13,7 @@ pub mod driver;
 mod error;
 pub mod factory;
 pub mod render;
+mod retry;
 mod revoke;
 pub mod statements;
 

@@ -21,16 +21,33 @@ use deadpool_postgres::Object;
 use leasehold_database::{DeleteUser, DriverError};
 
 use crate::driver::{prepare, PgDriver};
-use crate::error::from_pg;
+use crate::error::{from_pg, is_transient};
 use crate::render::{check_username, quote_ident, Values};
+use crate::retry;
 
 /// How long to wait for terminated sessions to be gone.
 const SESSION_END_TIMEOUT: Duration = Duration::from_secs(10);
 const SESSION_POLL: Duration = Duration::from_millis(20);
 
 impl PgDriver {
-    /// Destroy `req.username`; see the module docs.
+    /// Destroy `req.username`; see the module docs. An attempt a concurrent transaction aborted
+    /// is run again (it is idempotent), within `retry::BUDGET`.
     pub(crate) async fn destroy(&self, req: &DeleteUser<'_>) -> Result<(), DriverError> {
+        let deadline = tokio::time::Instant::now() + retry::BUDGET;
+        let mut attempt: u32 = 1;
+        loop {
+            match self.destroy_once(req).await {
+                Err(f) if f.transient && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!("revocation of {} collided: {}", req.username, f.error);
+                    retry::back_off(attempt).await;
+                    attempt += 1;
+                }
+                other => return other.map_err(|f| f.error),
+            }
+        }
+    }
+
+    async fn destroy_once(&self, req: &DeleteUser<'_>) -> Result<(), Failure> {
         check_username(req.username)?;
         let values = Values {
             name: req.username,
@@ -53,7 +70,7 @@ impl PgDriver {
             ),
             client.prepare_cached(TERMINATE_BY_OID),
         )
-        .map_err(|e| from_pg("cannot prepare the revocation", &e))?;
+        .map_err(|e| pg("cannot prepare the revocation", &e))?;
         let nologin = format!("ALTER ROLE {name} NOLOGIN");
         let user: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&req.username];
         if custom.is_empty() {
@@ -79,9 +96,9 @@ impl PgDriver {
                 tracing::debug!("user {} does not exist: nothing to revoke", req.username);
                 return Ok(());
             };
-            disabled.map_err(|e| from_pg("cannot disable the user's login", &e))?;
+            disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
             let signalled = count(signalled)?;
-            dropped.map_err(|e| from_pg("cannot drop the user", &e))?;
+            dropped.map_err(|e| pg("cannot drop the user", &e))?;
             // A session that logged in between the sweep and the drop keeps running; end it by
             // oid (a dropped role's sessions have no user name) and wait for every one to go.
             let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oid];
@@ -101,7 +118,7 @@ impl PgDriver {
             tracing::debug!("user {} does not exist: nothing to revoke", req.username);
             return Ok(());
         };
-        disabled.map_err(|e| from_pg("cannot disable the user's login", &e))?;
+        disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
         if count(signalled)? > 0 {
             wait_sessions_gone(&client, oid, req.username).await?;
         }
@@ -109,15 +126,15 @@ impl PgDriver {
         let tx = client
             .transaction()
             .await
-            .map_err(|e| from_pg("cannot begin a transaction", &e))?;
+            .map_err(|e| pg("cannot begin a transaction", &e))?;
         for (i, statement) in custom.iter().enumerate() {
             tx.batch_execute(statement)
                 .await
-                .map_err(|e| from_pg(&format!("revocation statement {} failed", i + 1), &e))?;
+                .map_err(|e| pg(&format!("revocation statement {} failed", i + 1), &e))?;
         }
         tx.commit()
             .await
-            .map_err(|e| from_pg("cannot commit the revocation", &e))?;
+            .map_err(|e| pg("cannot commit the revocation", &e))?;
         // Custom statements could have let the user back in (or not dropped it); sweep again.
         end_sessions(&client, oid, req.username).await?;
 
@@ -127,15 +144,40 @@ impl PgDriver {
             req.username,
         )
         .await
-        .map_err(|e| from_pg("cannot check that the user is gone", &e))?;
+        .map_err(|e| pg("cannot check that the user is gone", &e))?;
         if still_there.is_some() {
             return Err(DriverError::NotRemoved(format!(
                 "user {:?} still exists after its revocation statements ran; they must drop it \
                  (e.g. DROP ROLE \"{{{{name}}}}\")",
                 req.username
-            )));
+            ))
+            .into());
         }
         Ok(())
+    }
+}
+
+/// A failed attempt at a revocation: what went wrong, and whether a concurrent transaction
+/// caused it (then the attempt is run again).
+struct Failure {
+    error: DriverError,
+    transient: bool,
+}
+
+impl From<DriverError> for Failure {
+    fn from(error: DriverError) -> Self {
+        Self {
+            error,
+            transient: false,
+        }
+    }
+}
+
+/// A PostgreSQL error met while doing `context`.
+fn pg(context: &str, e: &tokio_postgres::Error) -> Failure {
+    Failure {
+        error: from_pg(context, e),
+        transient: is_transient(e),
     }
 }
 

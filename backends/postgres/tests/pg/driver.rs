@@ -393,3 +393,36 @@ async fn a_driver_pointed_at_a_wrong_port_errors_without_panicking() {
         .unwrap_err();
     assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
 }
+
+/// Revocations running together that drop privileges on the same schema collide on its catalog
+/// row ("tuple concurrently updated"); the driver runs an aborted revocation again rather than
+/// fail it and leave it to the lease engine's slower retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_revocations_on_one_schema_all_succeed_at_once() {
+    let t = Target::new().await;
+    let mut config = Target::config(t.cluster, &t.db, t.cluster.port());
+    config.max_open_connections = 16;
+    let driver = PgDriverFactory::new().open(&config).unwrap();
+    for _ in 0..3 {
+        let users: Vec<String> = (0..16).map(|_| new_username()).collect();
+        let password = new_password();
+        for user in &users {
+            t.create(user, &password, in_an_hour()).await;
+        }
+        let deletions = users.iter().map(|user| {
+            driver.delete_user(DeleteUser {
+                username: user,
+                revocation_statements: &[],
+                reassign_owned_to: None,
+            })
+        });
+        for (user, result) in users
+            .iter()
+            .zip(futures_util::future::join_all(deletions).await)
+        {
+            assert!(result.is_ok(), "{user}: {:?}", result.err());
+            assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
+        }
+    }
+    driver.close().await;
+}
