@@ -36,8 +36,17 @@ pub(crate) fn from_pg(context: &str, err: &tokio_postgres::Error) -> DriverError
                 _ => DriverError::Rejected(text),
             }
         }
-        // Not an answer from the server: I/O, a closed connection, a timeout.
-        None => DriverError::Unreachable(format!("{context}: {err}")),
+        // Not an answer from the server: I/O, a closed connection, a timeout, TLS. The causes
+        // say which (tokio-postgres's own text is only "error performing TLS handshake").
+        None => {
+            let mut text = format!("{context}: {err}");
+            let mut cause = std::error::Error::source(err);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            DriverError::Unreachable(text)
+        }
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use deadpool_postgres::{HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
 use secrecy::ExposeSecret;
-use tokio_postgres::NoTls;
 
 use crate::driver::PgDriver;
+use crate::tls::{take_tls_params, TlsParams};
 
 /// The `plugin_name` values served, as Vault names its PostgreSQL plugin.
 pub const PLUGIN_NAMES: &[&str] = &["postgresql-database-plugin"];
@@ -41,10 +41,10 @@ impl DriverFactory for PgDriverFactory {
     /// Nothing connects yet.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
         config.refuse_address_fields()?;
-        let pg = pg_config(config)?;
+        let (pg, tls) = pg_config(config)?;
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            tls.connector()?,
             ManagerConfig {
                 // `is_closed` is enough: a connection the server dropped (restart, terminate)
                 // is closed by the time it is handed out again.
@@ -75,15 +75,19 @@ impl DriverFactory for PgDriverFactory {
     }
 }
 
-/// The tokio-postgres config for `config`, with our application name and a connect timeout.
-pub(crate) fn pg_config(config: &ConnectionConfig) -> Result<tokio_postgres::Config, DriverError> {
+/// The tokio-postgres config for `config`, with our application name and a connect timeout,
+/// and what its TLS keys ask for.
+pub(crate) fn pg_config(
+    config: &ConnectionConfig,
+) -> Result<(tokio_postgres::Config, TlsParams), DriverError> {
     if config.connection_url.trim().is_empty() {
         return Err(DriverError::InvalidConfig(
             "connection_url is required".into(),
         ));
     }
     let url = config.render_url()?;
-    let mut pg: tokio_postgres::Config = url.expose_secret().parse().map_err(|e| {
+    let (url, tls) = take_tls_params(url.expose_secret())?;
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
         DriverError::InvalidConfig(format!(
             "connection_url is not a PostgreSQL URL or key=value string: {e}"
         ))
@@ -102,7 +106,8 @@ pub(crate) fn pg_config(config: &ConnectionConfig) -> Result<tokio_postgres::Con
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }
-    Ok(pg)
+    pg.ssl_mode(tls.ssl_mode());
+    Ok((pg, tls))
 }
 
 #[cfg(test)]
@@ -127,7 +132,7 @@ mod tests {
 
     #[test]
     fn urls_and_key_value_strings_get_our_application_name() {
-        let pg = pg_config(&config(
+        let (pg, _) = pg_config(&config(
             "postgresql://{{username}}:{{password}}@127.0.0.1:5432/app?application_name=other",
         ))
         .unwrap();
@@ -139,7 +144,7 @@ mod tests {
 
         let mut kv = config("host=127.0.0.1 port=5 user={{username}} dbname=app connect_timeout=3");
         kv.password = None;
-        let pg = pg_config(&kv).unwrap();
+        let (pg, _) = pg_config(&kv).unwrap();
         assert_eq!(pg.get_application_name(), Some(APPLICATION_NAME));
         assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
     }

@@ -16,6 +16,7 @@ pub mod render;
 mod retry;
 mod revoke;
 pub mod statements;
+pub mod tls;
 
 pub use driver::PgDriver;
 pub use factory::{PgDriverFactory, PLUGIN_NAMES};

@@ -47,6 +47,16 @@ impl PgCluster {
     /// Create and start a new cluster: `initdb` with a random superuser password, then start on a
     /// free port of 127.0.0.1 and wait until it accepts connections.
     pub async fn start() -> Result<PgCluster> {
+        Self::start_with(None).await
+    }
+
+    /// [`PgCluster::start`] with TLS on (`ssl = on`), serving `cert_pem` (the chain, server
+    /// certificate first) with `key_pem`. Plain TCP is still accepted: clients choose.
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Result<PgCluster> {
+        Self::start_with(Some((cert_pem, key_pem))).await
+    }
+
+    async fn start_with(tls: Option<(&str, &str)>) -> Result<PgCluster> {
         let tools = PgTools::discover().await?;
         let dir = tempfile::Builder::new()
             .prefix("leasehold-pg-")
@@ -69,6 +79,9 @@ impl PgCluster {
             _reaper: reaper,
         };
         cluster.initdb().await?;
+        if let Some((cert, key)) = tls {
+            cluster.enable_tls(cert, key).await?;
+        }
         cluster.first_start().await?;
         Ok(cluster)
     }
@@ -209,6 +222,18 @@ impl PgCluster {
         let result = self.tools.run("initdb", &args, &self.dir).await;
         let _ = std::fs::remove_file(&pwfile);
         result.map(drop)
+    }
+
+    /// Put the certificate and key in the data directory (PostgreSQL's default file names; the
+    /// key readable by its owner only, which the server insists on) and turn `ssl` on.
+    async fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> Result<()> {
+        write_private(&self.data_dir.join("server.crt"), cert_pem)?;
+        write_private(&self.data_dir.join("server.key"), key_pem)?;
+        let conf = self.data_dir.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).context("cannot read postgresql.conf")?;
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).context("cannot write postgresql.conf")?;
+        self.tools.give_to_postgres(&self.data_dir).await
     }
 
     async fn first_start(&mut self) -> Result<()> {

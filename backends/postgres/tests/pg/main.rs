@@ -14,3 +14,4 @@ mod driver;
 mod engine;
 mod static_roles;
 mod support;
+mod tls;
