@@ -18,10 +18,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
+use leasehold_postgres::tls::{take_tls_params, MakeRustlsConnect};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Row};
 
 use super::{
     ClaimOne, LeaseCount, NodeRecord, Storage, StorageChange, StorageError, CREATION_ABANDONED,
@@ -156,7 +157,11 @@ fn pg_err(e: tokio_postgres::Error) -> StorageError {
             db.message(),
             db.code().code()
         )),
-        None => StorageError(format!("postgresql: {e}")),
+        // Not an answer from the server: the causes say what (TLS, I/O, a timeout).
+        None => StorageError(format!(
+            "postgresql: {}",
+            leasehold_postgres::with_causes(&e)
+        )),
     }
 }
 
@@ -285,9 +290,18 @@ fn node_from_row(r: &Row) -> Result<NodeRecord, StorageError> {
 }
 
 /// The connection settings: the URL's, plus our application name, a connect timeout and this
-/// process's origin tag (which the kv trigger copies into its notifications).
-fn pg_config(url: &SecretString, origin: &str) -> Result<tokio_postgres::Config, StorageError> {
-    let mut pg: tokio_postgres::Config = url.expose_secret().parse().map_err(|e| {
+/// process's origin tag (which the kv trigger copies into its notifications); and the TLS
+/// connector its `sslmode`/`sslrootcert`/`sslcert`/`sslkey` ask for (as for targets).
+fn pg_config(
+    url: &SecretString,
+    origin: &str,
+) -> Result<(tokio_postgres::Config, MakeRustlsConnect), StorageError> {
+    let (url, tls) = take_tls_params(url.expose_secret())
+        .map_err(|e| StorageError(format!("storage connection_url: {e}")))?;
+    let connector = tls
+        .connector()
+        .map_err(|e| StorageError(format!("storage connection_url: {e}")))?;
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
         // The parser's message names the malformed part, never the password.
         StorageError(format!(
             "storage connection_url is not a PostgreSQL URL or key=value string: {e}"
@@ -305,7 +319,8 @@ fn pg_config(url: &SecretString, origin: &str) -> Result<tokio_postgres::Config,
         _ => format!("-c leasehold.origin={origin}"),
     };
     pg.options(&options);
-    Ok(pg)
+    pg.ssl_mode(tls.ssl_mode());
+    Ok((pg, connector))
 }
 
 impl PostgresStorage {
@@ -313,10 +328,10 @@ impl PostgresStorage {
     pub async fn open(settings: PostgresSettings) -> Result<Self, StorageError> {
         // Random per process: notifications carrying it came from this process's own writes.
         let origin = format!("o{}", uuid::Uuid::new_v4().simple());
-        let config = pg_config(&settings.connection_url, &origin)?;
+        let (config, tls) = pg_config(&settings.connection_url, &origin)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -331,8 +346,8 @@ impl PostgresStorage {
         migrate(&pool).await?;
         let (changes, _) = broadcast::channel(1024);
         // Listen before returning, so no write after `open` can be missed.
-        let first = listen(&config).await?;
-        let listener = tokio::spawn(follow(config, origin, changes.clone(), first));
+        let first = listen(&config, &tls).await?;
+        let listener = tokio::spawn(follow(config, tls, origin, changes.clone(), first));
         Ok(Self {
             pool,
             changes,
@@ -413,8 +428,9 @@ type Notifications = tokio::sync::mpsc::UnboundedReceiver<Option<tokio_postgres:
 /// receiver; `None` (or the channel closing) means the connection ended.
 async fn listen(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
 ) -> Result<(tokio_postgres::Client, Notifications), StorageError> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(pg_err)?;
+    let (client, mut connection) = config.connect(tls.clone()).await.map_err(pg_err)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -446,6 +462,7 @@ async fn listen(
 /// whatever changed in between was missed.
 async fn follow(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     origin: String,
     changes: broadcast::Sender<StorageChange>,
     first: (tokio_postgres::Client, Notifications),
@@ -468,7 +485,7 @@ async fn follow(
             }
         }
         tokio::time::sleep(LISTEN_RETRY).await;
-        match listen(&config).await {
+        match listen(&config, &tls).await {
             Ok(next) => {
                 tracing::info!("storage change feed reconnected");
                 let _ = changes.send(StorageChange::Resync);

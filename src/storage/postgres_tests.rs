@@ -228,3 +228,64 @@ async fn a_dropped_feed_reconnects_and_asks_for_a_resync() {
     drop((a, b));
     db.drop_db().await;
 }
+
+/// `sslmode` in the storage URL means what it means for targets: `require` encrypts every
+/// storage session (pool and change feed) or refuses to start; `verify-full` refuses a
+/// certificate no trusted root signed (this machine's server, when it has TLS on, serves a
+/// self-signed one).
+#[tokio::test]
+async fn sslmode_is_honoured_by_every_storage_connection() {
+    let db = TestDb::new().await;
+    let tls_on = db
+        .admin
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        == "on";
+    let open = |mode: &str| {
+        PostgresStorage::open(PostgresSettings {
+            connection_url: SecretString::from(format!("{} sslmode={mode}", db.url())),
+            max_connections: 2,
+        })
+    };
+
+    match open("require").await {
+        Ok(s) => {
+            assert!(tls_on, "sslmode=require connected to a server without TLS");
+            s.kv_put("tls/probe", vec![1]).await.unwrap();
+            let rows = db
+                .admin
+                .query(
+                    "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                     WHERE a.datname = $1 AND a.application_name = 'leasehold-storage'",
+                    &[&db.name],
+                )
+                .await
+                .unwrap();
+            let encrypted: Vec<bool> = rows.iter().map(|r| r.get(0)).collect();
+            assert!(
+                encrypted.len() >= 2,
+                "pool and feed sessions: {encrypted:?}"
+            );
+            assert!(encrypted.iter().all(|e| *e), "{encrypted:?}");
+            drop(s);
+        }
+        Err(e) => assert!(!tls_on, "sslmode=require failed against a TLS server: {e}"),
+    }
+
+    let refused = open("verify-full")
+        .await
+        .err()
+        .expect("an unverifiable server was accepted");
+    assert!(!refused.0.contains("password"), "{refused}");
+    if tls_on {
+        assert!(refused.0.contains("certificate"), "{refused}");
+    }
+    let refused = open("sometimes")
+        .await
+        .err()
+        .expect("a bad sslmode was accepted");
+    assert!(refused.0.contains("sslmode \"sometimes\""), "{refused}");
+    db.drop_db().await;
+}

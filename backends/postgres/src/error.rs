@@ -38,15 +38,7 @@ pub(crate) fn from_pg(context: &str, err: &tokio_postgres::Error) -> DriverError
         }
         // Not an answer from the server: I/O, a closed connection, a timeout, TLS. The causes
         // say which (tokio-postgres's own text is only "error performing TLS handshake").
-        None => {
-            let mut text = format!("{context}: {err}");
-            let mut cause = std::error::Error::source(err);
-            while let Some(c) = cause {
-                text.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            DriverError::Unreachable(text)
-        }
+        None => DriverError::Unreachable(format!("{context}: {}", with_causes(err))),
     }
 }
 
@@ -68,4 +60,18 @@ pub(crate) fn from_pool(err: PoolError) -> DriverError {
             DriverError::Unreachable(format!("cannot prepare a new connection: {e}"))
         }
     }
+}
+
+/// An error that is not the server's answer, with the causes behind it: tokio-postgres's own
+/// text is only "error performing TLS handshake" or "error connecting to server"; the causes
+/// say which certificate or which I/O failure. They never hold the password.
+pub fn with_causes(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -19,5 +19,6 @@ pub mod statements;
 pub mod tls;
 
 pub use driver::PgDriver;
+pub use error::with_causes;
 pub use factory::{PgDriverFactory, PLUGIN_NAMES};
 pub use statements::split_statements;
