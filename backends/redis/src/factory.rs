@@ -5,7 +5,11 @@
 //! Or a URL, `connection_url = redis://host:port[/db]` (or `redis+unix:///path.sock`), whose user
 //! and password come from the URL when it has them (`redis://{{username}}:{{password}}@host:6379`,
 //! percent-escaped by the engine) and otherwise from `username` and `password`.
-//! TLS (`tls = true`, `rediss://`) is refused: not supported yet.
+//!
+//! TLS, as Vault's fields say: `tls = true` (or a `rediss://` URL) connects with TLS, verifying
+//! the server's certificate against `ca_cert` (PEM) or, without it, the system's roots, and the
+//! name in it against the host; `insecure_tls = true` skips that verification (the connection is
+//! still encrypted, but anyone on the path can pose as the server).
 
 use std::sync::Arc;
 
@@ -36,14 +40,33 @@ impl DriverFactory for RedisDriverFactory {
 
     /// Parse the URL and credentials. Nothing connects until the driver is first used.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
-        let client = redis::Client::open(connection_info(config)?)
-            .map_err(|e| DriverError::InvalidConfig(format!("invalid connection settings: {e}")))?;
+        let info = connection_info(config)?;
+        let client = if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            // The client builds its TLS settings from the process-wide provider; install ring
+            // unless the process already chose one (then this changes nothing).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: config.ca_cert.as_ref().map(|pem| pem.as_bytes().to_vec()),
+            };
+            redis::Client::build_with_tls(info, certificates).map_err(|e| {
+                DriverError::InvalidConfig(format!("invalid TLS settings (ca_cert): {e}"))
+            })?
+        } else {
+            redis::Client::open(info).map_err(|e| {
+                DriverError::InvalidConfig(format!("invalid connection settings: {e}"))
+            })?
+        };
         Ok(Arc::new(RedisDriver::new(client, config.name.clone())))
     }
 }
 
-/// `host` and `port` as a connection target.
-fn address_info(host: &str, port: Option<u16>) -> Result<redis::ConnectionInfo, DriverError> {
+/// `host` and `port` as a connection target, with TLS when `config.tls`.
+fn address_info(
+    config: &ConnectionConfig,
+    host: &str,
+    port: Option<u16>,
+) -> Result<redis::ConnectionInfo, DriverError> {
     let port = port.ok_or_else(|| DriverError::InvalidConfig("port is required".into()))?;
     // A name or an address; brackets only around an IPv6 literal. Anything else (a scheme, a
     // path, a user) is a mistake the URL parser below would half-accept.
@@ -63,7 +86,12 @@ fn address_info(host: &str, port: Option<u16>) -> Result<redis::ConnectionInfo, 
     } else {
         bare.to_owned()
     };
-    format!("redis://{authority}:{port}")
+    let (scheme, fragment) = match (config.tls, config.insecure_tls) {
+        (false, _) => ("redis", ""),
+        (true, false) => ("rediss", ""),
+        (true, true) => ("rediss", "/#insecure"),
+    };
+    format!("{scheme}://{authority}:{port}{fragment}")
         .as_str()
         .into_connection_info()
         .map_err(|e| DriverError::InvalidConfig(format!("host {host:?}: {e}")))
@@ -74,17 +102,29 @@ fn url_info(
     config: &ConnectionConfig,
     template: &str,
 ) -> Result<redis::ConnectionInfo, DriverError> {
-    if !template.starts_with("redis://") && !template.starts_with("redis+unix://") {
+    let tls_url = template.starts_with("rediss://");
+    if !tls_url && !template.starts_with("redis://") && !template.starts_with("redis+unix://") {
         return Err(DriverError::InvalidConfig(
-            "connection_url must be a redis://host:port URL (rediss:// TLS is not supported yet)"
-                .into(),
+            "connection_url must be a redis://host:port or rediss://host:port URL".into(),
+        ));
+    }
+    if config.tls && !tls_url {
+        return Err(DriverError::InvalidConfig(
+            "tls = true needs a rediss:// connection_url (or host and port)".into(),
+        ));
+    }
+    if config.insecure_tls && !template.contains('#') {
+        // The client's own spelling of "do not verify" is the URL fragment.
+        return Err(DriverError::InvalidConfig(
+            "with a connection_url, skip verification with rediss://host:port/#insecure".into(),
         ));
     }
     let url = config.render_url()?;
     let info = url.expose_secret().into_connection_info().map_err(|e| {
         DriverError::InvalidConfig(format!("connection_url is not a valid Redis URL: {e}"))
     })?;
-    if matches!(info.addr(), ConnectionAddr::Tcp(host, _) if host.is_empty()) {
+    if matches!(info.addr(), ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } if host.is_empty())
+    {
         return Err(DriverError::InvalidConfig(
             "connection_url names no host".into(),
         ));
@@ -96,11 +136,6 @@ fn url_info(
 pub(crate) fn connection_info(
     config: &ConnectionConfig,
 ) -> Result<redis::ConnectionInfo, DriverError> {
-    if config.tls {
-        return Err(DriverError::InvalidConfig(
-            "tls = true is not supported yet for Redis; connect without TLS".into(),
-        ));
-    }
     let template = config.connection_url.trim();
     let info = match (template.is_empty(), &config.host) {
         (false, Some(_)) => {
@@ -113,7 +148,7 @@ pub(crate) fn connection_info(
                 "host and port are required (or a connection_url, redis://host:port)".into(),
             ))
         }
-        (true, Some(host)) => address_info(host, config.port)?,
+        (true, Some(host)) => address_info(config, host, config.port)?,
         (false, None) => url_info(config, template)?,
     };
     let mut settings = info.redis_settings().clone();
@@ -180,13 +215,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_config_errors() {
-        for url in [
-            "",
-            "127.0.0.1:6379",
-            "rediss://h:6379",
-            "postgresql://h/db",
-            "redis://h:port",
-        ] {
+        for url in ["", "127.0.0.1:6379", "postgresql://h/db", "redis://h:port"] {
             let err = connection_info(&config(url, None, None))
                 .map(|_| ())
                 .unwrap_err();

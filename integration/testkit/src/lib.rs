@@ -8,8 +8,10 @@
 //!   (or the whole test process) goes away.
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod cluster;
 mod pg_tools;
 mod reaper;
 
+pub use certs::TestCa;
 pub use cluster::PgCluster;

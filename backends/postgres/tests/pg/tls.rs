@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use leasehold_database::{DeleteUser, Driver, DriverFactory};
 use leasehold_postgres::PgDriverFactory;
-use leasehold_testkit::PgCluster;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use leasehold_testkit::{PgCluster, TestCa};
 use tokio::sync::OnceCell;
 
 use crate::support::*;
@@ -22,29 +21,16 @@ struct TlsTarget {
 
 static TLS: OnceCell<TlsTarget> = OnceCell::const_new();
 
-fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
 async fn tls_target() -> &'static TlsTarget {
     TLS.get_or_init(|| async {
-        let ca = new_ca("leasehold test CA");
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        let cluster = PgCluster::start_tls(&cert.pem(), &key.serialize_pem())
-            .await
-            .unwrap();
+        let ca = TestCa::new("leasehold test CA").unwrap();
+        let (cert, key) = ca.server_cert(&["localhost"]).unwrap();
+        let cluster = PgCluster::start_tls(&cert, &key).await.unwrap();
         // In the cluster's directory, which goes with it.
         let dir = cluster.dir();
         let (ca_path, other_path) = (dir.join("ca.pem"), dir.join("other.pem"));
         std::fs::write(&ca_path, ca.pem()).unwrap();
-        std::fs::write(&other_path, new_ca("somebody else").pem()).unwrap();
+        std::fs::write(&other_path, TestCa::new("somebody else").unwrap().pem()).unwrap();
         TlsTarget {
             cluster,
             ca: ca_path,

@@ -171,9 +171,9 @@ async fn address_settings_that_cannot_work_are_400s_naming_the_problem() {
             "not both",
         ),
         (
-            json!({"plugin_name": "redis-database-plugin", "host": "127.0.0.1", "port": port(),
+            json!({"plugin_name": "redis-database-plugin", "connection_url": url(port()),
                    "tls": true}),
-            "tls",
+            "tls = true needs a rediss:// connection_url",
         ),
         (
             json!({"plugin_name": "redis-database-plugin", "host": "redis://h", "port": 6379}),
