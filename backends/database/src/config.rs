@@ -53,6 +53,8 @@ const KNOWN_FIELDS: &[&str] = &[
     "tls",
     "insecure_tls",
     "ca_cert",
+    "tls_ca",
+    "tls_certificate_key",
 ];
 
 /// One stored connection. Holds the root password: storage is sealed by the core.
@@ -86,6 +88,11 @@ pub(crate) struct ConnectionEntry {
     pub insecure_tls: bool,
     #[serde(default)]
     pub ca_cert: Option<String>,
+    /// Vault's MySQL TLS fields; the client key is a secret like the password.
+    #[serde(default)]
+    pub tls_ca: Option<String>,
+    #[serde(default, with = "crate::stored_secret::option")]
+    pub tls_certificate_key: Option<SecretString>,
 }
 
 impl Default for ConnectionEntry {
@@ -110,6 +117,8 @@ impl Default for ConnectionEntry {
             tls: false,
             insecure_tls: false,
             ca_cert: None,
+            tls_ca: None,
+            tls_certificate_key: None,
         }
     }
 }
@@ -132,6 +141,8 @@ impl ConnectionEntry {
             tls: self.tls,
             insecure_tls: self.insecure_tls,
             ca_cert: self.ca_cert.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_certificate_key: self.tls_certificate_key.clone(),
         }
     }
 
@@ -236,7 +247,8 @@ impl ConnectionEntry {
     }
 
     /// `host`, `port`, `tls`, `insecure_tls`, `ca_cert`: Vault's fields for plugins that take an
-    /// address instead of a URL. Whether the plugin uses them is the driver's to check.
+    /// address instead of a URL; `tls_ca`, `tls_certificate_key`: its MySQL plugin's TLS.
+    /// Whether the plugin uses them is the driver's to check.
     fn apply_address_fields(&mut self, fields: &Fields) -> Result<(), BackendError> {
         if let Some(v) = fields.str("host")? {
             self.host = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -258,6 +270,14 @@ impl ConnectionEntry {
         }
         if let Some(v) = fields.str("ca_cert")? {
             self.ca_cert = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = fields.str("tls_ca")? {
+            self.tls_ca = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = fields.str("tls_certificate_key")? {
+            self.tls_certificate_key = Some(v)
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from);
         }
         Ok(())
     }
@@ -307,6 +327,10 @@ impl ConnectionEntry {
                 "ca_cert".into(),
                 json!(self.ca_cert.clone().unwrap_or_default()),
             );
+        }
+        // The CA is public; the client key, like the password, is never read back.
+        if let (Some(ca), Some(map)) = (&self.tls_ca, details.as_object_mut()) {
+            map.insert("tls_ca".into(), json!(ca));
         }
         let mut data = Map::new();
         data.insert("plugin_name".into(), json!(self.plugin_name));

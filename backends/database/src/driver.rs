@@ -196,6 +196,12 @@ pub struct ConnectionConfig {
     pub insecure_tls: bool,
     /// Vault's `ca_cert`: the PEM certificate(s) the server's certificate must chain to.
     pub ca_cert: Option<String>,
+    /// Vault's MySQL `tls_ca`: the PEM certificate(s) the server's certificate must chain to
+    /// (and the only roots trusted).
+    pub tls_ca: Option<String>,
+    /// Vault's MySQL `tls_certificate_key`: the client's certificate and private key, PEM, in
+    /// one string.
+    pub tls_certificate_key: Option<SecretString>,
 }
 
 impl ConnectionConfig {
@@ -209,12 +215,27 @@ impl ConnectionConfig {
             ("insecure_tls", self.insecure_tls),
             ("ca_cert", self.ca_cert.is_some()),
         ];
+        self.refuse(&given, "the address goes in connection_url")
+    }
+
+    /// For plugins without Vault's MySQL TLS fields: refuse `tls_ca` and `tls_certificate_key`
+    /// rather than connect without the TLS they ask for.
+    pub fn refuse_mysql_tls_fields(&self, instead: &str) -> Result<(), DriverError> {
+        let given = [
+            ("tls_ca", self.tls_ca.is_some()),
+            ("tls_certificate_key", self.tls_certificate_key.is_some()),
+        ];
+        self.refuse(&given, instead)
+    }
+
+    /// An error naming the fields of `given` that were set, or Ok when none was.
+    fn refuse(&self, given: &[(&str, bool)], instead: &str) -> Result<(), DriverError> {
         let named: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
         if named.is_empty() {
             return Ok(());
         }
         Err(DriverError::InvalidConfig(format!(
-            "{} not used by {}: the address goes in connection_url",
+            "{} not used by {}: {instead}",
             named.join(", "),
             self.plugin_name
         )))

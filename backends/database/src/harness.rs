@@ -158,6 +158,15 @@ impl Engine {
             .unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// A read that must answer data: the data.
+    pub async fn read(&self, path: &str) -> Map<String, Value> {
+        self.call(Operation::Read, path, json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .and_then(|r| r.data)
+            .unwrap_or_else(|| panic!("{path} answered no data"))
+    }
+
     /// `creds/<role>`: the planned user, nothing created yet.
     pub async fn plan(&self, role: &str) -> PlannedSecret {
         self.call(Operation::Read, &format!("creds/{role}"), json!({}))

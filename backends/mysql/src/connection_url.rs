@@ -5,20 +5,24 @@
 //!   `@unix(/run/mysqld/mysqld.sock)/` and `@/` (127.0.0.1:3306). Parsed as the Go driver does:
 //!   the last `/` starts the database name, the last `@` before it ends the credentials, the
 //!   first `:` in those splits user from password; so a password may hold `@`, `:` or `/`.
-//!   Of the Go driver's parameters `timeout` is the connect timeout and `tls` must be `false`;
+//!   Of the Go driver's parameters `timeout` is the connect timeout and `tls` asks for TLS
+//!   (`true`: verified against the system's roots; `skip-verify`: not verified; `false`);
 //!   the others tune the Go driver and are accepted and ignored. Any other parameter (the Go
 //!   driver would set it as a session variable) is refused.
 //! - `mysql://user:password@host:port/dbname?...` with mysql_async's own parameters; the values
 //!   are percent-decoded (the engine escapes what it fills in).
 //!
+//! Vault's `tls_ca` (PEM roots, then the only ones trusted) and `tls_certificate_key` (the
+//! client's certificate and key, PEM) turn TLS on whatever the URL says, as in Vault.
+//!
 //! Whatever the URL says, the pool's size comes from the connection's `max_open_connections`,
-//! TLS is refused (not supported yet), and the client never switches a TCP connection to the
-//! server's unix socket on its own (that would log in as a different account, `'u'@'localhost'`).
+//! and the client never switches a TCP connection to the server's unix socket on its own (that
+//! would log in as a different account, `'u'@'localhost'`).
 
 use std::time::Duration;
 
 use leasehold_database::{ConnectionConfig, DriverError};
-use mysql_async::{Opts, OptsBuilder, PoolConstraints, PoolOpts};
+use mysql_async::{ClientIdentity, Opts, OptsBuilder, PoolConstraints, PoolOpts, SslOpts};
 use secrecy::ExposeSecret;
 
 /// Used when the URL sets no `timeout`: an unreachable target must fail, not hang.
@@ -81,17 +85,55 @@ pub(crate) fn client_opts(config: &ConnectionConfig) -> Result<(Opts, Duration),
         pool = pool.with_abs_conn_ttl(Some(config.max_connection_lifetime));
     }
     let opts: Opts = builder.prefer_socket(false).pool_opts(pool).into();
-    if opts.ssl_opts().is_some() {
-        return Err(DriverError::InvalidConfig(
-            "TLS connections are not supported by this driver yet".into(),
-        ));
-    }
+    let ssl = with_vault_tls_fields(config, opts.ssl_opts().cloned());
+    let opts: Opts = OptsBuilder::from_opts(opts).ssl_opts(ssl).into();
     if opts.user().is_none_or(str::is_empty) {
         return Err(DriverError::InvalidConfig(
             "connection_url names no user: set username and put {{username}} in the URL".into(),
         ));
     }
     Ok((opts, timeout))
+}
+
+/// The Go driver's `tls` parameter. `preferred` (TLS only if the server offers it) has no
+/// equivalent in this client, and named configurations are what `tls_ca` and
+/// `tls_certificate_key` make; both are refused rather than quietly connect otherwise.
+fn go_tls(value: &str) -> Result<Option<SslOpts>, DriverError> {
+    match value {
+        "" | "false" => Ok(None),
+        "true" => Ok(Some(SslOpts::default())),
+        "skip-verify" => Ok(Some(
+            SslOpts::default().with_danger_accept_invalid_certs(true),
+        )),
+        "preferred" => Err(DriverError::InvalidConfig(
+            "tls=preferred is not supported (this client cannot fall back to plain TCP): use \
+             tls=true, tls=skip-verify or tls=false"
+                .into(),
+        )),
+        other => Err(DriverError::InvalidConfig(format!(
+            "tls={other:?}: a named TLS configuration is made from tls_ca and \
+             tls_certificate_key; set those (or tls=true)"
+        ))),
+    }
+}
+
+/// TLS as the URL asked, then Vault's fields: `tls_ca` makes TLS verified against it alone,
+/// `tls_certificate_key` adds the client's certificate (one PEM string, read for both parts).
+fn with_vault_tls_fields(config: &ConnectionConfig, ssl: Option<SslOpts>) -> Option<SslOpts> {
+    if config.tls_ca.is_none() && config.tls_certificate_key.is_none() {
+        return ssl;
+    }
+    let mut ssl = ssl.unwrap_or_default();
+    if let Some(ca) = &config.tls_ca {
+        ssl = ssl
+            .with_root_certs(vec![ca.as_bytes().to_vec().into()])
+            .with_disable_built_in_roots(true);
+    }
+    if let Some(pem) = &config.tls_certificate_key {
+        let pem = pem.expose_secret().as_bytes().to_vec();
+        ssl = ssl.with_client_identity(Some(ClientIdentity::new(pem.clone().into(), pem.into())));
+    }
+    Some(ssl)
 }
 
 /// `[user[:password]@][tcp[(host[:port])]|unix(path)]/[dbname][?params]`, as the Go driver reads it.
@@ -149,13 +191,7 @@ fn parse_go_dsn(dsn: &str) -> Result<(OptsBuilder, Duration), DriverError> {
                 timeout = parse_go_duration(value)
                     .ok_or_else(|| bad(&format!("timeout {value:?} is not a duration like 5s")))?
             }
-            "tls" if value.is_empty() || value == "false" => {}
-            "tls" => {
-                return Err(DriverError::InvalidConfig(
-                    "TLS connections are not supported by this driver yet (tls must be false)"
-                        .into(),
-                ))
-            }
+            "tls" => builder = builder.ssl_opts(go_tls(value)?),
             k if IGNORED_GO_PARAMS.contains(&k) => {}
             k => {
                 return Err(bad(&format!(
@@ -287,6 +323,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_from_the_url_and_from_vaults_fields() {
+        let ssl = |url: &str, ca: Option<&str>| {
+            let mut c = config(url);
+            c.tls_ca = ca.map(str::to_owned);
+            client_opts(&c).unwrap().0.ssl_opts().cloned()
+        };
+        assert!(ssl("{{username}}@tcp(h)/?tls=false", None).is_none());
+        assert!(ssl("{{username}}@tcp(h)/", None).is_none());
+        let verified = ssl("{{username}}@tcp(h)/?tls=true", None).unwrap();
+        assert!(!verified.accept_invalid_certs() && !verified.skip_domain_validation());
+        assert!(!verified.disable_built_in_roots());
+        assert!(ssl("{{username}}@tcp(h)/?tls=skip-verify", None)
+            .unwrap()
+            .accept_invalid_certs());
+        // tls_ca: TLS whatever the URL says, trusting that CA alone.
+        let pinned = ssl("{{username}}@tcp(h)/?tls=false", Some("-----BEGIN CERT")).unwrap();
+        assert!(pinned.disable_built_in_roots());
+        assert_eq!(pinned.root_certs().len(), 1);
+        assert!(!pinned.accept_invalid_certs());
+        // mysql_async's own URL parameters.
+        assert!(ssl("mysql://{{username}}@h/db?require_ssl=true", None).is_some());
+    }
+
+    #[test]
     fn bad_urls_are_config_errors() {
         for url in [
             "",
@@ -294,7 +354,8 @@ mod tests {
             "{{username}}@tcp(h:3306)",
             "{{username}}@udp(h)/",
             "{{username}}@tcp(h:port)/",
-            "{{username}}@tcp(h)/?tls=true",
+            "{{username}}@tcp(h)/?tls=preferred",
+            "{{username}}@tcp(h)/?tls=custom",
             "{{username}}@tcp(h)/?sql_mode=ANSI",
             "{{username}}@tcp(h)/?timeout=soon",
             "tcp(h:3306)/",

@@ -48,6 +48,11 @@ impl DriverFactory for MySqlDriverFactory {
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
         config.refuse_address_fields()?;
         let (opts, connect_timeout) = client_opts(config)?;
+        if opts.ssl_opts().is_some() {
+            // The client builds its TLS settings from rustls's process-wide provider; install
+            // ring unless the process already chose one (then this changes nothing).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         Ok(Arc::new(MySqlDriver::new(
             opts,
             connect_timeout,

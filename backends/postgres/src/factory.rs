@@ -41,6 +41,9 @@ impl DriverFactory for PgDriverFactory {
     /// Nothing connects yet.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
         config.refuse_address_fields()?;
+        config.refuse_mysql_tls_fields(
+            "TLS is set in connection_url (sslrootcert, sslcert, sslkey)",
+        )?;
         let (pg, tls) = pg_config(config)?;
         let manager = Manager::from_config(
             pg,

@@ -40,6 +40,7 @@ impl DriverFactory for RedisDriverFactory {
 
     /// Parse the URL and credentials. Nothing connects until the driver is first used.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
+        config.refuse_mysql_tls_fields("use tls and ca_cert")?;
         let info = connection_info(config)?;
         let client = if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             // The client builds its TLS settings from the process-wide provider; install ring

@@ -16,3 +16,4 @@ mod driver;
 mod engine;
 mod static_roles;
 mod support;
+mod tls;
