@@ -12,6 +12,8 @@ pub mod certs;
 pub mod cluster;
 mod pg_tools;
 mod reaper;
+pub mod scratch;
 
 pub use certs::TestCa;
 pub use cluster::PgCluster;
+pub use scratch::{KillOnDrop, ScratchDir};

@@ -5,12 +5,11 @@
 //! name the programs (default: `/usr/sbin/mariadbd`, `mariadb-install-db`).
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use leasehold_backend::{Backend, BackendError, Operation};
-use leasehold_testkit::TestCa;
+use leasehold_testkit::{KillOnDrop, ScratchDir, TestCa};
 use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 use secrecy::{ExposeSecret, SecretString};
@@ -19,20 +18,12 @@ use serde_json::{json, Value};
 use crate::engine::{engine, Engine};
 use crate::support::*;
 
-/// A TLS-only MariaDB in a temporary directory, killed and removed when dropped.
+/// A TLS-only MariaDB. Fields drop in order: the server is killed, then its directory goes.
 struct TlsMariaDb {
-    child: Child,
+    _server: KillOnDrop,
     port: u16,
-    dir: PathBuf,
     ca: TestCa,
-}
-
-impl Drop for TlsMariaDb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _dir: ScratchDir,
 }
 
 fn program(var: &str, default: &str) -> String {
@@ -40,8 +31,12 @@ fn program(var: &str, default: &str) -> String {
 }
 
 async fn tls_mariadb() -> TlsMariaDb {
-    let dir = std::env::temp_dir().join(format!("leasehold-mariadb-tls-{}", random_lower(10)));
+    let guard = ScratchDir::new("leasehold-mariadb-tls").unwrap();
+    let dir = guard.path().to_owned();
     std::fs::create_dir_all(dir.join("data")).unwrap();
+    // A temporary directory of its own: a starting server removes the `#sql` files it finds
+    // in its tmpdir, which in a shared /tmp are another test's server's live temporary tables.
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
     let ca = TestCa::new("leasehold test CA").unwrap();
     let (cert, key) = ca.server_cert(&["localhost"]).unwrap();
     for (name, pem) in [
@@ -69,13 +64,17 @@ async fn tls_mariadb() -> TlsMariaDb {
     ))
     .arg("--no-defaults")
     .arg(format!("--datadir={}", dir.join("data").display()))
+    .arg(format!("--tmpdir={}", dir.join("tmp").display()))
     .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
     .args(user)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .status()
+    .output()
     .expect("mariadb-install-db runs");
-    assert!(installed.success(), "mariadb-install-db failed");
+    assert!(
+        installed.status.success(),
+        "mariadb-install-db failed: {}{}",
+        String::from_utf8_lossy(&installed.stdout),
+        String::from_utf8_lossy(&installed.stderr)
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -85,6 +84,7 @@ async fn tls_mariadb() -> TlsMariaDb {
     let child = Command::new(program("LEASEHOLD_TEST_MARIADBD", "/usr/sbin/mariadbd"))
         .arg("--no-defaults")
         .arg(format!("--datadir={}", path("data")))
+        .arg(format!("--tmpdir={}", path("tmp")))
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--socket={}", path("sock")))
@@ -99,10 +99,10 @@ async fn tls_mariadb() -> TlsMariaDb {
         .spawn()
         .expect("mariadbd (LEASEHOLD_TEST_MARIADBD) starts");
     let server = TlsMariaDb {
-        child,
+        _server: KillOnDrop(child),
         port,
-        dir,
         ca,
+        _dir: guard,
     };
     for _ in 0..200 {
         if server.login("root", None, None).await.is_ok() {

@@ -3,11 +3,11 @@
 //! anything that reaches it went over TLS. `LEASEHOLD_TEST_REDIS_SERVER` names the binary
 //! (default: `redis-server` on the PATH).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use leasehold_backend::{Backend, BackendError, Operation};
-use leasehold_testkit::TestCa;
+use leasehold_testkit::{KillOnDrop, ScratchDir, TestCa};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
@@ -15,26 +15,19 @@ use crate::engine::{engine, Engine};
 use crate::support::*;
 
 /// A TLS-only redis-server, killed when dropped.
+/// Fields drop in order: the server is killed, then its directory goes.
 struct TlsRedis {
-    child: Child,
+    _server: KillOnDrop,
     port: u16,
     ca_pem: String,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _dir: ScratchDir,
 }
 
 async fn tls_redis() -> TlsRedis {
     let ca = TestCa::new("leasehold test CA").unwrap();
     let (cert, key) = ca.server_cert(&["localhost"]).unwrap();
-    let dir = std::env::temp_dir().join(format!("leasehold-redis-tls-{}", random_lower(10)));
-    std::fs::create_dir_all(&dir).unwrap();
+    let guard = ScratchDir::new("leasehold-redis-tls").unwrap();
+    let dir = guard.path().to_owned();
     let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
     std::fs::write(&cert_path, cert).unwrap();
     std::fs::write(&key_path, key).unwrap();
@@ -67,10 +60,10 @@ async fn tls_redis() -> TlsRedis {
         .spawn()
         .expect("redis-server (LEASEHOLD_TEST_REDIS_SERVER) starts");
     let server = TlsRedis {
-        child,
+        _server: KillOnDrop(child),
         port,
         ca_pem: ca.pem(),
-        dir,
+        _dir: guard,
     };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
