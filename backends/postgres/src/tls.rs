@@ -101,7 +101,7 @@ impl TlsParams {
             (Some(cert), Some(key)) => {
                 let chain = read_certs("sslcert", cert)?;
                 let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| invalid(format!("sslkey {key:?}: {e}")))?;
+                    .map_err(|e| invalid(format!("sslkey {key:?} {}", pem_problem(&e))))?;
                 builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| invalid(format!("sslcert and sslkey do not go together: {e}")))?
@@ -153,13 +153,26 @@ fn invalid(text: impl Into<String>) -> DriverError {
 
 fn read_certs(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, DriverError> {
     let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| invalid(format!("{key} {path:?}: {e}")))?
+        .map_err(|e| invalid(format!("{key} {path:?} {}", pem_problem(&e))))?
         .collect();
-    let certs = certs.map_err(|e| invalid(format!("{key} {path:?}: {e}")))?;
+    let certs = certs.map_err(|e| invalid(format!("{key} {path:?} {}", pem_problem(&e))))?;
     if certs.is_empty() {
         return Err(invalid(format!("{key} {path:?} holds no PEM certificate")));
     }
     Ok(certs)
+}
+
+/// What is wrong with a PEM file, without quoting it: the paths come from whoever may write a
+/// connection, and the parser's own messages repeat lines of the file (which could be a key
+/// the server holds, named to read it back through an error).
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::Io(io) => format!("cannot be read: {}", io.kind()),
+        Error::NoItemsFound => "holds no PEM item of the kind needed".to_owned(),
+        Error::SectionTooLarge => "holds a PEM section too large".to_owned(),
+        _ => "is not a valid PEM file".to_owned(),
+    }
 }
 
 /// Take the TLS keys out of a rendered connection string (a `postgres://` URL or libpq's
@@ -410,6 +423,25 @@ mod tests {
         };
         let err = p.connector().err().unwrap();
         assert!(err.to_string().contains("/no/such/ca.pem"), "{err}");
+        assert!(
+            err.to_string().contains("cannot be read: entity not found"),
+            "{err}"
+        );
+
+        // A file that is not PEM is named, its contents never quoted.
+        let dir = std::env::temp_dir().join(format!("lh-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret_file = dir.join("seal.key");
+        std::fs::write(&secret_file, "-----BEGIN Top-Secret-Line\nabc\n").unwrap();
+        let p = TlsParams {
+            mode: Mode::VerifyCa,
+            root_cert: Some(secret_file.display().to_string()),
+            ..TlsParams::default()
+        };
+        let err = p.connector().err().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The parser's own message would carry that line (as bytes); ours says only what.
+        assert!(err.to_string().ends_with("seal.key\" is not a valid PEM file"), "{err}");
         let p = TlsParams {
             client_cert: Some("/c.pem".into()),
             ..TlsParams::default()
