@@ -12,6 +12,8 @@ suite="$1"
 shift
 
 "$here/setup-venv.sh"
+# node-vault, for the hvac suite's node-vault tests (cheap when already installed).
+"$here/setup-node.sh"
 
 cd "$repo"
 exec "$venv/bin/python" -m pytest -q "integration/$suite" "$@"
