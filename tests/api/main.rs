@@ -27,3 +27,4 @@ mod props;
 mod restart;
 mod sys;
 mod tokens;
+mod vaultrs_client;

@@ -441,7 +441,11 @@ mod tests {
         let err = p.connector().err().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         // The parser's own message would carry that line (as bytes); ours says only what.
-        assert!(err.to_string().ends_with("seal.key\" is not a valid PEM file"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("seal.key\" is not a valid PEM file"),
+            "{err}"
+        );
         let p = TlsParams {
             client_cert: Some("/c.pem".into()),
             ..TlsParams::default()
