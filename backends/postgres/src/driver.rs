@@ -7,15 +7,20 @@
 //! a revocation, which is a no-op when it does not exist. That last step matters when the failure
 //! was at COMMIT: a lost connection leaves the outcome unknown.
 //!
-//! Deletion lives in `revoke.rs`.
+//! Deletion lives in `revoke.rs`; default revocations that arrive together are batched by
+//! `batch.rs`.
+
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use leasehold_database::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword};
 use secrecy::ExposeSecret;
+use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
+use crate::batch;
 use crate::error::{from_pg, from_pool, is_transient};
 use crate::render::{
     check_password, check_username, format_expiration, quote_ident, render, Values,
@@ -29,6 +34,9 @@ pub struct PgDriver {
     pool: Pool,
     /// The connection's name, for logs.
     connection: String,
+    /// Where default revocations queue to be destroyed in batches (`batch`); started on the
+    /// first one.
+    batcher: OnceLock<mpsc::UnboundedSender<batch::Job>>,
 }
 
 /// Why a creation failed, and whether anything may have been made that must be cleaned up.
@@ -68,7 +76,31 @@ impl CreateFailure {
 
 impl PgDriver {
     pub(crate) fn new(pool: Pool, connection: String) -> Self {
-        Self { pool, connection }
+        Self {
+            pool,
+            connection,
+            batcher: OnceLock::new(),
+        }
+    }
+
+    /// The same pool without the batcher: what the batching task destroys with. (Holding the
+    /// driver itself would keep its own queue open forever.)
+    fn unbatched(&self) -> Self {
+        Self::new(self.pool.clone(), self.connection.clone())
+    }
+
+    /// The default revocation of one user, now, on its own.
+    pub(crate) async fn destroy_default(
+        &self,
+        username: &str,
+        heir: Option<&str>,
+    ) -> Result<(), DriverError> {
+        self.destroy(&DeleteUser {
+            username,
+            revocation_statements: &[],
+            reassign_owned_to: heir,
+        })
+        .await
     }
 
     /// A pooled connection.
@@ -279,7 +311,27 @@ impl Driver for PgDriver {
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
-        self.destroy(&req).await
+        if !req.revocation_statements.is_empty() {
+            return self.destroy(&req).await;
+        }
+        check_username(req.username)?;
+        let queue = self
+            .batcher
+            .get_or_init(|| batch::spawn(Arc::new(self.unbatched())));
+        let (done, answer) = oneshot::channel();
+        let job = batch::Job {
+            username: req.username.to_owned(),
+            heir: req.reassign_owned_to.map(str::to_owned),
+            done,
+        };
+        if queue.send(job).is_err() {
+            return self.destroy(&req).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(DriverError::Unreachable(
+                "the revocation was dropped before it finished; it will be retried".into(),
+            ))
+        })
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]

@@ -9,6 +9,7 @@
 //! - `error`: sorting PostgreSQL and pool failures into outage vs refusal.
 #![forbid(unsafe_code)]
 
+mod batch;
 pub mod driver;
 mod error;
 pub mod factory;

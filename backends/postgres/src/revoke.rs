@@ -223,13 +223,25 @@ async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<(), D
 
 /// `pg_terminate_backend` only signals; wait until the sessions have exited.
 async fn wait_sessions_gone(client: &Object, oid: u32, username: &str) -> Result<(), DriverError> {
+    wait_gone(client, &[oid], &format!("user {username:?}")).await
+}
+
+/// [`wait_sessions_gone`] for the roles of a batch.
+pub(crate) async fn wait_sessions_gone_any(
+    client: &Object,
+    oids: &[u32],
+) -> Result<(), DriverError> {
+    wait_gone(client, oids, &format!("{} revoked users", oids.len())).await
+}
+
+async fn wait_gone(client: &Object, oids: &[u32], who: &str) -> Result<(), DriverError> {
     let deadline = tokio::time::Instant::now() + SESSION_END_TIMEOUT;
     loop {
         let row = client
             .query_one(
                 "SELECT count(*) FROM pg_stat_get_activity(NULL) s \
-                 WHERE s.usesysid = $1 AND s.pid <> pg_backend_pid()",
-                &[&oid],
+                 WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid()",
+                &[&oids],
             )
             .await
             .map_err(|e| from_pg("cannot count the user's sessions", &e))?;
@@ -241,7 +253,7 @@ async fn wait_sessions_gone(client: &Object, oid: u32, username: &str) -> Result
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(DriverError::NotRemoved(format!(
-                "{left} session(s) of user {username:?} did not end within {SESSION_END_TIMEOUT:?}"
+                "{left} session(s) of {who} did not end within {SESSION_END_TIMEOUT:?}"
             )));
         }
         tokio::time::sleep(SESSION_POLL).await;

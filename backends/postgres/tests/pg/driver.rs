@@ -394,35 +394,113 @@ async fn a_driver_pointed_at_a_wrong_port_errors_without_panicking() {
     assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
 }
 
+/// A driver on `t`'s database with room for revocations to run (and batch) together.
+fn wide_driver(t: &Target) -> std::sync::Arc<dyn leasehold_database::Driver> {
+    let mut config = Target::config(t.cluster, &t.db, t.cluster.port());
+    config.max_open_connections = 16;
+    PgDriverFactory::new().open(&config).unwrap()
+}
+
+/// Delete `users` through `driver` all at once: each one's result.
+async fn delete_together(
+    driver: &dyn leasehold_database::Driver,
+    users: &[String],
+) -> Vec<Result<(), DriverError>> {
+    let deletions = users.iter().map(|user| {
+        driver.delete_user(DeleteUser {
+            username: user,
+            revocation_statements: &[],
+            reassign_owned_to: None,
+        })
+    });
+    futures_util::future::join_all(deletions).await
+}
+
 /// Revocations running together that drop privileges on the same schema collide on its catalog
-/// row ("tuple concurrently updated"); the driver runs an aborted revocation again rather than
-/// fail it and leave it to the lease engine's slower retry.
+/// row ("tuple concurrently updated") unless batched or run again; either way all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_revocations_on_one_schema_all_succeed_at_once() {
     let t = Target::new().await;
-    let mut config = Target::config(t.cluster, &t.db, t.cluster.port());
-    config.max_open_connections = 16;
-    let driver = PgDriverFactory::new().open(&config).unwrap();
+    let driver = wide_driver(&t);
     for _ in 0..3 {
         let users: Vec<String> = (0..16).map(|_| new_username()).collect();
         let password = new_password();
         for user in &users {
             t.create(user, &password, in_an_hour()).await;
         }
-        let deletions = users.iter().map(|user| {
-            driver.delete_user(DeleteUser {
-                username: user,
-                revocation_statements: &[],
-                reassign_owned_to: None,
-            })
-        });
-        for (user, result) in users
-            .iter()
-            .zip(futures_util::future::join_all(deletions).await)
-        {
+        let results = delete_together(driver.as_ref(), &users).await;
+        for (user, result) in users.iter().zip(results) {
             assert!(result.is_ok(), "{user}: {:?}", result.err());
             assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
         }
     }
+    driver.close().await;
+}
+
+/// A burst (destroyed in batches) ends every live session of every user, as one revocation does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_revocations_ends_every_session() {
+    let t = Target::new().await;
+    let driver = wide_driver(&t);
+    let password = new_password();
+    let users: Vec<String> = (0..40).map(|_| new_username()).collect();
+    let mut sessions = Vec::new();
+    for user in &users {
+        t.create(user, &password, in_an_hour()).await;
+        sessions.push(t.login(user, &password).await.unwrap());
+    }
+    let results = delete_together(driver.as_ref(), &users).await;
+    for ((user, result), session) in users.iter().zip(results).zip(&sessions) {
+        assert!(result.is_ok(), "{user}: {:?}", result.err());
+        assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
+        assert!(
+            session.simple_query("SELECT 1").await.is_err(),
+            "a session of {user} survived"
+        );
+        assert!(t.login(user, &password).await.is_err());
+    }
+    driver.close().await;
+}
+
+/// A user that cannot be dropped (it owns a table in another database, which `DROP OWNED`
+/// cannot reach) fails alone, saying why; the others of its burst are destroyed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_undroppable_user_fails_alone_and_the_rest_are_destroyed() {
+    let t = Target::new().await;
+    let driver = wide_driver(&t);
+    let password = new_password();
+    let users: Vec<String> = (0..12).map(|_| new_username()).collect();
+    for user in &users {
+        t.create(user, &password, in_an_hour()).await;
+    }
+    let stuck = users[5].clone();
+    let other_db = format!("o_{}", random_lower(10));
+    t.cluster.create_database(&other_db).await.unwrap();
+    let other = t.cluster.admin(&other_db).await.unwrap();
+    other
+        .batch_execute(&format!(
+            "CREATE TABLE kept (x int); ALTER TABLE kept OWNER TO \"{stuck}\""
+        ))
+        .await
+        .unwrap();
+
+    let results = delete_together(driver.as_ref(), &users).await;
+    for (user, result) in users.iter().zip(results) {
+        if *user == stuck {
+            let err = result.expect_err("a user owning objects elsewhere was reported dropped");
+            assert!(err.to_string().contains("cannot drop the user"), "{err}");
+            assert!(
+                t.login(user, &password).await.is_err(),
+                "the undroppable user can still log in"
+            );
+        } else {
+            assert!(result.is_ok(), "{user}: {:?}", result.err());
+            assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
+        }
+    }
+    // Once the object is gone, the retry succeeds.
+    other.batch_execute("DROP TABLE kept").await.unwrap();
+    assert!(t.delete(&stuck).await.is_ok());
+    assert_eq!(t.role(&stuck).await, None);
     driver.close().await;
 }
