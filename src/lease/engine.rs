@@ -65,7 +65,7 @@ impl Default for LeaseSettings {
             irrevocable_after: 6,
             claim_timeout: Duration::from_secs(120),
             target_timeout: Duration::from_secs(60),
-            revoke_concurrency: 16,
+            revoke_concurrency: 64,
             tombstone_ttl: Duration::from_secs(7 * 86_400),
         }
     }
