@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::hash::{hash, hash_strings};
 use crate::auth::TokenEntry;
 use crate::core::api::{ApiRequest, ApiResponse, Method};
+use crate::http::path::redact_token;
 use crate::lease::events::LeaseEvent;
 
 /// Keys left readable inside hashed data.
@@ -50,7 +51,8 @@ fn request_json(key: &[u8], req: &ApiRequest, request_id: &str) -> Value {
     json!({
         "id": request_id,
         "operation": operation(req),
-        "path": req.path,
+        // A token carried in the path (`auth/token/lookup/<token>`) is hashed like any other.
+        "path": redact_token(&req.path, |t| hash(key, t)),
         "remote_address": req.remote_addr.map(|a| a.to_string()),
         "data": data,
     })
@@ -122,6 +124,7 @@ fn response_json(key: &[u8], r: &ApiResponse) -> Value {
         ApiResponse::NoContent => json!({"status": 204}),
         ApiResponse::Accepted => json!({"status": 202}),
         ApiResponse::Raw { status, .. } => json!({"status": status}),
+        ApiResponse::Redirect(_) => json!({"status": 308}),
         ApiResponse::Text { .. } => json!({"status": 200}),
     }
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use leasehold_backend::Operation;
+use serde_json::{Map, Value};
 
+use super::api::ApiRequest;
 use super::Core;
 use crate::auth::policy::{self, Acl, Capability, Policy};
 use crate::auth::TokenEntry;
@@ -142,22 +144,37 @@ impl PolicyStore {
 
 impl Core {
     /// Refuse (403) unless the token's policies grant `needed` on `path` (and `sudo` where the
-    /// path is root-protected).
+    /// path is root-protected), and the request's `fields` (query and body, as sent) meet the
+    /// deciding rule's `allowed_parameters`, `denied_parameters` and `required_parameters`.
+    /// `path` is the request's canonical path ([`crate::http::path`]).
     pub async fn authorize(
         &self,
         token: &TokenEntry,
         path: &str,
         needed: Capability,
+        fields: &Map<String, Value>,
     ) -> Result<()> {
         if token.is_root() {
             return Ok(());
         }
         let acl = self.policies.acl(&token.policies).await?;
-        if acl.allows(path, needed, policy::requires_sudo(path)) {
+        if acl.allows(path, needed, policy::requires_sudo(path))
+            && acl.check_parameters(path, needed, fields)
+        {
             Ok(())
         } else {
             Err(Error::PermissionDenied)
         }
+    }
+
+    /// [`Core::authorize`] for a request as it arrived: its canonical path and all its fields.
+    pub async fn authorize_request(
+        &self,
+        token: &TokenEntry,
+        req: &ApiRequest,
+        needed: Capability,
+    ) -> Result<()> {
+        self.authorize(token, &req.path, needed, &req.data).await
     }
 
     /// Root, or `sudo` on `path`: what Vault asks for orphan/periodic tokens and revoke-orphan.

@@ -2,6 +2,8 @@
 //! [`ApiRequest`] and renders [`ApiResponse`] (Vault's envelope, raw JSON, or an empty status).
 
 use secrecy::SecretString;
+
+use crate::http::path::CanonicalPath;
 use serde_json::{Map, Value};
 
 /// The HTTP verb, reduced to what the core distinguishes.
@@ -24,8 +26,9 @@ pub enum Method {
 pub struct ApiRequest {
     /// Verb.
     pub method: Method,
-    /// Logical path after `/v1/`, without leading slash; a trailing slash is kept.
-    pub path: String,
+    /// Logical path after `/v1/`, canonical (see [`crate::http::path`]): the one value that is
+    /// authorized, routed, audited and written into lease ids. List paths end in `/`.
+    pub path: CanonicalPath,
     /// Query parameters with the body's fields over them.
     pub data: Map<String, Value>,
     /// The client token, if any was sent.
@@ -42,6 +45,17 @@ impl ApiRequest {
     /// True for LIST or `GET ?list=true`.
     pub fn is_list(&self) -> bool {
         self.method == Method::List
+    }
+
+    /// The path handlers match on: the canonical path, less the one `/` a list path carries.
+    /// Any other trailing `/` is kept, so that `creds/admin/` never matches `creds/admin`.
+    pub fn route_path(&self) -> &str {
+        let path = self.path.as_str();
+        if self.is_list() {
+            path.strip_suffix('/').unwrap_or(path)
+        } else {
+            path
+        }
     }
 }
 
@@ -79,6 +93,8 @@ pub enum ApiResponse {
     NoContent,
     /// 202, no body (async revoke).
     Accepted,
+    /// 308 to the cleaned spelling of the request's path (`Location`: path and query).
+    Redirect(String),
     /// A body outside the envelope (`sys/health`, `sys/seal-status`), with its status.
     Raw {
         /// HTTP status.

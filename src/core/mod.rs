@@ -25,6 +25,7 @@ use crate::auth::policy;
 use crate::auth::{TokenEntry, TokenStore};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::http::path as http_path;
 use crate::lease::engine::IssueTarget;
 use crate::lease::LeaseEngine;
 use api::{ApiRequest, ApiResponse, Envelope, Method};
@@ -60,15 +61,16 @@ pub struct Core {
 }
 
 impl Core {
-    /// Serve one request.
+    /// Serve one request. `req.path` is canonical: it is what is authorized, routed, audited
+    /// and written into lease ids, and nothing below re-derives it.
     pub async fn handle(&self, req: ApiRequest) -> Result<ApiResponse> {
-        let path = req.path.trim_start_matches('/').to_owned();
-        let bare = path.trim_end_matches('/');
-        let open_metrics = bare == "sys/metrics" && self.metrics.unauthenticated_access();
-        if UNAUTHENTICATED.contains(&bare) || open_metrics {
-            return system::handle_unauthenticated(self, &req, bare).await;
+        let route = req.route_path();
+        let open_metrics = route == "sys/metrics" && self.metrics.unauthenticated_access();
+        if UNAUTHENTICATED.contains(&route) || open_metrics {
+            let route = route.to_owned();
+            return system::handle_unauthenticated(self, &req, &route).await;
         }
-        if let Some(login) = self.login_route(bare) {
+        if let Some(login) = self.login_route(route) {
             let audited = req.clone();
             self.audit_request(&audited, None)?;
             let result = self.login(req, login).await;
@@ -77,7 +79,7 @@ impl Core {
         let (token, last_use) = self.authenticate(&req).await?;
         let audited = req.clone();
         self.audit_request(&audited, Some(&token))?;
-        let result = self.serve(req, &token, &path, last_use).await;
+        let result = self.serve(req, &token, last_use).await;
         self.audit_response(&audited, Some(&token), result).await
     }
 
@@ -122,10 +124,9 @@ impl Core {
         &self,
         req: ApiRequest,
         token: &TokenEntry,
-        path: &str,
         last_use: bool,
     ) -> Result<ApiResponse> {
-        let result = self.dispatch(req, token, path).await;
+        let result = self.dispatch(req, token).await;
         if last_use {
             // The token's last use: it ends now, and with it anything it just obtained.
             let issued_lease =
@@ -140,35 +141,30 @@ impl Core {
         result
     }
 
-    async fn dispatch(
-        &self,
-        req: ApiRequest,
-        token: &TokenEntry,
-        path: &str,
-    ) -> Result<ApiResponse> {
-        let bare = path.trim_end_matches('/');
-        if path.starts_with("sys/") || bare == "sys" {
-            self.authorize(token, &acl_path(&req, path), Self::method_capability(&req)?)
+    async fn dispatch(&self, req: ApiRequest, token: &TokenEntry) -> Result<ApiResponse> {
+        let route = req.route_path().to_owned();
+        if http_path::below(&route, "sys").is_some() {
+            self.authorize_request(token, &req, Self::method_capability(&req)?)
                 .await?;
-            return system::handle(self, &req, token, path).await;
+            return system::handle(self, &req, token, &route).await;
         }
-        if let Some(rest) = path.strip_prefix("auth/token/") {
-            self.authorize(token, &acl_path(&req, path), Self::method_capability(&req)?)
+        if let Some(rest) = http_path::below(&route, "auth/token") {
+            self.authorize_request(token, &req, Self::method_capability(&req)?)
                 .await?;
             return token_paths::handle(self, &req, token, rest).await;
         }
-        if let Some(rest) = path.strip_prefix("auth/") {
+        if let Some(rest) = route.strip_prefix("auth/") {
             let (mount, below) = self
                 .auth_mounts
                 .route(rest)
-                .ok_or_else(|| Error::NoRoute(bare.to_owned()))?;
-            return self.handle_backend(req, token, path, mount, below).await;
+                .ok_or_else(|| Error::NoRoute(route.clone()))?;
+            return self.handle_backend(req, token, mount, below).await;
         }
         let (mount, below) = self
             .mounts
-            .route(path)
-            .ok_or_else(|| Error::NoRoute(bare.to_owned()))?;
-        self.handle_backend(req, token, path, mount, below).await
+            .route(&route)
+            .ok_or_else(|| Error::NoRoute(route.clone()))?;
+        self.handle_backend(req, token, mount, below).await
     }
 
     /// The capability a system or token path needs, by verb (these paths have no existence
@@ -209,15 +205,16 @@ impl Core {
         Ok((entry, last_use))
     }
 
-    /// `Some((auth mount, path below it))` when `bare` is an auth method's login path.
-    fn login_route(&self, bare: &str) -> Option<(mounts::Mount, String)> {
-        let rest = bare.strip_prefix("auth/")?;
-        if rest.starts_with("token/") {
+    /// `Some((auth mount, path below it))` when `route` is an auth method's login path.
+    fn login_route(&self, route: &str) -> Option<(mounts::Mount, String)> {
+        let rest = route.strip_prefix("auth/")?;
+        if http_path::below(rest, "token").is_some() {
             return None;
         }
         let (mount, below) = self.auth_mounts.route(rest)?;
-        let below = below.trim_matches('/').to_owned();
-        (below == "login" || below.starts_with("login/")).then_some((mount, below))
+        http_path::below(&below, "login")
+            .is_some()
+            .then_some((mount, below))
     }
 
     /// An auth method's login: the backend checks the credentials and answers a grant; the core
@@ -297,12 +294,13 @@ impl Core {
         &self,
         req: ApiRequest,
         token: &TokenEntry,
-        path: &str,
         mount: mounts::Mount,
         rest: String,
     ) -> Result<ApiResponse> {
-        let acl_path = acl_path(&req, path);
         let mut req = req;
+        let path = req.path.clone();
+        // Parameter constraints see every field the caller sent, ours included.
+        let sent = req.data.clone();
         // Why the caller needs a credential: ours, not the engine's, so taken out of its fields.
         let text = |v: Option<Value>| {
             v.and_then(|v| v.as_str().map(|s| s.trim().to_owned()))
@@ -319,7 +317,8 @@ impl Core {
                 Method::Delete => Operation::Delete,
                 Method::Head => return Err(Error::UnsupportedOperation),
             },
-            path: rest.trim_matches('/').to_owned(),
+            // Below the mount, as routed: anchored, so a trailing `/` is the backend's to refuse.
+            path: rest,
             fields: Fields::new(req.data),
             storage: mount.view.clone(),
             mount_path: mount.entry.path.clone(),
@@ -334,8 +333,9 @@ impl Core {
         let operation = backend_req.operation;
         self.authorize(
             token,
-            &acl_path,
+            &path,
             policy::Capability::for_operation(operation),
+            &sent,
         )
         .await?;
         let mount_type = mount.backend.mount_type();
@@ -358,7 +358,7 @@ impl Core {
                 ticket,
                 mount_uuid: mount.entry.uuid.clone(),
                 mount_path: mount.entry.path.clone(),
-                request_path: path.trim_end_matches('/').to_owned(),
+                request_path: path.to_string(),
                 token_accessor: token.accessor.clone(),
                 workload: token.workload.clone(),
             };
@@ -388,16 +388,6 @@ impl Core {
             mount_type: mount_type.into(),
             ..Envelope::default()
         }))
-    }
-}
-
-/// The path ACLs are checked against: list requests carry a trailing `/`, as in Vault.
-fn acl_path(req: &ApiRequest, path: &str) -> String {
-    let p = path.trim_start_matches('/');
-    if req.is_list() && !p.ends_with('/') {
-        format!("{p}/")
-    } else {
-        p.to_owned()
     }
 }
 

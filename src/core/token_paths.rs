@@ -22,7 +22,10 @@ pub async fn handle(
     token: &TokenEntry,
     rest: &str,
 ) -> Result<ApiResponse> {
-    let rest = rest.trim_end_matches('/');
+    if rest.ends_with('/') {
+        // Anchored, as Vault's patterns: `lookup/` is not `lookup`.
+        return Err(Error::NoRoute(format!("auth/token/{rest}")));
+    }
     let fields = Fields::new(req.data.clone());
     let (op, arg) = rest.split_once('/').unwrap_or((rest, ""));
     let write = req.method == Method::Write;

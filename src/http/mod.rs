@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod path;
 pub mod request;
 pub mod response;
 
@@ -13,6 +14,7 @@ use axum::response::Response;
 use axum::Router;
 use tracing::{error, info, Instrument};
 
+use crate::core::api::ApiResponse;
 use crate::core::Core;
 
 /// The application router.
@@ -27,13 +29,25 @@ pub fn router(core: Arc<Core>) -> Router {
 async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %path);
+    let resolved = path::resolve(req.uri().path(), req.uri().query());
+    // What the server log shows: the canonical path, never a token carried in it.
+    let logged = match &resolved {
+        Ok(path::Resolved::Canonical(p)) => path::redact_token(p, |_| "[redacted]".into()),
+        Ok(path::Resolved::Redirect(_)) => "(redirected)".to_owned(),
+        Err(_) => "(invalid path)".to_owned(),
+    };
+    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %logged);
     async move {
-        let result = match request::parse(req).await {
-            Ok(mut api) => {
-                api.request_id = request_id.clone();
-                core.handle(api).await
+        let result = match resolved {
+            Ok(path::Resolved::Redirect(location)) => Ok(ApiResponse::Redirect(location)),
+            Ok(path::Resolved::Canonical(canonical)) => {
+                match request::parse(req, canonical).await {
+                    Ok(mut api) => {
+                        api.request_id = request_id.clone();
+                        core.handle(api).await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };
@@ -51,7 +65,7 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
             .http_request(method.as_str(), resp.status().as_u16());
         info!(
             http.status = resp.status().as_u16(),
-            "{method} {path} {}",
+            "{method} {logged} {}",
             resp.status().as_u16()
         );
         resp

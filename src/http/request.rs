@@ -8,21 +8,16 @@ use leasehold_backend::request::parse_bool;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
+use super::path::CanonicalPath;
 use crate::core::api::{ApiRequest, Method};
 use crate::error::{Error, Result};
 
 /// Vault's default request size limit.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
-/// Parse the whole request.
-pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
+/// Parse the whole request; `path` is its canonical path ([`super::path::resolve`]).
+pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest> {
     let (parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path()
-        .strip_prefix("/v1/")
-        .ok_or_else(|| Error::NoRoute(parts.uri.path().trim_start_matches('/').to_owned()))?
-        .to_owned();
     let mut method = match parts.method.as_str() {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
@@ -49,6 +44,12 @@ pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
             data.insert(k, v);
         }
     }
+    // Vault appends the `/` to every list path: policies see list paths that way.
+    let path = if method == Method::List {
+        path.for_list()
+    } else {
+        path
+    };
     Ok(ApiRequest {
         method,
         path,
@@ -119,7 +120,23 @@ mod tests {
             .uri(uri)
             .body(Body::from(body.to_owned()))
             .unwrap();
-        parse(req).await
+        let path = match super::super::path::resolve(req.uri().path(), None)? {
+            super::super::path::Resolved::Canonical(p) => p,
+            other => panic!("{other:?}"),
+        };
+        parse(req, path).await
+    }
+
+    #[tokio::test]
+    async fn list_paths_carry_one_trailing_slash() {
+        let r = parse_req("GET", "/v1/database/roles?list=true", "")
+            .await
+            .unwrap();
+        assert_eq!(r.path.as_str(), "database/roles/");
+        let r = parse_req("LIST", "/v1/database/roles/", "").await.unwrap();
+        assert_eq!(r.path.as_str(), "database/roles/");
+        let r = parse_req("GET", "/v1/database/roles", "").await.unwrap();
+        assert_eq!(r.path.as_str(), "database/roles");
     }
 
     #[tokio::test]

@@ -17,6 +17,15 @@ pub fn render(resp: ApiResponse, request_id: &str) -> Response<Body> {
         }
         ApiResponse::NoContent => empty(StatusCode::NO_CONTENT),
         ApiResponse::Accepted => empty(StatusCode::ACCEPTED),
+        ApiResponse::Redirect(location) => {
+            let mut r = empty(StatusCode::PERMANENT_REDIRECT);
+            // The location is built from an already-decoded, re-escaped path: always a valid
+            // header value; if not, the 308 goes without it and the client sees the error.
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
         ApiResponse::Raw { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             match body {

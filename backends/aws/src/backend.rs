@@ -79,8 +79,9 @@ enum Route<'a> {
 }
 
 impl<'a> Route<'a> {
+    /// Anchored, as Vault's patterns: `creds/x/` is not `creds/x` (the core strips only the one
+    /// trailing `/` a list request carries).
     fn parse(path: &'a str) -> Option<(Self, &'static PathSpec)> {
-        let path = path.trim_matches('/');
         let route = match path.split_once('/') {
             None if path == "roles" => Route::RoleList,
             None => return None,

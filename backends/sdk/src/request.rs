@@ -37,7 +37,9 @@ impl Operation {
 pub struct Request {
     /// What the caller wants done.
     pub operation: Operation,
-    /// Path below the mount, without leading or trailing `/` (`roles/readonly`).
+    /// Path below the mount, canonical (no empty, `.` or `..` segments, no leading `/`), as it was
+    /// authorized. A list request's one trailing `/` is removed; any other trailing `/` is kept, and
+    /// a backend must match anchored, so that `creds/admin/` is not `creds/admin`.
     pub path: String,
     /// Body fields merged over query parameters; `null` values are already removed.
     pub fields: Fields,

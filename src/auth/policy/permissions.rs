@@ -153,7 +153,7 @@ impl Permissions {
         for (name, value) in fields {
             let name = name.to_ascii_lowercase();
             if let Some(values) = self.denied_parameters.get(&name) {
-                if value_listed(value, values) {
+                if value_denied(value, values) {
                     return false;
                 }
             }
@@ -164,7 +164,7 @@ impl Permissions {
         let any_field = self.allowed_parameters.contains_key("*");
         fields.iter().all(|(name, value)| {
             match self.allowed_parameters.get(&name.to_ascii_lowercase()) {
-                Some(values) => value_listed(value, values),
+                Some(values) => value_allowed(value, values),
                 None => any_field,
             }
         })
@@ -199,6 +199,36 @@ fn value_listed(value: &Value, listed: &[Value]) -> bool {
             (Value::String(pattern), Value::String(s)) => glob_match(pattern, s),
             (item, value) => item == value,
         })
+}
+
+/// The parts a weakly typed field may be read as: the elements of an array, the items of a
+/// comma-separated string (Vault's comma-string-slice fields take `"a,b"` for `["a","b"]`).
+fn parts(value: &Value) -> Option<Vec<Value>> {
+    match value {
+        Value::Array(items) => Some(items.clone()),
+        Value::String(s) if s.contains(',') => Some(
+            s.split(',')
+                .map(|p| Value::String(p.trim().to_owned()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `allowed_parameters`: the value as a whole is listed, or every part of it is. Vault compares
+/// the whole value only, so `["web"]` sent as a list fails against `policies = ["web"]`; reading
+/// the parts accepts it and still refuses `"web,root"` or `["web","root"]`.
+fn value_allowed(value: &Value, listed: &[Value]) -> bool {
+    value_listed(value, listed)
+        || parts(value).is_some_and(|p| !p.is_empty() && p.iter().all(|v| value_listed(v, listed)))
+}
+
+/// `denied_parameters`: the value as a whole is listed, or any part of it is. Vault compares the
+/// whole value only, which lets `"web,root"` past a denied `root` on a field the backend splits
+/// on commas; we refuse it.
+fn value_denied(value: &Value, listed: &[Value]) -> bool {
+    value_listed(value, listed)
+        || parts(value).is_some_and(|p| p.iter().any(|v| value_listed(v, listed)))
 }
 
 /// `*x*` contains, `*x` ends with, `x*` starts with, anything else (including a lone `*`) equals.
@@ -356,6 +386,11 @@ mod tests {
         assert!(!ok(json!({"policies": "root"})));
         assert!(!ok(json!({"policies": "admin-ops"})));
         assert!(!ok(json!({"Period": 5})));
+        // A list, or a comma-separated string, is refused when any part is denied.
+        assert!(!ok(json!({"policies": ["web", "root"]})));
+        assert!(!ok(json!({"policies": "web, root"})));
+        assert!(!ok(json!({"policies": "web,admin-x"})));
+        assert!(ok(json!({"policies": ["web", "db"]})));
 
         let all = with(&[Capability::Update], &[], &[("*", json!([]))], &[]);
         assert!(all.check_parameters(Capability::Update, &fields(json!({}))));
@@ -375,6 +410,12 @@ mod tests {
         assert!(ok(json!({"ttl": "30m"})));
         assert!(!ok(json!({"ttl": "2h"})));
         assert!(!ok(json!({"other": 1})));
+        // Every part of a list, or of a comma-separated string, must be allowed.
+        assert!(ok(json!({"ttl": ["1h", "5m"]})));
+        assert!(ok(json!({"ttl": "1h,5m"})));
+        assert!(!ok(json!({"ttl": ["1h", "2h"]})));
+        assert!(!ok(json!({"ttl": "1h,2h"})));
+        assert!(!ok(json!({"ttl": []})));
 
         let star = with(
             &[Capability::Update],

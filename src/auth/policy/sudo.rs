@@ -2,8 +2,12 @@
 //! capability. Vault declares them per backend; leasehold keeps one list because it serves the
 //! system and token backends itself.
 //!
-//! An entry ending in `*` covers every path starting with the text before it; any other entry is
-//! that exact path, with or without a trailing `/` (so `LIST auth/token/accessors/` counts).
+//! An entry ending in `/*` covers every path below it (on a segment boundary, as every entry
+//! ends its prefix with `/`); any other entry is that exact path, with or without a trailing `/`
+//! (so `LIST auth/token/accessors/` counts). Paths are canonical ([`crate::http::path`]): no
+//! spelling of a path can reach its handler without passing here as the canonical form.
+//! Every handler that serves a root-protected operation is listed under every path that reaches
+//! it (the `sys/leases/*` names, their legacy `sys/*` aliases, arguments in the URL or the body).
 //! Deliberately *not* here, as in Vault: `sys/mounts/*`, `sys/policies/*`, `sys/policy/*`,
 //! `sys/auth` itself (reading the list of auth methods), `sys/leases/lookup` (lookup by body),
 //! and the body form of `auth/token/revoke-orphan`, whose handler checks for root or sudo
@@ -12,8 +16,13 @@
 /// The root-protected path patterns, without a leading `/`.
 pub const SUDO_PATHS: &[&str] = &[
     "sys/auth/*",
-    "sys/audit*",
-    "sys/raw*",
+    "sys/audit",
+    "sys/audit/*",
+    // Vault does not protect audit-hash; it reveals which values the audit log holds, so we do.
+    "sys/audit-hash",
+    "sys/audit-hash/*",
+    "sys/raw",
+    "sys/raw/*",
     "sys/rotate",
     "sys/remount",
     "sys/config/cors",
@@ -24,6 +33,7 @@ pub const SUDO_PATHS: &[&str] = &[
     "sys/leases/revoke-force/*",
     // leasehold's own: everything a workload holds, in one call.
     "sys/leases/revoke-workload",
+    "sys/leases/revoke-workload/*",
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",
@@ -41,6 +51,7 @@ pub fn requires_sudo(path: &str) -> bool {
     SUDO_PATHS
         .iter()
         .any(|entry| match entry.strip_suffix('*') {
+            // Every `*` entry ends in `/*`, so the prefix ends on a segment boundary.
             Some(prefix) => path.starts_with(prefix),
             None => path == *entry || without_slash == *entry,
         })
@@ -90,6 +101,22 @@ mod tests {
         assert!(!requires_sudo("sys/policies/acl/dev"));
         assert!(!requires_sudo("sys/policy/dev"));
         assert!(!requires_sudo("sys/capabilities-self"));
+    }
+
+    #[test]
+    fn prefixes_end_on_segment_boundaries() {
+        for entry in SUDO_PATHS {
+            if let Some(prefix) = entry.strip_suffix('*') {
+                assert!(prefix.ends_with('/'), "{entry} must end in /*");
+            }
+        }
+        assert!(requires_sudo(
+            "sys/leases/revoke-workload/auth/approle/role/ci"
+        ));
+        assert!(requires_sudo("sys/leases/revoke-workload"));
+        assert!(requires_sudo("sys/audit-hash/file"));
+        assert!(!requires_sudo("sys/auditx"));
+        assert!(!requires_sudo("sys/rawx"));
     }
 
     #[test]

@@ -13,14 +13,11 @@ use crate::error::{Error, LeaseProblem, Result};
 use crate::lease::id::{child_key, normalize_prefix};
 use crate::lease::LeaseRecord;
 
-/// Serve a lease path. `rest` is below `sys/leases/` (or the legacy name: `renew/<id>`), with no
-/// trailing slash; `trailing` says whether the request path had one.
-pub async fn handle(
-    core: &Core,
-    req: &ApiRequest,
-    rest: &str,
-    trailing: bool,
-) -> Result<ApiResponse> {
+/// Serve a lease path. `rest` is below `sys/leases/` (or the legacy name: `renew/<id>`), as
+/// routed: a trailing `/` is left only on a revoke-prefix/revoke-force prefix, where it counts.
+pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResponse> {
+    let trailing = rest.ends_with('/');
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     let (op, arg) = match rest.split_once('/') {
         Some((op, arg)) => (op, arg),
         None => (rest, ""),

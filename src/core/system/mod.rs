@@ -12,6 +12,7 @@ use super::Core;
 use crate::auth::TokenEntry;
 use crate::core::mounts::MountKind;
 use crate::error::{Error, Result};
+use crate::http::path::below;
 
 /// Paths that answer without a token.
 pub async fn handle_unauthenticated(
@@ -30,55 +31,65 @@ pub async fn handle_unauthenticated(
     }
 }
 
-/// Authenticated `sys/` paths.
+/// Authenticated `sys/` paths. `route` is the request's route path
+/// ([`ApiRequest::route_path`]): every match below is on whole segments, and a trailing `/` is
+/// only forgiven where the handler takes a prefix (revoke-prefix, revoke-force).
 pub async fn handle(
     core: &Core,
     req: &ApiRequest,
     _token: &TokenEntry,
-    path: &str,
+    route: &str,
 ) -> Result<ApiResponse> {
-    let bare = path.trim_end_matches('/');
-    if bare == "sys/mounts" || bare.starts_with("sys/mounts/") {
-        return mounts::handle(core, req, bare, MountKind::Secrets).await;
+    if route.ends_with('/') && !takes_prefix(route) {
+        // Vault's patterns are anchored: `sys/leases/renew/` is not `sys/leases/renew`.
+        return Err(Error::NoRoute(route.to_owned()));
     }
-    if let Some(rest) = bare.strip_prefix("sys/audit-hash") {
-        return audit::hash(core, req, rest.trim_start_matches('/'));
+    if below(route, "sys/mounts").is_some() {
+        return mounts::handle(core, req, route, MountKind::Secrets).await;
     }
-    if bare == "sys/audit" || bare.starts_with("sys/audit/") {
-        return audit::handle(
-            core,
-            req,
-            bare.trim_start_matches("sys/audit").trim_start_matches('/'),
-        )
-        .await;
+    if let Some(rest) = below(route, "sys/audit-hash") {
+        return audit::hash(core, req, rest);
     }
-    if bare == "sys/auth" || bare.starts_with("sys/auth/") {
-        return mounts::handle(core, req, bare, MountKind::Auth).await;
+    if let Some(rest) = below(route, "sys/audit") {
+        return audit::handle(core, req, rest).await;
     }
-    if let Some(rest) = bare.strip_prefix("sys/policies/acl") {
-        return policies::handle(core, req, rest.trim_start_matches('/'), false).await;
+    if below(route, "sys/auth").is_some() {
+        return mounts::handle(core, req, route, MountKind::Auth).await;
     }
-    if let Some(rest) = bare.strip_prefix("sys/policy") {
-        if rest.is_empty() || rest.starts_with('/') {
-            return policies::handle(core, req, rest.trim_start_matches('/'), true).await;
-        }
+    if let Some(rest) = below(route, "sys/policies/acl") {
+        return policies::handle(core, req, rest, false).await;
     }
-    if bare == "sys/metrics" {
+    if let Some(rest) = below(route, "sys/policy") {
+        return policies::handle(core, req, rest, true).await;
+    }
+    if route == "sys/metrics" {
         return metrics::read(core, req).await;
     }
-    if bare == "sys/ha-status" {
+    if route == "sys/ha-status" {
         return health::ha_status(core, req).await;
     }
-    if let Some(rest) = bare.strip_prefix("sys/leases") {
-        return leases::handle(core, req, rest.trim_start_matches('/'), path.ends_with('/')).await;
+    if let Some(rest) = below(route, "sys/leases") {
+        return leases::handle(core, req, rest).await;
     }
     // Vault's legacy aliases: sys/renew, sys/revoke, sys/revoke-prefix, sys/revoke-force.
     for legacy in ["renew", "revoke", "revoke-prefix", "revoke-force"] {
-        let base = format!("sys/{legacy}");
-        if bare == base || bare.starts_with(&format!("{base}/")) {
-            let rest = bare.strip_prefix("sys/").unwrap_or(bare);
-            return leases::handle(core, req, rest, path.ends_with('/')).await;
+        if below(route, &format!("sys/{legacy}")).is_some() {
+            let rest = route.strip_prefix("sys/").unwrap_or(route);
+            return leases::handle(core, req, rest).await;
         }
     }
-    Err(Error::NoRoute(bare.to_owned()))
+    Err(Error::NoRoute(route.to_owned()))
+}
+
+/// The handlers whose argument is a lease prefix, where a trailing `/` is part of the argument
+/// (`revoke-prefix/database/creds/` is not `revoke-prefix/database/creds`).
+fn takes_prefix(route: &str) -> bool {
+    [
+        "sys/leases/revoke-prefix",
+        "sys/leases/revoke-force",
+        "sys/revoke-prefix",
+        "sys/revoke-force",
+    ]
+    .iter()
+    .any(|p| below(route, p).is_some_and(|arg| !arg.is_empty()))
 }
