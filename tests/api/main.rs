@@ -13,6 +13,7 @@
 mod app;
 mod audit;
 mod auth_methods;
+mod authz;
 mod aws;
 #[path = "../../src/auth/jwt/testing.rs"]
 #[allow(dead_code)]

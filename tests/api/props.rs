@@ -8,6 +8,7 @@ use axum::http::Request;
 use leasehold::auth::policy::{parse as parse_policy, Acl};
 use leasehold::core::api::Method;
 use leasehold::http::error::status_and_messages;
+use leasehold::http::path::{resolve, Resolved};
 use leasehold::http::request::parse as parse_request;
 use proptest::prelude::*;
 
@@ -93,11 +94,23 @@ proptest! {
         }
         // What hyper would not hand us (a bad method token or URI) is not our concern.
         let Ok(req) = builder.body(Body::from(body)) else { return Ok(()) };
-        let path = req.uri().path().to_owned();
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        match runtime.block_on(parse_request(req)) {
-            Ok(api) => {
-                prop_assert_eq!(Some(api.path.as_str()), path.strip_prefix("/v1/"));
+        let resolved = resolve(req.uri().path(), req.uri().query());
+        let parsed = match resolved {
+            Ok(Resolved::Canonical(path)) => runtime.block_on(parse_request(req, path.clone())).map(|api| (api, path)),
+            Ok(Resolved::Redirect(location)) => {
+                // One redirect reaches the canonical spelling.
+                let (path, query) = location.split_once('?').unwrap_or((&location, ""));
+                prop_assert!(matches!(resolve(path, Some(query)), Ok(Resolved::Canonical(_))), "{} -> {}", uri, location);
+                return Ok(());
+            }
+            Err(e) => Err(e),
+        };
+        match parsed {
+            Ok((api, path)) => {
+                // The path served is the canonical one (a list path with its one `/`).
+                let with_slash = format!("{}/", path.as_str());
+                prop_assert!(api.path.as_str() == path.as_str() || api.path.as_str() == with_slash);
                 let expected = match method.as_str() {
                     "PUT" | "POST" => vec![Method::Write],
                     "DELETE" => vec![Method::Delete],

@@ -29,7 +29,11 @@ pub const SUDO_PATHS: &[&str] = &[
     "sys/plugins/catalog/*",
     "sys/leases",
     "sys/leases/lookup/*",
+    // The bare names serve nothing (the prefix is required), but a prefix in the body must
+    // not make them a way around sudo.
+    "sys/leases/revoke-prefix",
     "sys/leases/revoke-prefix/*",
+    "sys/leases/revoke-force",
     "sys/leases/revoke-force/*",
     // leasehold's own: everything a workload holds, in one call.
     "sys/leases/revoke-workload",
@@ -37,7 +41,9 @@ pub const SUDO_PATHS: &[&str] = &[
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",
+    "sys/revoke-prefix",
     "sys/revoke-prefix/*",
+    "sys/revoke-force",
     "sys/revoke-force/*",
     "auth/token/revoke-orphan/*",
     "auth/token/accessors",

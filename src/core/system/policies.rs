@@ -34,6 +34,13 @@ pub async fn handle(
             _ => Err(Error::UnsupportedOperation),
         };
     }
+    if name.contains('/') {
+        return Err(Error::invalid(format!(
+            "invalid policy name {name:?}: names cannot contain '/'"
+        )));
+    }
+    // Lowercased at the edge already (crate::http::path), so the ACL saw this very name; kept
+    // here for callers that build requests without the edge.
     let lowered = name.to_lowercase();
     match req.method {
         Method::Get => {
@@ -59,13 +66,6 @@ pub async fn handle(
                     Error::invalid("policy is required: the policy text (HCL or JSON)")
                 })?;
             core.policies.put(&lowered, text).await?;
-            if lowered != name {
-                return Ok(ApiResponse::Ok(Envelope {
-                    warnings: vec![format!("policy name was converted to {lowered:?}")],
-                    mount_type: "system".into(),
-                    ..Envelope::default()
-                }));
-            }
             Ok(ApiResponse::NoContent)
         }
         Method::Delete => {
