@@ -1,9 +1,10 @@
 //! leasehold: a server that speaks HashiCorp Vault's HTTP API for dynamic secrets, creates a real
 //! account per credential, and destroys it when the lease ends.
 //!
-//! Map of the crate (see `docs/ARCHITECTURE.md` and `../shared/DESIGN.md`):
-//! - [`http`]: the axum edge — parse requests, render Vault's envelope and errors (the one place
-//!   that picks status codes is [`http::error`]).
+//! Map of the crate (see `docs/ARCHITECTURE.md`):
+//! - [`http`]: the axum edge — the canonical request path ([`http::path`], made once and used
+//!   for everything after), request parsing, Vault's envelope and errors (the one place that
+//!   picks status codes is [`http::error`]).
 //! - [`core`]: routing to `sys/`, `auth/token/` and mounts; the mount table; system handlers.
 //! - [`lease`]: THE lease engine — write-ahead issue, renew math, the one destruction path, the
 //!   expiry worker.

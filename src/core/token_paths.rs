@@ -14,6 +14,7 @@ use super::tokens::TokenSpec;
 use super::Core;
 use crate::auth::TokenEntry;
 use crate::error::{Error, Result};
+use crate::http::path::redact_token;
 
 /// Serve `auth/token/<rest>` for an authenticated caller.
 pub async fn handle(
@@ -24,7 +25,7 @@ pub async fn handle(
 ) -> Result<ApiResponse> {
     if rest.ends_with('/') {
         // Anchored, as Vault's patterns: `lookup/` is not `lookup`.
-        return Err(Error::NoRoute(format!("auth/token/{rest}")));
+        return Err(no_route(rest));
     }
     let fields = Fields::new(req.data.clone());
     let (op, arg) = rest.split_once('/').unwrap_or((rest, ""));
@@ -151,8 +152,16 @@ pub async fn handle(
         "lookup-self" | "lookup" | "lookup-accessor" | "create" | "create-orphan"
         | "renew-self" | "renew" | "renew-accessor" | "revoke-self" | "revoke"
         | "revoke-accessor" | "revoke-orphan" | "accessors" => Err(Error::UnsupportedOperation),
-        _ => Err(Error::NoRoute(format!("auth/token/{rest}"))),
+        _ => Err(no_route(rest)),
     }
+}
+
+/// 404 for `auth/token/<rest>`; a token carried in the path is not repeated in the error (which
+/// the audit log records).
+fn no_route(rest: &str) -> Error {
+    Error::NoRoute(redact_token(&format!("auth/token/{rest}"), |_| {
+        "[redacted]".into()
+    }))
 }
 
 fn data(d: Map<String, Value>) -> ApiResponse {

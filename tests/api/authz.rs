@@ -757,3 +757,177 @@ fn every_spelling_gets_the_decision_of_its_canonical_form() {
         runtime.block_on(f.no_admin_role(&target));
     });
 }
+
+/// Every capability but `sudo`, everywhere: each root-protected handler must still refuse, by
+/// every path that reaches it, and nothing it would have done is done.
+#[tokio::test]
+async fn every_root_protected_handler_refuses_a_token_without_sudo() {
+    use Expect::*;
+    let f = Fixture::new().await;
+    let everything_but_sudo =
+        r#"path "*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }"#;
+    f.app
+        .ok(
+            "sys/policies/acl/nosudo",
+            json!({ "policy": everything_but_sudo }),
+        )
+        .await;
+    let (s, v) = f
+        .app
+        .put("auth/token/create", json!({"policies": ["nosudo"]}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let f = Fixture { token, ..f };
+    let audit_file = f.app.dir.path().join("nope.log");
+    let device = json!({"type": "file", "options": {"file_path": audit_file}});
+    let cases: Vec<(&str, String, Option<Value>, Expect)> = vec![
+        (
+            "POST",
+            "/v1/sys/auth/approle".into(),
+            Some(json!({"type": "approle"})),
+            Denied,
+        ),
+        (
+            "POST",
+            "/v1/sys/auth/approle/".into(),
+            Some(json!({"type": "approle"})),
+            Denied,
+        ),
+        (
+            "POST",
+            "/v1/sys//auth/approle".into(),
+            Some(json!({"type": "approle"})),
+            Denied,
+        ),
+        (
+            "POST",
+            "/v1/sys/auth/x/../approle".into(),
+            Some(json!({"type": "approle"})),
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/audit/file".into(),
+            Some(device.clone()),
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/audit//file".into(),
+            Some(device.clone()),
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/audit/file/".into(),
+            Some(device.clone()),
+            Denied,
+        ),
+        ("GET", "/v1/sys/audit".into(), None, Denied),
+        (
+            "PUT",
+            "/v1/sys/audit-hash/file".into(),
+            Some(json!({"input": "x"})),
+            Denied,
+        ),
+        ("LIST", "/v1/auth/token/accessors".into(), None, Denied),
+        (
+            "GET",
+            "/v1/auth/token/accessors?list=true".into(),
+            None,
+            Denied,
+        ),
+        ("LIST", "/v1/auth/token//accessors/".into(), None, Denied),
+        (
+            "PUT",
+            format!("/v1/auth/token/revoke-orphan/{}", f.app.token),
+            None,
+            Denied,
+        ),
+        (
+            "PUT",
+            format!("/v1/auth/token//revoke-orphan/{}", f.app.token),
+            None,
+            Denied,
+        ),
+        // The body form is checked by the handler, which answers 400 as Vault does.
+        (
+            "PUT",
+            "/v1/auth/token/revoke-orphan".into(),
+            Some(json!({"token": f.app.token})),
+            Status(400),
+        ),
+        (
+            "PUT",
+            "/v1/sys/leases/revoke-prefix/database/creds/ro".into(),
+            None,
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/revoke-prefix/database/creds/ro".into(),
+            None,
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/leases/revoke-force/database".into(),
+            None,
+            Denied,
+        ),
+        ("PUT", "/v1/sys/revoke-force/database".into(), None, Denied),
+        (
+            "LIST",
+            "/v1/sys/leases/lookup/database/".into(),
+            None,
+            Denied,
+        ),
+        (
+            "GET",
+            "/v1/sys/leases?type=irrevocable".into(),
+            None,
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/leases/reconcile".into(),
+            Some(json!({"destroy": true})),
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/leases/revoke-workload".into(),
+            Some(json!({"workload": "auth/token"})),
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/leases/revoke-workload/auth/token".into(),
+            None,
+            Denied,
+        ),
+    ];
+    for (method, target, body, expect) in cases {
+        let case = format!("{method} {target}");
+        f.run(method, &target, body, expect).await;
+        f.victim_alive(&case).await;
+        // The root token (the victim of revoke-orphan) still works.
+        let (s, _) = f.app.get("auth/token/lookup-self").await;
+        assert_eq!(s, 200, "{case}: root token revoked");
+        let (_, auths) = f.app.get("sys/auth").await;
+        assert!(
+            auths["data"].get("approle/").is_none(),
+            "{case}: approle enabled"
+        );
+        let (_, audits) = f.app.get("sys/audit").await;
+        assert_eq!(
+            audits["data"],
+            json!({}),
+            "{case}: an audit device was enabled"
+        );
+        assert!(!audit_file.exists(), "{case}");
+    }
+    // The control: what needs no sudo is served to the same token.
+    f.run("GET", "/v1/sys/mounts", None, Status(200)).await;
+}
