@@ -18,6 +18,7 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Parse the whole request; `path` is its canonical path ([`super::path::resolve`]).
 pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest> {
     let (parts, body) = req.into_parts();
+    refuse_unsupported_headers(&parts.headers)?;
     let mut method = match parts.method.as_str() {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
@@ -67,6 +68,30 @@ pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty()),
     })
+}
+
+/// Headers that ask for a security behaviour leasehold does not have. Ignoring them would
+/// serve the request without what the caller asked for, so they are refused (400).
+fn refuse_unsupported_headers(headers: &HeaderMap) -> Result<()> {
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)").trim().to_owned())
+    };
+    if let Some(ns) = value("x-vault-namespace") {
+        // The root namespace is the only one there is: naming it (or nothing) is fine.
+        if !matches!(ns.trim_matches('/'), "" | "root") {
+            return Err(Error::invalid(format!(
+                "namespaces are not supported: X-Vault-Namespace {ns:?} cannot be honoured"
+            )));
+        }
+    }
+    if value("x-vault-mfa").is_some() {
+        return Err(Error::invalid(
+            "login MFA is not supported: the X-Vault-MFA header cannot be honoured",
+        ));
+    }
+    Ok(())
 }
 
 fn query(q: &str) -> Result<Map<String, Value>> {
@@ -137,6 +162,25 @@ mod tests {
         assert_eq!(r.path.as_str(), "database/roles/");
         let r = parse_req("GET", "/v1/database/roles", "").await.unwrap();
         assert_eq!(r.path.as_str(), "database/roles");
+    }
+
+    #[tokio::test]
+    async fn unsupported_security_headers_are_refused() {
+        let with = |name: &str, value: &str| {
+            Request::builder()
+                .method("GET")
+                .uri("/v1/sys/mounts")
+                .header(name, value)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let path = || CanonicalPath::parse("sys/mounts").unwrap();
+        let e = parse(with("X-Vault-Namespace", "team-a"), path()).await.err().unwrap();
+        assert!(e.to_string().contains("namespaces are not supported"), "{e}");
+        assert!(parse(with("X-Vault-Namespace", "root"), path()).await.is_ok());
+        assert!(parse(with("X-Vault-Namespace", ""), path()).await.is_ok());
+        let e = parse(with("X-Vault-MFA", "m:123"), path()).await.err().unwrap();
+        assert!(e.to_string().contains("MFA"), "{e}");
     }
 
     #[tokio::test]
