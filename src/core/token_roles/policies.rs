@@ -15,6 +15,7 @@
 //!   request or the role says not to, or the role disallows it.
 //! - Then, always: `disallowed_policies`/`disallowed_policies_glob` refuse the request if any
 //!   final policy matches; `no_default_policy` strips `default`; `root` needs a root caller.
+//!   The list is sorted, as Vault's.
 
 use crate::auth::TokenEntry;
 use crate::error::{Error, Result};
@@ -143,6 +144,8 @@ fn finish(mut policies: Vec<String>, m: &Minting<'_>) -> Result<Vec<String>> {
             "root tokens may not be created without parent token being root",
         ));
     }
+    // Vault answers policy lists sorted.
+    policies.sort();
     Ok(policies)
 }
 
@@ -182,7 +185,7 @@ mod tests {
     #[test]
     fn without_a_role_children_hold_a_subset() {
         let p = parent(&["default", "app"]);
-        assert_eq!(without_role(&mint(&p, &[])).unwrap(), ["default", "app"]);
+        assert_eq!(without_role(&mint(&p, &[])).unwrap(), ["app", "default"]);
         assert_eq!(
             without_role(&mint(&p, &["app"])).unwrap(),
             ["app", "default"]
@@ -193,7 +196,7 @@ mod tests {
             privileged: true,
             ..mint(&p, &["ops"])
         };
-        assert_eq!(without_role(&sudo).unwrap(), ["ops", "default"]);
+        assert_eq!(without_role(&sudo).unwrap(), ["default", "ops"]);
         let sudo_root = Minting {
             privileged: true,
             ..mint(&p, &["root"])
@@ -203,7 +206,7 @@ mod tests {
         assert_eq!(without_role(&mint(&r, &[])).unwrap(), ["root"]);
         assert_eq!(
             without_role(&mint(&r, &["ops"])).unwrap(),
-            ["ops", "default"]
+            ["default", "ops"]
         );
     }
 
@@ -228,7 +231,7 @@ mod tests {
         assert!(with_role(&open, &mint(&p, &["ops"])).is_err());
         assert_eq!(
             with_role(&open, &mint(&p, &[])).unwrap(),
-            ["default", "app"]
+            ["app", "default"]
         );
         let only_deny = role(&[], &["secret"]);
         assert!(with_role(&only_deny, &mint(&p, &["ops"])).is_err());
@@ -250,11 +253,11 @@ mod tests {
         };
         assert_eq!(
             with_role(&r, &mint(&p, &[])).unwrap(),
-            ["deploy", "default"]
+            ["default", "deploy"]
         );
         assert_eq!(
             with_role(&r, &mint(&p, &["dev-db"])).unwrap(),
-            ["dev-db", "default"]
+            ["default", "dev-db"]
         );
         assert!(with_role(&r, &mint(&p, &["ops"])).is_err());
         assert!(with_role(&r, &mint(&p, &["dev-admin"])).is_err());
