@@ -992,3 +992,118 @@ async fn token_roles_enforce_every_field() {
     let (far, _) = mint(&app, "auth/token/create/far", json!({})).await;
     assert_eq!(lookup_self(&app, &far).await.0, 403);
 }
+
+#[tokio::test]
+async fn children_hold_a_subset_of_their_parent_and_no_default_it_lacks() {
+    let app = TestApp::spawn().await;
+    for (name, hcl) in [
+        (
+            "maker",
+            r#"path "auth/token/create" { capabilities = ["update"] }
+               path "auth/token/lookup-self" { capabilities = ["read"] }"#,
+        ),
+        (
+            "admin",
+            r#"path "auth/token/create" { capabilities = ["update", "sudo"] }"#,
+        ),
+        ("ops", r#"path "sys/mounts" { capabilities = ["read"] }"#),
+    ] {
+        app.ok(
+            &format!("sys/policies/acl/{name}"),
+            json!({ "policy": hcl }),
+        )
+        .await;
+    }
+    let create_as = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .call_as("POST", "auth/token/create", Some(body), Some(&token))
+                .await;
+            (s.as_u16(), v)
+        }
+    };
+
+    // A parent created without `default` cannot hand it on.
+    let (parent, _) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["maker"], "no_default_policy": true}),
+    )
+    .await;
+    assert_eq!(
+        lookup_self(&app, &parent).await.1["policies"],
+        json!(["maker"])
+    );
+    let (s, v) = create_as(parent.clone(), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["maker"])
+    );
+    let (s, v) = create_as(parent.clone(), json!({"policies": ["maker"]})).await;
+    assert_eq!(s, 200, "{v}");
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["maker"])
+    );
+    for body in [
+        json!({"policies": ["default"]}),
+        json!({"policies": ["maker", "ops"]}),
+        json!({"policies": ["root"]}),
+    ] {
+        let (s, v) = create_as(parent.clone(), body.clone()).await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+
+    // A parent holding `default` passes it on unless the child asks not to have it.
+    let (parent, _) = mint(&app, "auth/token/create", json!({"policies": ["maker"]})).await;
+    let (_, v) = create_as(parent.clone(), json!({"policies": ["maker"]})).await;
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["default", "maker"])
+    );
+    let (_, v) = create_as(
+        parent.clone(),
+        json!({"policies": ["maker", "default"], "no_default_policy": true}),
+    )
+    .await;
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["maker"])
+    );
+
+    // Sudo on the create path lifts the subset rule (as Vault), but never to root.
+    let (admin, _) = mint(&app, "auth/token/create", json!({"policies": ["admin"]})).await;
+    let (s, v) = create_as(admin.clone(), json!({"policies": ["ops", "maker"]})).await;
+    assert_eq!(s, 200, "{v}");
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["default", "maker", "ops"])
+    );
+    let (s, _) = create_as(admin.clone(), json!({"policies": ["root"]})).await;
+    assert_eq!(s, 400);
+
+    // A use-limited token cannot escape its count through children.
+    let (limited, limited_acc) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["maker"], "num_uses": 5}),
+    )
+    .await;
+    let (s, v) = create_as(limited, json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(error_text(&v).contains("restricted use token"), "{v}");
+    assert!(app
+        .core
+        .tokens
+        .children(&limited_acc)
+        .await
+        .unwrap()
+        .is_empty());
+}
