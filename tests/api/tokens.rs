@@ -1089,6 +1089,20 @@ async fn children_hold_a_subset_of_their_parent_and_no_default_it_lacks() {
     let (s, _) = create_as(admin.clone(), json!({"policies": ["root"]})).await;
     assert_eq!(s, 400);
 
+    // An expiring root token cannot make a root token that never expires.
+    let (expiring_root, _) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["root"], "ttl": "1h"}),
+    )
+    .await;
+    let (s, v) = create_as(expiring_root.clone(), json!({"no_parent": true})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(error_text(&v).contains("non-expiring root"), "{v}");
+    let (s, v) = create_as(expiring_root, json!({"no_parent": true, "ttl": "10m"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["auth"]["lease_duration"], 600);
+
     // A use-limited token cannot escape its count through children.
     let (limited, limited_acc) = mint(
         &app,

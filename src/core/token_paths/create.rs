@@ -100,6 +100,15 @@ pub(super) async fn create(
     if let Some(r) = &role {
         apply_role(r, role_name, parent, &mut spec, &mut warnings)?;
     }
+    // As Vault: a root token that never expires must not come from one that does (as an
+    // orphan it would outlive its maker for good).
+    let never_expires =
+        spec.ttl.is_zero() && spec.period.is_zero() && spec.explicit_max_ttl.is_zero();
+    if never_expires && parent.expire_time.is_some() && spec.policies.iter().any(|p| p == "root") {
+        return Err(Error::invalid(
+            "expiring root tokens cannot create non-expiring root tokens",
+        ));
+    }
     let (token, entry) = core.create_token(spec).await?;
     let auth = core.auth_block(Some(&token.0), &entry, entry.creation_ttl);
     Ok(ApiResponse::Ok(Envelope {
