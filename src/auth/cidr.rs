@@ -1,6 +1,6 @@
 //! CIDR blocks for tokens' bound CIDRs and AppRole's `secret_id_bound_cidrs`, `cidr_list` and
-//! `token_bound_cidrs`: parsing,
-//! "is this client inside", and "is this list narrower than that one".
+//! `token_bound_cidrs`: parsing, "is this client inside", "is this list narrower than that one",
+//! and "what do two lists both allow" (a child token's binding under its parent's).
 //!
 //! Blocks are stored as the caller wrote them (trimmed) after validation, so reads give back what
 //! was written; they are parsed again when used. A bare address is a block of one host. An
@@ -112,6 +112,43 @@ pub(crate) fn within(inner: &[String], outer: &[String]) -> bool {
         .all(|b| CidrBlock::parse(b).is_some_and(|inner| outer.iter().any(|o| o.covers(&inner))))
 }
 
+/// The addresses both lists allow, as blocks: for each pair of blocks, the narrower one when one
+/// lies within the other (two CIDR blocks either nest or are disjoint, so this is exact). An
+/// empty list is no restriction, so the other list is the answer; two non-empty lists that share
+/// no address give an empty list, which the caller must treat as "nowhere", not "anywhere".
+pub(crate) fn narrowest(a: &[String], b: &[String]) -> Vec<String> {
+    if a.is_empty() {
+        return b.to_vec();
+    }
+    if b.is_empty() {
+        return a.to_vec();
+    }
+    let parsed = |list: &[String]| -> Vec<(String, CidrBlock)> {
+        list.iter()
+            .filter_map(|s| CidrBlock::parse(s).map(|c| (s.clone(), c)))
+            .collect()
+    };
+    let (a, b) = (parsed(a), parsed(b));
+    let mut out: Vec<String> = Vec::new();
+    for (sa, ca) in &a {
+        for (sb, cb) in &b {
+            let narrower = if ca.covers(cb) {
+                Some(sb)
+            } else if cb.covers(ca) {
+                Some(sa)
+            } else {
+                None
+            };
+            if let Some(n) = narrower {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -154,5 +191,21 @@ mod tests {
         assert!(!within(&list(&["10.0.0.0/7"]), &outer));
         assert!(!within(&list(&["11.0.0.0/16"]), &outer));
         assert!(within(&list(&["11.0.0.0/16"]), &[]));
+    }
+
+    #[test]
+    fn narrowing_two_bindings() {
+        let parent = list(&["10.0.0.0/8", "192.168.1.7"]);
+        assert_eq!(narrowest(&parent, &[]), parent);
+        assert_eq!(narrowest(&[], &parent), parent);
+        assert_eq!(
+            narrowest(&parent, &list(&["10.1.0.0/16", "0.0.0.0/0"])),
+            list(&["10.1.0.0/16", "10.0.0.0/8", "192.168.1.7"])
+        );
+        assert_eq!(
+            narrowest(&list(&["10.1.2.3/32"]), &list(&["10.0.0.0/8"])),
+            list(&["10.1.2.3/32"])
+        );
+        assert!(narrowest(&parent, &list(&["11.0.0.0/8", "2001:db8::/32"])).is_empty());
     }
 }

@@ -21,6 +21,10 @@ use crate::storage::sealed::SealedKv;
 
 const KEY_PATH: &str = "core/token-hmac-key";
 
+/// The most ancestors a token may have. Every use of a token reads its whole chain, so the
+/// chain's length is bounded where it grows: creating a child of a token this deep is refused.
+pub const MAX_TOKEN_DEPTH: usize = 32;
+
 /// A token in plaintext: only ever on its way to the caller.
 pub struct PlainToken(pub SecretString);
 
@@ -89,6 +93,22 @@ impl TokenEntry {
     /// True if the token has the `root` policy.
     pub fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == "root")
+    }
+
+    /// True while the token itself may be used at `now`: not expired and not on its way out
+    /// after its last use. (Its ancestors are checked by [`TokenStore::ancestors_live`].)
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        !self.uses_exhausted && self.expire_time.is_none_or(|t| t > now)
+    }
+
+    /// The token role this token was created against (Vault's `role`), read from its creation
+    /// path: role names hold no `/`, so the segment after `auth/token/create/` is the role
+    /// whatever `path_suffix` follows it.
+    pub fn role(&self) -> Option<&str> {
+        self.path
+            .strip_prefix("auth/token/create/")
+            .and_then(|rest| rest.split('/').next())
+            .filter(|r| !r.is_empty())
     }
 
     /// Lease id of the row that makes this token expire through the lease engine.
@@ -183,7 +203,8 @@ impl TokenStore {
         Ok(PlainToken(token))
     }
 
-    /// The live entry for a token, or `None` (unknown or expired).
+    /// The live entry for a token, or `None`: unknown, expired, or below an ancestor that has
+    /// been revoked or has expired (see [`TokenStore::ancestors_live`]).
     pub async fn lookup(&self, token: &str, now: DateTime<Utc>) -> Result<Option<TokenEntry>> {
         if token.is_empty() {
             return Ok(None);
@@ -192,7 +213,48 @@ impl TokenStore {
             .kv
             .get_json(&format!("token/id/{}", self.hash(token)?))
             .await?;
-        Ok(entry.filter(|e| !e.uses_exhausted && e.expire_time.is_none_or(|t| t > now)))
+        match entry.filter(|e| e.is_live(now)) {
+            Some(e) if self.ancestors_live(&e, now).await? => Ok(Some(e)),
+            _ => Ok(None),
+        }
+    }
+
+    /// True when every ancestor of `entry` still exists and is live at `now`.
+    ///
+    /// A parent's expiry revokes its children through the parent's reaper row, but that row runs
+    /// when the expiry worker gets to it (and retries while the leases it must destroy resist);
+    /// until then a child would keep working past its parent. Checking the chain on every use
+    /// closes that window: a token dies with its parent at once, whatever the reaper's state.
+    ///
+    /// Cost: two storage reads (accessor → hash, hash → entry) per ancestor and request. Chains
+    /// are short in practice (a pipeline's token and one or two children) and creation refuses to
+    /// grow one past [`MAX_TOKEN_DEPTH`]; orphans (every login token) cost nothing. A chain
+    /// longer than that limit, or one that loops (only corrupt storage could make either), counts
+    /// as broken.
+    pub async fn ancestors_live(&self, entry: &TokenEntry, now: DateTime<Utc>) -> Result<bool> {
+        Ok(self.depth_of_live_chain(entry, now).await?.is_some())
+    }
+
+    /// How many ancestors `entry` has, or `None` when one of them is gone or no longer live (or
+    /// the chain is longer than [`MAX_TOKEN_DEPTH`]).
+    pub async fn depth_of_live_chain(
+        &self,
+        entry: &TokenEntry,
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>> {
+        let mut next = entry.parent.clone();
+        let mut depth = 0usize;
+        while let Some(accessor) = next {
+            depth += 1;
+            if depth > MAX_TOKEN_DEPTH || accessor == entry.accessor {
+                return Ok(None);
+            }
+            match self.by_accessor(&accessor).await? {
+                Some(parent) if parent.is_live(now) => next = parent.parent,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(depth))
     }
 
     /// Take one use of a use-limited token, atomically across concurrent requests and nodes:

@@ -1,7 +1,8 @@
 //! `auth/token/*`: create, lookup, renew and revoke tokens, Vault's way. Revocation answers with
 //! what it did: how many tokens, and every lease (account) destroyed with them.
 
-use std::collections::BTreeMap;
+mod create;
+
 use std::time::Duration;
 
 use leasehold_backend::Fields;
@@ -9,8 +10,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
 use super::api::{ApiRequest, ApiResponse, Envelope, Method};
-use super::token_roles::TokenRole;
-use super::tokens::TokenSpec;
 use super::Core;
 use crate::auth::TokenEntry;
 use crate::error::{Error, Result};
@@ -60,7 +59,7 @@ pub async fn handle(
             Ok(data(lookup_data(core, &entry, "")))
         }
         "create" | "create-orphan" if write => {
-            create(core, token, &fields, op == "create-orphan", arg).await
+            create::create(core, token, &fields, op == "create-orphan", arg).await
         }
         "renew-self" if write => renew(core, token.clone(), &fields, req.token.as_ref()).await,
         "renew" if write => {
@@ -133,8 +132,15 @@ pub async fn handle(
                     .to_json(arg),
             )),
             Method::Write => {
-                core.write_token_role(arg, &fields).await?;
-                Ok(ApiResponse::NoContent)
+                let warnings = core.write_token_role(arg, &fields).await?;
+                if warnings.is_empty() {
+                    return Ok(ApiResponse::NoContent);
+                }
+                Ok(ApiResponse::Ok(Envelope {
+                    warnings,
+                    mount_type: "token".into(),
+                    ..Envelope::default()
+                }))
             }
             Method::Delete => {
                 core.delete_token_role(arg).await?;
@@ -191,7 +197,7 @@ async fn by_accessor(core: &Core, fields: &Fields, from_url: &str) -> Result<Tok
     }
     let now = core.clock.now();
     match core.tokens.by_accessor(&accessor).await? {
-        Some(e) if e.expire_time.is_none_or(|t| t > now) => Ok(e),
+        Some(e) if e.is_live(now) && core.tokens.ancestors_live(&e, now).await? => Ok(e),
         _ => Err(Error::invalid("invalid accessor")),
     }
 }
@@ -201,169 +207,6 @@ fn duration(fields: &Fields, name: &str) -> Result<Duration> {
         .duration(name)
         .map_err(Error::from)?
         .unwrap_or(Duration::ZERO))
-}
-
-async fn create(
-    core: &Core,
-    parent: &TokenEntry,
-    fields: &Fields,
-    orphan_path: bool,
-    role_name: &str,
-) -> Result<ApiResponse> {
-    let role = if role_name.is_empty() {
-        None
-    } else {
-        Some(
-            core.token_role(role_name)
-                .await?
-                .ok_or_else(|| Error::invalid(format!("unknown role {role_name}")))?,
-        )
-    };
-    let privileged = core.is_privileged(parent, "auth/token/create").await?;
-    if let Some(kind) = fields.str("type").map_err(Error::from)? {
-        if !matches!(kind.as_str(), "" | "service" | "default") {
-            return Err(Error::invalid(format!(
-                "token type {kind:?} is not supported; leasehold issues service tokens"
-            )));
-        }
-    }
-    let no_parent = fields
-        .bool("no_parent")
-        .map_err(Error::from)?
-        .unwrap_or(false);
-    if no_parent && !privileged {
-        return Err(Error::invalid(
-            "root or sudo privileges required to create orphan token",
-        ));
-    }
-    let period = duration(fields, "period")?;
-    if !period.is_zero() && !privileged {
-        return Err(Error::invalid(
-            "root or sudo privileges required to create periodic token",
-        ));
-    }
-    let id = fields
-        .str("id")
-        .map_err(Error::from)?
-        .filter(|s| !s.is_empty());
-    if id.is_some() && !parent.is_root() {
-        return Err(Error::invalid(
-            "root privileges required to specify token id",
-        ));
-    }
-    let requested = fields.comma_list("policies").map_err(Error::from)?;
-    // A role, not the parent, bounds what its tokens may hold.
-    let policies = match (&role, requested) {
-        (Some(r), requested) => r.policies(requested)?,
-        (None, requested) => match requested {
-            Some(p) if !p.is_empty() => {
-                let p: Vec<String> = p.into_iter().map(|x| x.to_lowercase()).collect();
-                if !parent.is_root() {
-                    if let Some(extra) = p
-                        .iter()
-                        .find(|x| *x != "default" && !parent.policies.contains(x))
-                    {
-                        return Err(Error::invalid(format!("child policies must be subset of parent: {extra:?} is not held by the caller")));
-                    }
-                }
-                p
-            }
-            _ => parent
-                .policies
-                .iter()
-                .filter(|p| *p != "default")
-                .cloned()
-                .collect(),
-        },
-    };
-    if policies.iter().any(|p| p == "root") && !parent.is_root() {
-        return Err(Error::invalid(
-            "root or sudo privileges required to create a root token",
-        ));
-    }
-    let meta: BTreeMap<String, String> = match fields.raw("meta") {
-        None => BTreeMap::new(),
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(Error::invalid(format!(
-                    "meta value for {k:?} must be a string"
-                ))),
-            })
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(Error::invalid("meta must be a map of strings")),
-    };
-    let display = fields
-        .str("display_name")
-        .map_err(Error::from)?
-        .unwrap_or_default();
-    let display_name = match display.trim() {
-        "" | "token" => "token".to_owned(),
-        d => format!("token-{}", d.trim_start_matches("token-")),
-    };
-    let num_uses = fields.int("num_uses").map_err(Error::from)?.unwrap_or(0);
-    let num_uses =
-        u32::try_from(num_uses).map_err(|_| Error::invalid("num_uses must be zero or positive"))?;
-    let mut spec = TokenSpec {
-        policies,
-        no_default_policy: fields
-            .bool("no_default_policy")
-            .map_err(Error::from)?
-            .unwrap_or(false),
-        meta,
-        ttl: duration(fields, "ttl")?.max(duration(fields, "lease")?),
-        explicit_max_ttl: duration(fields, "explicit_max_ttl")?,
-        period,
-        num_uses,
-        renewable: fields
-            .bool("renewable")
-            .map_err(Error::from)?
-            .unwrap_or(true),
-        display_name,
-        path: if orphan_path {
-            "auth/token/create-orphan".into()
-        } else {
-            "auth/token/create".into()
-        },
-        parent: (!(no_parent || orphan_path)).then(|| parent.accessor.clone()),
-        // A child acts for the same workload as its parent: revoking the workload reaches it.
-        workload: parent.workload.clone(),
-        bound_cidrs: Vec::new(),
-        max_ttl: Duration::ZERO,
-        id: id.map(SecretString::from),
-    };
-    if let Some(r) = &role {
-        spec.parent = (!r.orphan).then(|| parent.accessor.clone());
-        spec.renewable = spec.renewable && r.renewable;
-        if spec.ttl.is_zero() {
-            spec.ttl = TokenRole::dur(r.token_ttl);
-        }
-        spec.max_ttl = TokenRole::dur(r.token_max_ttl);
-        if r.token_explicit_max_ttl > 0 {
-            let cap = TokenRole::dur(r.token_explicit_max_ttl);
-            spec.explicit_max_ttl = if spec.explicit_max_ttl.is_zero() {
-                cap
-            } else {
-                spec.explicit_max_ttl.min(cap)
-            };
-        }
-        if r.token_period > 0 {
-            spec.period = TokenRole::dur(r.token_period);
-        }
-        if r.token_num_uses > 0 {
-            spec.num_uses = r.token_num_uses;
-        }
-        spec.no_default_policy |= r.token_no_default_policy;
-        spec.path = format!("auth/token/create/{role_name}");
-    }
-    let (token, entry) = core.create_token(spec).await?;
-    let auth = core.auth_block(Some(&token.0), &entry, entry.creation_ttl);
-    Ok(ApiResponse::Ok(Envelope {
-        auth: Some(auth),
-        mount_type: "token".into(),
-        ..Envelope::default()
-    }))
 }
 
 async fn renew(
@@ -440,6 +283,9 @@ pub fn lookup_data(core: &Core, t: &TokenEntry, id: &str) -> Map<String, Value> 
         json!(t.last_renewal.map(|r| r.to_rfc3339())),
     );
     m.insert("bound_cidrs".into(), json!(t.bound_cidrs));
+    if let Some(role) = t.role() {
+        m.insert("role".into(), json!(role));
+    }
     m.insert("workload".into(), json!(t.workload));
     m
 }

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 pub struct TokenSpec {
     /// Policies (without `default`, which is added unless `no_default_policy`).
     pub policies: Vec<String>,
-    /// Leave out `default`.
+    /// Do not add `default` (one already in `policies` stays).
     pub no_default_policy: bool,
     /// Metadata.
     pub meta: BTreeMap<String, String>,
@@ -244,6 +244,14 @@ impl Core {
             return Err(Error::PermissionDenied);
         }
         self.check_login_role_exists(entry).await?;
+        // As Vault: a token made from a token role renews only while that role exists.
+        if let Some(role) = entry.role() {
+            if self.token_role(role).await?.is_none() {
+                return Err(Error::invalid(format!(
+                    "original token role {role:?} could not be found, not renewing"
+                )));
+            }
+        }
         let proposed = if !increment.is_zero() {
             increment
         } else if entry.period > 0 {

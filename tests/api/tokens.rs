@@ -571,3 +571,553 @@ async fn token_roles_bound_what_a_caller_may_mint() {
     let (s, _) = app.call("LIST", "auth/token/roles", None).await;
     assert_eq!(s, 404);
 }
+
+/// Mint a token as root from `body`; returns (token, accessor).
+async fn mint(app: &TestApp, path: &str, body: Value) -> (String, String) {
+    let (s, v) = app.put(path, body).await;
+    assert_eq!(s, 200, "{path}: {v}");
+    (
+        v["auth"]["client_token"].as_str().unwrap().to_owned(),
+        v["auth"]["accessor"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `auth/token/lookup-self` as `token`: the status and its data.
+async fn lookup_self(app: &TestApp, token: &str) -> (u16, Value) {
+    let (s, v) = app
+        .call_as("GET", "auth/token/lookup-self", None, Some(token))
+        .await;
+    (s.as_u16(), v["data"].clone())
+}
+
+/// A request as `token` from the local address `from` (any 127.0.0.0/8 address reaches the
+/// server's 127.0.0.1 listener).
+async fn lookup_self_from(app: &TestApp, from: &str, token: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(Some(from.parse().unwrap()))
+        .build()
+        .unwrap();
+    client
+        .get(format!("http://{}/v1/auth/token/lookup-self", app.addr))
+        .header("X-Vault-Token", token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn error_text(v: &Value) -> String {
+    v["errors"].to_string()
+}
+
+#[tokio::test]
+async fn token_leases_cannot_be_renewed_through_the_lease_endpoints() {
+    let app = TestApp::spawn().await;
+    let (token, accessor) = mint(
+        &app,
+        "auth/token/create",
+        json!({"ttl": "1h", "explicit_max_ttl": "8760h"}),
+    )
+    .await;
+    let lease_id = format!("auth/token/create/{accessor}");
+    let before = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+    let (_, token_before) = lookup_self(&app, &token).await;
+
+    // The token's own default policy grants sys/leases/renew and sys/renew (body forms); root
+    // tries the URL forms too.
+    for (as_token, path, body) in [
+        (
+            &token,
+            "sys/leases/renew".to_owned(),
+            json!({"lease_id": lease_id, "increment": "8000h"}),
+        ),
+        (
+            &token,
+            "sys/renew".to_owned(),
+            json!({"lease_id": lease_id, "increment": "8000h"}),
+        ),
+        (
+            &app.token,
+            format!("sys/leases/renew/{lease_id}"),
+            json!({"increment": "8000h"}),
+        ),
+        (
+            &app.token,
+            format!("sys/renew/{lease_id}"),
+            json!({"increment": "8000h"}),
+        ),
+    ] {
+        let (s, v) = app.call_as("PUT", &path, Some(body), Some(as_token)).await;
+        assert_eq!(s, 400, "{path}: {v}");
+        assert!(
+            error_text(&v).contains("tokens cannot be renewed through this endpoint"),
+            "{path}: {v}"
+        );
+    }
+
+    // Neither the reaper row nor the token moved.
+    let after = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+    assert_eq!(after.expire_time, before.expire_time);
+    assert_eq!(after.due_at, before.due_at);
+    assert_eq!(after.last_renewal, None);
+    let (s, token_after) = lookup_self(&app, &token).await;
+    assert_eq!(s, 200);
+    assert_eq!(token_after["expire_time"], token_before["expire_time"]);
+
+    // Revoking it there stays allowed, and ends the token.
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(lookup_self(&app, &token).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_child_stops_working_the_moment_its_parent_is_gone() {
+    let app = TestApp::spawn().await;
+    app.ok(
+        "sys/policies/acl/maker",
+        json!({"policy": r#"path "auth/token/create" { capabilities = ["update"] }"#}),
+    )
+    .await;
+    for how in ["expired", "deleted"] {
+        let (parent, parent_acc) = mint(
+            &app,
+            "auth/token/create",
+            json!({"policies": ["maker"], "ttl": "1h"}),
+        )
+        .await;
+        let (s, v) = app
+            .call_as(
+                "POST",
+                "auth/token/create",
+                Some(json!({"ttl": "1h"})),
+                Some(&parent),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+        let child_acc = v["auth"]["accessor"].as_str().unwrap().to_owned();
+        let (_, g) = app
+            .call_as(
+                "POST",
+                "auth/token/create",
+                Some(json!({"ttl": "1h"})),
+                Some(&child),
+            )
+            .await;
+        let grandchild = g["auth"]["client_token"].as_str().unwrap().to_owned();
+        assert_eq!(lookup_self(&app, &child).await.0, 200);
+        assert_eq!(lookup_self(&app, &grandchild).await.0, 200);
+
+        // The parent ends without its reaper running: its entry alone changes.
+        let now = app.core.clock.now();
+        match how {
+            "expired" => app
+                .core
+                .tokens
+                .record_renewal(&parent_acc, now - chrono::Duration::seconds(1), now)
+                .await
+                .unwrap(),
+            _ => app.core.tokens.delete(&parent_acc).await.unwrap(),
+        }
+        let reaper = app
+            .core
+            .leases
+            .get(&format!("auth/token/create/{parent_acc}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            reaper.state.as_str(),
+            "active",
+            "{how}: the reaper has not run"
+        );
+        assert!(app
+            .core
+            .tokens
+            .by_accessor(&child_acc)
+            .await
+            .unwrap()
+            .is_some());
+
+        assert_eq!(lookup_self(&app, &child).await.0, 403, "{how}: child");
+        assert_eq!(
+            lookup_self(&app, &grandchild).await.0,
+            403,
+            "{how}: grandchild"
+        );
+        let (s, _) = app
+            .call_as("POST", "auth/token/create", Some(json!({})), Some(&child))
+            .await;
+        assert_eq!(s, 403, "{how}: the child cannot mint either");
+        let (s, _) = app
+            .put(
+                "auth/token/lookup-accessor",
+                json!({ "accessor": child_acc }),
+            )
+            .await;
+        assert_eq!(s, 400, "{how}: the child is no longer a live token");
+    }
+}
+
+#[tokio::test]
+async fn children_are_bound_to_their_parents_cidrs() {
+    let app = TestApp::spawn().await;
+    app.ok(
+        "sys/policies/acl/maker",
+        json!({"policy": r#"path "auth/token/create" { capabilities = ["update"] }
+                            path "auth/token/create/*" { capabilities = ["update"] }"#}),
+    )
+    .await;
+    app.ok(
+        "auth/token/roles/local",
+        json!({"allowed_policies": ["maker"], "token_bound_cidrs": ["127.0.0.1/32"]}),
+    )
+    .await;
+    // A role of its own, wider than the parent: it cannot widen the binding.
+    app.ok(
+        "auth/token/roles/anywhere",
+        json!({"allowed_policies": ["maker"], "token_bound_cidrs": ["0.0.0.0/0"], "orphan": true}),
+    )
+    .await;
+    let (parent, _) = mint(&app, "auth/token/create/local", json!({})).await;
+    assert_eq!(lookup_self_from(&app, "127.0.0.1", &parent).await, 200);
+    assert_eq!(lookup_self_from(&app, "127.0.0.2", &parent).await, 403);
+
+    for (path, body) in [
+        ("auth/token/create", json!({})),
+        ("auth/token/create", json!({"policies": ["maker"]})),
+        ("auth/token/create/anywhere", json!({})),
+    ] {
+        let (s, v) = app.call_as("POST", path, Some(body), Some(&parent)).await;
+        assert_eq!(s, 200, "{path}: {v}");
+        let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+        let (s, data) = lookup_self(&app, &child).await;
+        assert_eq!(s, 200, "{path}: from the allowed address");
+        assert_eq!(data["bound_cidrs"], json!(["127.0.0.1/32"]), "{path}");
+        assert_eq!(
+            lookup_self_from(&app, "127.0.0.2", &child).await,
+            403,
+            "{path}: the child is refused from another address"
+        );
+    }
+
+    // A role whose binding shares no address with the caller's mints nothing.
+    app.ok(
+        "auth/token/roles/elsewhere",
+        json!({"allowed_policies": ["maker"], "token_bound_cidrs": ["10.0.0.0/8"]}),
+    )
+    .await;
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create/elsewhere",
+            Some(json!({})),
+            Some(&parent),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+}
+
+#[tokio::test]
+async fn a_role_without_allowed_policies_grants_only_what_the_caller_holds() {
+    let app = TestApp::spawn().await;
+    for (name, hcl) in [
+        (
+            "minter",
+            r#"path "auth/token/create/*" { capabilities = ["update"] }"#,
+        ),
+        (
+            "admin",
+            r#"path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }"#,
+        ),
+        ("app", r#"path "secret/*" { capabilities = ["read"] }"#),
+    ] {
+        app.ok(
+            &format!("sys/policies/acl/{name}"),
+            json!({ "policy": hcl }),
+        )
+        .await;
+    }
+    // The issue's case: a role with empty allowed_policies (only a deny list).
+    app.ok(
+        "auth/token/roles/open",
+        json!({"disallowed_policies": ["app"]}),
+    )
+    .await;
+    let (minter, _) = mint(&app, "auth/token/create", json!({"policies": ["minter"]})).await;
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create/open",
+            Some(json!({"policies": ["admin"]})),
+            Some(&minter),
+        )
+        .await;
+    assert_eq!(
+        s, 400,
+        "a role with no allowed list must not grant admin: {v}"
+    );
+    assert!(error_text(&v).contains("subset of parent"), "{v}");
+
+    // Asking for nothing inherits the caller's policies, and only those.
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create/open",
+            Some(json!({})),
+            Some(&minter),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["auth"]["client_token"].as_str().unwrap();
+    let (_, data) = lookup_self(&app, token).await;
+    assert_eq!(data["policies"], json!(["default", "minter"]));
+    assert_eq!(data["path"], "auth/token/create/open");
+    assert_eq!(data["role"], "open");
+
+    // Root may ask for anything the role does not forbid; disallowed still wins.
+    let (s, _) = app
+        .put("auth/token/create/open", json!({"policies": ["admin"]}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = app
+        .put("auth/token/create/open", json!({"policies": ["app"]}))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(error_text(&v).contains("disallowed"), "{v}");
+}
+
+#[tokio::test]
+async fn token_roles_enforce_every_field() {
+    let app = TestApp::spawn().await;
+    // Each may mint through roles and look itself up (a token without `default` needs that).
+    for name in ["dev-db", "dev-admin", "prod-db", "minter"] {
+        app.ok(
+            &format!("sys/policies/acl/{name}"),
+            json!({"policy": r#"path "auth/token/create/*" { capabilities = ["update"] }
+                                path "auth/token/lookup-self" { capabilities = ["read"] }"#}),
+        )
+        .await;
+    }
+    let (s, v) = app
+        .put(
+            "auth/token/roles/ci",
+            json!({
+                "allowed_policies_glob": ["dev-*"],
+                "disallowed_policies_glob": "*-admin",
+                "path_suffix": "rev2",
+                "token_no_default_policy": true,
+                "token_num_uses": 2,
+                "token_explicit_max_ttl": "2h",
+                "token_period": "30m",
+                "renewable": true,
+                "orphan": true,
+                "token_type": "default-service",
+            }),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = app.get("auth/token/roles/ci").await;
+    assert_eq!(s, 200);
+    let role = v["data"].clone();
+    assert_eq!(role["allowed_policies_glob"], json!(["dev-*"]));
+    assert_eq!(role["disallowed_policies_glob"], json!(["*-admin"]));
+    assert_eq!(role["path_suffix"], "rev2");
+    assert_eq!(role["token_num_uses"], 2);
+    assert_eq!(role["token_explicit_max_ttl"], 7200);
+    assert_eq!(role["token_period"], 1800);
+    assert_eq!(role["token_type"], "default-service");
+
+    let (minter, _) = mint(&app, "auth/token/create", json!({"policies": ["minter"]})).await;
+    let create = |policies: Value| {
+        let app = &app;
+        let minter = minter.clone();
+        async move {
+            app.call_as(
+                "POST",
+                "auth/token/create/ci",
+                Some(json!({ "policies": policies })),
+                Some(&minter),
+            )
+            .await
+        }
+    };
+    let (s, v) = create(json!(["dev-db"])).await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert!(v["auth"]["orphan"].as_bool().unwrap());
+    // Two uses: the first lookup-self reads one, the second takes the last.
+    let (s, data) = lookup_self(&app, &token).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        data["policies"],
+        json!(["dev-db"]),
+        "no default: the role says so"
+    );
+    assert_eq!(data["path"], "auth/token/create/ci/rev2");
+    assert_eq!(data["period"], 1800);
+    assert_eq!(data["explicit_max_ttl"], 7200);
+    assert_eq!(data["num_uses"], 1);
+    assert_eq!(lookup_self(&app, &token).await.0, 200);
+    assert_eq!(lookup_self(&app, &token).await.0, 403, "uses are spent");
+
+    for refused in [json!(["prod-db"]), json!(["dev-admin"]), json!(["minter"])] {
+        let (s, v) = create(refused.clone()).await;
+        assert_eq!(s, 400, "{refused}: {v}");
+    }
+
+    // Fields leasehold cannot honour are refused, and the role is left as it was.
+    for bad in [
+        json!({"token_type": "batch"}),
+        json!({"allowed_entity_aliases": ["alice"]}),
+        json!({"path_suffix": "../../sys"}),
+        json!({"token_bound_cidrs": "not-a-cidr"}),
+        json!({"allowed_policy": "typo"}),
+    ] {
+        let (s, v) = app.put("auth/token/roles/ci", bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    let (_, after) = app.get("auth/token/roles/ci").await;
+    assert_eq!(after["data"], role);
+
+    // A role's CIDR binding holds on use.
+    app.ok(
+        "auth/token/roles/far",
+        json!({"allowed_policies": "dev-db", "token_bound_cidrs": "10.0.0.0/8"}),
+    )
+    .await;
+    let (far, _) = mint(&app, "auth/token/create/far", json!({})).await;
+    assert_eq!(lookup_self(&app, &far).await.0, 403);
+}
+
+#[tokio::test]
+async fn children_hold_a_subset_of_their_parent_and_no_default_it_lacks() {
+    let app = TestApp::spawn().await;
+    for (name, hcl) in [
+        (
+            "maker",
+            r#"path "auth/token/create" { capabilities = ["update"] }
+               path "auth/token/lookup-self" { capabilities = ["read"] }"#,
+        ),
+        (
+            "admin",
+            r#"path "auth/token/create" { capabilities = ["update", "sudo"] }"#,
+        ),
+        ("ops", r#"path "sys/mounts" { capabilities = ["read"] }"#),
+    ] {
+        app.ok(
+            &format!("sys/policies/acl/{name}"),
+            json!({ "policy": hcl }),
+        )
+        .await;
+    }
+    let create_as = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .call_as("POST", "auth/token/create", Some(body), Some(&token))
+                .await;
+            (s.as_u16(), v)
+        }
+    };
+
+    // A parent created without `default` cannot hand it on.
+    let (parent, _) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["maker"], "no_default_policy": true}),
+    )
+    .await;
+    assert_eq!(
+        lookup_self(&app, &parent).await.1["policies"],
+        json!(["maker"])
+    );
+    let (s, v) = create_as(parent.clone(), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["maker"])
+    );
+    let (s, v) = create_as(parent.clone(), json!({"policies": ["maker"]})).await;
+    assert_eq!(s, 200, "{v}");
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["maker"])
+    );
+    for body in [
+        json!({"policies": ["default"]}),
+        json!({"policies": ["maker", "ops"]}),
+        json!({"policies": ["root"]}),
+    ] {
+        let (s, v) = create_as(parent.clone(), body.clone()).await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+
+    // A parent holding `default` passes it on unless the child asks not to have it.
+    let (parent, _) = mint(&app, "auth/token/create", json!({"policies": ["maker"]})).await;
+    let (_, v) = create_as(parent.clone(), json!({"policies": ["maker"]})).await;
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["default", "maker"])
+    );
+    let (_, v) = create_as(
+        parent.clone(),
+        json!({"policies": ["maker", "default"], "no_default_policy": true}),
+    )
+    .await;
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["maker"])
+    );
+
+    // Sudo on the create path lifts the subset rule (as Vault), but never to root.
+    let (admin, _) = mint(&app, "auth/token/create", json!({"policies": ["admin"]})).await;
+    let (s, v) = create_as(admin.clone(), json!({"policies": ["ops", "maker"]})).await;
+    assert_eq!(s, 200, "{v}");
+    let child = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        lookup_self(&app, &child).await.1["policies"],
+        json!(["default", "maker", "ops"])
+    );
+    let (s, _) = create_as(admin.clone(), json!({"policies": ["root"]})).await;
+    assert_eq!(s, 400);
+
+    // An expiring root token cannot make a root token that never expires.
+    let (expiring_root, _) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["root"], "ttl": "1h"}),
+    )
+    .await;
+    let (s, v) = create_as(expiring_root.clone(), json!({"no_parent": true})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(error_text(&v).contains("non-expiring root"), "{v}");
+    let (s, v) = create_as(expiring_root, json!({"no_parent": true, "ttl": "10m"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["auth"]["lease_duration"], 600);
+
+    // A use-limited token cannot escape its count through children.
+    let (limited, limited_acc) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["maker"], "num_uses": 5}),
+    )
+    .await;
+    let (s, v) = create_as(limited, json!({})).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(error_text(&v).contains("restricted use token"), "{v}");
+    assert!(app
+        .core
+        .tokens
+        .children(&limited_acc)
+        .await
+        .unwrap()
+        .is_empty());
+}

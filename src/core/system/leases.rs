@@ -13,6 +13,10 @@ use crate::error::{Error, LeaseProblem, Result};
 use crate::lease::id::{child_key, normalize_prefix};
 use crate::lease::LeaseRecord;
 
+/// The `kind` of the lease row that makes a token expire (written by
+/// `LeaseEngine::insert_token_lease`).
+const TOKEN_LEASE_KIND: &str = "token";
+
 /// Serve a lease path. `rest` is below `sys/leases/` (or the legacy name: `renew/<id>`), as
 /// routed: a trailing `/` is left only on a revoke-prefix/revoke-force prefix, where it counts.
 pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResponse> {
@@ -215,6 +219,20 @@ async fn renew(core: &Core, req: &ApiRequest, id: &str) -> Result<ApiResponse> {
         Some(v) => parse_duration_value(v)
             .map_err(|e| Error::invalid(format!("invalid value for \"increment\": {e}")))?,
     };
+    // A token's row in the lease table is its reaper: renewing it here would push back the
+    // revocation of the token's children and every account they obtained, while the token
+    // itself still expires on time. Tokens renew through `auth/token/renew*`, which moves both.
+    // (Vault refuses the same; revoking a token lease here stays allowed.)
+    if core
+        .leases
+        .get(id)
+        .await?
+        .is_some_and(|lease| lease.kind == TOKEN_LEASE_KIND)
+    {
+        return Err(Error::invalid(
+            "tokens cannot be renewed through this endpoint",
+        ));
+    }
     let renewed = core.leases.renew(id, increment).await?;
     Ok(ApiResponse::Ok(Envelope {
         lease_id: renewed.lease.id,
