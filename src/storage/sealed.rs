@@ -59,6 +59,34 @@ impl SealedKv {
         self.storage.kv_put(key, sealed).await
     }
 
+    /// Replace the value at `key` with `value` (sealed afresh) only if its unsealed value is
+    /// still exactly `expected`; false when it differs or is gone. Atomic across processes: the
+    /// storage compares the *sealed* bytes that were read, so a writer that slipped in between
+    /// the read and the write (whose value has a fresh nonce, even if its plaintext were equal)
+    /// makes the put fail rather than be overwritten.
+    pub async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StorageError> {
+        let Some(sealed) = self.storage.kv_get(key).await? else {
+            return Ok(false);
+        };
+        let plain = self
+            .seal
+            .open(&sealed)
+            .map_err(|e| StorageError(format!("{key}: {e}")))?;
+        if plain.as_slice() != expected {
+            return Ok(false);
+        }
+        let resealed = self
+            .seal
+            .seal(value)
+            .map_err(|e| StorageError(e.to_string()))?;
+        self.storage.kv_compare_and_put(key, sealed, resealed).await
+    }
+
     /// Delete `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.storage.kv_delete(key).await
@@ -178,6 +206,17 @@ impl MountStorage for MountView {
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), ViewError> {
         self.kv
             .put(&format!("{}{key}", self.prefix), value)
+            .await
+            .map_err(view_err)
+    }
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, ViewError> {
+        self.kv
+            .compare_and_put(&format!("{}{key}", self.prefix), expected, value)
             .await
             .map_err(view_err)
     }
