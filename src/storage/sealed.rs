@@ -241,3 +241,39 @@ impl MountStorage for MountView {
         Ok(leasehold_backend::storage::MountLock(Some(Box::new(held))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::storage::sqlite::SqliteStorage;
+
+    /// Two views of one mount over one storage, as two servers would have.
+    fn two_views() -> (MountView, MountView) {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        (MountView::new(kv.clone(), "m1"), MountView::new(kv, "m1"))
+    }
+
+    #[tokio::test]
+    async fn compare_and_put_replaces_only_the_value_that_was_read() {
+        let (a, b) = two_views();
+        assert!(
+            !a.compare_and_put("k", b"v1", b"v2").await.unwrap(),
+            "absent key"
+        );
+        a.put("k", b"v1").await.unwrap();
+        assert!(!a.compare_and_put("k", b"other", b"v2").await.unwrap());
+        assert_eq!(b.get("k").await.unwrap().unwrap().as_slice(), b"v1");
+        // Both read v1; the first to write wins, the second sees that it lost.
+        assert!(a.compare_and_put("k", b"v1", b"v2").await.unwrap());
+        assert!(!b.compare_and_put("k", b"v1", b"v3").await.unwrap());
+        assert_eq!(b.get("k").await.unwrap().unwrap().as_slice(), b"v2");
+        b.delete("k").await.unwrap();
+        assert!(
+            !a.compare_and_put("k", b"v2", b"v4").await.unwrap(),
+            "deleted key"
+        );
+        assert!(a.get("k").await.unwrap().is_none());
+    }
+}
