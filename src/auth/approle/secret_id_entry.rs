@@ -211,7 +211,9 @@ pub(super) enum UseTaken {
 /// used up and deleted with its last one. Atomic across servers: the write is a compare-and-put
 /// against the bytes the login read, so of any number of logins that read the same count,
 /// exactly one takes it and the others get [`UseTaken::LostRace`]. An unlimited secret id
-/// (`num_uses` 0) is not written at all.
+/// (`num_uses` 0) is not written at all: a write per login would make every pod starting with
+/// one shared secret id fight over it. The cost is that a login which read such an entry just
+/// before it was destroyed may finish just after, as a login that had begun before would.
 pub(super) async fn take_use(
     storage: &dyn MountStorage,
     role: &str,
