@@ -96,6 +96,14 @@ impl leasehold_backend::MountStorage for NoStorage {
     async fn put(&self, _key: &str, _value: &[u8]) -> Result<(), leasehold_backend::StorageError> {
         Err(leasehold_backend::StorageError("no storage here".into()))
     }
+    async fn compare_and_put(
+        &self,
+        _key: &str,
+        _expected: &[u8],
+        _value: &[u8],
+    ) -> Result<bool, leasehold_backend::StorageError> {
+        Err(leasehold_backend::StorageError("no storage here".into()))
+    }
     async fn delete(&self, _key: &str) -> Result<(), leasehold_backend::StorageError> {
         Ok(())
     }

@@ -59,6 +59,34 @@ impl SealedKv {
         self.storage.kv_put(key, sealed).await
     }
 
+    /// Replace the value at `key` with `value` (sealed afresh) only if its unsealed value is
+    /// still exactly `expected`; false when it differs or is gone. Atomic across processes: the
+    /// storage compares the *sealed* bytes that were read, so a writer that slipped in between
+    /// the read and the write (whose value has a fresh nonce, even if its plaintext were equal)
+    /// makes the put fail rather than be overwritten.
+    pub async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StorageError> {
+        let Some(sealed) = self.storage.kv_get(key).await? else {
+            return Ok(false);
+        };
+        let plain = self
+            .seal
+            .open(&sealed)
+            .map_err(|e| StorageError(format!("{key}: {e}")))?;
+        if plain.as_slice() != expected {
+            return Ok(false);
+        }
+        let resealed = self
+            .seal
+            .seal(value)
+            .map_err(|e| StorageError(e.to_string()))?;
+        self.storage.kv_compare_and_put(key, sealed, resealed).await
+    }
+
     /// Delete `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.storage.kv_delete(key).await
@@ -181,6 +209,17 @@ impl MountStorage for MountView {
             .await
             .map_err(view_err)
     }
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, ViewError> {
+        self.kv
+            .compare_and_put(&format!("{}{key}", self.prefix), expected, value)
+            .await
+            .map_err(view_err)
+    }
     async fn delete(&self, key: &str) -> Result<(), ViewError> {
         self.kv
             .delete(&format!("{}{key}", self.prefix))
@@ -200,5 +239,41 @@ impl MountStorage for MountView {
                 .await
                 .map_err(view_err)?;
         Ok(leasehold_backend::storage::MountLock(Some(Box::new(held))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::storage::sqlite::SqliteStorage;
+
+    /// Two views of one mount over one storage, as two servers would have.
+    fn two_views() -> (MountView, MountView) {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        (MountView::new(kv.clone(), "m1"), MountView::new(kv, "m1"))
+    }
+
+    #[tokio::test]
+    async fn compare_and_put_replaces_only_the_value_that_was_read() {
+        let (a, b) = two_views();
+        assert!(
+            !a.compare_and_put("k", b"v1", b"v2").await.unwrap(),
+            "absent key"
+        );
+        a.put("k", b"v1").await.unwrap();
+        assert!(!a.compare_and_put("k", b"other", b"v2").await.unwrap());
+        assert_eq!(b.get("k").await.unwrap().unwrap().as_slice(), b"v1");
+        // Both read v1; the first to write wins, the second sees that it lost.
+        assert!(a.compare_and_put("k", b"v1", b"v2").await.unwrap());
+        assert!(!b.compare_and_put("k", b"v1", b"v3").await.unwrap());
+        assert_eq!(b.get("k").await.unwrap().unwrap().as_slice(), b"v2");
+        b.delete("k").await.unwrap();
+        assert!(
+            !a.compare_and_put("k", b"v2", b"v4").await.unwrap(),
+            "deleted key"
+        );
+        assert!(a.get("k").await.unwrap().is_none());
     }
 }

@@ -12,6 +12,7 @@
 
 mod app;
 mod audit;
+mod auth_limits;
 mod auth_methods;
 mod authz;
 mod aws;

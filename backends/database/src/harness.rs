@@ -64,6 +64,21 @@ impl MountStorage for MemoryStorage {
         data.insert(key.to_owned(), value.to_vec());
         Ok(())
     }
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StorageError> {
+        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        match data.get_mut(key) {
+            Some(current) if current.as_slice() == expected => {
+                *current = value.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
         data.remove(key);

@@ -17,6 +17,17 @@ pub trait MountStorage: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError>;
     /// Write `value` at `key`, replacing what was there.
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
+    /// Replace the value at `key` with `value` only if the value there is still exactly
+    /// `expected` (as [`MountStorage::get`] returned it). False when another writer, on this
+    /// server or another sharing the storage, changed or deleted it first: the caller reads
+    /// again and decides anew. This is the one atomic read-modify-write a backend has; use it
+    /// for anything counted down (use limits), never a `get` then a `put`.
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StorageError>;
     /// Remove `key`; absent keys are not an error.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// The names directly under `prefix` (which ends in `/` or is empty); sub-folders end in `/`.

@@ -21,6 +21,10 @@ pub(crate) enum AppRoleError {
     /// cannot learn which half was right.
     #[error("invalid role or secret ID")]
     InvalidCredentials,
+    /// A use-limited secret id kept changing under this login (other logins kept taking its
+    /// uses) more often than a login retries. No use was taken; trying again is safe.
+    #[error("secret ID is being used by too many logins at once; try again")]
+    SecretIdContended,
     /// The client's address is outside the CIDR blocks bound to the role or secret id.
     #[error("source address {addr} is not allowed by the CIDR blocks bound to the {bound_to}")]
     SourceAddressRefused {

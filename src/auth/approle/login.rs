@@ -1,12 +1,20 @@
 //! `POST login`: exchange a role id (and, when the role binds one, a secret id) for an
 //! [`AuthGrant`].
 //!
-//! Order of checks, all under the role's lock: the role id names a role; the client address is
-//! inside the role's `secret_id_bound_cidrs`; the secret id exists, has not expired and the
-//! client is inside its `cidr_list`; the client is inside the token's bound CIDRs. Only when all
-//! pass is a use taken from the secret id, so a refused login never costs a use, and two logins
-//! can never both take the last one. An unknown role id and an unknown, expired or used-up secret
-//! id get the same answer, `invalid role or secret ID`.
+//! Order of checks: the role id names a role; the client address is inside the role's
+//! `secret_id_bound_cidrs`; the secret id exists, has not expired and the client is inside its
+//! `cidr_list`; the client is inside the token's bound CIDRs. Only when all pass is a use taken
+//! from the secret id, so a refused login never costs a use. An unknown role id and an unknown,
+//! expired or used-up secret id get the same answer, `invalid role or secret ID`.
+//!
+//! Login takes no lock. Every server sharing the storage may be serving a login with the same
+//! secret id at the same moment, so the use is taken with a compare-and-put against the entry
+//! as this login read it ([`entries::take_use`]); a login that loses that race reads the entry
+//! again and checks it again, so a secret id limited to N uses admits at most N logins across
+//! all servers. (Vault takes a per-secret-id lock in one process, which holds for one active
+//! node only; here every node serves logins.)
+//!
+//! The file runs past 400 lines only because of its tests; the login itself is about 200.
 
 use std::net::IpAddr;
 
@@ -16,9 +24,15 @@ use secrecy::{ExposeSecret, SecretString};
 use super::error::AppRoleError;
 use super::mac::Purpose;
 use super::role::{self, RoleEntry};
-use super::secret_id_entry::{self as entries, SecretIdEntry};
+use super::secret_id_entry::{self as entries, SecretIdEntry, StoredEntry, UseTaken};
 use super::AppRoleBackend;
 use crate::auth::cidr;
+
+/// How many times one login re-reads a secret id that changed under it before it gives up.
+/// Every lost race means another login took a use, so a one-use secret id is settled on the
+/// first re-read (it is gone); only a secret id with many uses left and more concurrent logins
+/// than this can exhaust it, and then the login is refused without having taken a use.
+const MAX_LOST_RACES: usize = 16;
 
 /// Log and return a refusal. Refusals are the caller's fault, so they are logged at info, and
 /// never with the values that were sent.
@@ -70,7 +84,6 @@ pub(super) async fn login(
             AppRoleError::InvalidCredentials,
         ));
     };
-    let _guard = be.locks.lock(&name).await;
     // The index may be stale (role deleted, role id replaced); the role's own id decides.
     let role = match role::load(storage, &name).await? {
         Some(role) if role.role_id == role_id => role,
@@ -81,34 +94,46 @@ pub(super) async fn login(
     };
     let addr = req.remote_addr;
     check_address(&role.secret_id_bound_cidrs, addr, &name, "role")?;
-    let secret = if role.bind_secret_id {
-        Some(check_secret_id(be, req, &name).await?)
-    } else {
-        None
-    };
-    let token_cidrs = match &secret {
-        Some((_, entry)) if !entry.token_bound_cidrs.is_empty() => &entry.token_bound_cidrs,
-        _ => &role.token.bound_cidrs,
-    };
-    check_address(token_cidrs, addr, &name, "role's tokens")?;
-    let grant = grant(&name, &role, secret.as_ref().map(|(_, e)| e));
-    if let Some((hash, entry)) = secret {
-        let accessor = entry.accessor.clone();
-        entries::take_use(storage, &name, &hash, entry, be.clock.now()).await?;
-        tracing::info!(role.name = %name, secret_id.accessor = %accessor, "AppRole login to role {name}");
-    } else {
+    if !role.bind_secret_id {
+        check_address(&role.token.bound_cidrs, addr, &name, "role's tokens")?;
         tracing::info!(role.name = %name, "AppRole login to role {name} without a secret ID");
+        return Ok(Some(Response::login(grant(&name, &role, None))));
     }
-    Ok(Some(Response::login(grant)))
+    let hash = secret_id_hash(be, req, &name).await?;
+    for _ in 0..MAX_LOST_RACES {
+        let stored = check_secret_id(be, req, &name, &hash).await?;
+        let token_cidrs = if stored.entry.token_bound_cidrs.is_empty() {
+            &role.token.bound_cidrs
+        } else {
+            &stored.entry.token_bound_cidrs
+        };
+        check_address(token_cidrs, addr, &name, "role's tokens")?;
+        match entries::take_use(storage, &name, &hash, &stored, be.clock.now()).await? {
+            UseTaken::Taken => {
+                let accessor = &stored.entry.accessor;
+                tracing::info!(role.name = %name, secret_id.accessor = %accessor, "AppRole login to role {name}");
+                return Ok(Some(Response::login(grant(
+                    &name,
+                    &role,
+                    Some(&stored.entry),
+                ))));
+            }
+            UseTaken::LostRace => continue,
+        }
+    }
+    Err(refuse(
+        Some(&name),
+        "secret id changed under the login too often",
+        AppRoleError::SecretIdContended,
+    ))
 }
 
-/// The live secret id the request names, and its hash; expired ones are removed on sight.
-/// The caller holds the role's lock.
-async fn check_secret_id(
+/// The hash of the request's `secret_id`, under which its entry is stored.
+async fn secret_id_hash(
     be: &AppRoleBackend,
     req: &Request,
     name: &str,
-) -> Result<(String, SecretIdEntry), BackendError> {
+) -> Result<String, BackendError> {
     let secret = match req.fields.str("secret_id")? {
         Some(s) if !s.is_empty() => SecretString::from(s),
         _ => {
@@ -119,28 +144,37 @@ async fn check_secret_id(
             ))
         }
     };
+    let key = be.key(req.storage.as_ref()).await?;
+    Ok(key.hash(Purpose::SecretId, secret.expose_secret())?)
+}
+
+/// The live secret id stored under `hash`, as read now; expired ones are removed on sight.
+async fn check_secret_id(
+    be: &AppRoleBackend,
+    req: &Request,
+    name: &str,
+    hash: &str,
+) -> Result<StoredEntry, BackendError> {
     let storage = req.storage.as_ref();
-    let hash = be
-        .key(storage)
-        .await?
-        .hash(Purpose::SecretId, secret.expose_secret())?;
-    let Some(entry) = entries::load(storage, name, &hash).await? else {
+    let Some(stored) = entries::load_stored(storage, name, hash).await? else {
         return Err(refuse(
             Some(name),
             "unknown secret id",
             AppRoleError::InvalidCredentials,
         ));
     };
-    if entry.is_expired(be.clock.now()) {
-        entries::remove(storage, name, &hash, &entry.accessor).await?;
+    if stored.entry.is_expired(be.clock.now()) {
+        // Expiry is final, so removing it races with nothing: a login that read it before it
+        // expired and takes a use first has logged in in time; one that does not finds it gone.
+        entries::remove(storage, name, hash, &stored.entry.accessor).await?;
         return Err(refuse(
             Some(name),
             "expired secret id",
             AppRoleError::InvalidCredentials,
         ));
     }
-    check_address(&entry.cidr_list, req.remote_addr, name, "secret ID")?;
-    Ok((hash, entry))
+    check_address(&stored.entry.cidr_list, req.remote_addr, name, "secret ID")?;
+    Ok(stored)
 }
 
 /// What the token will be: the role's token settings, the secret id's token CIDRs if it has
@@ -168,7 +202,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use leasehold_backend::{AuthGrant, BackendError};
+    use leasehold_backend::{AuthGrant, BackendError, MountStorage};
     use serde_json::json;
 
     use crate::auth::approle::testing::{ip, Harness};
@@ -278,34 +312,101 @@ mod tests {
         );
     }
 
+    /// Fire `attempts` logins with one fresh secret id of `num_uses` at once, spread over
+    /// `nodes` (servers sharing one storage); how many got a grant. Every refusal must be the
+    /// ordinary one, and afterwards the secret id must be gone from storage.
+    async fn concurrent_logins(nodes: &[Arc<Harness>], num_uses: u64, attempts: usize) -> usize {
+        let first = &nodes[0];
+        let role_id = first.role_id("ci").await;
+        let gen = first
+            .write("role/ci/secret-id", json!({"num_uses": num_uses}))
+            .await
+            .unwrap()
+            .unwrap();
+        let sid = gen.data.unwrap()["secret_id"].clone();
+        let body = json!({"role_id": role_id, "secret_id": sid});
+        let tasks: Vec<_> = (0..attempts)
+            .map(|i| {
+                let (h, body) = (Arc::clone(&nodes[i % nodes.len()]), body.clone());
+                tokio::spawn(async move { h.login(body, None).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(grant) => {
+                    assert_eq!(grant.workload, "role/ci");
+                    ok += 1;
+                }
+                Err(e) => assert_eq!(e.to_string(), REFUSED),
+            }
+        }
+        // Used up: nothing is left to log in with, not even a marked entry.
+        assert!(first.storage.keys_with("secret-id/").is_empty());
+        assert!(first.storage.keys_with("accessor/").is_empty());
+        let err = first.login(body, None).await.unwrap_err();
+        assert_eq!(err.to_string(), REFUSED);
+        ok
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn num_uses_holds_under_concurrent_logins() {
         let h = Arc::new(Harness::new());
         h.write("role/ci", json!({})).await.unwrap();
-        let role_id = h.role_id("ci").await;
         for _ in 0..5 {
-            let gen = h
-                .write("role/ci/secret-id", json!({"num_uses": 2}))
-                .await
-                .unwrap()
-                .unwrap();
-            let sid = gen.data.unwrap()["secret_id"].clone();
-            let body = json!({"role_id": role_id, "secret_id": sid});
-            let attempts: Vec<_> = (0..16)
-                .map(|_| {
-                    let (h, body) = (Arc::clone(&h), body.clone());
-                    tokio::spawn(async move { h.login(body, None).await })
-                })
-                .collect();
-            let mut ok = 0;
-            for attempt in attempts {
-                match attempt.await.unwrap() {
-                    Ok(_) => ok += 1,
-                    Err(e) => assert_eq!(e.to_string(), REFUSED),
-                }
-            }
-            assert_eq!(ok, 2);
+            assert_eq!(concurrent_logins(&[Arc::clone(&h)], 1, 16).await, 1);
+            assert_eq!(concurrent_logins(&[Arc::clone(&h)], 3, 16).await, 3);
         }
+    }
+
+    /// Two servers on one storage: no lock in either process sees the other's logins, so
+    /// only the storage's compare-and-put keeps the count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn num_uses_holds_across_servers_sharing_storage() {
+        let a = Arc::new(Harness::new());
+        let b = Arc::new(a.second_node());
+        a.write("role/ci", json!({})).await.unwrap();
+        let nodes = [a, b];
+        for _ in 0..5 {
+            assert_eq!(concurrent_logins(&nodes, 1, 16).await, 1);
+            assert_eq!(concurrent_logins(&nodes, 3, 16).await, 3);
+        }
+    }
+
+    /// A server that died between marking a secret id's last use and deleting it leaves the
+    /// marked entry: it must not log in, and a listing finishes the removal.
+    #[tokio::test]
+    async fn a_used_up_entry_left_by_a_crash_reads_as_gone() {
+        let h = Harness::new();
+        h.write("role/ci", json!({"secret_id_num_uses": 1}))
+            .await
+            .unwrap();
+        let role_id = h.role_id("ci").await;
+        let sid = h.secret_id("ci").await;
+        let key = h.storage.keys_with("secret-id/ci/").pop().unwrap();
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&h.storage.get(&key).await.unwrap().unwrap()).unwrap();
+        entry["used_up"] = json!(true);
+        h.storage
+            .put(&key, &serde_json::to_vec(&entry).unwrap())
+            .await
+            .unwrap();
+        let err = h
+            .login(json!({"role_id": role_id, "secret_id": sid}), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), REFUSED);
+        let lookup = h
+            .write("role/ci/secret-id/lookup", json!({"secret_id": sid}))
+            .await
+            .unwrap();
+        assert!(lookup.is_none());
+        assert_eq!(
+            h.list("role/ci/secret-id").await.unwrap()["keys"],
+            json!([])
+        );
+        assert!(h.storage.keys_with("secret-id/").is_empty());
+        assert!(h.storage.keys_with("accessor/").is_empty());
     }
 
     #[tokio::test]

@@ -25,10 +25,12 @@
 //! `accessor/<role>/<accessor>` (which hash an accessor names) in `secret_id_entry.rs`. Secret
 //! ids themselves are never stored.
 //!
-//! Concurrency: everything that reads and then writes a role's secret ids or the role itself
-//! holds that role's async mutex, so a secret id limited to N uses admits at most N logins
-//! however many arrive at once. Those mutexes live in the backend instance, which is why there
-//! must be exactly one instance per mount.
+//! Concurrency: a login takes a secret id's use with the storage's compare-and-put, so a secret
+//! id limited to N uses admits at most N logins however many arrive at once, on however many
+//! servers share the storage (`login.rs`, `secret_id_entry.rs`). The administrative paths that
+//! read and then write a role or its secret ids hold that role's async mutex; those mutexes live
+//! in the backend instance, which is why there must be exactly one instance per mount, and they
+//! order writers within one server only.
 
 pub(crate) mod error;
 mod login;

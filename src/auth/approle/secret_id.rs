@@ -206,6 +206,7 @@ async fn create(
         creation_time: now,
         last_updated_time: now,
         expiration_time: expiry(now, new.ttl_secs)?,
+        used_up: false,
     };
     entries::insert(storage, name, &hash, &entry).await?;
     tracing::info!(role.name = %name, secret_id.accessor = %entry.accessor, "issued a secret ID for AppRole role {name}");
@@ -226,10 +227,11 @@ pub(super) async fn list(
         let Some(hash) = entries::hash_for_accessor(storage, name, &accessor).await? else {
             continue;
         };
-        match live(be, storage, name, hash).await? {
+        match live(be, storage, name, hash.clone()).await? {
             Some(_) => keys.push(accessor),
-            // Expired (and now removed), or an accessor left by a crash between two deletes.
-            None => entries::remove_accessor(storage, name, &accessor).await?,
+            // Expired (and now removed), or left by a crash between the steps of a removal
+            // (an accessor alone, or an entry marked used up): finish the removal.
+            None => entries::remove(storage, name, &hash, &accessor).await?,
         }
     }
     let mut data = Map::new();

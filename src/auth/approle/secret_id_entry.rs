@@ -4,7 +4,15 @@
 //!
 //! Layout: `secret-id/<role>/<hmac(secret id)>` holds a [`SecretIdEntry`];
 //! `accessor/<role>/<accessor>` holds the hash the accessor names. The secret id itself is never
-//! stored. Callers hold the role's lock around any read-then-write.
+//! stored.
+//!
+//! Use counts are taken with the storage's compare-and-put ([`take_use`]), never a read then a
+//! write: every server sharing the storage may be logging in with the same secret id at once,
+//! and a per-process lock cannot see the others. The last use first marks the entry used up
+//! (by compare-and-put too, so exactly one login wins it) and only then deletes it; a marked
+//! entry reads as absent. The administrative paths still hold the role's (per-process) lock
+//! around their read-then-write; they change entries only by creating or deleting them, which a
+//! racing login's compare-and-put notices.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +21,9 @@ use leasehold_backend::storage::{get_json, put_json};
 use leasehold_backend::{BackendError, MountStorage};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use zeroize::Zeroizing;
+
+use super::error::AppRoleError;
 
 /// Storage folder of secret ids.
 const SECRET_PREFIX: &str = "secret-id/";
@@ -40,6 +51,10 @@ pub(super) struct SecretIdEntry {
     pub last_updated_time: DateTime<Utc>,
     /// When it stops working; `None` for never.
     pub expiration_time: Option<DateTime<Utc>>,
+    /// Its last use was taken and the entry is about to be deleted: it reads as absent. Only
+    /// seen in storage between the two steps of [`take_use`] (or after a crash between them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub used_up: bool,
 }
 
 impl SecretIdEntry {
@@ -105,13 +120,37 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// The entry stored under `hash` for `role`.
+/// An entry as read, with the exact bytes it was read as: what a compare-and-put compares.
+pub(super) struct StoredEntry {
+    /// The entry.
+    pub entry: SecretIdEntry,
+    /// The stored JSON. Zeroized on drop: it is not secret, but costs nothing to wipe.
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+/// The entry stored under `hash` for `role`, with the bytes it was read as. A used-up entry is
+/// `None`.
+pub(super) async fn load_stored(
+    storage: &dyn MountStorage,
+    role: &str,
+    hash: &str,
+) -> Result<Option<StoredEntry>, BackendError> {
+    let key = secret_key(role, hash);
+    let Some(bytes) = storage.get(&key).await? else {
+        return Ok(None);
+    };
+    let entry: SecretIdEntry = serde_json::from_slice(&bytes)
+        .map_err(|e| AppRoleError::Internal(format!("stored entry {key} is not valid: {e}")))?;
+    Ok((!entry.used_up).then_some(StoredEntry { entry, bytes }))
+}
+
+/// The entry stored under `hash` for `role`; a used-up entry is `None`.
 pub(super) async fn load(
     storage: &dyn MountStorage,
     role: &str,
     hash: &str,
 ) -> Result<Option<SecretIdEntry>, BackendError> {
-    Ok(get_json(storage, &secret_key(role, hash)).await?)
+    Ok(load_stored(storage, role, hash).await?.map(|s| s.entry))
 }
 
 /// The hash `accessor` names on `role`, if any.
@@ -158,25 +197,51 @@ pub(super) async fn remove(
     remove_accessor(storage, role, accessor).await
 }
 
-/// Take one use of a secret id a login has accepted: the entry loses a use, or is deleted with
-/// its last one. The caller holds the role's lock, so the count it read is still current.
+/// What [`take_use`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UseTaken {
+    /// The use is this login's: it may proceed.
+    Taken,
+    /// Another writer changed or removed the entry since `stored` was read (on this server or
+    /// another); nothing was written. Read it again and decide again.
+    LostRace,
+}
+
+/// Take one use of the secret id `stored` (as a login read it): the entry loses a use, or is
+/// used up and deleted with its last one. Atomic across servers: the write is a compare-and-put
+/// against the bytes the login read, so of any number of logins that read the same count,
+/// exactly one takes it and the others get [`UseTaken::LostRace`]. An unlimited secret id
+/// (`num_uses` 0) is not written at all: a write per login would make every pod starting with
+/// one shared secret id fight over it. The cost is that a login which read such an entry just
+/// before it was destroyed may finish just after, as a login that had begun before would.
 pub(super) async fn take_use(
     storage: &dyn MountStorage,
     role: &str,
     hash: &str,
-    mut entry: SecretIdEntry,
+    stored: &StoredEntry,
     now: DateTime<Utc>,
-) -> Result<(), BackendError> {
-    match entry.num_uses {
-        0 => Ok(()),
-        1 => remove(storage, role, hash, &entry.accessor).await,
-        n => {
-            entry.num_uses = n - 1;
-            entry.last_updated_time = now;
-            put_json(storage, &secret_key(role, hash), &entry).await?;
-            Ok(())
-        }
+) -> Result<UseTaken, BackendError> {
+    let mut next = stored.entry.clone();
+    match next.num_uses {
+        0 => return Ok(UseTaken::Taken),
+        1 => next.used_up = true,
+        n => next.num_uses = n - 1,
     }
+    next.last_updated_time = now;
+    let key = secret_key(role, hash);
+    let bytes = Zeroizing::new(
+        serde_json::to_vec(&next)
+            .map_err(|e| AppRoleError::Internal(format!("cannot encode {key}: {e}")))?,
+    );
+    if !storage.compare_and_put(&key, &stored.bytes, &bytes).await? {
+        return Ok(UseTaken::LostRace);
+    }
+    if next.used_up {
+        // Only the login that marked it gets here. A crash before the delete leaves a marked
+        // entry, which reads as absent and is deleted whenever it is next come across.
+        remove(storage, role, hash, &next.accessor).await?;
+    }
+    Ok(UseTaken::Taken)
 }
 
 /// Delete every secret id of `role` (the role is being deleted); returns how many there were.

@@ -37,6 +37,22 @@ impl MountStorage for MemoryStorage {
             .insert(key.to_owned(), value.to_vec());
         Ok(())
     }
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StorageError> {
+        tokio::task::yield_now().await;
+        let mut map = self.0.lock().unwrap();
+        match map.get_mut(key) {
+            Some(current) if current.as_slice() == expected => {
+                *current = value.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         tokio::task::yield_now().await;
         self.0.lock().unwrap().remove(key);
@@ -96,6 +112,16 @@ impl Harness {
             backend: AppRoleBackend::new(clock.clone()),
             storage: Arc::new(MemoryStorage::default()),
             clock,
+        }
+    }
+
+    /// Another server on the same storage and clock: a backend of its own, so nothing held in
+    /// memory (the per-role locks, the cached key) is shared with this one.
+    pub(crate) fn second_node(&self) -> Self {
+        Self {
+            backend: AppRoleBackend::new(self.clock.clone()),
+            storage: Arc::clone(&self.storage),
+            clock: Arc::clone(&self.clock),
         }
     }
 

@@ -53,6 +53,9 @@ pub enum TokenProblem {
     /// No candidate key verified the signature.
     #[error("failed to verify signature")]
     BadSignature,
+    /// The token has no `exp`: we accept no token whose issuer set no end to it.
+    #[error("token has no expiration time (exp)")]
+    MissingExpiry,
     /// `exp`, even with the expiration and clock-skew leeways, is in the past.
     #[error("token is expired (exp)")]
     Expired,
@@ -62,6 +65,15 @@ pub enum TokenProblem {
     /// `iat`, even with the clock-skew leeway, is in the future.
     #[error("token was issued in the future (iat)")]
     IssuedInFuture,
+    /// The role sets `max_age` and the token has no `auth_time`.
+    #[error("token has no auth_time, which the role's max_age requires")]
+    MissingAuthTime,
+    /// `auth_time` is longer ago than the role's `max_age` (plus the clock-skew leeway).
+    #[error("authentication is older than the role's max_age (auth_time)")]
+    AuthenticationTooOld,
+    /// `auth_time`, even with the clock-skew leeway, is in the future.
+    #[error("authentication time is in the future (auth_time)")]
+    AuthenticatedInFuture,
     /// A registered claim has the wrong JSON type (`exp` not a number, `aud` not strings...).
     #[error("invalid {0} claim")]
     InvalidClaimType(&'static str),

@@ -95,6 +95,9 @@ pub struct JwtRole {
     pub expiration_leeway: i64,
     /// Seconds `nbf` may lie in the future; 0 = default (150), negative = none.
     pub not_before_leeway: i64,
+    /// Longest time since the user last authenticated (`auth_time`); zero = not checked.
+    #[serde(with = "secs")]
+    pub max_age: Duration,
     /// Policies of the issued token (lower-cased, sorted, deduplicated).
     pub token_policies: Vec<String>,
     /// TTL of the issued token; zero = the mount's default.
@@ -122,6 +125,7 @@ impl Default for JwtRole {
             clock_skew_leeway: DEFAULT_CLOCK_SKEW_LEEWAY,
             expiration_leeway: DEFAULT_EXP_NBF_LEEWAY,
             not_before_leeway: DEFAULT_EXP_NBF_LEEWAY,
+            max_age: Duration::ZERO,
             token_policies: Vec::new(),
             token_ttl: Duration::ZERO,
             token_max_ttl: Duration::ZERO,
@@ -154,6 +158,7 @@ impl JwtRole {
         "clock_skew_leeway",
         "expiration_leeway",
         "not_before_leeway",
+        "max_age",
         "token_policies",
         "policies",
         "token_ttl",
@@ -219,6 +224,9 @@ impl JwtRole {
                 *slot = secs;
             }
         }
+        if let Some(max_age) = field(fields.duration("max_age"))? {
+            role.max_age = max_age;
+        }
         apply_token_fields(fields, &mut role)?;
         role.check()?;
         Ok(role)
@@ -266,7 +274,7 @@ impl JwtRole {
             "oidc_scopes": [],
             "allowed_redirect_uris": [],
             "verbose_oidc_logging": false,
-            "max_age": 0,
+            "max_age": self.max_age.as_secs(),
             "token_policies": policies,
             "policies": policies,
             "token_ttl": ttl,
@@ -547,6 +555,26 @@ mod tests {
         let mut v = base();
         v["clock_skew_leeway"] = json!("soon");
         assert!(refused(v).contains("clock_skew_leeway"));
+        for bad in [json!(true), json!([1]), json!("1x")] {
+            let mut v = base();
+            v["expiration_leeway"] = bad.clone();
+            assert!(refused(v).contains("expiration_leeway"), "{bad}");
+        }
+
+        // max_age: a duration, never negative; read back in seconds; 0 (the default) = unchecked.
+        assert_eq!(create(base()).unwrap().max_age, Duration::ZERO);
+        let mut v = base();
+        v["max_age"] = json!("15m");
+        let role = create(v).unwrap();
+        assert_eq!(role.max_age, Duration::from_secs(900));
+        assert_eq!(role.to_read_json()["max_age"], 900);
+        let stored = serde_json::to_vec(&role).unwrap();
+        assert_eq!(serde_json::from_slice::<JwtRole>(&stored).unwrap(), role);
+        for bad in [json!(-5), json!("soon"), json!({"s": 1})] {
+            let mut v = base();
+            v["max_age"] = bad.clone();
+            assert!(refused(v).contains("max_age"), "{bad}");
+        }
 
         assert_eq!(effective_leeway(0, 60), 60);
         assert_eq!(effective_leeway(-1, 60), 0);

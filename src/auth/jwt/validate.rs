@@ -2,13 +2,13 @@
 //! decides before it issues a token.
 //!
 //! Order: shape and header (`alg` accepted and allowed, no `crit`), signature against the
-//! candidate keys, then the registered claims (`exp`/`nbf`/`iat` with the role's leeways, `iss`,
-//! `aud`, `sub`), then the role's `bound_claims`, the user claim and the claim mappings. Claims
+//! candidate keys, then the registered claims (`exp`, which is required, `nbf` and `iat` with the
+//! role's leeways, and `auth_time` when the role sets `max_age`; then `iss`, `aud`, `sub`), then the role's `bound_claims`, the user claim and the claim mappings. Claims
 //! are only read after the signature verified, so nothing an attacker writes in an unsigned
 //! payload is ever acted on.
 //!
 //! The file runs past 400 lines only because its tests enumerate every refusal; the checks
-//! themselves are about 350 lines.
+//! themselves are about 370 lines.
 
 use std::collections::BTreeMap;
 
@@ -186,15 +186,27 @@ fn numeric_date(claims: &Value, name: &'static str) -> Result<Option<i64>, Token
     }
 }
 
+/// The token's validity window, with the role's leeways (a negative leeway is none at all, as
+/// in Vault; it never switches a check off).
+///
+/// `exp` is required. Vault's validator (hashicorp/cap `jwt.Validator`) accepts a token without
+/// `exp` when it has `iat` or `nbf`, treating it as expiring `expiration_leeway` after the later
+/// of the two, and older Vault releases did not check a missing `exp` at all. We refuse it: a
+/// bearer token whose issuer gave it no end is not one whose theft we can bound, and every
+/// machine identity issuer we serve (CI systems, Kubernetes projected tokens, cloud workload
+/// identity) sets `exp`. There is deliberately no per-role opt-out.
+///
+/// `max_age`, when the role sets it, requires `auth_time` no older than that (plus the clock
+/// skew). Vault only asks the OIDC provider for it in the browser flow and never checks it on
+/// a JWT login; a role that sets it here means it, so it is enforced.
 fn check_times(role: &JwtRole, claims: &Value, now: DateTime<Utc>) -> Result<(), TokenProblem> {
     let now = now.timestamp();
     let skew = effective_leeway(role.clock_skew_leeway, DEFAULT_CLOCK_SKEW_LEEWAY);
     let exp_leeway = effective_leeway(role.expiration_leeway, DEFAULT_EXP_NBF_LEEWAY);
     let nbf_leeway = effective_leeway(role.not_before_leeway, DEFAULT_EXP_NBF_LEEWAY);
-    if let Some(exp) = numeric_date(claims, "exp")? {
-        if now >= exp.saturating_add(exp_leeway).saturating_add(skew) {
-            return Err(TokenProblem::Expired);
-        }
+    let exp = numeric_date(claims, "exp")?.ok_or(TokenProblem::MissingExpiry)?;
+    if now >= exp.saturating_add(exp_leeway).saturating_add(skew) {
+        return Err(TokenProblem::Expired);
     }
     if let Some(nbf) = numeric_date(claims, "nbf")? {
         if now.saturating_add(nbf_leeway).saturating_add(skew) < nbf {
@@ -204,6 +216,16 @@ fn check_times(role: &JwtRole, claims: &Value, now: DateTime<Utc>) -> Result<(),
     if let Some(iat) = numeric_date(claims, "iat")? {
         if now.saturating_add(skew) < iat {
             return Err(TokenProblem::IssuedInFuture);
+        }
+    }
+    if !role.max_age.is_zero() {
+        let max_age = i64::try_from(role.max_age.as_secs()).unwrap_or(i64::MAX);
+        let auth_time = numeric_date(claims, "auth_time")?.ok_or(TokenProblem::MissingAuthTime)?;
+        if now >= auth_time.saturating_add(max_age).saturating_add(skew) {
+            return Err(TokenProblem::AuthenticationTooOld);
+        }
+        if now.saturating_add(skew) < auth_time {
+            return Err(TokenProblem::AuthenticatedInFuture);
         }
     }
     Ok(())
@@ -593,6 +615,108 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_without_exp_is_refused_however_fresh() {
+        let r = role(json!({}));
+        let thirty_days = 30 * 86_400;
+        for (what, changes) in [
+            (
+                "iat only, 30 days old",
+                json!({"exp": null, "nbf": null, "iat": at(-thirty_days).timestamp()}),
+            ),
+            (
+                "iat only, just now",
+                json!({"exp": null, "nbf": null, "iat": at(0).timestamp()}),
+            ),
+            ("nbf only", json!({"exp": null, "iat": null})),
+            (
+                "no time claims",
+                json!({"exp": null, "nbf": null, "iat": null}),
+            ),
+        ] {
+            let err = refusal(&r, &RSA1.sign(None, &with(changes))).await;
+            assert!(
+                matches!(err, JwtError::InvalidToken(TokenProblem::MissingExpiry)),
+                "{what}: {err}"
+            );
+        }
+        let mut explicit_null = claims();
+        explicit_null["exp"] = Value::Null;
+        let err = refusal(&r, &RSA1.sign(None, &explicit_null)).await;
+        assert!(
+            matches!(err, JwtError::InvalidToken(TokenProblem::MissingExpiry)),
+            "{err}"
+        );
+        // Disabling every leeway does not disable the requirement.
+        let strict = role(
+            json!({"clock_skew_leeway": -1, "expiration_leeway": -1, "not_before_leeway": -1}),
+        );
+        let err = refusal(&strict, &RSA1.sign(None, &with(json!({"exp": null})))).await;
+        assert_eq!(
+            err.to_string(),
+            "error validating token: token has no expiration time (exp)"
+        );
+        // exp alone is enough.
+        check(
+            &r,
+            &RSA1.sign(None, &with(json!({"iat": null, "nbf": null}))),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn max_age_requires_a_recent_auth_time() {
+        let r = role(json!({"max_age": "1h"}));
+        let auth = |secs: i64| RSA1.sign(None, &with(json!({"auth_time": at(secs).timestamp()})));
+        // 1 h + 60 s of clock skew.
+        check(&r, &auth(-3600)).await.unwrap();
+        check(&r, &auth(-3650)).await.unwrap();
+        let err = refusal(&r, &auth(-3661)).await;
+        assert!(
+            matches!(
+                err,
+                JwtError::InvalidToken(TokenProblem::AuthenticationTooOld)
+            ),
+            "{err}"
+        );
+        let err = refusal(&r, &auth(-30 * 86_400)).await;
+        assert!(
+            matches!(
+                err,
+                JwtError::InvalidToken(TokenProblem::AuthenticationTooOld)
+            ),
+            "{err}"
+        );
+        let err = refusal(&r, &RSA1.sign(None, &claims())).await;
+        assert_eq!(
+            err.to_string(),
+            "error validating token: token has no auth_time, which the role's max_age requires"
+        );
+        let err = refusal(&r, &auth(120)).await;
+        assert!(
+            matches!(
+                err,
+                JwtError::InvalidToken(TokenProblem::AuthenticatedInFuture)
+            ),
+            "{err}"
+        );
+        let err = refusal(
+            &r,
+            &RSA1.sign(None, &with(json!({"auth_time": "yesterday"}))),
+        )
+        .await;
+        assert!(
+            matches!(
+                err,
+                JwtError::InvalidToken(TokenProblem::InvalidClaimType("auth_time"))
+            ),
+            "{err}"
+        );
+        // Without max_age, auth_time is not looked at.
+        check(&role(json!({})), &auth(-30 * 86_400)).await.unwrap();
     }
 
     #[tokio::test]

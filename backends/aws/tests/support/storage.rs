@@ -37,6 +37,22 @@ impl MountStorage for MemoryStorage {
         Ok(())
     }
 
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StorageError> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get_mut(key) {
+            Some(current) if current.as_slice() == expected => {
+                *current = value.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(key);
