@@ -57,6 +57,11 @@ impl PolicyStore {
         if name == "root" {
             return Ok(Some(policy::root_policy()));
         }
+        if name == policy::RESPONSE_WRAPPING_POLICY_NAME {
+            // Built in and immutable: never read from storage, where someone could have put
+            // a wider text under this name.
+            return Ok(Some(policy::response_wrapping_policy()));
+        }
         if let Some(p) = self
             .cache
             .read()
@@ -89,8 +94,8 @@ impl PolicyStore {
 
     /// Parse and store a policy; a parse error is the caller's (400).
     pub async fn put(&self, name: &str, text: &str) -> Result<()> {
-        if name == "root" {
-            return Err(Error::invalid("cannot update the root policy"));
+        if name == "root" || name == policy::RESPONSE_WRAPPING_POLICY_NAME {
+            return Err(Error::invalid(format!("cannot update the {name} policy")));
         }
         let parsed = policy::parse(name, text).map_err(|e| Error::invalid(e.to_string()))?;
         // Stored as parsed (base64 already decoded), so a read returns the policy text.
@@ -106,7 +111,7 @@ impl PolicyStore {
 
     /// Delete a policy; `root` and `default` cannot be deleted.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        if name == "root" || name == "default" {
+        if name == "root" || name == "default" || name == policy::RESPONSE_WRAPPING_POLICY_NAME {
             return Err(Error::invalid(format!("cannot delete the {name} policy")));
         }
         self.kv.delete(&format!("{PREFIX}{name}")).await?;
@@ -154,6 +159,27 @@ impl Core {
         }
         let acl = self.policies.acl(&token.policies).await?;
         if acl.allows(path, needed, policy::requires_sudo(path)) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied)
+        }
+    }
+
+    /// Refuse (403, as Vault) unless the request's wrapping (`wrap_ttl`, `None` when not
+    /// wrapped) meets the `min_wrapping_ttl`/`max_wrapping_ttl` of the rule deciding `path`.
+    /// Called beside every [`Core::authorize`]: `Acl::allows` no longer looks at these bounds.
+    pub async fn check_wrapping(
+        &self,
+        token: &TokenEntry,
+        path: &str,
+        needed: Capability,
+        wrap_ttl: Option<std::time::Duration>,
+    ) -> Result<()> {
+        if token.is_root() {
+            return Ok(());
+        }
+        let acl = self.policies.acl(&token.policies).await?;
+        if acl.check_wrapping(path, needed, wrap_ttl) {
             Ok(())
         } else {
             Err(Error::PermissionDenied)

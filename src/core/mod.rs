@@ -14,6 +14,7 @@ pub mod token_paths;
 pub mod token_roles;
 pub mod tokens;
 pub mod workloads;
+pub mod wrapping;
 
 use std::sync::Arc;
 
@@ -31,7 +32,13 @@ use api::{ApiRequest, ApiResponse, Envelope, Method};
 use mounts::MountTable;
 
 /// Paths served without a token.
-const UNAUTHENTICATED: &[&str] = &["sys/health", "sys/seal-status", "sys/leader", "sys/init"];
+const UNAUTHENTICATED: &[&str] = &[
+    "sys/health",
+    "sys/seal-status",
+    "sys/leader",
+    "sys/init",
+    "sys/wrapping/lookup",
+];
 
 /// The server's shared state.
 pub struct Core {
@@ -66,18 +73,37 @@ impl Core {
         let bare = path.trim_end_matches('/');
         let open_metrics = bare == "sys/metrics" && self.metrics.unauthenticated_access();
         if UNAUTHENTICATED.contains(&bare) || open_metrics {
+            if req.wrap_ttl.is_some() {
+                return Err(Error::invalid(format!(
+                    "response wrapping is not supported on {bare:?}"
+                )));
+            }
             return system::handle_unauthenticated(self, &req, bare).await;
         }
+        self.check_wrap_request(&req)?;
         if let Some(login) = self.login_route(bare) {
             let audited = req.clone();
             self.audit_request(&audited, None)?;
             let result = self.login(req, login).await;
+            let result = self.wrap_response(&audited, None, result).await;
             return self.audit_response(&audited, None, result).await;
         }
-        let (token, last_use) = self.authenticate(&req).await?;
+        if let Err(e) = self.check_named_wrapping_token(&req, bare).await {
+            let audited = req.clone();
+            self.audit_request(&audited, None)?;
+            return self.audit_response(&audited, None, Err(e)).await;
+        }
+        let (token, last_use) = match self.authenticate(&req).await {
+            // The caller is the wrapping token, and another request took its one use first.
+            Err(Error::PermissionDenied) if wrapping::is_first_party(&req, bare) => {
+                return Err(Error::invalid(wrapping::INVALID_TOKEN))
+            }
+            other => other?,
+        };
         let audited = req.clone();
         self.audit_request(&audited, Some(&token))?;
         let result = self.serve(req, &token, &path, last_use).await;
+        let result = self.wrap_response(&audited, Some(&token), result).await;
         self.audit_response(&audited, Some(&token), result).await
     }
 
@@ -112,6 +138,13 @@ impl Core {
                 if !env.lease_id.is_empty() {
                     let _ = self.leases.revoke(&env.lease_id, true).await;
                 }
+                // A wrapped credential goes too, and the wrapping token with what it holds.
+                if let Some(wrap) = &env.wrap_info {
+                    if !wrap.wrapped_lease_id.is_empty() {
+                        let _ = self.leases.revoke(&wrap.wrapped_lease_id, true).await;
+                    }
+                    let _ = self.revoke_token(&wrap.accessor, false, true).await;
+                }
             }
             return Err(e);
         }
@@ -128,8 +161,9 @@ impl Core {
         let result = self.dispatch(req, token, path).await;
         if last_use {
             // The token's last use: it ends now, and with it anything it just obtained.
-            let issued_lease =
-                matches!(&result, Ok(ApiResponse::Ok(env)) if !env.lease_id.is_empty());
+            // (An unwrap hands over a lease obtained by another token: not this one's to end.)
+            let issued_lease = !wrapping::is_wrapping_token(token)
+                && matches!(&result, Ok(ApiResponse::Ok(env)) if !env.lease_id.is_empty());
             self.revoke_token(&token.accessor, false, true).await?;
             if issued_lease {
                 return Err(Error::invalid(
@@ -148,12 +182,16 @@ impl Core {
     ) -> Result<ApiResponse> {
         let bare = path.trim_end_matches('/');
         if path.starts_with("sys/") || bare == "sys" {
-            self.authorize(token, &acl_path(&req, path), Self::method_capability(&req)?)
+            let (acl_path, needed) = (acl_path(&req, path), Self::method_capability(&req)?);
+            self.authorize(token, &acl_path, needed).await?;
+            self.check_wrapping(token, &acl_path, needed, req.wrap_ttl)
                 .await?;
             return system::handle(self, &req, token, path).await;
         }
         if let Some(rest) = path.strip_prefix("auth/token/") {
-            self.authorize(token, &acl_path(&req, path), Self::method_capability(&req)?)
+            let (acl_path, needed) = (acl_path(&req, path), Self::method_capability(&req)?);
+            self.authorize(token, &acl_path, needed).await?;
+            self.check_wrapping(token, &acl_path, needed, req.wrap_ttl)
                 .await?;
             return token_paths::handle(self, &req, token, rest).await;
         }
@@ -191,6 +229,13 @@ impl Core {
             .lookup(token.expose_secret(), self.clock.now())
             .await?;
         let mut entry = entry.ok_or(Error::PermissionDenied)?;
+        // A wrapping token is good for unwrapping and nothing else: refused anywhere else
+        // before its one use is taken, so a stray request cannot destroy what it guards.
+        if wrapping::is_wrapping_token(&entry)
+            && req.path.trim_matches('/') != "sys/wrapping/unwrap"
+        {
+            return Err(Error::PermissionDenied);
+        }
         // An empty list binds nothing.
         if !crate::auth::cidr::allows(&entry.bound_cidrs, req.remote_addr) {
             return Err(Error::PermissionDenied);
@@ -332,12 +377,10 @@ impl Core {
             backend_req.operation = Operation::Create;
         }
         let operation = backend_req.operation;
-        self.authorize(
-            token,
-            &acl_path,
-            policy::Capability::for_operation(operation),
-        )
-        .await?;
+        let needed = policy::Capability::for_operation(operation);
+        self.authorize(token, &acl_path, needed).await?;
+        self.check_wrapping(token, &acl_path, needed, req.wrap_ttl)
+            .await?;
         let mount_type = mount.backend.mount_type();
         let response = mount.backend.handle(backend_req).await?;
         let Some(response) = response else {

@@ -1,6 +1,7 @@
 //! Parse an HTTP request into an [`ApiRequest`], with Vault's leniency: the LIST verb or
 //! `?list=true` (any case), query parameters as fields, an empty body as `{}` whatever the content
-//! type, form bodies when declared, and the token from `X-Vault-Token` or `Authorization: Bearer`.
+//! type, form bodies when declared, the token from `X-Vault-Token` or `Authorization: Bearer`, and
+//! the response-wrapping headers (`X-Vault-Wrap-TTL`, `X-Vault-Wrap-Format`).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method as HttpMethod, Request};
@@ -9,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::core::api::{ApiRequest, Method};
+use crate::core::wrapping;
 use crate::error::{Error, Result};
 
 /// Vault's default request size limit.
@@ -49,6 +51,18 @@ pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
             data.insert(k, v);
         }
     }
+    let header = |name: &str| -> Result<Option<&str>> {
+        parts
+            .headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| Error::invalid(format!("{name} header is not ASCII")))
+            })
+            .transpose()
+    };
+    let wrap_ttl =
+        wrapping::parse_headers(header("x-vault-wrap-ttl")?, header("x-vault-wrap-format")?)?;
     Ok(ApiRequest {
         method,
         path,
@@ -65,6 +79,7 @@ pub async fn parse(req: Request<Body>) -> Result<ApiRequest> {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty()),
+        wrap_ttl,
     })
 }
 

@@ -1,4 +1,5 @@
-//! The `sys/` paths: health and seal status, the mount table, and the lease API.
+//! The `sys/` paths: health and seal status, the mount table, the lease API, and response
+//! wrapping (served by `core::wrapping`).
 
 pub mod audit;
 pub mod health;
@@ -24,6 +25,7 @@ pub async fn handle_unauthenticated(
         "sys/seal-status" => health::seal_status(core, req),
         "sys/leader" => health::leader(core, req).await,
         "sys/init" => health::init(req),
+        "sys/wrapping/lookup" => crate::core::wrapping::lookup(core, req).await,
         // Only reached with telemetry.unauthenticated_metrics_access (see Core::handle).
         "sys/metrics" => metrics::read(core, req).await,
         _ => Err(Error::NoRoute(path.to_owned())),
@@ -34,10 +36,13 @@ pub async fn handle_unauthenticated(
 pub async fn handle(
     core: &Core,
     req: &ApiRequest,
-    _token: &TokenEntry,
+    token: &TokenEntry,
     path: &str,
 ) -> Result<ApiResponse> {
     let bare = path.trim_end_matches('/');
+    if let Some(rest) = bare.strip_prefix("sys/wrapping/") {
+        return crate::core::wrapping::handle(core, req, token, rest).await;
+    }
     if bare == "sys/mounts" || bare.starts_with("sys/mounts/") {
         return mounts::handle(core, req, bare, MountKind::Secrets).await;
     }
