@@ -95,7 +95,7 @@ impl Core {
         }
         let (token, last_use) = match self.authenticate(&req).await {
             // The caller is the wrapping token, and another request took its one use first.
-            Err(Error::PermissionDenied) if wrapping::is_first_party(&req, bare) => {
+            Err(Error::PermissionDenied) if wrapping::is_first_party_unwrap(&req, bare) => {
                 return Err(Error::invalid(wrapping::INVALID_TOKEN))
             }
             other => other?,

@@ -87,10 +87,11 @@ pub fn is_wrapping_token(entry: &TokenEntry) -> bool {
     matches!(entry.policies.as_slice(), [only] if only == RESPONSE_WRAPPING_POLICY_NAME)
 }
 
-/// True when `bare` is a wrapping path that reads a wrapping token and the request names none
-/// in its body: the caller's own token is the wrapping token.
-pub fn is_first_party(req: &ApiRequest, bare: &str) -> bool {
-    TOKEN_PATHS.contains(&bare) && !req.data.contains_key("token")
+/// True for an unwrap that names no wrapping token in its body: the caller's own token is the
+/// wrapping token, and a failure to authenticate it means the token is not (or no longer)
+/// valid. (A first-party rewrap is refused by policy, with a 403, as in Vault.)
+pub fn is_first_party_unwrap(req: &ApiRequest, bare: &str) -> bool {
+    bare == "sys/wrapping/unwrap" && !req.data.contains_key("token")
 }
 
 /// What is kept beside a wrapped response: `sys/wrapping/lookup` answers from it without

@@ -28,3 +28,4 @@ mod restart;
 mod sys;
 mod tokens;
 mod vaultrs_client;
+mod wrapping;
