@@ -91,7 +91,13 @@ pub fn is_wrapping_token(entry: &TokenEntry) -> bool {
 /// wrapping token, and a failure to authenticate it means the token is not (or no longer)
 /// valid. (A first-party rewrap is refused by policy, with a 403, as in Vault.)
 pub fn is_first_party_unwrap(req: &ApiRequest, bare: &str) -> bool {
-    bare == "sys/wrapping/unwrap" && !req.data.contains_key("token")
+    bare == "sys/wrapping/unwrap" && body_token(req).is_none()
+}
+
+/// The body's `token`; a JSON `null` (vaultrs sends `{"token": null}` to unwrap with its own
+/// token) counts as absent, as it does in Vault.
+fn body_token(req: &ApiRequest) -> Option<&Value> {
+    req.data.get("token").filter(|v| !v.is_null())
 }
 
 /// What is kept beside a wrapped response: `sys/wrapping/lookup` answers from it without
@@ -200,7 +206,7 @@ fn invalid_token() -> Error {
 
 /// The wrapping token a request names: `token` in the body, else the caller's own token.
 fn named_token(req: &ApiRequest) -> Result<SecretString> {
-    match req.data.get("token") {
+    match body_token(req) {
         Some(Value::String(t)) if !t.trim().is_empty() => {
             Ok(SecretString::from(t.trim().to_owned()))
         }
@@ -381,7 +387,7 @@ impl Core {
     /// authenticated. Either way the winner of that atomic use is the only one to get here
     /// with a given token. Returns the wrapping token's accessor.
     async fn claim_wrapping_token(&self, req: &ApiRequest, caller: &TokenEntry) -> Result<String> {
-        let entry = match req.data.get("token") {
+        let entry = match body_token(req) {
             None => caller.clone(),
             Some(_) => {
                 let token = named_token(req)?;
@@ -490,7 +496,7 @@ pub async fn lookup(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     if !matches!(req.method, Method::Write | Method::Get) {
         return Err(Error::UnsupportedOperation);
     }
-    if req.data.get("token").is_none() && req.token.is_none() {
+    if body_token(req).is_none() && req.token.is_none() {
         return Err(Error::invalid("missing \"token\" value in input"));
     }
     let token = named_token(req)?;

@@ -639,3 +639,74 @@ async fn bad_wrapping_headers_are_refused_before_anything_is_issued() {
     assert_eq!((s.as_u16(), &v), (204, &Value::Null));
     assert_eq!(app.get("sys/policies/acl/plain").await.0, 200);
 }
+
+#[tokio::test]
+async fn vaultrs_wraps_looks_up_and_unwraps_a_secret_id() {
+    use vaultrs::api::auth::approle::requests::GenerateNewSecretIDRequest;
+    use vaultrs::api::ResponseWrapper;
+    use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+
+    let app = TestApp::spawn().await;
+    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
+    app.ok("auth/approle/role/deploy", json!({})).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = |token: &str| {
+        VaultClient::new(
+            VaultClientSettingsBuilder::default()
+                .address(format!("http://{}", app.addr))
+                .token(token)
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let root = client(&app.token);
+    let request = GenerateNewSecretIDRequest::builder()
+        .mount("approle")
+        .role_name("deploy")
+        .build()
+        .unwrap();
+    // vaultrs wraps for 10 minutes and requires every wrap_info field it knows.
+    let wrapped = request.wrap(&root).await.unwrap();
+    assert_eq!(wrapped.info.ttl, 600);
+    assert_eq!(
+        wrapped.info.creation_path,
+        "auth/approle/role/deploy/secret-id"
+    );
+    let info = wrapped.lookup(&root).await.unwrap();
+    assert_eq!(
+        (info.creation_ttl, info.creation_path.as_str()),
+        (600, "auth/approle/role/deploy/secret-id")
+    );
+    let secret = wrapped.unwrap(&root).await.unwrap();
+    assert!(!secret.secret_id.is_empty());
+    let role_id = app.get("auth/approle/role/deploy/role-id").await.1["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, login) = app
+        .call_as(
+            "PUT",
+            "auth/approle/login",
+            Some(json!({"role_id": role_id, "secret_id": secret.secret_id})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{login}");
+    // A second unwrap is refused, and vaultrs names it as an invalid wrapping token on lookup.
+    assert!(wrapped.unwrap(&root).await.is_err());
+    assert!(matches!(
+        wrapped.lookup(&root).await,
+        Err(vaultrs::error::ClientError::WrapInvalidError)
+    ));
+
+    // First-party: the wrapping token is the client's token, and vaultrs sends `"token": null`.
+    let (_, v) = wrapped_call(&app, "sys/wrapping/wrap", json!({"k": "v"})).await;
+    let holder = client(v["wrap_info"]["token"].as_str().unwrap());
+    let data: Value = vaultrs::sys::wrapping::unwrap(&holder, None).await.unwrap();
+    assert_eq!(data, json!({"k": "v"}));
+}
+
+async fn wrapped_call(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    wrapped(app, "PUT", path, "5m", Some(body)).await
+}
