@@ -360,9 +360,10 @@ impl Core {
         // Unusable first, so nothing new can be obtained while the accounts are destroyed.
         for acc in tree.iter().rev() {
             self.tokens.delete(acc).await?;
-            // A wrapping token's response dies with it (expiry, revocation or unwrap).
-            self.forget_wrapped(acc).await?;
         }
+        // A wrapping token's response dies with it (expiry, revocation or unwrap). Wrapping
+        // tokens are orphans without children, so only the root of a tree can be one.
+        self.forget_wrapped(accessor).await?;
         let mut report = RevokeReport {
             tokens: tree.len(),
             ..RevokeReport::default()
