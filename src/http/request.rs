@@ -164,6 +164,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn wrap_headers() {
+        let with = |ttl: &str| {
+            Request::builder()
+                .method("GET")
+                .uri("/v1/database/creds/ro")
+                .header("X-Vault-Wrap-TTL", ttl)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let r = parse(with("5m")).await.unwrap();
+        assert_eq!(r.wrap_ttl, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(parse(with("0")).await.unwrap().wrap_ttl, None);
+        assert!(parse_req("GET", "/v1/x", "")
+            .await
+            .unwrap()
+            .wrap_ttl
+            .is_none());
+        assert!(matches!(
+            parse(with("-1")).await,
+            Err(Error::InvalidRequest(m)) if m.contains("negative")
+        ));
+    }
+
+    #[tokio::test]
     async fn bodies() {
         let r = parse_req(
             "PUT",
