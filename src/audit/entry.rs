@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::hash::{hash, hash_strings};
 use crate::auth::TokenEntry;
-use crate::core::api::{ApiRequest, ApiResponse, Method};
+use crate::core::api::{ApiRequest, ApiResponse, Method, WrapInfo};
 use crate::http::path::redact_token;
 use crate::lease::events::LeaseEvent;
 
@@ -55,6 +55,7 @@ fn request_json(key: &[u8], req: &ApiRequest, request_id: &str) -> Value {
         "path": redact_token(&req.path, |t| hash(key, t)),
         "remote_address": req.remote_addr.map(|a| a.to_string()),
         "data": data,
+        "wrap_ttl": req.wrap_ttl.map_or(0, |t| t.as_secs()),
     })
 }
 
@@ -97,6 +98,18 @@ pub fn response(
     })
 }
 
+/// A wrapped response as Vault logs it: the wrapping token HMAC'd, the rest readable.
+fn wrap_info_json(key: &[u8], wrap: &WrapInfo) -> Value {
+    json!({
+        "token": hash(key, wrap.token.expose_secret()),
+        "accessor": wrap.accessor,
+        "ttl": wrap.ttl,
+        "creation_time": ts(wrap.creation_time),
+        "creation_path": wrap.creation_path,
+        "wrapped_accessor": wrap.wrapped_accessor,
+    })
+}
+
 fn response_json(key: &[u8], r: &ApiResponse) -> Value {
     match r {
         ApiResponse::Ok(env) | ApiResponse::AcceptedEnvelope(env) => {
@@ -119,6 +132,7 @@ fn response_json(key: &[u8], r: &ApiResponse) -> Value {
                 "data": data,
                 "auth": auth,
                 "warnings": env.warnings,
+                "wrap_info": env.wrap_info.as_ref().map(|w| wrap_info_json(key, w)),
             })
         }
         ApiResponse::NoContent => json!({"status": 204}),

@@ -59,6 +59,11 @@ impl PolicyStore {
         if name == "root" {
             return Ok(Some(policy::root_policy()));
         }
+        if name == policy::RESPONSE_WRAPPING_POLICY_NAME {
+            // Built in and immutable: never read from storage, where someone could have put
+            // a wider text under this name.
+            return Ok(Some(policy::response_wrapping_policy()));
+        }
         if let Some(p) = self
             .cache
             .read()
@@ -91,8 +96,8 @@ impl PolicyStore {
 
     /// Parse and store a policy; a parse error is the caller's (400).
     pub async fn put(&self, name: &str, text: &str) -> Result<()> {
-        if name == "root" {
-            return Err(Error::invalid("cannot update the root policy"));
+        if name == "root" || name == policy::RESPONSE_WRAPPING_POLICY_NAME {
+            return Err(Error::invalid(format!("cannot update the {name} policy")));
         }
         let parsed = policy::parse(name, text).map_err(|e| Error::invalid(e.to_string()))?;
         // Stored as parsed (base64 already decoded), so a read returns the policy text.
@@ -108,7 +113,7 @@ impl PolicyStore {
 
     /// Delete a policy; `root` and `default` cannot be deleted.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        if name == "root" || name == "default" {
+        if name == "root" || name == "default" || name == policy::RESPONSE_WRAPPING_POLICY_NAME {
             return Err(Error::invalid(format!("cannot delete the {name} policy")));
         }
         self.kv.delete(&format!("{PREFIX}{name}")).await?;
@@ -146,13 +151,16 @@ impl Core {
     /// Refuse (403) unless the token's policies grant `needed` on `path` (and `sudo` where the
     /// path is root-protected), and the request's `fields` (query and body, as sent) meet the
     /// deciding rule's `allowed_parameters`, `denied_parameters` and `required_parameters`.
-    /// `path` is the request's canonical path ([`crate::http::path`]).
+    /// Its wrapping (`wrap_ttl`, `None` when not wrapped) must meet the rule's
+    /// `min_wrapping_ttl`/`max_wrapping_ttl`. `path` is the request's canonical path
+    /// ([`crate::http::path`]).
     pub async fn authorize(
         &self,
         token: &TokenEntry,
         path: &str,
         needed: Capability,
         fields: &Map<String, Value>,
+        wrap_ttl: Option<std::time::Duration>,
     ) -> Result<()> {
         if token.is_root() {
             return Ok(());
@@ -160,6 +168,7 @@ impl Core {
         let acl = self.policies.acl(&token.policies).await?;
         if acl.allows(path, needed, policy::requires_sudo(path))
             && acl.check_parameters(path, needed, fields)
+            && acl.check_wrapping(path, needed, wrap_ttl)
         {
             Ok(())
         } else {
@@ -167,14 +176,16 @@ impl Core {
         }
     }
 
-    /// [`Core::authorize`] for a request as it arrived: its canonical path and all its fields.
+    /// [`Core::authorize`] for a request as it arrived: its canonical path, all its fields and its
+    /// wrapping.
     pub async fn authorize_request(
         &self,
         token: &TokenEntry,
         req: &ApiRequest,
         needed: Capability,
     ) -> Result<()> {
-        self.authorize(token, &req.path, needed, &req.data).await
+        self.authorize(token, &req.path, needed, &req.data, req.wrap_ttl)
+            .await
     }
 
     /// Root, or `sudo` on `path`: what Vault asks for orphan/periodic tokens and revoke-orphan.

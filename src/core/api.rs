@@ -39,6 +39,9 @@ pub struct ApiRequest {
     pub request_id: String,
     /// Why the caller needs a credential, from the `X-Leasehold-Purpose` header.
     pub purpose_header: Option<String>,
+    /// The `X-Vault-Wrap-TTL` the caller asked for: `Some` means wrap the response (see
+    /// [`crate::core::wrapping`]); always at least a second.
+    pub wrap_ttl: Option<std::time::Duration>,
 }
 
 impl ApiRequest {
@@ -80,6 +83,32 @@ pub struct Envelope {
     pub mount_type: String,
     /// Copy `data`'s keys to the top level too (Vault does for a few `sys/` paths).
     pub data_at_top_level: bool,
+    /// `wrap_info`: set when the response was wrapped, and then every other field is empty.
+    pub wrap_info: Option<WrapInfo>,
+    /// The `request_id` to answer instead of this request's: an unwrapped response keeps the
+    /// id of the request that produced it, as in Vault.
+    pub request_id: Option<String>,
+}
+
+/// Vault's `wrap_info`: how to reach a response stored behind a single-use wrapping token.
+/// `Debug` shows no token (it is a [`SecretString`]).
+#[derive(Debug, Clone)]
+pub struct WrapInfo {
+    /// The wrapping token, in plaintext only on its way to the caller.
+    pub token: SecretString,
+    /// The wrapping token's accessor.
+    pub accessor: String,
+    /// Seconds the wrapping token lives.
+    pub ttl: u64,
+    /// When it was created.
+    pub creation_time: chrono::DateTime<chrono::Utc>,
+    /// The path whose response it wraps.
+    pub creation_path: String,
+    /// The accessor of the token (or AppRole secret id) inside, empty when none.
+    pub wrapped_accessor: String,
+    /// The lease of the credential inside, if any. Not rendered: kept so that a response that
+    /// cannot be handed out (no audit device wrote it) still has its credential revoked.
+    pub wrapped_lease_id: String,
 }
 
 /// What to answer.

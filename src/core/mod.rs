@@ -14,6 +14,7 @@ pub mod token_paths;
 pub mod token_roles;
 pub mod tokens;
 pub mod workloads;
+pub mod wrapping;
 
 use std::sync::Arc;
 
@@ -32,7 +33,13 @@ use api::{ApiRequest, ApiResponse, Envelope, Method};
 use mounts::MountTable;
 
 /// Paths served without a token.
-const UNAUTHENTICATED: &[&str] = &["sys/health", "sys/seal-status", "sys/leader", "sys/init"];
+const UNAUTHENTICATED: &[&str] = &[
+    "sys/health",
+    "sys/seal-status",
+    "sys/leader",
+    "sys/init",
+    "sys/wrapping/lookup",
+];
 
 /// The server's shared state.
 pub struct Core {
@@ -67,19 +74,38 @@ impl Core {
         let route = req.route_path();
         let open_metrics = route == "sys/metrics" && self.metrics.unauthenticated_access();
         if UNAUTHENTICATED.contains(&route) || open_metrics {
+            if req.wrap_ttl.is_some() {
+                return Err(Error::invalid(format!(
+                    "response wrapping is not supported on {route:?}"
+                )));
+            }
             let route = route.to_owned();
             return system::handle_unauthenticated(self, &req, &route).await;
         }
+        self.check_wrap_request(&req)?;
         if let Some(login) = self.login_route(route) {
             let audited = req.clone();
             self.audit_request(&audited, None)?;
             let result = self.login(req, login).await;
+            let result = self.wrap_response(&audited, None, result).await;
             return self.audit_response(&audited, None, result).await;
         }
-        let (token, last_use) = self.authenticate(&req).await?;
+        if let Err(e) = self.check_named_wrapping_token(&req, route).await {
+            let audited = req.clone();
+            self.audit_request(&audited, None)?;
+            return self.audit_response(&audited, None, Err(e)).await;
+        }
+        let (token, last_use) = match self.authenticate(&req).await {
+            // The caller is the wrapping token, and another request took its one use first.
+            Err(Error::PermissionDenied) if wrapping::is_first_party_unwrap(&req, route) => {
+                return Err(Error::invalid(wrapping::INVALID_TOKEN))
+            }
+            other => other?,
+        };
         let audited = req.clone();
         self.audit_request(&audited, Some(&token))?;
         let result = self.serve(req, &token, last_use).await;
+        let result = self.wrap_response(&audited, Some(&token), result).await;
         self.audit_response(&audited, Some(&token), result).await
     }
 
@@ -114,6 +140,13 @@ impl Core {
                 if !env.lease_id.is_empty() {
                     let _ = self.leases.revoke(&env.lease_id, true).await;
                 }
+                // A wrapped credential goes too, and the wrapping token with what it holds.
+                if let Some(wrap) = &env.wrap_info {
+                    if !wrap.wrapped_lease_id.is_empty() {
+                        let _ = self.leases.revoke(&wrap.wrapped_lease_id, true).await;
+                    }
+                    let _ = self.revoke_token(&wrap.accessor, false, true).await;
+                }
             }
             return Err(e);
         }
@@ -129,8 +162,9 @@ impl Core {
         let result = self.dispatch(req, token).await;
         if last_use {
             // The token's last use: it ends now, and with it anything it just obtained.
-            let issued_lease =
-                matches!(&result, Ok(ApiResponse::Ok(env)) if !env.lease_id.is_empty());
+            // (An unwrap hands over a lease obtained by another token: not this one's to end.)
+            let issued_lease = !wrapping::is_wrapping_token(token)
+                && matches!(&result, Ok(ApiResponse::Ok(env)) if !env.lease_id.is_empty());
             self.revoke_token(&token.accessor, false, true).await?;
             if issued_lease {
                 return Err(Error::invalid(
@@ -187,6 +221,13 @@ impl Core {
             .lookup(token.expose_secret(), self.clock.now())
             .await?;
         let mut entry = entry.ok_or(Error::PermissionDenied)?;
+        // A wrapping token is good for unwrapping and nothing else: refused anywhere else
+        // before its one use is taken, so a stray request cannot destroy what it guards.
+        if wrapping::is_wrapping_token(&entry)
+            && req.path.trim_matches('/') != "sys/wrapping/unwrap"
+        {
+            return Err(Error::PermissionDenied);
+        }
         // An empty list binds nothing.
         if !crate::auth::cidr::allows(&entry.bound_cidrs, req.remote_addr) {
             return Err(Error::PermissionDenied);
@@ -299,6 +340,7 @@ impl Core {
     ) -> Result<ApiResponse> {
         let mut req = req;
         let path = req.path.clone();
+        let wrap_ttl = req.wrap_ttl;
         // Parameter constraints see every field the caller sent, ours included.
         let sent = req.data.clone();
         // Why the caller needs a credential: ours, not the engine's, so taken out of its fields.
@@ -336,6 +378,7 @@ impl Core {
             &path,
             policy::Capability::for_operation(operation),
             &sent,
+            wrap_ttl,
         )
         .await?;
         let mount_type = mount.backend.mount_type();

@@ -141,6 +141,17 @@ impl Core {
                 policies.push(p);
             }
         }
+        // Only wrapping tokens hold it, and they are minted by `core::wrapping`, not here: a
+        // token given it by a caller would pass for a wrapping token.
+        if policies
+            .iter()
+            .any(|p| p == crate::auth::policy::RESPONSE_WRAPPING_POLICY_NAME)
+        {
+            return Err(Error::invalid(format!(
+                "cannot assign policy {:?}",
+                crate::auth::policy::RESPONSE_WRAPPING_POLICY_NAME
+            )));
+        }
         let root = policies.iter().any(|p| p == "root");
         if !root && !spec.no_default_policy && !policies.iter().any(|p| p == "default") {
             policies.insert(0, "default".into());
@@ -358,6 +369,9 @@ impl Core {
         for acc in tree.iter().rev() {
             self.tokens.delete(acc).await?;
         }
+        // A wrapping token's response dies with it (expiry, revocation or unwrap). Wrapping
+        // tokens are orphans without children, so only the root of a tree can be one.
+        self.forget_wrapped(accessor).await?;
         let mut report = RevokeReport {
             tokens: tree.len(),
             ..RevokeReport::default()

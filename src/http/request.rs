@@ -1,6 +1,7 @@
 //! Parse an HTTP request into an [`ApiRequest`], with Vault's leniency: the LIST verb or
 //! `?list=true` (any case), query parameters as fields, an empty body as `{}` whatever the content
-//! type, form bodies when declared, and the token from `X-Vault-Token` or `Authorization: Bearer`.
+//! type, form bodies when declared, the token from `X-Vault-Token` or `Authorization: Bearer`, and
+//! the response-wrapping headers (`X-Vault-Wrap-TTL`, `X-Vault-Wrap-Format`).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method as HttpMethod, Request};
@@ -10,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::path::CanonicalPath;
 use crate::core::api::{ApiRequest, Method};
+use crate::core::wrapping;
 use crate::error::{Error, Result};
 
 /// Vault's default request size limit.
@@ -51,6 +53,18 @@ pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest
     } else {
         path
     };
+    let header = |name: &str| -> Result<Option<&str>> {
+        parts
+            .headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| Error::invalid(format!("{name} header is not ASCII")))
+            })
+            .transpose()
+    };
+    let wrap_ttl =
+        wrapping::parse_headers(header("x-vault-wrap-ttl")?, header("x-vault-wrap-format")?)?;
     Ok(ApiRequest {
         method,
         path,
@@ -67,6 +81,7 @@ pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty()),
+        wrap_ttl,
     })
 }
 
@@ -175,11 +190,22 @@ mod tests {
                 .unwrap()
         };
         let path = || CanonicalPath::parse("sys/mounts").unwrap();
-        let e = parse(with("X-Vault-Namespace", "team-a"), path()).await.err().unwrap();
-        assert!(e.to_string().contains("namespaces are not supported"), "{e}");
-        assert!(parse(with("X-Vault-Namespace", "root"), path()).await.is_ok());
+        let e = parse(with("X-Vault-Namespace", "team-a"), path())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("namespaces are not supported"),
+            "{e}"
+        );
+        assert!(parse(with("X-Vault-Namespace", "root"), path())
+            .await
+            .is_ok());
         assert!(parse(with("X-Vault-Namespace", ""), path()).await.is_ok());
-        let e = parse(with("X-Vault-MFA", "m:123"), path()).await.err().unwrap();
+        let e = parse(with("X-Vault-MFA", "m:123"), path())
+            .await
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("MFA"), "{e}");
     }
 
@@ -207,6 +233,31 @@ mod tests {
             Method::List
         );
         assert!(parse_req("GET", "/v1/x?list=maybe", "").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn wrap_headers() {
+        let with = |ttl: &str| {
+            Request::builder()
+                .method("GET")
+                .uri("/v1/database/creds/ro")
+                .header("X-Vault-Wrap-TTL", ttl)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let path = || CanonicalPath::parse("database/creds/ro").unwrap();
+        let r = parse(with("5m"), path()).await.unwrap();
+        assert_eq!(r.wrap_ttl, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(parse(with("0"), path()).await.unwrap().wrap_ttl, None);
+        assert!(parse_req("GET", "/v1/x", "")
+            .await
+            .unwrap()
+            .wrap_ttl
+            .is_none());
+        assert!(matches!(
+            parse(with("-1"), path()).await,
+            Err(Error::InvalidRequest(m)) if m.contains("negative")
+        ));
     }
 
     #[tokio::test]

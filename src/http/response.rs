@@ -3,10 +3,11 @@
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
+use chrono::SecondsFormat;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
-use crate::core::api::{ApiResponse, Envelope};
+use crate::core::api::{ApiResponse, Envelope, WrapInfo};
 
 /// Build the HTTP response.
 pub fn render(resp: ApiResponse, request_id: &str) -> Response<Body> {
@@ -48,6 +49,10 @@ pub fn errors(status: StatusCode, messages: Vec<String>) -> Response<Body> {
 }
 
 fn envelope(env: Envelope, request_id: &str) -> Value {
+    if let Some(wrap) = &env.wrap_info {
+        return wrapped(wrap);
+    }
+    let request_id = env.request_id.as_deref().unwrap_or(request_id);
     let data = if env.data.is_some() || !env.secret_data.is_empty() {
         let mut d = env.data.unwrap_or_default();
         // The only place secret values leave their SecretString.
@@ -86,6 +91,35 @@ fn envelope(env: Envelope, request_id: &str) -> Value {
     out.insert("auth".into(), env.auth.unwrap_or(Value::Null));
     out.insert("mount_type".into(), json!(env.mount_type));
     Value::Object(out)
+}
+
+/// A wrapped response says nothing but how to unwrap it: Vault sends an empty `request_id` and
+/// `mount_type`, null `data`, `auth` and `warnings`, and leaves `wrapped_accessor` out when empty.
+fn wrapped(wrap: &WrapInfo) -> Value {
+    let mut info = json!({
+        // The one place a wrapping token leaves its SecretString.
+        "token": wrap.token.expose_secret(),
+        "accessor": wrap.accessor,
+        "ttl": wrap.ttl,
+        "creation_time": wrap.creation_time.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        "creation_path": wrap.creation_path,
+    });
+    if !wrap.wrapped_accessor.is_empty() {
+        if let Some(obj) = info.as_object_mut() {
+            obj.insert("wrapped_accessor".into(), json!(wrap.wrapped_accessor));
+        }
+    }
+    json!({
+        "request_id": "",
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": null,
+        "wrap_info": info,
+        "warnings": null,
+        "auth": null,
+        "mount_type": "",
+    })
 }
 
 fn with_headers(mut r: Response<Body>) -> Response<Body> {

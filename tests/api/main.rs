@@ -30,3 +30,4 @@ mod restart;
 mod sys;
 mod tokens;
 mod vaultrs_client;
+mod wrapping;

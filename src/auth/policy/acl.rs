@@ -122,9 +122,9 @@ impl Acl {
     /// May a request needing `needed` on `path` proceed? `sudo_path` says whether the path is
     /// root-protected (pass [`super::requires_sudo`]`(path)`, or a backend's own list), in which
     /// case the rule must grant `sudo` too. Root is always allowed. Refused when no rule matches,
-    /// the rule holds `deny`, `needed` is `Deny` itself, or the rule demands response wrapping
-    /// (leasehold never wraps, so such a rule can never be satisfied). Parameter constraints are
-    /// not looked at here: see [`Acl::check_parameters`].
+    /// the rule holds `deny`, or `needed` is `Deny` itself. Parameter and wrapping constraints
+    /// are not looked at here: see [`Acl::check_parameters`] and [`Acl::check_wrapping`], which
+    /// every request must pass as well.
     pub fn allows(&self, path: &str, needed: Capability, sudo_path: bool) -> bool {
         if self.root {
             return true;
@@ -137,7 +137,23 @@ impl Acl {
             && needed != Capability::Deny
             && caps.contains(needed)
             && (!sudo_path || caps.contains(Capability::Sudo))
-            && !rule.requires_wrapping()
+    }
+
+    /// Does a request needing `needed` on `path`, response-wrapped with `wrap_ttl` (`None`: not
+    /// wrapped), meet the `min_wrapping_ttl`/`max_wrapping_ttl` of the rule deciding the path?
+    /// Meant to be called after [`Acl::allows`] returned true. Root passes (Vault's root skips
+    /// every ACL check); a path no rule matches fails, as it does in `allows`.
+    pub fn check_wrapping(
+        &self,
+        path: &str,
+        needed: Capability,
+        wrap_ttl: Option<std::time::Duration>,
+    ) -> bool {
+        if self.root {
+            return true;
+        }
+        self.rule_for(path, needed)
+            .is_some_and(|rule| rule.admits_wrap_ttl(wrap_ttl))
     }
 
     /// Do the request's `fields` (body merged over query) satisfy the `allowed_parameters`,
@@ -350,13 +366,26 @@ path "auth/token/accessors"       { capabilities = ["sudo"] }
     }
 
     #[test]
-    fn wrapping_rules_are_refused() {
-        let acl = acl(&[r#"path "a" {
+    fn wrapping_rules_are_checked_apart_from_capabilities() {
+        let acl = acl(&[r#"
+path "a" {
   capabilities = ["read"]
+  min_wrapping_ttl = "1m"
   max_wrapping_ttl = "5m"
-}"#]);
-        assert!(!acl.allows("a", Read, false));
-        assert!(acl.capabilities("a").contains(Read));
+}
+path "b" { capabilities = ["read"] }
+"#]);
+        let secs = |n| Some(std::time::Duration::from_secs(n));
+        assert!(acl.allows("a", Read, false));
+        assert!(!acl.check_wrapping("a", Read, None), "must be wrapped");
+        assert!(!acl.check_wrapping("a", Read, secs(30)));
+        assert!(acl.check_wrapping("a", Read, secs(60)));
+        assert!(acl.check_wrapping("a", Read, secs(300)));
+        assert!(!acl.check_wrapping("a", Read, secs(301)));
+        assert!(acl.check_wrapping("b", Read, None));
+        assert!(acl.check_wrapping("b", Read, secs(3600)));
+        assert!(!acl.check_wrapping("nothing/matches", Read, secs(60)));
+        assert!(Acl::new(&[root_policy()]).check_wrapping("a", Read, None));
         assert_eq!(
             acl.rule_for("a", Read).unwrap().max_wrapping_ttl(),
             Some(std::time::Duration::from_secs(300))

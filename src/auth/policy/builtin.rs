@@ -1,8 +1,10 @@
-//! The two built-in policies. `default` is ordinary policy text, attached to tokens unless they
+//! The three built-in policies. `default` is ordinary policy text, attached to tokens unless they
 //! ask otherwise, which the operator may overwrite but not delete; leasehold's version keeps the
 //! self-service grants of Vault's (§5.4) for the endpoints leasehold serves and leaves out those
-//! for features it lacks (cubbyhole, response wrapping, identity, tools, MFA). `root` has no text
-//! and no rules: it is the one policy that bypasses every check.
+//! for features it lacks (cubbyhole, identity, tools, MFA). `root` has no text and no rules: it
+//! is the one policy that bypasses every check. `response-wrapping` is held by wrapping tokens
+//! alone: it lets them be unwrapped and nothing else, and can be neither changed, deleted nor
+//! given to a token by anyone.
 
 use super::{parse, Policy};
 
@@ -41,7 +43,44 @@ path "sys/renew" {
 path "sys/leases/lookup" {
   capabilities = ["update"]
 }
+
+# Response wrapping: wrap values of one's own, look up a wrapping token's creation details,
+# and unwrap a wrapping token passed in the body (rewrap is not granted, as in Vault).
+path "sys/wrapping/wrap" {
+  capabilities = ["update"]
+}
+
+path "sys/wrapping/lookup" {
+  capabilities = ["update"]
+}
+
+path "sys/wrapping/unwrap" {
+  capabilities = ["update"]
+}
 "#;
+
+/// The name of the policy only wrapping tokens hold.
+pub const RESPONSE_WRAPPING_POLICY_NAME: &str = "response-wrapping";
+
+/// The text of the `response-wrapping` policy. Vault's also grants its cubbyhole, where it
+/// keeps the wrapped response; leasehold keeps it outside any path, so unwrapping is all.
+pub const RESPONSE_WRAPPING_POLICY_HCL: &str = r#"# Held by wrapping tokens only: unwrap, nothing else.
+path "sys/wrapping/unwrap" {
+  capabilities = ["update"]
+}
+"#;
+
+/// The `response-wrapping` policy, parsed from [`RESPONSE_WRAPPING_POLICY_HCL`].
+pub fn response_wrapping_policy() -> Policy {
+    // Cannot fail: `response_wrapping_policy_grants_unwrap_only` parses this exact constant;
+    // were it to fail, the empty policy grants nothing.
+    parse(RESPONSE_WRAPPING_POLICY_NAME, RESPONSE_WRAPPING_POLICY_HCL).unwrap_or_else(|_| Policy {
+        name: RESPONSE_WRAPPING_POLICY_NAME.to_owned(),
+        raw: RESPONSE_WRAPPING_POLICY_HCL.to_owned(),
+        rules: Vec::new(),
+        root: false,
+    })
+}
 
 /// The `default` policy, parsed from [`DEFAULT_POLICY_HCL`].
 pub fn default_policy() -> Policy {
@@ -81,7 +120,7 @@ mod tests {
     #[test]
     fn default_policy_text_parses() {
         let p = parse("default", DEFAULT_POLICY_HCL).unwrap();
-        assert_eq!(p.rules().len(), 7);
+        assert_eq!(p.rules().len(), 10);
         assert_eq!(default_policy(), p);
         assert_eq!(default_policy().name(), "default");
     }
@@ -97,6 +136,29 @@ mod tests {
         assert!(may(&acl, "sys/leases/renew", Update));
         assert!(may(&acl, "sys/renew", Update));
         assert!(may(&acl, "sys/leases/lookup", Update));
+        assert!(may(&acl, "sys/wrapping/wrap", Update));
+        assert!(may(&acl, "sys/wrapping/lookup", Update));
+        assert!(may(&acl, "sys/wrapping/unwrap", Update));
+    }
+
+    #[test]
+    fn response_wrapping_policy_grants_unwrap_only() {
+        let p = parse(RESPONSE_WRAPPING_POLICY_NAME, RESPONSE_WRAPPING_POLICY_HCL).unwrap();
+        assert_eq!(response_wrapping_policy(), p);
+        let acl = Acl::new(&[response_wrapping_policy()]);
+        assert!(may(&acl, "sys/wrapping/unwrap", Update));
+        assert!(!may(&acl, "sys/wrapping/unwrap", Read));
+        for path in [
+            "sys/wrapping/rewrap",
+            "sys/wrapping/wrap",
+            "auth/token/lookup-self",
+            "auth/token/create",
+            "sys/leases/renew",
+            "database/creds/ro",
+        ] {
+            assert!(!may(&acl, path, Update), "{path}");
+            assert!(!may(&acl, path, Read), "{path}");
+        }
     }
 
     #[test]
@@ -112,6 +174,7 @@ mod tests {
         assert!(!may(&acl, "sys/leases/renew/database/creds/ro/x", Update));
         assert!(!may(&acl, "database/creds/ro", Read));
         assert!(!may(&acl, "sys/policies/acl/default", Read));
+        assert!(!may(&acl, "sys/wrapping/rewrap", Update));
     }
 
     #[test]

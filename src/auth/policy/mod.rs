@@ -11,7 +11,8 @@
 //!   parameter constraints.
 //! - [`Acl`] (`acl.rs`): a token's policies compiled into one table; `allows` is the check.
 //! - [`Capability`], [`CapSet`] (`capability.rs`): the granted words and a bitset of them.
-//! - [`default_policy`], [`root_policy`] (`builtin.rs`); [`requires_sudo`] (`sudo.rs`).
+//! - [`default_policy`], [`root_policy`], [`response_wrapping_policy`] (`builtin.rs`);
+//!   [`requires_sudo`] (`sudo.rs`).
 //!
 //! Checking a request (path below `/v1/`, operation already decided — including create vs
 //! update by existence check, and the trailing `/` that list paths carry):
@@ -41,7 +42,10 @@ mod permissions;
 mod sudo;
 
 pub use acl::Acl;
-pub use builtin::{default_policy, root_policy, DEFAULT_POLICY_HCL};
+pub use builtin::{
+    default_policy, response_wrapping_policy, root_policy, DEFAULT_POLICY_HCL,
+    RESPONSE_WRAPPING_POLICY_HCL, RESPONSE_WRAPPING_POLICY_NAME,
+};
 pub use capability::{CapSet, Capability, UnknownCapability};
 pub use parse::{parse, PolicyError};
 pub use permissions::{ParameterValues, Permissions};

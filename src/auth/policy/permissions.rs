@@ -103,10 +103,28 @@ impl Permissions {
         self.max_wrapping_ttl
     }
 
-    /// True if the rule only admits response-wrapped requests. leasehold does not wrap responses,
-    /// so [`super::Acl::allows`] refuses such paths rather than ignore the author's restriction.
+    /// True if the rule only admits response-wrapped requests.
     pub fn requires_wrapping(&self) -> bool {
         self.min_wrapping_ttl.is_some() || self.max_wrapping_ttl.is_some()
+    }
+
+    /// Does a request wrapped with `wrap_ttl` (`None`: not wrapped) meet the rule's
+    /// `min_wrapping_ttl`/`max_wrapping_ttl`? As in Vault: either bound demands wrapping, the
+    /// TTL must lie within the bounds set, and a merge that left max below min admits nothing.
+    pub fn admits_wrap_ttl(&self, wrap_ttl: Option<Duration>) -> bool {
+        if !self.requires_wrapping() {
+            return true;
+        }
+        let Some(ttl) = wrap_ttl else {
+            return false;
+        };
+        let above_min = self.min_wrapping_ttl.is_none_or(|min| ttl >= min);
+        let below_max = self.max_wrapping_ttl.is_none_or(|max| ttl <= max);
+        let bounds_agree = match (self.min_wrapping_ttl, self.max_wrapping_ttl) {
+            (Some(min), Some(max)) => max >= min,
+            _ => true,
+        };
+        above_min && below_max && bounds_agree
     }
 
     /// Fold `other` (a rule for the same path string) into `self`.
@@ -357,6 +375,29 @@ mod tests {
         assert_eq!(a.min_wrapping_ttl(), Some(Duration::from_secs(30)));
         assert_eq!(a.max_wrapping_ttl(), Some(Duration::from_secs(300)));
         assert!(!ttl(None, None).requires_wrapping());
+    }
+
+    #[test]
+    fn wrap_ttl_bounds_as_vault() {
+        let rule = |min: Option<u64>, max: Option<u64>| Permissions {
+            min_wrapping_ttl: min.map(Duration::from_secs),
+            max_wrapping_ttl: max.map(Duration::from_secs),
+            ..Permissions::default()
+        };
+        let s = |n| Some(Duration::from_secs(n));
+        assert!(rule(None, None).admits_wrap_ttl(None));
+        assert!(rule(None, None).admits_wrap_ttl(s(5)));
+        let both = rule(Some(60), Some(300));
+        assert!(!both.admits_wrap_ttl(None), "unwrapped is refused");
+        assert!(!both.admits_wrap_ttl(s(59)));
+        assert!(both.admits_wrap_ttl(s(60)));
+        assert!(both.admits_wrap_ttl(s(300)));
+        assert!(!both.admits_wrap_ttl(s(301)));
+        assert!(!rule(None, Some(10)).admits_wrap_ttl(None));
+        assert!(rule(None, Some(10)).admits_wrap_ttl(s(1)));
+        assert!(rule(Some(10), None).admits_wrap_ttl(s(86_400)));
+        // Merging can leave max below min: nothing fits.
+        assert!(!rule(Some(300), Some(60)).admits_wrap_ttl(s(100)));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `sys/` paths: health and seal status, the mount table, and the lease API.
+//! The `sys/` paths: health and seal status, the mount table, the lease API, and response
+//! wrapping (served by `core::wrapping`).
 
 pub mod audit;
 pub mod health;
@@ -25,6 +26,7 @@ pub async fn handle_unauthenticated(
         "sys/seal-status" => health::seal_status(core, req),
         "sys/leader" => health::leader(core, req).await,
         "sys/init" => health::init(req),
+        "sys/wrapping/lookup" => crate::core::wrapping::lookup(core, req).await,
         // Only reached with telemetry.unauthenticated_metrics_access (see Core::handle).
         "sys/metrics" => metrics::read(core, req).await,
         _ => Err(Error::NoRoute(path.to_owned())),
@@ -37,12 +39,15 @@ pub async fn handle_unauthenticated(
 pub async fn handle(
     core: &Core,
     req: &ApiRequest,
-    _token: &TokenEntry,
+    token: &TokenEntry,
     route: &str,
 ) -> Result<ApiResponse> {
     if route.ends_with('/') && !takes_prefix(route) {
         // Vault's patterns are anchored: `sys/leases/renew/` is not `sys/leases/renew`.
         return Err(Error::NoRoute(route.to_owned()));
+    }
+    if let Some(rest) = below(route, "sys/wrapping") {
+        return crate::core::wrapping::handle(core, req, token, rest).await;
     }
     if below(route, "sys/mounts").is_some() {
         return mounts::handle(core, req, route, MountKind::Secrets).await;
