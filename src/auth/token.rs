@@ -111,9 +111,18 @@ impl TokenEntry {
             .filter(|r| !r.is_empty())
     }
 
-    /// Lease id of the row that makes this token expire through the lease engine.
+    /// Lease id of the row that makes this token expire through the lease engine: its creation
+    /// path and accessor, as Vault forms a token's lease id from its path, so that
+    /// `revoke-prefix auth/token/create/<role>` or `auth/approle/login` reaches the tokens made
+    /// there.
     pub fn lease_id(&self) -> String {
-        format!("auth/token/create/{}", self.accessor)
+        let path = self.path.trim_end_matches('/');
+        let path = if path.is_empty() {
+            "auth/token/create"
+        } else {
+            path
+        };
+        format!("{path}/{}", self.accessor)
     }
 }
 

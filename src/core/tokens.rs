@@ -1,7 +1,7 @@
 //! Token life: creation (from `auth/token/create` or an auth method's login), renewal, and
 //! revocation of a token with its descendants and **every lease obtained with them**.
 //!
-//! A token with a TTL gets a row in the lease table (`auth/token/create/<accessor>`), so tokens
+//! A token with a TTL gets a row in the lease table (`<creation path>/<accessor>`), so tokens
 //! expire through the same queue, worker and retrying destruction path as secrets; the
 //! [`TokenReaper`] is the "backend" of those rows.
 
@@ -210,7 +210,13 @@ impl Core {
         if let Some(expire) = expire_time {
             let max = max_expire.unwrap_or(DateTime::<Utc>::MAX_UTC);
             self.leases
-                .insert_token_lease(&entry.accessor, expire, max, entry.renewable)
+                .insert_token_lease(
+                    &entry.lease_id(),
+                    &entry.accessor,
+                    expire,
+                    max,
+                    entry.renewable,
+                )
                 .await?;
         }
         info!(token.accessor = %entry.accessor, policies = ?entry.policies, ttl = ttl.as_secs(), "created token {}", entry.accessor);
@@ -340,14 +346,19 @@ impl Core {
         orphan_children: bool,
         sync: bool,
     ) -> Result<RevokeReport> {
+        let own_rows: Vec<String> = self
+            .leases
+            .list_by_token(accessor)
+            .await?
+            .into_iter()
+            .filter(|l| l.kind == "token")
+            .map(|l| l.id)
+            .collect();
         let report = self
             .revoke_token_tree(accessor, orphan_children, sync)
             .await?;
         // The token's own expiry row: its reaper finds nothing left to do.
-        self.leases
-            .destroy(&format!("auth/token/create/{accessor}"))
-            .await
-            .ok();
+        self.leases.destroy_many(own_rows).await;
         Ok(report)
     }
 

@@ -353,7 +353,7 @@ impl Core {
             kv.put_json(&info_key(&entry.accessor), &record).await?;
             self.tokens.insert(&token, &entry).await?;
             self.leases
-                .insert_token_lease(&entry.accessor, expire, expire, false)
+                .insert_token_lease(&entry.lease_id(), &entry.accessor, expire, expire, false)
                 .await
         };
         if let Err(e) = stored.await {

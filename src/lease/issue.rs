@@ -159,6 +159,7 @@ impl LeaseEngine {
     /// token mount's backend revokes the token tree and its leases.
     pub async fn insert_token_lease(
         &self,
+        id: &str,
         accessor: &str,
         expire_time: DateTime<Utc>,
         max_expire_time: DateTime<Utc>,
@@ -168,7 +169,7 @@ impl LeaseEngine {
             .map_err(|e| Error::Internal(e.to_string()))?;
         let now = self.now();
         let lease = LeaseRecord {
-            id: format!("auth/token/create/{accessor}"),
+            id: id.to_owned(),
             mount_uuid: TOKEN_MOUNT_UUID.into(),
             mount_path: "auth/token/".into(),
             kind: "token".into(),

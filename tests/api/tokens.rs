@@ -621,6 +621,7 @@ async fn token_leases_cannot_be_renewed_through_the_lease_endpoints() {
     )
     .await;
     let lease_id = format!("auth/token/create/{accessor}");
+    // Its expiry row carries the creation path, as Vault's token lease ids do.
     let before = app.core.leases.get(&lease_id).await.unwrap().unwrap();
     let (_, token_before) = lookup_self(&app, &token).await;
 
@@ -1120,4 +1121,112 @@ async fn children_hold_a_subset_of_their_parent_and_no_default_it_lacks() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A token's lease id starts with its creation path, as in Vault, so `revoke-prefix` on a token
+/// role's path (`auth/token/create/<role>`, with its `path_suffix`) ends exactly the tokens made
+/// there — and every account they obtained.
+#[tokio::test]
+async fn revoke_prefix_on_a_creation_path_ends_the_tokens_made_there() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "job", "1h", "2h").await;
+    app.ok(
+        "sys/policies/acl/job",
+        json!({"policy": r#"path "database/creds/job" { capabilities = ["read"] }"#}),
+    )
+    .await;
+    app.ok(
+        "auth/token/roles/pipe",
+        json!({"allowed_policies": ["job"], "path_suffix": "nightly"}),
+    )
+    .await;
+    let (a, a_acc) = mint(&app, "auth/token/create/pipe", json!({"ttl": "1h"})).await;
+    let (b, _) = mint(&app, "auth/token/create/pipe", json!({"ttl": "1h"})).await;
+    let (other, _) = mint(
+        &app,
+        "auth/token/create",
+        json!({"policies": ["job"], "ttl": "1h"}),
+    )
+    .await;
+    let (_, data) = lookup_self(&app, &a).await;
+    assert_eq!(data["path"], "auth/token/create/pipe/nightly");
+    assert!(app
+        .core
+        .leases
+        .get(&format!("auth/token/create/pipe/nightly/{a_acc}"))
+        .await
+        .unwrap()
+        .is_some());
+    let (s, v) = app
+        .call_as("GET", "database/creds/job", None, Some(&a))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let user = v["data"]["username"].as_str().unwrap().to_owned();
+    assert!(pg.role_exists(&user).await);
+
+    let (s, v) = app
+        .put("sys/leases/revoke-prefix/auth/token/create/pipe", json!({}))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(lookup_self(&app, &a).await.0, 403);
+    assert_eq!(lookup_self(&app, &b).await.0, 403);
+    assert_eq!(
+        lookup_self(&app, &other).await.0,
+        200,
+        "a token from another path was revoked"
+    );
+    assert!(
+        !pg.role_exists(&user).await,
+        "the role token's account outlived it"
+    );
+}
+
+/// Every use walks a token's chain of parents; the chain is bounded, and a child that would be
+/// too deep to use is refused at creation rather than minted broken.
+#[tokio::test]
+async fn token_chains_are_bounded_at_creation() {
+    let app = TestApp::spawn().await;
+    let mut token = app.token.clone();
+    // Root has no parent; 32 children below it are the deepest chain a request walks.
+    for depth in 1..=leasehold::auth::token::MAX_TOKEN_DEPTH {
+        let (s, v) = app
+            .call_as(
+                "POST",
+                "auth/token/create",
+                Some(json!({"ttl": "1h"})),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(s, 200, "depth {depth}: {v}");
+        token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(
+        lookup_self(&app, &token).await.0,
+        200,
+        "the deepest token must work"
+    );
+    let before = app.core.tokens.accessors().await.unwrap().len();
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create",
+            Some(json!({"ttl": "1h"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(error_text(&v).contains("limited to"), "{v}");
+    assert_eq!(app.core.tokens.accessors().await.unwrap().len(), before);
+    // An orphan starts a chain of its own.
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/token/create-orphan",
+            Some(json!({"ttl": "1h"})),
+            Some(&app.token),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
 }

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use super::duration;
+use crate::auth::token::MAX_TOKEN_DEPTH;
 use crate::auth::{cidr, TokenEntry};
 use crate::core::api::{ApiResponse, Envelope};
 use crate::core::token_roles::{policies, TokenRole};
@@ -108,6 +109,18 @@ pub(super) async fn create(
         return Err(Error::invalid(
             "expiring root tokens cannot create non-expiring root tokens",
         ));
+    }
+    if spec.parent.is_some() {
+        // A child one level below the deepest chain a request may walk would never work.
+        let depth = core
+            .tokens
+            .depth_of_live_chain(parent, core.clock.now())
+            .await?;
+        if depth.is_none_or(|d| d + 1 > MAX_TOKEN_DEPTH) {
+            return Err(Error::invalid(format!(
+                "token chains are limited to {MAX_TOKEN_DEPTH} ancestors; create an orphan instead"
+            )));
+        }
     }
     let (token, entry) = core.create_token(spec).await?;
     let auth = core.auth_block(Some(&token.0), &entry, entry.creation_ttl);
