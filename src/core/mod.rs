@@ -32,14 +32,13 @@ use crate::lease::LeaseEngine;
 use api::{ApiRequest, ApiResponse, Envelope, Method};
 use mounts::MountTable;
 
-/// Paths served without a token.
-const UNAUTHENTICATED: &[&str] = &[
-    "sys/health",
-    "sys/seal-status",
-    "sys/leader",
-    "sys/init",
-    "sys/wrapping/lookup",
-];
+/// Paths served without a token and without an audit entry: status probes that say nothing
+/// about anyone's secrets.
+const UNAUTHENTICATED: &[&str] = &["sys/health", "sys/seal-status", "sys/leader", "sys/init"];
+
+/// Paths served without a token but audited like a login: `sys/wrapping/lookup` names a
+/// wrapping token, and who asked about which one belongs on the record (Vault audits it too).
+const UNAUTHENTICATED_AUDITED: &[&str] = &["sys/wrapping/lookup"];
 
 /// The server's shared state.
 pub struct Core {
@@ -83,6 +82,18 @@ impl Core {
             return system::handle_unauthenticated(self, &req, &route).await;
         }
         self.check_wrap_request(&req)?;
+        if UNAUTHENTICATED_AUDITED.contains(&route) {
+            if req.wrap_ttl.is_some() {
+                return Err(Error::invalid(format!(
+                    "response wrapping is not supported on {route:?}"
+                )));
+            }
+            let route = route.to_owned();
+            let audited = req.clone();
+            self.audit_request(&audited, None)?;
+            let result = system::handle_unauthenticated(self, &req, &route).await;
+            return self.audit_response(&audited, None, result).await;
+        }
         if let Some(login) = self.login_route(route) {
             let audited = req.clone();
             self.audit_request(&audited, None)?;

@@ -138,6 +138,20 @@ async fn a_wrapped_database_credential_unwraps_once_and_the_audit_log_shows_it_w
         "the lease is live and belongs to the caller, not the wrapping token"
     );
 
+    // Looked up without a token: still on the record, with the wrapping token hashed.
+    let (s, looked) = app
+        .call_as(
+            "PUT",
+            "sys/wrapping/lookup",
+            Some(json!({"token": token})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        s, 400,
+        "a used wrapping token has nothing to look up: {looked}"
+    );
+
     // Used: neither the wrapping token itself nor anyone naming it gets the response again.
     let (s, again) = unwrap_as(&app, &token).await;
     assert_invalid(s, &again);
@@ -166,6 +180,14 @@ async fn a_wrapped_database_credential_unwraps_once_and_the_audit_log_shows_it_w
         .find(|e| e["type"] == "response" && e["request"]["path"] == "database/creds/wrapped")
         .unwrap();
     assert_eq!(issue["request"]["wrap_ttl"], 300);
+    let lookup = entries
+        .iter()
+        .find(|e| e["type"] == "request" && e["request"]["path"] == "sys/wrapping/lookup")
+        .expect("sys/wrapping/lookup is audited");
+    assert!(lookup["request"]["data"]["token"]
+        .as_str()
+        .unwrap()
+        .starts_with("hmac-sha256:"));
     let (_, hashed) = app
         .put("sys/audit-hash/file", json!({"input": token}))
         .await;
