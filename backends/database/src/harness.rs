@@ -71,13 +71,9 @@ impl MountStorage for MemoryStorage {
         value: &[u8],
     ) -> Result<bool, StorageError> {
         let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        match data.get_mut(key) {
-            Some(current) if current.as_slice() == expected => {
-                *current = value.to_vec();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(leasehold_backend::storage::compare_and_put_in(
+            &mut data, key, expected, value,
+        ))
     }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());

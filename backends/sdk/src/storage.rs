@@ -68,3 +68,20 @@ pub async fn put_json<T: Serialize>(
     );
     storage.put(key, &bytes).await
 }
+
+/// [`MountStorage::compare_and_put`] on an in-memory map, for the storages tests and harnesses
+/// keep (the caller holds the map's lock, which is what makes it atomic).
+pub fn compare_and_put_in(
+    map: &mut std::collections::BTreeMap<String, Vec<u8>>,
+    key: &str,
+    expected: &[u8],
+    value: &[u8],
+) -> bool {
+    match map.get_mut(key) {
+        Some(current) if current.as_slice() == expected => {
+            *current = value.to_vec();
+            true
+        }
+        _ => false,
+    }
+}

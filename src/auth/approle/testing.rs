@@ -45,13 +45,9 @@ impl MountStorage for MemoryStorage {
     ) -> Result<bool, StorageError> {
         tokio::task::yield_now().await;
         let mut map = self.0.lock().unwrap();
-        match map.get_mut(key) {
-            Some(current) if current.as_slice() == expected => {
-                *current = value.to_vec();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(leasehold_backend::storage::compare_and_put_in(
+            &mut map, key, expected, value,
+        ))
     }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         tokio::task::yield_now().await;

@@ -44,13 +44,12 @@ impl MountStorage for MemoryStorage {
         value: &[u8],
     ) -> Result<bool, StorageError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get_mut(key) {
-            Some(current) if current.as_slice() == expected => {
-                *current = value.to_vec();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(leasehold_backend::storage::compare_and_put_in(
+            &mut entries,
+            key,
+            expected,
+            value,
+        ))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
