@@ -109,6 +109,10 @@ path "sys/policies/acl/*"       { capabilities = ["create", "update", "read", "l
 path "sys/policies/acl/admin"   { capabilities = ["deny"] }
 path "sys/policy/*"             { capabilities = ["create", "update", "read"] }
 path "sys/policy/admin"         { capabilities = ["deny"] }
+path "sys/mounts/*" {
+  capabilities       = ["create", "update", "read"]
+  allowed_parameters = { type = ["database"], "*" = [] }
+}
 path "auth/token/create" {
   capabilities        = ["update"]
   allowed_parameters  = { policies = ["attacker"], ttl = ["1m", "5m"], "*" = [] }
@@ -558,6 +562,27 @@ async fn parameter_constraints_hold_on_engines_and_the_token_store() {
         !row.get::<_, bool>(0) && !row.get::<_, bool>(1),
         "{user} has privileges"
     );
+
+    // `sys/` paths are constrained the same way: only database engines may be mounted.
+    for (target, body) in [
+        ("/v1/sys/mounts/x1", json!({"type": "aws"})),
+        ("/v1/sys/mounts/x1/", json!({"type": "aws"})),
+        ("/v1/sys/mounts//x1", json!({"type": "aws"})),
+        ("/v1/sys/mounts/x1?type=database", json!({"type": "aws"})),
+    ] {
+        f.run("POST", target, Some(body), Denied).await;
+        let (_, mounts) = f.app.get("sys/mounts").await;
+        assert!(mounts["data"].get("x1/").is_none(), "{target}: mounted");
+    }
+    f.run(
+        "POST",
+        "/v1/sys/mounts/x2",
+        Some(json!({"type": "database"})),
+        Status(204),
+    )
+    .await;
+    let (_, mounts) = f.app.get("sys/mounts").await;
+    assert_eq!(mounts["data"]["x2/"]["type"], "database");
 
     // The token store: allowed values, required fields, lists and comma strings.
     for body in [
