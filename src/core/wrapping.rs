@@ -9,8 +9,8 @@
 //!   ([`Core::check_wrap_request`]), and after serving turns a 200 envelope into a wrapped one
 //!   ([`Core::wrap_response`]) before the audit entry is written, so the log shows the
 //!   wrapped response (the wrapping token HMAC'd like any token). Errors and 204s are not
-//!   wrapped. Rules with `min_wrapping_ttl`/`max_wrapping_ttl` are enforced beside every
-//!   authorization (`Core::check_wrapping`).
+//!   wrapped. Rules with `min_wrapping_ttl`/`max_wrapping_ttl` are enforced inside every
+//!   authorization (`Core::authorize`, with the same ACL as the capability check).
 //! - The wrapping token is an orphan, non-renewable, one-use token holding only the
 //!   `response-wrapping` policy, with an expiry row in the lease table like any token. The
 //!   response is stored sealed under `wrapping/response/<accessor>` and its creation details under
@@ -21,7 +21,11 @@
 //!   (`TokenStore::take_use`): whoever takes the one use reads the response; everyone else is
 //!   told the token is not valid.
 //! - The endpoints are [`handle`] (`sys/wrapping/wrap|unwrap|rewrap`, authenticated) and
-//!   [`lookup`] (unauthenticated, as in Vault).
+//!   [`lookup`] (no token, as in Vault, but audited).
+//!
+//! Past 400 lines because wrapping is one lifecycle — mint, store, claim, open, forget — whose
+//! steps share the storage keys and the "exactly once" argument above; split, each part would
+//! have to restate it.
 
 use std::time::Duration;
 

@@ -27,8 +27,10 @@
 //! let (path, op) = ("database/creds/readonly", Operation::Read);
 //! let needed = Capability::for_operation(op);
 //! assert!(acl.allows(path, needed, requires_sudo(path)));
-//! // Optional, for rules with allowed/denied/required_parameters:
+//! // Also asked by every request (`Core::authorize`): the rule's allowed/denied/required
+//! // parameters, and its wrapping bounds.
 //! assert!(acl.check_parameters(path, needed, &serde_json::Map::new()));
+//! assert!(acl.check_wrapping(path, needed, None));
 //!
 //! assert!(!acl.allows("sys/leases/revoke", Capability::Update, requires_sudo("sys/leases/revoke")));
 //! ```
