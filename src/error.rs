@@ -40,6 +40,18 @@ pub enum Error {
     /// A secrets engine refused or failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// A rate-limit quota refused the request (Vault's text).
+    #[error("request path {path:?}: rate limit quota exceeded")]
+    RateLimitQuotaExceeded {
+        /// The request's canonical path.
+        path: String,
+    },
+    /// A lease-count quota is full: no lease (and no account) was made (Vault's text).
+    #[error("request path {path:?}: lease count quota exceeded")]
+    LeaseCountQuotaExceeded {
+        /// The request's canonical path.
+        path: String,
+    },
     /// Audit devices are enabled and none could record the request: refused (fail closed).
     #[error("no audit device could record the request; it was refused")]
     AuditFailed,

@@ -258,6 +258,7 @@ impl Server {
         .context("joining the cluster")?;
         let tokens = TokenStore::open(kv.clone()).await?;
         let policies = crate::core::acl::PolicyStore::new(kv.clone());
+        let quotas = crate::core::quotas::Quotas::load(kv.clone()).await?;
         // Nodes starting together on an empty storage: one creates the root token and the
         // cluster id, the others see them.
         let init = HeldLock::acquire(&storage, "core/init").await?;
@@ -289,6 +290,7 @@ impl Server {
             cluster_id,
             metrics,
             cluster: cluster.clone(),
+            quotas,
         });
         reaper.attach(&core);
         // Report-only at start-up: orphans are logged, never destroyed without an admin's call.

@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{debug, warn};
 
 use super::acl::PolicyStore;
+use super::quotas::Quotas;
 use super::Core;
 use crate::audit::AuditBroker;
 use crate::storage::StorageChange;
@@ -40,6 +41,7 @@ pub async fn apply(core: &Core, key: &str) {
         "core/mounts" => core.mounts.reload().await,
         "core/auth-mounts" => core.auth_mounts.reload().await,
         k if AuditBroker::owns_key(k) => core.audit.reload().await,
+        k if Quotas::owns_key(k) => core.quotas.reload().await,
         k if PolicyStore::owns_key(k) => {
             core.policies.invalidate(k);
             Ok(())
@@ -69,6 +71,7 @@ pub async fn resync(core: &Core) {
         ("secrets mounts", core.mounts.reload().await),
         ("auth mounts", core.auth_mounts.reload().await),
         ("audit devices", core.audit.reload().await),
+        ("quotas", core.quotas.reload().await),
     ] {
         if let Err(e) = result {
             warn!(error = %e, "could not reload the {what}");

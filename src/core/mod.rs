@@ -7,6 +7,7 @@ pub mod api;
 pub mod cluster;
 pub mod follow;
 pub mod mounts;
+pub mod quotas;
 pub mod reconcile;
 pub mod system;
 pub mod ticker;
@@ -64,6 +65,8 @@ pub struct Core {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// This node among those sharing the storage.
     pub cluster: Arc<cluster::Cluster>,
+    /// Rate-limit and lease-count quotas.
+    pub quotas: Arc<quotas::Quotas>,
 }
 
 impl Core {
@@ -415,6 +418,8 @@ impl Core {
                 request_path: path.to_string(),
                 token_accessor: token.accessor.clone(),
                 workload: token.workload.clone(),
+                // Lease-count quotas decide, with the count, whether the row may be written.
+                admission: Some(self.quotas.clone()),
             };
             let issued = self.leases.issue(target, planned).await?;
             let mut warnings = response.warnings;

@@ -31,6 +31,9 @@ pub fn status_and_messages(err: &Error) -> (StatusCode, Vec<String>) {
             BackendError::Target(m) => (S::BAD_GATEWAY, vec![m.clone()]),
             BackendError::Storage(_) | BackendError::Internal(_) => internal(),
         },
+        Error::RateLimitQuotaExceeded { .. } | Error::LeaseCountQuotaExceeded { .. } => {
+            (S::TOO_MANY_REQUESTS, vec![err.to_string()])
+        }
         Error::AuditFailed => (S::INTERNAL_SERVER_ERROR, vec![err.to_string()]),
         Error::Storage(_) | Error::Internal(_) => internal(),
     }

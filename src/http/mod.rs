@@ -38,13 +38,20 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
     };
     let span = tracing::info_span!("request", request.id = %request_id, http.method = %method, http.path = %logged);
     async move {
+        let mut quota_headers = Vec::new();
         let result = match resolved {
             Ok(path::Resolved::Redirect(location)) => Ok(ApiResponse::Redirect(location)),
             Ok(path::Resolved::Canonical(canonical)) => {
                 match request::parse(req, canonical).await {
                     Ok(mut api) => {
                         api.request_id = request_id.clone();
-                        core.handle(api).await
+                        // Rate limits first, as in Vault: before the token is even looked up.
+                        let limited = core.rate_limit(&api).await;
+                        quota_headers = limited.headers;
+                        match limited.refused {
+                            Some(refused) => Err(refused),
+                            None => core.handle(api).await,
+                        }
                     }
                     Err(e) => Err(e),
                 }
@@ -61,6 +68,12 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
                 response::errors(status, messages)
             }
         };
+        let mut resp = resp;
+        for (name, value) in quota_headers {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(name, value);
+            }
+        }
         core.metrics
             .http_request(method.as_str(), resp.status().as_u16());
         info!(

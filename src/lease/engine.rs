@@ -88,6 +88,19 @@ pub struct IssueTarget {
     pub purpose: Option<String>,
     /// The caller's ticket reference, if given.
     pub ticket: Option<String>,
+    /// Writes the write-ahead row in place of a plain insert, when something must decide
+    /// atomically whether one more lease may exist (a lease-count quota). `None`: plain insert.
+    pub admission: Option<Arc<dyn LeaseAdmission>>,
+}
+
+/// Decides whether a lease may be issued and, if so, writes its `creating` row, as one step
+/// across every node sharing the storage: a count taken apart from the insert would let two
+/// nodes both take the last slot.
+#[async_trait::async_trait]
+pub trait LeaseAdmission: Send + Sync {
+    /// Insert `lease` (state `creating`), issued for a request on `request_path`, or refuse
+    /// with the error the caller sees. Nothing is written when refused.
+    async fn insert(&self, request_path: &str, lease: &LeaseRecord) -> Result<()>;
 }
 
 /// A created credential and its lease.

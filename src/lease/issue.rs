@@ -68,7 +68,10 @@ impl LeaseEngine {
         let lock = self.lock_for(&lease.id);
         let held = lock.lock().await;
         // Write ahead: from here on, whatever the target ends up holding is known to the table.
-        self.storage.lease_insert(&lease).await?;
+        match &target.admission {
+            Some(admission) => admission.insert(&target.request_path, &lease).await?,
+            None => self.storage.lease_insert(&lease).await?,
+        }
         let ctx = self.context(&lease, &mount)?;
         let created = self
             .call_target(mount.backend.clone(), ctx, Call::Create)

@@ -152,6 +152,7 @@ fn target() -> IssueTarget {
         workload: String::new(),
         purpose: None,
         ticket: None,
+        admission: None,
     }
 }
 

@@ -63,6 +63,12 @@ pub trait Storage: Send + Sync {
     ) -> Result<bool, StorageError>;
     /// Leases whose id starts with `prefix` and that are not revoked, ordered by id.
     async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// How many secret leases are live (creating, active or revoking: rows whose account may
+    /// exist) with an id starting with `prefix` and, when `role` is given, that role. Token rows
+    /// (mount `auth/token/`) are never counted. For lease-count quotas: a count, never a list,
+    /// so a global quota over a million leases costs one aggregate, not a gigabyte.
+    async fn lease_count_live(&self, prefix: &str, role: Option<&str>)
+        -> Result<u64, StorageError>;
     /// Live leases obtained with the token whose accessor is `accessor`.
     async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError>;
     /// Live leases of a workload: exactly `workload`, or below it at a `/` boundary.

@@ -599,6 +599,27 @@ impl Storage for PostgresStorage {
         leases_from_rows(&self.query(&sql, &[&prefix]).await?)
     }
 
+    async fn lease_count_live(
+        &self,
+        prefix: &str,
+        role: Option<&str>,
+    ) -> Result<u64, StorageError> {
+        let rows = self
+            .query(
+                "SELECT count(*) FROM leases WHERE starts_with(id, $1) AND state <> 'revoked' \
+                 AND mount_path <> 'auth/token/' AND ($2::text IS NULL OR role = $2)",
+                &[&prefix, &role],
+            )
+            .await?;
+        let n: i64 = rows
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(pg_err)?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
         let sql = format!(
             "SELECT {LEASE_COLUMNS} FROM leases \

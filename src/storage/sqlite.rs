@@ -506,6 +506,28 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn lease_count_live(
+        &self,
+        prefix: &str,
+        role: Option<&str>,
+    ) -> Result<u64, StorageError> {
+        let (prefix, role) = (prefix.to_owned(), role.map(str::to_owned));
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT count(*) FROM leases WHERE substr(id, 1, length(?1)) = ?1 \
+                     AND state != 'revoked' AND mount_path != 'auth/token/' \
+                     AND (?2 IS NULL OR role = ?2)",
+                )
+                .map_err(err)?;
+            let n: i64 = stmt
+                .query_row(rusqlite::params![prefix, role], |r| r.get(0))
+                .map_err(err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
         let accessor = accessor.to_owned();
         self.read(move |c: &Connection| {

@@ -67,6 +67,9 @@ pub async fn handle(
     if let Some(rest) = below(route, "sys/policy") {
         return policies::handle(core, req, rest, true).await;
     }
+    if let Some(rest) = below(route, "sys/quotas") {
+        return crate::core::quotas::paths::handle(core, req, rest).await;
+    }
     if route == "sys/metrics" {
         return metrics::read(core, req).await;
     }
