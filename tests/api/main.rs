@@ -26,6 +26,7 @@ mod moto;
 mod outages;
 mod postgres;
 mod props;
+mod quotas;
 mod restart;
 mod sys;
 mod tokens;

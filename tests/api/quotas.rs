@@ -1,0 +1,229 @@
+//! Quotas as an operator relies on them: a rate limit answers Vault's 429 and lets the client
+//! back in after its interval; a lease-count quota on `database/creds/<role>` stops the next
+//! account from being created at all (checked in pg_roles), frees a slot on revoke, and holds
+//! across two servers sharing one PostgreSQL storage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use leasehold::config::StorageSettings;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use crate::app::{PgTarget, TestApp};
+
+async fn get_with_headers(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("http://{}/v1/{path}", app.addr))
+        .header("X-Vault-Token", &app.token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn rate_limit_refuses_with_vaults_429_then_recovers_after_the_interval() {
+    let app = TestApp::spawn().await;
+    app.ok(
+        "sys/quotas/rate-limit/policies",
+        json!({"path": "sys/policies/acl", "rate": 3, "interval": "1s"}),
+    )
+    .await;
+    let (s, v) = app.get("sys/quotas/rate-limit/policies").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["path"], "sys/policies/acl");
+    assert_eq!(v["data"]["rate"], 3.0);
+    assert_eq!(v["data"]["interval"], 1);
+
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..4 {
+        let (s, h, v) = get_with_headers(&app, "sys/policies/acl").await;
+        statuses.push(s);
+        if s == 429 {
+            refused = Some((h, v));
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let (headers, body) = refused.unwrap();
+    assert_eq!(
+        body["errors"][0],
+        "request path \"sys/policies/acl\": rate limit quota exceeded"
+    );
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=1).contains(&retry), "Retry-After {retry}");
+    assert!(headers.get("x-ratelimit-limit").is_none());
+    // Other paths are not covered by this quota.
+    assert_eq!(app.get("sys/mounts").await.0, 200);
+
+    // Headers on request, then recovery once the window has passed.
+    app.ok(
+        "sys/quotas/config",
+        json!({"enable_rate_limit_response_headers": true}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, h, _) = get_with_headers(&app, "sys/policies/acl").await;
+    assert_eq!(s, 200);
+    assert_eq!(h["x-ratelimit-limit"], "3");
+    assert_eq!(h["x-ratelimit-remaining"], "2");
+    let (_, v) = app.get("sys/quotas/config").await;
+    assert_eq!(v["data"]["enable_rate_limit_response_headers"], true);
+    assert!(v["data"]["rate_limit_exempt_paths"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("sys/health")));
+
+    // Deleted: no limit any more.
+    let (s, _) = app
+        .call("DELETE", "sys/quotas/rate-limit/policies", None)
+        .await;
+    assert_eq!(s, 204);
+    for _ in 0..6 {
+        assert_eq!(app.get("sys/policies/acl").await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn quota_writes_refuse_bad_input() {
+    let app = TestApp::spawn().await;
+    for (path, body) in [
+        ("sys/quotas/rate-limit/q", json!({"rate": 0})),
+        (
+            "sys/quotas/rate-limit/q",
+            json!({"rate": 1, "path": "nowhere/"}),
+        ),
+        ("sys/quotas/rate-limit/q", json!({"rate": 1, "rat": 2})),
+        ("sys/quotas/lease-count/q", json!({"max_leases": 0})),
+        ("sys/quotas/lease-count/q", json!({"max_lease": 3})),
+    ] {
+        let (s, v) = app.put(path, body.clone()).await;
+        assert_eq!(s, 400, "{path} {body}: {v}");
+    }
+    let (s, _) = app.call("LIST", "sys/quotas/lease-count", None).await;
+    assert_eq!(s, 404, "nothing was stored");
+}
+
+/// One creds request for `role` on `app`: its status and body.
+async fn creds(app: &TestApp, role: &str) -> (u16, Value) {
+    let (s, v) = app.get(&format!("database/creds/{role}")).await;
+    (s.as_u16(), v)
+}
+
+#[tokio::test]
+async fn lease_count_quota_caps_live_accounts_on_a_role() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    // Usernames keep 8 characters of the role name: unique within those 8.
+    let role = format!("q{}", &crate::app::rand_suffix()[..7]);
+    pg.role(&app, &role, "1h", "2h").await;
+    app.ok(
+        "sys/quotas/lease-count/pipeline",
+        json!({"path": format!("database/creds/{role}"), "max_leases": 3}),
+    )
+    .await;
+
+    let mut leases = Vec::new();
+    for _ in 0..3 {
+        let (s, v) = creds(&app, &role).await;
+        assert_eq!(s, 200, "{v}");
+        leases.push(v["lease_id"].as_str().unwrap().to_owned());
+    }
+    let (s, v) = creds(&app, &role).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(
+        v["errors"][0],
+        format!("request path \"database/creds/{role}\": lease count quota exceeded")
+    );
+    assert_eq!(pg.roles_for(&role).await.len(), 3, "a 4th account was made");
+    let (_, v) = app.get("sys/quotas/lease-count/pipeline").await;
+    assert_eq!(v["data"]["counter"], 3);
+    assert_eq!(v["data"]["max_leases"], 3);
+
+    // Revoking one frees its slot.
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({"lease_id": leases[0]}))
+        .await;
+    assert_eq!(s, 204);
+    let (s, v) = creds(&app, &role).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(pg.roles_for(&role).await.len(), 3);
+    assert_eq!(creds(&app, &role).await.0, 429);
+    assert_eq!(pg.roles_for(&role).await.len(), 3);
+}
+
+#[tokio::test]
+async fn lease_count_quota_holds_across_two_servers_on_one_storage() {
+    let pg = PgTarget::new().await;
+    let storage_db = PgTarget::new().await;
+    let url = storage_db.cluster.admin_url(&storage_db.db);
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    std::fs::write(dir.path().join("key"), hex::encode([9u8; 32])).unwrap();
+    let on_pg = |url: String| {
+        move |s: &mut leasehold::config::Settings| {
+            s.storage = StorageSettings::Postgres {
+                connection_url: SecretString::from(url),
+                max_parallel: 8,
+            }
+        }
+    };
+    let a = TestApp::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
+    let b = TestApp::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    pg.configure(&a, pg.cluster.port()).await;
+    // Usernames keep 8 characters of the role name: unique within those 8.
+    let role = format!("q{}", &crate::app::rand_suffix()[..7]);
+    pg.role(&a, &role, "1h", "2h").await;
+    // By role on the mount: the form that caps one pipeline's accounts.
+    a.ok(
+        "sys/quotas/lease-count/race",
+        json!({"path": "database/", "role": role, "max_leases": 3}),
+    )
+    .await;
+    // b learns the mount, the role and the quota from the change feed.
+    let mut seen = false;
+    for _ in 0..100 {
+        let (s, _) = b.get("sys/quotas/lease-count/race").await;
+        let (r, _) = b.get(&format!("database/roles/{role}")).await;
+        if s == 200 && r == 200 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the second server never saw the quota");
+
+    let requests: Vec<_> = (0..10)
+        .map(|i| {
+            let server = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let role = role.clone();
+            tokio::spawn(async move { creds(&server, &role).await })
+        })
+        .collect();
+    let mut issued = 0;
+    for r in requests {
+        let (s, v) = r.await.unwrap();
+        match s {
+            200 => issued += 1,
+            429 => assert!(
+                v["errors"][0]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("lease count quota exceeded"),
+                "{v}"
+            ),
+            _ => panic!("unexpected {s}: {v}"),
+        }
+    }
+    assert_eq!(issued, 3);
+    assert_eq!(pg.roles_for(&role).await.len(), 3, "accounts in pg_roles");
+}
