@@ -7,11 +7,11 @@
 //! and the lease engine inserts each write-ahead row through [`Quotas`] as a
 //! [`LeaseAdmission`], which counts and inserts under a lock when a lease-count quota applies.
 //!
-//! - [`matching`]: which quota governs a request (pure logic);
-//! - [`rate_limit`]: the per-node request counters;
-//! - [`lease_count`]: the cross-node count-and-insert;
-//! - [`config`]: `sys/quotas/config`;
-//! - [`paths`]: the `sys/quotas/*` handlers.
+//! - [`matching`] — which quota governs a request (pure logic);
+//! - [`rate_limit`] — the per-node request counters;
+//! - [`lease_count`] — the cross-node count-and-insert;
+//! - [`config`] — `sys/quotas/config`;
+//! - [`paths`] — the `sys/quotas/*` handlers.
 
 pub mod config;
 pub mod lease_count;
