@@ -24,6 +24,7 @@ macro_rules! for_each_case {
             irrevocable_tidy_and_released_claims,
             nodes_register_refresh_and_leave,
             live_accounts_are_found_among_many,
+            live_counts_by_prefix_and_role_skip_tombstones_and_tokens,
         );
     };
 }
@@ -437,4 +438,36 @@ pub async fn live_accounts_are_found_among_many(s: &dyn Storage) {
     let mut live: Vec<_> = live.into_iter().collect();
     live.sort();
     assert_eq!(live, ["v-a", "v-b"]);
+}
+
+/// For lease-count quotas: creating, active and revoking rows count (their accounts may exist),
+/// tombstones and token rows do not; the prefix is a plain id prefix.
+pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn Storage) {
+    let now = ms_now();
+    for (id, role, state) in [
+        ("database/creds/ro/1", "ro", LeaseState::Creating),
+        ("database/creds/ro/2", "ro", LeaseState::Active),
+        ("database/creds/ro/3", "ro", LeaseState::Revoking),
+        ("database/creds/ro/4", "ro", LeaseState::Revoked),
+        ("database/creds/rogue/1", "rogue", LeaseState::Active),
+        ("database/creds/rw/1", "rw", LeaseState::Active),
+    ] {
+        let mut l = lease(id, now);
+        l.role = role.into();
+        l.state = state;
+        s.lease_insert(&l).await.unwrap();
+    }
+    let mut token = lease("auth/token/create/t1", now);
+    token.mount_path = "auth/token/".into();
+    token.role = String::new();
+    s.lease_insert(&token).await.unwrap();
+    let count = |prefix: &'static str, role: Option<&'static str>| async move {
+        s.lease_count_live(prefix, role).await.unwrap()
+    };
+    assert_eq!(count("database/creds/ro/", None).await, 3);
+    assert_eq!(count("database/creds/ro", None).await, 4);
+    assert_eq!(count("database/", Some("ro")).await, 3);
+    assert_eq!(count("database/", None).await, 5);
+    assert_eq!(count("", None).await, 5, "token rows are not counted");
+    assert_eq!(count("aws/", None).await, 0);
 }
