@@ -202,7 +202,8 @@ async fn lease_count_quota_holds_across_two_servers_on_one_storage() {
     }
     assert!(seen, "the second server never saw the quota");
 
-    let requests: Vec<_> = (0..10)
+    // 40 at once: with the count and the insert not under one lock, this issued 38-40 (checked).
+    let requests: Vec<_> = (0..40)
         .map(|i| {
             let server = Arc::clone(if i % 2 == 0 { &a } else { &b });
             let role = role.clone();
