@@ -228,3 +228,46 @@ async fn lease_count_quota_holds_across_two_servers_on_one_storage() {
     assert_eq!(issued, 3);
     assert_eq!(pg.roles_for(&role).await.len(), 3, "accounts in pg_roles");
 }
+
+#[tokio::test]
+async fn rate_limit_refusals_are_audited_when_asked_and_exempt_paths_pass() {
+    let app = TestApp::spawn().await;
+    let log = app.dir.path().join("audit.log");
+    app.ok(
+        "sys/audit/file",
+        json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+    )
+    .await;
+    app.ok(
+        "sys/quotas/config",
+        json!({
+            "enable_rate_limit_audit_logging": true,
+            "rate_limit_exempt_paths": ["sys/mounts"],
+        }),
+    )
+    .await;
+    // Global: every path but the exempt one.
+    app.ok(
+        "sys/quotas/rate-limit/global",
+        json!({"rate": 1, "interval": "1m"}),
+    )
+    .await;
+    assert_eq!(app.get("sys/policies/acl").await.0, 200);
+    let (s, v) = app.get("sys/policies/acl").await;
+    assert_eq!(s, 429, "{v}");
+    for _ in 0..3 {
+        assert_eq!(app.get("sys/mounts").await.0, 200, "exempt path limited");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let refusals: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| {
+            e["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("rate limit quota exceeded"))
+        })
+        .collect();
+    assert_eq!(refusals.len(), 1, "{text}");
+    assert_eq!(refusals[0]["request"]["path"], "sys/policies/acl");
+}
