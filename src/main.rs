@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use leasehold::config::{FileConfig, Settings};
-use leasehold::server::{announce_root_token, shutdown_signal, DevOptions, Server};
+use leasehold::server::{announce_root_token, listener, shutdown_signal, DevOptions, Server};
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -88,19 +88,17 @@ async fn main() -> anyhow::Result<()> {
         settings.tls = None;
     }
     let is_dev = dev.is_some();
+    // Everything that can fail on the operator's input is checked before storage is opened and a
+    // root token minted: the config (above), the TLS files, and the listen address.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(listener::load_tls(cert, key)?),
+        None => None,
+    };
+    let tcp = listener::bind(&settings.address).await?;
     let server = Server::build(&settings, dev).await?;
     if let Some(token) = &server.new_root_token {
         announce_root_token(token, is_dev);
     }
     tracing::info!(address = %settings.address, "leasehold listening on {}", settings.address);
-    match &settings.tls {
-        Some((cert, key)) => {
-            let addr = settings.address.parse()?;
-            server.serve_tls(addr, cert, key).await
-        }
-        None => {
-            let listener = tokio::net::TcpListener::bind(&settings.address).await?;
-            server.serve(listener, shutdown_signal()).await
-        }
-    }
+    server.serve_with(tcp, tls, shutdown_signal()).await
 }

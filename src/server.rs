@@ -1,6 +1,7 @@
 //! Assemble and run a server: storage, seal, mount table, lease engine, expiry worker, HTTP.
 
-use std::net::SocketAddr;
+pub mod listener;
+
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -194,6 +195,7 @@ pub struct Server {
     pub core: Arc<Core>,
     /// The root token created at this start (dev mode, or first start), to print once.
     pub new_root_token: Option<SecretString>,
+    limits: crate::config::ListenerLimits,
     shutdown: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     membership: tokio::task::JoinHandle<()>,
@@ -324,6 +326,7 @@ impl Server {
         Ok(Self {
             core,
             new_root_token,
+            limits: settings.limits,
             shutdown,
             worker,
             membership,
@@ -345,48 +348,21 @@ impl Server {
         listener: tokio::net::TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = crate::http::router(self.core.clone());
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await?;
-        self.stop().await;
-        Ok(())
+        self.serve_with(listener, None, stop).await
     }
 
-    /// Serve HTTPS with the given PEM files.
-    pub async fn serve_tls(
+    /// Serve HTTPS (with `tls`, from [`listener::load_tls`]) or HTTP on `listener` until `stop`
+    /// resolves, then let in-flight requests finish and stop the expiry worker.
+    pub async fn serve_with(
         self,
-        addr: SocketAddr,
-        cert: &std::path::Path,
-        key: &std::path::Path,
+        listener: tokio::net::TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // One crypto provider for the process; an error means one is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-            .await
-            .with_context(|| {
-                format!(
-                    "loading TLS certificate {} and key {}",
-                    cert.display(),
-                    key.display()
-                )
-            })?;
-        let handle = axum_server::Handle::new();
-        let h = handle.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-        });
         let app = crate::http::router(self.core.clone());
-        axum_server::bind_rustls(addr, config)
-            .handle(handle)
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-            .await?;
+        let served = listener::serve(listener, tls, self.limits, app, stop).await;
         self.stop().await;
-        Ok(())
+        served
     }
 }
 

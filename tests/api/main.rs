@@ -19,6 +19,7 @@ mod aws;
 #[path = "../../src/auth/jwt/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;
+mod listener;
 mod metrics;
 #[path = "../../backends/aws/tests/support/moto.rs"]
 #[allow(dead_code)]
