@@ -214,3 +214,24 @@ async fn generate_root_recovers_a_revoked_root_token_with_the_seal_key() {
     assert_eq!(s, 204);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn generate_root_beside_a_running_server_is_honoured_at_once() {
+    let app = TestApp::spawn().await;
+    let key = app.dir.path().join("key");
+    let config = write_config(app.dir.path(), "live.toml", "", &key);
+    let out = leasehold(&["operator", "generate-root", "-config", &config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Root Token: "))
+        .unwrap()
+        .to_owned();
+    assert!(is_live_root(&app, &token).await);
+    app.stop().await;
+}

@@ -280,3 +280,44 @@ async fn the_connection_cap_holds() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_past_max_request_duration_gets_503_in_time() {
+    let app = app_with(ListenerLimits {
+        max_request_duration: SHORT,
+        ..ListenerLimits::default()
+    })
+    .await;
+    // A "database" that accepts connections and never answers: verifying it hangs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            open.push(s);
+        }
+    });
+    let (s, _) = app
+        .put("sys/mounts/database", json!({"type": "database"}))
+        .await;
+    assert!(s.is_success(), "{s}");
+    let start = Instant::now();
+    let (s, body) = app
+        .put(
+            "database/config/silent",
+            json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgres://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{port}/postgres"),
+                "username": "postgres",
+                "password": "unused",
+                "allowed_roles": "*",
+            }),
+        )
+        .await;
+    let elapsed = start.elapsed();
+    assert_eq!(s, 503, "{body}");
+    assert!(body.to_string().contains("max_request_duration"), "{body}");
+    assert!(elapsed < SHORT + SLACK, "{elapsed:?}");
+    held.abort();
+    app.stop().await;
+}
