@@ -94,7 +94,7 @@ proptest! {
         }
         // What hyper would not hand us (a bad method token or URI) is not our concern.
         let Ok(req) = builder.body(Body::from(body)) else { return Ok(()) };
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let resolved = resolve(req.uri().path(), req.uri().query());
         let parsed = match resolved {
             Ok(Resolved::Canonical(path)) => runtime.block_on(parse_request(req, path.clone(), Default::default())).map(|api| (api, path)),
