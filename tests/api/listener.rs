@@ -321,3 +321,45 @@ async fn a_request_past_max_request_duration_gets_503_in_time() {
     held.abort();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn https_serves_and_a_stalled_tls_handshake_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), crate::app::hex_key()).unwrap();
+    let ca = leasehold_testkit::TestCa::new("listener test CA").unwrap();
+    let (cert, key) = ca.server_cert(&["127.0.0.1"]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let acceptor = leasehold::server::listener::load_tls(&cert_path, &key_path).unwrap();
+    let mut settings =
+        leasehold::config::Settings::for_tests(TestApp::db_path(&dir), dir.path().join("key"));
+    settings.limits.header_read_timeout = SHORT;
+    let server = leasehold::server::Server::build(&settings, None)
+        .await
+        .unwrap();
+    let tcp = leasehold::server::listener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve_with(tcp, Some(acceptor), async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("https://{addr}/v1/sys/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A client that connects and never starts the handshake is closed at the header timeout.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let (_, elapsed) = read_to_close(&mut silent, SHORT + SLACK).await;
+    assert!(elapsed < SHORT + SLACK, "{elapsed:?}");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
