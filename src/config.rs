@@ -80,6 +80,25 @@ pub struct ListenerConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key.
     pub tls_key_file: Option<PathBuf>,
+    /// Time allowed for a request's headers, from the first byte (and for a new connection's
+    /// first request, from the accept; the TLS handshake counts too). Vault's name; default `10s`.
+    pub http_read_header_timeout: Option<String>,
+    /// Time allowed for reading a request's body once its headers are in. Vault's name (Vault
+    /// counts the headers too); default `30s`.
+    pub http_read_timeout: Option<String>,
+    /// How long a keep-alive connection may wait for its next request. Vault's name; default `5m`.
+    pub http_idle_timeout: Option<String>,
+    /// Longest time one request may take, body included, before the client gets a 503. Vault's
+    /// name; default `90s`.
+    pub max_request_duration: Option<String>,
+    /// Largest request body, in bytes, for a request with a valid token. Vault's name; default
+    /// 32 MiB.
+    pub max_request_size: Option<usize>,
+    /// Largest request body, in bytes, for a request without a valid token (logins, unwrapping,
+    /// `sys/init`-style paths). Not in Vault; default 64 KiB.
+    pub max_unauthenticated_request_size: Option<usize>,
+    /// Open connections at most; the next ones wait in the kernel's backlog. Default 512.
+    pub max_connections: Option<usize>,
 }
 
 /// `[storage]`.
@@ -147,11 +166,119 @@ pub struct TelemetryConfig {
     pub unauthenticated_metrics_access: Option<bool>,
 }
 
+/// The listener's limits, resolved (see [`ListenerConfig`] for what each one bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// `http_read_header_timeout`.
+    pub header_read_timeout: Duration,
+    /// `http_read_timeout`: the body.
+    pub body_read_timeout: Duration,
+    /// `http_idle_timeout`.
+    pub idle_timeout: Duration,
+    /// `max_request_duration`.
+    pub max_request_duration: Duration,
+    /// `max_request_size`, for requests with a valid token.
+    pub max_request_size: usize,
+    /// `max_unauthenticated_request_size`.
+    pub max_unauthenticated_request_size: usize,
+    /// `max_connections`.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerLimits {
+    /// Vault's defaults for the keys Vault has; 64 KiB and 512 connections for the others.
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            max_request_duration: Duration::from_secs(90),
+            max_request_size: 32 * 1024 * 1024,
+            max_unauthenticated_request_size: 64 * 1024,
+            max_connections: 512,
+        }
+    }
+}
+
+/// `[listener]`'s limits resolved. Every timeout must be above zero: Vault reads zero as "no
+/// limit", which is the hole this closes, so zero is refused rather than honoured.
+fn listener_limits(l: &ListenerConfig) -> Result<ListenerLimits, ConfigError> {
+    let d = ListenerLimits::default();
+    let timeout = |key: &str, value: Option<&String>, default: Duration| {
+        let v = duration(
+            &format!("listener.{key}"),
+            value.map(String::as_str),
+            default,
+        )?;
+        if v.is_zero() {
+            return Err(ConfigError::Value {
+                key: format!("listener.{key}"),
+                message: "must be above zero (a listener without this limit can be held open \
+                          by a slow client)"
+                    .into(),
+            });
+        }
+        Ok(v)
+    };
+    let limits = ListenerLimits {
+        header_read_timeout: timeout(
+            "http_read_header_timeout",
+            l.http_read_header_timeout.as_ref(),
+            d.header_read_timeout,
+        )?,
+        body_read_timeout: timeout(
+            "http_read_timeout",
+            l.http_read_timeout.as_ref(),
+            d.body_read_timeout,
+        )?,
+        idle_timeout: timeout(
+            "http_idle_timeout",
+            l.http_idle_timeout.as_ref(),
+            d.idle_timeout,
+        )?,
+        max_request_duration: timeout(
+            "max_request_duration",
+            l.max_request_duration.as_ref(),
+            d.max_request_duration,
+        )?,
+        max_request_size: l.max_request_size.unwrap_or(d.max_request_size),
+        max_unauthenticated_request_size: l
+            .max_unauthenticated_request_size
+            .unwrap_or(d.max_unauthenticated_request_size),
+        max_connections: l.max_connections.unwrap_or(d.max_connections),
+    };
+    let positive = [
+        ("max_request_size", limits.max_request_size),
+        (
+            "max_unauthenticated_request_size",
+            limits.max_unauthenticated_request_size,
+        ),
+        ("max_connections", limits.max_connections),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            return Err(ConfigError::Value {
+                key: format!("listener.{key}"),
+                message: "must be at least 1".into(),
+            });
+        }
+    }
+    if limits.max_unauthenticated_request_size > limits.max_request_size {
+        return Err(ConfigError::Value {
+            key: "listener.max_unauthenticated_request_size".into(),
+            message: "cannot exceed listener.max_request_size".into(),
+        });
+    }
+    Ok(limits)
+}
+
 /// Everything the server needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Listen address.
     pub address: String,
+    /// Listener timeouts, size limits and connection cap.
+    pub limits: ListenerLimits,
     /// TLS cert and key.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The storage.
@@ -310,6 +437,7 @@ impl Settings {
                 message: "cannot exceed max_lease_ttl".into(),
             });
         }
+        let limits = listener_limits(&file.listener)?;
         let tls = match (file.listener.tls_cert_file, file.listener.tls_key_file) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -335,6 +463,7 @@ impl Settings {
             address: env("LEASEHOLD_ADDRESS")
                 .or(file.listener.address)
                 .unwrap_or_else(|| "127.0.0.1:8200".into()),
+            limits,
             tls,
             storage: storage_settings(file.storage)?,
             api_addr: env("LEASEHOLD_API_ADDR").or(file.api_addr),
@@ -359,6 +488,7 @@ impl Settings {
     pub fn for_tests(storage_path: PathBuf, key_file: PathBuf) -> Self {
         Self {
             address: "127.0.0.1:0".into(),
+            limits: ListenerLimits::default(),
             tls: None,
             storage: StorageSettings::Sqlite(storage_path),
             api_addr: None,
@@ -388,6 +518,45 @@ mod tests {
         let file: FileConfig = toml::from_str("[lease]\nretry_base = \"soon\"").unwrap();
         let e = Settings::resolve(file).unwrap_err();
         assert!(e.to_string().contains("lease.retry_base"));
+    }
+
+    #[test]
+    fn listener_limits_default_to_vaults_and_refuse_zero() {
+        let s = Settings::resolve(FileConfig::default()).unwrap();
+        assert_eq!(s.limits, ListenerLimits::default());
+        assert_eq!(s.limits.header_read_timeout, Duration::from_secs(10));
+        let text = "[listener]\nhttp_read_header_timeout = \"2s\"\nmax_request_size = 1000\n\
+                    max_unauthenticated_request_size = 10\nmax_connections = 3";
+        let s = Settings::resolve(toml::from_str(text).unwrap()).unwrap();
+        assert_eq!(s.limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.limits.max_request_size, 1000);
+        assert_eq!(s.limits.max_unauthenticated_request_size, 10);
+        assert_eq!(s.limits.max_connections, 3);
+        for (text, key) in [
+            (
+                "[listener]\nhttp_idle_timeout = \"0s\"",
+                "listener.http_idle_timeout",
+            ),
+            (
+                "[listener]\nmax_request_duration = \"soon\"",
+                "listener.max_request_duration",
+            ),
+            (
+                "[listener]\nmax_connections = 0",
+                "listener.max_connections",
+            ),
+            (
+                "[listener]\nmax_request_size = 100\nmax_unauthenticated_request_size = 200",
+                "listener.max_unauthenticated_request_size",
+            ),
+        ] {
+            let e = Settings::resolve(toml::from_str(text).unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        // A Vault key leasehold does not implement is refused, not ignored.
+        assert!(toml::from_str::<FileConfig>("[listener]\nhttp_write_timeout = \"5s\"").is_err());
     }
 
     #[test]

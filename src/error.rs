@@ -26,6 +26,13 @@ pub enum Error {
     /// The request body exceeds the limit.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request body did not arrive within the listener's `http_read_timeout`.
+    #[error("the request body was not received within the listener's http_read_timeout")]
+    BodyTimeout,
+    /// The request took longer than the listener's `max_request_duration`. What it started is
+    /// finished in the background (a credential issued then still gets its lease).
+    #[error("the request took longer than the listener's max_request_duration")]
+    RequestDuration,
     /// A lease lookup or renew named no live lease.
     #[error("{0}")]
     Lease(LeaseProblem),

@@ -11,7 +11,9 @@
 //! - [`storage`]: the `Storage` trait, SQLite, AES-256-GCM sealing.
 //! - [`auth`]: the token store.
 //! - [`metrics`]: Prometheus counters and histograms fed by lease events, gauges read from storage.
-//! - [`config`], [`server`], [`clock`], [`error`].
+//! - [`server`]: assembly at start-up; its listener (timeouts, connection cap, TLS) and the first
+//!   start (the root token minted once; `operator generate-root`).
+//! - [`config`], [`clock`], [`error`].
 
 pub mod audit;
 pub mod auth;

@@ -1,10 +1,13 @@
-//! The `leasehold` command: `leasehold server -dev` / `leasehold server -config FILE`.
+//! The `leasehold` command: `leasehold server -dev` / `leasehold server -config FILE`, and
+//! `leasehold operator generate-root -config FILE` (a new root token, with the seal key).
 //! Vault's single-dash long flags (`-dev-root-token-id=root`) are accepted as well as `--`.
 
 use clap::{Parser, Subcommand};
 use leasehold::config::{FileConfig, Settings};
-use leasehold::server::{announce_root_token, shutdown_signal, DevOptions, Server};
-use secrecy::SecretString;
+use leasehold::server::{
+    announce_root_token, generate_root, listener, shutdown_signal, DevOptions, Server,
+};
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +24,23 @@ struct Cli {
 enum Command {
     /// Run the server.
     Server(ServerArgs),
+    /// Operator tasks run against the server's storage and seal key.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Mint a new root token with the seal key (when the root token is lost or revoked), print it
+    /// once, and log its accessor.
+    GenerateRoot(GenerateRootArgs),
+}
+
+#[derive(clap::Args)]
+struct GenerateRootArgs {
+    /// The server's config file: its storage and seal.key_file are used.
+    #[arg(long)]
+    config: std::path::PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -68,7 +88,17 @@ fn init_logging(json: bool) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(normalize_args());
-    let Command::Server(args) = cli.command;
+    let args = match cli.command {
+        Command::Server(args) => args,
+        Command::Operator(OperatorCommand::GenerateRoot(args)) => {
+            let settings = Settings::resolve(Settings::load_file(&args.config)?)?;
+            init_logging(settings.json_logs);
+            let token = generate_root(&settings).await?;
+            println!("A new root token was generated. It is shown only this once:");
+            println!("Root Token: {}", token.expose_secret());
+            return Ok(());
+        }
+    };
     let file = match &args.config {
         Some(path) => Settings::load_file(path)?,
         None if args.dev => FileConfig::default(),
@@ -88,19 +118,18 @@ async fn main() -> anyhow::Result<()> {
         settings.tls = None;
     }
     let is_dev = dev.is_some();
-    let server = Server::build(&settings, dev).await?;
-    if let Some(token) = &server.new_root_token {
-        announce_root_token(token, is_dev);
-    }
+    // Everything that can fail on the operator's input is checked before storage is opened and a
+    // root token minted: the config (above), the TLS files, and the listen address.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(listener::load_tls(cert, key)?),
+        None => None,
+    };
+    let tcp = listener::bind(&settings.address).await?;
+    // A root token minted now is printed before the start is recorded as done (see
+    // `leasehold::server::INIT_MARKER`), so a crash cannot leave one minted and never shown.
+    let server =
+        Server::build_announcing(&settings, dev, |token| announce_root_token(token, is_dev))
+            .await?;
     tracing::info!(address = %settings.address, "leasehold listening on {}", settings.address);
-    match &settings.tls {
-        Some((cert, key)) => {
-            let addr = settings.address.parse()?;
-            server.serve_tls(addr, cert, key).await
-        }
-        None => {
-            let listener = tokio::net::TcpListener::bind(&settings.address).await?;
-            server.serve(listener, shutdown_signal()).await
-        }
-    }
+    server.serve_with(tcp, tls, shutdown_signal()).await
 }

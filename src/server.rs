@@ -1,6 +1,11 @@
 //! Assemble and run a server: storage, seal, mount table, lease engine, expiry worker, HTTP.
 
-use std::net::SocketAddr;
+pub mod init;
+pub mod listener;
+
+use init::first_start;
+pub use init::{generate_root, INIT_MARKER};
+
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,7 +17,7 @@ use tracing::info;
 use crate::auth::TokenStore;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Settings, StorageSettings};
-use crate::core::mounts::{BackendFactory, MountEntry, MountKind, MountTable};
+use crate::core::mounts::{BackendFactory, MountKind, MountTable};
 use crate::core::tokens::TokenReaper;
 use crate::core::Core;
 use crate::lease::ttl::MountTtls;
@@ -114,7 +119,7 @@ impl leasehold_backend::MountStorage for NoStorage {
 
 /// The storage the settings name, and its type as `sys/seal-status` reports it. Dev mode keeps
 /// its data in memory unless it was given a file.
-async fn open_storage(
+pub(crate) async fn open_storage(
     settings: &Settings,
     dev: Option<&DevOptions>,
 ) -> anyhow::Result<(Arc<dyn Storage>, &'static str)> {
@@ -146,46 +151,18 @@ async fn open_storage(
     })
 }
 
-/// What a first start creates, if it is missing: the root token (always in dev mode), the
-/// cluster id and dev mode's `database/` mount. Returns a new root token to print, and the id.
-async fn first_start(
-    kv: &SealedKv,
-    tokens: &TokenStore,
-    mounts: &MountTable,
-    dev: Option<&DevOptions>,
-    clock: &SharedClock,
-) -> anyhow::Result<(Option<SecretString>, String)> {
-    let mut new_root_token = None;
-    if let Some(dev) = dev {
-        let token = tokens
-            .create_root(dev.root_token.clone(), clock.now())
-            .await?;
-        new_root_token = Some(token.0);
-        if mounts.get("database/").is_none() {
-            mounts
-                .enable(MountEntry {
-                    path: "database/".into(),
-                    kind: "database".into(),
-                    description: "dev-mode database engine".into(),
-                    uuid: String::new(),
-                    accessor: String::new(),
-                    default_lease_ttl: 0,
-                    max_lease_ttl: 0,
-                })
-                .await?;
+/// The seal the settings name: the key file, or (dev mode only) a generated key.
+pub(crate) fn load_seal(settings: &Settings, dev: bool) -> anyhow::Result<Seal> {
+    Ok(match (&settings.key_file, dev) {
+        (Some(path), _) => {
+            let bytes = zeroize::Zeroizing::new(
+                std::fs::read(path).with_context(|| format!("reading seal.key_file {}", path.display()))?,
+            );
+            Seal::from_key_file_contents(&bytes).with_context(|| format!("seal.key_file {}", path.display()))?
         }
-    } else if !tokens.any_tokens().await? {
-        new_root_token = Some(tokens.create_root(None, clock.now()).await?.0);
-    }
-    let cluster_id = match kv.get("core/cluster-id").await? {
-        Some(id) => String::from_utf8_lossy(&id).into_owned(),
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            kv.put("core/cluster-id", id.as_bytes()).await?;
-            id
-        }
-    };
-    Ok((new_root_token, cluster_id))
+        (None, true) => Seal::generate(),
+        (None, false) => anyhow::bail!("seal.key_file is required: a file holding a 32-byte key (e.g. `openssl rand -hex 32 > leasehold.key`)"),
+    })
 }
 
 /// A built server, not yet listening.
@@ -194,6 +171,7 @@ pub struct Server {
     pub core: Arc<Core>,
     /// The root token created at this start (dev mode, or first start), to print once.
     pub new_root_token: Option<SecretString>,
+    limits: crate::config::ListenerLimits,
     shutdown: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     membership: tokio::task::JoinHandle<()>,
@@ -203,20 +181,21 @@ impl Server {
     /// Build from settings. `dev`: in-memory storage unless a path is set, generated seal key,
     /// a root token, and a `database/` mount.
     pub async fn build(settings: &Settings, dev: Option<DevOptions>) -> anyhow::Result<Self> {
+        Self::build_announcing(settings, dev, |_| {}).await
+    }
+
+    /// [`Server::build`], showing a root token minted at this start through `announce` before
+    /// the start is recorded as done (see [`INIT_MARKER`]); `leasehold server` prints it there.
+    pub async fn build_announcing(
+        settings: &Settings,
+        dev: Option<DevOptions>,
+        announce: impl FnOnce(&SecretString),
+    ) -> anyhow::Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
         let (storage, storage_type) = open_storage(settings, dev.as_ref()).await?;
         // Follow other nodes' writes from before the first read, so none falls in between.
         let changes = storage.changes();
-        let seal = match (&settings.key_file, dev.is_some()) {
-            (Some(path), _) => {
-                let bytes = zeroize::Zeroizing::new(
-                    std::fs::read(path).with_context(|| format!("reading seal.key_file {}", path.display()))?,
-                );
-                Seal::from_key_file_contents(&bytes).with_context(|| format!("seal.key_file {}", path.display()))?
-            }
-            (None, true) => Seal::generate(),
-            (None, false) => anyhow::bail!("seal.key_file is required: a file holding a 32-byte key (e.g. `openssl rand -hex 32 > leasehold.key`)"),
-        };
+        let seal = load_seal(settings, dev.is_some())?;
         let kv = SealedKv::new(storage.clone(), seal.clone());
         let system = MountTtls {
             default_ttl: settings.default_lease_ttl,
@@ -262,7 +241,7 @@ impl Server {
         // Nodes starting together on an empty storage: one creates the root token and the
         // cluster id, the others see them.
         let init = HeldLock::acquire(&storage, "core/init").await?;
-        let first_start = first_start(&kv, &tokens, &mounts, dev.as_ref(), &clock).await;
+        let first_start = first_start(&kv, &tokens, &mounts, dev.as_ref(), &clock, announce).await;
         init.release().await;
         let (new_root_token, cluster_id) = first_start?;
         let audit = crate::audit::AuditBroker::load(kv.clone()).await?;
@@ -326,6 +305,7 @@ impl Server {
         Ok(Self {
             core,
             new_root_token,
+            limits: settings.limits,
             shutdown,
             worker,
             membership,
@@ -347,48 +327,21 @@ impl Server {
         listener: tokio::net::TcpListener,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = crate::http::router(self.core.clone());
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await?;
-        self.stop().await;
-        Ok(())
+        self.serve_with(listener, None, stop).await
     }
 
-    /// Serve HTTPS with the given PEM files.
-    pub async fn serve_tls(
+    /// Serve HTTPS (with `tls`, from [`listener::load_tls`]) or HTTP on `listener` until `stop`
+    /// resolves, then let in-flight requests finish and stop the expiry worker.
+    pub async fn serve_with(
         self,
-        addr: SocketAddr,
-        cert: &std::path::Path,
-        key: &std::path::Path,
+        listener: tokio::net::TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // One crypto provider for the process; an error means one is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-            .await
-            .with_context(|| {
-                format!(
-                    "loading TLS certificate {} and key {}",
-                    cert.display(),
-                    key.display()
-                )
-            })?;
-        let handle = axum_server::Handle::new();
-        let h = handle.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-        });
         let app = crate::http::router(self.core.clone());
-        axum_server::bind_rustls(addr, config)
-            .handle(handle)
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-            .await?;
+        let served = listener::serve(listener, tls, self.limits, app, stop).await;
         self.stop().await;
-        Ok(())
+        served
     }
 }
 

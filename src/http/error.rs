@@ -19,6 +19,8 @@ pub fn status_and_messages(err: &Error) -> (StatusCode, Vec<String>) {
             (S::METHOD_NOT_ALLOWED, vec!["unsupported operation".into()])
         }
         Error::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, vec![err.to_string()]),
+        Error::BodyTimeout => (S::REQUEST_TIMEOUT, vec![err.to_string()]),
+        Error::RequestDuration => (S::SERVICE_UNAVAILABLE, vec![err.to_string()]),
         Error::Lease(problem) => (S::BAD_REQUEST, vec![problem.to_string()]),
         Error::RevokeFailed { .. } => (S::BAD_REQUEST, vec![err.to_string()]),
         Error::Backend(b) => match b {

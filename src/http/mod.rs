@@ -2,6 +2,7 @@
 //! the custom LIST verb), a request id per call, and error rendering.
 
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod path;
 pub mod request;
@@ -14,8 +15,10 @@ use axum::response::Response;
 use axum::Router;
 use tracing::{error, info, Instrument};
 
+use crate::config::ListenerLimits;
 use crate::core::api::ApiResponse;
 use crate::core::Core;
+use crate::error::Error;
 
 /// The application router.
 pub fn router(core: Arc<Core>) -> Router {
@@ -24,6 +27,50 @@ pub fn router(core: Arc<Core>) -> Router {
         router = router.route("/metrics", axum::routing::get(metrics::scrape));
     }
     router.fallback(handle).with_state(core)
+}
+
+/// Read and handle a request within the listener's `max_request_duration`, with the body size
+/// [`limits::body_limit`] allows.
+async fn serve_bounded(
+    core: &Arc<Core>,
+    req: Request,
+    canonical: path::CanonicalPath,
+    request_id: &str,
+    quota_headers: &mut Vec<(&'static str, String)>,
+) -> crate::error::Result<ApiResponse> {
+    // Set by the listener; a router served some other way gets the defaults.
+    let limits = req
+        .extensions()
+        .get::<ListenerLimits>()
+        .copied()
+        .unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + limits.max_request_duration;
+    let (parts, body) = req.into_parts();
+    let read = async {
+        let limit = limits::body_limit(core, &parts, &limits).await;
+        request::parse(Request::from_parts(parts, body), canonical, limit).await
+    };
+    let mut api = match tokio::time::timeout_at(deadline, read).await {
+        Ok(parsed) => parsed?,
+        Err(_) => return Err(Error::RequestDuration),
+    };
+    api.request_id = request_id.to_owned();
+    // Rate limits first, as in Vault: before the token is even looked up.
+    let limited = core.rate_limit(&api).await;
+    *quota_headers = limited.headers;
+    if let Some(refused) = limited.refused {
+        return Err(refused);
+    }
+    // Handled in its own task: when the deadline passes (or the client goes away) the work runs
+    // to its end rather than stopping halfway, say between creating an account and recording
+    // its lease. The caller gets 503 and what was issued expires with its lease.
+    let core = core.clone();
+    let work = tokio::spawn(async move { core.handle(api).await }.in_current_span());
+    match tokio::time::timeout_at(deadline, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(Error::Internal(format!("request task failed: {e}"))),
+        Err(_) => Err(Error::RequestDuration),
+    }
 }
 
 async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
@@ -42,19 +89,7 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
         let result = match resolved {
             Ok(path::Resolved::Redirect(location)) => Ok(ApiResponse::Redirect(location)),
             Ok(path::Resolved::Canonical(canonical)) => {
-                match request::parse(req, canonical).await {
-                    Ok(mut api) => {
-                        api.request_id = request_id.clone();
-                        // Rate limits first, as in Vault: before the token is even looked up.
-                        let limited = core.rate_limit(&api).await;
-                        quota_headers = limited.headers;
-                        match limited.refused {
-                            Some(refused) => Err(refused),
-                            None => core.handle(api).await,
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
+                serve_bounded(&core, req, canonical, &request_id, &mut quota_headers).await
             }
             Err(e) => Err(e),
         };

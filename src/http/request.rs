@@ -14,11 +14,33 @@ use crate::core::api::{ApiRequest, Method};
 use crate::core::wrapping;
 use crate::error::{Error, Result};
 
-/// Vault's default request size limit.
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// How large a request's body may be and how long it may take to arrive (see
+/// [`super::limits::body_limit`] for how the size is chosen).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    /// Bytes at most; a larger body is refused with 413 as soon as that is known.
+    pub max_size: usize,
+    /// Time allowed for the whole body.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for BodyLimit {
+    /// The listener's defaults for a request with a valid token.
+    fn default() -> Self {
+        let limits = crate::config::ListenerLimits::default();
+        Self {
+            max_size: limits.max_request_size,
+            timeout: limits.body_read_timeout,
+        }
+    }
+}
 
 /// Parse the whole request; `path` is its canonical path ([`super::path::resolve`]).
-pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest> {
+pub async fn parse(
+    req: Request<Body>,
+    path: CanonicalPath,
+    limit: BodyLimit,
+) -> Result<ApiRequest> {
     let (parts, body) = req.into_parts();
     refuse_unsupported_headers(&parts.headers)?;
     let mut method = match parts.method.as_str() {
@@ -39,9 +61,17 @@ pub async fn parse(req: Request<Body>, path: CanonicalPath) -> Result<ApiRequest
             method = Method::List;
         }
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| Error::PayloadTooLarge)?;
+    // A declared length over the limit is refused before a byte of the body is read.
+    if super::limits::declared_length(&parts.headers).is_some_and(|n| n > limit.max_size as u64) {
+        return Err(Error::PayloadTooLarge);
+    }
+    let bytes =
+        match tokio::time::timeout(limit.timeout, axum::body::to_bytes(body, limit.max_size)).await
+        {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return Err(Error::PayloadTooLarge),
+            Err(_) => return Err(Error::BodyTimeout),
+        };
     if parts.method != HttpMethod::HEAD {
         for (k, v) in parse_body(&parts.headers, &bytes)? {
             data.insert(k, v);
@@ -139,7 +169,8 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Map<String, Value>> {
     }
 }
 
-fn token(headers: &HeaderMap) -> Option<SecretString> {
+/// The token a request carries, from `X-Vault-Token` or `Authorization: Bearer`.
+pub(super) fn token(headers: &HeaderMap) -> Option<SecretString> {
     if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
         return Some(SecretString::from(t.trim().to_owned()));
     }
@@ -164,7 +195,7 @@ mod tests {
             super::super::path::Resolved::Canonical(p) => p,
             other => panic!("{other:?}"),
         };
-        parse(req, path).await
+        parse(req, path, BodyLimit::default()).await
     }
 
     #[tokio::test]
@@ -190,19 +221,31 @@ mod tests {
                 .unwrap()
         };
         let path = || CanonicalPath::parse("sys/mounts").unwrap();
-        let e = parse(with("X-Vault-Namespace", "team-a"), path())
-            .await
-            .err()
-            .unwrap();
+        let e = parse(
+            with("X-Vault-Namespace", "team-a"),
+            path(),
+            BodyLimit::default(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert!(
             e.to_string().contains("namespaces are not supported"),
             "{e}"
         );
-        assert!(parse(with("X-Vault-Namespace", "root"), path())
-            .await
-            .is_ok());
-        assert!(parse(with("X-Vault-Namespace", ""), path()).await.is_ok());
-        let e = parse(with("X-Vault-MFA", "m:123"), path())
+        assert!(parse(
+            with("X-Vault-Namespace", "root"),
+            path(),
+            BodyLimit::default()
+        )
+        .await
+        .is_ok());
+        assert!(
+            parse(with("X-Vault-Namespace", ""), path(), BodyLimit::default())
+                .await
+                .is_ok()
+        );
+        let e = parse(with("X-Vault-MFA", "m:123"), path(), BodyLimit::default())
             .await
             .err()
             .unwrap();
@@ -246,16 +289,24 @@ mod tests {
                 .unwrap()
         };
         let path = || CanonicalPath::parse("database/creds/ro").unwrap();
-        let r = parse(with("5m"), path()).await.unwrap();
+        let r = parse(with("5m"), path(), BodyLimit::default())
+            .await
+            .unwrap();
         assert_eq!(r.wrap_ttl, Some(std::time::Duration::from_secs(300)));
-        assert_eq!(parse(with("0"), path()).await.unwrap().wrap_ttl, None);
+        assert_eq!(
+            parse(with("0"), path(), BodyLimit::default())
+                .await
+                .unwrap()
+                .wrap_ttl,
+            None
+        );
         assert!(parse_req("GET", "/v1/x", "")
             .await
             .unwrap()
             .wrap_ttl
             .is_none());
         assert!(matches!(
-            parse(with("-1"), path()).await,
+            parse(with("-1"), path(), BodyLimit::default()).await,
             Err(Error::InvalidRequest(m)) if m.contains("negative")
         ));
     }

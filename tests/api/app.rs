@@ -158,7 +158,7 @@ impl TestApp {
     }
 }
 
-fn hex_key() -> String {
+pub fn hex_key() -> String {
     use rand::RngCore;
     let mut k = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut k);

@@ -16,9 +16,11 @@ mod auth_limits;
 mod auth_methods;
 mod authz;
 mod aws;
+mod first_start;
 #[path = "../../src/auth/jwt/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;
+mod listener;
 mod metrics;
 #[path = "../../backends/aws/tests/support/moto.rs"]
 #[allow(dead_code)]

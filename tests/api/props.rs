@@ -94,10 +94,10 @@ proptest! {
         }
         // What hyper would not hand us (a bad method token or URI) is not our concern.
         let Ok(req) = builder.body(Body::from(body)) else { return Ok(()) };
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let resolved = resolve(req.uri().path(), req.uri().query());
         let parsed = match resolved {
-            Ok(Resolved::Canonical(path)) => runtime.block_on(parse_request(req, path.clone())).map(|api| (api, path)),
+            Ok(Resolved::Canonical(path)) => runtime.block_on(parse_request(req, path.clone(), Default::default())).map(|api| (api, path)),
             Ok(Resolved::Redirect(location)) => {
                 // One redirect reaches the canonical spelling.
                 let (path, query) = location.split_once('?').unwrap_or((&location, ""));
