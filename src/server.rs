@@ -199,6 +199,31 @@ pub struct Server {
     membership: tokio::task::JoinHandle<()>,
 }
 
+/// Warn (naming the file) when the seal key file can be read by its group or by anyone: whoever
+/// reads it can open every sealed value and forge lease rows' integrity tags. A warning, not a
+/// refusal, so that an operator's deliberate layout (a group-readable secret mount) still starts.
+fn warn_if_key_file_shared(path: &std::path::Path) {
+    if let Some(mode) = shared_key_file_mode(path) {
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "seal key file {} is readable by group or others (mode {mode:o}); make it 0600 \
+                 (chmod 600 {})",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// The file's permission bits when its group or others may read or write it.
+fn shared_key_file_mode(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
 impl Server {
     /// Build from settings. `dev`: in-memory storage unless a path is set, generated seal key,
     /// a root token, and a `database/` mount.
@@ -209,6 +234,7 @@ impl Server {
         let changes = storage.changes();
         let seal = match (&settings.key_file, dev.is_some()) {
             (Some(path), _) => {
+                warn_if_key_file_shared(path);
                 let bytes = zeroize::Zeroizing::new(
                     std::fs::read(path).with_context(|| format!("reading seal.key_file {}", path.display()))?,
                 );
@@ -418,4 +444,22 @@ pub fn announce_root_token(token: &SecretString, dev: bool) {
         println!("A root token was created at first start. It is shown only this once:");
     }
     println!("Root Token: {}", token.expose_secret());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_file_readable_by_others_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("seal.key");
+        std::fs::write(&key, "00".repeat(32)).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(super::shared_key_file_mode(&key), Some(0o644));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(super::shared_key_file_mode(&key), Some(0o640));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(super::shared_key_file_mode(&key), None);
+    }
 }

@@ -199,9 +199,15 @@ impl SqliteStorage {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
+        if !memory {
+            create_private(path)?;
+        }
         let mut conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
+        if !memory {
+            restrict_files(path)?;
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.pragma_update(None, "busy_timeout", 5000)
@@ -252,6 +258,52 @@ impl SqliteStorage {
         .await
         .map_err(err)?
     }
+}
+
+/// Create the database file 0600 before SQLite opens it. SQLite gives the `-wal` and `-shm` files
+/// it creates later the mode of the database file, so this one choice covers all three; a process
+/// umask is not relied on (it is the operator's, and would also narrow files that are not ours).
+fn create_private(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StorageError(format!(
+            "sqlite: cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Narrow the database, `-wal` and `-shm` files to 0600 when they are wider: files an older
+/// version created 0644 are fixed on the first start of this one. The sealed values were never
+/// readable, but lease rows (accounts, accessors, workloads) and token-hash rows were.
+fn restrict_files(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| {
+                    StorageError(format!(
+                        "sqlite: cannot make {} private: {e}",
+                        file.display()
+                    ))
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Apply the migrations this file has not seen, each in its own transaction with its version.
@@ -926,6 +978,34 @@ mod tests {
         )*};
     }
     crate::storage::suite::for_each_case!(suite_tests);
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn database_wal_and_shm_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = SqliteStorage::open(&path).unwrap();
+        s.kv_put("k", b"v".to_vec()).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("t.db{suffix}"));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        drop(s);
+
+        // A file an older version left 0644 is narrowed at the next open.
+        use std::os::unix::fs::PermissionsExt;
+        let old = dir.path().join("old.db");
+        drop(SqliteStorage::open(&old).unwrap());
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = SqliteStorage::open(&old).unwrap();
+        s.kv_put("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(mode(&dir.path().join("old.db-wal")), 0o600);
+    }
 
     #[test]
     fn reopening_keeps_the_schema_version() {
