@@ -265,6 +265,7 @@ impl Server {
             resolver,
             settings.lease.clone(),
         ));
+        leases.stamp_untagged_rows().await?;
         leases.recover().await?;
         let api_addr = settings.api_addr.clone().unwrap_or_else(|| {
             let scheme = if settings.tls.is_some() {

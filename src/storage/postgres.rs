@@ -31,7 +31,7 @@ use crate::lease::model::{LeaseRecord, LeaseState};
 
 /// Numbered migrations; `leasehold_schema.version` records how many ran. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3_LEASE_ROW_MAC];
 
 /// The schema version this build migrates to.
 #[cfg(test)]
@@ -117,9 +117,18 @@ const SCHEMA_V2: &str = r#"
 CREATE INDEX leases_account ON leases (mount_path, account) WHERE state <> 'revoked';
 "#;
 
+/// Lease rows carry an integrity tag, and the engine's verdict when it does not match. Existing
+/// rows get their tag from the engine at the first start of this version, once across nodes
+/// ([`crate::lease::LeaseEngine::stamp_untagged_rows`]): storage does not hold the key.
+const SCHEMA_V3_LEASE_ROW_MAC: &str = r#"
+ALTER TABLE leases ADD COLUMN row_mac BYTEA;
+ALTER TABLE leases ADD COLUMN tampered_at BIGINT;
+"#;
+
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
+    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by, \
+    row_mac, tampered_at";
 
 /// How long a caller waits for a pooled connection before the call fails.
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -216,6 +225,8 @@ fn lease_from_row(row: &Row) -> Result<LeaseRecord, StorageError> {
         purpose: row.try_get(21).map_err(pg_err)?,
         ticket: row.try_get(22).map_err(pg_err)?,
         claimed_by: row.try_get(23).map_err(pg_err)?,
+        row_mac: row.try_get(24).map_err(pg_err)?,
+        tampered_at: opt_t(25)?,
     })
 }
 
@@ -232,6 +243,7 @@ struct LeaseTimes {
     last_renewal: Option<i64>,
     due: Option<i64>,
     revoked: Option<i64>,
+    tampered: Option<i64>,
 }
 
 impl LeaseTimes {
@@ -244,10 +256,11 @@ impl LeaseTimes {
             last_renewal: l.last_renewal.map(millis),
             due: l.due_at.map(millis),
             revoked: l.revoked_time.map(millis),
+            tampered: l.tampered_at.map(millis),
         }
     }
 
-    /// The row's values in `LEASE_COLUMNS` order (`$1`..`$24`).
+    /// The row's values in `LEASE_COLUMNS` order (`$1`..`$26`).
     fn params<'a>(&'a self, l: &'a LeaseRecord) -> Vec<&'a (dyn ToSql + Sync)> {
         vec![
             &l.id,
@@ -274,6 +287,8 @@ impl LeaseTimes {
             &l.purpose,
             &l.ticket,
             &l.claimed_by,
+            &l.row_mac,
+            &self.tampered,
         ]
     }
 }
@@ -613,7 +628,7 @@ impl Storage for PostgresStorage {
         let times = LeaseTimes::of(lease);
         let sql = format!(
             "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
-             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
+             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
         );
         self.execute(&sql, &times.params(lease)).await.map(|_| ())
     }
@@ -637,7 +652,8 @@ impl Storage for PostgresStorage {
             state=$7, issue_time=$8, expire_time=$9, max_expire_time=$10, last_renewal=$11, \
             role_ttl_secs=$12, renewable=$13, due_at=$14, attempts=$15, last_error=$16, \
             revoked_time=$17, forced=$18, token_accessor=$19, internal=$20, workload=$21, \
-            purpose=$22, ticket=$23, claimed_by=$24 WHERE id=$1 AND state=$25";
+            purpose=$22, ticket=$23, claimed_by=$24, row_mac=$25, tampered_at=$26 \
+            WHERE id=$1 AND state=$27";
         self.execute(sql, &params).await.map(|n| n == 1)
     }
 
@@ -817,10 +833,50 @@ impl Storage for PostgresStorage {
     ) -> Result<Vec<LeaseRecord>, StorageError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = format!(
-            "SELECT {LEASE_COLUMNS} FROM leases WHERE state = 'revoking' AND attempts >= $1 \
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE (state = 'revoking' AND attempts >= $1) \
+             OR (tampered_at IS NOT NULL AND state <> 'revoked') \
              ORDER BY expire_time, id LIMIT $2"
         );
         leases_from_rows(&self.query(&sql, &[&min_attempts, &limit]).await?)
+    }
+
+    async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
+        self.execute(
+            "UPDATE leases SET tampered_at = coalesce(tampered_at, $2), due_at = NULL, \
+             claimed_by = NULL WHERE id = $1 AND state <> 'revoked'",
+            &[&id, &millis(now)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE row_mac IS NULL ORDER BY id LIMIT $1"
+        );
+        leases_from_rows(&self.query(&sql, &[&limit]).await?)
+    }
+
+    async fn lease_set_row_mac(&self, id: &str, mac: &[u8]) -> Result<bool, StorageError> {
+        self.execute(
+            "UPDATE leases SET row_mac = $2 WHERE id = $1 AND row_mac IS NULL",
+            &[&id, &mac],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError> {
+        let rows = self
+            .query(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE row_mac IS NOT NULL)",
+                &[],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.try_get::<_, bool>(0).map_err(pg_err))
+            .unwrap_or(Ok(false))
     }
 
     async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {

@@ -24,7 +24,7 @@ use crate::lease::model::{LeaseRecord, LeaseState};
 
 /// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
 /// Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4_LEASE_ROW_MAC];
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS kv (
@@ -87,12 +87,21 @@ const SCHEMA_V3: &str = r#"
 CREATE INDEX leases_account ON leases (mount_path, account) WHERE state != 'revoked';
 "#;
 
+/// Lease rows carry an integrity tag, and the engine's verdict when it does not match. Existing
+/// rows get their tag from the engine at the first start of this version
+/// ([`crate::lease::LeaseEngine::stamp_untagged_rows`]): storage does not hold the key.
+const SCHEMA_V4_LEASE_ROW_MAC: &str = r#"
+ALTER TABLE leases ADD COLUMN row_mac BLOB;
+ALTER TABLE leases ADD COLUMN tampered_at INTEGER;
+"#;
+
 /// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
 const ACCOUNT_CHUNK: usize = 500;
 
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
+    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by, \
+    row_mac, tampered_at";
 
 /// Prepared statements kept per connection (more than the storage has statements, so none is
 /// parsed twice; `lease_live_accounts` adds one per chunk size).
@@ -189,6 +198,8 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
         purpose: row.get(21)?,
         ticket: row.get(22)?,
         claimed_by: row.get(23)?,
+        row_mac: row.get(24)?,
+        tampered_at: opt_time(row.get(25)?),
     })
 }
 
@@ -340,7 +351,7 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<NodeRecord> {
     })
 }
 
-/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?24` in the statements below).
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?26` in the statements below).
 fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     vec![
         l.id.clone().into(),
@@ -367,6 +378,8 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
         l.purpose.clone().into(),
         l.ticket.clone().into(),
         l.claimed_by.clone().into(),
+        l.row_mac.clone().into(),
+        l.tampered_at.map(millis).into(),
     ]
 }
 
@@ -495,7 +508,7 @@ impl Storage for SqliteStorage {
         self.write(move |c: &Connection| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
             );
             c.exec(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
@@ -528,8 +541,8 @@ impl Storage for SqliteStorage {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
-                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24 \
-                WHERE id=?1 AND state=?25";
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24, \
+                row_mac=?25, tampered_at=?26 WHERE id=?1 AND state=?27";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
             c.exec(sql, params_from_iter(values))
@@ -790,7 +803,8 @@ impl Storage for SqliteStorage {
         self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {LEASE_COLUMNS} FROM leases WHERE state='revoking' AND attempts >= ?1 \
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE (state='revoking' AND attempts >= ?1) \
+                     OR (tampered_at IS NOT NULL AND state != 'revoked') \
                      ORDER BY expire_time, id LIMIT ?2"
                 ))
                 .map_err(err)?;
@@ -800,6 +814,62 @@ impl Storage for SqliteStorage {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err);
             rows
+        })
+        .await
+    }
+
+    async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
+        let id = id.to_owned();
+        self.write(move |c: &Connection| {
+            c.exec(
+                "UPDATE leases SET tampered_at = coalesce(tampered_at, ?2), due_at = NULL, \
+                 claimed_by = NULL WHERE id = ?1 AND state != 'revoked'",
+                params![id, millis(now)],
+            )
+            .map(|_| ())
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE row_mac IS NULL ORDER BY id LIMIT ?1"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn lease_set_row_mac(&self, id: &str, mac: &[u8]) -> Result<bool, StorageError> {
+        let (id, mac) = (id.to_owned(), mac.to_vec());
+        self.write(move |c: &Connection| {
+            c.exec(
+                "UPDATE leases SET row_mac = ?2 WHERE id = ?1 AND row_mac IS NULL",
+                params![id, mac],
+            )
+            .map(|n| n == 1)
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError> {
+        self.read(move |c: &Connection| {
+            c.row(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE row_mac IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)
         })
         .await
     }
