@@ -337,6 +337,10 @@ impl Server {
             }
         });
         let (shutdown, rx) = watch::channel(false);
+        tokio::spawn(crate::lease::integrity_sweep::run(
+            leases.clone(),
+            rx.clone(),
+        ));
         let worker = tokio::spawn(expiry::run(leases, rx.clone()));
         tokio::spawn(crate::core::ticker::run(
             core.mounts.clone(),

@@ -55,6 +55,9 @@ pub struct LeaseSettings {
     pub revoke_concurrency: usize,
     /// How long revoked tombstones are kept before tidy removes them.
     pub tombstone_ttl: Duration,
+    /// How often every live row's integrity tag is checked, so that a row edited to expire
+    /// later (which the expiry worker would not look at until then) is found and flagged.
+    pub integrity_sweep_interval: Duration,
 }
 
 impl Default for LeaseSettings {
@@ -67,6 +70,7 @@ impl Default for LeaseSettings {
             target_timeout: Duration::from_secs(60),
             revoke_concurrency: 64,
             tombstone_ttl: Duration::from_secs(7 * 86_400),
+            integrity_sweep_interval: Duration::from_secs(300),
         }
     }
 }

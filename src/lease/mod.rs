@@ -26,6 +26,7 @@ pub mod events;
 pub mod expiry;
 pub mod id;
 pub mod integrity;
+pub mod integrity_sweep;
 mod issue;
 pub mod model;
 mod renew;

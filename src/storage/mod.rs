@@ -127,6 +127,13 @@ pub trait Storage: Send + Sync {
     /// set), and it is no longer due or held, so no worker takes it again until an operator
     /// acts. Revoked rows are left alone.
     async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError>;
+    /// Up to `limit` live (not revoked) rows with an id greater than `after`, by id: one page
+    /// of the integrity sweep, which walks the table without loading it.
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError>;
     /// Up to `limit` rows written before rows carried an integrity tag (`row_mac` is NULL),
     /// by id. For the one-time migration only.
     async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError>;

@@ -850,6 +850,19 @@ impl Storage for PostgresStorage {
         .map(|_| ())
     }
 
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE id > $1 AND state <> 'revoked' \
+             ORDER BY id LIMIT $2"
+        );
+        leases_from_rows(&self.query(&sql, &[&after, &limit]).await?)
+    }
+
     async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = format!(

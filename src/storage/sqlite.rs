@@ -832,6 +832,29 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let after = after.to_owned();
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE id > ?1 AND state != 'revoked' \
+                     ORDER BY id LIMIT ?2"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
         self.read(move |c: &Connection| {
             let mut stmt = c

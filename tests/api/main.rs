@@ -16,6 +16,7 @@ mod auth_limits;
 mod auth_methods;
 mod authz;
 mod aws;
+mod integrity;
 #[path = "../../src/auth/jwt/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;
