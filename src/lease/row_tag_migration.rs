@@ -79,16 +79,9 @@ impl LeaseEngine {
             if rows.is_empty() {
                 break;
             }
-            for row in &rows {
-                // A concurrent write that already tagged the row wins (its tag is the newer).
-                if self
-                    .storage
-                    .lease_set_row_mac(&row.id, &key.tag(row))
-                    .await?
-                {
-                    stamped += 1;
-                }
-            }
+            // A concurrent write that already tagged a row wins (its tag is the newer).
+            let tags = rows.iter().map(|r| (r.id.clone(), key.tag(r))).collect();
+            stamped += self.storage.lease_set_row_macs(tags).await?;
             let now = self.now();
             let until = now + super::engine::chrono_dur(LOCK_FOR);
             self.storage

@@ -137,9 +137,10 @@ pub trait Storage: Send + Sync {
     /// Up to `limit` rows written before rows carried an integrity tag (`row_mac` is NULL),
     /// by id. For the one-time migration only.
     async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Give an untagged row its tag; false when it has one already (a write raced the
-    /// migration, and that write's tag stands).
-    async fn lease_set_row_mac(&self, id: &str, mac: &[u8]) -> Result<bool, StorageError>;
+    /// Give untagged rows their tags `(id, tag)`, in one transaction; a row that has a tag
+    /// already keeps it (a write raced the migration, and that write's tag stands). Returns how
+    /// many rows were tagged.
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError>;
     /// True when some row carries a tag.
     async fn lease_any_tagged(&self) -> Result<bool, StorageError>;
     /// Delete tombstones revoked before `before`; returns how many.

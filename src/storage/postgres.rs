@@ -871,13 +871,14 @@ impl Storage for PostgresStorage {
         leases_from_rows(&self.query(&sql, &[&limit]).await?)
     }
 
-    async fn lease_set_row_mac(&self, id: &str, mac: &[u8]) -> Result<bool, StorageError> {
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError> {
+        let (ids, macs): (Vec<String>, Vec<Vec<u8>>) = tags.into_iter().unzip();
         self.execute(
-            "UPDATE leases SET row_mac = $2 WHERE id = $1 AND row_mac IS NULL",
-            &[&id, &mac],
+            "UPDATE leases SET row_mac = t.mac FROM unnest($1::text[], $2::bytea[]) AS t(id, mac) \
+             WHERE leases.id = t.id AND leases.row_mac IS NULL",
+            &[&ids, &macs],
         )
         .await
-        .map(|n| n == 1)
     }
 
     async fn lease_any_tagged(&self) -> Result<bool, StorageError> {

@@ -872,15 +872,17 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn lease_set_row_mac(&self, id: &str, mac: &[u8]) -> Result<bool, StorageError> {
-        let (id, mac) = (id.to_owned(), mac.to_vec());
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError> {
+        // The writer runs each closure inside its group-commit transaction.
         self.write(move |c: &Connection| {
-            c.exec(
-                "UPDATE leases SET row_mac = ?2 WHERE id = ?1 AND row_mac IS NULL",
-                params![id, mac],
-            )
-            .map(|n| n == 1)
-            .map_err(err)
+            let mut stmt = c
+                .prepare_cached("UPDATE leases SET row_mac = ?2 WHERE id = ?1 AND row_mac IS NULL")
+                .map_err(err)?;
+            let mut n = 0u64;
+            for (id, mac) in tags {
+                n += stmt.execute(params![id, mac]).map_err(err)? as u64;
+            }
+            Ok(n)
         })
         .await
     }
