@@ -44,6 +44,44 @@ pub async fn run(engine: Arc<LeaseEngine>, mut shutdown: watch::Receiver<bool>) 
 }
 
 impl LeaseEngine {
+    /// The queue's `due_at` is bookkeeping the tag does not cover (storage changes it in SQL).
+    /// Pushed back or cleared on a row whose tag is fine, it would hide the row from the expiry
+    /// worker while its account lives on. An active row is due at its expire time; any other
+    /// live row within a retry, a claim or a creation of now. A row found later than that is
+    /// queued again (its covered columns are intact, so destroying it as named is safe).
+    async fn requeue_if_hidden(&self, row: &super::LeaseRecord) -> crate::error::Result<()> {
+        use super::LeaseState;
+        if row.tampered_at.is_some() {
+            return Ok(());
+        }
+        let now = self.now();
+        let s = self.settings();
+        let slack =
+            s.retry_max.max(s.claim_timeout).max(s.target_timeout * 2) + Duration::from_secs(60);
+        let latest = match row.state {
+            LeaseState::Active => row.expire_time,
+            LeaseState::Creating | LeaseState::Revoking => now + super::engine::chrono_dur(slack),
+            LeaseState::Revoked => return Ok(()),
+        };
+        if row.due_at.is_some_and(|d| d <= latest) {
+            return Ok(());
+        }
+        let lock = self.lock_for(&row.id);
+        let _held = lock.lock().await;
+        let mut fixed = row.clone();
+        fixed.due_at = Some(if row.state == LeaseState::Active {
+            row.expire_time.max(now)
+        } else {
+            now
+        });
+        warn!(lease.id = %row.id, due_at = ?row.due_at,
+            "lease {} was hidden from the expiry worker (due_at moved in storage); queued again",
+            row.id);
+        self.update_row(&mut fixed, row.state).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     /// Check every live row's tag once; returns how many failed (already flagged ones included).
     pub async fn sweep_integrity(&self) -> crate::error::Result<u64> {
         let mut after = String::new();
@@ -56,6 +94,7 @@ impl LeaseEngine {
             after = last.id.clone();
             for row in &page {
                 if self.verify_row(row) {
+                    self.requeue_if_hidden(row).await?;
                     continue;
                 }
                 failed += 1;

@@ -224,3 +224,21 @@ async fn storage_and_audit_files_are_private() {
         assert_eq!(mode, 0o600, "{}", f.display());
     }
 }
+
+/// `due_at` is queue bookkeeping outside the tag: moved alone, it would hide an intact row from
+/// the expiry worker. The sweep queues it again and the account goes at its real expiry.
+#[tokio::test]
+async fn a_lease_hidden_from_the_queue_is_still_destroyed_on_time() {
+    let (app, pg, _log) = with_audit_and_pg().await;
+    pg.role(&app, "hidden", "2s", "1h").await;
+    let (lease_id, user, _, _) = issue(&app, "hidden").await;
+    edit(
+        &app,
+        "UPDATE leases SET due_at = due_at + 86400000 WHERE id = ?1",
+        [&lease_id],
+    );
+    pg.wait_gone(&user, Duration::from_secs(8)).await;
+    let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
+    assert!(l.tampered_at.is_none(), "{l:?}");
+    assert!(app.core.leases.verify_row(&l));
+}
