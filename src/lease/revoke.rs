@@ -8,7 +8,7 @@ use super::backoff::retry_delay;
 use super::engine::{chrono_dur, Call, LeaseEngine};
 use super::events::LeaseEvent;
 use super::model::{LeaseRecord, LeaseState};
-use crate::error::{Error, Result};
+use crate::error::{Error, LeaseProblem, Result};
 use crate::storage::ClaimOne;
 
 impl LeaseEngine {
@@ -36,8 +36,11 @@ impl LeaseEngine {
                 LeaseState::Creating | LeaseState::Revoked => false,
             };
             // A row that fails its check is flagged, not queued: re-writing it would give the
-            // edit a valid tag.
-            if queueable && self.check_row(&lease, "revoke").await.is_ok() {
+            // edit a valid tag. The caller hears so rather than a success that did nothing.
+            if queueable && self.check_row(&lease, "revoke").await.is_err() {
+                return Err(Error::Lease(LeaseProblem::Tampered));
+            }
+            if queueable {
                 let expected = lease.state;
                 lease.state = LeaseState::Revoking;
                 lease.due_at = Some(self.now());
@@ -55,7 +58,11 @@ impl LeaseEngine {
         let count = leases.len();
         if !sync {
             for lease in &leases {
-                self.queue(&lease.id).await?;
+                match self.queue(&lease.id).await {
+                    // Flagged and audited; the others are still revoked.
+                    Err(Error::Lease(LeaseProblem::Tampered)) => {}
+                    other => other?,
+                }
             }
             return Ok(count);
         }

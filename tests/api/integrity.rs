@@ -118,6 +118,14 @@ async fn a_lease_pointed_at_another_account_is_flagged_and_destroys_nothing() {
         )
         .await;
     assert!(s.is_client_error() || s.is_server_error(), "{s} {v}");
+    let (s, v) = app
+        .put(
+            "sys/leases/revoke",
+            json!({ "lease_id": lease_id, "sync": false }),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v.to_string().contains("integrity"), "{v}");
     assert!(pg.can_login(&victim, &victim_pw).await);
     let (s, v) = app
         .put("sys/leases/revoke-force/database/creds/short", json!({}))
