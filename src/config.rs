@@ -411,6 +411,7 @@ impl Settings {
                 d.tombstone_ttl,
             )?,
             claim_timeout: d.claim_timeout,
+            integrity_sweep_interval: d.integrity_sweep_interval,
         };
         if lease.retry_base.is_zero() || lease.retry_base > lease.retry_max {
             return Err(ConfigError::Value {
@@ -497,6 +498,7 @@ impl Settings {
                 retry_base: Duration::from_millis(200),
                 retry_max: Duration::from_secs(2),
                 target_timeout: Duration::from_secs(15),
+                integrity_sweep_interval: Duration::from_secs(1),
                 ..LeaseSettings::default()
             },
             default_lease_ttl: Duration::from_secs(768 * 3600),

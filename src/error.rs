@@ -94,6 +94,10 @@ pub enum LeaseProblem {
     /// Renew of a lease already at its max TTL.
     #[error("past the max TTL, cannot renew")]
     PastMaxTtl,
+    /// The lease row was edited in storage (its integrity tag does not match); it is left for
+    /// an operator (`sys/leases/revoke-force`).
+    #[error("lease row failed its integrity check (edited in storage); it is not acted on until an operator removes it with revoke-force")]
+    Tampered,
 }
 
 impl Error {

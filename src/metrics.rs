@@ -58,6 +58,7 @@ pub struct Metrics {
     revoked: IntCounterVec,
     destroy_failures: IntCounterVec,
     force_removed: IntCounterVec,
+    tampered: IntCounterVec,
     orphans: IntCounterVec,
     privilege: HistogramVec,
     overstay: HistogramVec,
@@ -151,6 +152,12 @@ impl Metrics {
                 &r,
                 "leasehold_leases_force_removed_total",
                 "Leases removed by revoke-force; their account may remain.",
+                &["mount"],
+            )?,
+            tampered: counter(
+                &r,
+                "leasehold_leases_tampered_total",
+                "Lease rows whose integrity tag did not match (edited in storage); not acted on.",
                 &["mount"],
             )?,
             orphans: counter(
@@ -318,6 +325,9 @@ impl LeaseObserver for Metrics {
             LeaseEvent::ForceRemoved { lease, .. } => {
                 inc(&self.force_removed, &[&lease.mount_path]);
             }
+            LeaseEvent::Tampered { lease, .. } => {
+                inc(&self.tampered, &[&lease.mount_path]);
+            }
             LeaseEvent::Orphan {
                 mount, destroyed, ..
             } => {
@@ -409,6 +419,8 @@ mod tests {
             purpose: None,
             ticket: None,
             claimed_by: None,
+            row_mac: None,
+            tampered_at: None,
             internal: Vec::new(),
         }
     }

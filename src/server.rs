@@ -155,6 +155,7 @@ pub(crate) async fn open_storage(
 pub(crate) fn load_seal(settings: &Settings, dev: bool) -> anyhow::Result<Seal> {
     Ok(match (&settings.key_file, dev) {
         (Some(path), _) => {
+            warn_if_key_file_shared(path);
             let bytes = zeroize::Zeroizing::new(
                 std::fs::read(path).with_context(|| format!("reading seal.key_file {}", path.display()))?,
             );
@@ -175,6 +176,31 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     membership: tokio::task::JoinHandle<()>,
+}
+
+/// Warn (naming the file) when the seal key file can be read by its group or by anyone: whoever
+/// reads it can open every sealed value and forge lease rows' integrity tags. A warning, not a
+/// refusal, so that an operator's deliberate layout (a group-readable secret mount) still starts.
+fn warn_if_key_file_shared(path: &std::path::Path) {
+    if let Some(mode) = shared_key_file_mode(path) {
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "seal key file {} is readable by group or others (mode {mode:o}); make it 0600 \
+                 (chmod 600 {})",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// The file's permission bits when its group or others may read or write it.
+fn shared_key_file_mode(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 impl Server {
@@ -218,6 +244,7 @@ impl Server {
             resolver,
             settings.lease.clone(),
         ));
+        leases.stamp_untagged_rows().await?;
         leases.recover().await?;
         let api_addr = settings.api_addr.clone().unwrap_or_else(|| {
             let scheme = if settings.tls.is_some() {
@@ -291,6 +318,10 @@ impl Server {
             }
         });
         let (shutdown, rx) = watch::channel(false);
+        tokio::spawn(crate::lease::integrity_sweep::run(
+            leases.clone(),
+            rx.clone(),
+        ));
         let worker = tokio::spawn(expiry::run(leases, rx.clone()));
         tokio::spawn(crate::core::ticker::run(
             core.mounts.clone(),
@@ -373,4 +404,22 @@ pub fn announce_root_token(token: &SecretString, dev: bool) {
         println!("A root token was created at first start. It is shown only this once:");
     }
     println!("Root Token: {}", token.expose_secret());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_file_readable_by_others_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("seal.key");
+        std::fs::write(&key, "00".repeat(32)).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(super::shared_key_file_mode(&key), Some(0o644));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(super::shared_key_file_mode(&key), Some(0o640));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(super::shared_key_file_mode(&key), None);
+    }
 }

@@ -129,11 +129,15 @@ impl Device {
 }
 
 /// Opened per entry: a rotated or deleted file is recreated, and a file made unwritable is
-/// noticed at once (fail closed) rather than written through a stale handle.
+/// noticed at once (fail closed) rather than written through a stale handle. A file we create is
+/// 0600 from its first byte: the audit trail names accounts, accessors and request paths, which
+/// no other local user should read (an existing file keeps the mode its operator gave it).
 fn open_append(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot open audit file {}: {e}", path.display()))
 }

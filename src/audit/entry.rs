@@ -154,7 +154,8 @@ pub fn lease_event(at: DateTime<Utc>, event: &LeaseEvent<'_>) -> Value {
         | LeaseEvent::DestroyAttempt { lease, .. }
         | LeaseEvent::Destroyed { lease, .. }
         | LeaseEvent::Irrevocable { lease }
-        | LeaseEvent::ForceRemoved { lease, .. } => Some(*lease),
+        | LeaseEvent::ForceRemoved { lease, .. }
+        | LeaseEvent::Tampered { lease, .. } => Some(*lease),
         LeaseEvent::Orphan { .. } => None,
     };
     if let (Some(l), Some(obj)) = (lease, e.as_object_mut()) {
@@ -195,6 +196,13 @@ pub fn lease_event(at: DateTime<Utc>, event: &LeaseEvent<'_>) -> Value {
             } => {
                 obj.insert("privilege_seconds".into(), json!(privilege.as_secs_f64()));
                 obj.insert("overstay_seconds".into(), json!(overstay.as_secs_f64()));
+            }
+            LeaseEvent::Tampered { action, .. } => {
+                obj.insert("refused_action".into(), json!(action));
+                obj.insert(
+                    "error".into(),
+                    json!("lease row failed its integrity check: edited in storage; not acted on"),
+                );
             }
             LeaseEvent::Orphan {
                 mount,

@@ -10,8 +10,8 @@ use leasehold_backend::{Backend, BackendError, Credentials, MountStorage, Secret
 use tokio::sync::Notify;
 use tracing::warn;
 
-use super::events::Observers;
-use super::model::LeaseRecord;
+use super::events::{LeaseEvent, Observers};
+use super::model::{LeaseRecord, LeaseState};
 use super::ttl::MountTtls;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -55,6 +55,9 @@ pub struct LeaseSettings {
     pub revoke_concurrency: usize,
     /// How long revoked tombstones are kept before tidy removes them.
     pub tombstone_ttl: Duration,
+    /// How often every live row's integrity tag is checked, so that a row edited to expire
+    /// later (which the expiry worker would not look at until then) is found and flagged.
+    pub integrity_sweep_interval: Duration,
 }
 
 impl Default for LeaseSettings {
@@ -67,6 +70,7 @@ impl Default for LeaseSettings {
             target_timeout: Duration::from_secs(60),
             revoke_concurrency: 64,
             tombstone_ttl: Duration::from_secs(7 * 86_400),
+            integrity_sweep_interval: Duration::from_secs(300),
         }
     }
 }
@@ -262,6 +266,61 @@ impl LeaseEngine {
                 "backend task failed: {join}"
             ))),
         }
+    }
+
+    /// Write a new row, tagged.
+    pub(super) async fn insert_row(&self, lease: &mut LeaseRecord) -> Result<()> {
+        self.stamp_row(lease);
+        Ok(self.storage.lease_insert(lease).await?)
+    }
+
+    /// Tag a row for an insert made by someone else (a lease-count quota inserts under its own
+    /// lock).
+    pub(super) fn stamp_row(&self, lease: &mut LeaseRecord) {
+        self.seal.row_mac().stamp(lease);
+    }
+
+    /// Replace a row if its state is still `expected`, tagged anew. A row read from storage
+    /// must have passed [`LeaseEngine::check_row`] first, or this would launder an edit.
+    pub(super) async fn update_row(
+        &self,
+        lease: &mut LeaseRecord,
+        expected: LeaseState,
+    ) -> Result<bool> {
+        self.seal.row_mac().stamp(lease);
+        Ok(self.storage.lease_update(lease, expected).await?)
+    }
+
+    /// True when the row's integrity tag matches its columns.
+    pub fn verify_row(&self, lease: &LeaseRecord) -> bool {
+        self.seal.row_mac().verify(lease)
+    }
+
+    /// Check a row read from storage before acting on it (`action`: what was about to happen).
+    /// On a mismatch the row is flagged (`tampered_at`, no longer due, no holder), the event is
+    /// audited and counted, and the error says so: the caller must not act on the row.
+    pub(super) async fn check_row(
+        &self,
+        lease: &LeaseRecord,
+        action: &str,
+    ) -> std::result::Result<(), String> {
+        if self.verify_row(lease) {
+            return Ok(());
+        }
+        let now = self.now();
+        warn!(lease.id = %lease.id, mount = %lease.mount_path, action,
+            "lease {} failed its integrity check (edited in storage); refusing to {action} it and \
+             leaving it for an operator (sys/leases/revoke-force)", lease.id);
+        if let Err(e) = self.storage.lease_flag_tampered(&lease.id, now).await {
+            warn!(lease.id = %lease.id, error = %e, "could not flag tampered lease {}", lease.id);
+        }
+        self.observers
+            .emit(&LeaseEvent::Tampered { lease, action }, now);
+        Err(format!(
+            "lease {} failed its integrity check (edited in storage); not acted on until an \
+             operator removes it with revoke-force",
+            lease.id
+        ))
     }
 
     /// Live leases obtained with a token.

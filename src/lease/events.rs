@@ -65,6 +65,15 @@ pub enum LeaseEvent<'a> {
         /// Why destruction failed.
         error: &'a str,
     },
+    /// The row's integrity tag does not match its columns: someone edited it in storage (or it
+    /// has none after the one-time migration). The engine refused to act on it and flagged it.
+    /// The columns shown are the row's as found, so they are not to be trusted.
+    Tampered {
+        /// The row as found.
+        lease: &'a LeaseRecord,
+        /// What the engine was about to do (`destroy`, `renew`).
+        action: &'a str,
+    },
     /// Reconciliation found (and maybe destroyed) an account no lease describes.
     Orphan {
         /// Mount path.
@@ -88,6 +97,7 @@ impl LeaseEvent<'_> {
             Self::Destroyed { .. } => "destroyed",
             Self::Irrevocable { .. } => "irrevocable",
             Self::ForceRemoved { .. } => "force_removed",
+            Self::Tampered { .. } => "tampered",
             Self::Orphan { .. } => "orphan",
         }
     }

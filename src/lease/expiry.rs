@@ -76,7 +76,12 @@ async fn tick(
     for lease in claimed {
         // First claim of a lease past its expiry (not a retry, not a queued revoke, not an
         // abandoned creation): it expired.
-        if lease.attempts == 0 && lease.expire_time <= now && lease.last_error.is_none() {
+        // An edited row's expire time says nothing; destroy() flags it instead.
+        if lease.attempts == 0
+            && lease.expire_time <= now
+            && lease.last_error.is_none()
+            && engine.verify_row(&lease)
+        {
             engine
                 .observers
                 .emit(&LeaseEvent::Expired { lease: &lease }, now);

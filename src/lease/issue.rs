@@ -62,6 +62,8 @@ impl LeaseEngine {
             ticket: target.ticket,
             internal,
             claimed_by: Some(self.node_id().to_owned()),
+            row_mac: None,
+            tampered_at: None,
         };
         // Held until the lease is active (or marked for destruction): a revoke-prefix that finds
         // the row while the account is being made waits, instead of destroying it before it exists.
@@ -69,8 +71,12 @@ impl LeaseEngine {
         let held = lock.lock().await;
         // Write ahead: from here on, whatever the target ends up holding is known to the table.
         match &target.admission {
-            Some(admission) => admission.insert(&target.request_path, &lease).await?,
-            None => self.storage.lease_insert(&lease).await?,
+            // The quota counts and inserts under its lock; the row is tagged first all the same.
+            Some(admission) => {
+                self.stamp_row(&mut lease);
+                admission.insert(&target.request_path, &lease).await?
+            }
+            None => self.insert_row(&mut lease).await?,
         }
         let ctx = self.context(&lease, &mount)?;
         let created = self
@@ -89,11 +95,7 @@ impl LeaseEngine {
                         .seal(&bytes)
                         .map_err(|e| Error::Internal(e.to_string()))?;
                 }
-                if !self
-                    .storage
-                    .lease_update(&lease, LeaseState::Creating)
-                    .await?
-                {
+                if !self.update_row(&mut lease, LeaseState::Creating).await? {
                     // Another node took the row over (it thought this one dead): whatever it
                     // destroyed may have come before this creation, so destroy once more.
                     lease.state = LeaseState::Revoking;
@@ -103,7 +105,7 @@ impl LeaseEngine {
                     lease.last_error =
                         Some("account created after its lease row was taken over".into());
                     for expected in [LeaseState::Revoking, LeaseState::Revoked] {
-                        if self.storage.lease_update(&lease, expected).await? {
+                        if self.update_row(&mut lease, expected).await? {
                             break;
                         }
                     }
@@ -138,9 +140,7 @@ impl LeaseEngine {
                 lease.due_at = Some(self.now());
                 lease.claimed_by = None;
                 lease.last_error = Some(format!("creation failed: {e}"));
-                self.storage
-                    .lease_update(&lease, LeaseState::Creating)
-                    .await?;
+                self.update_row(&mut lease, LeaseState::Creating).await?;
                 drop(held);
                 self.observers.emit(
                     &LeaseEvent::IssueFailed {
@@ -171,7 +171,7 @@ impl LeaseEngine {
         let internal = serde_json::to_vec(&serde_json::json!({ "accessor": accessor }))
             .map_err(|e| Error::Internal(e.to_string()))?;
         let now = self.now();
-        let lease = LeaseRecord {
+        let mut lease = LeaseRecord {
             id: id.to_owned(),
             mount_uuid: TOKEN_MOUNT_UUID.into(),
             mount_path: "auth/token/".into(),
@@ -195,12 +195,14 @@ impl LeaseEngine {
             purpose: None,
             ticket: None,
             claimed_by: None,
+            row_mac: None,
+            tampered_at: None,
             internal: self
                 .seal
                 .seal(&internal)
                 .map_err(|e| Error::Internal(e.to_string()))?,
         };
-        self.storage.lease_insert(&lease).await?;
+        self.insert_row(&mut lease).await?;
         self.wake.notify_one();
         Ok(())
     }

@@ -15,16 +15,23 @@
 //!
 //! The table is the queue: `due_at` says when the worker must act and is indexed, so nothing is
 //! loaded at start-up. A row in `creating` at start-up is a crash leftover and is destroyed.
+//!
+//! Every row carries an integrity tag ([`integrity`]) the engine recomputes on each write and
+//! checks before it destroys or renews: a row edited in storage is flagged (`tampered_at`),
+//! audited and left for an operator, never acted on.
 
 pub mod backoff;
 pub mod engine;
 pub mod events;
 pub mod expiry;
 pub mod id;
+pub mod integrity;
+pub mod integrity_sweep;
 mod issue;
 pub mod model;
 mod renew;
 mod revoke;
+mod row_tag_migration;
 pub mod ttl;
 
 pub use engine::{LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};

@@ -93,4 +93,11 @@ pub struct LeaseRecord {
     /// `None` when nobody does. With shared storage, a claim held by a node that stopped
     /// heartbeating is released so another node takes the work over.
     pub claimed_by: Option<String>,
+    /// HMAC-SHA256 over the columns that decide what is destroyed and when (see
+    /// [`crate::lease::integrity`]); `None` only for rows written before the tag existed.
+    pub row_mac: Option<Vec<u8>>,
+    /// When the engine found that the row's tag does not match its columns. Such a row is never
+    /// acted on: it waits for an operator (revoke-force). A cache of a verdict the engine
+    /// recomputes whenever it touches the row, so clearing it achieves nothing.
+    pub tampered_at: Option<DateTime<Utc>>,
 }

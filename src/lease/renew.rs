@@ -21,6 +21,11 @@ impl LeaseEngine {
             Some(l) if l.state != LeaseState::Revoked && l.state != LeaseState::Creating => l,
             _ => return Err(Error::Lease(LeaseProblem::NotFound)),
         };
+        // Before anything is read from the row: an edited expiry or max expiry would otherwise
+        // be renewed from, and the write below would give the edit a valid tag.
+        if self.check_row(&lease, "renew").await.is_err() {
+            return Err(Error::Lease(LeaseProblem::Tampered));
+        }
         let now = self.now();
         if lease.state == LeaseState::Revoking {
             return Err(Error::Lease(
@@ -55,11 +60,7 @@ impl LeaseEngine {
         lease.expire_time = new_expire;
         lease.due_at = Some(new_expire);
         lease.last_renewal = Some(now);
-        if !self
-            .storage
-            .lease_update(&lease, LeaseState::Active)
-            .await?
-        {
+        if !self.update_row(&mut lease, LeaseState::Active).await? {
             // The expiry worker claimed it meanwhile: it is being destroyed.
             return Err(Error::Lease(LeaseProblem::Expired));
         }
@@ -84,13 +85,13 @@ impl LeaseEngine {
         if lease.state != LeaseState::Active {
             return Ok(false);
         }
+        if self.check_row(&lease, "renew").await.is_err() {
+            return Err(Error::Lease(LeaseProblem::Tampered));
+        }
         lease.expire_time = expire_time;
         lease.due_at = Some(expire_time);
         lease.last_renewal = Some(self.now());
-        let ok = self
-            .storage
-            .lease_update(&lease, LeaseState::Active)
-            .await?;
+        let ok = self.update_row(&mut lease, LeaseState::Active).await?;
         self.wake.notify_one();
         Ok(ok)
     }

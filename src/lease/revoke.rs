@@ -8,7 +8,7 @@ use super::backoff::retry_delay;
 use super::engine::{chrono_dur, Call, LeaseEngine};
 use super::events::LeaseEvent;
 use super::model::{LeaseRecord, LeaseState};
-use crate::error::{Error, Result};
+use crate::error::{Error, LeaseProblem, Result};
 use crate::storage::ClaimOne;
 
 impl LeaseEngine {
@@ -35,11 +35,16 @@ impl LeaseEngine {
                 LeaseState::Revoking => lease.claimed_by.is_none(),
                 LeaseState::Creating | LeaseState::Revoked => false,
             };
+            // A row that fails its check is flagged, not queued: re-writing it would give the
+            // edit a valid tag. The caller hears so rather than a success that did nothing.
+            if queueable && self.check_row(&lease, "revoke").await.is_err() {
+                return Err(Error::Lease(LeaseProblem::Tampered));
+            }
             if queueable {
                 let expected = lease.state;
                 lease.state = LeaseState::Revoking;
                 lease.due_at = Some(self.now());
-                self.storage.lease_update(&lease, expected).await?;
+                self.update_row(&mut lease, expected).await?;
             }
         }
         self.wake.notify_one();
@@ -53,7 +58,11 @@ impl LeaseEngine {
         let count = leases.len();
         if !sync {
             for lease in &leases {
-                self.queue(&lease.id).await?;
+                match self.queue(&lease.id).await {
+                    // Flagged and audited; the others are still revoked.
+                    Err(Error::Lease(LeaseProblem::Tampered)) => {}
+                    other => other?,
+                }
             }
             return Ok(count);
         }
@@ -91,7 +100,9 @@ impl LeaseEngine {
             lease.due_at = None;
             lease.revoked_time = Some(self.now());
             lease.last_error = Some(error.clone());
-            self.storage.lease_update(&lease, expected).await?;
+            // The operator's explicit decision: the tombstone gets a valid tag even when the row
+            // had been edited (tampered_at stays set as the record of that).
+            self.update_row(&mut lease, expected).await?;
             self.observers.emit(
                 &LeaseEvent::ForceRemoved {
                     lease: &lease,
@@ -178,6 +189,9 @@ impl LeaseEngine {
             Some(l) => l,
             None => return Ok(()),
         };
+        // Never destroy (or mark destroyed) what an edited row names: the account column may
+        // point at someone else's account, and a tombstone would hide the real one.
+        self.check_row(&lease, "destroy").await?;
         let outcome = match self.mounts.resolve(&lease.mount_uuid) {
             None => Err(format!("mount {} no longer exists", lease.mount_path)),
             Some(mount) => match self.context(&lease, &mount) {
@@ -237,7 +251,7 @@ impl LeaseEngine {
             LeaseState::Active,
             LeaseState::Creating,
         ] {
-            match self.storage.lease_update(&lease, state).await {
+            match self.update_row(&mut lease, state).await {
                 Ok(true) => {
                     written = true;
                     break;

@@ -13,7 +13,7 @@ pub mod seal;
 pub mod sealed;
 pub mod sqlite;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 mod writer;
 
 use async_trait::async_trait;
@@ -122,12 +122,33 @@ pub trait Storage: Send + Sync {
     /// leases it had claimed for destruction are retried at once instead of after the claim
     /// timeout. Returns how many. Only right when no other process shares the storage.
     async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
-    /// Revoking leases with at least `min_attempts` failed attempts, by expire time then id.
+    /// Revoking leases with at least `min_attempts` failed attempts, and live rows flagged as
+    /// tampered, by expire time then id.
     async fn lease_irrevocable(
         &self,
         min_attempts: i64,
         limit: usize,
     ) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// Flag a row whose integrity tag did not verify: `tampered_at` is set (kept if already
+    /// set), and it is no longer due or held, so no worker takes it again until an operator
+    /// acts. Revoked rows are left alone.
+    async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError>;
+    /// Up to `limit` live (not revoked) rows with an id greater than `after`, by id: one page
+    /// of the integrity sweep, which walks the table without loading it.
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// Up to `limit` rows written before rows carried an integrity tag (`row_mac` is NULL),
+    /// by id. For the one-time migration only.
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError>;
+    /// Give untagged rows their tags `(id, tag)`, in one transaction; a row that has a tag
+    /// already keeps it (a write raced the migration, and that write's tag stands). Returns how
+    /// many rows were tagged.
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError>;
+    /// True when some row carries a tag.
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError>;
     /// Delete tombstones revoked before `before`; returns how many.
     async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
     /// How many rows there are per mount path, role and state (tombstones included), with

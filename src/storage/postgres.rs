@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
-use leasehold_postgres::tls::{take_tls_params, MakeRustlsConnect};
+use leasehold_postgres::tls::{take_tls_params, MakeRustlsConnect, Mode as TlsMode, TlsParams};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
@@ -31,7 +31,7 @@ use crate::lease::model::{LeaseRecord, LeaseState};
 
 /// Numbered migrations; `leasehold_schema.version` records how many ran. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3_LEASE_ROW_MAC];
 
 /// The schema version this build migrates to.
 #[cfg(test)]
@@ -117,9 +117,18 @@ const SCHEMA_V2: &str = r#"
 CREATE INDEX leases_account ON leases (mount_path, account) WHERE state <> 'revoked';
 "#;
 
+/// Lease rows carry an integrity tag, and the engine's verdict when it does not match. Existing
+/// rows get their tag from the engine at the first start of this version, once across nodes
+/// ([`crate::lease::LeaseEngine::stamp_untagged_rows`]): storage does not hold the key.
+const SCHEMA_V3_LEASE_ROW_MAC: &str = r#"
+ALTER TABLE leases ADD COLUMN row_mac BYTEA;
+ALTER TABLE leases ADD COLUMN tampered_at BIGINT;
+"#;
+
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
+    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by, \
+    row_mac, tampered_at";
 
 /// How long a caller waits for a pooled connection before the call fails.
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -216,6 +225,8 @@ fn lease_from_row(row: &Row) -> Result<LeaseRecord, StorageError> {
         purpose: row.try_get(21).map_err(pg_err)?,
         ticket: row.try_get(22).map_err(pg_err)?,
         claimed_by: row.try_get(23).map_err(pg_err)?,
+        row_mac: row.try_get(24).map_err(pg_err)?,
+        tampered_at: opt_t(25)?,
     })
 }
 
@@ -232,6 +243,7 @@ struct LeaseTimes {
     last_renewal: Option<i64>,
     due: Option<i64>,
     revoked: Option<i64>,
+    tampered: Option<i64>,
 }
 
 impl LeaseTimes {
@@ -244,10 +256,11 @@ impl LeaseTimes {
             last_renewal: l.last_renewal.map(millis),
             due: l.due_at.map(millis),
             revoked: l.revoked_time.map(millis),
+            tampered: l.tampered_at.map(millis),
         }
     }
 
-    /// The row's values in `LEASE_COLUMNS` order (`$1`..`$24`).
+    /// The row's values in `LEASE_COLUMNS` order (`$1`..`$26`).
     fn params<'a>(&'a self, l: &'a LeaseRecord) -> Vec<&'a (dyn ToSql + Sync)> {
         vec![
             &l.id,
@@ -274,6 +287,8 @@ impl LeaseTimes {
             &l.purpose,
             &l.ticket,
             &l.claimed_by,
+            &l.row_mac,
+            &self.tampered,
         ]
     }
 }
@@ -296,10 +311,7 @@ fn pg_config(
     url: &SecretString,
     origin: &str,
 ) -> Result<(tokio_postgres::Config, MakeRustlsConnect), StorageError> {
-    let (url, tls) = take_tls_params(url.expose_secret())
-        .map_err(|e| StorageError(format!("storage connection_url: {e}")))?;
-    let connector = tls
-        .connector()
+    let (url, mut tls) = take_tls_params(url.expose_secret())
         .map_err(|e| StorageError(format!("storage connection_url: {e}")))?;
     let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
         // The parser's message names the malformed part, never the password.
@@ -310,6 +322,10 @@ fn pg_config(
     if pg.get_hosts().is_empty() {
         return Err(StorageError("storage connection_url names no host".into()));
     }
+    apply_tls_policy(&mut tls, hosts_are_local(&pg))?;
+    let connector = tls
+        .connector()
+        .map_err(|e| StorageError(format!("storage connection_url: {e}")))?;
     pg.application_name("leasehold-storage");
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(CONNECT_TIMEOUT);
@@ -321,6 +337,55 @@ fn pg_config(
     pg.options(&options);
     pg.ssl_mode(tls.ssl_mode());
     Ok((pg, connector))
+}
+
+/// The TLS the storage connection must use. libpq's default, `prefer`, falls back to plain text
+/// when the server (or a man in the middle) says it has no TLS, and checks no certificate: the
+/// lease table and the sealed blobs would cross the network readable and editable. So, where the
+/// connection leaves the machine (a host that is not loopback or a Unix socket):
+/// - no `sslmode`: `verify-full` (the chain against `sslrootcert` or the system's roots, and the
+///   certificate must name the host);
+/// - `sslmode=prefer` or `allow`: refused as a configuration error, since whoever wrote it asked
+///   for something a downgrade defeats — we would rather stop than silently change what they
+///   asked for;
+/// - `disable`, `require`, `verify-ca`, `verify-full`: as asked (plain text only by name).
+///
+/// On loopback or a Unix socket nothing crosses a network, so libpq's default is kept.
+fn apply_tls_policy(tls: &mut TlsParams, local: bool) -> Result<(), StorageError> {
+    if local {
+        return Ok(());
+    }
+    match (tls.mode_given, tls.mode) {
+        (false, _) => tls.mode = TlsMode::VerifyFull,
+        (true, TlsMode::Prefer) => {
+            return Err(StorageError(
+                "storage connection_url: sslmode=prefer/allow falls back to plain text when a \
+                 man in the middle asks it to, and the host is not loopback; use \
+                 sslmode=verify-full (the default when sslmode is absent), or sslmode=disable \
+                 to ask for plain text by name"
+                    .into(),
+            ))
+        }
+        (true, _) => {}
+    }
+    Ok(())
+}
+
+/// True when every host of the connection is a Unix socket or a loopback address/`localhost`
+/// (and every `hostaddr`, which is where the connection really goes, is loopback).
+fn hosts_are_local(pg: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
+    let host_local = |h: &Host| match h {
+        Host::Unix(_) => true,
+        Host::Tcp(name) => {
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+    };
+    pg.get_hosts().iter().all(host_local) && pg.get_hostaddrs().iter().all(|a| a.is_loopback())
 }
 
 impl PostgresStorage {
@@ -563,7 +628,7 @@ impl Storage for PostgresStorage {
         let times = LeaseTimes::of(lease);
         let sql = format!(
             "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
-             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
+             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
         );
         self.execute(&sql, &times.params(lease)).await.map(|_| ())
     }
@@ -587,7 +652,8 @@ impl Storage for PostgresStorage {
             state=$7, issue_time=$8, expire_time=$9, max_expire_time=$10, last_renewal=$11, \
             role_ttl_secs=$12, renewable=$13, due_at=$14, attempts=$15, last_error=$16, \
             revoked_time=$17, forced=$18, token_accessor=$19, internal=$20, workload=$21, \
-            purpose=$22, ticket=$23, claimed_by=$24 WHERE id=$1 AND state=$25";
+            purpose=$22, ticket=$23, claimed_by=$24, row_mac=$25, tampered_at=$26 \
+            WHERE id=$1 AND state=$27";
         self.execute(sql, &params).await.map(|n| n == 1)
     }
 
@@ -788,10 +854,64 @@ impl Storage for PostgresStorage {
     ) -> Result<Vec<LeaseRecord>, StorageError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = format!(
-            "SELECT {LEASE_COLUMNS} FROM leases WHERE state = 'revoking' AND attempts >= $1 \
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE (state = 'revoking' AND attempts >= $1) \
+             OR (tampered_at IS NOT NULL AND state <> 'revoked') \
              ORDER BY expire_time, id LIMIT $2"
         );
         leases_from_rows(&self.query(&sql, &[&min_attempts, &limit]).await?)
+    }
+
+    async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
+        self.execute(
+            "UPDATE leases SET tampered_at = coalesce(tampered_at, $2), due_at = NULL, \
+             claimed_by = NULL WHERE id = $1 AND state <> 'revoked'",
+            &[&id, &millis(now)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE id > $1 AND state <> 'revoked' \
+             ORDER BY id LIMIT $2"
+        );
+        leases_from_rows(&self.query(&sql, &[&after, &limit]).await?)
+    }
+
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE row_mac IS NULL ORDER BY id LIMIT $1"
+        );
+        leases_from_rows(&self.query(&sql, &[&limit]).await?)
+    }
+
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError> {
+        let (ids, macs): (Vec<String>, Vec<Vec<u8>>) = tags.into_iter().unzip();
+        self.execute(
+            "UPDATE leases SET row_mac = t.mac FROM unnest($1::text[], $2::bytea[]) AS t(id, mac) \
+             WHERE leases.id = t.id AND leases.row_mac IS NULL",
+            &[&ids, &macs],
+        )
+        .await
+    }
+
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError> {
+        let rows = self
+            .query(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE row_mac IS NOT NULL)",
+                &[],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.try_get::<_, bool>(0).map_err(pg_err))
+            .unwrap_or(Ok(false))
     }
 
     async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
@@ -913,5 +1033,84 @@ impl Storage for PostgresStorage {
 
     fn changes(&self) -> Option<broadcast::Receiver<StorageChange>> {
         Some(self.changes.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tls_policy_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn config(url: &str) -> Result<tokio_postgres::Config, StorageError> {
+        pg_config(&SecretString::from(url.to_owned()), "o1").map(|(c, _)| c)
+    }
+
+    #[test]
+    fn a_remote_host_without_sslmode_requires_tls_and_prefer_is_refused() {
+        use tokio_postgres::config::SslMode;
+        let remote = config("host=db.example.com user=lh password=pw").unwrap();
+        assert_eq!(remote.get_ssl_mode(), SslMode::Require);
+        let err = config("postgres://lh:pw@10.1.2.3/lh?sslmode=prefer").unwrap_err();
+        assert!(err.0.contains("sslmode=verify-full"), "{err}");
+        assert!(!err.0.contains("pw@"), "{err}");
+        assert!(config("host=db.example.com sslmode=allow").is_err());
+        // Plain text when asked for by name; loopback and sockets keep libpq's default.
+        let plain = config("host=db.example.com sslmode=disable").unwrap();
+        assert_eq!(plain.get_ssl_mode(), SslMode::Disable);
+        for local in [
+            "host=localhost",
+            "host=127.0.0.1",
+            "postgres://lh@[::1]/lh",
+            "host=/run/postgresql",
+            "host=127.0.0.1 sslmode=prefer",
+        ] {
+            assert_eq!(
+                config(local).unwrap().get_ssl_mode(),
+                SslMode::Prefer,
+                "{local}"
+            );
+        }
+        // The host names the server; hostaddr (loopback here) does not make it local.
+        let named = config("host=db.example.com hostaddr=127.0.0.1").unwrap();
+        assert_eq!(named.get_ssl_mode(), SslMode::Require);
+    }
+
+    /// A server (or a man in the middle) that answers "no TLS here" gets no plain-text login:
+    /// before this change the client went on with a startup message in the clear.
+    #[tokio::test]
+    async fn a_downgrade_to_plain_text_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            sock.read_exact(&mut request).await.unwrap();
+            // SSLRequest: length 8, code 80877103.
+            assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+            sock.write_all(b"N").await.unwrap();
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                sock.read_to_end(&mut rest),
+            )
+            .await;
+            rest
+        });
+        let url = format!(
+            "host=db.example.com hostaddr=127.0.0.1 port={port} user=lh password=pw \
+             connect_timeout=5"
+        );
+        let opened = PostgresStorage::open(PostgresSettings {
+            connection_url: SecretString::from(url),
+            max_connections: 1,
+        })
+        .await;
+        assert!(opened.is_err());
+        let sent_after_refusal = server.await.unwrap();
+        assert!(
+            sent_after_refusal.is_empty(),
+            "the client sent {} bytes in plain text after the server refused TLS",
+            sent_after_refusal.len()
+        );
     }
 }

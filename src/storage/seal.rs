@@ -29,6 +29,8 @@ pub enum SealError {
 #[derive(Clone)]
 pub struct Seal {
     cipher: Aes256Gcm,
+    /// Lease rows' integrity key, derived from the same key material (never the key itself).
+    row_mac: crate::lease::integrity::RowMacKey,
 }
 
 impl std::fmt::Debug for Seal {
@@ -45,6 +47,7 @@ impl Seal {
         }
         Ok(Self {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+            row_mac: crate::lease::integrity::RowMacKey::derive(key),
         })
     }
 
@@ -72,7 +75,13 @@ impl Seal {
         rand::rngs::OsRng.fill_bytes(key.as_mut());
         Self {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.as_ref())),
+            row_mac: crate::lease::integrity::RowMacKey::derive(key.as_ref()),
         }
+    }
+
+    /// The key lease rows' integrity tags are made with (derived from this seal's key).
+    pub fn row_mac(&self) -> &crate::lease::integrity::RowMacKey {
+        &self.row_mac
     }
 
     /// Encrypt `plaintext` under a fresh nonce.

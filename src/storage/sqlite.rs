@@ -24,7 +24,7 @@ use crate::lease::model::{LeaseRecord, LeaseState};
 
 /// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
 /// Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4_LEASE_ROW_MAC];
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS kv (
@@ -87,12 +87,21 @@ const SCHEMA_V3: &str = r#"
 CREATE INDEX leases_account ON leases (mount_path, account) WHERE state != 'revoked';
 "#;
 
+/// Lease rows carry an integrity tag, and the engine's verdict when it does not match. Existing
+/// rows get their tag from the engine at the first start of this version
+/// ([`crate::lease::LeaseEngine::stamp_untagged_rows`]): storage does not hold the key.
+const SCHEMA_V4_LEASE_ROW_MAC: &str = r#"
+ALTER TABLE leases ADD COLUMN row_mac BLOB;
+ALTER TABLE leases ADD COLUMN tampered_at INTEGER;
+"#;
+
 /// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
 const ACCOUNT_CHUNK: usize = 500;
 
 const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
-    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by";
+    last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by, \
+    row_mac, tampered_at";
 
 /// Prepared statements kept per connection (more than the storage has statements, so none is
 /// parsed twice; `lease_live_accounts` adds one per chunk size).
@@ -189,6 +198,8 @@ fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
         purpose: row.get(21)?,
         ticket: row.get(22)?,
         claimed_by: row.get(23)?,
+        row_mac: row.get(24)?,
+        tampered_at: opt_time(row.get(25)?),
     })
 }
 
@@ -199,9 +210,15 @@ impl SqliteStorage {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
+        if !memory {
+            create_private(path)?;
+        }
         let mut conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
+        if !memory {
+            restrict_files(path)?;
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.pragma_update(None, "busy_timeout", 5000)
@@ -254,6 +271,52 @@ impl SqliteStorage {
     }
 }
 
+/// Create the database file 0600 before SQLite opens it. SQLite gives the `-wal` and `-shm` files
+/// it creates later the mode of the database file, so this one choice covers all three; a process
+/// umask is not relied on (it is the operator's, and would also narrow files that are not ours).
+fn create_private(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StorageError(format!(
+            "sqlite: cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Narrow the database, `-wal` and `-shm` files to 0600 when they are wider: files an older
+/// version created 0644 are fixed on the first start of this one. The sealed values were never
+/// readable, but lease rows (accounts, accessors, workloads) and token-hash rows were.
+fn restrict_files(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| {
+                    StorageError(format!(
+                        "sqlite: cannot make {} private: {e}",
+                        file.display()
+                    ))
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Apply the migrations this file has not seen, each in its own transaction with its version.
 fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let done: i64 = conn
@@ -288,7 +351,7 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<NodeRecord> {
     })
 }
 
-/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?24` in the statements below).
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?26` in the statements below).
 fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     vec![
         l.id.clone().into(),
@@ -315,6 +378,8 @@ fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
         l.purpose.clone().into(),
         l.ticket.clone().into(),
         l.claimed_by.clone().into(),
+        l.row_mac.clone().into(),
+        l.tampered_at.map(millis).into(),
     ]
 }
 
@@ -443,7 +508,7 @@ impl Storage for SqliteStorage {
         self.write(move |c: &Connection| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
             );
             c.exec(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
@@ -476,8 +541,8 @@ impl Storage for SqliteStorage {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
-                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24 \
-                WHERE id=?1 AND state=?25";
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24, \
+                row_mac=?25, tampered_at=?26 WHERE id=?1 AND state=?27";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
             c.exec(sql, params_from_iter(values))
@@ -760,7 +825,8 @@ impl Storage for SqliteStorage {
         self.read(move |c: &Connection| {
             let mut stmt = c
                 .prepare_cached(&format!(
-                    "SELECT {LEASE_COLUMNS} FROM leases WHERE state='revoking' AND attempts >= ?1 \
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE (state='revoking' AND attempts >= ?1) \
+                     OR (tampered_at IS NOT NULL AND state != 'revoked') \
                      ORDER BY expire_time, id LIMIT ?2"
                 ))
                 .map_err(err)?;
@@ -770,6 +836,87 @@ impl Storage for SqliteStorage {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err);
             rows
+        })
+        .await
+    }
+
+    async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError> {
+        let id = id.to_owned();
+        self.write(move |c: &Connection| {
+            c.exec(
+                "UPDATE leases SET tampered_at = coalesce(tampered_at, ?2), due_at = NULL, \
+                 claimed_by = NULL WHERE id = ?1 AND state != 'revoked'",
+                params![id, millis(now)],
+            )
+            .map(|_| ())
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let after = after.to_owned();
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE id > ?1 AND state != 'revoked' \
+                     ORDER BY id LIMIT ?2"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE row_mac IS NULL ORDER BY id LIMIT ?1"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError> {
+        // The writer runs each closure inside its group-commit transaction.
+        self.write(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached("UPDATE leases SET row_mac = ?2 WHERE id = ?1 AND row_mac IS NULL")
+                .map_err(err)?;
+            let mut n = 0u64;
+            for (id, mac) in tags {
+                n += stmt.execute(params![id, mac]).map_err(err)? as u64;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError> {
+        self.read(move |c: &Connection| {
+            c.row(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE row_mac IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)
         })
         .await
     }
@@ -948,6 +1095,34 @@ mod tests {
         )*};
     }
     crate::storage::suite::for_each_case!(suite_tests);
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn database_wal_and_shm_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = SqliteStorage::open(&path).unwrap();
+        s.kv_put("k", b"v".to_vec()).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("t.db{suffix}"));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        drop(s);
+
+        // A file an older version left 0644 is narrowed at the next open.
+        use std::os::unix::fs::PermissionsExt;
+        let old = dir.path().join("old.db");
+        drop(SqliteStorage::open(&old).unwrap());
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = SqliteStorage::open(&old).unwrap();
+        s.kv_put("k", b"v".to_vec()).await.unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(mode(&dir.path().join("old.db-wal")), 0o600);
+    }
 
     #[test]
     fn reopening_keeps_the_schema_version() {

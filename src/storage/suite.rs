@@ -64,6 +64,8 @@ pub fn lease(id: &str, due: DateTime<Utc>) -> LeaseRecord {
         purpose: None,
         ticket: None,
         claimed_by: None,
+        row_mac: Some(vec![9; 32]),
+        tampered_at: None,
     }
 }
 

@@ -17,6 +17,7 @@ mod auth_methods;
 mod authz;
 mod aws;
 mod first_start;
+mod integrity;
 #[path = "../../src/auth/jwt/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;

@@ -82,11 +82,20 @@ async fn a_restart_with_100k_leases_serves_at_once() {
             "INSERT INTO leases SELECT id || '-' || n.value, mount_uuid, mount_path, kind, role, \
              account || '-' || n.value, state, issue_time, expire_time, max_expire_time, last_renewal, \
              role_ttl_secs, renewable, due_at, attempts, last_error, revoked_time, forced, token_accessor, \
-             internal, workload, purpose, ticket, claimed_by FROM leases, (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 100000) \
+             internal, workload, purpose, ticket, claimed_by, NULL, NULL FROM leases, (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 100000) \
              SELECT value FROM s) AS n WHERE id = ?1",
             [&lease_id],
         )
         .unwrap();
+        // As a version before integrity tags left them: untagged, so this start tags them
+        // once (the figure printed below includes that one-time migration).
+        conn.execute(
+            "DELETE FROM locks WHERE name = 'lease-row-tags-v1-done'",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE leases SET row_mac = NULL", [])
+            .unwrap();
         conn.execute_batch("COMMIT").unwrap();
     }
     let started = std::time::Instant::now();
@@ -101,6 +110,7 @@ async fn a_restart_with_100k_leases_serves_at_once() {
     let (s, v) = app.lookup(&format!("{lease_id}-77777")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"]["state"], "active");
+    assert_eq!(v["data"]["integrity"], "ok", "{v}");
 }
 
 #[tokio::test]

@@ -49,6 +49,9 @@ pub enum Mode {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsParams {
     pub mode: Mode,
+    /// True when the string named an `sslmode`; false when `mode` is libpq's default. Callers
+    /// with a stricter default of their own (leasehold's shared storage) need the difference.
+    pub mode_given: bool,
     pub root_cert: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
@@ -189,6 +192,7 @@ pub fn take_tls_params(conn: &str) -> Result<(Zeroizing<String>, TlsParams), Dri
     for (key, value) in found {
         match key.as_str() {
             "sslmode" => {
+                params.mode_given = true;
                 params.mode = match value.as_str() {
                     "disable" => Mode::Disable,
                     "allow" | "prefer" => Mode::Prefer,

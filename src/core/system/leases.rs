@@ -195,6 +195,14 @@ fn lookup_data(core: &Core, l: &LeaseRecord) -> Map<String, Value> {
         .then(|| l.due_at.map(rfc3339))
         .flatten();
     m.insert("next_revoke_attempt".into(), json!(next));
+    // Checked now, not read from the flag: a row edited since the engine last touched it shows
+    // here before the worker finds it. `failed` means no column of this answer can be trusted.
+    let intact = core.leases.verify_row(l);
+    m.insert(
+        "integrity".into(),
+        json!(if intact { "ok" } else { "failed" }),
+    );
+    m.insert("tampered_at".into(), json!(l.tampered_at.map(rfc3339)));
     m
 }
 
@@ -309,7 +317,19 @@ async fn irrevocable(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     let list: Vec<Value> = leases
         .iter()
         .take(limit)
-        .map(|l| json!({"lease_id": l.id, "mount_id": mount_accessor(core, l), "error": l.last_error, "attempts": l.attempts}))
+        .map(|l| {
+            let tampered = l.tampered_at.is_some() || !core.leases.verify_row(l);
+            let error = if tampered {
+                Some(
+                    "lease row failed its integrity check (edited in storage); not acted on"
+                        .to_owned(),
+                )
+            } else {
+                l.last_error.clone()
+            };
+            json!({"lease_id": l.id, "mount_id": mount_accessor(core, l), "error": error,
+                "attempts": l.attempts, "tampered": tampered})
+        })
         .collect();
     let mut data = Map::new();
     data.insert("lease_count".into(), json!(list.len()));
