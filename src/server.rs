@@ -217,6 +217,15 @@ impl Server {
             (None, true) => Seal::generate(),
             (None, false) => anyhow::bail!("seal.key_file is required: a file holding a 32-byte key (e.g. `openssl rand -hex 32 > leasehold.key`)"),
         };
+        // The keyring before anything is read: it creates it on a new storage, migrates a store
+        // written by an earlier version (once, under a storage lock), and resumes a rotation's
+        // rewrite that a stop cut short.
+        if crate::storage::keyring::load(&seal, &storage)
+            .await
+            .context("loading the keyring")?
+        {
+            crate::storage::keyring::spawn_rewrite(seal.clone(), storage.clone());
+        }
         let kv = SealedKv::new(storage.clone(), seal.clone());
         let system = MountTtls {
             default_ttl: settings.default_lease_ttl,
