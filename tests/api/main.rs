@@ -27,6 +27,7 @@ mod outages;
 mod postgres;
 mod props;
 mod restart;
+mod sealing;
 mod sys;
 mod tokens;
 mod vaultrs_client;
