@@ -274,4 +274,30 @@ mod tests {
         );
         assert!(a.get("k").await.unwrap().is_none());
     }
+
+    #[tokio::test]
+    async fn a_value_moved_to_another_mount_or_key_does_not_open() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage.clone(), Seal::generate());
+        let (a, b) = (MountView::new(kv.clone(), "m1"), MountView::new(kv, "m2"));
+        a.put("config/pg", b"root password").await.unwrap();
+        b.put("config/pg", b"other").await.unwrap();
+        let moved = storage
+            .kv_get("logical/m1/config/pg")
+            .await
+            .unwrap()
+            .unwrap();
+        // The same key in another mount: the binding includes the mount's prefix.
+        storage
+            .kv_put("logical/m2/config/pg", moved.clone())
+            .await
+            .unwrap();
+        assert!(b.get("config/pg").await.is_err());
+        storage.kv_put("logical/m1/config/x", moved).await.unwrap();
+        assert!(a.get("config/x").await.is_err());
+        assert_eq!(
+            a.get("config/pg").await.unwrap().unwrap().as_slice(),
+            b"root password"
+        );
+    }
 }
