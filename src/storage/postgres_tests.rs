@@ -377,3 +377,46 @@ async fn a_sealed_entry_copied_to_another_key_in_postgres_is_refused() {
     drop((kv, storage));
     db.drop_db().await;
 }
+
+/// One node rotates; another, loaded before, reads what the first wrote under the new term (it
+/// reloads the ring on meeting an unknown term) and its rewrite moves the old values.
+#[tokio::test]
+async fn a_rotation_on_one_node_is_read_on_another() {
+    use super::keyring;
+    use super::seal::Seal;
+    use super::sealed::SealedKv;
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let (a, b): (Arc<dyn Storage>, Arc<dyn Storage>) =
+        (Arc::new(db.open().await), Arc::new(db.open().await));
+    let (seal_a, seal_b) = (
+        Seal::from_key(&[4u8; 32]).unwrap(),
+        Seal::from_key(&[4u8; 32]).unwrap(),
+    );
+    keyring::load(&seal_a, &a).await.unwrap();
+    keyring::load(&seal_b, &b).await.unwrap();
+    let (kv_a, kv_b) = (
+        SealedKv::new(a.clone(), seal_a.clone()),
+        SealedKv::new(b.clone(), seal_b.clone()),
+    );
+    kv_b.put("policy/acl/old", b"old").await.unwrap();
+    assert_eq!(keyring::rotate(&seal_a, &a).await.unwrap(), 2);
+    kv_a.put("policy/acl/new", b"new").await.unwrap();
+    assert_eq!(seal_b.active_term(), Some(1));
+    assert_eq!(
+        &kv_b.get("policy/acl/new").await.unwrap().unwrap()[..],
+        b"new"
+    );
+    assert_eq!(seal_b.active_term(), Some(2), "b reloaded the ring");
+    let report = keyring::rewrite(&seal_b, &b).await.unwrap().unwrap();
+    assert_eq!(report.rewritten, 1);
+    let v = a.kv_get("policy/acl/old").await.unwrap().unwrap();
+    assert_eq!(super::seal::term_of(&v), Some(2));
+    assert_eq!(
+        &kv_a.get("policy/acl/old").await.unwrap().unwrap()[..],
+        b"old"
+    );
+    assert!(!keyring::rewrite_pending(&seal_a, &a).await.unwrap());
+    drop((kv_a, kv_b, a, b));
+    db.drop_db().await;
+}
