@@ -539,10 +539,10 @@ mod tests {
         let storage = storage();
         let seal = Seal::from_key(&[7u8; 32]).unwrap();
         storage
-            .kv_put("token/id/a", seal.seal_legacy(b"entry a"))
+            .kv_put("token/id/a", seal.seal_legacy(b"entry a").unwrap())
             .await
             .unwrap();
-        let legacy_b = seal.seal_legacy(b"entry b");
+        let legacy_b = seal.seal_legacy(b"entry b").unwrap();
         storage
             .kv_put("token/id/b", legacy_b.clone())
             .await

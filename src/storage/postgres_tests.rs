@@ -307,11 +307,14 @@ async fn nodes_starting_together_migrate_the_seal_format_once() {
     let now = Utc::now();
     for i in 0..300 {
         writer
-            .kv_put(&format!("token/id/{i:04}"), legacy.seal_legacy(b"entry"))
+            .kv_put(
+                &format!("token/id/{i:04}"),
+                legacy.seal_legacy(b"entry").unwrap(),
+            )
             .await
             .unwrap();
         let mut lease = suite::lease(&format!("db/creds/ro/{i:04}"), now);
-        lease.internal = legacy.seal_legacy(b"{\"username\":\"v-x\"}");
+        lease.internal = legacy.seal_legacy(b"{\"username\":\"v-x\"}").unwrap();
         writer.lease_insert(&lease).await.unwrap();
     }
     let nodes: Vec<Arc<dyn Storage>> = vec![

@@ -296,3 +296,118 @@ async fn a_backup_of_the_sqlite_file_and_key_restores_with_leases_intact() {
     let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
     assert_eq!(l.state, leasehold::lease::model::LeaseState::Revoked);
 }
+
+/// Turn a store written by this version back into what versions before issue 17 wrote: every
+/// value sealed under the key file itself, without associated data, and no keyring.
+async fn downgrade_to_format_1(dir: &tempfile::TempDir) {
+    use leasehold::storage::keyring;
+    use leasehold::storage::seal::{Aad, Seal};
+    use leasehold::storage::Storage;
+    let seal =
+        Seal::from_key_file_contents(&std::fs::read(dir.path().join("key")).unwrap()).unwrap();
+    {
+        let storage: std::sync::Arc<dyn Storage> = std::sync::Arc::new(
+            leasehold::storage::sqlite::SqliteStorage::open(&TestApp::db_path(dir)).unwrap(),
+        );
+        keyring::load(&seal, &storage).await.unwrap();
+    }
+    let conn = db(dir);
+    let rows: Vec<(String, Vec<u8>)> = conn
+        .prepare("SELECT key, value FROM kv WHERE key != 'core/keyring'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (key, value) in rows {
+        let plain = seal.open(&value, &Aad::kv(&key)).unwrap();
+        conn.execute(
+            "UPDATE kv SET value = ?1 WHERE key = ?2",
+            params![seal.seal_legacy(&plain).unwrap(), key],
+        )
+        .unwrap();
+    }
+    let leases: Vec<(String, Vec<u8>)> = conn
+        .prepare("SELECT id, internal FROM leases")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (id, internal) in leases {
+        let plain = seal.open(&internal, &Aad::lease(&id)).unwrap();
+        conn.execute(
+            "UPDATE leases SET internal = ?1 WHERE id = ?2",
+            params![seal.seal_legacy(&plain).unwrap(), id],
+        )
+        .unwrap();
+    }
+    conn.execute("DELETE FROM kv WHERE key = 'core/keyring'", [])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_store_from_before_issue_17_is_migrated_once_and_format_1_is_refused_afterwards() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "mig", "1h", "2h").await;
+    let (lease_id, user, pass, _) = issue(&app, "mig").await;
+    let root_row = token_rows(&db(&app.dir))[0].clone();
+    let v = app
+        .ok("auth/token/create", json!({ "policies": ["default"] }))
+        .await;
+    let weak = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let weak_row = token_rows(&db(&app.dir))
+        .into_iter()
+        .find(|k| *k != root_row)
+        .unwrap();
+    let (dir, root) = app.stop().await;
+    downgrade_to_format_1(&dir).await;
+    let legacy_root_entry = kv_value(&db(&dir), &root_row);
+    assert_eq!(legacy_root_entry[0], 1);
+
+    // First start of the new version: everything is rewritten, bound to its place.
+    let app = TestApp::spawn_in(dir, Some(root)).await;
+    {
+        let conn = db(&app.dir);
+        let mut stmt = conn
+            .prepare("SELECT value FROM kv UNION ALL SELECT internal FROM leases")
+            .unwrap();
+        for v in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+            assert_eq!(v.unwrap()[0], 2, "a value left in format 1");
+        }
+    }
+    let (s, _) = app.get("sys/mounts").await;
+    assert_eq!(s, 200, "the root token survived the migration");
+    let (s, v) = app
+        .call_as("GET", "auth/token/lookup-self", None, Some(&weak))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["policies"], json!(["default"]));
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(pg.can_login(&user, &pass).await);
+
+    // A format-1 blob copied in afterwards (the root token's entry from an old backup, onto the
+    // weak token's row) is refused: it is not migrated again, and not accepted.
+    let (dir, root) = app.stop().await;
+    db(&dir)
+        .execute(
+            "UPDATE kv SET value = ?1 WHERE key = ?2",
+            params![legacy_root_entry, weak_row],
+        )
+        .unwrap();
+    let app = TestApp::spawn_in(dir, Some(root)).await;
+    assert_eq!(kv_value(&db(&app.dir), &weak_row)[0], 1, "migrated twice");
+    let (s, v) = app.call_as("GET", "sys/mounts", None, Some(&weak)).await;
+    assert_ne!(s, 200, "a format-1 root entry was accepted: {v}");
+
+    // The migrated lease is still destroyed by its revocation.
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    pg.wait_gone(&user, Duration::from_secs(10)).await;
+    assert!(!pg.can_login(&user, &pass).await);
+}
