@@ -249,6 +249,7 @@ pub async fn migrate_to_format_2(
         let batch = storage.kv_scan(&after, BATCH).await?;
         let Some((last, _)) = batch.last() else { break };
         let next = last.clone();
+        let mut writes = Vec::new();
         for (key, value) in batch {
             if key == KEYRING_KEY {
                 continue;
@@ -260,16 +261,19 @@ pub async fn migrate_to_format_2(
                         continue;
                     };
                     let sealed = seal.seal(&plain, &Aad::kv(&key)).map_err(err)?;
-                    if !storage.kv_compare_and_put(&key, value, sealed).await? {
-                        return Err(err(format!("{key} changed during the migration")));
-                    }
-                    report.kv += 1;
+                    writes.push((key, value, sealed));
                 }
                 Some(&FORMAT) => known(&value, &key)?,
                 _ => {
                     tracing::warn!(key = %key, "a stored value is in no known format; left as it is")
                 }
             }
+        }
+        for (key, done) in put_batch(storage, Place::Kv, writes).await? {
+            if !done {
+                return Err(err(format!("{key} changed during the migration")));
+            }
+            report.kv += 1;
         }
         after = next;
     }
@@ -278,6 +282,7 @@ pub async fn migrate_to_format_2(
         let batch = storage.lease_internal_scan(&after, BATCH).await?;
         let Some((last, _)) = batch.last() else { break };
         let next = last.clone();
+        let mut writes = Vec::new();
         for (id, value) in batch {
             match value.first() {
                 Some(&LEGACY_FORMAT) => {
@@ -286,19 +291,19 @@ pub async fn migrate_to_format_2(
                         continue;
                     };
                     let sealed = seal.seal(&plain, &Aad::lease(&id)).map_err(err)?;
-                    if !storage
-                        .lease_internal_compare_and_put(&id, value, sealed)
-                        .await?
-                    {
-                        return Err(err(format!("lease {id} changed during the migration")));
-                    }
-                    report.leases += 1;
+                    writes.push((id, value, sealed));
                 }
                 Some(&FORMAT) => known(&value, &format!("lease {id}"))?,
                 _ => {
                     tracing::warn!(lease.id = %id, "a lease's internal data is in no known format")
                 }
             }
+        }
+        for (id, done) in put_batch(storage, Place::Lease, writes).await? {
+            if !done {
+                return Err(err(format!("lease {id} changed during the migration")));
+            }
+            report.leases += 1;
         }
         after = next;
     }
@@ -310,6 +315,42 @@ pub async fn migrate_to_format_2(
         );
     }
     Ok(report)
+}
+
+/// Which compare-and-put a re-sealed value goes through.
+#[derive(Clone, Copy)]
+enum Place {
+    Kv,
+    Lease,
+}
+
+/// Compare-and-put a batch of re-sealed values `(key or lease id, as read, re-sealed)` at once:
+/// on SQLite they share the writer's group commit (one fsync per batch, not per value), on
+/// PostgreSQL the pool's connections. Each says whether it was still the value read.
+async fn put_batch(
+    storage: &Arc<dyn Storage>,
+    place: Place,
+    writes: Vec<(String, Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(String, bool)>, StorageError> {
+    let puts = writes.into_iter().map(|(at, old, new)| async move {
+        let done = match place {
+            Place::Kv => storage.kv_compare_and_put(&at, old, new).await?,
+            Place::Lease => {
+                storage
+                    .lease_internal_compare_and_put(&at, old, new)
+                    .await?
+            }
+        };
+        Ok::<_, StorageError>((at, done))
+    });
+    futures_util::future::join_all(puts)
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn count_done(done: Vec<(String, bool)>) -> u64 {
+    done.iter().filter(|(_, d)| *d).count() as u64
 }
 
 /// Reload the stored ring (another node rotated).
@@ -408,6 +449,7 @@ async fn rewrite_locked(
         let batch = storage.kv_scan(&after, BATCH).await?;
         let Some((last, _)) = batch.last() else { break };
         let next = last.clone();
+        let mut writes = Vec::new();
         for (key, value) in batch {
             if key == KEYRING_KEY || term_of(&value).is_none_or(|t| t == term) {
                 continue;
@@ -418,10 +460,9 @@ async fn rewrite_locked(
                 continue;
             };
             let sealed = seal.seal(&plain, &aad).map_err(err)?;
-            if storage.kv_compare_and_put(&key, value, sealed).await? {
-                report.rewritten += 1;
-            }
+            writes.push((key, value, sealed));
         }
+        report.rewritten += count_done(put_batch(storage, Place::Kv, writes).await?);
         after = next;
         tokio::time::sleep(REWRITE_PAUSE).await;
     }
@@ -430,6 +471,7 @@ async fn rewrite_locked(
         let batch = storage.lease_internal_scan(&after, BATCH).await?;
         let Some((last, _)) = batch.last() else { break };
         let next = last.clone();
+        let mut writes = Vec::new();
         for (id, value) in batch {
             if term_of(&value).is_none_or(|t| t == term) {
                 continue;
@@ -440,13 +482,9 @@ async fn rewrite_locked(
                 continue;
             };
             let sealed = seal.seal(&plain, &aad).map_err(err)?;
-            if storage
-                .lease_internal_compare_and_put(&id, value, sealed)
-                .await?
-            {
-                report.rewritten += 1;
-            }
+            writes.push((id, value, sealed));
         }
+        report.rewritten += count_done(put_batch(storage, Place::Lease, writes).await?);
         after = next;
         tokio::time::sleep(REWRITE_PAUSE).await;
     }
