@@ -31,27 +31,28 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+mod migrate;
+mod rewrite;
+
+pub use migrate::{migrate_to_format_2, MigrationReport};
+pub use rewrite::{rewrite, rewrite_pending, spawn_rewrite, RewriteReport};
+
 use super::lock::HeldLock;
-use super::seal::{term_of, Aad, Ring, Seal, SealError, Term, FORMAT, LEGACY_FORMAT};
+use super::seal::{Aad, Ring, Seal, SealError, Term};
 use super::{Storage, StorageError};
 
 /// Where the wrapped keyring is stored (outside every sealed namespace's use).
 pub const KEYRING_KEY: &str = "core/keyring";
 /// The storage lock held while the ring is created, migrated to or changed.
 const RING_LOCK: &str = "core/keyring";
-/// The storage lock held by the node rewriting values under the newest term.
-const REWRITE_LOCK: &str = "core/keyring-rewrite";
 /// Values read and re-sealed per storage round trip, by the migration and the rewrite.
 pub const BATCH: usize = 256;
-/// Pause between rewrite batches, so a background pass never crowds out requests.
-const REWRITE_PAUSE: Duration = Duration::from_millis(5);
 /// How long a starting node waits for another node's migration before giving up.
 const MIGRATION_WAIT_TRIES: usize = 40;
 
@@ -163,7 +164,7 @@ async fn load_locked(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<bool, St
         None => {
             // Checked before the new ring is stored: a ring stored over values sealed under
             // the lost one would make the next start accept it.
-            if let Some(place) = first_format_2(storage).await? {
+            if let Some(place) = migrate::first_format_2(storage).await? {
                 return Err(err(format!(
                     "{place} is sealed under a keyring, but the storage holds none at \
                      {KEYRING_KEY}: the keyring was deleted or the storage was mixed with \
@@ -188,133 +189,6 @@ async fn load_locked(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<bool, St
         write(seal, storage, &stored).await?;
     }
     Ok(stored.rewrite_pending)
-}
-
-/// The first key or lease whose value is in format 2, if any.
-async fn first_format_2(storage: &Arc<dyn Storage>) -> Result<Option<String>, StorageError> {
-    let mut after = String::new();
-    loop {
-        let batch = storage.kv_scan(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        if let Some((key, _)) = batch
-            .iter()
-            .find(|(k, v)| k != KEYRING_KEY && v.first() == Some(&FORMAT))
-        {
-            return Ok(Some(key.clone()));
-        }
-        after = last.clone();
-    }
-    let mut after = String::new();
-    loop {
-        let batch = storage.lease_internal_scan(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        if let Some((id, _)) = batch.iter().find(|(_, v)| v.first() == Some(&FORMAT)) {
-            return Ok(Some(format!("lease {id}")));
-        }
-        after = last.clone();
-    }
-    Ok(None)
-}
-
-/// What [`migrate_to_format_2`] rewrote.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct MigrationReport {
-    /// Key/value entries re-sealed.
-    pub kv: u64,
-    /// Leases' internal data re-sealed.
-    pub leases: u64,
-}
-
-/// The one-time migration of issue 17: every format-1 value (sealed under the operator's key
-/// without associated data) is opened and sealed again in format 2, bound to its key or lease id.
-/// Values already in format 2 are skipped (a resumed migration). A format-2 value under a term
-/// the ring does not hold means the storage's own ring is not this one: refused.
-pub async fn migrate_to_format_2(
-    seal: &Seal,
-    storage: &Arc<dyn Storage>,
-) -> Result<MigrationReport, StorageError> {
-    let mut report = MigrationReport::default();
-    let known = |sealed: &[u8], place: &str| -> Result<(), StorageError> {
-        match term_of(sealed) {
-            Some(t) if seal.with_ring(|r| r.terms.contains_key(&t)) => Ok(()),
-            Some(t) => Err(err(format!(
-                "{place} is sealed with key term {t}, which the stored keyring does not hold: \
-                 the keyring is missing or belongs to another storage"
-            ))),
-            None => Ok(()),
-        }
-    };
-    let mut after = String::new();
-    loop {
-        let batch = storage.kv_scan(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        let next = last.clone();
-        let mut writes = Vec::new();
-        for (key, value) in batch {
-            if key == KEYRING_KEY {
-                continue;
-            }
-            match value.first() {
-                Some(&LEGACY_FORMAT) => {
-                    let Ok(plain) = seal.open_legacy(&value) else {
-                        tracing::warn!(key = %key, "a stored value cannot be opened; left as it is");
-                        continue;
-                    };
-                    let sealed = seal.seal(&plain, &Aad::kv(&key)).map_err(err)?;
-                    writes.push((key, value, sealed));
-                }
-                Some(&FORMAT) => known(&value, &key)?,
-                _ => {
-                    tracing::warn!(key = %key, "a stored value is in no known format; left as it is")
-                }
-            }
-        }
-        for (key, done) in put_batch(storage, Place::Kv, writes).await? {
-            if !done {
-                return Err(err(format!("{key} changed during the migration")));
-            }
-            report.kv += 1;
-        }
-        after = next;
-    }
-    let mut after = String::new();
-    loop {
-        let batch = storage.lease_internal_scan(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        let next = last.clone();
-        let mut writes = Vec::new();
-        for (id, value) in batch {
-            match value.first() {
-                Some(&LEGACY_FORMAT) => {
-                    let Ok(plain) = seal.open_legacy(&value) else {
-                        tracing::warn!(lease.id = %id, "a lease's internal data cannot be opened; left as it is");
-                        continue;
-                    };
-                    let sealed = seal.seal(&plain, &Aad::lease(&id)).map_err(err)?;
-                    writes.push((id, value, sealed));
-                }
-                Some(&FORMAT) => known(&value, &format!("lease {id}"))?,
-                _ => {
-                    tracing::warn!(lease.id = %id, "a lease's internal data is in no known format")
-                }
-            }
-        }
-        for (id, done) in put_batch(storage, Place::Lease, writes).await? {
-            if !done {
-                return Err(err(format!("lease {id} changed during the migration")));
-            }
-            report.leases += 1;
-        }
-        after = next;
-    }
-    if report.kv + report.leases > 0 {
-        tracing::info!(
-            kv = report.kv,
-            leases = report.leases,
-            "storage migrated to sealed values bound to their keys"
-        );
-    }
-    Ok(report)
 }
 
 /// Which compare-and-put a re-sealed value goes through.
@@ -408,135 +282,6 @@ pub async fn rotate(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<u32, Stor
     outcome
 }
 
-/// What one [`rewrite`] pass did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct RewriteReport {
-    /// The term values were re-sealed under.
-    pub term: u32,
-    /// Values re-sealed (entries and leases).
-    pub rewritten: u64,
-    /// Values that did not open where they are (moved or corrupted): left for reads to refuse.
-    pub unreadable: u64,
-}
-
-/// Re-seal every value sealed under an older term with the newest one, [`BATCH`] at a time, and
-/// clear `rewrite_pending` when done. Each write is a compare-and-put, so a value changed
-/// meanwhile keeps its newer content. `None` when another node holds the rewrite lock.
-pub async fn rewrite(
-    seal: &Seal,
-    storage: &Arc<dyn Storage>,
-) -> Result<Option<RewriteReport>, StorageError> {
-    let Ok(lock) = HeldLock::acquire(storage, REWRITE_LOCK).await else {
-        return Ok(None);
-    };
-    let outcome = rewrite_locked(seal, storage).await;
-    lock.release().await;
-    outcome.map(Some)
-}
-
-async fn rewrite_locked(
-    seal: &Seal,
-    storage: &Arc<dyn Storage>,
-) -> Result<RewriteReport, StorageError> {
-    refresh(seal, storage).await?;
-    let term = seal.active_term().ok_or_else(|| err("no key term"))?;
-    let mut report = RewriteReport {
-        term,
-        ..Default::default()
-    };
-    let mut after = String::new();
-    loop {
-        let batch = storage.kv_scan(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        let next = last.clone();
-        let mut writes = Vec::new();
-        for (key, value) in batch {
-            if key == KEYRING_KEY || term_of(&value).is_none_or(|t| t == term) {
-                continue;
-            }
-            let aad = Aad::kv(&key);
-            let Ok(plain) = open_fresh(seal, storage, &value, &aad).await else {
-                report.unreadable += 1;
-                continue;
-            };
-            let sealed = seal.seal(&plain, &aad).map_err(err)?;
-            writes.push((key, value, sealed));
-        }
-        report.rewritten += count_done(put_batch(storage, Place::Kv, writes).await?);
-        after = next;
-        tokio::time::sleep(REWRITE_PAUSE).await;
-    }
-    let mut after = String::new();
-    loop {
-        let batch = storage.lease_internal_scan(&after, BATCH).await?;
-        let Some((last, _)) = batch.last() else { break };
-        let next = last.clone();
-        let mut writes = Vec::new();
-        for (id, value) in batch {
-            if term_of(&value).is_none_or(|t| t == term) {
-                continue;
-            }
-            let aad = Aad::lease(&id);
-            let Ok(plain) = open_fresh(seal, storage, &value, &aad).await else {
-                report.unreadable += 1;
-                continue;
-            };
-            let sealed = seal.seal(&plain, &aad).map_err(err)?;
-            writes.push((id, value, sealed));
-        }
-        report.rewritten += count_done(put_batch(storage, Place::Lease, writes).await?);
-        after = next;
-        tokio::time::sleep(REWRITE_PAUSE).await;
-    }
-    let lock = HeldLock::acquire(storage, RING_LOCK).await?;
-    let cleared = async {
-        let mut stored = read(seal, storage)
-            .await?
-            .ok_or_else(|| err("the stored keyring is missing"))?;
-        // A rotation during the pass leaves the flag set for the next pass.
-        if stored.terms.iter().map(|t| t.term).max() == Some(term) && stored.rewrite_pending {
-            stored.rewrite_pending = false;
-            write(seal, storage, &stored).await?;
-        }
-        Ok::<_, StorageError>(())
-    }
-    .await;
-    lock.release().await;
-    cleared?;
-    tracing::info!(
-        term,
-        rewritten = report.rewritten,
-        unreadable = report.unreadable,
-        "stored values re-sealed under the newest key term"
-    );
-    Ok(report)
-}
-
-/// Run [`rewrite`] in the background until a pass completes (retrying after a failure).
-pub fn spawn_rewrite(seal: Seal, storage: Arc<dyn Storage>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match rewrite(&seal, &storage).await {
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "re-sealing under the newest key term failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                }
-            }
-        }
-    })
-}
-
-/// Whether a rotation's rewrite is still pending, as stored.
-pub async fn rewrite_pending(
-    seal: &Seal,
-    storage: &Arc<dyn Storage>,
-) -> Result<bool, StorageError> {
-    Ok(read(seal, storage)
-        .await?
-        .is_some_and(|stored| stored.rewrite_pending))
-}
-
 /// `sys/key-status`: the newest term.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStatus {
@@ -566,6 +311,7 @@ pub async fn status(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<KeyStatus
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::storage::seal::{term_of, FORMAT};
     use crate::storage::sqlite::SqliteStorage;
 
     fn storage() -> Arc<dyn Storage> {
