@@ -2,7 +2,9 @@
 //! backend configs) and the lease table, which is also the expiry queue.
 //!
 //! Implementations store bytes; sealing happens above them ([`sealed::SealedKv`], the lease engine),
-//! so every implementation keeps secrets encrypted without knowing about it. SQLite is the embedded
+//! so every implementation keeps secrets encrypted without knowing about it. Each value is bound to
+//! its key or lease id ([`seal`]); the data keys live in the storage, wrapped by the operator's key
+//! file ([`keyring`]). SQLite is the embedded
 //! default; PostgreSQL ([`postgres`]) lets several nodes share one lease table.
 
 pub mod keyring;
