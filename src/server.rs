@@ -222,6 +222,15 @@ impl Server {
         // Follow other nodes' writes from before the first read, so none falls in between.
         let changes = storage.changes();
         let seal = load_seal(settings, dev.is_some())?;
+        // The keyring before anything is read: it creates it on a new storage, migrates a store
+        // written by an earlier version (once, under a storage lock), and resumes a rotation's
+        // rewrite that a stop cut short.
+        if crate::storage::keyring::load(&seal, &storage)
+            .await
+            .context("loading the keyring")?
+        {
+            crate::storage::keyring::spawn_rewrite(seal.clone(), storage.clone());
+        }
         let kv = SealedKv::new(storage.clone(), seal.clone());
         let system = MountTtls {
             default_ttl: settings.default_lease_ttl,

@@ -40,6 +40,13 @@ pub async fn apply(core: &Core, key: &str) {
     let result = match key {
         "core/mounts" => core.mounts.reload().await,
         "core/auth-mounts" => core.auth_mounts.reload().await,
+        // Another node rotated: seal new values under its term at once, so its rewrite does
+        // not race writes still made under the term before.
+        crate::storage::keyring::KEYRING_KEY => {
+            crate::storage::keyring::refresh(core.leases.seal(), core.leases.storage())
+                .await
+                .map_err(Into::into)
+        }
         k if AuditBroker::owns_key(k) => core.audit.reload().await,
         k if Quotas::owns_key(k) => core.quotas.reload().await,
         k if PolicyStore::owns_key(k) => {
@@ -78,6 +85,11 @@ pub async fn resync(core: &Core) {
         }
     }
     core.policies.invalidate("");
+    if let Err(e) =
+        crate::storage::keyring::refresh(core.leases.seal(), core.leases.storage()).await
+    {
+        warn!(error = %e, "could not reload the keyring");
+    }
     for m in core
         .mounts
         .list()

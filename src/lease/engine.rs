@@ -15,7 +15,7 @@ use super::model::{LeaseRecord, LeaseState};
 use super::ttl::MountTtls;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::storage::seal::Seal;
+use crate::storage::seal::{Aad, Seal};
 use crate::storage::Storage;
 
 /// The pseudo-mount UUID of token expiry rows; the resolver maps it to the token reaper.
@@ -197,6 +197,11 @@ impl LeaseEngine {
         &self.storage
     }
 
+    /// The seal (for `sys/rotate` and `sys/key-status`).
+    pub fn seal(&self) -> &Seal {
+        &self.seal
+    }
+
     /// Now, to the millisecond (see [`LeaseEngine::now`]).
     pub fn now_ms(&self) -> DateTime<Utc> {
         self.now()
@@ -218,15 +223,21 @@ impl LeaseEngine {
         locks.entry(id.to_owned()).or_default().clone()
     }
 
-    pub(super) fn context(
+    /// What a backend call needs. The internal data opens only under this lease's id: data
+    /// copied from another lease's row is refused, never handed to the backend to act on.
+    pub(super) async fn context(
         &self,
         lease: &LeaseRecord,
         mount: &ResolvedMount,
     ) -> Result<SecretContext> {
-        let internal = self
-            .seal
-            .open(&lease.internal)
-            .map_err(|e| Error::Internal(format!("lease {}: {e}", lease.id)))?;
+        let internal = crate::storage::keyring::open_fresh(
+            &self.seal,
+            &self.storage,
+            &lease.internal,
+            &Aad::lease(&lease.id),
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("lease {}: {e}", lease.id)))?;
         let internal = serde_json::from_slice(&internal)
             .map_err(|e| Error::Internal(format!("lease {}: {e}", lease.id)))?;
         Ok(SecretContext {

@@ -12,6 +12,7 @@ use super::id::new_lease_id;
 use super::model::{LeaseRecord, LeaseState};
 use super::ttl::issue_ttl;
 use crate::error::{Error, Result};
+use crate::storage::seal::Aad;
 
 /// Time beyond the target timeout that a `creating` row stays its node's before others may take
 /// it over: covers the storage writes around the create call.
@@ -30,13 +31,15 @@ impl LeaseEngine {
         let started = std::time::Instant::now();
         let internal = serde_json::to_vec(&planned.internal)
             .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
+        // Bound to the lease id: the row's internal data opens for this lease only.
+        let id = new_lease_id(&target.request_path);
         let internal = self
             .seal
-            .seal(&internal)
+            .seal(&internal, &Aad::lease(&id))
             .map_err(|e| Error::Internal(e.to_string()))?;
         let expire_time = now + chrono_dur(ttl);
         let mut lease = LeaseRecord {
-            id: new_lease_id(&target.request_path),
+            id,
             mount_uuid: target.mount_uuid,
             mount_path: target.mount_path,
             kind: planned.kind,
@@ -78,7 +81,7 @@ impl LeaseEngine {
             }
             None => self.insert_row(&mut lease).await?,
         }
-        let ctx = self.context(&lease, &mount)?;
+        let ctx = self.context(&lease, &mount).await?;
         let created = self
             .call_target(mount.backend.clone(), ctx, Call::Create)
             .await;
@@ -92,7 +95,7 @@ impl LeaseEngine {
                         .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
                     lease.internal = self
                         .seal
-                        .seal(&bytes)
+                        .seal(&bytes, &Aad::lease(&lease.id))
                         .map_err(|e| Error::Internal(e.to_string()))?;
                 }
                 if !self.update_row(&mut lease, LeaseState::Creating).await? {
@@ -199,7 +202,7 @@ impl LeaseEngine {
             tampered_at: None,
             internal: self
                 .seal
-                .seal(&internal)
+                .seal(&internal, &Aad::lease(id))
                 .map_err(|e| Error::Internal(e.to_string()))?,
         };
         self.insert_row(&mut lease).await?;

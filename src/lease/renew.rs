@@ -53,7 +53,7 @@ impl LeaseEngine {
                 Renewal::To { ttl, warning } => (ttl, warning),
             };
         let new_expire = now + chrono_dur(ttl);
-        let mut ctx = self.context(&lease, &mount)?;
+        let mut ctx = self.context(&lease, &mount).await?;
         ctx.expire_time = new_expire;
         self.call_target(mount.backend.clone(), ctx, Call::Renew)
             .await?;

@@ -194,7 +194,7 @@ impl LeaseEngine {
         self.check_row(&lease, "destroy").await?;
         let outcome = match self.mounts.resolve(&lease.mount_uuid) {
             None => Err(format!("mount {} no longer exists", lease.mount_path)),
-            Some(mount) => match self.context(&lease, &mount) {
+            Some(mount) => match self.context(&lease, &mount).await {
                 Err(e) => Err(e.to_string()),
                 Ok(ctx) => self
                     .call_target(mount.backend.clone(), ctx, Call::Revoke)

@@ -115,6 +115,14 @@ pub(super) async fn first_start(
 pub async fn generate_root(settings: &Settings) -> anyhow::Result<SecretString> {
     let seal = load_seal(settings, false)?;
     let (storage, _) = open_storage(settings, None).await?;
+    // The keyring first, as a server start does (its background rewrite is the server's job).
+    crate::storage::keyring::load(&seal, &storage)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the storage with this seal key (is seal.key_file the server's key?): {e}"
+            )
+        })?;
     let kv = SealedKv::new(storage, seal);
     // Reading the marker proves the key: a wrong key cannot open it.
     let state: Option<InitState> = kv.get_json(INIT_MARKER).await.map_err(|e| {

@@ -2,9 +2,12 @@
 //! backend configs) and the lease table, which is also the expiry queue.
 //!
 //! Implementations store bytes; sealing happens above them ([`sealed::SealedKv`], the lease engine),
-//! so every implementation keeps secrets encrypted without knowing about it. SQLite is the embedded
+//! so every implementation keeps secrets encrypted without knowing about it. Each value is bound to
+//! its key or lease id ([`seal`]); the data keys live in the storage, wrapped by the operator's key
+//! file ([`keyring`]). SQLite is the embedded
 //! default; PostgreSQL ([`postgres`]) lets several nodes share one lease table.
 
+pub mod keyring;
 pub mod lock;
 pub mod postgres;
 #[cfg(test)]
@@ -51,6 +54,14 @@ pub trait Storage: Send + Sync {
     /// Delete every key under `prefix`.
     async fn kv_delete_prefix(&self, prefix: &str) -> Result<(), StorageError>;
 
+    /// Up to `limit` entries whose key sorts (bytewise) after `after`, in that order, values
+    /// included: for the keyring's migration and rewrite, which walk everything in batches.
+    async fn kv_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+
     /// Insert a new lease row; its id must be new.
     async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError>;
     /// One lease by id.
@@ -60,6 +71,21 @@ pub trait Storage: Send + Sync {
         &self,
         lease: &LeaseRecord,
         expected: LeaseState,
+    ) -> Result<bool, StorageError>;
+    /// Up to `limit` leases' `(id, internal)` whose id sorts (bytewise) after `after`, every
+    /// state included: for the keyring's migration and rewrite.
+    async fn lease_internal_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Replace a lease's sealed internal data if it is still exactly `expected` (re-sealing
+    /// under another key term); false when the row changed or is gone.
+    async fn lease_internal_compare_and_put(
+        &self,
+        id: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
     ) -> Result<bool, StorageError>;
     /// Leases whose id starts with `prefix` and that are not revoked, ordered by id.
     async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError>;

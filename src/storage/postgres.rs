@@ -596,6 +596,56 @@ impl Storage for PostgresStorage {
         .map(|changed| changed == 1)
     }
 
+    async fn kv_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "SELECT key, value FROM kv WHERE key COLLATE \"C\" > $1 \
+                 ORDER BY key COLLATE \"C\" LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
+            .collect()
+    }
+
+    async fn lease_internal_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "SELECT id, internal FROM leases WHERE id COLLATE \"C\" > $1 \
+                 ORDER BY id COLLATE \"C\" LIMIT $2",
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
+            .collect()
+    }
+
+    async fn lease_internal_compare_and_put(
+        &self,
+        id: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        self.execute(
+            "UPDATE leases SET internal = $3 WHERE id = $1 AND internal = $2",
+            &[&id, &expected, &value],
+        )
+        .await
+        .map(|changed| changed == 1)
+    }
+
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
         self.execute("DELETE FROM kv WHERE key = $1", &[&key])
             .await

@@ -399,3 +399,137 @@ async fn an_edited_row_on_shared_storage_is_flagged_not_destroyed() {
     drop((engine, s));
     db.drop_db().await;
 }
+
+// ---- Sealing (issue 17, the "seal" part): the keyring on shared storage. ----
+
+/// Several nodes start the new version together on a store written in format 1: exactly one
+/// migrates (under the keyring's storage lock), and all end up with the same ring, so every
+/// value opens on every node. Two migrations would leave values under a ring that was replaced.
+#[tokio::test]
+async fn nodes_starting_together_migrate_the_seal_format_once() {
+    use super::keyring;
+    use super::seal::{Aad, Seal};
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let key = [9u8; 32];
+    let writer = db.open().await;
+    let legacy = Seal::from_key(&key).unwrap();
+    let now = Utc::now();
+    for i in 0..300 {
+        writer
+            .kv_put(
+                &format!("token/id/{i:04}"),
+                legacy.seal_legacy(b"entry").unwrap(),
+            )
+            .await
+            .unwrap();
+        let mut lease = suite::lease(&format!("db/creds/ro/{i:04}"), now);
+        lease.internal = legacy.seal_legacy(b"{\"username\":\"v-x\"}").unwrap();
+        writer.lease_insert(&lease).await.unwrap();
+    }
+    let nodes: Vec<Arc<dyn Storage>> = vec![
+        Arc::new(db.open().await),
+        Arc::new(db.open().await),
+        Arc::new(db.open().await),
+    ];
+    let seals: Vec<Seal> = (0..3).map(|_| Seal::from_key(&key).unwrap()).collect();
+    let (a, b, c) = tokio::join!(
+        keyring::load(&seals[0], &nodes[0]),
+        keyring::load(&seals[1], &nodes[1]),
+        keyring::load(&seals[2], &nodes[2]),
+    );
+    assert!(a.is_ok() && b.is_ok() && c.is_ok(), "{a:?} {b:?} {c:?}");
+    for i in 0..300 {
+        let k = format!("token/id/{i:04}");
+        let v = writer.kv_get(&k).await.unwrap().unwrap();
+        let id = format!("db/creds/ro/{i:04}");
+        let internal = writer.lease_get(&id).await.unwrap().unwrap().internal;
+        for seal in &seals {
+            assert_eq!(&seal.open(&v, &Aad::kv(&k)).unwrap()[..], b"entry");
+            assert!(seal.open(&internal, &Aad::lease(&id)).is_ok());
+        }
+    }
+    drop((writer, nodes));
+    db.drop_db().await;
+}
+
+/// A sealed entry copied onto another key directly in the PostgreSQL table does not open there.
+#[tokio::test]
+async fn a_sealed_entry_copied_to_another_key_in_postgres_is_refused() {
+    use super::keyring;
+    use super::seal::Seal;
+    use super::sealed::SealedKv;
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let storage: Arc<dyn Storage> = Arc::new(db.open().await);
+    let seal = Seal::from_key(&[3u8; 32]).unwrap();
+    keyring::load(&seal, &storage).await.unwrap();
+    let kv = SealedKv::new(storage.clone(), seal);
+    kv.put("token/id/root", b"{\"policies\":[\"root\"]}")
+        .await
+        .unwrap();
+    kv.put("token/id/weak", b"{\"policies\":[\"default\"]}")
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let n = client
+        .execute(
+            "UPDATE kv SET value = (SELECT value FROM kv WHERE key = 'token/id/root') \
+             WHERE key = 'token/id/weak'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(kv.get("token/id/weak").await.is_err());
+    assert_eq!(
+        &kv.get("token/id/root").await.unwrap().unwrap()[..],
+        b"{\"policies\":[\"root\"]}"
+    );
+    drop((kv, storage));
+    db.drop_db().await;
+}
+
+/// One node rotates; another, loaded before, reads what the first wrote under the new term (it
+/// reloads the ring on meeting an unknown term) and its rewrite moves the old values.
+#[tokio::test]
+async fn a_rotation_on_one_node_is_read_on_another() {
+    use super::keyring;
+    use super::seal::Seal;
+    use super::sealed::SealedKv;
+    use std::sync::Arc;
+    let db = TestDb::new().await;
+    let (a, b): (Arc<dyn Storage>, Arc<dyn Storage>) =
+        (Arc::new(db.open().await), Arc::new(db.open().await));
+    let (seal_a, seal_b) = (
+        Seal::from_key(&[4u8; 32]).unwrap(),
+        Seal::from_key(&[4u8; 32]).unwrap(),
+    );
+    keyring::load(&seal_a, &a).await.unwrap();
+    keyring::load(&seal_b, &b).await.unwrap();
+    let (kv_a, kv_b) = (
+        SealedKv::new(a.clone(), seal_a.clone()),
+        SealedKv::new(b.clone(), seal_b.clone()),
+    );
+    kv_b.put("policy/acl/old", b"old").await.unwrap();
+    assert_eq!(keyring::rotate(&seal_a, &a).await.unwrap(), 2);
+    kv_a.put("policy/acl/new", b"new").await.unwrap();
+    assert_eq!(seal_b.active_term(), Some(1));
+    assert_eq!(
+        &kv_b.get("policy/acl/new").await.unwrap().unwrap()[..],
+        b"new"
+    );
+    assert_eq!(seal_b.active_term(), Some(2), "b reloaded the ring");
+    let report = keyring::rewrite(&seal_b, &b).await.unwrap().unwrap();
+    assert_eq!(report.rewritten, 1);
+    let v = a.kv_get("policy/acl/old").await.unwrap().unwrap();
+    assert_eq!(super::seal::term_of(&v), Some(2));
+    assert_eq!(
+        &kv_a.get("policy/acl/old").await.unwrap().unwrap()[..],
+        b"old"
+    );
+    assert!(!keyring::rewrite_pending(&seal_a, &a).await.unwrap());
+    drop((kv_a, kv_b, a, b));
+    db.drop_db().await;
+}

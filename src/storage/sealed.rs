@@ -1,5 +1,8 @@
 //! Key/value access with every value sealed: the system's own entries (mount table, tokens) and
 //! each mount's view ([`MountView`], what a backend sees as its `MountStorage`).
+//!
+//! Every value is bound to its full storage key ([`Aad::kv`]; a mount view's keys include the
+//! mount's `logical/<uuid>/` prefix), so an entry copied onto another key does not open there.
 
 use std::sync::Arc;
 
@@ -8,7 +11,8 @@ use leasehold_backend::storage::{MountStorage, StorageError as ViewError};
 use serde::{de::DeserializeOwned, Serialize};
 use zeroize::Zeroizing;
 
-use super::seal::Seal;
+use super::keyring;
+use super::seal::{Aad, Seal};
 use super::{Storage, StorageError};
 
 /// How many times in a row [`SealedKv::update_json`] may lose a race before it gives up (a
@@ -42,20 +46,26 @@ impl SealedKv {
     pub async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
         match self.storage.kv_get(key).await? {
             None => Ok(None),
-            Some(sealed) => self
-                .seal
-                .open(&sealed)
-                .map(Some)
-                .map_err(|e| StorageError(format!("{key}: {e}"))),
+            Some(sealed) => self.open(key, &sealed).await.map(Some),
         }
+    }
+
+    /// Open the sealed value read at `key` (reloading the keyring once if another node rotated).
+    async fn open(&self, key: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StorageError> {
+        keyring::open_fresh(&self.seal, &self.storage, sealed, &Aad::kv(key))
+            .await
+            .map_err(|e| StorageError(format!("{key}: {e}")))
+    }
+
+    fn seal_for(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StorageError> {
+        self.seal
+            .seal(value, &Aad::kv(key))
+            .map_err(|e| StorageError(e.to_string()))
     }
 
     /// Seal and write `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        let sealed = self
-            .seal
-            .seal(value)
-            .map_err(|e| StorageError(e.to_string()))?;
+        let sealed = self.seal_for(key, value)?;
         self.storage.kv_put(key, sealed).await
     }
 
@@ -73,17 +83,11 @@ impl SealedKv {
         let Some(sealed) = self.storage.kv_get(key).await? else {
             return Ok(false);
         };
-        let plain = self
-            .seal
-            .open(&sealed)
-            .map_err(|e| StorageError(format!("{key}: {e}")))?;
+        let plain = self.open(key, &sealed).await?;
         if plain.as_slice() != expected {
             return Ok(false);
         }
-        let resealed = self
-            .seal
-            .seal(value)
-            .map_err(|e| StorageError(e.to_string()))?;
+        let resealed = self.seal_for(key, value)?;
         self.storage.kv_compare_and_put(key, sealed, resealed).await
     }
 
@@ -139,10 +143,7 @@ impl SealedKv {
             let Some(sealed) = self.storage.kv_get(key).await? else {
                 return Ok(None);
             };
-            let plain = self
-                .seal
-                .open(&sealed)
-                .map_err(|e| StorageError(format!("{key}: {e}")))?;
+            let plain = self.open(key, &sealed).await?;
             let mut value: T =
                 serde_json::from_slice(&plain).map_err(|e| StorageError(format!("{key}: {e}")))?;
             if !change(&mut value) {
@@ -151,10 +152,7 @@ impl SealedKv {
             let bytes = Zeroizing::new(
                 serde_json::to_vec(&value).map_err(|e| StorageError(e.to_string()))?,
             );
-            let resealed = self
-                .seal
-                .seal(&bytes)
-                .map_err(|e| StorageError(e.to_string()))?;
+            let resealed = self.seal_for(key, &bytes)?;
             if self
                 .storage
                 .kv_compare_and_put(key, sealed, resealed)
@@ -275,5 +273,31 @@ mod tests {
             "deleted key"
         );
         assert!(a.get("k").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_value_moved_to_another_mount_or_key_does_not_open() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage.clone(), Seal::generate());
+        let (a, b) = (MountView::new(kv.clone(), "m1"), MountView::new(kv, "m2"));
+        a.put("config/pg", b"root password").await.unwrap();
+        b.put("config/pg", b"other").await.unwrap();
+        let moved = storage
+            .kv_get("logical/m1/config/pg")
+            .await
+            .unwrap()
+            .unwrap();
+        // The same key in another mount: the binding includes the mount's prefix.
+        storage
+            .kv_put("logical/m2/config/pg", moved.clone())
+            .await
+            .unwrap();
+        assert!(b.get("config/pg").await.is_err());
+        storage.kv_put("logical/m1/config/x", moved).await.unwrap();
+        assert!(a.get("config/x").await.is_err());
+        assert_eq!(
+            a.get("config/pg").await.unwrap().unwrap().as_slice(),
+            b"root password"
+        );
     }
 }

@@ -451,6 +451,68 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn kv_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let after = after.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached("SELECT key, value FROM kv WHERE key > ?1 ORDER BY key LIMIT ?2")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_internal_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let after = after.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, internal FROM leases WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_internal_compare_and_put(
+        &self,
+        id: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        let id = id.to_owned();
+        self.write(move |c: &Connection| {
+            c.exec(
+                "UPDATE leases SET internal = ?3 WHERE id = ?1 AND internal = ?2",
+                params![id, expected, value],
+            )
+            .map(|changed| changed == 1)
+            .map_err(err)
+        })
+        .await
+    }
+
     async fn kv_delete(&self, key: &str) -> Result<(), StorageError> {
         let key = key.to_owned();
         self.write(move |c: &Connection| {

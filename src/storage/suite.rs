@@ -25,6 +25,7 @@ macro_rules! for_each_case {
             nodes_register_refresh_and_leave,
             live_accounts_are_found_among_many,
             live_counts_by_prefix_and_role_skip_tombstones_and_tokens,
+            scans_walk_every_entry_and_lease_in_key_order,
         );
     };
 }
@@ -472,4 +473,48 @@ pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn S
     assert_eq!(count("database/", None).await, 5);
     assert_eq!(count("", None).await, 5, "token rows are not counted");
     assert_eq!(count("aws/", None).await, 0);
+}
+
+/// The keyring's migration and rewrite walk kv entries and lease data in bounded batches, in
+/// bytewise key order, and replace a lease's data only if it is still what they read.
+pub async fn scans_walk_every_entry_and_lease_in_key_order(s: &dyn Storage) {
+    for k in ["b/2", "a", "b/1", "B", "c"] {
+        s.kv_put(k, k.as_bytes().to_vec()).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let batch = s.kv_scan(&after, 2).await.unwrap();
+        assert!(batch.len() <= 2);
+        let Some((last, _)) = batch.last() else { break };
+        after = last.clone();
+        for (k, v) in batch {
+            assert_eq!(k.as_bytes(), &v[..]);
+            seen.push(k);
+        }
+    }
+    assert_eq!(seen, ["B", "a", "b/1", "b/2", "c"]);
+    let now = ms_now();
+    let mut revoked = lease("x/2", now);
+    revoked.state = LeaseState::Revoked;
+    s.lease_insert(&revoked).await.unwrap();
+    s.lease_insert(&lease("x/1", now)).await.unwrap();
+    let all = s.lease_internal_scan("", 10).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["x/1", "x/2"], "every state, tombstones included");
+    assert_eq!(s.lease_internal_scan("x/1", 10).await.unwrap().len(), 1);
+    let old = all[0].1.clone();
+    assert!(!s
+        .lease_internal_compare_and_put("x/1", b"not it".to_vec(), b"new".to_vec())
+        .await
+        .unwrap());
+    assert!(s
+        .lease_internal_compare_and_put("x/1", old, b"new".to_vec())
+        .await
+        .unwrap());
+    assert_eq!(s.lease_get("x/1").await.unwrap().unwrap().internal, b"new");
+    assert!(!s
+        .lease_internal_compare_and_put("nope", b"new".to_vec(), b"x".to_vec())
+        .await
+        .unwrap());
 }

@@ -31,6 +31,7 @@ mod postgres;
 mod props;
 mod quotas;
 mod restart;
+mod sealing;
 mod sys;
 mod tokens;
 mod vaultrs_client;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod keys;
 pub mod leases;
 pub mod metrics;
 pub mod mounts;
@@ -72,6 +73,12 @@ pub async fn handle(
     }
     if route == "sys/metrics" {
         return metrics::read(core, req).await;
+    }
+    if route == "sys/rotate" {
+        return keys::rotate(core, req).await;
+    }
+    if route == "sys/key-status" {
+        return keys::status(core, req).await;
     }
     if route == "sys/ha-status" {
         return health::ha_status(core, req).await;
