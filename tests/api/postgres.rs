@@ -327,3 +327,51 @@ async fn static_role_passwords_rotate_on_schedule_with_no_request() {
     assert_ne!(first, second);
     assert!(pg.can_login(&user, &second).await);
 }
+
+#[tokio::test]
+async fn a_password_in_the_connection_url_query_is_never_read_back() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    let (s, _) = app
+        .put("sys/mounts/database", json!({"type": "database"}))
+        .await;
+    assert_eq!(s, 204);
+    let secret = pg.cluster.superuser_password();
+    let port = pg.cluster.port();
+    let urls = [
+        // At the end of the query, and in the middle of it (libpq URI parameters).
+        format!(
+            "postgresql://postgres@127.0.0.1:{port}/{}?password={secret}",
+            pg.db
+        ),
+        format!(
+            "postgresql://127.0.0.1:{port}/{}?user=postgres&password={secret}&application_name=lh",
+            pg.db
+        ),
+    ];
+    for url in urls {
+        let (s, v) = app
+            .put(
+                "database/config/pg",
+                json!({
+                    "plugin_name": "postgresql-database-plugin",
+                    "connection_url": url,
+                    "allowed_roles": "*",
+                }),
+            )
+            .await;
+        assert!(s.is_success(), "{s} {v}");
+        assert!(!v.to_string().contains(secret), "write answer: {v}");
+        let (s, v) = app.get("database/config/pg").await;
+        assert_eq!(s, 200);
+        assert!(!v.to_string().contains(secret), "read back: {v}");
+        let shown = v["data"]["connection_details"]["connection_url"]
+            .as_str()
+            .unwrap();
+        assert!(shown.contains("password=xxxxx"), "{shown}");
+        // The connection works with the password it was given.
+        pg.role(&app, "qs", "1h", "2h").await;
+        let (_, user, password, _) = issue(&app, "qs").await;
+        assert!(pg.can_login(&user, &password).await);
+    }
+}
