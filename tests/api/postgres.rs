@@ -375,3 +375,68 @@ async fn a_password_in_the_connection_url_query_is_never_read_back() {
         assert!(pg.can_login(&user, &password).await);
     }
 }
+
+#[tokio::test]
+async fn a_creation_statement_with_a_syntax_error_ends_its_lease_with_a_readable_reason() {
+    let app = TestApp::spawn().await;
+    let log = app.dir.path().join("audit.log");
+    let (s, _) = app
+        .put(
+            "sys/audit/file",
+            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    app.ok(
+        "database/roles/typo",
+        json!({
+            "db_name": "pg",
+            "creation_statements": ["CREAT ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';"],
+        }),
+    )
+    .await;
+    let (s, v) = app.get("database/creds/typo").await;
+    assert_eq!(s, 502, "the target refused the statement: {v}");
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("syntax error"), "{error}");
+    assert!(
+        !error.contains("DbError") && !error.contains("{ "),
+        "{error}"
+    );
+    // The lease ended at once: no role, no live lease, nothing irrevocable, and lookup says why.
+    assert!(pg.roles_for("typo").await.is_empty());
+    let lease_id = {
+        let start = tokio::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let id = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| e["event"] == "issue_failed")
+                .map(|e| e["lease"]["lease_id"].as_str().unwrap().to_owned());
+            if let Some(id) = id {
+                break id;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no issue_failed entry"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 400, "{v}");
+    let reason = v["errors"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with("invalid lease: creation failed: ") && reason.contains("syntax error"),
+        "{reason}"
+    );
+    let (s, _) = app
+        .call("LIST", "sys/leases/lookup/database/creds/typo/", None)
+        .await;
+    assert_eq!(s, 404);
+    let (_, v) = app.get("sys/leases?type=irrevocable").await;
+    assert!(!v.to_string().contains(&lease_id), "{v}");
+}

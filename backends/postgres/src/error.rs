@@ -47,7 +47,12 @@ pub(crate) fn from_pool(err: PoolError) -> DriverError {
     match err {
         PoolError::Backend(e) => from_pg("cannot connect to the database", &e),
         PoolError::Timeout(kind) => DriverError::Unreachable(format!(
-            "cannot connect to the database: timed out ({kind:?})"
+            "cannot connect to the database: timed out {}",
+            match kind {
+                deadpool_postgres::TimeoutType::Wait => "waiting for a free connection",
+                deadpool_postgres::TimeoutType::Create => "opening a connection",
+                deadpool_postgres::TimeoutType::Recycle => "checking a pooled connection",
+            }
         )),
         PoolError::Closed => DriverError::Unreachable(
             "the connection pool was closed (the connection was reconfigured or reset); try again"
