@@ -89,33 +89,82 @@ async fn with_leasehold_gone_for_good_the_database_ends_the_credential_itself() 
 }
 
 #[tokio::test]
-async fn reconcile_finds_and_destroys_only_orphans() {
+async fn reconcile_destroys_only_orphans_carrying_this_mounts_marker() {
     let app = TestApp::spawn().await;
     let pg = PgTarget::new().await;
     pg.configure(&app, pg.cluster.port()).await;
     pg.role(&app, "recon", "1h", "2h").await;
     let (_, leased, _, _) = issue(&app, "recon").await;
-    // An account with our prefix that no lease knows: what another tool or a lost table leaves.
-    let orphan = format!("v-root-recon-orphan{}", crate::app::rand_suffix());
+    // An orphan of ours: made by this mount, its lease row then deleted underneath.
+    let (lost_lease, orphan, _, _) = issue(&app, "recon").await;
+    {
+        let db = rusqlite::Connection::open(TestApp::db_path(&app.dir)).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        let n = db
+            .execute("DELETE FROM leases WHERE id = ?1", [&lost_lease])
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    // `v-<marker>-...`: the mount's marker is the second segment of its names.
+    let marker = leased.split('-').nth(1).unwrap().to_owned();
+    assert_eq!(marker.len(), 9, "{leased}");
+    assert!(orphan.starts_with(&format!("v-{marker}-")), "{orphan}");
+    let suffix = crate::app::rand_suffix();
     let admin = pg.cluster.admin(&pg.db).await.unwrap();
+    // Users that look like ours but are not, even with the marker in their name: a static
+    // role's user, the connection's own login, and Vault's own user (on a shared database).
+    let static_user = format!("v-{marker}-static{suffix}");
+    let conn_user = format!("v-{marker}-conn{suffix}");
+    let vault_user = format!("v-root-x-{suffix}abcdefghij-1714557600");
     admin
-        .batch_execute(&format!("CREATE ROLE \"{orphan}\" LOGIN"))
+        .batch_execute(&format!(
+            "CREATE ROLE \"{static_user}\" LOGIN PASSWORD 'Initial-pass-1'; \
+             CREATE ROLE \"{conn_user}\" SUPERUSER LOGIN PASSWORD 'Conn-pass-123'; \
+             CREATE ROLE \"{vault_user}\" LOGIN"
+        ))
         .await
         .unwrap();
+    app.ok(
+        "database/config/pg",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": pg.url_on_port(pg.cluster.port()),
+            "username": conn_user,
+            "password": "Conn-pass-123",
+            "allowed_roles": "*",
+        }),
+    )
+    .await;
+    let (s, v) = app
+        .put(
+            "database/static-roles/app",
+            json!({"db_name": "pg", "username": static_user, "rotation_period": "1h"}),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {v}");
 
     let (s, v) = app.get("sys/leases/reconcile?mount=database").await;
     assert_eq!(s, 200, "{v}");
-    let found: Vec<&str> = v["data"]["orphans"]
+    let found: Vec<(String, bool)> = v["data"]["orphans"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| o["account"].as_str().unwrap())
+        .map(|o| {
+            (
+                o["account"].as_str().unwrap().to_owned(),
+                o["marked"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert!(found.contains(&orphan.as_str()), "{v}");
-    assert!(
-        !found.contains(&leased.as_str()),
-        "a leased account was called an orphan"
-    );
+    assert!(found.contains(&(orphan.clone(), true)), "{v}");
+    // Reported, since it has the `v-` prefix, but not as ours.
+    assert!(found.contains(&(vault_user.clone(), false)), "{v}");
+    for never in [&leased, &static_user, &conn_user] {
+        assert!(
+            !found.iter().any(|(a, _)| a == never),
+            "{never} listed: {v}"
+        );
+    }
     assert!(
         pg.role_exists(&orphan).await,
         "report-only must not destroy"
@@ -128,11 +177,16 @@ async fn reconcile_finds_and_destroys_only_orphans() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert!(!pg.role_exists(&orphan).await, "orphan not destroyed");
-    assert!(
-        pg.role_exists(&leased).await,
-        "a leased account was destroyed by reconcile"
-    );
+    assert!(!pg.role_exists(&orphan).await, "orphan not destroyed: {v}");
+    for survivor in [&leased, &static_user, &conn_user, &vault_user] {
+        assert!(
+            pg.role_exists(survivor).await,
+            "{survivor} was destroyed: {v}"
+        );
+    }
+    // The connection still works as its own user: a new lease can be issued.
+    let (_, user, password, _) = issue(&app, "recon").await;
+    assert!(pg.can_login(&user, &password).await);
     let (s, _) = app.get("sys/leases/reconcile?destroy=true").await;
     assert_eq!(s, 400, "destroying needs a write");
 }

@@ -215,9 +215,12 @@ impl Backend for AwsBackend {
         Ok(Some(
             users
                 .into_iter()
+                // `lh-` is this server's own prefix (Vault's is `vault-`), shared by every aws
+                // mount of every leasehold on the account, not yet proof of this mount.
                 .map(|name| Account {
                     target: String::new(),
                     name,
+                    marked: true,
                 })
                 .collect(),
         ))

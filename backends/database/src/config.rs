@@ -410,6 +410,7 @@ async fn check_with_driver(
 ) -> Result<(), DatabaseError> {
     // A trial name with typical inputs catches templates whose random part cannot fit.
     let inputs = UsernameInputs {
+        marker: "k3x9q2m7a",
         display_name: "token",
         role_name: "role",
         now: chrono::DateTime::UNIX_EPOCH,
