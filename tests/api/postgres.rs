@@ -440,3 +440,36 @@ async fn a_creation_statement_with_a_syntax_error_ends_its_lease_with_a_readable
     let (_, v) = app.get("sys/leases?type=irrevocable").await;
     assert!(!v.to_string().contains(&lease_id), "{v}");
 }
+
+#[tokio::test]
+async fn an_issue_that_cannot_connect_ends_its_lease_without_a_revoking_row() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "down", "1h", "2h").await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    pg.configure(&app, dead).await;
+    let (s, v) = app.get("database/creds/down").await;
+    assert_eq!(s, 502, "{v}");
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("cannot connect to the database"), "{error}");
+    assert!(
+        !error.contains("{ ") && !error.contains(pg.cluster.superuser_password()),
+        "{error}"
+    );
+    // Nothing to retry: no live (revoking) lease, nothing irrevocable, nothing in pg_roles.
+    let (s, v) = app
+        .call("LIST", "sys/leases/lookup/database/creds/down/", None)
+        .await;
+    assert_eq!(
+        s, 404,
+        "a lease is left retrying a destruction of nothing: {v}"
+    );
+    assert!(pg.roles_for("down").await.is_empty());
+    let (_, v) = app.get("sys/leases?type=irrevocable").await;
+    assert!(!v.to_string().contains("database/creds/down"), "{v}");
+}
