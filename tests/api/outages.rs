@@ -192,7 +192,7 @@ async fn reconcile_destroys_only_orphans_carrying_this_mounts_marker() {
 }
 
 #[tokio::test]
-async fn reconcile_finds_orphan_iam_users() {
+async fn reconcile_destroys_only_iam_users_carrying_this_mounts_marker() {
     let moto = crate::moto::Moto::start().await.unwrap();
     let app = TestApp::spawn().await;
     app.ok("sys/mounts/aws", json!({"type": "aws"})).await;
@@ -202,19 +202,33 @@ async fn reconcile_finds_orphan_iam_users() {
                "iam_endpoint": moto.endpoint, "sts_endpoint": moto.endpoint}),
     )
     .await;
+    app.ok(
+        "aws/roles/deploy",
+        json!({"credential_type": "iam_user", "policy_document": {"Version": "2012-10-17",
+               "Statement": [{"Effect": "Allow", "Action": ["iam:GetUser"], "Resource": "*"}]}}),
+    )
+    .await;
+    let (s, v) = app.get("aws/creds/deploy").await;
+    assert_eq!(s, 200, "{v}");
+    // `lh-<marker>-root-deploy-...`: the marker names this mount.
+    let marker = v["data"]["arn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('-')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert_eq!(marker.len(), 9, "{v}");
+    let ours = format!("lh-{marker}-orphan-1");
     let iam = moto.iam(&moto.root).await;
-    iam.create_user()
-        .user_name("lh-orphan-1")
-        .send()
-        .await
-        .unwrap();
+    for user in [ours.as_str(), "lh-orphan-legacy", "someone-else"] {
+        iam.create_user().user_name(user).send().await.unwrap();
+    }
     iam.create_access_key()
-        .user_name("lh-orphan-1")
-        .send()
-        .await
-        .unwrap();
-    iam.create_user()
-        .user_name("someone-else")
+        .user_name(&ours)
         .send()
         .await
         .unwrap();
@@ -225,24 +239,26 @@ async fn reconcile_finds_orphan_iam_users() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["data"]["orphan_count"], 1, "{v}");
-    assert_eq!(v["data"]["orphans"][0]["destroyed"], true, "{v}");
-    assert!(
-        iam.get_user()
-            .user_name("lh-orphan-1")
-            .send()
-            .await
-            .is_err(),
-        "orphan IAM user survived"
-    );
-    assert!(
-        iam.get_user()
-            .user_name("someone-else")
-            .send()
-            .await
-            .is_ok(),
-        "a user without our prefix was touched"
-    );
+    let orphans = v["data"]["orphans"].as_array().unwrap();
+    assert_eq!(orphans.len(), 2, "{v}");
+    for o in orphans {
+        let marked = o["account"] == ours.as_str();
+        assert_eq!(o["marked"], marked, "{v}");
+        assert_eq!(
+            o["destroyed"],
+            if marked { json!(true) } else { json!(null) },
+            "{v}"
+        );
+    }
+    let exists = |name: String| {
+        let iam = iam.clone();
+        async move { iam.get_user().user_name(name).send().await.is_ok() }
+    };
+    assert!(!exists(ours.clone()).await, "orphan IAM user survived");
+    // A user with our prefix but not this mount's marker (from before markers, or another
+    // leasehold on the same account) is reported, never destroyed; others are not touched.
+    assert!(exists("lh-orphan-legacy".into()).await);
+    assert!(exists("someone-else".into()).await);
 }
 
 #[tokio::test]

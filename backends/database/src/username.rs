@@ -33,7 +33,7 @@ const MAX_RANDOM: usize = 128;
 const RANDOM_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Characters of the mount marker in the default names: one more than the 8 characters Vault's
 /// default template puts between `v-` and the next `-`.
-pub(crate) const MARKER_LEN: usize = 9;
+pub(crate) const MARKER_LEN: usize = leasehold_backend::marker::MARKER_LEN;
 
 /// The default template, in the template language.
 pub const DEFAULT_TEMPLATE: &str =

@@ -56,7 +56,7 @@ async fn issue_renew_revoke_through_the_engine() {
     let (marker, tail) = user
         .strip_prefix("v-")
         .and_then(|u| u.split_once('-'))
-        .unwrap_or_else(|| panic!("{user}"));
+        .unwrap();
     assert_eq!(marker.len(), 9, "{user}");
     assert!(tail.starts_with("token-migrate-"), "{user}");
     assert_eq!(t.role(&user).await, None, "creds must only plan the user");
