@@ -131,8 +131,7 @@ impl LeaseEngine {
             }
             Ok(None) => Err(Error::Internal("create returned no credentials".into())),
             Err(e) => {
-                drop(held);
-                self.end_failed_issue(lease, &e).await?;
+                self.end_failed_issue(lease, &e, held).await?;
                 Err(Error::Backend(e))
             }
         }
@@ -142,9 +141,15 @@ impl LeaseEngine {
     /// create that provably never reached the target leaves nothing to destroy, so the lease
     /// ends at once as a tombstone saying why; any other failure may have left something
     /// behind, so the lease goes straight to destruction (which finds an absent account done).
-    async fn end_failed_issue(&self, mut lease: LeaseRecord, e: &BackendError) -> Result<()> {
-        let lock = self.lock_for(&lease.id);
-        let held = lock.lock().await;
+    ///
+    /// `held` is the lease's lock, held since the row was written, so no revoke can act on the
+    /// row until its state says what happened; released before destroying (which takes it).
+    async fn end_failed_issue(
+        &self,
+        mut lease: LeaseRecord,
+        e: &BackendError,
+        held: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<()> {
         let now = self.now();
         lease.claimed_by = None;
         if matches!(e, BackendError::TargetNotReached(_)) {
