@@ -92,6 +92,10 @@ pub(crate) fn render(
 /// Where passwords written literally into the URL sit (not `{{password}}` placeholders): the
 /// user info of a URL or Go DSN, a libpq `password=` pair, and any `password=` query parameter
 /// (`?password=` and `&password=`, which libpq URIs accept as well). Sorted, not overlapping.
+///
+/// Vault redacts only the user-info password of a URL it can parse (its read handler replaces
+/// the parsed password); a password in the query or in a key=value string is read back in
+/// clear there. That is a hole, so we redact every form we know the drivers accept.
 pub(crate) fn literal_password_spans(template: &str) -> Vec<Range<usize>> {
     let mut spans: Vec<Range<usize>> = if is_url(template) {
         url_password_span(template).into_iter().collect()
