@@ -71,7 +71,7 @@ pub enum Error {
 }
 
 /// Why a lease operation was refused; texts are Vault's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseProblem {
     /// `lease_id` absent from the request.
     #[error("lease_id must be specified")]
@@ -79,6 +79,13 @@ pub enum LeaseProblem {
     /// Lookup of an unknown lease.
     #[error("invalid lease")]
     Invalid,
+    /// Lookup of a lease that ended because its issue failed: still Vault's "invalid lease"
+    /// (the lease is over), followed by why, so the caller need not search the audit log.
+    #[error("invalid lease: {reason}")]
+    EndedByFailedIssue {
+        /// The recorded creation failure (`creation failed: ...`).
+        reason: String,
+    },
     /// Renew of an unknown lease.
     #[error("lease not found")]
     NotFound,

@@ -39,8 +39,8 @@ AWS_LEASE, AWS_LEASE_MAX = "2s", "10s"
 # Where the live leases of the scenario's roles are listed (LIST sys/leases/lookup/<prefix>).
 LEASE_PREFIXES = [f"database/creds/{role}/" for role in DB_ROLES] + [f"aws/creds/{AWS_ROLE}/"]
 
-# The prefixes of the names leasehold generates: `v-root-<role>-...` on PostgreSQL (Vault's
-# shape), `lh-<display>-<role>-...` on IAM. Nothing else on the targets starts with them.
+# The prefixes of the names leasehold generates: `v-<mount marker>-root-<role>-...` on PostgreSQL (Vault's
+# shape with the marker), `lh-<mount marker>-<display>-<role>-...` on IAM. Nothing else on the targets starts with them.
 PG_PREFIX = "v-"
 IAM_PREFIX = "lh-"
 

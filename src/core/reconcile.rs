@@ -1,7 +1,11 @@
 //! Reconciliation: accounts on a mount's targets that look like ours (they carry the mount's
 //! generated-name prefix) but that no live lease describes — orphans left by other tools, by a
 //! lost or restored lease table, or by hand. Listed on request (and at start-up, report only);
-//! destroyed only when an admin asks.
+//! destroyed only when an admin asks, and then only those whose name proves this mount made
+//! them ([`Account::marked`]: the mount's marker in the name). A prefix alone proves nothing: a
+//! database shared with Vault holds Vault's own `v-` users, and static roles name users the
+//! mount manages but never made. Unmarked orphans (names issued before markers existed, or by
+//! a custom template) are reported with `marked: false` and left for an operator to judge.
 //!
 //! Race-free with issuance because of write-ahead: an account can only exist after its lease row
 //! was written, so listing the accounts *before* reading the lease table can never mistake an
@@ -47,6 +51,7 @@ impl ReconcileReport {
             .map(|o| {
                 json!({
                     "mount": o.mount, "target": o.account.target, "account": o.account.name,
+                    "marked": o.account.marked,
                     "destroyed": o.destroyed.as_ref().map(|r| r.is_ok()),
                     "error": o.destroyed.as_ref().and_then(|r| r.as_ref().err()),
                 })
@@ -105,7 +110,7 @@ impl Core {
                 .await?;
             report.mounts_checked.push(path.clone());
             for account in accounts.into_iter().filter(|a| !leased.contains(&a.name)) {
-                let destroyed = if destroy {
+                let destroyed = if destroy && account.marked {
                     let outcome = mount
                         .backend
                         .destroy_account(mount.view.clone(), &account)
@@ -120,9 +125,14 @@ impl Core {
                         }
                     }
                     Some(outcome)
-                } else {
+                } else if account.marked {
                     warn!(mount = %path, account = %account.name, target = %account.target,
                         "orphan account {} on {path} has no lease; destroy it with sys/leases/reconcile destroy=true", account.name);
+                    None
+                } else {
+                    warn!(mount = %path, account = %account.name, target = %account.target,
+                        "account {} on {path} has our prefix but not this mount's marker and no lease; \
+                         reconcile never destroys it (check by hand whether it is ours)", account.name);
                     None
                 };
                 let outcome = destroyed

@@ -30,7 +30,9 @@ pub fn status_and_messages(err: &Error) -> (StatusCode, Vec<String>) {
                 (S::METHOD_NOT_ALLOWED, vec!["unsupported operation".into()])
             }
             // The target failed, not the caller and not us: say so, with the (scrubbed) reason.
-            BackendError::Target(m) => (S::BAD_GATEWAY, vec![m.clone()]),
+            BackendError::Target(m) | BackendError::TargetNotReached(m) => {
+                (S::BAD_GATEWAY, vec![m.clone()])
+            }
             BackendError::Storage(_) | BackendError::Internal(_) => internal(),
         },
         Error::RateLimitQuotaExceeded { .. } | Error::LeaseCountQuotaExceeded { .. } => {

@@ -21,7 +21,8 @@ pub enum LeaseEvent<'a> {
     },
     /// Creating the account failed; whatever was made is being destroyed.
     IssueFailed {
-        /// The lease (state `revoking`).
+        /// The lease: `revoking`, or already `revoked` when the create provably never reached
+        /// the target (see the header of `lease/revoke.rs`).
         lease: &'a LeaseRecord,
         /// The target's error.
         error: &'a str,

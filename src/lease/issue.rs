@@ -3,13 +3,14 @@
 //! inserted here too.
 
 use chrono::{DateTime, Utc};
-use leasehold_backend::PlannedSecret;
+use leasehold_backend::{BackendError, PlannedSecret};
 use tracing::{info, warn};
 
 use super::engine::{chrono_dur, Call, IssueTarget, Issued, LeaseEngine, TOKEN_MOUNT_UUID};
 use super::events::LeaseEvent;
 use super::id::new_lease_id;
 use super::model::{LeaseRecord, LeaseState};
+use super::revoke::{CREATION_FAILED, NOTHING_CREATED};
 use super::ttl::issue_ttl;
 use crate::error::{Error, Result};
 use crate::storage::seal::Aad;
@@ -138,26 +139,58 @@ impl LeaseEngine {
             }
             Ok(None) => Err(Error::Internal("create returned no credentials".into())),
             Err(e) => {
-                // Nothing may survive a failed issue: destroy whatever was made, now.
-                lease.state = LeaseState::Revoking;
-                lease.due_at = Some(self.now());
-                lease.claimed_by = None;
-                lease.last_error = Some(format!("creation failed: {e}"));
-                self.update_row(&mut lease, LeaseState::Creating).await?;
-                drop(held);
-                self.observers.emit(
-                    &LeaseEvent::IssueFailed {
-                        lease: &lease,
-                        error: &e.to_string(),
-                    },
-                    self.now(),
-                );
-                if let Err(cleanup) = self.destroy(&lease.id).await {
-                    warn!(lease.id = %lease.id, error = %cleanup, "cleanup after failed issue did not finish; will retry");
-                }
+                self.end_failed_issue(lease, &e, held).await?;
                 Err(Error::Backend(e))
             }
         }
+    }
+
+    /// A create call failed: settle the lease by the rule in the header of `lease/revoke.rs`. A
+    /// create that provably never reached the target leaves nothing to destroy, so the lease
+    /// ends at once as a tombstone saying why; any other failure may have left something
+    /// behind, so the lease goes straight to destruction (which finds an absent account done).
+    ///
+    /// `held` is the lease's lock, held since the row was written, so no revoke can act on the
+    /// row until its state says what happened; released before destroying (which takes it).
+    async fn end_failed_issue(
+        &self,
+        mut lease: LeaseRecord,
+        e: &BackendError,
+        held: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<()> {
+        let now = self.now();
+        lease.claimed_by = None;
+        if matches!(e, BackendError::TargetNotReached(_)) {
+            lease.state = LeaseState::Revoked;
+            lease.due_at = None;
+            lease.revoked_time = Some(now);
+            lease.last_error = Some(format!("{NOTHING_CREATED}{e}"));
+        } else {
+            lease.state = LeaseState::Revoking;
+            lease.due_at = Some(now);
+            lease.last_error = Some(format!("{CREATION_FAILED}{e}"));
+        }
+        // `false`: another node took the row over (it thought this one dead) and destroys it.
+        let written = self.update_row(&mut lease, LeaseState::Creating).await?;
+        drop(held);
+        self.observers.emit(
+            &LeaseEvent::IssueFailed {
+                lease: &lease,
+                error: lease.last_error.as_deref().unwrap_or_default(),
+            },
+            now,
+        );
+        if lease.state == LeaseState::Revoked {
+            info!(lease.id = %lease.id, account = %lease.account, error = %e,
+                "issue of lease {} never reached the target; nothing to destroy", lease.id);
+            return Ok(());
+        }
+        if written {
+            if let Err(cleanup) = self.destroy(&lease.id).await {
+                warn!(lease.id = %lease.id, error = %cleanup, "cleanup after failed issue did not finish; will retry");
+            }
+        }
+        Ok(())
     }
 
     /// Record a token's expiry as a lease row (already `active`: there is no account to create),

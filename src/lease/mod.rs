@@ -13,6 +13,9 @@
 //!                               revoked ──tidy window──▶ row deleted
 //! ```
 //!
+//! One shortcut: a create that provably never reached the target (`TargetNotReached`) goes from
+//! `creating` straight to `revoked`, since nothing exists to destroy (rule in `revoke.rs`).
+//!
 //! The table is the queue: `due_at` says when the worker must act and is indexed, so nothing is
 //! loaded at start-up. A row in `creating` at start-up is a crash leftover and is destroyed.
 //!

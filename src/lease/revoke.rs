@@ -1,5 +1,32 @@
 //! Ending leases: THE destruction path ([`LeaseEngine::destroy`]) and the calls built on it —
 //! revoke (sync or queued), revoke-prefix, revoke-force. Every way a lease ends comes here.
+//!
+//! # When an issue fails
+//!
+//! The lease row is written before the account is created, so a failed create leaves a row
+//! whose account may or may not exist. What we may conclude depends on how far the create got:
+//!
+//! 1. **The create provably never reached the target** (the backend answers
+//!    `BackendError::TargetNotReached`: connection refused, name not resolved, TLS handshake
+//!    failed — before any request was sent, on every attempt). Nothing exists, so the lease
+//!    ends at once: a `revoked` tombstone whose `last_error` starts with [`NOTHING_CREATED`].
+//!    No destruction is attempted (the target is unreachable anyway), nothing is retried, and
+//!    it is never listed as irrevocable: there is no credential to page anyone about.
+//! 2. **The target answered, refusing** (a creation statement with a syntax error, a policy
+//!    IAM rejects). The backend rolled back what it made; destruction runs at once, and since
+//!    every backend's revoke treats "no such account" as success (IAM `NoSuchEntity`, a
+//!    PostgreSQL role that does not exist, a MySQL or Redis user that is absent), the lease
+//!    ends as a `revoked` tombstone whose `last_error` starts with [`CREATION_FAILED`].
+//! 3. **Anything else** (a timeout after the request was sent, a connection lost mid-answer,
+//!    the target gone between create and destroy). Something may exist that we cannot see, so
+//!    the lease stays `revoking` and is retried like any failed destruction, counted as
+//!    irrevocable after N attempts, never forgotten. Its `last_error` keeps the creation
+//!    failure in front of the latest destruction error, so a lookup says why the lease exists:
+//!    `creation failed: <why>; then destruction failed: <why>`.
+//!
+//! Trusting a backend's "not reached" is what lets case 1 skip destruction; backends claim it
+//! only when no byte of the create request can have left (the AWS engine sends `CreateUser`
+//! without the SDK's own retries for exactly this reason, see `aws::iam`).
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -10,6 +37,40 @@ use super::events::LeaseEvent;
 use super::model::{LeaseRecord, LeaseState};
 use crate::error::{Error, LeaseProblem, Result};
 use crate::storage::ClaimOne;
+
+/// How `last_error` starts for a lease whose create failed after it may have reached the target.
+pub(crate) const CREATION_FAILED: &str = "creation failed: ";
+
+/// How `last_error` starts for a lease ended because its create never reached the target.
+pub(crate) const NOTHING_CREATED: &str =
+    "creation never reached the target, so nothing was created: ";
+
+/// Between the creation failure and the latest destruction error in `last_error`.
+const THEN_DESTRUCTION: &str = "; then destruction failed: ";
+
+impl LeaseRecord {
+    /// Why the lease's issue failed, when it did: its `last_error` as recorded by the issue
+    /// path (see the rule above), else `None`.
+    pub fn issue_failure(&self) -> Option<&str> {
+        self.last_error
+            .as_deref()
+            .filter(|e| e.starts_with(CREATION_FAILED) || e.starts_with(NOTHING_CREATED))
+    }
+}
+
+/// The `last_error` for a failed destruction: the error, behind the creation failure that left
+/// the lease when there was one (so a lookup keeps saying why a never-active lease exists).
+fn destruction_error(previous: Option<&str>, error: &str) -> String {
+    match previous.filter(|p| p.starts_with(CREATION_FAILED)) {
+        Some(previous) => {
+            let creation = previous
+                .split_once(THEN_DESTRUCTION)
+                .map_or(previous, |(creation, _)| creation);
+            format!("{creation}{THEN_DESTRUCTION}{error}")
+        }
+        None => error.to_owned(),
+    }
+}
 
 impl LeaseEngine {
     /// Revoke one lease. `sync`: destroy now and report failure; otherwise queue it for the worker.
@@ -221,7 +282,7 @@ impl LeaseEngine {
                     self.settings.retry_max,
                 );
                 lease.due_at = Some(now + chrono_dur(delay));
-                lease.last_error = Some(error.clone());
+                lease.last_error = Some(destruction_error(lease.last_error.as_deref(), error));
                 warn!(lease.id = %id, account = %lease.account, attempts = lease.attempts, error = %error,
                     "could not destroy account {} of lease {id}; retrying in {}ms", lease.account, delay.as_millis());
             }
@@ -272,5 +333,26 @@ impl LeaseEngine {
             }
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destruction_error_keeps_the_creation_failure_in_front() {
+        let first = destruction_error(Some("creation failed: timed out"), "refused");
+        assert_eq!(
+            first,
+            "creation failed: timed out; then destruction failed: refused"
+        );
+        // Later attempts replace the destruction part, never pile up.
+        assert_eq!(
+            destruction_error(Some(&first), "still refused"),
+            "creation failed: timed out; then destruction failed: still refused"
+        );
+        assert_eq!(destruction_error(Some("old"), "new"), "new");
+        assert_eq!(destruction_error(None, "new"), "new");
     }
 }

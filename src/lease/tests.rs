@@ -30,7 +30,11 @@ struct FakeBackend {
     accounts: Mutex<HashSet<String>>,
     /// Accounts created at any time, to check creation happened after the row existed.
     fail_create_after_making: AtomicBool,
+    /// Create fails before reaching the target (nothing made).
+    create_not_reached: AtomicBool,
     fail_revoke: AtomicBool,
+    /// Revoke calls made, to check none is made for a create that never reached the target.
+    revokes: std::sync::atomic::AtomicUsize,
     storage: Mutex<Option<Arc<dyn Storage>>>,
 }
 
@@ -51,6 +55,9 @@ impl Backend for FakeBackend {
             rows.iter().any(|l| l.account == name),
             "account created before its lease row"
         );
+        if self.create_not_reached.load(Ordering::SeqCst) {
+            return Err(BackendError::TargetNotReached("connection refused".into()));
+        }
         self.accounts.lock().unwrap().insert(name.clone());
         if self.fail_create_after_making.load(Ordering::SeqCst) {
             return Err(BackendError::Target("grant failed".into()));
@@ -63,6 +70,7 @@ impl Backend for FakeBackend {
         Ok(())
     }
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        self.revokes.fetch_add(1, Ordering::SeqCst);
         if self.fail_revoke.load(Ordering::SeqCst) {
             return Err(BackendError::Target("connection refused".into()));
         }
@@ -191,6 +199,45 @@ async fn failed_issue_destroys_what_was_made() {
         "half-made account left behind"
     );
     assert!(f.engine.list_live("fake/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_issue_that_never_reached_the_target_ends_at_once() {
+    let f = fixture();
+    f.backend.create_not_reached.store(true, Ordering::SeqCst);
+    f.backend.fail_revoke.store(true, Ordering::SeqCst);
+    let err = f.engine.issue(target(), planned("u9", 60, 0)).await.err();
+    assert!(err.unwrap().to_string().contains("connection refused"));
+    // Ended as a tombstone saying why, with no destruction attempted and nothing to retry.
+    assert!(f.engine.list_live("fake/").await.unwrap().is_empty());
+    assert_eq!(f.backend.revokes.load(Ordering::SeqCst), 0);
+    assert!(f.engine.irrevocable(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_issue_whose_cleanup_fails_keeps_the_creation_reason() {
+    let f = fixture();
+    f.backend
+        .fail_create_after_making
+        .store(true, Ordering::SeqCst);
+    f.backend.fail_revoke.store(true, Ordering::SeqCst);
+    assert!(f
+        .engine
+        .issue(target(), planned("u8", 60, 0))
+        .await
+        .is_err());
+    let live = f.engine.list_live("fake/").await.unwrap();
+    let l = live.first().unwrap();
+    assert_eq!(l.state, LeaseState::Revoking);
+    assert_eq!(
+        l.last_error.as_deref(),
+        Some("creation failed: grant failed; then destruction failed: connection refused")
+    );
+    assert_eq!(
+        l.issue_failure(),
+        l.last_error.as_deref(),
+        "a lookup would say why the lease exists"
+    );
 }
 
 #[tokio::test]

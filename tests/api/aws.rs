@@ -103,3 +103,137 @@ async fn iam_user_is_destroyed_at_expiry_without_a_request() {
     let err = wait_rejected(&moto, &keys, Duration::from_secs(15)).await;
     assert!(err.contains("InvalidClientTokenId"), "{err}");
 }
+
+/// Turn on a file audit device; its path.
+async fn audit_to_file(app: &TestApp) -> std::path::PathBuf {
+    let log = app.dir.path().join("audit.log");
+    let (s, v) = app
+        .put(
+            "sys/audit/file",
+            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    log
+}
+
+/// The id of the lease whose issue failed, from the audit log's `issue_failed` entry.
+async fn failed_lease_id(log: &std::path::Path) -> (String, serde_json::Value) {
+    let start = tokio::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] == "issue_failed");
+        if let Some(entry) = found {
+            return (
+                entry["lease"]["lease_id"].as_str().unwrap().to_owned(),
+                entry,
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no issue_failed entry"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_issue_that_never_reaches_iam_ends_its_lease_at_once() {
+    let moto = Moto::start().await.unwrap();
+    let app = TestApp::spawn().await;
+    aws_mount(&app, &moto).await;
+    let log = audit_to_file(&app).await;
+    // Nothing listens there: every CreateUser attempt fails while connecting.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    app.ok(
+        "aws/config/root",
+        json!({"iam_endpoint": format!("http://127.0.0.1:{dead}")}),
+    )
+    .await;
+    let (s, v) = app.get("aws/creds/deploy").await;
+    assert_eq!(s, 502, "{v}");
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("iam:CreateUser failed"), "{error}");
+    assert!(error.contains("Connection refused"), "{error}");
+    // A readable reason, not a Rust Debug dump of the SDK's error.
+    for debug in ["DispatchFailure", "ConnectorError", "{ ", "Os {"] {
+        assert!(!error.contains(debug), "{error}");
+    }
+    let (lease_id, entry) = failed_lease_id(&log).await;
+    assert_eq!(entry["lease"]["state"], "revoked", "{entry}");
+    // The lease is over (Vault's "invalid lease"), and lookup says why.
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 400, "{v}");
+    let reason = v["errors"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "invalid lease: creation never reached the target, so nothing was created"
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("Connection refused"), "{reason}");
+    // Nothing is left to retry or to page anyone about.
+    let (s, _) = app
+        .call("LIST", "sys/leases/lookup/aws/creds/deploy/", None)
+        .await;
+    assert_eq!(
+        s, 404,
+        "a live lease remains for an issue that never reached IAM"
+    );
+    let (s, v) = app.get("sys/leases?type=irrevocable").await;
+    assert_eq!(s, 200, "{v}");
+    assert!(!v.to_string().contains(&lease_id), "{v}");
+    // And IAM really holds no user made by this mount.
+    assert_eq!(users_for(&moto, "deploy").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_issue_iam_refuses_is_rolled_back_and_its_lease_ends() {
+    let moto = Moto::start().await.unwrap();
+    let app = TestApp::spawn().await;
+    aws_mount(&app, &moto).await;
+    let log = audit_to_file(&app).await;
+    // CreateUser succeeds, then AttachUserPolicy is refused: the user exists for a moment.
+    app.ok(
+        "aws/roles/broken",
+        json!({
+            "credential_type": "iam_user",
+            "policy_arns": ["arn:aws:iam::123456789012:policy/no-such-policy"],
+        }),
+    )
+    .await;
+    let (s, v) = app.get("aws/creds/broken").await;
+    assert_eq!(s, 400, "{v}");
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("iam:AttachUserPolicy"), "{error}");
+    assert!(!error.contains("{ "), "{error}");
+    let (lease_id, _) = failed_lease_id(&log).await;
+    // The destruction after the failed create finds the user gone (NoSuchEntity): done.
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 400, "{v}");
+    let reason = v["errors"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with("invalid lease: creation failed: iam:AttachUserPolicy"),
+        "{reason}"
+    );
+    assert_eq!(users_for(&moto, "broken").await, Vec::<String>::new());
+}
+
+/// IAM users whose generated name carries `role`.
+async fn users_for(moto: &Moto, role: &str) -> Vec<String> {
+    let iam = moto.iam(&moto.root).await;
+    let users = iam.list_users().send().await.unwrap();
+    users
+        .users()
+        .iter()
+        .map(|u| u.user_name().to_owned())
+        .filter(|n| n.contains(role))
+        .collect()
+}

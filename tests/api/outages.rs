@@ -89,33 +89,82 @@ async fn with_leasehold_gone_for_good_the_database_ends_the_credential_itself() 
 }
 
 #[tokio::test]
-async fn reconcile_finds_and_destroys_only_orphans() {
+async fn reconcile_destroys_only_orphans_carrying_this_mounts_marker() {
     let app = TestApp::spawn().await;
     let pg = PgTarget::new().await;
     pg.configure(&app, pg.cluster.port()).await;
     pg.role(&app, "recon", "1h", "2h").await;
     let (_, leased, _, _) = issue(&app, "recon").await;
-    // An account with our prefix that no lease knows: what another tool or a lost table leaves.
-    let orphan = format!("v-root-recon-orphan{}", crate::app::rand_suffix());
+    // An orphan of ours: made by this mount, its lease row then deleted underneath.
+    let (lost_lease, orphan, _, _) = issue(&app, "recon").await;
+    {
+        let db = rusqlite::Connection::open(TestApp::db_path(&app.dir)).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        let n = db
+            .execute("DELETE FROM leases WHERE id = ?1", [&lost_lease])
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    // `v-<marker>-...`: the mount's marker is the second segment of its names.
+    let marker = leased.split('-').nth(1).unwrap().to_owned();
+    assert_eq!(marker.len(), 9, "{leased}");
+    assert!(orphan.starts_with(&format!("v-{marker}-")), "{orphan}");
+    let suffix = crate::app::rand_suffix();
     let admin = pg.cluster.admin(&pg.db).await.unwrap();
+    // Users that look like ours but are not, even with the marker in their name: a static
+    // role's user, the connection's own login, and Vault's own user (on a shared database).
+    let static_user = format!("v-{marker}-static{suffix}");
+    let conn_user = format!("v-{marker}-conn{suffix}");
+    let vault_user = format!("v-root-x-{suffix}abcdefghij-1714557600");
     admin
-        .batch_execute(&format!("CREATE ROLE \"{orphan}\" LOGIN"))
+        .batch_execute(&format!(
+            "CREATE ROLE \"{static_user}\" LOGIN PASSWORD 'Initial-pass-1'; \
+             CREATE ROLE \"{conn_user}\" SUPERUSER LOGIN PASSWORD 'Conn-pass-123'; \
+             CREATE ROLE \"{vault_user}\" LOGIN"
+        ))
         .await
         .unwrap();
+    app.ok(
+        "database/config/pg",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": pg.url_on_port(pg.cluster.port()),
+            "username": conn_user,
+            "password": "Conn-pass-123",
+            "allowed_roles": "*",
+        }),
+    )
+    .await;
+    let (s, v) = app
+        .put(
+            "database/static-roles/app",
+            json!({"db_name": "pg", "username": static_user, "rotation_period": "1h"}),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {v}");
 
     let (s, v) = app.get("sys/leases/reconcile?mount=database").await;
     assert_eq!(s, 200, "{v}");
-    let found: Vec<&str> = v["data"]["orphans"]
+    let found: Vec<(String, bool)> = v["data"]["orphans"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|o| o["account"].as_str().unwrap())
+        .map(|o| {
+            (
+                o["account"].as_str().unwrap().to_owned(),
+                o["marked"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert!(found.contains(&orphan.as_str()), "{v}");
-    assert!(
-        !found.contains(&leased.as_str()),
-        "a leased account was called an orphan"
-    );
+    assert!(found.contains(&(orphan.clone(), true)), "{v}");
+    // Reported, since it has the `v-` prefix, but not as ours.
+    assert!(found.contains(&(vault_user.clone(), false)), "{v}");
+    for never in [&leased, &static_user, &conn_user] {
+        assert!(
+            !found.iter().any(|(a, _)| a == never),
+            "{never} listed: {v}"
+        );
+    }
     assert!(
         pg.role_exists(&orphan).await,
         "report-only must not destroy"
@@ -128,17 +177,22 @@ async fn reconcile_finds_and_destroys_only_orphans() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert!(!pg.role_exists(&orphan).await, "orphan not destroyed");
-    assert!(
-        pg.role_exists(&leased).await,
-        "a leased account was destroyed by reconcile"
-    );
+    assert!(!pg.role_exists(&orphan).await, "orphan not destroyed: {v}");
+    for survivor in [&leased, &static_user, &conn_user, &vault_user] {
+        assert!(
+            pg.role_exists(survivor).await,
+            "{survivor} was destroyed: {v}"
+        );
+    }
+    // The connection still works as its own user: a new lease can be issued.
+    let (_, user, password, _) = issue(&app, "recon").await;
+    assert!(pg.can_login(&user, &password).await);
     let (s, _) = app.get("sys/leases/reconcile?destroy=true").await;
     assert_eq!(s, 400, "destroying needs a write");
 }
 
 #[tokio::test]
-async fn reconcile_finds_orphan_iam_users() {
+async fn reconcile_destroys_only_iam_users_carrying_this_mounts_marker() {
     let moto = crate::moto::Moto::start().await.unwrap();
     let app = TestApp::spawn().await;
     app.ok("sys/mounts/aws", json!({"type": "aws"})).await;
@@ -148,19 +202,33 @@ async fn reconcile_finds_orphan_iam_users() {
                "iam_endpoint": moto.endpoint, "sts_endpoint": moto.endpoint}),
     )
     .await;
+    app.ok(
+        "aws/roles/deploy",
+        json!({"credential_type": "iam_user", "policy_document": {"Version": "2012-10-17",
+               "Statement": [{"Effect": "Allow", "Action": ["iam:GetUser"], "Resource": "*"}]}}),
+    )
+    .await;
+    let (s, v) = app.get("aws/creds/deploy").await;
+    assert_eq!(s, 200, "{v}");
+    // `lh-<marker>-root-deploy-...`: the marker names this mount.
+    let marker = v["data"]["arn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('-')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert_eq!(marker.len(), 9, "{v}");
+    let ours = format!("lh-{marker}-orphan-1");
     let iam = moto.iam(&moto.root).await;
-    iam.create_user()
-        .user_name("lh-orphan-1")
-        .send()
-        .await
-        .unwrap();
+    for user in [ours.as_str(), "lh-orphan-legacy", "someone-else"] {
+        iam.create_user().user_name(user).send().await.unwrap();
+    }
     iam.create_access_key()
-        .user_name("lh-orphan-1")
-        .send()
-        .await
-        .unwrap();
-    iam.create_user()
-        .user_name("someone-else")
+        .user_name(&ours)
         .send()
         .await
         .unwrap();
@@ -171,24 +239,26 @@ async fn reconcile_finds_orphan_iam_users() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["data"]["orphan_count"], 1, "{v}");
-    assert_eq!(v["data"]["orphans"][0]["destroyed"], true, "{v}");
-    assert!(
-        iam.get_user()
-            .user_name("lh-orphan-1")
-            .send()
-            .await
-            .is_err(),
-        "orphan IAM user survived"
-    );
-    assert!(
-        iam.get_user()
-            .user_name("someone-else")
-            .send()
-            .await
-            .is_ok(),
-        "a user without our prefix was touched"
-    );
+    let orphans = v["data"]["orphans"].as_array().unwrap();
+    assert_eq!(orphans.len(), 2, "{v}");
+    for o in orphans {
+        let marked = o["account"] == ours.as_str();
+        assert_eq!(o["marked"], marked, "{v}");
+        assert_eq!(
+            o["destroyed"],
+            if marked { json!(true) } else { json!(null) },
+            "{v}"
+        );
+    }
+    let exists = |name: String| {
+        let iam = iam.clone();
+        async move { iam.get_user().user_name(name).send().await.is_ok() }
+    };
+    assert!(!exists(ours.clone()).await, "orphan IAM user survived");
+    // A user with our prefix but not this mount's marker (from before markers, or another
+    // leasehold on the same account) is reported, never destroyed; others are not touched.
+    assert!(exists("lh-orphan-legacy".into()).await);
+    assert!(exists("someone-else".into()).await);
 }
 
 #[tokio::test]

@@ -327,3 +327,149 @@ async fn static_role_passwords_rotate_on_schedule_with_no_request() {
     assert_ne!(first, second);
     assert!(pg.can_login(&user, &second).await);
 }
+
+#[tokio::test]
+async fn a_password_in_the_connection_url_query_is_never_read_back() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    let (s, _) = app
+        .put("sys/mounts/database", json!({"type": "database"}))
+        .await;
+    assert_eq!(s, 204);
+    let secret = pg.cluster.superuser_password();
+    let port = pg.cluster.port();
+    let urls = [
+        // At the end of the query, and in the middle of it (libpq URI parameters).
+        format!(
+            "postgresql://postgres@127.0.0.1:{port}/{}?password={secret}",
+            pg.db
+        ),
+        format!(
+            "postgresql://127.0.0.1:{port}/{}?user=postgres&password={secret}&application_name=lh",
+            pg.db
+        ),
+    ];
+    for url in urls {
+        let (s, v) = app
+            .put(
+                "database/config/pg",
+                json!({
+                    "plugin_name": "postgresql-database-plugin",
+                    "connection_url": url,
+                    "allowed_roles": "*",
+                }),
+            )
+            .await;
+        assert!(s.is_success(), "{s} {v}");
+        assert!(!v.to_string().contains(secret), "write answer: {v}");
+        let (s, v) = app.get("database/config/pg").await;
+        assert_eq!(s, 200);
+        assert!(!v.to_string().contains(secret), "read back: {v}");
+        let shown = v["data"]["connection_details"]["connection_url"]
+            .as_str()
+            .unwrap();
+        assert!(shown.contains("password=xxxxx"), "{shown}");
+        // The connection works with the password it was given.
+        pg.role(&app, "qs", "1h", "2h").await;
+        let (_, user, password, _) = issue(&app, "qs").await;
+        assert!(pg.can_login(&user, &password).await);
+    }
+}
+
+#[tokio::test]
+async fn a_creation_statement_with_a_syntax_error_ends_its_lease_with_a_readable_reason() {
+    let app = TestApp::spawn().await;
+    let log = app.dir.path().join("audit.log");
+    let (s, _) = app
+        .put(
+            "sys/audit/file",
+            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    app.ok(
+        "database/roles/typo",
+        json!({
+            "db_name": "pg",
+            "creation_statements": ["CREAT ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}';"],
+        }),
+    )
+    .await;
+    let (s, v) = app.get("database/creds/typo").await;
+    assert_eq!(s, 502, "the target refused the statement: {v}");
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("syntax error"), "{error}");
+    assert!(
+        !error.contains("DbError") && !error.contains("{ "),
+        "{error}"
+    );
+    // The lease ended at once: no role, no live lease, nothing irrevocable, and lookup says why.
+    assert!(pg.roles_for("typo").await.is_empty());
+    let lease_id = {
+        let start = tokio::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let id = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|e| e["event"] == "issue_failed")
+                .map(|e| e["lease"]["lease_id"].as_str().unwrap().to_owned());
+            if let Some(id) = id {
+                break id;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no issue_failed entry"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 400, "{v}");
+    let reason = v["errors"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with("invalid lease: creation failed: ") && reason.contains("syntax error"),
+        "{reason}"
+    );
+    let (s, _) = app
+        .call("LIST", "sys/leases/lookup/database/creds/typo/", None)
+        .await;
+    assert_eq!(s, 404);
+    let (_, v) = app.get("sys/leases?type=irrevocable").await;
+    assert!(!v.to_string().contains(&lease_id), "{v}");
+}
+
+#[tokio::test]
+async fn an_issue_that_cannot_connect_ends_its_lease_without_a_revoking_row() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "down", "1h", "2h").await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    pg.configure(&app, dead).await;
+    let (s, v) = app.get("database/creds/down").await;
+    assert_eq!(s, 502, "{v}");
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(error.contains("cannot connect to the database"), "{error}");
+    assert!(
+        !error.contains("{ ") && !error.contains(pg.cluster.superuser_password()),
+        "{error}"
+    );
+    // Nothing to retry: no live (revoking) lease, nothing irrevocable, nothing in pg_roles.
+    let (s, v) = app
+        .call("LIST", "sys/leases/lookup/database/creds/down/", None)
+        .await;
+    assert_eq!(
+        s, 404,
+        "a lease is left retrying a destruction of nothing: {v}"
+    );
+    assert!(pg.roles_for("down").await.is_empty());
+    let (_, v) = app.get("sys/leases?type=irrevocable").await;
+    assert!(!v.to_string().contains("database/creds/down"), "{v}");
+}

@@ -205,7 +205,11 @@ impl Backend for AwsBackend {
         let Some(root) = config::load_root(storage.as_ref()).await? else {
             return Ok(Some(Vec::new()));
         };
-        let prefix = root.template()?.prefix();
+        let template = root.template()?;
+        let prefix = template.prefix();
+        // `lh-` alone is shared by every aws mount of every leasehold on the account; only the
+        // marker proves a user is this mount's.
+        let marked = template.marked_prefix(&crate::names::mount_marker(storage.as_ref()).await?);
         if prefix.is_empty() {
             tracing::warn!("aws username_template has no fixed prefix; IAM users not reconciled");
             return Ok(Some(Vec::new()));
@@ -217,6 +221,9 @@ impl Backend for AwsBackend {
                 .into_iter()
                 .map(|name| Account {
                     target: String::new(),
+                    marked: marked
+                        .as_ref()
+                        .is_some_and(|p| name.starts_with(p.as_str())),
                     name,
                 })
                 .collect(),
@@ -228,6 +235,12 @@ impl Backend for AwsBackend {
         storage: Arc<dyn MountStorage>,
         account: &Account,
     ) -> Result<(), BackendError> {
+        if !account.marked {
+            return Err(BackendError::invalid(format!(
+                "IAM user {} does not carry this mount's marker: not destroyed",
+                account.name
+            )));
+        }
         let root = config::load_root(storage.as_ref()).await?;
         let clients = AwsClients::connect(&self.http, root.as_ref()).await;
         Ok(iam::destroy_unplanned(&clients, &account.name).await?)

@@ -42,6 +42,8 @@ pub(crate) struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     /// The root secret key, scrubbed from every error text.
     secrets: Vec<SecretString>,
+    /// Attempts per call allowed by `max_retries`, for the calls we retry ourselves.
+    pub max_attempts: u32,
 }
 
 impl AwsClients {
@@ -84,6 +86,7 @@ impl AwsClients {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             secrets,
+            max_attempts: retry_config(config.max_retries).max_attempts(),
         }
     }
 

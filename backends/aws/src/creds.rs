@@ -40,7 +40,11 @@ pub(crate) async fn plan(
             role: role_name.to_owned(),
         })?;
     let root = config::load_root(storage).await?.unwrap_or_default();
+    let marker = names::mount_marker(storage)
+        .await
+        .map_err(|e| AwsError::Internal(e.to_string()))?;
     let inputs = NameInputs {
+        marker: &marker,
         display_name: &req.display_name,
         role_name,
         unix_time: now.timestamp(),

@@ -10,7 +10,7 @@
 //! of the secret keys the engine holds, so no error can carry a secret to a log or a response.
 
 use aws_sdk_iam::config::http::HttpResponse;
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use leasehold_backend::{BackendError, StorageError};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -60,6 +60,15 @@ pub enum AwsError {
         /// Code and message from AWS, scrubbed.
         detail: String,
     },
+    /// AWS could not be reached and the call provably never left: every attempt failed while
+    /// connecting. Only the first step of a create reports it (nothing exists then).
+    #[error("{action} failed: {detail}")]
+    NotReached {
+        /// The AWS action.
+        action: &'static str,
+        /// The transport error, scrubbed.
+        detail: String,
+    },
     /// AWS failed or could not be reached (after the SDK's retries).
     #[error("{action} failed: {detail}")]
     Unavailable {
@@ -95,6 +104,7 @@ impl From<AwsError> for BackendError {
             | AwsError::BadRequest(_)
             | AwsError::Refused { .. } => BackendError::InvalidRequest(err.to_string()),
             AwsError::Unavailable { .. } => BackendError::Target(err.to_string()),
+            AwsError::NotReached { .. } => BackendError::TargetNotReached(err.to_string()),
             AwsError::Storage(e) => BackendError::Storage(e),
             AwsError::Internal(text) => BackendError::Internal(text),
         }
@@ -110,6 +120,9 @@ pub(crate) struct CallFailure {
     pub code: Option<String>,
     /// Human-readable detail, already scrubbed of secrets.
     pub detail: String,
+    /// True when the request provably never left: it could not be built, or the connection to
+    /// AWS could not be made (refused, name not resolved, TLS handshake failed).
+    pub not_sent: bool,
 }
 
 impl CallFailure {
@@ -140,13 +153,23 @@ impl CallFailure {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (Some(code), None) => code.clone(),
             // No code: a transport failure (connection refused, timeout); its chain says which.
-            (None, _) => DisplayErrorContext(err).to_string(),
+            // Each link's Display only: the SDK's own `DisplayErrorContext` ends in a Debug dump.
+            (None, _) => error_chain(err),
         };
         Self {
             action,
             code,
             detail: scrub(detail, secrets),
+            not_sent: never_sent(err),
         }
+    }
+
+    /// True when AWS asks us to slow down: the call was refused before it did anything.
+    pub(crate) fn is_throttling(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded")
+        )
     }
 
     /// True when AWS says the entity (user, key, policy attachment) does not exist.
@@ -162,6 +185,12 @@ impl CallFailure {
 
 impl From<CallFailure> for AwsError {
     fn from(f: CallFailure) -> Self {
+        if f.not_sent {
+            return AwsError::NotReached {
+                action: f.action,
+                detail: f.detail,
+            };
+        }
         let caller_fault = f
             .code
             .as_deref()
@@ -177,6 +206,45 @@ impl From<CallFailure> for AwsError {
                 detail: f.detail,
             }
         }
+    }
+}
+
+/// `err` and its causes, each by its Display, joined by `: ` ("dispatch failure: io error:
+/// client error (Connect): tcp connect error: Connection refused (os error 111)").
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let link = c.to_string();
+        // Wrappers often repeat their source's text; say each thing once.
+        if !text.ends_with(&link) {
+            text.push_str(": ");
+            text.push_str(&link);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// True when the request cannot have reached AWS: it failed to be built, or the HTTP client
+/// failed while connecting (hyper's `Connect` kind: DNS, TCP or TLS, before any byte of the
+/// request is written). A timeout is not proof: it may have struck after the request was sent.
+fn never_sent<E: std::error::Error + 'static>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(_) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+            while let Some(c) = cause {
+                if c.downcast_ref::<hyper_util::client::legacy::Error>()
+                    .is_some_and(hyper_util::client::legacy::Error::is_connect)
+                {
+                    return true;
+                }
+                cause = c.source();
+            }
+            false
+        }
+        _ => false,
     }
 }
 
@@ -231,6 +299,7 @@ mod tests {
             action: "iam:AttachUserPolicy",
             code: Some("NoSuchEntity".into()),
             detail: "NoSuchEntity: no policy".into(),
+            not_sent: false,
         };
         assert!(matches!(
             BackendError::from(AwsError::from(refused)),
@@ -240,6 +309,7 @@ mod tests {
             action: "iam:CreateUser",
             code: Some("Throttling".into()),
             detail: "Throttling: slow down".into(),
+            not_sent: false,
         };
         assert!(matches!(
             BackendError::from(AwsError::from(throttled)),

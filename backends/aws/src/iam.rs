@@ -93,7 +93,10 @@ pub(crate) async fn create(
     let mut made = Made::default();
     let issued = match build(clients, &plan, &mut made).await {
         Ok(issued) => issued,
-        Err(err) => {
+        Err(mut err) => {
+            // Only a `CreateUser` that never left proves nothing exists; once the user was made,
+            // a later step's connection failure says nothing about the user.
+            err.not_sent &= !made.user;
             rollback(clients, &plan, &made).await;
             return Err(err.into());
         }
@@ -134,16 +137,9 @@ async fn build(
             action: "iam:CreateUser",
             code: None,
             detail: format!("cannot build tags: {e}"),
+            not_sent: true,
         })?;
-    let created = iam
-        .create_user()
-        .user_name(user)
-        .path(&plan.path)
-        .set_permissions_boundary(plan.permissions_boundary_arn.clone())
-        .set_tags((!tags.is_empty()).then_some(tags))
-        .send()
-        .await
-        .map_err(|e| clients.failure("iam:CreateUser", &e))?;
+    let created = create_user(clients, plan, tags).await?;
     made.user = true;
     let arn = created
         .user()
@@ -161,12 +157,57 @@ async fn build(
         action: "iam:CreateAccessKey",
         code: None,
         detail: "AWS answered without a key".into(),
+        not_sent: false,
     })?;
     Ok(Issued {
         arn,
         access_key_id: key.access_key_id().to_owned(),
         secret_access_key: SecretString::from(key.secret_access_key().to_owned()),
     })
+}
+
+/// `CreateUser`, retried here rather than by the SDK so that we know what each attempt did: the
+/// failure says `not_sent` only when every attempt failed while connecting, which proves no
+/// user exists (the core then ends the lease instead of retrying a destruction of nothing).
+/// The SDK's retries would hide an earlier attempt that timed out after AWS got it. Connection
+/// failures and throttling are retried, as the SDK would, with a doubling pause; anything else
+/// is returned at once.
+async fn create_user(
+    clients: &AwsClients,
+    plan: &IamUserPlan,
+    tags: Vec<aws_sdk_iam::types::Tag>,
+) -> Result<aws_sdk_iam::operation::create_user::CreateUserOutput, CallFailure> {
+    let no_retries = aws_sdk_iam::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    let mut pause = std::time::Duration::from_millis(200);
+    let mut all_unsent = true;
+    let mut attempt = 1;
+    loop {
+        let result = clients
+            .iam
+            .create_user()
+            .user_name(&plan.user_name)
+            .path(&plan.path)
+            .set_permissions_boundary(plan.permissions_boundary_arn.clone())
+            .set_tags((!tags.is_empty()).then(|| tags.clone()))
+            .customize()
+            .config_override(no_retries.clone())
+            .send()
+            .await;
+        let mut failure = match result {
+            Ok(created) => return Ok(created),
+            Err(e) => clients.failure("iam:CreateUser", &e),
+        };
+        all_unsent &= failure.not_sent;
+        let retryable = failure.not_sent || failure.is_throttling();
+        if !retryable || attempt >= clients.max_attempts {
+            failure.not_sent = all_unsent;
+            return Err(failure);
+        }
+        tokio::time::sleep(pause).await;
+        pause = pause.saturating_mul(2);
+        attempt += 1;
+    }
 }
 
 /// Attach the managed policies, put the inline policy and join the groups of `plan`.

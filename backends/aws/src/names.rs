@@ -1,9 +1,10 @@
 //! Names of the things the engine creates: IAM user names, assumed-role session names and
 //! federation-token names.
 //!
-//! The built-in IAM user name has Vault's shape with our prefix:
-//! `lh-<display>-<role>-<unix seconds>-<20 random alphanumerics>`, where `<display>-<role>` is
-//! cut to 42 characters and the whole name to 64 (IAM's limit). Display and role names are
+//! The built-in IAM user name has Vault's shape with our prefix and the mount's marker (see
+//! `leasehold_backend::marker`): `lh-<marker>-<display>-<role>-<unix seconds>-<20 random
+//! alphanumerics>`, where `<display>-<role>` is cut to 19 characters so that the whole name fits
+//! IAM's 64 with its random part whole. Reconciliation destroys only users carrying the marker. Display and role names are
 //! normalised first: every character IAM does not allow in a user name (anything outside
 //! `A-Za-z0-9+=,.@_-`) becomes `_`. The same form names assumed-role sessions. A federation
 //! token's name is limited to 32 characters: `lh-<unix seconds>-<random>` cut to 32.
@@ -50,8 +51,32 @@ fn random(n: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), n)
 }
 
+/// This mount's marker for generated names, made and stored on first use.
+pub(crate) async fn mount_marker(
+    storage: &dyn leasehold_backend::MountStorage,
+) -> Result<String, leasehold_backend::BackendError> {
+    leasehold_backend::marker::mount_marker(storage, || {
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut rng = rand::thread_rng();
+        (0..leasehold_backend::marker::MARKER_LEN)
+            .map(|_| {
+                let i = rng.gen_range(0..ALPHABET.len());
+                ALPHABET.get(i).map_or('0', |&b| char::from(b))
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Characters of `<display>-<role>` in the built-in name: 64 less the prefix, the marker, the
+/// Unix time, the random part and the dashes between them.
+const WHO_LEN: usize = 19;
+
 /// What a generated name may draw on.
 pub(crate) struct NameInputs<'a> {
+    /// The mount's marker ([`mount_marker`]).
+    pub marker: &'a str,
     /// The calling token's display name (`root`, `approle`).
     pub display_name: &'a str,
     /// The engine role's name.
@@ -95,6 +120,13 @@ impl UsernameTemplate {
                 _ => String::new(),
             },
         }
+    }
+
+    /// The fixed text every name made with `marker` starts with, when the template puts the
+    /// marker there (the built-in name: `lh-<marker>-`): a user with this prefix was made by
+    /// this mount. `None` for custom templates, whose names prove nothing.
+    pub(crate) fn marked_prefix(&self, marker: &str) -> Option<String> {
+        self.parts.is_none().then(|| format!("{PREFIX}{marker}-"))
     }
 
     /// Parse a template; errors name the `username_template` field.
@@ -212,7 +244,7 @@ fn parse_action(action: &str) -> Result<Part, String> {
     })
 }
 
-/// `lh-<display>-<role>-<unix>-<random>`, as the module docs describe.
+/// `lh-<marker>-<display>-<role>-<unix>-<random>`, as the module docs describe.
 fn builtin_name(inputs: &NameInputs<'_>) -> String {
     let who = match (inputs.display_name.is_empty(), inputs.role_name.is_empty()) {
         (true, _) => normalise(inputs.role_name),
@@ -224,8 +256,9 @@ fn builtin_name(inputs: &NameInputs<'_>) -> String {
         ),
     };
     let name = format!(
-        "{PREFIX}{}-{}-{}",
-        truncate(&who, 42),
+        "{PREFIX}{}-{}-{}-{}",
+        inputs.marker,
+        truncate(&who, WHO_LEN),
         inputs.unix_time,
         random(20)
     );
@@ -276,6 +309,7 @@ mod tests {
 
     fn inputs<'a>(display_name: &'a str, role_name: &'a str) -> NameInputs<'a> {
         NameInputs {
+            marker: "k3x9q2m7a",
             display_name,
             role_name,
             unix_time: 1_714_557_600,
@@ -286,9 +320,19 @@ mod tests {
     fn builtin_user_name_has_vaults_shape_with_our_prefix() {
         let t = UsernameTemplate::parse("").unwrap();
         let name = t.render(&inputs("root", "deploy")).unwrap();
-        assert!(name.starts_with("lh-root-deploy-1714557600-"), "{name}");
-        assert_eq!(name.len(), "lh-root-deploy-1714557600-".len() + 20);
+        assert!(
+            name.starts_with("lh-k3x9q2m7a-root-deploy-1714557600-"),
+            "{name}"
+        );
+        assert_eq!(
+            name.len(),
+            "lh-k3x9q2m7a-root-deploy-1714557600-".len() + 20
+        );
         assert!(name.chars().all(is_iam_name_char));
+        assert_eq!(
+            t.marked_prefix("k3x9q2m7a").as_deref(),
+            Some("lh-k3x9q2m7a-")
+        );
     }
 
     #[test]
@@ -297,8 +341,11 @@ mod tests {
         let long = "r".repeat(100);
         let name = t.render(&inputs("token user/é", &long)).unwrap();
         assert_eq!(name.chars().count(), 64);
-        assert!(name.starts_with("lh-token_user__-rrr"), "{name}");
+        assert!(name.starts_with("lh-k3x9q2m7a-token_user__-rrr"), "{name}");
         assert!(name.chars().all(is_iam_name_char), "{name}");
+        // The random part is whole even for the longest inputs.
+        let random = name.rsplit('-').next().unwrap();
+        assert_eq!(random.len(), 20, "{name}");
     }
 
     #[test]
@@ -315,6 +362,7 @@ mod tests {
                 .unwrap();
         let name = t.render(&inputs("root", "deploy")).unwrap();
         assert!(name.starts_with("ci-dep-1714557600-"), "{name}");
+        assert_eq!(t.marked_prefix("k3x9q2m7a"), None);
         assert_eq!(name.len(), "ci-dep-1714557600-".len() + 8);
     }
 

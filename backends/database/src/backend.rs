@@ -213,26 +213,44 @@ impl Backend for DatabaseBackend {
         storage: Arc<dyn MountStorage>,
     ) -> Result<Option<Vec<Account>>, BackendError> {
         self.recover(storage.as_ref()).await;
-        let mut accounts = Vec::new();
+        let marker = crate::marker::mount_marker(storage.as_ref()).await?;
+        // Users the mount knows are not its own: static roles' and every connection's login
+        // (roles are cluster-wide in PostgreSQL, so one connection lists another's user).
+        let mut not_ours = crate::static_roles::usernames(storage.as_ref()).await?;
+        let mut entries = Vec::new();
         for name in storage.list(config::PREFIX).await? {
-            let Some(entry) = config::load(storage.as_ref(), &name).await? else {
-                continue;
-            };
-            let prefix = entry.username_template()?.prefix();
+            if let Some(entry) = config::load(storage.as_ref(), &name).await? {
+                not_ours.extend(entry.username.clone());
+                entries.push((name, entry));
+            }
+        }
+        let mut accounts = Vec::new();
+        for (name, entry) in entries {
+            let driver = self.connections.driver(storage.as_ref(), &name).await?;
+            let template = entry.username_template_for(driver.max_username_len())?;
+            // Names carrying the marker are provably this mount's; the template's leading text
+            // (`v-`) also finds names from before markers, which are reported, never destroyed.
+            let marked = template.marked_prefix(&marker);
+            let prefix = template.prefix();
             // A template without a fixed prefix cannot tell our users from anyone else's.
             if prefix.is_empty() {
                 tracing::warn!(db.connection = %name, "connection {name} has no fixed user-name prefix; not reconciled");
                 continue;
             }
-            let driver = self.connections.driver(storage.as_ref(), &name).await?;
             let users = driver
                 .list_users(&prefix)
                 .await
                 .map_err(crate::error::DatabaseError::from)?;
-            accounts.extend(users.into_iter().map(|u| Account {
-                target: name.clone(),
-                name: u,
-            }));
+            accounts.extend(
+                users
+                    .into_iter()
+                    .filter(|u| !not_ours.iter().any(|s| s.eq_ignore_ascii_case(u)))
+                    .map(|u| Account {
+                        target: name.clone(),
+                        marked: marked.as_ref().is_some_and(|p| u.starts_with(p.as_str())),
+                        name: u,
+                    }),
+            );
         }
         Ok(Some(accounts))
     }
@@ -243,6 +261,23 @@ impl Backend for DatabaseBackend {
         account: &Account,
     ) -> Result<(), BackendError> {
         self.recover(storage.as_ref()).await;
+        // Checked again here, not only when listed: a static role may have been made since.
+        let mut not_ours = crate::static_roles::usernames(storage.as_ref()).await?;
+        for name in storage.list(config::PREFIX).await? {
+            if let Some(entry) = config::load(storage.as_ref(), &name).await? {
+                not_ours.extend(entry.username);
+            }
+        }
+        let known = not_ours
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&account.name));
+        if !account.marked || known {
+            return Err(BackendError::invalid(format!(
+                "user {} is not provably this mount's (no marker, a static role's user or the \
+                 connection's own user): not destroyed",
+                account.name
+            )));
+        }
         let driver = self
             .connections
             .driver(storage.as_ref(), &account.target)

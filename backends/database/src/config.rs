@@ -387,7 +387,7 @@ pub(crate) async fn write(
     tracing::info!(db.plugin = %entry.plugin_name, "configured database connection {name}");
 
     let mut warnings = Vec::new();
-    if connection_url::literal_password_span(&entry.connection_url).is_some() {
+    if connection_url::has_literal_password(&entry.connection_url) {
         warnings.push(LITERAL_PASSWORD_WARNING.to_owned());
     }
     let unknown = req.fields.unknown(KNOWN_FIELDS);
@@ -410,6 +410,7 @@ async fn check_with_driver(
 ) -> Result<(), DatabaseError> {
     // A trial name with typical inputs catches templates whose random part cannot fit.
     let inputs = UsernameInputs {
+        marker: "k3x9q2m7a",
         display_name: "token",
         role_name: "role",
         now: chrono::DateTime::UNIX_EPOCH,

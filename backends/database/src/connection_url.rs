@@ -89,43 +89,107 @@ pub(crate) fn render(
     Ok(SecretString::from(out.as_str()))
 }
 
-/// Where a password written literally into the URL sits (not a `{{password}}` placeholder).
-pub(crate) fn literal_password_span(template: &str) -> Option<Range<usize>> {
-    let span = if is_url(template) {
-        url_password_span(template)?
+/// Where passwords written literally into the URL sit (not `{{password}}` placeholders): the
+/// user info of a URL or Go DSN, a libpq `password=` pair, and any `password=` query parameter
+/// (`?password=` and `&password=`, which libpq URIs accept as well). Sorted, not overlapping.
+///
+/// Vault redacts only the user-info password of a URL it can parse (its read handler replaces
+/// the parsed password); a password in the query or in a key=value string is read back in
+/// clear there. That is a hole, so we redact every form we know the drivers accept.
+pub(crate) fn literal_password_spans(template: &str) -> Vec<Range<usize>> {
+    let mut spans: Vec<Range<usize>> = if is_url(template) {
+        url_password_span(template).into_iter().collect()
     } else {
-        dsn_password_span(template).or_else(|| go_dsn_password_span(template))?
+        let mut found = dsn_password_spans(template);
+        found.extend(go_dsn_password_span(template));
+        found
     };
-    let value = template.get(span.clone())?;
-    let unquoted = value.trim_matches('\'');
-    (!unquoted.is_empty() && unquoted != PASSWORD).then_some(span)
+    spans.extend(query_password_spans(template));
+    spans.retain(|span| {
+        template.get(span.clone()).is_some_and(|value| {
+            let unquoted = value.trim_matches('\'');
+            !unquoted.is_empty() && unquoted != PASSWORD
+        })
+    });
+    spans.sort_by_key(|span| span.start);
+    spans.dedup_by(|later, earlier| later.start < earlier.end);
+    spans
 }
 
-/// The literal password, as written and percent-decoded, for the scrubber.
+/// True when the URL holds a password written literally (Vault warns about it on write).
+pub(crate) fn has_literal_password(template: &str) -> bool {
+    !literal_password_spans(template).is_empty()
+}
+
+/// The literal passwords, as written, unquoted and percent-decoded, for the scrubber.
 pub(crate) fn literal_passwords(template: &str) -> Vec<String> {
-    let Some(value) = literal_password_span(template).and_then(|span| template.get(span)) else {
-        return Vec::new();
-    };
-    let decoded = percent_decode_str(value).decode_utf8_lossy().into_owned();
-    let unquoted = value.trim_matches('\'').to_owned();
-    let mut out = vec![value.to_owned(), decoded, unquoted];
+    let mut out = Vec::new();
+    for value in literal_password_spans(template)
+        .into_iter()
+        .filter_map(|span| template.get(span))
+    {
+        out.push(value.to_owned());
+        out.push(percent_decode_str(value).decode_utf8_lossy().into_owned());
+        // A query value may carry `+` for a blank (form encoding), as some clients read it.
+        out.push(
+            percent_decode_str(&value.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+        out.push(value.trim_matches('\'').to_owned());
+    }
+    out.retain(|v| !v.is_empty());
     out.sort();
     out.dedup();
     out
 }
 
-/// The URL with any literal password replaced by [`REDACTED_URL_PASSWORD`], for reading back.
+/// The URL with every literal password replaced by [`REDACTED_URL_PASSWORD`], for reading back
+/// and for messages.
 pub(crate) fn redact(template: &str) -> String {
-    match literal_password_span(template) {
-        Some(span) => {
-            let (head, tail) = (
-                template.get(..span.start).unwrap_or_default(),
-                template.get(span.end..).unwrap_or_default(),
-            );
-            format!("{head}{REDACTED_URL_PASSWORD}{tail}")
-        }
-        None => template.to_owned(),
+    let mut out = String::with_capacity(template.len());
+    let mut copied = 0;
+    for span in literal_password_spans(template) {
+        out.push_str(template.get(copied..span.start).unwrap_or_default());
+        out.push_str(REDACTED_URL_PASSWORD);
+        copied = span.end;
     }
+    out.push_str(template.get(copied..).unwrap_or_default());
+    out
+}
+
+/// `...?a=1&password=VALUE&b=2`: the values of every `password` query parameter (the key is
+/// compared percent-decoded and without regard to case, so `PassWord` or `pass%77ord` cannot
+/// slip past). The query starts at the first `?` and ends at `#`.
+fn query_password_spans(template: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let Some(query_start) = template.find('?').map(|q| q + 1) else {
+        return spans;
+    };
+    let query_end = template
+        .get(query_start..)
+        .and_then(|q| q.find('#'))
+        .map_or(template.len(), |hash| query_start + hash);
+    let mut pair_start = query_start;
+    for pair in template
+        .get(query_start..query_end)
+        .unwrap_or_default()
+        .split('&')
+    {
+        if let Some((key, _)) = pair.split_once('=') {
+            let key = percent_decode_str(key).decode_utf8_lossy();
+            if key.trim().eq_ignore_ascii_case("password") {
+                spans.push(pair_start + key_len(pair) + 1..pair_start + pair.len());
+            }
+        }
+        pair_start += pair.len() + 1;
+    }
+    spans
+}
+
+/// Bytes before the first `=` of a query pair.
+fn key_len(pair: &str) -> usize {
+    pair.find('=').unwrap_or(pair.len())
 }
 
 /// `scheme://user:PASSWORD@host...`: the user info is what precedes the last `@` of the
@@ -153,35 +217,45 @@ fn go_dsn_password_span(dsn: &str) -> Option<Range<usize>> {
     Some(colon + 1..at)
 }
 
-/// `... password=VALUE ...` or `password='VALUE'` in a key=value string.
-fn dsn_password_span(dsn: &str) -> Option<Range<usize>> {
+/// Every `... password=VALUE ...` or `password='VALUE'` in a key=value string (libpq takes the
+/// last one given, so all are found).
+fn dsn_password_spans(dsn: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
     let mut search = 0;
-    while let Some(found) = dsn.get(search..)?.find("password") {
+    while let Some(found) = dsn.get(search..).and_then(|rest| rest.find("password")) {
         let key_start = search + found;
         search = key_start + "password".len();
-        let at_word_start = dsn
-            .get(..key_start)?
-            .chars()
-            .next_back()
-            .is_none_or(char::is_whitespace);
-        let after_key = dsn.get(search..)?;
-        let eq = after_key.len() - after_key.trim_start().len();
-        if !at_word_start || !after_key.trim_start().starts_with('=') {
-            continue;
+        if let Some(span) = dsn_value_span(dsn, key_start, search) {
+            search = span.end.max(search);
+            spans.push(span);
         }
-        let value_from = search + eq + 1;
-        let value_rest = dsn.get(value_from..)?;
-        let blanks = value_rest.len() - value_rest.trim_start().len();
-        let value_start = value_from + blanks;
-        let value = dsn.get(value_start..)?;
-        let len = if let Some(quoted) = value.strip_prefix('\'') {
-            quoted_len(quoted) + 1
-        } else {
-            value.find(char::is_whitespace).unwrap_or(value.len())
-        };
-        return Some(value_start..value_start + len);
     }
-    None
+    spans
+}
+
+/// The value of the `password` key found at `key_start..key_end`, if it is a key of its own.
+fn dsn_value_span(dsn: &str, key_start: usize, key_end: usize) -> Option<Range<usize>> {
+    let at_word_start = dsn
+        .get(..key_start)?
+        .chars()
+        .next_back()
+        .is_none_or(char::is_whitespace);
+    let after_key = dsn.get(key_end..)?;
+    let eq = after_key.len() - after_key.trim_start().len();
+    if !at_word_start || !after_key.trim_start().starts_with('=') {
+        return None;
+    }
+    let value_from = key_end + eq + 1;
+    let value_rest = dsn.get(value_from..)?;
+    let blanks = value_rest.len() - value_rest.trim_start().len();
+    let value_start = value_from + blanks;
+    let value = dsn.get(value_start..)?;
+    let len = if let Some(quoted) = value.strip_prefix('\'') {
+        quoted_len(quoted) + 1
+    } else {
+        value.find(char::is_whitespace).unwrap_or(value.len())
+    };
+    Some(value_start..value_start + len)
 }
 
 /// Length of a single-quoted libpq value's body up to and including its closing quote.
@@ -283,5 +357,43 @@ mod tests {
             literal_passwords("postgres://u:a%40b@h/db"),
             vec!["a%40b".to_owned(), "a@b".to_owned()]
         );
+    }
+
+    #[test]
+    fn passwords_in_query_parameters_are_found_and_redacted() {
+        assert_eq!(
+            redact("postgresql://u@h:5/db?password=secret123"),
+            "postgresql://u@h:5/db?password=xxxxx"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?user=u&password=secret123&sslmode=disable"),
+            "postgresql://h/db?user=u&password=xxxxx&sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql://u:one@h/db?PassWord=two#frag"),
+            "postgresql://u:xxxxx@h/db?PassWord=xxxxx#frag"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?pass%77ord=two"),
+            "postgresql://h/db?pass%77ord=xxxxx"
+        );
+        assert_eq!(
+            redact("postgresql://h/db?password={{password}}"),
+            "postgresql://h/db?password={{password}}"
+        );
+        // The Go MySQL DSN and libpq key/value forms, with the password given twice.
+        assert_eq!(
+            redact("vault@tcp(db:3306)/app?timeout=5s&password=secret123"),
+            "vault@tcp(db:3306)/app?timeout=5s&password=xxxxx"
+        );
+        assert_eq!(
+            redact("host=h password=one user=u password='two'"),
+            "host=h password=xxxxx user=u password=xxxxx"
+        );
+        assert!(has_literal_password("postgresql://h/db?password=x"));
+        assert!(!has_literal_password("postgresql://h/db?passwordless=x"));
+        let found = literal_passwords("postgresql://h/db?password=a%2Bb+c");
+        assert!(found.contains(&"a+b c".to_owned()), "{found:?}");
+        assert!(found.contains(&"a%2Bb+c".to_owned()), "{found:?}");
     }
 }

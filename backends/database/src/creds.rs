@@ -79,7 +79,9 @@ pub(crate) async fn read(
         return Err(DatabaseError::EmptyCreationStatements.into());
     }
     let max_len = driver.max_username_len();
+    let marker = crate::marker::mount_marker(storage).await?;
     let inputs = UsernameInputs {
+        marker: &marker,
         display_name: &req.display_name,
         role_name,
         // The name's timestamp is informational (uniqueness comes from its random part), so
@@ -133,10 +135,24 @@ mod tests {
         assert!(secret.renewable);
         assert_eq!(secret.ttl.as_secs(), 3600);
         assert_eq!(secret.max_ttl.as_secs(), 86_400);
-        assert!(
-            secret.account.starts_with("v-token-ro-"),
+        // `v-<the mount's marker>-token-ro-...`, the same marker for every lease of the mount.
+        let marker = secret.account.split('-').nth(1).unwrap().to_owned();
+        assert_eq!(
+            marker.len(),
+            crate::username::MARKER_LEN,
             "{}",
             secret.account
+        );
+        assert!(
+            secret.account.starts_with(&format!("v-{marker}-token-ro-")),
+            "{}",
+            secret.account
+        );
+        let again = h.read("creds/ro").await.unwrap().unwrap().secret.unwrap();
+        assert!(
+            again.account.starts_with(&format!("v-{marker}-")),
+            "{}",
+            again.account
         );
         assert!(is_safe_username(&secret.account));
         let internal: CredsInternal = serde_json::from_value(secret.internal.clone()).unwrap();

@@ -30,6 +30,13 @@ pub enum DriverError {
     /// The database could not be reached or refused our login: an outage. Target's fault.
     #[error("{0}")]
     Unreachable(String),
+    /// No connection to the database could be opened (refused, name not resolved, TLS failed,
+    /// login refused, timed out while connecting or waiting for a pooled one), so nothing of
+    /// the call was sent. An outage like [`DriverError::Unreachable`], with one more promise:
+    /// a `new_user` that fails so created nothing, and its lease can end at once. Report it
+    /// only when no statement of the call went out; when unsure, `Unreachable`.
+    #[error("{0}")]
+    NotConnected(String),
     /// The database rejected a statement. Target's (or the template's) fault.
     #[error("{0}")]
     Rejected(String),
@@ -45,6 +52,7 @@ impl DriverError {
             Self::InvalidConfig(m) => Self::InvalidConfig(f(m)),
             Self::Refused(m) => Self::Refused(f(m)),
             Self::Unreachable(m) => Self::Unreachable(f(m)),
+            Self::NotConnected(m) => Self::NotConnected(f(m)),
             Self::Rejected(m) => Self::Rejected(f(m)),
             Self::NotRemoved(m) => Self::NotRemoved(f(m)),
         }

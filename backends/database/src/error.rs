@@ -157,6 +157,8 @@ impl From<DatabaseError> for BackendError {
                 DriverError::Unreachable(_)
                 | DriverError::Rejected(_)
                 | DriverError::NotRemoved(_) => BackendError::Target(text),
+                // Nothing was sent: for a create, the core may end the lease at once.
+                DriverError::NotConnected(_) => BackendError::TargetNotReached(text),
             },
             DatabaseError::CorruptInternal(_) => BackendError::Internal(text),
             DatabaseError::Storage(e) => BackendError::Storage(e),

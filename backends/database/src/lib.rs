@@ -30,6 +30,7 @@ mod connections;
 mod creds;
 pub mod driver;
 pub mod error;
+mod marker;
 mod password;
 mod roles;
 mod rotate_root;

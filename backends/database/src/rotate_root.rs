@@ -108,7 +108,7 @@ fn rotatable_user(conn: &ConnectionEntry) -> Result<String, DatabaseError> {
     if conn.password.is_none() {
         return Err(unavailable("no password in configuration"));
     }
-    if connection_url::literal_password_span(&conn.connection_url).is_some() {
+    if connection_url::has_literal_password(&conn.connection_url) {
         return Err(unavailable(
             "connection_url holds a literal password; use a templated url ({{username}} and {{password}})",
         ));

@@ -287,6 +287,18 @@ pub(crate) async fn load(
     Ok(get_json(storage, &format!("{PREFIX}{name}")).await?)
 }
 
+/// The user names of every static role of the mount: users the mount manages but never
+/// created, which reconciliation must never take for orphans.
+pub(crate) async fn usernames(storage: &dyn MountStorage) -> Result<Vec<String>, DatabaseError> {
+    let mut names = Vec::new();
+    for role in storage.list(PREFIX).await? {
+        if let Some(entry) = load(storage, &role).await? {
+            names.push(entry.username);
+        }
+    }
+    Ok(names)
+}
+
 /// Store static role `name`.
 pub(crate) async fn store(
     storage: &dyn MountStorage,

@@ -1,8 +1,13 @@
 //! Generated user names and the `username_template` that shapes them.
 //!
-//! The default is Vault's: `v-<display name, 8>-<role, 8>-<20 random>-<unix seconds>`, cut to the
-//! driver's limit (63 for PostgreSQL). A connection may set its own `username_template` in a
-//! small language, checked when the connection is written:
+//! The default is Vault's shape with this mount's marker after the `v-`:
+//! `v-<marker 9>-<display name, 8>-<role, 8>-<20 random>-<unix seconds>` (61 characters, within
+//! PostgreSQL's 63), shorter shapes for shorter limits (see [`UsernameTemplate::default_for`]).
+//! The marker (see `marker.rs`) is what lets reconciliation prove a user is this mount's: a name
+//! Vault makes has at most 8 characters between `v-` and the next `-`, so a 9-character marker
+//! segment never matches one. A connection may set its own `username_template` in a small
+//! language, checked when the connection is written (a custom template carries no marker, so
+//! its users are reported by reconciliation but never destroyed by it):
 //!
 //! | placeholder | value |
 //! |---|---|
@@ -26,6 +31,9 @@ use rand::Rng;
 const MIN_RANDOM: usize = 8;
 const MAX_RANDOM: usize = 128;
 const RANDOM_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// Characters of the mount marker in the default names: one more than the 8 characters Vault's
+/// default template puts between `v-` and the next `-`.
+pub(crate) const MARKER_LEN: usize = leasehold_backend::marker::MARKER_LEN;
 
 /// The default template, in the template language.
 pub const DEFAULT_TEMPLATE: &str =
@@ -43,6 +51,8 @@ pub(crate) struct UsernameTemplate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
+    /// The first N characters of the mount's marker (default templates only).
+    Marker(usize),
     Value {
         source: Source,
         truncate: Option<usize>,
@@ -59,6 +69,8 @@ enum Source {
 
 /// What a name is made from.
 pub(crate) struct UsernameInputs<'a> {
+    /// The mount's marker (`marker.rs`).
+    pub marker: &'a str,
     pub display_name: &'a str,
     pub role_name: &'a str,
     pub now: DateTime<Utc>,
@@ -83,36 +95,88 @@ impl UsernameTemplate {
         }
     }
 
-    /// The default for a database whose names may be `max_len` long: Vault's shape where it
-    /// fits (40 characters, cut to the limit), `v-<display 4>-<role 4>-<random 20>` (32) below
-    /// that, and `v-<random>` for the shortest limits. All start with `v-`.
+    /// The default for a database whose names may be `max_len` long, each carrying the mount's
+    /// marker right after `v-`:
+    ///
+    /// | limit | shape | length |
+    /// |---|---|---|
+    /// | >= 61 (PostgreSQL 63) | `v-<marker 9>-<display 8>-<role 8>-<random 20>-<unix time>` | 61 |
+    /// | 32..=60 (MySQL 32) | `v-<marker 9>-<role 4>-<random>` | the limit (random 15..=20) |
+    /// | 16..=31 (legacy MySQL 16) | `v-<marker 5><random>` | the limit (random >= 9) |
+    /// | < 16 | `v-<random>`, no marker: such names are never reconciled | the limit |
+    ///
+    /// In the 16-character shape the marker is not followed by `-`; a Vault name (`v-` then at
+    /// most 4 characters and a `-` in Vault's short shapes) still cannot carry it, since our
+    /// marker has no `-`.
     pub(crate) fn default_for(max_len: usize) -> Self {
-        if max_len >= 40 {
-            return Self::vault_default();
-        }
         let value = |source, truncate| Part::Value { source, truncate };
         let dash = || Part::Literal("-".to_owned());
+        let v = || Part::Literal("v-".to_owned());
+        if max_len >= 61 {
+            return Self {
+                parts: vec![
+                    v(),
+                    Part::Marker(MARKER_LEN),
+                    dash(),
+                    value(Source::DisplayName, Some(8)),
+                    dash(),
+                    value(Source::RoleName, Some(8)),
+                    dash(),
+                    value(Source::Random(20), None),
+                    dash(),
+                    value(Source::UnixTime, None),
+                ],
+            };
+        }
         if max_len >= 32 {
             return Self {
                 parts: vec![
-                    Part::Literal("v-".to_owned()),
-                    value(Source::DisplayName, Some(4)),
+                    v(),
+                    Part::Marker(MARKER_LEN),
                     dash(),
                     value(Source::RoleName, Some(4)),
                     dash(),
-                    value(Source::Random(20), None),
+                    value(Source::Random(max_len.saturating_sub(17).min(20)), None),
+                ],
+            };
+        }
+        if max_len >= 16 {
+            return Self {
+                parts: vec![
+                    v(),
+                    Part::Marker(5),
+                    value(Source::Random(max_len.saturating_sub(7)), None),
                 ],
             };
         }
         Self {
             parts: vec![
-                Part::Literal("v-".to_owned()),
+                v(),
                 value(
                     Source::Random(max_len.saturating_sub(2).max(MIN_RANDOM)),
                     None,
                 ),
             ],
         }
+    }
+
+    /// The fixed text every name made with `marker` starts with, when it holds the marker
+    /// (`v-k3x9q2m7a-` for the default): a name with this prefix was made by this mount.
+    /// `None` for templates without a marker (custom ones), whose names prove nothing.
+    pub(crate) fn marked_prefix(&self, marker: &str) -> Option<String> {
+        let mut prefix = String::new();
+        let mut marked = false;
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => prefix.push_str(&sanitize(text)),
+                Part::Marker(n) => {
+                    prefix.push_str(&sanitize(&marker.chars().take(*n).collect::<String>()));
+                    marked = true;
+                }
+                Part::Value { .. } => break,
+            }
+        }
+        marked.then_some(prefix)
     }
 
     /// The fixed text every generated name starts with (`v-` for the default), which
@@ -170,6 +234,7 @@ impl UsernameTemplate {
         for part in &self.parts {
             let text = match part {
                 Part::Literal(s) => s.clone(),
+                Part::Marker(n) => inputs.marker.chars().take(*n).collect(),
                 Part::Value { source, truncate } => {
                     let value = source.value(inputs, rng);
                     match truncate {
@@ -282,6 +347,7 @@ mod tests {
 
     fn inputs<'a>(display: &'a str, role: &'a str) -> UsernameInputs<'a> {
         UsernameInputs {
+            marker: "k3x9q2m7a",
             display_name: display,
             role_name: role,
             now: DateTime::from_timestamp(1_714_557_600, 0).unwrap(),
@@ -367,6 +433,7 @@ mod default_tests {
     fn defaults_fit_every_limit() {
         for max in [16usize, 32, 63] {
             let inputs = UsernameInputs {
+                marker: "k3x9q2m7a",
                 display_name: "approle-long",
                 role_name: "migration-role",
                 now: chrono::Utc::now(),
@@ -375,6 +442,29 @@ mod default_tests {
                 .render(&inputs, &mut rand::thread_rng(), max)
                 .unwrap();
             assert!(name.len() <= max && name.starts_with("v-"), "{max}: {name}");
+            let prefix = UsernameTemplate::default_for(max)
+                .marked_prefix("k3x9q2m7a")
+                .unwrap();
+            assert!(name.starts_with(&prefix), "{max}: {name} vs {prefix}");
+            assert!(prefix.starts_with("v-k3x9q"), "{prefix}");
+            // A Vault-made name never carries the marker: its first segment is at most 8 long
+            // (4 in Vault's short shape for legacy MySQL, the only one where our marker is cut).
+            let vault_name = if max < 32 {
+                "v-k3x9-abcd1234"
+            } else {
+                "v-k3x9q2m7-root-x-abc"
+            };
+            assert!(!vault_name.starts_with(&prefix), "{prefix}");
         }
+        assert_eq!(
+            UsernameTemplate::default_for(63).marked_prefix("k3x9q2m7a"),
+            Some("v-k3x9q2m7a-".to_owned())
+        );
+        assert_eq!(
+            UsernameTemplate::parse("v-{{random 20}}")
+                .unwrap()
+                .marked_prefix("k3x9q2m7a"),
+            None
+        );
     }
 }

@@ -42,24 +42,30 @@ pub(crate) fn from_pg(context: &str, err: &tokio_postgres::Error) -> DriverError
     }
 }
 
-/// A failure to get a pooled connection.
+/// A failure to get a pooled connection: whatever it was (refused, TLS, login, a timeout),
+/// no statement of the call was sent, which is what [`DriverError::NotConnected`] promises.
 pub(crate) fn from_pool(err: PoolError) -> DriverError {
-    match err {
-        PoolError::Backend(e) => from_pg("cannot connect to the database", &e),
-        PoolError::Timeout(kind) => DriverError::Unreachable(format!(
-            "cannot connect to the database: timed out ({kind:?})"
-        )),
-        PoolError::Closed => DriverError::Unreachable(
-            "the connection pool was closed (the connection was reconfigured or reset); try again"
-                .into(),
+    let text = match err {
+        PoolError::Backend(e) => match from_pg("cannot connect to the database", &e) {
+            DriverError::Unreachable(t) | DriverError::Rejected(t) => t,
+            other => other.to_string(),
+        },
+        PoolError::Timeout(kind) => format!(
+            "cannot connect to the database: timed out {}",
+            match kind {
+                deadpool_postgres::TimeoutType::Wait => "waiting for a free connection",
+                deadpool_postgres::TimeoutType::Create => "opening a connection",
+                deadpool_postgres::TimeoutType::Recycle => "checking a pooled connection",
+            }
         ),
-        PoolError::NoRuntimeSpecified => {
-            DriverError::Unreachable("connection pool misconfigured: no runtime".into())
+        PoolError::Closed => {
+            "the connection pool was closed (the connection was reconfigured or reset); try again"
+                .into()
         }
-        PoolError::PostCreateHook(e) => {
-            DriverError::Unreachable(format!("cannot prepare a new connection: {e}"))
-        }
-    }
+        PoolError::NoRuntimeSpecified => "connection pool misconfigured: no runtime".into(),
+        PoolError::PostCreateHook(e) => format!("cannot prepare a new connection: {e}"),
+    };
+    DriverError::NotConnected(text)
 }
 
 /// An error that is not the server's answer, with the causes behind it: tokio-postgres's own

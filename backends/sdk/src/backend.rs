@@ -20,6 +20,10 @@ pub struct Account {
     pub target: String,
     /// Its name on the target (what leases record as their account).
     pub name: String,
+    /// True when the name proves this mount made it (it carries the mount's marker).
+    /// Reconciliation destroys only such accounts; the others (names from before markers, from
+    /// a custom template, or from another tool using the same prefix) are only reported.
+    pub marked: bool,
 }
 
 /// What the core knows about a secret when it calls back into the backend.
@@ -61,7 +65,9 @@ pub trait Backend: Send + Sync {
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError>;
 
     /// Accounts on this mount's targets that look like ours (they carry the mount's generated-
-    /// name prefix), for reconciliation against the lease table. `Ok(None)`: this backend cannot
+    /// name prefix), for reconciliation against the lease table, each saying whether its name
+    /// proves it is ours ([`Account::marked`]). Never lists accounts the mount knows are not
+    /// its own (static-role users, the connection's own user). `Ok(None)`: this backend cannot
     /// list its accounts.
     async fn list_accounts(
         &self,
@@ -70,8 +76,8 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
-    /// Destroy an account [`Backend::list_accounts`] found but no lease knows (an orphan left by
-    /// another tool or a lost table). Idempotent, like `revoke`.
+    /// Destroy an account [`Backend::list_accounts`] found, marked as ours, that no lease knows
+    /// (an orphan left by a lost table or a crash). Idempotent, like `revoke`.
     async fn destroy_account(
         &self,
         _storage: Arc<dyn MountStorage>,

@@ -16,6 +16,14 @@ pub enum BackendError {
     /// The target system (database, cloud API) failed or refused. The text is safe to show.
     #[error("{0}")]
     Target(String),
+    /// The target could not be reached and the request provably never arrived there: the
+    /// connection was refused, the name did not resolve, or the TLS handshake failed, before
+    /// anything was sent. Returned by `create` only when nothing can exist on the target: the
+    /// core then ends the lease at once instead of retrying a destruction of nothing. When in
+    /// doubt (a timeout after sending, a reset mid-answer), a backend returns
+    /// [`BackendError::Target`] instead. The text is safe to show.
+    #[error("{0}")]
+    TargetNotReached(String),
     /// Our own storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] crate::storage::StorageError),

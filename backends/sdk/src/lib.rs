@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod duration;
 pub mod error;
+pub mod marker;
 pub mod request;
 pub mod response;
 pub mod storage;

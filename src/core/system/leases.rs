@@ -159,7 +159,17 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 async fn lookup(core: &Core, id: &str) -> Result<ApiResponse> {
     let lease = match core.leases.get(id).await? {
         Some(l) if l.state != crate::lease::LeaseState::Revoked => l,
-        _ => return Err(Error::Lease(LeaseProblem::Invalid)),
+        // Vault answers "invalid lease" for a lease that is over; a tombstone of a failed issue
+        // also says why it ended (nothing created, or whatever was made destroyed).
+        Some(l) => {
+            return Err(Error::Lease(match l.issue_failure() {
+                Some(reason) => LeaseProblem::EndedByFailedIssue {
+                    reason: reason.to_owned(),
+                },
+                None => LeaseProblem::Invalid,
+            }))
+        }
+        None => return Err(Error::Lease(LeaseProblem::Invalid)),
     };
     Ok(ApiResponse::data("system", lookup_data(core, &lease)))
 }

@@ -17,3 +17,12 @@ mod sts;
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
+
+/// A generated name without its `lh-<mount marker>-` head, after checking that head's shape
+/// (empty when the name has no such head, so the caller's assertion fails).
+pub(crate) fn without_marker(name: &str) -> &str {
+    match name.strip_prefix("lh-").and_then(|n| n.split_once('-')) {
+        Some((marker, rest)) if marker.len() == 9 => rest,
+        _ => "",
+    }
+}

@@ -1,5 +1,6 @@
 //! `roles/` and the engine's request handling, without AWS.
 
+use crate::without_marker;
 use leasehold_backend::{BackendError, Operation};
 use serde_json::json;
 
@@ -141,7 +142,7 @@ async fn planning_an_iam_user_calls_nothing_and_follows_config_lease() {
     assert_eq!(planned.ttl.as_secs(), 3600);
     assert_eq!(planned.max_ttl.as_secs(), 7200);
     assert!(
-        planned.account.starts_with("lh-root-deploy-"),
+        without_marker(&planned.account).starts_with("root-deploy-"),
         "{}",
         planned.account
     );

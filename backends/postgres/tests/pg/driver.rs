@@ -367,7 +367,7 @@ async fn a_driver_pointed_at_a_wrong_port_errors_without_panicking() {
         .open(&Target::config(t.cluster, &t.db, port))
         .unwrap();
     let err = driver.verify().await.unwrap_err();
-    assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
+    assert!(matches!(err, DriverError::NotConnected(_)), "{err:?}");
     assert!(!err.to_string().contains(t.cluster.superuser_password()));
     let password = new_password();
     let user = new_username();
@@ -381,7 +381,7 @@ async fn a_driver_pointed_at_a_wrong_port_errors_without_panicking() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
+    assert!(matches!(err, DriverError::NotConnected(_)), "{err:?}");
     assert!(!err.to_string().contains(password.expose_secret()));
     let err = driver
         .delete_user(DeleteUser {
@@ -391,7 +391,7 @@ async fn a_driver_pointed_at_a_wrong_port_errors_without_panicking() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, DriverError::Unreachable(_)), "{err:?}");
+    assert!(matches!(err, DriverError::NotConnected(_)), "{err:?}");
 }
 
 /// A driver on `t`'s database with room for revocations to run (and batch) together.

@@ -52,7 +52,13 @@ async fn issue_renew_revoke_through_the_engine() {
         .secret
         .unwrap();
     let user = secret.account.clone();
-    assert!(user.starts_with("v-token-migrate-"), "{user}");
+    // `v-<the mount's 9-character marker>-...`: the marker lets reconciliation prove it is ours.
+    let (marker, tail) = user
+        .strip_prefix("v-")
+        .and_then(|u| u.split_once('-'))
+        .unwrap();
+    assert_eq!(marker.len(), 9, "{user}");
+    assert!(tail.starts_with("token-migrate-"), "{user}");
     assert_eq!(t.role(&user).await, None, "creds must only plan the user");
 
     let expire = in_an_hour();

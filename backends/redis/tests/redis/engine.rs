@@ -40,7 +40,13 @@ async fn issue_renew_revoke_through_the_engine() {
 
     let secret = e.plan("cache").await;
     let user = secret.account.clone();
-    assert!(user.starts_with("v-token-cache-"), "{user}");
+    // `v-<the mount's 9-character marker>-...`: the marker lets reconciliation prove it is ours.
+    let (marker, tail) = user
+        .strip_prefix("v-")
+        .and_then(|u| u.split_once('-'))
+        .unwrap();
+    assert_eq!(marker.len(), 9, "{user}");
+    assert!(tail.starts_with("token-cache-"), "{user}");
     let t = Target::new();
     assert!(!t.exists(&user).await, "creds must only plan the user");
 
