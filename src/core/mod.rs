@@ -272,6 +272,23 @@ impl Core {
             .then_some((mount, below))
     }
 
+    /// The role an auth-method login names (AppRole: through its `role_id`; JWT: `role` or the
+    /// default role), for rate-limit quotas; `None` for any other request. A role that cannot
+    /// be resolved is no role: the login itself then answers for its input.
+    pub(crate) async fn login_role(&self, req: &ApiRequest) -> Option<String> {
+        let (mount, below) = self.login_route(req.route_path())?;
+        let backend_req = Request {
+            operation: Operation::Update,
+            path: below,
+            fields: Fields::new(req.data.clone()),
+            storage: mount.view.clone(),
+            mount_path: mount.entry.path.clone(),
+            display_name: String::new(),
+            remote_addr: req.remote_addr,
+        };
+        mount.backend.login_role(&backend_req).await.ok().flatten()
+    }
+
     /// An auth method's login: the backend checks the credentials and answers a grant; the core
     /// mints an orphan token for it.
     async fn login(

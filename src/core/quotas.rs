@@ -144,7 +144,12 @@ impl Quotas {
     }
 
     /// The rate-limit decision for a request on `path` from `client`.
-    pub fn check_rate(&self, path: &str, client: Option<std::net::IpAddr>) -> RateLimited {
+    pub fn check_rate(
+        &self,
+        path: &str,
+        role: Option<&str>,
+        client: Option<std::net::IpAddr>,
+    ) -> RateLimited {
         let loaded = self.current();
         if loaded.rate_limits.is_empty()
             || matching::exempt(path, &loaded.config.rate_limit_exempt_paths)
@@ -152,9 +157,12 @@ impl Quotas {
             return RateLimited::default();
         }
         let Some(quota) = matching::most_specific(
-            loaded.rate_limits.iter().map(|q| (&q.scope, None)),
+            loaded
+                .rate_limits
+                .iter()
+                .map(|q| (&q.scope, q.role.as_deref())),
             path,
-            None,
+            role,
         )
         .and_then(|i| loaded.rate_limits.get(i)) else {
             return RateLimited::default();
@@ -204,7 +212,21 @@ impl Core {
     /// `enable_rate_limit_audit_logging` is set.
     pub async fn rate_limit(&self, req: &ApiRequest) -> RateLimited {
         let path = req.route_path();
-        let limited = self.quotas.check_rate(path, req.remote_addr);
+        // Only a role quota needs the login's role, and resolving it may read storage.
+        let role_quotas = self
+            .quotas
+            .current()
+            .rate_limits
+            .iter()
+            .any(|q| q.role.is_some());
+        let role = if role_quotas {
+            self.login_role(req).await
+        } else {
+            None
+        };
+        let limited = self
+            .quotas
+            .check_rate(path, role.as_deref(), req.remote_addr);
         if limited.refused.is_some()
             && self.quotas.current().config.enable_rate_limit_audit_logging
             && self.audit_request(req, None).is_ok()

@@ -271,3 +271,74 @@ async fn rate_limit_refusals_are_audited_when_asked_and_exempt_paths_pass() {
     assert_eq!(refusals.len(), 1, "{text}");
     assert_eq!(refusals[0]["request"]["path"], "sys/policies/acl");
 }
+
+/// A rate-limit quota with a `role` limits that auth role's logins (AppRole resolves the role
+/// from the `role_id`, as Vault does) and no one else's; a role on a non-auth path is refused.
+#[tokio::test]
+async fn a_role_rate_limit_limits_that_roles_logins_only() {
+    let app = TestApp::spawn().await;
+    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
+    let mut creds = Vec::new();
+    for role in ["ci", "web"] {
+        app.ok(
+            &format!("auth/approle/role/{role}"),
+            json!({"token_policies": "default", "token_ttl": "5m"}),
+        )
+        .await;
+        let role_id = app
+            .get(&format!("auth/approle/role/{role}/role-id"))
+            .await
+            .1["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let secret_id = app
+            .put(&format!("auth/approle/role/{role}/secret-id"), json!({}))
+            .await
+            .1["data"]["secret_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        creds.push(json!({"role_id": role_id, "secret_id": secret_id}));
+    }
+    let (s, v) = app
+        .put(
+            "sys/quotas/rate-limit/q",
+            json!({"role": "ci", "rate": 2, "interval": "1m"}),
+        )
+        .await;
+    assert_eq!(s, 400, "a role needs an auth method's mount: {v}");
+    assert!(v["errors"][0].as_str().unwrap().contains("auth method"), "{v}");
+    app.ok(
+        "sys/quotas/rate-limit/ci-logins",
+        json!({"path": "auth/approle/", "role": "ci", "rate": 2, "interval": "1m"}),
+    )
+    .await;
+    let (_, v) = app.get("sys/quotas/rate-limit/ci-logins").await;
+    assert_eq!(v["data"]["role"], "ci");
+    let login = |body: Value| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .call_as("POST", "auth/approle/login", Some(body), None)
+                .await;
+            (s.as_u16(), v)
+        }
+    };
+    let ci = creds[0].clone();
+    let web = creds[1].clone();
+    for _ in 0..2 {
+        let (s, v) = login(ci.clone()).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = login(ci.clone()).await;
+    assert_eq!(s, 429, "{v}");
+    assert!(v["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("rate limit quota exceeded"));
+    for _ in 0..4 {
+        let (s, v) = login(web.clone()).await;
+        assert_eq!(s, 200, "another role's logins are not limited: {v}");
+    }
+}

@@ -51,6 +51,13 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
+    /// The role a login request names (an auth method's `login`), for rate-limit quotas that
+    /// apply to one role, as Vault resolves it: `None` when this backend has no roles or the
+    /// request names none it knows. Must not change anything (it runs before the login itself).
+    async fn login_role(&self, _req: &Request) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
+
     /// Serve one request. `Ok(None)` is an empty answer (204, or 404 for a read).
     async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError>;
 

@@ -65,6 +65,20 @@ fn check_address(
     ))
 }
 
+/// The role a login names through its `role_id` (for role rate-limit quotas), without checking
+/// anything else: the login itself decides whether it succeeds.
+pub(super) async fn role_of(
+    be: &AppRoleBackend,
+    req: &Request,
+) -> Result<Option<String>, BackendError> {
+    let Some(role_id) = req.fields.str("role_id")?.filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    let storage = req.storage.as_ref();
+    let key = be.key(storage).await?;
+    Ok(role::name_for_role_id(storage, key, &role_id).await?)
+}
+
 /// `POST login`.
 #[tracing::instrument(skip_all)]
 pub(super) async fn login(

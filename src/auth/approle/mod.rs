@@ -170,6 +170,13 @@ impl Backend for AppRoleBackend {
         }
     }
 
+    async fn login_role(&self, req: &Request) -> Result<Option<String>, BackendError> {
+        match Route::parse(&req.path) {
+            Some(Route::Login) => login::role_of(self, req).await,
+            _ => Ok(None),
+        }
+    }
+
     async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError> {
         use Operation::{Delete, List, Read};
         let route = Route::parse(&req.path).ok_or(BackendError::UnsupportedPath)?;

@@ -152,6 +152,17 @@ impl Backend for JwtBackend {
         Ok(None)
     }
 
+    async fn login_role(&self, req: &Request) -> Result<Option<String>, BackendError> {
+        if req.path != "login" {
+            return Ok(None);
+        }
+        let asked = req.fields.str("role")?.filter(|r| !r.is_empty());
+        match asked {
+            Some(role) => Ok(Some(role)),
+            None => Ok(self.config(req).await?.and_then(|c| c.default_role)),
+        }
+    }
+
     async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError> {
         let path = req.path.clone();
         match (path.as_str(), req.operation) {

@@ -79,7 +79,7 @@ async fn rate_limit(core: &Core, req: &ApiRequest, name: &str) -> Result<ApiResp
                     "name": q.name,
                     "type": "rate-limit",
                     "path": q.scope.display(),
-                    "role": "",
+                    "role": q.role.clone().unwrap_or_default(),
                     "rate": q.rate,
                     "interval": q.interval.as_secs(),
                     "block_interval": q.block_interval.as_secs(),
@@ -101,17 +101,23 @@ async fn rate_limit(core: &Core, req: &ApiRequest, name: &str) -> Result<ApiResp
                     "inheritable",
                 ],
             )?;
-            if d.get("role")
-                .and_then(Value::as_str)
-                .is_some_and(|r| !r.is_empty())
+            let scope = scope(core, d, existing.map(|q| &q.scope))?;
+            // As Vault: a role names an auth method's role, so its logins are limited apart from
+            // the rest of the method's; the path must then be that method's mount.
+            let role = match d.get("role") {
+                Some(Value::String(r)) if r.is_empty() => None,
+                Some(Value::String(r)) => Some(r.clone()),
+                Some(Value::Null) => None,
+                Some(_) => return Err(Error::invalid("role must be a string")),
+                None => existing.and_then(|q| q.role.clone()),
+            };
+            if role.is_some()
+                && !matches!(&scope, Scope::Mount(m) if m.starts_with("auth/") && m != "auth/token/")
             {
-                // Vault resolves a role only for auth-method logins; we have no such resolution
-                // yet, and a role accepted but never matched would limit nothing.
                 return Err(Error::invalid(
-                    "role is not supported on rate-limit quotas here; use a path instead",
+                    "role can only be set on a rate-limit quota whose path is an auth method's mount (for example \"auth/approle/\")",
                 ));
             }
-            let scope = scope(core, d, existing.map(|q| &q.scope))?;
             let rate = match d.get("rate") {
                 Some(v) => number(v, "rate")?,
                 None => existing.map(|q| q.rate).unwrap_or(0.0),
@@ -136,12 +142,13 @@ async fn rate_limit(core: &Core, req: &ApiRequest, name: &str) -> Result<ApiResp
             if let Some(other) = loaded
                 .rate_limits
                 .iter()
-                .find(|q| q.name != name && q.scope == scope)
+                .find(|q| q.name != name && q.scope == scope && q.role == role)
             {
                 return Err(similar(&other.name));
             }
             let quota = RateLimitQuota {
                 name: name.clone(),
+                role,
                 scope,
                 rate,
                 interval,

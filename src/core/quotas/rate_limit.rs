@@ -32,6 +32,9 @@ pub struct RateLimitQuota {
     pub block_interval: Duration,
     /// Shown back as written; without namespaces it changes nothing.
     pub inheritable: bool,
+    /// Only logins naming this role (the scope is then an auth method's mount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl RateLimitQuota {
@@ -172,6 +175,7 @@ mod tests {
             interval: Duration::from_millis(interval_ms),
             block_interval: Duration::from_millis(block_ms),
             inheritable: false,
+            role: None,
         }
     }
 
