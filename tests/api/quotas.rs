@@ -308,7 +308,10 @@ async fn a_role_rate_limit_limits_that_roles_logins_only() {
         )
         .await;
     assert_eq!(s, 400, "a role needs an auth method's mount: {v}");
-    assert!(v["errors"][0].as_str().unwrap().contains("auth method"), "{v}");
+    assert!(
+        v["errors"][0].as_str().unwrap().contains("auth method"),
+        "{v}"
+    );
     app.ok(
         "sys/quotas/rate-limit/ci-logins",
         json!({"path": "auth/approle/", "role": "ci", "rate": 2, "interval": "1m"}),

@@ -76,7 +76,7 @@ pub(super) async fn role_of(
     };
     let storage = req.storage.as_ref();
     let key = be.key(storage).await?;
-    Ok(role::name_for_role_id(storage, key, &role_id).await?)
+    role::name_for_role_id(storage, key, &role_id).await
 }
 
 /// `POST login`.
