@@ -434,6 +434,20 @@ impl PostgresStorage {
         client.query(&stmt, params).await.map_err(pg_err)
     }
 
+    /// `(key, value)` pairs from a keyset-paged `sql` (`$1` = after, `$2` = limit).
+    async fn scan_pairs(
+        &self,
+        sql: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(sql, &[&after, &limit]).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
+            .collect()
+    }
+
     async fn execute(
         &self,
         sql: &str,
@@ -601,17 +615,13 @@ impl Storage for PostgresStorage {
         after: &str,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .query(
-                "SELECT key, value FROM kv WHERE key COLLATE \"C\" > $1 \
-                 ORDER BY key COLLATE \"C\" LIMIT $2",
-                &[&after, &limit],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
-            .collect()
+        self.scan_pairs(
+            "SELECT key, value FROM kv WHERE key COLLATE \"C\" > $1 \
+             ORDER BY key COLLATE \"C\" LIMIT $2",
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn lease_internal_scan(
@@ -619,17 +629,13 @@ impl Storage for PostgresStorage {
         after: &str,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .query(
-                "SELECT id, internal FROM leases WHERE id COLLATE \"C\" > $1 \
-                 ORDER BY id COLLATE \"C\" LIMIT $2",
-                &[&after, &limit],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
-            .collect()
+        self.scan_pairs(
+            "SELECT id, internal FROM leases WHERE id COLLATE \"C\" > $1 \
+             ORDER BY id COLLATE \"C\" LIMIT $2",
+            after,
+            limit,
+        )
+        .await
     }
 
     async fn lease_internal_compare_and_put(

@@ -269,6 +269,45 @@ impl SqliteStorage {
         .await
         .map_err(err)?
     }
+
+    /// `(key, value)` pairs from a keyset-paged `sql` (`?1` = after, `?2` = limit).
+    async fn scan_pairs(
+        &self,
+        sql: &'static str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let after = after.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c: &Connection| {
+            let mut stmt = c.prepare_cached(sql).map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    /// A compare-and-put `sql` (`?1` = key, `?2` = expected, `?3` = new value): true when the
+    /// row still held `expected` and now holds `value`.
+    async fn swap_if_equal(
+        &self,
+        sql: &'static str,
+        key: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        let key = key.to_owned();
+        self.write(move |c: &Connection| {
+            c.exec(sql, params![key, expected, value])
+                .map(|changed| changed == 1)
+                .map_err(err)
+        })
+        .await
+    }
 }
 
 /// Create the database file 0600 before SQLite opens it. SQLite gives the `-wal` and `-shm` files
@@ -439,15 +478,12 @@ impl Storage for SqliteStorage {
         expected: Vec<u8>,
         value: Vec<u8>,
     ) -> Result<bool, StorageError> {
-        let key = key.to_owned();
-        self.write(move |c: &Connection| {
-            c.exec(
-                "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2",
-                params![key, expected, value],
-            )
-            .map(|changed| changed == 1)
-            .map_err(err)
-        })
+        self.swap_if_equal(
+            "UPDATE kv SET value = ?3 WHERE key = ?1 AND value = ?2",
+            key,
+            expected,
+            value,
+        )
         .await
     }
 
@@ -456,19 +492,11 @@ impl Storage for SqliteStorage {
         after: &str,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let after = after.to_owned();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c: &Connection| {
-            let mut stmt = c
-                .prepare_cached("SELECT key, value FROM kv WHERE key > ?1 ORDER BY key LIMIT ?2")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(err)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err);
-            rows
-        })
+        self.scan_pairs(
+            "SELECT key, value FROM kv WHERE key > ?1 ORDER BY key LIMIT ?2",
+            after,
+            limit,
+        )
         .await
     }
 
@@ -477,21 +505,11 @@ impl Storage for SqliteStorage {
         after: &str,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let after = after.to_owned();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c: &Connection| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT id, internal FROM leases WHERE id > ?1 ORDER BY id LIMIT ?2",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(err)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err);
-            rows
-        })
+        self.scan_pairs(
+            "SELECT id, internal FROM leases WHERE id > ?1 ORDER BY id LIMIT ?2",
+            after,
+            limit,
+        )
         .await
     }
 
@@ -501,15 +519,12 @@ impl Storage for SqliteStorage {
         expected: Vec<u8>,
         value: Vec<u8>,
     ) -> Result<bool, StorageError> {
-        let id = id.to_owned();
-        self.write(move |c: &Connection| {
-            c.exec(
-                "UPDATE leases SET internal = ?3 WHERE id = ?1 AND internal = ?2",
-                params![id, expected, value],
-            )
-            .map(|changed| changed == 1)
-            .map_err(err)
-        })
+        self.swap_if_equal(
+            "UPDATE leases SET internal = ?3 WHERE id = ?1 AND internal = ?2",
+            id,
+            expected,
+            value,
+        )
         .await
     }
 
