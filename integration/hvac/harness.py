@@ -286,7 +286,7 @@ def issue(client, role, mount_point="database"):
 
 # ---- wire checks ----------------------------------------------------------------------------------
 
-# Every 200 carries all of these (vault-api.md §1.3, issue 2).
+# Every 200 carries all of these, as Vault's envelope does (clients such as vaultrs require them).
 ENVELOPE_KEYS = {
     "request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info", "warnings",
     "auth", "mount_type",

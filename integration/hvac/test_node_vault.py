@@ -1,6 +1,6 @@
 """node-vault 0.12.0, unchanged, against leasehold: each call runs the real client in node
 (integration/node/call.js, installed by integration/setup-node.sh) and its effect is checked in
-PostgreSQL. What node-vault needs is in shared/clients.md §2: only 200 and 204 resolve, a 204
+PostgreSQL. What node-vault needs from a server: only 200 and 204 resolve, a 204
 resolves to "", revokePrefix uses the legacy sys/revoke-prefix path, addPolicy sends `rules`,
 empty POSTs come as application/x-www-form-urlencoded, lists use the LIST verb."""
 

@@ -1,5 +1,5 @@
 //! vaultrs 0.8.0, unchanged, against the server: the calls its users make for dynamic secrets.
-//! vaultrs is strict (shared/clients.md §3): every 200 must carry `request_id`, `lease_id`,
+//! vaultrs is strict: every 200 must carry `request_id`, `lease_id`,
 //! `lease_duration` and `renewable`, and each response struct has required fields, so a call
 //! that returns Ok here proves the shape; the effects are checked in PostgreSQL.
 

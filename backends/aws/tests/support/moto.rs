@@ -1,5 +1,5 @@
-//! A throwaway moto server standing in for IAM and STS, with authentication enforced, following
-//! the recipe in shared/clients.md §4.4:
+//! A throwaway moto server standing in for IAM and STS, with authentication enforced (moto
+//! accepts any key unless its auth is switched on, so a deleted key would still work):
 //!
 //! 1. start `moto_server -p 0` from the project's virtualenv (`$LEASEHOLD_VENV`, default
 //!    `~/.cache/leasehold/venv`, made by `integration/setup-venv.sh`) and read the port it chose;
