@@ -351,7 +351,7 @@ impl Core {
             .list_by_token(accessor)
             .await?
             .into_iter()
-            .filter(|l| l.kind == "token")
+            .filter(|l| l.kind == crate::lease::TOKEN_LEASE_KIND)
             .map(|l| l.id)
             .collect();
         let report = self
@@ -390,7 +390,7 @@ impl Core {
         let mut token_rows = Vec::new();
         for acc in &tree {
             for lease in self.leases.list_by_token(acc).await? {
-                if lease.kind == "token" {
+                if lease.kind == crate::lease::TOKEN_LEASE_KIND {
                     if acc != accessor {
                         token_rows.push(lease.id);
                     }

@@ -45,7 +45,7 @@ impl Core {
             .list_by_workload(workload)
             .await?
             .into_iter()
-            .filter(|l| l.kind != "token")
+            .filter(|l| l.kind != crate::lease::TOKEN_LEASE_KIND)
             .collect();
         let ids: Vec<String> = rest.iter().map(|l| l.id.clone()).collect();
         total.leases.extend(rest.into_iter().map(|l| RevokedLease {

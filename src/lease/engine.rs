@@ -21,6 +21,9 @@ use crate::storage::Storage;
 /// The pseudo-mount UUID of token expiry rows; the resolver maps it to the token reaper.
 pub const TOKEN_MOUNT_UUID: &str = "auth/token";
 
+/// The `kind` of a token's expiry row (every other kind is a secret with an account).
+pub const TOKEN_LEASE_KIND: &str = "token";
+
 /// What the engine needs to know about a mount to act on its leases.
 #[derive(Clone)]
 pub struct ResolvedMount {

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use leasehold_backend::{BackendError, PlannedSecret};
 use tracing::{info, warn};
 
-use super::engine::{chrono_dur, Call, IssueTarget, Issued, LeaseEngine, TOKEN_MOUNT_UUID};
+use super::engine::{
+    chrono_dur, Call, IssueTarget, Issued, LeaseEngine, TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
+};
 use super::events::LeaseEvent;
 use super::id::new_lease_id;
 use super::model::{LeaseRecord, LeaseState};
@@ -211,7 +213,7 @@ impl LeaseEngine {
             id: id.to_owned(),
             mount_uuid: TOKEN_MOUNT_UUID.into(),
             mount_path: "auth/token/".into(),
-            kind: "token".into(),
+            kind: TOKEN_LEASE_KIND.into(),
             role: String::new(),
             account: format!("token {accessor}"),
             state: LeaseState::Active,

@@ -37,7 +37,9 @@ mod revoke;
 mod row_tag_migration;
 pub mod ttl;
 
-pub use engine::{LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};
+pub use engine::{
+    LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
+};
 pub use model::{LeaseRecord, LeaseState};
 
 #[cfg(test)]

@@ -123,13 +123,10 @@ impl Scope {
     }
 }
 
-/// `path` is `prefix` or lies below it on a `/` boundary.
+/// `path` (a trailing `/` ignored) is `prefix` or lies below it on a `/` boundary: the edge's
+/// segment rule ([`crate::http::path::below`]), so quotas and routing agree on what is below.
 fn below(path: &str, prefix: &str) -> bool {
-    let path = path.trim_end_matches('/');
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
+    crate::http::path::below(path.trim_end_matches('/'), prefix).is_some()
 }
 
 /// The most specific of `candidates` (scope, role) that covers a request on `path` whose role

@@ -11,11 +11,7 @@ use crate::core::api::{ApiRequest, ApiResponse, Envelope, Method};
 use crate::core::{keys, Core};
 use crate::error::{Error, LeaseProblem, Result};
 use crate::lease::id::{child_key, normalize_prefix};
-use crate::lease::LeaseRecord;
-
-/// The `kind` of the lease row that makes a token expire (written by
-/// `LeaseEngine::insert_token_lease`).
-const TOKEN_LEASE_KIND: &str = "token";
+use crate::lease::{LeaseRecord, TOKEN_LEASE_KIND};
 
 /// Serve a lease path. `rest` is below `sys/leases/` (or the legacy name: `renew/<id>`), as
 /// routed: a trailing `/` is left only on a revoke-prefix/revoke-force prefix, where it counts.
