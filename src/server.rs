@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::auth::TokenStore;
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Settings, StorageSettings};
 use crate::core::mounts::{BackendFactory, MountKind, MountTable};
 use crate::core::tokens::TokenReaper;
@@ -57,12 +57,12 @@ pub fn backend_factory() -> BackendFactory {
 pub fn auth_factory() -> BackendFactory {
     Arc::new(|kind: &str| -> Option<Arc<dyn Backend>> {
         match kind {
-            "approle" => Some(Arc::new(crate::auth::approle::AppRoleBackend::new(
-                Arc::new(SystemClock),
-            ))),
-            "jwt" => Some(Arc::new(crate::auth::jwt::JwtBackend::new(Arc::new(
-                SystemClock,
+            "approle" => Some(Arc::new(leasehold_approle::AppRoleBackend::new(Arc::new(
+                || SystemClock.now(),
             )))),
+            "jwt" => Some(Arc::new(leasehold_jwt::JwtBackend::new(Arc::new(|| {
+                SystemClock.now()
+            })))),
             _ => None,
         }
     })

@@ -18,7 +18,7 @@ mod authz;
 mod aws;
 mod first_start;
 mod integrity;
-#[path = "../../src/auth/jwt/testing.rs"]
+#[path = "../../backends/jwt/src/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;
 mod listener;

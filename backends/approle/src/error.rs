@@ -2,9 +2,9 @@
 //! tests speak of `InvalidCredentials` rather than of message text. Every variant becomes a
 //! [`BackendError`]; the core's `http::error` picks the status from that, never from the text.
 //!
-//! This enum is private to the module (the crate's one public error stays `crate::error::Error`);
-//! it exists so the texts Vault clients match on (`missing role_id`, `invalid role or secret ID`)
-//! are written once.
+//! This enum is private to the crate (what leaves it is always a [`BackendError`]); it exists
+//! so the texts Vault clients match on (`missing role_id`, `invalid role or secret ID`) are
+//! written once.
 
 use leasehold_backend::{BackendError, StorageError};
 

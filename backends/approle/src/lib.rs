@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The AppRole auth method (mount type `approle`): how a machine workload proves who it is with a
 //! role id (which names a role) and a secret id (a password for it, possibly use-limited,
 //! expiring and CIDR-bound), and gets a token whose policies the role decides.
@@ -47,18 +49,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use leasehold_backend::{
     Backend, BackendError, Credentials, MountStorage, Operation, Request, Response, SecretContext,
 };
 use tokio::sync::{OnceCell, OwnedMutexGuard};
 
-use crate::clock::SharedClock;
 use mac::MountKey;
+
+/// Where the backend reads the time: the server passes the wall clock, tests a hand-moved one.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The `approle` auth method. Build one per mount (see the module docs for why); it issues no
 /// secrets, so `create`, `renew` and `revoke` answer [`BackendError::UnsupportedOperation`].
 pub struct AppRoleBackend {
-    clock: SharedClock,
+    clock: Clock,
     key: OnceCell<MountKey>,
     locks: RoleLocks,
     /// Held while a role id is assigned, so two roles cannot claim the same custom role id at
@@ -68,13 +73,18 @@ pub struct AppRoleBackend {
 
 impl AppRoleBackend {
     /// A backend reading time from `clock` (secret id expiry, lookup timestamps).
-    pub fn new(clock: SharedClock) -> Self {
+    pub fn new(clock: Clock) -> Self {
         Self {
             clock,
             key: OnceCell::new(),
             locks: RoleLocks::default(),
             role_id_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Now, from the backend's clock.
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// The mount's HMAC key, loaded or created once.

@@ -26,7 +26,7 @@ use super::mac::Purpose;
 use super::role::{self, RoleEntry};
 use super::secret_id_entry::{self as entries, SecretIdEntry, StoredEntry, UseTaken};
 use super::AppRoleBackend;
-use crate::auth::cidr;
+use leasehold_backend::cidr;
 
 /// How many times one login re-reads a secret id that changed under it before it gives up.
 /// Every lost race means another login took a use, so a one-use secret id is settled on the
@@ -122,7 +122,7 @@ pub(super) async fn login(
             &stored.entry.token_bound_cidrs
         };
         check_address(token_cidrs, addr, &name, "role's tokens")?;
-        match entries::take_use(storage, &name, &hash, &stored, be.clock.now()).await? {
+        match entries::take_use(storage, &name, &hash, &stored, be.now()).await? {
             UseTaken::Taken => {
                 let accessor = &stored.entry.accessor;
                 tracing::info!(role.name = %name, secret_id.accessor = %accessor, "AppRole login to role {name}");
@@ -177,7 +177,7 @@ async fn check_secret_id(
             AppRoleError::InvalidCredentials,
         ));
     };
-    if stored.entry.is_expired(be.clock.now()) {
+    if stored.entry.is_expired(be.now()) {
         // Expiry is final, so removing it races with nothing: a login that read it before it
         // expired and takes a use first has logged in in time; one that does not finds it gone.
         entries::remove(storage, name, hash, &stored.entry.accessor).await?;
@@ -219,7 +219,7 @@ mod tests {
     use leasehold_backend::{AuthGrant, BackendError, MountStorage};
     use serde_json::json;
 
-    use crate::auth::approle::testing::{ip, Harness};
+    use crate::testing::{ip, Harness};
 
     const REFUSED: &str = "invalid role or secret ID";
 

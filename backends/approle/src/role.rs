@@ -18,7 +18,7 @@ use super::error::AppRoleError;
 use super::mac::{MountKey, Purpose};
 use super::token_fields::{self, TokenSettings};
 use super::{secret_id_entry, unknown_fields_warning, AppRoleBackend};
-use crate::auth::cidr;
+use leasehold_backend::cidr;
 
 /// Storage folder of roles.
 const PREFIX: &str = "role/";
@@ -310,7 +310,7 @@ mod tests {
     use leasehold_backend::BackendError;
     use serde_json::{json, Value};
 
-    use crate::auth::approle::testing::Harness;
+    use crate::testing::Harness;
 
     #[tokio::test]
     async fn create_read_defaults_and_arrays() {

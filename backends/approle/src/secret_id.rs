@@ -22,7 +22,7 @@ use super::mac::Purpose;
 use super::role::{self, RoleEntry};
 use super::secret_id_entry::{self as entries, SecretIdEntry};
 use super::{unknown_fields_warning, AppRoleBackend};
-use crate::auth::cidr;
+use leasehold_backend::cidr;
 
 const CREATE_FIELDS: &[&str] = &[
     "role_name",
@@ -195,7 +195,7 @@ async fn create(
         }
         .into());
     }
-    let now = be.clock.now();
+    let now = be.now();
     let entry = SecretIdEntry {
         accessor: uuid::Uuid::new_v4().to_string(),
         metadata: new.metadata,
@@ -247,7 +247,7 @@ async fn live(
     hash: String,
 ) -> Result<Option<(String, SecretIdEntry)>, BackendError> {
     match entries::load(storage, name, &hash).await? {
-        Some(entry) if entry.is_expired(be.clock.now()) => {
+        Some(entry) if entry.is_expired(be.now()) => {
             entries::remove(storage, name, &hash, &entry.accessor).await?;
             Ok(None)
         }
@@ -352,7 +352,7 @@ mod tests {
     use leasehold_backend::BackendError;
     use serde_json::{json, Map, Value};
 
-    use crate::auth::approle::testing::Harness;
+    use crate::testing::Harness;
 
     async fn generate(h: &Harness, role: &str, body: Value) -> Map<String, Value> {
         let resp = h

@@ -15,8 +15,12 @@ use leasehold_backend::{
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use chrono::{DateTime, Utc};
+
 use super::AppRoleBackend;
-use crate::clock::ManualClock;
+
+/// The harness clock: one instant every node of a test shares and the test moves by hand.
+type ManualClock = Mutex<DateTime<Utc>>;
 
 /// A mount's storage in a map. Every call yields to the scheduler first, so concurrent tasks
 /// interleave between a read and the write that follows it, as they would over SQLite.
@@ -103,9 +107,9 @@ impl Harness {
         let start = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        let clock = Arc::new(ManualClock::at(start));
+        let clock = Arc::new(Mutex::new(start));
         Self {
-            backend: AppRoleBackend::new(clock.clone()),
+            backend: Self::backend(&clock),
             storage: Arc::new(MemoryStorage::default()),
             clock,
         }
@@ -115,14 +119,19 @@ impl Harness {
     /// memory (the per-role locks, the cached key) is shared with this one.
     pub(crate) fn second_node(&self) -> Self {
         Self {
-            backend: AppRoleBackend::new(self.clock.clone()),
+            backend: Self::backend(&self.clock),
             storage: Arc::clone(&self.storage),
             clock: Arc::clone(&self.clock),
         }
     }
 
+    fn backend(clock: &Arc<ManualClock>) -> AppRoleBackend {
+        let clock = Arc::clone(clock);
+        AppRoleBackend::new(Arc::new(move || *clock.lock().unwrap()))
+    }
+
     pub(crate) fn advance(&self, d: Duration) {
-        self.clock.advance(chrono::Duration::from_std(d).unwrap());
+        *self.clock.lock().unwrap() += chrono::Duration::from_std(d).unwrap();
     }
 
     fn request(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::error::AppRoleError;
-use crate::auth::cidr;
+use leasehold_backend::cidr;
 
 /// Every field name this module reads, for the unknown-field warning.
 pub(super) const FIELD_NAMES: &[&str] = &[

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use leasehold_backend::storage::{get_json, put_json};
 use leasehold_backend::{
     AuthGrant, Backend, BackendError, Credentials, Operation, Request, Response, SecretContext,
@@ -14,23 +15,17 @@ use leasehold_backend::{
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
-use super::{validate, JwtConfig, JwtError, JwtRole, KeySet};
-use crate::clock::SharedClock;
+use super::{validate, JwtConfig, JwtRole, KeySet};
+
+/// Where the backend reads the time: the server passes the wall clock, tests a fixed one.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 const CONFIG_KEY: &str = "config";
 
 /// One JWT mount. Keys are cached in memory beside the config they were built from.
 pub struct JwtBackend {
-    clock: SharedClock,
+    clock: Clock,
     keys: Mutex<Option<Arc<KeySet>>>,
-}
-
-fn backend_error(e: JwtError) -> BackendError {
-    if e.is_caller_fault() {
-        BackendError::InvalidRequest(e.to_string())
-    } else {
-        BackendError::Target(e.to_string())
-    }
 }
 
 fn object(v: Value) -> Map<String, Value> {
@@ -42,7 +37,7 @@ fn object(v: Value) -> Map<String, Value> {
 
 impl JwtBackend {
     /// A backend reading time from `clock`.
-    pub fn new(clock: SharedClock) -> Self {
+    pub fn new(clock: Clock) -> Self {
         Self {
             clock,
             keys: Mutex::new(None),
@@ -59,13 +54,13 @@ impl JwtBackend {
         if let Some(keys) = cached.as_ref() {
             return Ok(keys.clone());
         }
-        let keys = Arc::new(KeySet::from_config(config).map_err(backend_error)?);
+        let keys = Arc::new(KeySet::from_config(config).map_err(BackendError::from)?);
         *cached = Some(keys.clone());
         Ok(keys)
     }
 
     async fn write_config(&self, req: &Request) -> Result<Option<Response>, BackendError> {
-        let config = JwtConfig::from_fields(&req.fields).map_err(backend_error)?;
+        let config = JwtConfig::from_fields(&req.fields).map_err(BackendError::from)?;
         put_json(req.storage.as_ref(), CONFIG_KEY, &config).await?;
         *self.keys.lock().await = None;
         Ok(None)
@@ -80,8 +75,8 @@ impl JwtBackend {
             }
             Operation::Create | Operation::Update => {
                 let existing: Option<JwtRole> = get_json(req.storage.as_ref(), &key).await?;
-                let role =
-                    JwtRole::from_fields(&req.fields, existing.as_ref()).map_err(backend_error)?;
+                let role = JwtRole::from_fields(&req.fields, existing.as_ref())
+                    .map_err(BackendError::from)?;
                 put_json(req.storage.as_ref(), &key, &role).await?;
                 Ok(None)
             }
@@ -115,9 +110,9 @@ impl JwtBackend {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| BackendError::invalid("missing token"))?;
         let keys = self.key_set(&config).await?;
-        let claims = validate(&config, &role, &keys, &jwt, self.clock.now())
+        let claims = validate(&config, &role, &keys, &jwt, (self.clock)())
             .await
-            .map_err(backend_error)?;
+            .map_err(BackendError::from)?;
         let mut metadata = claims.metadata.clone();
         metadata.insert("role".into(), role_name.clone());
         let subject = claims

@@ -174,7 +174,7 @@ fn parse_algs(fields: &Fields) -> Result<Vec<SigningAlg>, JwtError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::auth::jwt::testing::{fields, EC1, RSA1, TEST_CA_PEM};
+    use crate::testing::{fields, EC1, RSA1, TEST_CA_PEM};
 
     fn refused(v: Value) -> String {
         JwtConfig::from_fields(&fields(v)).unwrap_err().to_string()
@@ -222,7 +222,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(pinned.jwks_ca_pem.as_deref(), Some(TEST_CA_PEM));
-        crate::auth::jwt::KeySet::from_config(&pinned).unwrap();
+        crate::KeySet::from_config(&pinned).unwrap();
         let err = refused(json!({"jwks_url": "https://idp.example/keys", "jwks_ca_pem": "junk"}));
         assert!(err.starts_with("jwks_ca_pem"), "{err}");
         let err = refused(json!({"jwt_validation_pubkeys": [RSA1.public_pem], "jwks_ca_pem": "x"}));

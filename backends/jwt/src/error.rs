@@ -3,6 +3,8 @@
 //! keep working. No text ever carries the token or a claim value taken from it: only claim *names*
 //! (from the role) and the header's `kid`/`alg` (truncated), which are not secret.
 
+use leasehold_backend::BackendError;
+
 /// Everything the JWT auth method can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
@@ -116,18 +118,17 @@ impl JwtError {
     }
 }
 
-/// Lets login and config handlers use `?`. Caller faults become 400s with the texts above; a
-/// failed JWKS fetch is the identity provider's failure, reported as a target error (502).
-impl From<JwtError> for crate::error::Error {
+/// Lets login and config handlers use `?`. Caller faults become invalid requests (400) with the
+/// texts above; a failed JWKS fetch is the identity provider's failure, reported as a target
+/// error (502).
+impl From<JwtError> for BackendError {
     fn from(e: JwtError) -> Self {
         match e {
-            JwtError::KeysUnavailable(_) => {
-                crate::error::Error::Backend(leasehold_backend::BackendError::Target(e.to_string()))
-            }
+            JwtError::KeysUnavailable(_) => BackendError::Target(e.to_string()),
             JwtError::InvalidParameter(_)
             | JwtError::InvalidToken(_)
             | JwtError::InvalidClaims(_)
-            | JwtError::AudienceNotBound => crate::error::Error::InvalidRequest(e.to_string()),
+            | JwtError::AudienceNotBound => BackendError::InvalidRequest(e.to_string()),
         }
     }
 }
@@ -155,13 +156,13 @@ mod tests {
     #[test]
     fn statuses_split_caller_fault_from_ours() {
         assert!(matches!(
-            crate::error::Error::from(JwtError::AudienceNotBound),
-            crate::error::Error::InvalidRequest(_)
+            BackendError::from(JwtError::AudienceNotBound),
+            BackendError::InvalidRequest(_)
         ));
         assert!(!JwtError::KeysUnavailable("timeout".into()).is_caller_fault());
         assert!(matches!(
-            crate::error::Error::from(JwtError::KeysUnavailable("timeout".into())),
-            crate::error::Error::Backend(leasehold_backend::BackendError::Target(_))
+            BackendError::from(JwtError::KeysUnavailable("timeout".into())),
+            BackendError::Target(_)
         ));
     }
 }

@@ -264,7 +264,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::auth::jwt::testing::{at, JwksServer, EC1, RSA1, RSA2};
+    use crate::testing::{at, JwksServer, EC1, RSA1, RSA2};
     use serde_json::json;
 
     fn policy() -> JwksCachePolicy {

@@ -382,7 +382,7 @@ pub(crate) fn shorten(s: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::auth::jwt::testing::{EC1, RSA1};
+    use crate::testing::{EC1, RSA1};
     use serde_json::json;
 
     #[test]

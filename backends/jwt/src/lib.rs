@@ -1,10 +1,12 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The JWT auth method's logic: what a mount's config and roles hold, where verification keys
 //! come from, and whether a given JWT may log in under a role. A CI system's OIDC token
 //! (GitHub Actions, GitLab, Kubernetes service accounts) is exchanged for a short-lived
 //! leasehold token this way.
 //!
-//! This module owns no HTTP paths and issues no tokens. The auth backend on top of it maps
-//! Vault's paths onto it:
+//! The logic owns no HTTP paths and issues no tokens. The auth backend on top of it
+//! ([`JwtBackend`]) maps Vault's paths onto it:
 //! - `auth/<mount>/config` → [`JwtConfig::from_fields`] on write (the whole config is replaced),
 //!   [`JwtConfig::to_read_json`] on read; then rebuild the mount's [`KeySet`] with
 //!   [`KeySet::from_config`].
@@ -20,7 +22,7 @@
 //! `kid` triggers a refetch, refetches happen at most every 10 seconds, and a failed refetch
 //! keeps the previous keys.
 //!
-//! Files: [`config`] and [`role`] (the stored models and their Vault-compatible validation),
+//! Files: [`backend`] (the mounted backend), [`config`] and [`role`] (the stored models and their Vault-compatible validation),
 //! [`keys`] (PEM and JWK keys, accepted algorithms), [`jwks`] (the HTTP cache), [`validate`]
 //! (the checks), [`error`].
 
@@ -35,7 +37,7 @@ pub mod validate;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use backend::JwtBackend;
+pub use backend::{Clock, JwtBackend};
 pub use config::JwtConfig;
 pub use error::{ClaimsProblem, JwtError, TokenProblem};
 pub use jwks::JwksCachePolicy;

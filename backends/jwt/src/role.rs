@@ -430,7 +430,7 @@ mod secs {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::auth::jwt::testing::fields;
+    use crate::testing::fields;
 
     fn create(v: Value) -> Result<JwtRole, JwtError> {
         JwtRole::from_fields(&fields(v), None)

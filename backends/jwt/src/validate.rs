@@ -376,7 +376,7 @@ fn mapped_claims(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::auth::jwt::testing::{at, fields, forge, JwksServer, EC1, ED1, RSA1, RSA2};
+    use crate::testing::{at, fields, forge, JwksServer, EC1, ED1, RSA1, RSA2};
     use jsonwebtoken::Algorithm;
     use serde_json::json;
 

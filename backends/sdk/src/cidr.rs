@@ -1,6 +1,7 @@
 //! CIDR blocks for tokens' bound CIDRs and AppRole's `secret_id_bound_cidrs`, `cidr_list` and
 //! `token_bound_cidrs`: parsing, "is this client inside", "is this list narrower than that one",
-//! and "what do two lists both allow" (a child token's binding under its parent's).
+//! and "what do two lists both allow" (a child token's binding under its parent's). Here because
+//! both the core (token bindings, checked on every request) and the AppRole engine use it.
 //!
 //! Blocks are stored as the caller wrote them (trimmed) after validation, so reads give back what
 //! was written; they are parsed again when used. A bare address is a block of one host. An
@@ -8,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use super::approle::error::AppRoleError;
+use crate::BackendError;
 
 /// One parsed block: a network address and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,11 +64,9 @@ impl CidrBlock {
     }
 }
 
-/// Validate a list given for `field`, returning it trimmed, without blanks and duplicates.
-pub(crate) fn validate(
-    field: &'static str,
-    items: Vec<String>,
-) -> Result<Vec<String>, AppRoleError> {
+/// Validate a list given for `field`, returning it trimmed, without blanks and duplicates. A
+/// malformed block is the caller's fault, named with its field.
+pub fn validate(field: &'static str, items: Vec<String>) -> Result<Vec<String>, BackendError> {
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let item = item.trim();
@@ -75,10 +74,9 @@ pub(crate) fn validate(
             continue;
         }
         if CidrBlock::parse(item).is_none() {
-            return Err(AppRoleError::field(
-                field,
-                format!("{item:?} is not an IP address or CIDR block"),
-            ));
+            return Err(BackendError::invalid(format!(
+                "invalid {field}: {item:?} is not an IP address or CIDR block"
+            )));
         }
         out.push(item.to_owned());
     }
@@ -87,7 +85,7 @@ pub(crate) fn validate(
 
 /// Whether a client at `addr` may pass a binding to `blocks`. An empty list binds nothing; an
 /// unknown address never passes a non-empty list.
-pub(crate) fn allows(blocks: &[String], addr: Option<IpAddr>) -> bool {
+pub fn allows(blocks: &[String], addr: Option<IpAddr>) -> bool {
     if blocks.is_empty() {
         return true;
     }
@@ -102,7 +100,7 @@ pub(crate) fn allows(blocks: &[String], addr: Option<IpAddr>) -> bool {
 
 /// Whether every block of `inner` lies within some block of `outer`; an empty `outer` is no
 /// restriction. A secret id may narrow its role's binding, never widen it.
-pub(crate) fn within(inner: &[String], outer: &[String]) -> bool {
+pub fn within(inner: &[String], outer: &[String]) -> bool {
     if outer.is_empty() {
         return true;
     }
@@ -116,7 +114,7 @@ pub(crate) fn within(inner: &[String], outer: &[String]) -> bool {
 /// lies within the other (two CIDR blocks either nest or are disjoint, so this is exact). An
 /// empty list is no restriction, so the other list is the answer; two non-empty lists that share
 /// no address give an empty list, which the caller must treat as "nowhere", not "anywhere".
-pub(crate) fn narrowest(a: &[String], b: &[String]) -> Vec<String> {
+pub fn narrowest(a: &[String], b: &[String]) -> Vec<String> {
     if a.is_empty() {
         return b.to_vec();
     }

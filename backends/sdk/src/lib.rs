@@ -2,6 +2,7 @@
 //!
 //! Map of the crate:
 //! - [`backend`]: the [`Backend`] trait a secrets engine implements.
+//! - [`cidr`]: CIDR bindings (tokens' `bound_cidrs`, AppRole's secret id bounds).
 //! - [`request`]: [`Request`], [`Operation`] and weakly typed field access ([`Fields`]).
 //! - [`response`]: [`Response`], [`PlannedSecret`] and [`Credentials`].
 //! - [`storage`]: [`MountStorage`], the per-mount key/value view (sealed at rest by the core).
@@ -9,6 +10,7 @@
 //! - [`error`]: [`BackendError`], what went wrong for the caller.
 
 pub mod backend;
+pub mod cidr;
 pub mod duration;
 pub mod error;
 pub mod marker;
