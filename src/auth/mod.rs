@@ -2,10 +2,11 @@
 //! that exchange a workload's credential for a token are engines of their own
 //! (`backends/approle`, `backends/jwt`), mounted by `server::auth_factory`.
 
-pub mod policy;
-pub mod token;
-
 /// CIDR bindings live in the SDK, shared with the AppRole engine; re-exported so the core's
 /// token checks keep naming them `auth::cidr`.
 pub use leasehold_backend::cidr;
+
+pub mod policy;
+pub mod token;
+
 pub use token::{PlainToken, TokenEntry, TokenStore};

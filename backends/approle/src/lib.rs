@@ -49,7 +49,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use leasehold_backend::{
     Backend, BackendError, Credentials, MountStorage, Operation, Request, Response, SecretContext,
 };
@@ -58,7 +57,7 @@ use tokio::sync::{OnceCell, OwnedMutexGuard};
 use mac::MountKey;
 
 /// Where the backend reads the time: the server passes the wall clock, tests a hand-moved one.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 /// The `approle` auth method. Build one per mount (see the module docs for why); it issues no
 /// secrets, so `create`, `renew` and `revoke` answer [`BackendError::UnsupportedOperation`].
@@ -83,7 +82,7 @@ impl AppRoleBackend {
     }
 
     /// Now, from the backend's clock.
-    fn now(&self) -> DateTime<Utc> {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
         (self.clock)()
     }
 
