@@ -91,3 +91,25 @@ pub fn open_append(path: &Path) -> Result<File, String> {
         .open(path)
         .map_err(|e| format!("cannot open audit file {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_file_is_followed_and_a_deleted_one_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut sink = FileSink::new(path.clone());
+        sink.write_entry(b"one\n").unwrap();
+        std::fs::rename(&path, dir.path().join("audit.log.1")).unwrap();
+        sink.write_entry(b"two\n").unwrap();
+        sink.write_entry(b"three\n").unwrap();
+        let rotated = std::fs::read_to_string(dir.path().join("audit.log.1")).unwrap();
+        assert_eq!(rotated, "one\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\nthree\n");
+        std::fs::remove_file(&path).unwrap();
+        sink.write_entry(b"four\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "four\n");
+    }
+}

@@ -44,7 +44,7 @@ impl Writer {
     pub fn on_thread(name: &str, mut sink: impl BlockingSink) -> Result<Self, String> {
         let (queue, mut jobs) = mpsc::channel::<Job>(QUEUE_DEPTH);
         std::thread::Builder::new()
-            .name(format!("audit {name}"))
+            .name("audit-writer".into())
             .spawn(move || {
                 while let Some(job) = jobs.blocking_recv() {
                     let written = sink.write_entry(&with_newline(&job.line));
