@@ -1,5 +1,15 @@
-//! The crate's one error type, named for what went wrong for the caller. `http::error` is the one
-//! place that turns each variant into a status code; client mistakes are 4xx, our failures 5xx.
+//! The crate's one error type, named for what went wrong for the caller. Each variant says whose
+//! fault it is, and that picks its status class in `http::error` (the one place that chooses
+//! status codes):
+//!
+//! - **the caller's** (bad input, no permission, a quota, an unknown lease): 4xx;
+//! - **the target's** (a database or IAM that refused, failed or was unreachable, on issue,
+//!   renew or a synchronous revoke alike): 502, with the target's scrubbed reason;
+//! - **ours** (storage, a broken invariant, an audit trail that could not be written): 500
+//!   (503 for a request that outlived its time limit), with no internal detail sent.
+//!
+//! A failure of ours is never reported as the caller's: an error from storage or a bug travels
+//! as [`Error::Storage`] or [`Error::Internal`], never stringified into [`Error::InvalidRequest`].
 
 use leasehold_backend::BackendError;
 
@@ -29,14 +39,16 @@ pub enum Error {
     /// The request body did not arrive within the listener's `http_read_timeout`.
     #[error("the request body was not received within the listener's http_read_timeout")]
     BodyTimeout,
-    /// The request took longer than the listener's `max_request_duration`. What it started is
+    /// Ours: the request took longer than the listener's `max_request_duration`. What it started is
     /// finished in the background (a credential issued then still gets its lease).
     #[error("the request took longer than the listener's max_request_duration")]
     RequestDuration,
     /// A lease lookup or renew named no live lease.
     #[error("{0}")]
     Lease(LeaseProblem),
-    /// A synchronous revocation could not destroy the account; the lease stays `revoking`.
+    /// The target's fault: a synchronous revocation could not destroy the account because its
+    /// target refused, failed or was unreachable; the lease stays `revoking` and is retried.
+    /// (A failure of ours while revoking is [`Error::Storage`] or [`Error::Internal`].)
     #[error("failed to revoke lease {lease_id}: {error}")]
     RevokeFailed {
         /// The lease that is still live.
@@ -44,7 +56,8 @@ pub enum Error {
         /// The target's error, scrubbed of secrets.
         error: String,
     },
-    /// A secrets engine refused or failed.
+    /// A secrets engine refused (the caller's fault), its target failed (the target's) or its
+    /// storage failed (ours): [`BackendError`]'s variants say which.
     #[error(transparent)]
     Backend(#[from] BackendError),
     /// A rate-limit quota refused the request (Vault's text).
@@ -59,13 +72,14 @@ pub enum Error {
         /// The request's canonical path.
         path: String,
     },
-    /// Audit devices are enabled and none could record the request: refused (fail closed).
+    /// Ours: audit devices are enabled and none recorded the request in time: refused (fail
+    /// closed).
     #[error("no audit device could record the request; it was refused")]
     AuditFailed,
-    /// Our storage failed.
+    /// Ours: our storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
-    /// A broken invariant on our side.
+    /// Ours: a broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
 }

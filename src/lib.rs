@@ -11,6 +11,8 @@
 //! - [`storage`]: the `Storage` trait, SQLite and PostgreSQL, AES-256-GCM sealing bound to each
 //!   value's place, and the keyring (terms, rotation, the one-time format migration).
 //! - [`auth`]: the token store.
+//! - [`audit`]: audit devices; each device's writer owns its file or socket, and a request waits
+//!   a bounded time for its entry to be written (none written: refused, fail closed).
 //! - [`metrics`]: Prometheus counters and histograms fed by lease events, gauges read from storage.
 //! - [`server`]: assembly at start-up; its listener (timeouts, connection cap, TLS) and the first
 //!   start (the root token minted once; `operator generate-root`).

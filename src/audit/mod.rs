@@ -1,17 +1,24 @@
 //! Audit devices, as Vault's: every request and response is written to each enabled device, with
 //! secret values replaced by HMACs under the device's key; lease lifecycle events (expiry, each
 //! destruction attempt, irrevocable, force-removal, orphans) are written too, even when no request
-//! caused them. If devices are enabled and none can write, requests are refused (fail closed).
+//! caused them. If devices are enabled and none records a request's entry within
+//! [`ACK_TIMEOUT`], the request is refused (fail closed).
 //!
-//! - [`device`]: file, socket and stdout sinks.
+//! - [`device`]: a device's options and its writer.
+//! - [`writer`]: the queue and the task (or thread) that owns a device's sink.
+//! - [`file`], [`socket`]: the sinks.
 //! - [`entry`]: the entries' shape.
 //! - [`hash`]: the HMAC of secret values.
 
 pub mod device;
 pub mod entry;
+pub mod file;
 pub mod hash;
+pub mod socket;
+pub mod writer;
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -24,6 +31,10 @@ use crate::storage::sealed::SealedKv;
 pub use device::{Device, DeviceConfig};
 
 const DEVICES_KEY: &str = "core/audit";
+
+/// How long a request waits for its entry to be written. Devices are waited for together, so a
+/// request is delayed by at most this much however many devices have stalled.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The enabled devices.
 pub struct AuditBroker {
@@ -110,7 +121,7 @@ impl AuditBroker {
         let mut key = Zeroizing::new(vec![0u8; 32]);
         rand::rngs::OsRng.fill_bytes(&mut key);
         let device = Device::new(config, key.clone()).map_err(Error::invalid)?;
-        device.probe().map_err(Error::invalid)?;
+        device.probe().await.map_err(Error::invalid)?;
         self.kv.put(&key_path(&device.config.path), &key).await?;
         self.devices
             .write()
@@ -137,28 +148,55 @@ impl AuditBroker {
             .map(|d| hash::hash(&d.key, input))
     }
 
-    /// Write an entry built per device (hashes differ by key). Fails when devices are enabled
-    /// and none recorded it: the caller must then refuse the request.
-    pub fn log(&self, build: impl Fn(&[u8]) -> Value) -> Result<()> {
+    /// Write an entry built per device (hashes differ by key) and wait, at most [`ACK_TIMEOUT`],
+    /// until the devices have written it. Fails when devices are enabled and none recorded it:
+    /// the caller must then refuse the request.
+    pub async fn log(&self, build: impl Fn(&[u8]) -> Value) -> Result<()> {
         let devices = self.snapshot();
         if devices.is_empty() {
             return Ok(());
         }
-        let mut written = 0;
-        for d in &devices {
+        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        let writes = devices.iter().map(|d| {
             let line = build(&d.key).to_string();
-            match d.write(&line) {
-                Ok(()) => written += 1,
-                Err(e) => {
-                    tracing::error!(audit.path = %d.config.path, error = %e, "audit device {} failed: {e}", d.config.path)
-                }
+            async move { (d, d.write(line, deadline).await) }
+        });
+        let outcomes = futures_util::future::join_all(writes).await;
+        any_recorded(outcomes.into_iter())
+    }
+
+    /// Queue an entry built per device, without waiting: for events no caller waits on. Fails
+    /// when devices are enabled and none accepted it (every queue full or stopped).
+    pub fn enqueue(&self, build: impl Fn(&[u8]) -> Value) -> Result<()> {
+        let devices = self.snapshot();
+        if devices.is_empty() {
+            return Ok(());
+        }
+        any_recorded(
+            devices
+                .iter()
+                .map(|d| (d, d.enqueue(build(&d.key).to_string()))),
+        )
+    }
+}
+
+/// Each device's outcome for one entry, failures logged: [`Error::AuditFailed`] when none took it.
+fn any_recorded<'a>(
+    outcomes: impl Iterator<Item = (&'a Arc<Device>, Result<(), String>)>,
+) -> Result<()> {
+    let mut recorded = 0;
+    for (d, outcome) in outcomes {
+        match outcome {
+            Ok(()) => recorded += 1,
+            Err(e) => {
+                tracing::error!(audit.path = %d.config.path, error = %e, "audit device {} failed: {e}", d.config.path)
             }
         }
-        if written == 0 {
-            return Err(Error::AuditFailed);
-        }
-        Ok(())
     }
+    if recorded == 0 {
+        return Err(Error::AuditFailed);
+    }
+    Ok(())
 }
 
 /// Lease events go to the audit log whether or not a request caused them.
@@ -171,8 +209,10 @@ pub struct AuditObserver {
 }
 
 impl LeaseObserver for AuditObserver {
+    /// Queued, not waited for: the engine calls observers inline (holding the lease's lock), so a
+    /// stalled device must not stall destruction. The device's writer records events in order.
     fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
-        let logged = self.broker.log(|_key| {
+        let logged = self.broker.enqueue(|_key| {
             let mut e = entry::lease_event(at, event);
             if let Some(obj) = e.as_object_mut() {
                 obj.insert("node".into(), Value::String(self.node.clone()));

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
-use leasehold_backend::Operation;
 use serde_json::{Map, Value};
 
 use super::api::ApiRequest;
@@ -195,10 +194,5 @@ impl Core {
         }
         let acl = self.policies.acl(&token.policies).await?;
         Ok(acl.capabilities(path).contains(Capability::Sudo))
-    }
-
-    /// The capability an operation needs.
-    pub fn capability_for(op: Operation) -> Capability {
-        Capability::for_operation(op)
     }
 }

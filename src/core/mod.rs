@@ -93,20 +93,20 @@ impl Core {
             }
             let route = route.to_owned();
             let audited = req.clone();
-            self.audit_request(&audited, None)?;
+            self.audit_request(&audited, None).await?;
             let result = system::handle_unauthenticated(self, &req, &route).await;
             return self.audit_response(&audited, None, result).await;
         }
         if let Some(login) = self.login_route(route) {
             let audited = req.clone();
-            self.audit_request(&audited, None)?;
+            self.audit_request(&audited, None).await?;
             let result = self.login(req, login).await;
             let result = self.wrap_response(&audited, None, result).await;
             return self.audit_response(&audited, None, result).await;
         }
         if let Err(e) = self.check_named_wrapping_token(&req, route).await {
             let audited = req.clone();
-            self.audit_request(&audited, None)?;
+            self.audit_request(&audited, None).await?;
             return self.audit_response(&audited, None, Err(e)).await;
         }
         let (token, last_use) = match self.authenticate(&req).await {
@@ -117,20 +117,21 @@ impl Core {
             other => other?,
         };
         let audited = req.clone();
-        self.audit_request(&audited, Some(&token))?;
+        self.audit_request(&audited, Some(&token)).await?;
         let result = self.serve(req, &token, last_use).await;
         let result = self.wrap_response(&audited, Some(&token), result).await;
         self.audit_response(&audited, Some(&token), result).await
     }
 
     /// Write the request entry; with audit devices enabled and none writing, refuse (fail closed).
-    fn audit_request(&self, req: &ApiRequest, token: Option<&TokenEntry>) -> Result<()> {
+    async fn audit_request(&self, req: &ApiRequest, token: Option<&TokenEntry>) -> Result<()> {
         if !self.audit.enabled() {
             return Ok(());
         }
         let now = self.clock.now();
         self.audit
             .log(|key| crate::audit::entry::request(key, now, req, &req.request_id, token))
+            .await
     }
 
     /// Write the response entry. If no device records it, the answer is withheld, and a lease it
@@ -146,9 +147,12 @@ impl Core {
         }
         let now = self.clock.now();
         let view = result.as_ref().map_err(|e| e.to_string());
-        let logged = self.audit.log(|key| {
-            crate::audit::entry::response(key, now, req, &req.request_id, token, view.clone())
-        });
+        let logged = self
+            .audit
+            .log(|key| {
+                crate::audit::entry::response(key, now, req, &req.request_id, token, view.clone())
+            })
+            .await;
         if let Err(e) = logged {
             if let Ok(ApiResponse::Ok(env)) = &result {
                 if !env.lease_id.is_empty() {

@@ -229,7 +229,7 @@ impl Core {
             .check_rate(path, role.as_deref(), req.remote_addr);
         if limited.refused.is_some()
             && self.quotas.current().config.enable_rate_limit_audit_logging
-            && self.audit_request(req, None).is_ok()
+            && self.audit_request(req, None).await.is_ok()
         {
             let refusal = Err(Error::RateLimitQuotaExceeded {
                 path: path.to_owned(),

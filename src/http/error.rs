@@ -1,6 +1,7 @@
 //! The one place that chooses status codes. Every [`Error`] variant maps here, exhaustively, to
 //! Vault's `{"errors": [...]}` body; adding a variant does not compile until it has a status.
-//! Internal detail (storage, bugs) is logged, never sent.
+//! The rule is `crate::error`'s: the caller's fault 4xx, the target's 502, ours 500. Internal
+//! detail (storage, bugs) is logged, never sent.
 
 use axum::http::StatusCode;
 use leasehold_backend::BackendError;
@@ -22,7 +23,8 @@ pub fn status_and_messages(err: &Error) -> (StatusCode, Vec<String>) {
         Error::BodyTimeout => (S::REQUEST_TIMEOUT, vec![err.to_string()]),
         Error::RequestDuration => (S::SERVICE_UNAVAILABLE, vec![err.to_string()]),
         Error::Lease(problem) => (S::BAD_REQUEST, vec![problem.to_string()]),
-        Error::RevokeFailed { .. } => (S::BAD_REQUEST, vec![err.to_string()]),
+        // The target's fault, as on issue: the lease is still live and will be retried.
+        Error::RevokeFailed { .. } => (S::BAD_GATEWAY, vec![err.to_string()]),
         Error::Backend(b) => match b {
             BackendError::InvalidRequest(m) => (S::BAD_REQUEST, vec![m.clone()]),
             BackendError::UnsupportedPath => (S::NOT_FOUND, vec!["unsupported path".into()]),
@@ -67,5 +69,21 @@ mod tests {
         let (s, m) = status_and_messages(&Error::Internal("secret detail".into()));
         assert_eq!(s, 500);
         assert_eq!(m, vec!["internal error"]);
+    }
+
+    #[test]
+    fn a_failure_is_the_callers_the_targets_or_ours() {
+        let target_down = Error::RevokeFailed {
+            lease_id: "database/creds/ro/1".into(),
+            error: "connection refused".into(),
+        };
+        let issue_target_down = Error::Backend(BackendError::TargetNotReached("refused".into()));
+        assert_eq!(status_and_messages(&target_down).0, 502);
+        assert_eq!(status_and_messages(&issue_target_down).0, 502);
+        let storage = Error::Storage(crate::storage::StorageError("disk I/O error".into()));
+        let (s, m) = status_and_messages(&storage);
+        assert_eq!((s.as_u16(), m), (500, vec!["internal error".to_owned()]));
+        assert_eq!(status_and_messages(&Error::AuditFailed).0, 500);
+        assert_eq!(status_and_messages(&Error::invalid("bad ttl")).0, 400);
     }
 }

@@ -1,9 +1,14 @@
 //! The evidence: audit entries for a lease's whole life, secret values hashed, purpose recorded,
-//! and requests refused when no audit device can write.
+//! and requests refused when no audit device can write; a device that stalls delays requests by
+//! a bounded time and stalls neither other devices nor expiry.
 
+use std::time::Duration;
+
+use leasehold::audit::ACK_TIMEOUT;
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
-use crate::app::{PgTarget, TestApp};
+use crate::app::{issue, PgTarget, TestApp};
 
 fn entries(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -188,4 +193,116 @@ async fn a_role_can_require_a_purpose() {
     assert_eq!(lookup["data"]["purpose"], "incident 7 triage");
     let (_, role) = app.get("database/roles/why").await;
     assert_eq!(role["data"]["require_purpose"], true);
+}
+
+/// An address that accepts no connection and refuses none: a listener with a backlog of one,
+/// never accepting, whose queue is filled first. Connecting to it hangs (the kernel drops the
+/// SYNs), like a collector behind a black hole. Keep the returned value alive.
+async fn black_hole() -> (String, Vec<std::net::TcpStream>, tokio::net::TcpListener) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+            Ok(s) => queued.push(s),
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+                break;
+            }
+        }
+        assert!(queued.len() < 64, "the listener's queue never filled");
+    }
+    (address.to_string(), queued, listener)
+}
+
+/// Enable a `file/` device (its log's path is returned) and a `collector/` socket device whose
+/// address is a black hole (kept open while the returned value lives).
+async fn file_and_stalled_socket(app: &TestApp) -> (std::path::PathBuf, impl Sized) {
+    let log = app.dir.path().join("audit.log");
+    app.ok(
+        "sys/audit/file",
+        json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+    )
+    .await;
+    let (address, queued, listener) = black_hole().await;
+    app.ok(
+        "sys/audit/collector",
+        json!({"type": "socket", "options": {"address": address}}),
+    )
+    .await;
+    (log, (queued, listener))
+}
+
+/// The slowest a request may be with a device stalled: the bound, plus slack for a loaded host.
+const STALLED_AT_MOST: Duration = Duration::from_millis(ACK_TIMEOUT.as_millis() as u64 + 1500);
+
+#[tokio::test]
+async fn a_stalled_socket_device_delays_requests_by_the_bound_at_most_and_the_file_gets_every_entry_in_order(
+) {
+    let app = TestApp::spawn().await;
+    let (log, _black_hole) = file_and_stalled_socket(&app).await;
+
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let started = Instant::now();
+        let (s, v) = app.get("auth/token/lookup-self").await;
+        assert_eq!(s, 200, "the file device records the request: {v}");
+        assert!(
+            started.elapsed() < STALLED_AT_MOST,
+            "a stalled device held a request for {:?}",
+            started.elapsed()
+        );
+        ids.push(v["request_id"].as_str().unwrap().to_owned());
+    }
+
+    // Every request and response entry, in the order the requests were made.
+    let seen: Vec<(String, String)> = entries(&log)
+        .iter()
+        .filter_map(|e| {
+            let id = e["request"]["id"].as_str()?;
+            ids.iter()
+                .any(|i| i == id)
+                .then(|| (e["type"].as_str().unwrap().to_owned(), id.to_owned()))
+        })
+        .collect();
+    let expected: Vec<(String, String)> = ids
+        .iter()
+        .flat_map(|id| {
+            [
+                ("request".to_owned(), id.clone()),
+                ("response".to_owned(), id.clone()),
+            ]
+        })
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn with_only_an_unreachable_device_requests_fail_closed_and_leases_still_expire() {
+    let app = TestApp::spawn().await;
+    let (_log, _black_hole) = file_and_stalled_socket(&app).await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "stalled", "3s", "1h").await;
+    let (_, user, _, _) = issue(&app, "stalled").await;
+
+    // The file device goes; the one left cannot record the answer to its own removal.
+    let (s, _) = app.call("DELETE", "sys/audit/file", None).await;
+    assert_eq!(s, 500);
+    let (s, v) = app.get("sys/audit").await;
+    assert_eq!(s, 500, "{v}");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (s, v) = app.get("auth/token/lookup-self").await;
+        assert_eq!(s, 500, "no device recorded the request: {v}");
+        assert!(
+            v["errors"][0].as_str().unwrap().contains("audit"),
+            "the error says why: {v}"
+        );
+        assert!(started.elapsed() < STALLED_AT_MOST);
+    }
+    // Expiry does not wait on the audit trail: the account is destroyed on time.
+    pg.wait_gone(&user, Duration::from_secs(15)).await;
 }

@@ -306,3 +306,82 @@ async fn a_graceful_stop_leaves_no_lease_half_made() {
         "every answered credential has its lease"
     );
 }
+
+#[tokio::test]
+async fn a_sync_revoke_during_a_target_outage_is_a_bad_gateway_and_the_lease_is_retried() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::own().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "gateway", "1h", "2h").await;
+    let (first, first_user, _, _) = issue(&app, "gateway").await;
+    let (_, second_user, _, _) = issue(&app, "gateway").await;
+    pg.cluster.stop().await.unwrap();
+
+    // The target's fault, as on issue: 502, not the caller's 400.
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({"lease_id": first}))
+        .await;
+    assert_eq!(s, 502, "{v}");
+    assert!(v["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("failed to revoke lease"));
+    let (s, v) = app
+        .put("sys/leases/revoke-prefix/database/creds/gateway", json!({}))
+        .await;
+    assert_eq!(s, 502, "{v}");
+    // Still live, with the failure recorded and a next attempt planned.
+    let (s, v) = app.lookup(&first).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["state"], "revoking");
+    assert!(v["data"]["revoke_attempts"].as_i64().unwrap() >= 1);
+    assert!(v["data"]["next_revoke_attempt"].is_string());
+
+    // The target returns: the worker's retries destroy both accounts with no further call.
+    pg.cluster.start_again().await.unwrap();
+    for user in [&first_user, &second_user] {
+        pg.wait_gone(user, Duration::from_secs(15)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_storage_failure_during_a_revoke_is_ours_not_the_callers() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "stuck", "1h", "2h").await;
+    let (lease_id, user, _, _) = issue(&app, "stuck").await;
+
+    // Another writer holds the storage file's write lock past the server's busy timeout: reads
+    // (the token, the lease) work, every write fails.
+    let blocker = rusqlite::Connection::open(TestApp::db_path(&app.dir)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (s, v) = app
+        .put(
+            "sys/leases/revoke",
+            json!({"lease_id": lease_id, "sync": false}),
+        )
+        .await;
+    assert_eq!(s, 500, "{v}");
+    assert_eq!(
+        v["errors"][0], "internal error",
+        "no storage detail is sent"
+    );
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({"lease_id": lease_id}))
+        .await;
+    assert!(
+        s.is_server_error(),
+        "a failure of ours is never a 4xx: {s} {v}"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+
+    // Nothing was lost: the lease is still live and revocable.
+    let (s, v) = app.lookup(&lease_id).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .put("sys/leases/revoke", json!({"lease_id": lease_id}))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    pg.wait_gone(&user, Duration::from_secs(15)).await;
+}

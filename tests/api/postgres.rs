@@ -194,7 +194,7 @@ async fn failing_target_keeps_the_lease_revoking_until_it_returns() {
     let (s, v) = app
         .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
         .await;
-    assert_eq!(s, 400, "sync revoke against a dead target must fail: {v}");
+    assert_eq!(s, 502, "sync revoke against a dead target must fail: {v}");
     assert!(v["errors"][0]
         .as_str()
         .unwrap()

@@ -77,11 +77,6 @@ impl CredentialType {
         .into_iter()
         .find(|t| t.as_str() == s)
     }
-
-    /// True for the three STS kinds.
-    pub fn is_sts(self) -> bool {
-        self != Self::IamUser
-    }
 }
 
 /// A stored role.
