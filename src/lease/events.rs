@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::model::LeaseRecord;
+use crate::storage::LeaseRecord;
 
 /// One thing that happened to a lease.
 #[derive(Debug)]

@@ -13,7 +13,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_postgres::NoTls;
 
 use super::postgres::{PostgresSettings, PostgresStorage};
-use super::{suite, Storage, StorageChange};
+use super::{
+    suite, ChangeFeed, ClusterStore, KvStore, LeaseQueue, LeaseStore, Storage, StorageChange,
+};
 
 fn admin_url() -> String {
     std::env::var("LEASEHOLD_TEST_STORAGE_PG")
@@ -381,7 +383,11 @@ async fn an_edited_row_on_shared_storage_is_flagged_not_destroyed() {
         )
         .await
         .unwrap();
-    let err = engine.destroy("db/creds/ro/edited").await.unwrap_err();
+    let err = engine
+        .destroy("db/creds/ro/edited")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("integrity"), "{err}");
     let row = s.lease_get("db/creds/ro/edited").await.unwrap().unwrap();
     assert!(row.tampered_at.is_some(), "{row:?}");
