@@ -47,4 +47,6 @@ pub use engine::{
 pub use transitions::IllegalTransition;
 
 #[cfg(test)]
+mod shared_storage_tests;
+#[cfg(test)]
 mod tests;

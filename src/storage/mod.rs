@@ -20,7 +20,7 @@ pub mod leases;
 pub mod lock;
 pub mod postgres;
 #[cfg(test)]
-mod postgres_tests;
+pub(crate) mod postgres_tests;
 pub mod row_mac;
 pub mod seal;
 pub mod sealed;
