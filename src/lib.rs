@@ -8,8 +8,9 @@
 //! - [`core`]: routing to `sys/`, `auth/token/` and mounts; the mount table; system handlers.
 //! - [`lease`]: THE lease engine — write-ahead issue, renew math, the one destruction path, the
 //!   expiry worker.
-//! - [`storage`]: the `Storage` trait, SQLite and PostgreSQL, AES-256-GCM sealing bound to each
-//!   value's place, and the keyring (terms, rotation, the one-time format migration).
+//! - [`storage`]: one trait per capability (kv, lease rows and queue, cluster, change feed;
+//!   `Storage` is all of them), the lease record, SQLite and PostgreSQL, AES-256-GCM sealing bound
+//!   to each value's place, and the keyring (terms, rotation, the one-time format migration).
 //! - [`auth`]: the token store.
 //! - [`metrics`]: Prometheus counters and histograms fed by lease events, gauges read from storage.
 //! - [`server`]: assembly at start-up; its listener (timeouts, connection cap, TLS) and the first
