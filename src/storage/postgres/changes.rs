@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 
-use super::connect::MakeRustlsConnect;
+use super::connect::pg_tls::MakeRustlsConnect;
 use super::{pg_err, PostgresStorage};
 use crate::storage::{ChangeFeed, StorageChange, StorageError};
 

@@ -3,9 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub(super) use leasehold_postgres::tls::{
-    take_tls_params, MakeRustlsConnect, Mode as TlsMode, TlsParams,
-};
+pub(super) use leasehold_postgres::tls as pg_tls;
 
 use super::CONNECT_TIMEOUT;
 use crate::storage::StorageError;
@@ -16,8 +14,8 @@ use crate::storage::StorageError;
 pub(super) fn pg_config(
     url: &SecretString,
     origin: &str,
-) -> Result<(tokio_postgres::Config, MakeRustlsConnect), StorageError> {
-    let (url, mut tls) = take_tls_params(url.expose_secret())
+) -> Result<(tokio_postgres::Config, pg_tls::MakeRustlsConnect), StorageError> {
+    let (url, mut tls) = pg_tls::take_tls_params(url.expose_secret())
         .map_err(|e| StorageError(format!("storage connection_url: {e}")))?;
     let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
         // The parser's message names the malformed part, never the password.
@@ -57,13 +55,13 @@ pub(super) fn pg_config(
 /// - `disable`, `require`, `verify-ca`, `verify-full`: as asked (plain text only by name).
 ///
 /// On loopback or a Unix socket nothing crosses a network, so libpq's default is kept.
-fn apply_tls_policy(tls: &mut TlsParams, local: bool) -> Result<(), StorageError> {
+fn apply_tls_policy(tls: &mut pg_tls::TlsParams, local: bool) -> Result<(), StorageError> {
     if local {
         return Ok(());
     }
     match (tls.mode_given, tls.mode) {
-        (false, _) => tls.mode = TlsMode::VerifyFull,
-        (true, TlsMode::Prefer) => {
+        (false, _) => tls.mode = pg_tls::Mode::VerifyFull,
+        (true, pg_tls::Mode::Prefer) => {
             return Err(StorageError(
                 "storage connection_url: sslmode=prefer/allow falls back to plain text when a \
                  man in the middle asks it to, and the host is not loopback; use \
