@@ -8,8 +8,9 @@
 //! - [`core`]: routing to `sys/`, `auth/token/` and mounts; the mount table; system handlers.
 //! - [`lease`]: THE lease engine — write-ahead issue, renew math, the one destruction path, the
 //!   expiry worker.
-//! - [`storage`]: the `Storage` trait, SQLite and PostgreSQL, AES-256-GCM sealing bound to each
-//!   value's place, and the keyring (terms, rotation, the one-time format migration).
+//! - [`storage`]: one trait per capability (kv, lease rows and queue, cluster, change feed;
+//!   `Storage` is all of them), the lease record, SQLite and PostgreSQL, AES-256-GCM sealing bound
+//!   to each value's place, and the keyring (terms, rotation, the one-time format migration).
 //! - [`auth`]: the token store.
 //! - [`audit`]: audit devices; each device's writer owns its file or socket, and a request waits
 //!   a bounded time for its entry to be written (none written: refused, fail closed).

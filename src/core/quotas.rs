@@ -29,7 +29,7 @@ use super::api::ApiRequest;
 use super::Core;
 use crate::error::{Error, Result};
 use crate::lease::engine::LeaseAdmission;
-use crate::lease::model::LeaseRecord;
+use crate::lease::LeaseRecord;
 use crate::storage::sealed::SealedKv;
 use crate::storage::Storage;
 

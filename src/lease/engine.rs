@@ -11,12 +11,12 @@ use tokio::sync::Notify;
 use tracing::warn;
 
 use super::events::{LeaseEvent, Observers};
-use super::model::{LeaseRecord, LeaseState};
 use super::ttl::MountTtls;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::storage::seal::{Aad, Seal};
-use crate::storage::Storage;
+use crate::storage::{LeaseRecord, LeaseState};
+use crate::storage::{Storage, StorageError};
 
 /// The pseudo-mount UUID of token expiry rows; the resolver maps it to the token reaper.
 pub const TOKEN_MOUNT_UUID: &str = "auth/token";
@@ -300,9 +300,9 @@ impl LeaseEngine {
         &self,
         lease: &mut LeaseRecord,
         expected: LeaseState,
-    ) -> Result<bool> {
+    ) -> std::result::Result<bool, StorageError> {
         self.seal.row_mac().stamp(lease);
-        Ok(self.storage.lease_update(lease, expected).await?)
+        self.storage.lease_update(lease, expected).await
     }
 
     /// True when the row's integrity tag matches its columns.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::model::LeaseRecord;
+use crate::storage::LeaseRecord;
 
 /// One thing that happened to a lease.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub enum LeaseEvent<'a> {
     /// Creating the account failed; whatever was made is being destroyed.
     IssueFailed {
         /// The lease: `revoking`, or already `revoked` when the create provably never reached
-        /// the target (see the header of `lease/revoke.rs`).
+        /// the target (see the header of `lease/issue.rs`).
         lease: &'a LeaseRecord,
         /// The target's error.
         error: &'a str,

@@ -1,5 +1,5 @@
-//! The expiry worker: asks the table for due leases, claims them, destroys them a bounded number
-//! at a time, then sleeps until the next due time (or until woken by an issue/renew/revoke).
+//! The expiry worker: asks the table for due leases, claims them in one batch, hands each claimed
+//! row to the destruction path (no second claim), a bounded number at a time, then sleeps until the next due time (or until woken by an issue/renew/revoke).
 //!
 //! Holding nothing in memory but the next wake-up time is what lets a restart with a million
 //! leases serve at once; the concurrency bound is what keeps leases that fell due during downtime
@@ -97,10 +97,14 @@ async fn tick(
                     .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
             },
         };
+        // The row is claimed already: it goes straight to its one attempt, with no second
+        // claim (a durable write per lease, on the path that bounds how fast a burst drains).
+        let held = engine.try_lock_claimed(&lease.id);
         let engine = engine.clone();
         tokio::spawn(async move {
-            if let Err(e) = engine.destroy(&lease.id).await {
-                warn!(lease.id = %lease.id, error = %e, "expiry of lease {} failed; will retry", lease.id);
+            let id = lease.id.clone();
+            if let Err(e) = engine.destroy_expired(lease, held).await {
+                warn!(lease.id = %id, error = %e, "expiry of lease {id} failed; will retry");
             }
             drop(permit);
         });

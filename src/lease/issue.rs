@@ -1,37 +1,110 @@
-//! Issuing: the lease row is written (`creating`) before the backend creates the account, so a
-//! crash at any point leaves a row that start-up finds and destroys. Token expiry rows are
-//! inserted here too.
+//! Issuing, in three named steps, so a crash at any point leaves a row that start-up (or another
+//! node) finds and destroys:
+//!
+//! 1. [`LeaseEngine::write_ahead`]: the lease row is written, `creating`, naming the planned
+//!    account, before anything exists on the target;
+//! 2. [`LeaseEngine::create_account`]: the backend creates the account;
+//! 3. [`LeaseEngine::activate`] or [`LeaseEngine::abandon`]: the row becomes `active`, or the
+//!    failed issue is settled by the rule below.
+//!
+//! Token expiry rows are inserted here too.
+//!
+//! # When an issue fails
+//!
+//! The lease row is written before the account is created, so a failed create leaves a row
+//! whose account may or may not exist. What we may conclude depends on how far the create got:
+//!
+//! 1. **The create provably never reached the target** (the backend answers
+//!    `BackendError::TargetNotReached`: connection refused, name not resolved, TLS handshake
+//!    failed — before any request was sent, on every attempt). Nothing exists, so the lease
+//!    ends at once: a `revoked` tombstone whose `last_error` starts with [`NOTHING_CREATED`].
+//!    No destruction is attempted (the target is unreachable anyway), nothing is retried, and
+//!    it is never listed as irrevocable: there is no credential to page anyone about.
+//! 2. **The target answered, refusing** (a creation statement with a syntax error, a policy
+//!    IAM rejects). The backend rolled back what it made; destruction runs at once, and since
+//!    every backend's revoke treats "no such account" as success (IAM `NoSuchEntity`, a
+//!    PostgreSQL role that does not exist, a MySQL or Redis user that is absent), the lease
+//!    ends as a `revoked` tombstone whose `last_error` starts with [`CREATION_FAILED`].
+//! 3. **Anything else** (a timeout after the request was sent, a connection lost mid-answer,
+//!    the target gone between create and destroy). Something may exist that we cannot see, so
+//!    the lease stays `revoking` and is retried like any failed destruction, counted as
+//!    irrevocable after N attempts, never forgotten. Its `last_error` keeps the creation
+//!    failure in front of the latest destruction error, so a lookup says why the lease exists:
+//!    `creation failed: <why>; then destruction failed: <why>`.
+//!
+//! Trusting a backend's "not reached" is what lets case 1 skip destruction; backends claim it
+//! only when no byte of the create request can have left (the AWS engine sends `CreateUser`
+//! without the SDK's own retries for exactly this reason, see `aws::iam`).
 
 use chrono::{DateTime, Utc};
-use leasehold_backend::{BackendError, PlannedSecret};
+use leasehold_backend::{BackendError, Credentials, PlannedSecret};
 use tracing::{info, warn};
 
+use super::destroy::LeaseLock;
 use super::engine::{
-    chrono_dur, Call, IssueTarget, Issued, LeaseEngine, TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
+    chrono_dur, Call, IssueTarget, Issued, LeaseEngine, ResolvedMount, TOKEN_LEASE_KIND,
+    TOKEN_MOUNT_UUID,
 };
 use super::events::LeaseEvent;
 use super::id::new_lease_id;
-use super::model::{LeaseRecord, LeaseState};
-use super::revoke::{CREATION_FAILED, NOTHING_CREATED};
+use super::transitions::CREATION_FAILED;
 use super::ttl::issue_ttl;
 use crate::error::{Error, Result};
 use crate::storage::seal::Aad;
+use crate::storage::{LeaseRecord, LeaseState};
 
 /// Time beyond the target timeout that a `creating` row stays its node's before others may take
 /// it over: covers the storage writes around the create call.
 const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl LeaseEngine {
-    /// Issue a planned secret: write the lease (`creating`), create the account, mark `active`.
-    /// If creation fails the lease goes straight to destruction and the error is returned.
+    /// Issue a planned secret: write ahead (`creating`), create the account, then activate (or
+    /// abandon, on failure: the lease goes to destruction and the error is returned).
     pub async fn issue(&self, target: IssueTarget, planned: PlannedSecret) -> Result<Issued> {
         let mount = self
             .mounts
             .resolve(&target.mount_uuid)
             .ok_or_else(|| Error::Internal(format!("mount {} vanished", target.mount_path)))?;
         let (ttl, max, warning) = issue_ttl(planned.ttl, planned.max_ttl, mount.ttls);
-        let now = self.now();
         let started = std::time::Instant::now();
+        let (lease, held) = self.write_ahead(target, planned, ttl, max).await?;
+        match self.create_account(&lease, &mount).await {
+            Ok(credentials) => {
+                let (lease, credentials) = self.activate(lease, credentials, held).await?;
+                self.observers.emit(
+                    &LeaseEvent::Issued {
+                        lease: &lease,
+                        latency: started.elapsed(),
+                    },
+                    self.now(),
+                );
+                info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
+                Ok(Issued {
+                    lease,
+                    credentials,
+                    ttl,
+                    warning,
+                })
+            }
+            Err(e) => {
+                self.abandon(lease, &e, held).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Step 1: write the lease row (`creating`, this node's work until a deadline) before the
+    /// account exists. Returns the row and its lock, held until the row says how the create
+    /// went: a revoke-prefix that finds the row meanwhile waits instead of destroying an
+    /// account before it exists.
+    async fn write_ahead(
+        &self,
+        target: IssueTarget,
+        planned: PlannedSecret,
+        ttl: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Result<(LeaseRecord, LeaseLock)> {
+        let now = self.now();
         let internal = serde_json::to_vec(&planned.internal)
             .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
         // Bound to the lease id: the row's internal data opens for this lease only.
@@ -40,7 +113,6 @@ impl LeaseEngine {
             .seal
             .seal(&internal, &Aad::lease(&id))
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let expire_time = now + chrono_dur(ttl);
         let mut lease = LeaseRecord {
             id,
             mount_uuid: target.mount_uuid,
@@ -50,7 +122,7 @@ impl LeaseEngine {
             account: planned.account,
             state: LeaseState::Creating,
             issue_time: now,
-            expire_time,
+            expire_time: now + chrono_dur(ttl),
             max_expire_time: now + chrono_dur(max),
             last_renewal: None,
             role_ttl_secs: i64::try_from(planned.ttl.as_secs()).unwrap_or(i64::MAX),
@@ -71,10 +143,7 @@ impl LeaseEngine {
             row_mac: None,
             tampered_at: None,
         };
-        // Held until the lease is active (or marked for destruction): a revoke-prefix that finds
-        // the row while the account is being made waits, instead of destroying it before it exists.
-        let lock = self.lock_for(&lease.id);
-        let held = lock.lock().await;
+        let held = self.lock_for(&lease.id).lock_owned().await;
         // Write ahead: from here on, whatever the target ends up holding is known to the table.
         match &target.admission {
             // The quota counts and inserts under its lock; the row is tagged first all the same.
@@ -84,94 +153,91 @@ impl LeaseEngine {
             }
             None => self.insert_row(&mut lease).await?,
         }
-        let ctx = self.context(&lease, &mount).await?;
-        let created = self
+        Ok((lease, held))
+    }
+
+    /// Step 2: the backend creates the account the row names.
+    async fn create_account(
+        &self,
+        lease: &LeaseRecord,
+        mount: &ResolvedMount,
+    ) -> Result<Credentials> {
+        let ctx = self.context(lease, mount).await?;
+        match self
             .call_target(mount.backend.clone(), ctx, Call::Create)
-            .await;
-        match created {
-            Ok(Some(mut credentials)) => {
-                lease.state = LeaseState::Active;
-                lease.due_at = Some(expire_time);
-                lease.claimed_by = None;
-                if let Some(internal) = credentials.internal.take() {
-                    let bytes = serde_json::to_vec(&internal)
-                        .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
-                    lease.internal = self
-                        .seal
-                        .seal(&bytes, &Aad::lease(&lease.id))
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                }
-                if !self.update_row(&mut lease, LeaseState::Creating).await? {
-                    // Another node took the row over (it thought this one dead): whatever it
-                    // destroyed may have come before this creation, so destroy once more.
-                    lease.state = LeaseState::Revoking;
-                    lease.due_at = Some(self.now());
-                    lease.claimed_by = None;
-                    lease.revoked_time = None;
-                    lease.last_error =
-                        Some("account created after its lease row was taken over".into());
-                    for expected in [LeaseState::Revoking, LeaseState::Revoked] {
-                        if self.update_row(&mut lease, expected).await? {
-                            break;
-                        }
-                    }
-                    self.wake.notify_one();
-                    return Err(Error::Internal(format!(
-                        "lease {} was taken over while its account was created; the account \
-                         is being destroyed",
-                        lease.id
-                    )));
-                }
-                drop(held);
-                self.wake.notify_one();
-                self.observers.emit(
-                    &LeaseEvent::Issued {
-                        lease: &lease,
-                        latency: started.elapsed(),
-                    },
-                    self.now(),
-                );
-                info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
-                Ok(Issued {
-                    lease,
-                    credentials,
-                    ttl,
-                    warning,
-                })
-            }
+            .await
+        {
+            Ok(Some(credentials)) => Ok(credentials),
             Ok(None) => Err(Error::Internal("create returned no credentials".into())),
-            Err(e) => {
-                self.end_failed_issue(lease, &e, held).await?;
-                Err(Error::Backend(e))
-            }
+            Err(e) => Err(Error::Backend(e)),
         }
     }
 
-    /// A create call failed: settle the lease by the rule in the header of `lease/revoke.rs`. A
-    /// create that provably never reached the target leaves nothing to destroy, so the lease
-    /// ends at once as a tombstone saying why; any other failure may have left something
-    /// behind, so the lease goes straight to destruction (which finds an absent account done).
+    /// Step 3, the account exists: mark the row `active`. If another node took the row over
+    /// meanwhile (it thought this one dead), whatever it destroyed may have come before this
+    /// creation, so the lease goes to destruction once more and the issue fails.
+    async fn activate(
+        &self,
+        lease: LeaseRecord,
+        mut credentials: Credentials,
+        held: LeaseLock,
+    ) -> Result<(LeaseRecord, Credentials)> {
+        let internal = match credentials.internal.take() {
+            Some(internal) => {
+                let bytes = serde_json::to_vec(&internal)
+                    .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
+                let sealed = self
+                    .seal
+                    .seal(&bytes, &Aad::lease(&lease.id))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Some(sealed)
+            }
+            None => None,
+        };
+        let mut lease = lease
+            .activate(internal)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if !self.update_row(&mut lease, LeaseState::Creating).await? {
+            let mut lease = lease
+                .begin_revoke(
+                    self.now(),
+                    Some("account created after its lease row was taken over".into()),
+                )
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            lease.revoked_time = None;
+            for expected in [LeaseState::Revoking, LeaseState::Revoked] {
+                if self.update_row(&mut lease, expected).await? {
+                    break;
+                }
+            }
+            self.wake.notify_one();
+            return Err(Error::Internal(format!(
+                "lease {} was taken over while its account was created; the account \
+                 is being destroyed",
+                lease.id
+            )));
+        }
+        drop(held);
+        self.wake.notify_one();
+        Ok((lease, credentials))
+    }
+
+    /// Step 3, the create failed: settle the lease by the rule above. A create that provably
+    /// never reached the target leaves nothing to destroy, so the lease ends at once as a
+    /// tombstone saying why; any other failure may have left something behind, so the lease
+    /// goes straight to destruction (which finds an absent account done).
     ///
     /// `held` is the lease's lock, held since the row was written, so no revoke can act on the
     /// row until its state says what happened; released before destroying (which takes it).
-    async fn end_failed_issue(
-        &self,
-        mut lease: LeaseRecord,
-        e: &BackendError,
-        held: tokio::sync::MutexGuard<'_, ()>,
-    ) -> Result<()> {
+    async fn abandon(&self, lease: LeaseRecord, e: &Error, held: LeaseLock) -> Result<()> {
         let now = self.now();
-        lease.claimed_by = None;
-        if matches!(e, BackendError::TargetNotReached(_)) {
-            lease.state = LeaseState::Revoked;
-            lease.due_at = None;
-            lease.revoked_time = Some(now);
-            lease.last_error = Some(format!("{NOTHING_CREATED}{e}"));
-        } else {
-            lease.state = LeaseState::Revoking;
-            lease.due_at = Some(now);
-            lease.last_error = Some(format!("{CREATION_FAILED}{e}"));
+        let mut lease = match e {
+            Error::Backend(BackendError::TargetNotReached(_)) => {
+                lease.end_unreached(now, &e.to_string())
+            }
+            _ => lease.begin_revoke(now, Some(format!("{CREATION_FAILED}{e}"))),
         }
+        .map_err(|e| Error::Internal(e.to_string()))?;
         // `false`: another node took the row over (it thought this one dead) and destroys it.
         let written = self.update_row(&mut lease, LeaseState::Creating).await?;
         drop(held);

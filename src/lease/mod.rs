@@ -14,33 +14,39 @@
 //! ```
 //!
 //! One shortcut: a create that provably never reached the target (`TargetNotReached`) goes from
-//! `creating` straight to `revoked`, since nothing exists to destroy (rule in `revoke.rs`).
+//! `creating` straight to `revoked`, since nothing exists to destroy (rule in `issue.rs`). Each
+//! arrow is a method on the lease record (`transitions.rs`) that checks the state it leaves.
 //!
 //! The table is the queue: `due_at` says when the worker must act and is indexed, so nothing is
 //! loaded at start-up. A row in `creating` at start-up is a crash leftover and is destroyed.
 //!
-//! Every row carries an integrity tag ([`integrity`]) the engine recomputes on each write and
-//! checks before it destroys or renews: a row edited in storage is flagged (`tampered_at`),
+//! Every row carries an integrity tag ([`crate::storage::row_mac`]) the engine recomputes on each
+//! write and checks before it destroys or renews: a row edited in storage is flagged (`tampered_at`),
 //! audited and left for an operator, never acted on.
 
 pub mod backoff;
+mod destroy;
+pub mod destroy_error;
 pub mod engine;
 pub mod events;
 pub mod expiry;
 pub mod id;
-pub mod integrity;
 pub mod integrity_sweep;
 mod issue;
-pub mod model;
 mod renew;
 mod revoke;
 mod row_tag_migration;
+mod transitions;
 pub mod ttl;
 
+pub use crate::storage::{LeaseRecord, LeaseState};
+pub use destroy_error::{DestroyError, Fault};
 pub use engine::{
     LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
 };
-pub use model::{LeaseRecord, LeaseState};
+pub use transitions::IllegalTransition;
 
+#[cfg(test)]
+mod shared_storage_tests;
 #[cfg(test)]
 mod tests;

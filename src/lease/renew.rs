@@ -8,16 +8,16 @@ use tracing::info;
 
 use super::engine::{chrono_dur, Call, LeaseEngine, Renewed};
 use super::events::LeaseEvent;
-use super::model::LeaseState;
 use super::ttl::{renew_ttl, Renewal};
 use crate::error::{Error, LeaseProblem, Result};
+use crate::storage::LeaseState;
 
 impl LeaseEngine {
     /// Renew a lease by `increment` (zero: the role's or mount's default TTL).
     pub async fn renew(&self, id: &str, increment: Duration) -> Result<Renewed> {
         let lock = self.lock_for(id);
         let _held = lock.lock().await;
-        let mut lease = match self.storage.lease_get(id).await? {
+        let lease = match self.storage.lease_get(id).await? {
             Some(l) if l.state != LeaseState::Revoked && l.state != LeaseState::Creating => l,
             _ => return Err(Error::Lease(LeaseProblem::NotFound)),
         };
@@ -57,9 +57,9 @@ impl LeaseEngine {
         ctx.expire_time = new_expire;
         self.call_target(mount.backend.clone(), ctx, Call::Renew)
             .await?;
-        lease.expire_time = new_expire;
-        lease.due_at = Some(new_expire);
-        lease.last_renewal = Some(now);
+        let mut lease = lease
+            .renewed(new_expire, now)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         if !self.update_row(&mut lease, LeaseState::Active).await? {
             // The expiry worker claimed it meanwhile: it is being destroyed.
             return Err(Error::Lease(LeaseProblem::Expired));
@@ -79,7 +79,7 @@ impl LeaseEngine {
     pub async fn set_expiry(&self, id: &str, expire_time: DateTime<Utc>) -> Result<bool> {
         let lock = self.lock_for(id);
         let _held = lock.lock().await;
-        let Some(mut lease) = self.storage.lease_get(id).await? else {
+        let Some(lease) = self.storage.lease_get(id).await? else {
             return Ok(false);
         };
         if lease.state != LeaseState::Active {
@@ -88,9 +88,9 @@ impl LeaseEngine {
         if self.check_row(&lease, "renew").await.is_err() {
             return Err(Error::Lease(LeaseProblem::Tampered));
         }
-        lease.expire_time = expire_time;
-        lease.due_at = Some(expire_time);
-        lease.last_renewal = Some(self.now());
+        let mut lease = lease
+            .renewed(expire_time, self.now())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let ok = self.update_row(&mut lease, LeaseState::Active).await?;
         self.wake.notify_one();
         Ok(ok)

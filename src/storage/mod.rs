@@ -1,17 +1,27 @@
-//! Durable state behind a small trait: a key/value space for configuration (mounts, tokens,
-//! backend configs) and the lease table, which is also the expiry queue.
+//! Durable state behind a few small traits, one per capability: the key/value space for
+//! configuration (mounts, tokens, backend configs) ([`KvStore`]), the lease table
+//! ([`LeaseStore`]), which is also the expiry queue ([`LeaseQueue`]), node membership and locks
+//! ([`ClusterStore`]) and the change feed ([`ChangeFeed`]). [`Storage`] is all of them, for
+//! callers that need everything; a caller that needs one capability asks for that one.
 //!
 //! Implementations store bytes; sealing happens above them ([`sealed::SealedKv`], the lease engine),
 //! so every implementation keeps secrets encrypted without knowing about it. Each value is bound to
 //! its key or lease id ([`seal`]); the data keys live in the storage, wrapped by the operator's key
-//! file ([`keyring`]). SQLite is the embedded
-//! default; PostgreSQL ([`postgres`]) lets several nodes share one lease table.
+//! file ([`keyring`]); lease rows carry an integrity tag ([`row_mac`]). SQLite ([`sqlite`]) is the
+//! embedded default; PostgreSQL ([`postgres`]) lets several nodes share one lease table. Both
+//! pass one shared suite (`suite.rs`).
 
+pub mod changes;
+pub mod cluster;
 pub mod keyring;
+pub mod kv;
+pub mod lease_record;
+pub mod leases;
 pub mod lock;
 pub mod postgres;
 #[cfg(test)]
-mod postgres_tests;
+pub(crate) mod postgres_tests;
+pub mod row_mac;
 pub mod seal;
 pub mod sealed;
 pub mod sqlite;
@@ -19,252 +29,19 @@ pub mod sqlite;
 pub(crate) mod suite;
 mod writer;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-
-use crate::lease::model::{LeaseRecord, LeaseState};
-
-/// `last_error` of a lease whose creation was abandoned (its node died or missed the deadline).
-pub const CREATION_ABANDONED: &str = "server stopped while the account was being created";
+pub use changes::{ChangeFeed, StorageChange};
+pub use cluster::{ClusterStore, NodeRecord};
+pub use kv::KvStore;
+pub use lease_record::{Claimable, LeaseRecord, LeaseState};
+pub use leases::{ClaimOne, LeaseCount, LeaseQueue, LeaseStore, CREATION_ABANDONED};
 
 /// Storage failed. The text is for logs; callers see "internal error".
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StorageError(pub String);
 
-/// The persistence seam. Every method is one atomic step.
-#[async_trait]
-pub trait Storage: Send + Sync {
-    /// Value at `key`.
-    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
-    /// Write `key`.
-    async fn kv_put(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError>;
-    /// Replace the value at `key` with `value` only if it is still exactly `expected`: false
-    /// when another writer changed or deleted it first (the caller reads again and retries).
-    async fn kv_compare_and_put(
-        &self,
-        key: &str,
-        expected: Vec<u8>,
-        value: Vec<u8>,
-    ) -> Result<bool, StorageError>;
-    /// Delete `key` (absent is fine).
-    async fn kv_delete(&self, key: &str) -> Result<(), StorageError>;
-    /// Direct children of `prefix`; deeper keys appear once as `child/`.
-    async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
-    /// Delete every key under `prefix`.
-    async fn kv_delete_prefix(&self, prefix: &str) -> Result<(), StorageError>;
+/// Every capability at once: what the server opens and most of it shares as one handle.
+/// Implemented for every type that has them all.
+pub trait Storage: KvStore + LeaseStore + LeaseQueue + ClusterStore + ChangeFeed {}
 
-    /// Up to `limit` entries whose key sorts (bytewise) after `after`, in that order, values
-    /// included: for the keyring's migration and rewrite, which walk everything in batches.
-    async fn kv_scan(
-        &self,
-        after: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
-
-    /// Insert a new lease row; its id must be new.
-    async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError>;
-    /// One lease by id.
-    async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError>;
-    /// Replace a lease row if its state is still `expected`; false if it was not.
-    async fn lease_update(
-        &self,
-        lease: &LeaseRecord,
-        expected: LeaseState,
-    ) -> Result<bool, StorageError>;
-    /// Up to `limit` leases' `(id, internal)` whose id sorts (bytewise) after `after`, every
-    /// state included: for the keyring's migration and rewrite.
-    async fn lease_internal_scan(
-        &self,
-        after: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
-    /// Replace a lease's sealed internal data if it is still exactly `expected` (re-sealing
-    /// under another key term); false when the row changed or is gone.
-    async fn lease_internal_compare_and_put(
-        &self,
-        id: &str,
-        expected: Vec<u8>,
-        value: Vec<u8>,
-    ) -> Result<bool, StorageError>;
-    /// Leases whose id starts with `prefix` and that are not revoked, ordered by id.
-    async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// How many secret leases are live (creating, active or revoking: rows whose account may
-    /// exist) with an id starting with `prefix` and, when `role` is given, that role. Token rows
-    /// (mount `auth/token/`) are never counted. For lease-count quotas: a count, never a list,
-    /// so a global quota over a million leases costs one aggregate, not a gigabyte.
-    async fn lease_count_live(&self, prefix: &str, role: Option<&str>)
-        -> Result<u64, StorageError>;
-    /// Live leases obtained with the token whose accessor is `accessor`.
-    async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Live leases of a workload: exactly `workload`, or below it at a `/` boundary.
-    async fn lease_list_by_workload(
-        &self,
-        workload: &str,
-    ) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Which of `accounts` a live (not revoked) lease of the mount at `mount_path` describes.
-    /// For reconciliation: it asks about the accounts a target holds, so that no caller has to
-    /// load every lease of a mount to compare (a million leases would be a gigabyte).
-    async fn lease_live_accounts(
-        &self,
-        mount_path: &str,
-        accounts: &[String],
-    ) -> Result<std::collections::HashSet<String>, StorageError>;
-    /// Claim up to `limit` due leases (creating, active or revoking with `due_at <= now`; a
-    /// `creating` row's `due_at` is its creation deadline): each becomes `revoking` with
-    /// `due_at = claim_until` and `claimed_by = node`, so no other worker takes it until the
-    /// claim lapses or is released. Rows locked by a concurrent claimer are skipped, never
-    /// waited for or taken twice (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
-    async fn lease_claim_due(
-        &self,
-        now: DateTime<Utc>,
-        claim_until: DateTime<Utc>,
-        limit: usize,
-        node: &str,
-    ) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Claim one lease for destruction now (a sync revoke), as [`Storage::lease_claim_due`]
-    /// does: an `active` row, or a `revoking`/`creating` row that nobody else holds (no
-    /// `claimed_by`, `claimed_by == node`, or its `due_at <= now`).
-    async fn lease_claim_one(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-        claim_until: DateTime<Utc>,
-        node: &str,
-    ) -> Result<ClaimOne, StorageError>;
-    /// The earliest `due_at` of any creating, active or revoking lease.
-    async fn lease_next_due(&self) -> Result<Option<DateTime<Utc>>, StorageError>;
-    /// Release every claim (`creating` or `revoking` rows with `claimed_by` set) held by a node
-    /// that is not registered or whose heartbeat is older than `alive_since`: the row becomes
-    /// due `now` with no holder, so any node's worker takes the work over. Returns how many.
-    async fn lease_release_dead_claims(
-        &self,
-        now: DateTime<Utc>,
-        alive_since: DateTime<Utc>,
-    ) -> Result<u64, StorageError>;
-    /// Start-up recovery: every `creating` row is a crash leftover; make it `revoking`, due `now`.
-    async fn lease_recover_creating(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
-    /// Start-up: claims held by a process that is gone (this one, before a crash) end now, so
-    /// leases it had claimed for destruction are retried at once instead of after the claim
-    /// timeout. Returns how many. Only right when no other process shares the storage.
-    async fn lease_release_claims(&self, now: DateTime<Utc>) -> Result<u64, StorageError>;
-    /// Revoking leases with at least `min_attempts` failed attempts, and live rows flagged as
-    /// tampered, by expire time then id.
-    async fn lease_irrevocable(
-        &self,
-        min_attempts: i64,
-        limit: usize,
-    ) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Flag a row whose integrity tag did not verify: `tampered_at` is set (kept if already
-    /// set), and it is no longer due or held, so no worker takes it again until an operator
-    /// acts. Revoked rows are left alone.
-    async fn lease_flag_tampered(&self, id: &str, now: DateTime<Utc>) -> Result<(), StorageError>;
-    /// Up to `limit` live (not revoked) rows with an id greater than `after`, by id: one page
-    /// of the integrity sweep, which walks the table without loading it.
-    async fn lease_page_live(
-        &self,
-        after: &str,
-        limit: usize,
-    ) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Up to `limit` rows written before rows carried an integrity tag (`row_mac` is NULL),
-    /// by id. For the one-time migration only.
-    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError>;
-    /// Give untagged rows their tags `(id, tag)`, in one transaction; a row that has a tag
-    /// already keeps it (a write raced the migration, and that write's tag stands). Returns how
-    /// many rows were tagged.
-    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError>;
-    /// True when some row carries a tag.
-    async fn lease_any_tagged(&self) -> Result<bool, StorageError>;
-    /// Delete tombstones revoked before `before`; returns how many.
-    async fn lease_tidy(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
-    /// How many rows there are per mount path, role and state (tombstones included), with
-    /// `revoking` rows of at least `irrevocable_after` attempts counted apart. For the metrics'
-    /// gauges, which must be right after a restart, so they come from the table and not from
-    /// memory. One aggregate over the whole table per call: O(rows), tombstones included.
-    async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError>;
-
-    /// True when other processes may share this storage (PostgreSQL). When false, whatever a
-    /// start-up finds claimed or half-created belongs to a dead process and is recovered at once.
-    fn shared(&self) -> bool;
-    /// Register or refresh this node (`heartbeat_at` included), upserting by id.
-    async fn node_heartbeat(&self, node: &NodeRecord) -> Result<(), StorageError>;
-    /// Every registered node, by id.
-    async fn node_list(&self) -> Result<Vec<NodeRecord>, StorageError>;
-    /// Forget a node (graceful stop, or long dead).
-    async fn node_remove(&self, id: &str) -> Result<(), StorageError>;
-    /// Take or extend the named lock for `holder` until `until`: succeeds when the lock is free,
-    /// expired (`expires_at <= now`) or already `holder`'s. Atomic across processes.
-    async fn lock_try(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, StorageError>;
-    /// Release the named lock if `holder` holds it.
-    async fn lock_release(&self, name: &str, holder: &str) -> Result<(), StorageError>;
-    /// The holder of the named lock, if it has not expired at `now`.
-    async fn lock_holder(
-        &self,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, StorageError>;
-    /// Changes other processes made to the key/value space, for caches to follow. `None` when
-    /// no other process can write (SQLite). A [`StorageChange::Resync`] means changes may have
-    /// been missed (the feed reconnected): reload everything.
-    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StorageChange>>;
-}
-
-/// What [`Storage::lease_claim_one`] found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClaimOne {
-    /// Claimed for this node; the row as it is now.
-    Claimed(LeaseRecord),
-    /// Another node holds the row's work; the row as it is now.
-    Busy(LeaseRecord),
-    /// Already revoked (the tombstone).
-    Revoked(LeaseRecord),
-    /// No such lease.
-    Missing,
-}
-
-/// One server process sharing the storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRecord {
-    /// Random per process start.
-    pub id: String,
-    /// The machine's host name.
-    pub hostname: String,
-    /// Where clients reach it (`http://10.0.0.5:8200`), as configured.
-    pub api_addr: String,
-    /// leasehold's version.
-    pub version: String,
-    /// When this process started.
-    pub started_at: DateTime<Utc>,
-    /// Its last heartbeat.
-    pub heartbeat_at: DateTime<Utc>,
-}
-
-/// A change another process made (see [`Storage::changes`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageChange {
-    /// This key was written or deleted (for a prefix delete: each key, or the prefix itself).
-    Key(String),
-    /// Changes may have been missed; reload every cache.
-    Resync,
-}
-
-/// One group of [`Storage::lease_counts`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseCount {
-    /// The mount path the leases were issued on (`database/`).
-    pub mount_path: String,
-    /// Their role (empty for token rows).
-    pub role: String,
-    /// Their state.
-    pub state: LeaseState,
-    /// True for `revoking` rows that have failed `irrevocable_after` times or more.
-    pub irrevocable: bool,
-    /// How many rows.
-    pub count: u64,
-}
+impl<T: KvStore + LeaseStore + LeaseQueue + ClusterStore + ChangeFeed + ?Sized> Storage for T {}

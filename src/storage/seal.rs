@@ -146,7 +146,7 @@ struct Inner {
     ring: RwLock<Ring>,
     /// Lease rows' integrity key, derived from the operator's key (never the key itself). Not
     /// from the keyring: a rotation must not make every tagged row fail its check.
-    row_mac: crate::lease::integrity::RowMacKey,
+    row_mac: super::row_mac::RowMacKey,
 }
 
 /// The operator's key and the keyring it unlocks. Cheap to clone (shared). Debug prints nothing
@@ -183,7 +183,7 @@ impl Seal {
             inner: Arc::new(Inner {
                 root: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
                 ring: RwLock::new(Ring::default()),
-                row_mac: crate::lease::integrity::RowMacKey::derive(key),
+                row_mac: super::row_mac::RowMacKey::derive(key),
             }),
         })
     }
@@ -215,7 +215,7 @@ impl Seal {
             inner: Arc::new(Inner {
                 root: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.as_ref())),
                 ring: RwLock::new(Ring::default()),
-                row_mac: crate::lease::integrity::RowMacKey::derive(key.as_ref()),
+                row_mac: super::row_mac::RowMacKey::derive(key.as_ref()),
             }),
         };
         seal.replace_ring(Ring {
@@ -225,7 +225,7 @@ impl Seal {
     }
 
     /// The key lease rows' integrity tags are made with (derived from the operator's key).
-    pub fn row_mac(&self) -> &crate::lease::integrity::RowMacKey {
+    pub fn row_mac(&self) -> &super::row_mac::RowMacKey {
         &self.inner.row_mac
     }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{ClaimOne, NodeRecord, Storage, CREATION_ABANDONED};
-use crate::lease::model::{LeaseRecord, LeaseState};
+use super::{LeaseRecord, LeaseState};
 
 /// Calls `$m!` with the name of every case, so each implementation makes one test per case.
 macro_rules! for_each_case {

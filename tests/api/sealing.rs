@@ -163,7 +163,7 @@ async fn a_leases_internal_data_moved_to_another_lease_does_not_destroy_the_wron
     );
     assert!(pg.role_exists(&user_b).await, "B is left for an operator");
     let l = app.core.leases.get(&lease_b).await.unwrap().unwrap();
-    assert_ne!(l.state, leasehold::lease::model::LeaseState::Revoked);
+    assert_ne!(l.state, leasehold::lease::LeaseState::Revoked);
     // Lease A, whose data is where it belongs, still revokes and destroys its own account.
     let (s, v) = app
         .put("sys/leases/revoke", json!({ "lease_id": lease_a }))
@@ -294,7 +294,7 @@ async fn a_backup_of_the_sqlite_file_and_key_restores_with_leases_intact() {
     pg.wait_gone(&user, Duration::from_secs(30)).await;
     assert!(!pg.can_login(&user, &pass).await);
     let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
-    assert_eq!(l.state, leasehold::lease::model::LeaseState::Revoked);
+    assert_eq!(l.state, leasehold::lease::LeaseState::Revoked);
 }
 
 /// Turn a store written by this version back into what versions before issue 17 wrote: every

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::matching::Scope;
 use crate::error::{Error, Result};
-use crate::lease::model::LeaseRecord;
+use crate::lease::LeaseRecord;
 use crate::storage::lock::HeldLock;
 use crate::storage::Storage;
 

@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::model::{LeaseRecord, LeaseState};
+use super::lease_record::{LeaseRecord, LeaseState};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -1,9 +1,10 @@
 //! The lease row: one per issued credential, from the moment its account is planned until a tidy
-//! window after it was destroyed.
+//! window after it was destroyed. Storage owns the record (it reads and writes rows, and decides
+//! which row is free to claim); the lease engine gives it its state transitions.
 
 use chrono::{DateTime, Utc};
 
-/// Where a lease is in its life. See the diagram in [`crate::lease`].
+/// Where a lease is in its life. See the state diagram in docs/DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {
     /// Row written, account being created. Found at start-up, it means a crash: destroy.
@@ -94,10 +95,53 @@ pub struct LeaseRecord {
     /// heartbeating is released so another node takes the work over.
     pub claimed_by: Option<String>,
     /// HMAC-SHA256 over the columns that decide what is destroyed and when (see
-    /// [`crate::lease::integrity`]); `None` only for rows written before the tag existed.
+    /// [`super::row_mac`]); `None` only for rows written before the tag existed.
     pub row_mac: Option<Vec<u8>>,
     /// When the engine found that the row's tag does not match its columns. Such a row is never
     /// acted on: it waits for an operator (revoke-force). A cache of a verdict the engine
     /// recomputes whenever it touches the row, so clearing it achieves nothing.
     pub tampered_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a row may be claimed for destruction by a node now: the one rule both back-ends'
+/// claims follow (see [`LeaseRecord::claim_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimable {
+    /// Free: the claim may be taken.
+    Free,
+    /// Another node holds the row's work (creating the account, or destroying it) and its
+    /// deadline has not passed.
+    Busy,
+    /// Already revoked: nothing to claim.
+    Ended,
+}
+
+impl LeaseRecord {
+    /// Whether `node` may claim this row at `now`: an `active` row always; a `creating` or
+    /// `revoking` row when nobody holds it, `node` itself holds it, or the holder's deadline
+    /// (`due_at`, the claim's end or the next attempt) has passed; a `revoked` row never.
+    pub fn claim_for(&self, node: &str, now: DateTime<Utc>) -> Claimable {
+        match self.state {
+            LeaseState::Revoked => Claimable::Ended,
+            LeaseState::Active => Claimable::Free,
+            LeaseState::Creating | LeaseState::Revoking => {
+                let free = self.claimed_by.is_none()
+                    || self.claimed_by.as_deref() == Some(node)
+                    || self.due_at.is_some_and(|d| d <= now);
+                if free {
+                    Claimable::Free
+                } else {
+                    Claimable::Busy
+                }
+            }
+        }
+    }
+
+    /// The row as a claim leaves it (what the claim statements write): `revoking`, held by
+    /// `node` until `until`.
+    pub fn claimed(&mut self, node: &str, until: DateTime<Utc>) {
+        self.state = LeaseState::Revoking;
+        self.due_at = Some(until);
+        self.claimed_by = Some(node.to_owned());
+    }
 }

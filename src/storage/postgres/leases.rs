@@ -1,0 +1,209 @@
+//! [`LeaseStore`] on PostgreSQL: the lease rows.
+
+use async_trait::async_trait;
+
+use super::rows::{lease_from_row, leases_from_rows, LeaseTimes, LEASE_COLUMNS};
+use super::{pg_err, PostgresStorage};
+use crate::storage::{LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
+
+#[async_trait]
+impl LeaseStore for PostgresStorage {
+    async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
+        let times = LeaseTimes::of(lease);
+        let sql = format!(
+            "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
+             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
+        );
+        self.execute(&sql, &times.params(lease)).await.map(|_| ())
+    }
+
+    async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
+        let sql = format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = $1");
+        let rows = self.query(&sql, &[&id]).await?;
+        rows.first().map(lease_from_row).transpose()
+    }
+
+    async fn lease_update(
+        &self,
+        lease: &LeaseRecord,
+        expected: LeaseState,
+    ) -> Result<bool, StorageError> {
+        let times = LeaseTimes::of(lease);
+        let expected = expected.as_str();
+        let mut params = times.params(lease);
+        params.push(&expected);
+        let sql = "UPDATE leases SET mount_uuid=$2, mount_path=$3, kind=$4, role=$5, account=$6, \
+            state=$7, issue_time=$8, expire_time=$9, max_expire_time=$10, last_renewal=$11, \
+            role_ttl_secs=$12, renewable=$13, due_at=$14, attempts=$15, last_error=$16, \
+            revoked_time=$17, forced=$18, token_accessor=$19, internal=$20, workload=$21, \
+            purpose=$22, ticket=$23, claimed_by=$24, row_mac=$25, tampered_at=$26 \
+            WHERE id=$1 AND state=$27";
+        self.execute(sql, &params).await.map(|n| n == 1)
+    }
+
+    async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError> {
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases \
+             WHERE starts_with(id, $1) AND state <> 'revoked' ORDER BY id"
+        );
+        leases_from_rows(&self.query(&sql, &[&prefix]).await?)
+    }
+
+    async fn lease_count_live(
+        &self,
+        prefix: &str,
+        role: Option<&str>,
+    ) -> Result<u64, StorageError> {
+        let rows = self
+            .query(
+                "SELECT count(*) FROM leases WHERE starts_with(id, $1) AND state <> 'revoked' \
+                 AND mount_path <> 'auth/token/' AND ($2::text IS NULL OR role = $2)",
+                &[&prefix, &role],
+            )
+            .await?;
+        let n: i64 = rows
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(pg_err)?
+            .unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases \
+             WHERE token_accessor = $1 AND state <> 'revoked' ORDER BY id"
+        );
+        leases_from_rows(&self.query(&sql, &[&accessor]).await?)
+    }
+
+    async fn lease_list_by_workload(
+        &self,
+        workload: &str,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let workload = workload.trim_end_matches('/');
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE workload <> '' AND state <> 'revoked' \
+             AND (workload = $1 OR starts_with(workload, $1 || '/')) ORDER BY id"
+        );
+        leases_from_rows(&self.query(&sql, &[&workload]).await?)
+    }
+
+    async fn lease_live_accounts(
+        &self,
+        mount_path: &str,
+        accounts: &[String],
+    ) -> Result<std::collections::HashSet<String>, StorageError> {
+        let mut live = std::collections::HashSet::new();
+        for chunk in accounts.chunks(5000) {
+            let rows = self
+                .query(
+                    "SELECT account FROM leases WHERE mount_path = $1 AND state <> 'revoked' \
+                     AND account = ANY($2)",
+                    &[&mount_path, &chunk],
+                )
+                .await?;
+            for r in rows {
+                live.insert(r.try_get(0).map_err(pg_err)?);
+            }
+        }
+        Ok(live)
+    }
+
+    async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError> {
+        let rows = self
+            .query(
+                "SELECT mount_path, role, state, (state = 'revoking' AND attempts >= $1), count(*) \
+                 FROM leases GROUP BY 1, 2, 3, 4 \
+                 ORDER BY mount_path COLLATE \"C\", role COLLATE \"C\", \
+                 state COLLATE \"C\", 4",
+                &[&irrevocable_after],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get(2).map_err(pg_err)?;
+                Ok(LeaseCount {
+                    mount_path: r.try_get(0).map_err(pg_err)?,
+                    role: r.try_get(1).map_err(pg_err)?,
+                    // As in lease_from_row: an unknown state needs destruction.
+                    state: LeaseState::parse(&state).unwrap_or(LeaseState::Revoking),
+                    irrevocable: r.try_get(3).map_err(pg_err)?,
+                    count: u64::try_from(r.try_get::<_, i64>(4).map_err(pg_err)?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn lease_internal_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.scan_pairs(
+            "SELECT id, internal FROM leases WHERE id COLLATE \"C\" > $1 \
+             ORDER BY id COLLATE \"C\" LIMIT $2",
+            after,
+            limit,
+        )
+        .await
+    }
+
+    async fn lease_internal_compare_and_put(
+        &self,
+        id: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        self.execute(
+            "UPDATE leases SET internal = $3 WHERE id = $1 AND internal = $2",
+            &[&id, &expected, &value],
+        )
+        .await
+        .map(|changed| changed == 1)
+    }
+
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE id > $1 AND state <> 'revoked' \
+             ORDER BY id LIMIT $2"
+        );
+        leases_from_rows(&self.query(&sql, &[&after, &limit]).await?)
+    }
+
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE row_mac IS NULL ORDER BY id LIMIT $1"
+        );
+        leases_from_rows(&self.query(&sql, &[&limit]).await?)
+    }
+
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError> {
+        let (ids, macs): (Vec<String>, Vec<Vec<u8>>) = tags.into_iter().unzip();
+        self.execute(
+            "UPDATE leases SET row_mac = t.mac FROM unnest($1::text[], $2::bytea[]) AS t(id, mac) \
+             WHERE leases.id = t.id AND leases.row_mac IS NULL",
+            &[&ids, &macs],
+        )
+        .await
+    }
+
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError> {
+        let rows = self
+            .query(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE row_mac IS NOT NULL)",
+                &[],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.try_get::<_, bool>(0).map_err(pg_err))
+            .unwrap_or(Ok(false))
+    }
+}

@@ -1,0 +1,298 @@
+//! [`LeaseStore`] on SQLite: the lease rows.
+
+use async_trait::async_trait;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+use super::rows::{lease_from_row, lease_values, LEASE_COLUMNS};
+use super::{err, Cached, SqliteStorage};
+use crate::storage::{LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
+
+/// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
+const ACCOUNT_CHUNK: usize = 500;
+
+#[async_trait]
+impl LeaseStore for SqliteStorage {
+    async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
+        let lease = lease.clone();
+        self.write(move |c: &Connection| {
+            let sql = format!(
+                "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
+            );
+            c.exec(&sql, params_from_iter(lease_values(&lease)))
+                .map(|_| ())
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
+        let id = id.to_owned();
+        self.read(move |c: &Connection| {
+            c.row(
+                &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
+                [id],
+                lease_from_row,
+            )
+            .optional()
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_update(
+        &self,
+        lease: &LeaseRecord,
+        expected: LeaseState,
+    ) -> Result<bool, StorageError> {
+        let lease = lease.clone();
+        self.write(move |c: &Connection| {
+            let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
+                account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
+                last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
+                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24, \
+                row_mac=?25, tampered_at=?26 WHERE id=?1 AND state=?27";
+            let mut values = lease_values(&lease);
+            values.push(expected.as_str().to_owned().into());
+            c.exec(sql, params_from_iter(values))
+                .map(|n| n == 1)
+                .map_err(err)
+        })
+        .await
+    }
+
+    async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError> {
+        let prefix = prefix.to_owned();
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases \
+                     WHERE substr(id, 1, length(?1)) = ?1 AND state != 'revoked' ORDER BY id"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([prefix], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_count_live(
+        &self,
+        prefix: &str,
+        role: Option<&str>,
+    ) -> Result<u64, StorageError> {
+        let (prefix, role) = (prefix.to_owned(), role.map(str::to_owned));
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT count(*) FROM leases WHERE substr(id, 1, length(?1)) = ?1 \
+                     AND state != 'revoked' AND mount_path != 'auth/token/' \
+                     AND (?2 IS NULL OR role = ?2)",
+                )
+                .map_err(err)?;
+            let n: i64 = stmt
+                .query_row(rusqlite::params![prefix, role], |r| r.get(0))
+                .map_err(err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
+        let accessor = accessor.to_owned();
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases \
+                     WHERE token_accessor = ?1 AND state != 'revoked' ORDER BY id"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([accessor], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_list_by_workload(
+        &self,
+        workload: &str,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let workload = workload.trim_end_matches('/').to_owned();
+        self.read(move |c: &Connection| {
+            // The workload itself, or anything below it at a segment boundary.
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE workload != '' AND state != 'revoked' \
+                     AND (workload = ?1 OR substr(workload, 1, length(?1) + 1) = ?1 || '/') ORDER BY id"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([workload], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_live_accounts(
+        &self,
+        mount_path: &str,
+        accounts: &[String],
+    ) -> Result<std::collections::HashSet<String>, StorageError> {
+        let (mount_path, accounts) = (mount_path.to_owned(), accounts.to_vec());
+        self.read(move |c: &Connection| {
+            let mut live = std::collections::HashSet::new();
+            for chunk in accounts.chunks(ACCOUNT_CHUNK) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT account FROM leases WHERE mount_path = ? AND state != 'revoked' \
+                         AND account IN ({marks})"
+                    ))
+                    .map_err(err)?;
+                let params = std::iter::once(&mount_path).chain(chunk.iter());
+                let found = stmt
+                    .query_map(params_from_iter(params), |r| r.get::<_, String>(0))
+                    .map_err(err)?;
+                for account in found {
+                    live.insert(account.map_err(err)?);
+                }
+            }
+            Ok(live)
+        })
+        .await
+    }
+
+    async fn lease_counts(&self, irrevocable_after: i64) -> Result<Vec<LeaseCount>, StorageError> {
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT mount_path, role, state, state = 'revoking' AND attempts >= ?1, count(*) \
+                     FROM leases GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                )
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([irrevocable_after], |r| {
+                    let state: String = r.get(2)?;
+                    Ok(LeaseCount {
+                        mount_path: r.get(0)?,
+                        role: r.get(1)?,
+                        // As in lease_from_row: an unknown state needs destruction.
+                        state: LeaseState::parse(&state).unwrap_or(LeaseState::Revoking),
+                        irrevocable: r.get(3)?,
+                        count: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    })
+                })
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err);
+            rows
+        })
+        .await
+    }
+
+    async fn lease_internal_scan(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.scan_pairs(
+            "SELECT id, internal FROM leases WHERE id > ?1 ORDER BY id LIMIT ?2",
+            after,
+            limit,
+        )
+        .await
+    }
+
+    async fn lease_internal_compare_and_put(
+        &self,
+        id: &str,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        self.swap_if_equal(
+            "UPDATE leases SET internal = ?3 WHERE id = ?1 AND internal = ?2",
+            id,
+            expected,
+            value,
+        )
+        .await
+    }
+
+    async fn lease_page_live(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<LeaseRecord>, StorageError> {
+        let after = after.to_owned();
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE id > ?1 AND state != 'revoked' \
+                     ORDER BY id LIMIT ?2"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn lease_untagged(&self, limit: usize) -> Result<Vec<LeaseRecord>, StorageError> {
+        self.read(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {LEASE_COLUMNS} FROM leases WHERE row_mac IS NULL ORDER BY id LIMIT ?1"
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([limit as i64], lease_from_row)
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn lease_set_row_macs(&self, tags: Vec<(String, Vec<u8>)>) -> Result<u64, StorageError> {
+        // The writer runs each closure inside its group-commit transaction.
+        self.write(move |c: &Connection| {
+            let mut stmt = c
+                .prepare_cached("UPDATE leases SET row_mac = ?2 WHERE id = ?1 AND row_mac IS NULL")
+                .map_err(err)?;
+            let mut n = 0u64;
+            for (id, mac) in tags {
+                n += stmt.execute(params![id, mac]).map_err(err)? as u64;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn lease_any_tagged(&self) -> Result<bool, StorageError> {
+        self.read(move |c: &Connection| {
+            c.row(
+                "SELECT EXISTS (SELECT 1 FROM leases WHERE row_mac IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)
+        })
+        .await
+    }
+}

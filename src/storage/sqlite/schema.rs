@@ -1,0 +1,102 @@
+//! The SQLite schema: numbered migrations, applied in order when the file is opened.
+
+use rusqlite::Connection;
+
+use super::err;
+use crate::storage::StorageError;
+
+/// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
+/// Never edit one that has shipped: add the next.
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4_LEASE_ROW_MAC];
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS kv (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leases (
+    id              TEXT PRIMARY KEY,
+    mount_uuid      TEXT NOT NULL,
+    mount_path      TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    issue_time      INTEGER NOT NULL,
+    expire_time     INTEGER NOT NULL,
+    max_expire_time INTEGER NOT NULL,
+    last_renewal    INTEGER,
+    role_ttl_secs   INTEGER NOT NULL,
+    renewable       INTEGER NOT NULL,
+    due_at          INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    revoked_time    INTEGER,
+    forced          INTEGER NOT NULL DEFAULT 0,
+    token_accessor  TEXT NOT NULL,
+    internal        BLOB NOT NULL,
+    workload        TEXT NOT NULL DEFAULT '',
+    purpose         TEXT,
+    ticket          TEXT
+);
+-- The expiry queue: only rows with work to do carry a due_at.
+CREATE INDEX IF NOT EXISTS leases_due ON leases (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leases_state_revoked ON leases (state, revoked_time);
+-- Token and workload revocation find a token's or workload's leases without a scan.
+CREATE INDEX IF NOT EXISTS leases_token ON leases (token_accessor) WHERE state != 'revoked';
+CREATE INDEX IF NOT EXISTS leases_workload ON leases (workload) WHERE workload != '' AND state != 'revoked';
+"#;
+
+/// Claims name their node; nodes heartbeat; named locks (the leader's, rotations').
+const SCHEMA_V2: &str = r#"
+ALTER TABLE leases ADD COLUMN claimed_by TEXT;
+CREATE TABLE nodes (
+    id           TEXT PRIMARY KEY,
+    hostname     TEXT NOT NULL,
+    api_addr     TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
+CREATE TABLE locks (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
+
+/// Reconciliation asks which accounts of a mount are leased.
+const SCHEMA_V3: &str = r#"
+CREATE INDEX leases_account ON leases (mount_path, account) WHERE state != 'revoked';
+"#;
+
+/// Lease rows carry an integrity tag, and the engine's verdict when it does not match. Existing
+/// rows get their tag from the engine at the first start of this version
+/// (the lease engine's `stamp_untagged_rows`): storage does not hold the key.
+const SCHEMA_V4_LEASE_ROW_MAC: &str = r#"
+ALTER TABLE leases ADD COLUMN row_mac BLOB;
+ALTER TABLE leases ADD COLUMN tampered_at INTEGER;
+"#;
+
+/// Apply the migrations this file has not seen, each in its own transaction with its version.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let done: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(err)?;
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StorageError(format!(
+            "sqlite: the storage file has schema version {done}, newer than this build's {}; \
+             run a newer leasehold",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
