@@ -26,7 +26,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::lease::events::{LeaseEvent, LeaseObserver};
+use crate::lease::events::{LeaseEvent, LeaseObserver, Recording};
 use crate::storage::sealed::SealedKv;
 pub use device::{Device, DeviceConfig};
 
@@ -152,17 +152,35 @@ impl AuditBroker {
     /// until the devices have written it. Fails when devices are enabled and none recorded it:
     /// the caller must then refuse the request.
     pub async fn log(&self, build: impl Fn(&[u8]) -> Value) -> Result<()> {
-        let devices = self.snapshot();
-        if devices.is_empty() {
-            return Ok(());
-        }
+        self.start_log(build).await
+    }
+
+    /// [`AuditBroker::log`] with the entries built now and the waiting left to the returned
+    /// future, which borrows nothing (for callers that cannot hold the event while waiting).
+    pub fn start_log(
+        &self,
+        build: impl Fn(&[u8]) -> Value,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
-        let writes = devices.iter().map(|d| {
-            let line = build(&d.key).to_string();
-            async move { (d, d.write(line, deadline).await) }
-        });
-        let outcomes = futures_util::future::join_all(writes).await;
-        any_recorded(outcomes.into_iter())
+        let lines: Vec<(Arc<Device>, String)> = self
+            .snapshot()
+            .into_iter()
+            .map(|d| {
+                let line = build(&d.key).to_string();
+                (d, line)
+            })
+            .collect();
+        async move {
+            if lines.is_empty() {
+                return Ok(());
+            }
+            let writes = lines.into_iter().map(|(d, line)| async move {
+                let written = d.write(line, deadline).await;
+                (d, written)
+            });
+            let outcomes = futures_util::future::join_all(writes).await;
+            any_recorded(outcomes.iter().map(|(d, w)| (d, w.clone())))
+        }
     }
 
     /// Queue an entry built per device, without waiting: for events no caller waits on. Fails
@@ -208,19 +226,37 @@ pub struct AuditObserver {
     pub node: String,
 }
 
+impl AuditObserver {
+    /// The event's entry, naming this node.
+    fn entry(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) -> Value {
+        let mut e = entry::lease_event(at, event);
+        if let Some(obj) = e.as_object_mut() {
+            obj.insert("node".into(), Value::String(self.node.clone()));
+        }
+        e
+    }
+}
+
 impl LeaseObserver for AuditObserver {
     /// Queued, not waited for: the engine calls observers inline (holding the lease's lock), so a
-    /// stalled device must not stall destruction. The device's writer records events in order.
+    /// stalled device must not stall it. The device's writer records events in order. Only a
+    /// destruction is waited for (below), and only up to the bound.
     fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
-        let logged = self.broker.enqueue(|_key| {
-            let mut e = entry::lease_event(at, event);
-            if let Some(obj) = e.as_object_mut() {
-                obj.insert("node".into(), Value::String(self.node.clone()));
-            }
-            e
-        });
+        let logged = self.broker.enqueue(|_key| self.entry(event, at));
         if let Err(e) = logged {
             tracing::error!(error = %e, event = event.name(), "lease event not recorded by any audit device");
         }
+    }
+
+    /// Written and waited for (at most [`ACK_TIMEOUT`]): the engine records a destruction
+    /// before the row that would stop a retry from recording it again.
+    fn on_event_recorded(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) -> Option<Recording> {
+        let name = event.name();
+        let writing = self.broker.start_log(|_key| self.entry(event, at));
+        Some(Box::pin(async move {
+            if let Err(e) = writing.await {
+                tracing::error!(error = %e, event = name, "lease event not recorded by any audit device");
+            }
+        }))
     }
 }

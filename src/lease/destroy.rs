@@ -140,7 +140,7 @@ impl LeaseEngine {
         // between leaves the row `revoking`, so the account is destroyed (a no-op) and recorded
         // again by whichever node retries it. A duplicate record, never a missing one.
         if attempt.is_ok() {
-            self.emit_destroyed(&lease, now);
+            self.emit_destroyed(&lease, now).await;
         }
         if let Err(error) = self.write_outcome(&mut lease).await {
             let error = DestroyError::Unrecorded {
@@ -208,17 +208,21 @@ impl LeaseEngine {
             .emit(&LeaseEvent::DestroyAttempt { lease, error }, now);
     }
 
-    fn emit_destroyed(&self, lease: &LeaseRecord, now: DateTime<Utc>) {
+    /// Waits (bounded by the audit devices) until the record is written, since the row
+    /// update that follows is what stops a retry from recording it again.
+    async fn emit_destroyed(&self, lease: &LeaseRecord, now: DateTime<Utc>) {
         self.emit_attempt(lease, None, now);
         let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
         let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
-        self.observers.emit(
-            &LeaseEvent::Destroyed {
-                lease,
-                privilege,
-                overstay,
-            },
-            now,
-        );
+        self.observers
+            .emit_recorded(
+                &LeaseEvent::Destroyed {
+                    lease,
+                    privilege,
+                    overstay,
+                },
+                now,
+            )
+            .await;
     }
 }

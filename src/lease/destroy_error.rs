@@ -91,7 +91,7 @@ impl DestroyError {
         }
     }
 
-    /// The error a caller who asked to revoke `lease_id` now sees: Vault's revoke failure (400)
+    /// The error a caller who asked to revoke `lease_id` now sees: a target failure (502)
     /// when the target failed, the integrity refusal when the row is held for an operator, and
     /// a server error when the fault is ours.
     pub fn into_error(self, lease_id: &str) -> Error {

@@ -2,6 +2,8 @@
 //! stays free of both. Observers are called inline and must not block (write to a buffer, bump a
 //! counter); a panicking observer is the observer's bug, not the lease's.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -104,10 +106,21 @@ impl LeaseEvent<'_> {
     }
 }
 
+/// A record being written, which the engine may wait for (bounded by the observer).
+pub type Recording = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Something that wants to know.
 pub trait LeaseObserver: Send + Sync {
     /// Called for every event, in the order they happen for one lease.
     fn on_event(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>);
+
+    /// Like `on_event`, for an event whose record must be written before the engine goes on
+    /// (an account's destruction, recorded before its row says so). Returns what to wait for,
+    /// which the observer bounds in time; `None` when there is nothing to wait for.
+    fn on_event_recorded(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) -> Option<Recording> {
+        self.on_event(event, at);
+        None
+    }
 }
 
 /// The engine's list of observers.
@@ -128,5 +141,18 @@ impl Observers {
         for o in self.0.read().unwrap_or_else(|p| p.into_inner()).iter() {
             o.on_event(event, at);
         }
+    }
+
+    /// Tell every observer and wait until those that record it have written it (each bounds
+    /// its own wait).
+    pub async fn emit_recorded(&self, event: &LeaseEvent<'_>, at: DateTime<Utc>) {
+        let recordings: Vec<Recording> = self
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|o| o.on_event_recorded(event, at))
+            .collect();
+        futures_util::future::join_all(recordings).await;
     }
 }
