@@ -6,5 +6,7 @@ pub mod cidr;
 pub mod jwt;
 pub mod policy;
 pub mod token;
+pub mod token_store;
 
-pub use token::{PlainToken, TokenEntry, TokenStore};
+pub use token::{PlainToken, TokenEntry};
+pub use token_store::TokenStore;

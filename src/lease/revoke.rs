@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::backoff::retry_delay;
-use super::engine::{chrono_dur, Call, LeaseEngine};
+use super::engine::{chrono_dur, Call, LeaseEngine, TOKEN_LEASE_KIND};
 use super::events::LeaseEvent;
 use super::model::{LeaseRecord, LeaseState};
 use crate::error::{Error, LeaseProblem, Result};
@@ -253,16 +253,21 @@ impl LeaseEngine {
         // Never destroy (or mark destroyed) what an edited row names: the account column may
         // point at someone else's account, and a tombstone would hide the real one.
         self.check_row(&lease, "destroy").await?;
-        let outcome = match self.mounts.resolve(&lease.mount_uuid) {
-            None => Err(format!("mount {} no longer exists", lease.mount_path)),
-            Some(mount) => match self.context(&lease, &mount).await {
-                Err(e) => Err(e.to_string()),
-                Ok(ctx) => self
-                    .call_target(mount.backend.clone(), ctx, Call::Revoke)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-            },
+        // A token's expiry row goes to the token revoker; every other row to its mount.
+        let outcome = if lease.kind == TOKEN_LEASE_KIND {
+            self.end_token_row(&lease).await
+        } else {
+            match self.mounts.resolve(&lease.mount_uuid) {
+                None => Err(format!("mount {} no longer exists", lease.mount_path)),
+                Some(mount) => match self.context(&lease, &mount).await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(ctx) => self
+                        .call_target(mount.backend.clone(), ctx, Call::Revoke)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                },
+            }
         };
         let now = self.now();
         lease.attempts += 1;

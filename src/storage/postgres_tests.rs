@@ -309,6 +309,7 @@ fn engine_on(
         seal.clone(),
         clock,
         std::sync::Arc::new(NoMounts),
+        std::sync::Arc::new(crate::lease::token_rows::NoTokens),
         crate::lease::LeaseSettings::default(),
     ))
 }

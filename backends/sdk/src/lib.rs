@@ -1,7 +1,8 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Map of the crate:
-//! - [`backend`]: the [`Backend`] trait a secrets engine implements.
+//! - [`backend`]: the [`Backend`] trait every mount implements, and the [`SecretEngine`] (and
+//!   optional [`Renew`]) half a secrets engine adds for its leases.
 //! - [`request`]: [`Request`], [`Operation`] and weakly typed field access ([`Fields`]).
 //! - [`response`]: [`Response`], [`PlannedSecret`] and [`Credentials`].
 //! - [`storage`]: [`MountStorage`], the per-mount key/value view (sealed at rest by the core).
@@ -16,7 +17,7 @@ pub mod request;
 pub mod response;
 pub mod storage;
 
-pub use backend::{Account, Backend, SecretContext};
+pub use backend::{Account, Backend, Renew, SecretContext, SecretEngine};
 pub use error::BackendError;
 pub use request::{Fields, Operation, Request};
 pub use response::{AuthGrant, Credentials, PlannedSecret, Response};
