@@ -226,6 +226,9 @@ impl Metrics {
     }
 
     fn mount_type(&self, mount_uuid: &str) -> &'static str {
+        if mount_uuid == crate::lease::TOKEN_MOUNT_UUID {
+            return "token";
+        }
         self.mounts
             .resolve(mount_uuid)
             .map_or("unknown", |m| m.backend.mount_type())

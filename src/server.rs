@@ -18,10 +18,9 @@ use crate::auth::TokenStore;
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{Settings, StorageSettings};
 use crate::core::mounts::{BackendFactory, MountKind, MountTable};
-use crate::core::tokens::TokenReaper;
 use crate::core::Core;
 use crate::lease::ttl::MountTtls;
-use crate::lease::{expiry, LeaseEngine, MountResolver, ResolvedMount, TOKEN_MOUNT_UUID};
+use crate::lease::{expiry, LeaseEngine};
 use crate::storage::lock::HeldLock;
 use crate::storage::postgres::{PostgresSettings, PostgresStorage};
 use crate::storage::seal::Seal;
@@ -66,55 +65,6 @@ pub fn auth_factory() -> BackendFactory {
             _ => None,
         }
     })
-}
-
-/// Resolves lease rows' mounts: secrets engines by UUID, and token expiry rows to the reaper.
-struct CoreResolver {
-    mounts: Arc<MountTable>,
-    reaper: Arc<TokenReaper>,
-}
-
-impl MountResolver for CoreResolver {
-    fn resolve(&self, uuid: &str) -> Option<ResolvedMount> {
-        if uuid == TOKEN_MOUNT_UUID {
-            return Some(ResolvedMount {
-                backend: self.reaper.clone(),
-                storage: Arc::new(NoStorage),
-                ttls: self.mounts.system_ttls(),
-            });
-        }
-        self.mounts.resolve(uuid)
-    }
-}
-
-/// Token expiry rows need no storage view.
-struct NoStorage;
-
-#[async_trait::async_trait]
-impl leasehold_backend::MountStorage for NoStorage {
-    async fn get(
-        &self,
-        _key: &str,
-    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, leasehold_backend::StorageError> {
-        Ok(None)
-    }
-    async fn put(&self, _key: &str, _value: &[u8]) -> Result<(), leasehold_backend::StorageError> {
-        Err(leasehold_backend::StorageError("no storage here".into()))
-    }
-    async fn compare_and_put(
-        &self,
-        _key: &str,
-        _expected: &[u8],
-        _value: &[u8],
-    ) -> Result<bool, leasehold_backend::StorageError> {
-        Err(leasehold_backend::StorageError("no storage here".into()))
-    }
-    async fn delete(&self, _key: &str) -> Result<(), leasehold_backend::StorageError> {
-        Ok(())
-    }
-    async fn list(&self, _prefix: &str) -> Result<Vec<String>, leasehold_backend::StorageError> {
-        Ok(Vec::new())
-    }
 }
 
 /// The storage the settings name, and its type as `sys/seal-status` reports it. Dev mode keeps
@@ -241,16 +191,15 @@ impl Server {
         );
         let auth_mounts =
             Arc::new(MountTable::load(MountKind::Auth, kv.clone(), auth_factory(), system).await?);
-        let reaper = Arc::new(TokenReaper::default());
-        let resolver: Arc<dyn MountResolver> = Arc::new(CoreResolver {
-            mounts: mounts.clone(),
-            reaper: reaper.clone(),
-        });
+        // The token store before the lease engine: the engine ends expired tokens through it,
+        // and the store is handed the engine on each call that touches leases (no cycle).
+        let tokens = Arc::new(TokenStore::open(kv.clone()).await?);
         let leases = Arc::new(LeaseEngine::new(
             storage.clone(),
             seal,
             clock.clone(),
-            resolver,
+            mounts.clone(),
+            tokens.clone(),
             settings.lease.clone(),
         ));
         leases.stamp_untagged_rows().await?;
@@ -271,7 +220,6 @@ impl Server {
         )
         .await
         .context("joining the cluster")?;
-        let tokens = TokenStore::open(kv.clone()).await?;
         let policies = crate::core::acl::PolicyStore::new(kv.clone());
         let quotas = crate::core::quotas::Quotas::load(kv.clone()).await?;
         // Nodes starting together on an empty storage: one creates the root token and the
@@ -286,10 +234,7 @@ impl Server {
             node: leases.node_id().to_owned(),
         }));
         let metrics = Arc::new(crate::metrics::Metrics::new(
-            Arc::new(CoreResolver {
-                mounts: mounts.clone(),
-                reaper: reaper.clone(),
-            }),
+            mounts.clone(),
             settings.unauthenticated_metrics_access,
         )?);
         leases.observers.add(metrics.clone());
@@ -307,7 +252,6 @@ impl Server {
             cluster: cluster.clone(),
             quotas,
         });
-        reaper.attach(&core);
         // Report-only at start-up: orphans are logged, never destroyed without an admin's call.
         let startup = core.clone();
         tokio::spawn(async move {

@@ -8,5 +8,7 @@ pub use leasehold_backend::cidr;
 
 pub mod policy;
 pub mod token;
+pub mod token_store;
 
-pub use token::{PlainToken, TokenEntry, TokenStore};
+pub use token::{PlainToken, TokenEntry};
+pub use token_store::TokenStore;

@@ -79,6 +79,9 @@ pub struct Envelope {
     pub warnings: Vec<String>,
     /// `auth`.
     pub auth: Option<Value>,
+    /// The token `auth` hands out, set into `auth.client_token` when the body is written, and
+    /// only then (like `secret_data`).
+    pub client_token: Option<SecretString>,
     /// `mount_type`.
     pub mount_type: String,
     /// Copy `data`'s keys to the top level too (Vault does for a few `sys/` paths).

@@ -24,6 +24,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::auth::policy;
+use crate::auth::token_store::auth_block;
 use crate::auth::{TokenEntry, TokenStore};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -51,8 +52,8 @@ pub struct Core {
     pub auth_mounts: Arc<MountTable>,
     /// The lease engine.
     pub leases: Arc<LeaseEngine>,
-    /// Tokens.
-    pub tokens: TokenStore,
+    /// The token store: tokens and their life (create, renew, revoke with their leases).
+    pub tokens: Arc<TokenStore>,
     /// ACL policies.
     pub policies: acl::PolicyStore,
     /// Time source.
@@ -328,7 +329,7 @@ impl Core {
             } else {
                 display_name
             };
-        let spec = tokens::TokenSpec {
+        let spec = crate::auth::token_store::TokenSpec {
             policies: grant.policies,
             no_default_policy: grant.no_default_policy,
             meta: grant.metadata,
@@ -358,9 +359,9 @@ impl Core {
             id: None,
         };
         let (token, entry) = self.create_token(spec).await?;
-        let auth = self.auth_block(Some(&token.0), &entry, entry.creation_ttl);
         Ok(ApiResponse::Ok(Envelope {
-            auth: Some(auth),
+            auth: Some(auth_block(&entry, entry.creation_ttl)),
+            client_token: Some(token.0),
             mount_type: mount.entry.kind.clone(),
             ..Envelope::default()
         }))
@@ -424,7 +425,15 @@ impl Core {
                 _ => Ok(ApiResponse::NoContent),
             };
         };
-        if let Some(planned) = response.secret {
+        if let Some(mut planned) = response.secret {
+            // A lease is renewable only when its engine can renew what it made.
+            let secrets = mount.backend.secrets().ok_or_else(|| {
+                Error::Internal(format!(
+                    "mount {} planned a secret but has no secret lifecycle",
+                    mount.entry.path
+                ))
+            })?;
+            planned.renewable &= secrets.renewer().is_some();
             if planned.require_purpose && purpose.is_none() {
                 return Err(Error::invalid(format!(
                     "role {:?} requires a purpose: say why you need this credential with the \"purpose\" field (and \"ticket\" if you have one) or the X-Leasehold-Purpose header",

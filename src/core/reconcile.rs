@@ -91,7 +91,10 @@ impl Core {
         for mount in mounts {
             let path = mount.entry.path.clone();
             // Accounts first, then the table: see the module comment.
-            let accounts = match mount.backend.list_accounts(mount.view.clone()).await {
+            let Some(secrets) = mount.backend.secrets() else {
+                continue;
+            };
+            let accounts = match secrets.list_accounts(mount.view.clone()).await {
                 Ok(Some(a)) => a,
                 Ok(None) => continue,
                 Err(e) => {
@@ -111,8 +114,7 @@ impl Core {
             report.mounts_checked.push(path.clone());
             for account in accounts.into_iter().filter(|a| !leased.contains(&a.name)) {
                 let destroyed = if destroy && account.marked {
-                    let outcome = mount
-                        .backend
+                    let outcome = secrets
                         .destroy_account(mount.view.clone(), &account)
                         .await
                         .map_err(|e| e.to_string());

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::api::{ApiRequest, ApiResponse, Envelope, Method};
 use super::Core;
+use crate::auth::token_store::auth_block;
 use crate::auth::TokenEntry;
 use crate::error::{Error, Result};
 use crate::http::path::redact_token;
@@ -31,12 +32,7 @@ pub async fn handle(
     let write = req.method == Method::Write;
     match op {
         "lookup-self" if matches!(req.method, Method::Get | Method::Write) => {
-            let id = req
-                .token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned())
-                .unwrap_or_default();
-            Ok(data(lookup_data(core, token, &id)))
+            Ok(lookup(lookup_data(core, token), req.token.clone()))
         }
         "lookup" if matches!(req.method, Method::Get | Method::Write) => {
             let raw = fields
@@ -52,11 +48,14 @@ pub async fn handle(
                 .lookup(&raw, core.clock.now())
                 .await?
                 .ok_or_else(|| Error::invalid("bad token"))?;
-            Ok(data(lookup_data(core, &entry, &raw)))
+            Ok(lookup(
+                lookup_data(core, &entry),
+                Some(SecretString::from(raw)),
+            ))
         }
         "lookup-accessor" if write => {
             let entry = by_accessor(core, &fields, arg).await?;
-            Ok(data(lookup_data(core, &entry, "")))
+            Ok(lookup(lookup_data(core, &entry), None))
         }
         "create" | "create-orphan" if write => {
             create::create(core, token, &fields, op == "create-orphan", arg).await
@@ -174,6 +173,17 @@ fn data(d: Map<String, Value>) -> ApiResponse {
     ApiResponse::data("token", d)
 }
 
+/// A lookup's answer: the token's fields, and its value as `id` — kept a [`SecretString`] until
+/// the response is rendered (empty when looked up by accessor).
+fn lookup(d: Map<String, Value>, id: Option<SecretString>) -> ApiResponse {
+    ApiResponse::Ok(Envelope {
+        data: Some(d),
+        secret_data: vec![("id".into(), id.unwrap_or_default())],
+        mount_type: "token".into(),
+        ..Envelope::default()
+    })
+}
+
 fn required_token(fields: &Fields, from_url: &str) -> Result<SecretString> {
     let raw = fields
         .str("token")
@@ -217,9 +227,9 @@ async fn renew(
 ) -> Result<ApiResponse> {
     let increment = duration(fields, "increment")?;
     let (ttl, warning) = core.renew_token(&mut entry, increment).await?;
-    let auth = core.auth_block(token, &entry, ttl);
     Ok(ApiResponse::Ok(Envelope {
-        auth: Some(auth),
+        auth: Some(auth_block(&entry, ttl)),
+        client_token: token.cloned(),
         warnings: warning.into_iter().collect(),
         mount_type: "token".into(),
         ..Envelope::default()
@@ -235,15 +245,14 @@ async fn revoke(core: &Core, accessor: &str, orphan: bool, fields: &Fields) -> R
     Ok(report.into_response("token"))
 }
 
-/// Vault's token lookup fields (plus `workload`).
-pub fn lookup_data(core: &Core, t: &TokenEntry, id: &str) -> Map<String, Value> {
+/// Vault's token lookup fields (plus `workload`), less `id` (see [`lookup`]).
+pub fn lookup_data(core: &Core, t: &TokenEntry) -> Map<String, Value> {
     let now = core.clock.now();
     let ttl = t
         .expire_time
         .map(|e| (e - now).num_seconds().max(0))
         .unwrap_or(0);
     let mut m = Map::new();
-    m.insert("id".into(), json!(id));
     m.insert("accessor".into(), json!(t.accessor));
     m.insert("policies".into(), json!(t.policies));
     m.insert("path".into(), json!(t.path));

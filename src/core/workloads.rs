@@ -2,8 +2,8 @@
 //! AppRole role, a JWT role or subject), their descendants, and every lease obtained with them.
 //! Vault has no such call; leasehold records the workload on each token and lease to make it one.
 
-use super::tokens::{RevokeReport, RevokedLease};
 use super::Core;
+use crate::auth::token_store::{RevokeReport, RevokedLease};
 use crate::error::{Error, Result};
 
 /// True if `workload` is `target` or lies below it at a `/` boundary.

@@ -15,8 +15,7 @@
 //!   `response-wrapping` policy, with an expiry row in the lease table like any token. The
 //!   response is stored sealed under `wrapping/response/<accessor>` and its creation details under
 //!   `wrapping/info/<accessor>`; both are deleted whenever the token is revoked, which is what
-//!   expiry, unwrap and rewrap all end in (`Core::revoke_token_tree` calls
-//!   [`Core::forget_wrapped`]).
+//!   expiry, unwrap and rewrap all end in (the token store's revocation calls [`forget`]).
 //! - "Exactly once" rests on the token's use count, taken atomically in storage
 //!   (`TokenStore::take_use`): whoever takes the one use reads the response; everyone else is
 //!   told the token is not valid.
@@ -41,6 +40,7 @@ use super::Core;
 use crate::auth::policy::RESPONSE_WRAPPING_POLICY_NAME;
 use crate::auth::token::{generate_accessor, generate_token, TokenEntry};
 use crate::error::{Error, Result};
+use crate::storage::sealed::SealedKv;
 
 /// Vault's answer for a wrapping token that is unknown, used, expired or no wrapping token.
 pub const INVALID_TOKEN: &str = "wrapping token is not valid or does not exist";
@@ -130,7 +130,17 @@ struct StoredResponse {
     secret_data: Vec<(String, SecretString)>,
     warnings: Vec<String>,
     auth: Option<Value>,
+    /// The token `auth` hands out; absent in responses stored before it was kept apart.
+    #[serde(default, serialize_with = "expose_option")]
+    client_token: Option<SecretString>,
     mount_type: String,
+}
+
+fn expose_option<S: Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_some(&secret.as_ref().map(ExposeSecret::expose_secret))
 }
 
 fn expose_pairs<S: Serializer>(
@@ -151,6 +161,7 @@ impl StoredResponse {
             secret_data: env.secret_data,
             warnings: env.warnings,
             auth: env.auth,
+            client_token: env.client_token,
             mount_type: env.mount_type,
         }
     }
@@ -164,6 +175,7 @@ impl StoredResponse {
             secret_data: self.secret_data,
             warnings: self.warnings,
             auth: self.auth,
+            client_token: self.client_token,
             mount_type: self.mount_type,
             request_id: Some(self.request_id),
             ..Envelope::default()
@@ -175,6 +187,14 @@ impl StoredResponse {
             .map(Zeroizing::new)
             .map_err(|e| Error::Internal(format!("wrapped response: {e}")))
     }
+}
+
+/// Delete what a wrapping token guards. Called for every revoked token (a no-op for the
+/// others); storage deletes of absent keys succeed.
+pub(crate) async fn forget(kv: &SealedKv, accessor: &str) -> Result<()> {
+    kv.delete(&response_key(accessor)).await?;
+    kv.delete(&info_key(accessor)).await?;
+    Ok(())
 }
 
 fn info_key(accessor: &str) -> String {
@@ -375,15 +395,6 @@ impl Core {
             wrapped_accessor: record.wrapped_accessor,
             wrapped_lease_id: record.wrapped_lease_id,
         })
-    }
-
-    /// Delete what a wrapping token guards. Called for every revoked token (a no-op for the
-    /// others); storage deletes of absent keys succeed.
-    pub(crate) async fn forget_wrapped(&self, accessor: &str) -> Result<()> {
-        let kv = self.tokens.kv();
-        kv.delete(&response_key(accessor)).await?;
-        kv.delete(&info_key(accessor)).await?;
-        Ok(())
     }
 
     /// Take the one use of the wrapping token a request names (`token` in the body), or, when

@@ -88,7 +88,15 @@ fn envelope(env: Envelope, request_id: &str) -> Value {
             json!(env.warnings)
         },
     );
-    out.insert("auth".into(), env.auth.unwrap_or(Value::Null));
+    let mut auth = env.auth.unwrap_or(Value::Null);
+    if let (Some(token), Value::Object(a)) = (&env.client_token, &mut auth) {
+        // The only place a client token leaves its SecretString.
+        a.insert(
+            "client_token".into(),
+            Value::String(token.expose_secret().to_owned()),
+        );
+    }
+    out.insert("auth".into(), auth);
     out.insert("mount_type".into(), json!(env.mount_type));
     Value::Object(out)
 }

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::backoff::retry_delay;
 use super::destroy_error::DestroyError;
-use super::engine::{chrono_dur, Call, LeaseEngine};
+use super::engine::{chrono_dur, Call, LeaseEngine, TOKEN_LEASE_KIND};
 use super::events::LeaseEvent;
 use crate::storage::{ClaimOne, LeaseRecord, LeaseState};
 
@@ -169,6 +169,10 @@ impl LeaseEngine {
 
     /// The backend's revoke for this lease, on its own task with a timeout.
     async fn revoke_on_target(&self, lease: &LeaseRecord) -> Result<(), DestroyError> {
+        // A token's expiry row goes to the token revoker; every other row to its mount.
+        if lease.kind == TOKEN_LEASE_KIND {
+            return self.end_token_row(lease).await;
+        }
         let mount = self
             .mounts
             .resolve(&lease.mount_uuid)

@@ -39,6 +39,10 @@ pub enum DestroyError {
     /// The row failed its integrity check: flagged and left for an operator (revoke-force).
     #[error("{0}")]
     Tampered(String),
+    /// A token's expiry row: the token, its descendants or a lease they obtained could not all
+    /// be revoked (the leases' own failures say why).
+    #[error("revoking the token's tree: {0}")]
+    TokenTree(String),
     /// The lease's mount no longer exists, so nothing knows how to destroy its account.
     #[error("mount {0} no longer exists")]
     MountGone(String),
@@ -81,7 +85,9 @@ impl DestroyError {
     pub fn fault(&self) -> Fault {
         match self {
             Self::Target(BackendError::Storage(_) | BackendError::Internal(_)) => Fault::Ours,
-            Self::Target(_) | Self::Busy { .. } | Self::OtherNode(_) => Fault::Target,
+            Self::Target(_) | Self::Busy { .. } | Self::OtherNode(_) | Self::TokenTree(_) => {
+                Fault::Target
+            }
             Self::Tampered(_) => Fault::Refused,
             Self::MountGone(_)
             | Self::Sealed(_)

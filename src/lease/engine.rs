@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tracing::warn;
 
 use super::events::{LeaseEvent, Observers};
+use super::token_rows::TokenRevoker;
 use super::ttl::MountTtls;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -18,10 +19,12 @@ use crate::storage::seal::{Aad, Seal};
 use crate::storage::{LeaseRecord, LeaseState};
 use crate::storage::{Storage, StorageError};
 
-/// The pseudo-mount UUID of token expiry rows; the resolver maps it to the token reaper.
+/// What token expiry rows carry as their mount UUID. Never resolved: such rows belong to no mount
+/// and are dispatched by their kind (see [`super::token_rows`]).
 pub const TOKEN_MOUNT_UUID: &str = "auth/token";
 
-/// The `kind` of a token's expiry row (every other kind is a secret with an account).
+/// The `kind` of a token's expiry row (every other kind is a secret with an account): the engine
+/// ends such a row through its [`TokenRevoker`], not through a mount.
 pub const TOKEN_LEASE_KIND: &str = "token";
 
 /// What the engine needs to know about a mount to act on its leases.
@@ -138,6 +141,8 @@ pub struct LeaseEngine {
     pub(super) seal: Seal,
     clock: SharedClock,
     pub(super) mounts: Arc<dyn MountResolver>,
+    /// Ends the tokens whose expiry rows come due.
+    pub(super) tokens: Arc<dyn TokenRevoker>,
     pub(super) settings: LeaseSettings,
     /// Wakes the expiry worker when something may have become due earlier than it thinks.
     pub(crate) wake: Notify,
@@ -154,12 +159,14 @@ pub(super) fn chrono_dur(d: Duration) -> chrono::Duration {
 }
 
 impl LeaseEngine {
-    /// An engine over `storage`.
+    /// An engine over `storage`: secrets' rows are ended through their mount (`mounts`), token
+    /// expiry rows through `tokens`.
     pub fn new(
         storage: Arc<dyn Storage>,
         seal: Seal,
         clock: SharedClock,
         mounts: Arc<dyn MountResolver>,
+        tokens: Arc<dyn TokenRevoker>,
         settings: LeaseSettings,
     ) -> Self {
         Self {
@@ -167,6 +174,7 @@ impl LeaseEngine {
             seal,
             clock,
             mounts,
+            tokens,
             settings,
             wake: Notify::new(),
             observers: Observers::default(),
@@ -226,6 +234,20 @@ impl LeaseEngine {
         locks.entry(id.to_owned()).or_default().clone()
     }
 
+    /// A row's internal data, opened under its own lease id.
+    pub(super) async fn open_internal(
+        &self,
+        lease: &LeaseRecord,
+    ) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, crate::storage::StorageError> {
+        crate::storage::keyring::open_fresh(
+            &self.seal,
+            &self.storage,
+            &lease.internal,
+            &Aad::lease(&lease.id),
+        )
+        .await
+    }
+
     /// What a backend call needs. The internal data opens only under this lease's id: data
     /// copied from another lease's row is refused, never handed to the backend to act on.
     pub(super) async fn context(
@@ -233,14 +255,10 @@ impl LeaseEngine {
         lease: &LeaseRecord,
         mount: &ResolvedMount,
     ) -> Result<SecretContext> {
-        let internal = crate::storage::keyring::open_fresh(
-            &self.seal,
-            &self.storage,
-            &lease.internal,
-            &Aad::lease(&lease.id),
-        )
-        .await
-        .map_err(|e| Error::Internal(format!("lease {}: {e}", lease.id)))?;
+        let internal = self
+            .open_internal(lease)
+            .await
+            .map_err(|e| Error::Internal(format!("lease {}: {e}", lease.id)))?;
         let internal = serde_json::from_slice(&internal)
             .map_err(|e| Error::Internal(format!("lease {}: {e}", lease.id)))?;
         Ok(SecretContext {
@@ -262,10 +280,17 @@ impl LeaseEngine {
         let timeout = self.settings.target_timeout;
         let task = tokio::spawn(async move {
             tokio::time::timeout(timeout, async move {
+                // A mount without a lifecycle half has no leases to act on.
+                let secrets = backend
+                    .secrets()
+                    .ok_or(BackendError::UnsupportedOperation)?;
                 match call {
-                    Call::Create => backend.create(&ctx).await.map(Some),
-                    Call::Renew => backend.renew(&ctx).await.map(|_| None),
-                    Call::Revoke => backend.revoke(&ctx).await.map(|_| None),
+                    Call::Create => secrets.create(&ctx).await.map(Some),
+                    Call::Renew => match secrets.renewer() {
+                        Some(renewer) => renewer.renew(&ctx).await.map(|_| None),
+                        None => Err(BackendError::UnsupportedOperation),
+                    },
+                    Call::Revoke => secrets.revoke(&ctx).await.map(|_| None),
                 }
             })
             .await

@@ -20,6 +20,9 @@
 //! The table is the queue: `due_at` says when the worker must act and is indexed, so nothing is
 //! loaded at start-up. A row in `creating` at start-up is a crash leftover and is destroyed.
 //!
+//! A token's expiry is a row too (kind `token`): the engine ends it through the token revoker it
+//! was built with ([`token_rows`]), not through a mount.
+//!
 //! Every row carries an integrity tag ([`crate::storage::row_mac`]) the engine recomputes on each
 //! write and checks before it destroys or renews: a row edited in storage is flagged (`tampered_at`),
 //! audited and left for an operator, never acted on.
@@ -36,6 +39,7 @@ mod issue;
 mod renew;
 mod revoke;
 mod row_tag_migration;
+pub mod token_rows;
 mod transitions;
 pub mod ttl;
 
@@ -44,6 +48,7 @@ pub use destroy_error::{DestroyError, Fault};
 pub use engine::{
     LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
 };
+pub use token_rows::TokenRevoker;
 pub use transitions::IllegalTransition;
 
 #[cfg(test)]

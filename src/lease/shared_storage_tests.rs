@@ -28,6 +28,7 @@ fn engine_on(
         seal.clone(),
         clock,
         std::sync::Arc::new(NoMounts),
+        std::sync::Arc::new(crate::lease::token_rows::NoTokens),
         LeaseSettings::default(),
     ))
 }

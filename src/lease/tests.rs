@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use leasehold_backend::{
-    Backend, BackendError, Credentials, MountStorage, PlannedSecret, Request, Response,
-    SecretContext,
+    Backend, BackendError, Credentials, MountStorage, PlannedSecret, Renew, Request, Response,
+    SecretContext, SecretEngine,
 };
 use serde_json::json;
 
@@ -46,6 +46,16 @@ impl Backend for FakeBackend {
     async fn handle(&self, _req: Request) -> Result<Option<Response>, BackendError> {
         Ok(None)
     }
+    fn secrets(&self) -> Option<&dyn SecretEngine> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecretEngine for FakeBackend {
+    fn renewer(&self) -> Option<&dyn Renew> {
+        Some(self)
+    }
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
         let name = ctx.internal["username"].as_str().unwrap().to_owned();
         // Write-ahead: the lease row must already exist when the account is made.
@@ -66,9 +76,6 @@ impl Backend for FakeBackend {
         c.data.insert("username".into(), json!(name));
         Ok(c)
     }
-    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
-        Ok(())
-    }
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
         self.revokes.fetch_add(1, Ordering::SeqCst);
         if self.fail_revoke.load(Ordering::SeqCst) {
@@ -76,6 +83,13 @@ impl Backend for FakeBackend {
         }
         let name = ctx.internal["username"].as_str().unwrap();
         self.accounts.lock().unwrap().remove(name);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Renew for FakeBackend {
+    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
         Ok(())
     }
 }
@@ -129,6 +143,7 @@ fn fixture() -> Fixture {
             backend: backend.clone(),
             view,
         }),
+        Arc::new(token_rows::NoTokens),
         settings,
     ));
     Fixture {
@@ -385,11 +400,18 @@ impl Backend for SlowBackend {
     async fn handle(&self, _req: Request) -> Result<Option<Response>, BackendError> {
         Ok(None)
     }
+    fn secrets(&self) -> Option<&dyn SecretEngine> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecretEngine for SlowBackend {
+    fn renewer(&self) -> Option<&dyn Renew> {
+        Some(self)
+    }
     async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
         Ok(Credentials::default())
-    }
-    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
-        Ok(())
     }
     async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -397,6 +419,13 @@ impl Backend for SlowBackend {
         tokio::time::sleep(Duration::from_millis(20)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.revoked.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Renew for SlowBackend {
+    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
         Ok(())
     }
 }
@@ -445,6 +474,7 @@ async fn a_backlog_of_due_leases_is_drained_with_bounded_concurrency() {
             backend: backend.clone(),
             view,
         }),
+        Arc::new(token_rows::NoTokens),
         settings,
     ));
     for i in 0..60 {

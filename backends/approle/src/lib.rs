@@ -49,9 +49,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use leasehold_backend::{
-    Backend, BackendError, Credentials, MountStorage, Operation, Request, Response, SecretContext,
-};
+use leasehold_backend::{Backend, BackendError, MountStorage, Operation, Request, Response};
 use tokio::sync::{OnceCell, OwnedMutexGuard};
 
 use mac::MountKey;
@@ -220,18 +218,6 @@ impl Backend for AppRoleBackend {
             }
             _ => Err(BackendError::UnsupportedOperation),
         }
-    }
-
-    async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
-        Err(BackendError::UnsupportedOperation)
-    }
-
-    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
-        Err(BackendError::UnsupportedOperation)
-    }
-
-    async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
-        Err(BackendError::UnsupportedOperation)
     }
 }
 

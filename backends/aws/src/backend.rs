@@ -1,5 +1,6 @@
-//! [`AwsBackend`]: the engine's table of paths, and the [`Backend`] implementation that routes
-//! each request to the module serving its path family.
+//! [`AwsBackend`]: the engine's table of paths, the [`Backend`] implementation that routes
+//! each request to the module serving its path family, and the [`SecretEngine`] (with
+//! [`Renew`]) that the lease engine drives for each credential.
 
 use async_trait::async_trait;
 use aws_sdk_iam::config::SharedHttpClient;
@@ -7,8 +8,8 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use leasehold_backend::{
-    Account, Backend, BackendError, Credentials, MountStorage, Operation, Request, Response,
-    SecretContext,
+    Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
+    SecretContext, SecretEngine,
 };
 
 use crate::client::AwsClients;
@@ -186,12 +187,21 @@ impl Backend for AwsBackend {
         Ok(response)
     }
 
+    fn secrets(&self) -> Option<&dyn SecretEngine> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecretEngine for AwsBackend {
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
         Ok(creds::create(ctx, &self.http, now()).await?)
     }
 
-    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {
-        Ok(creds::renew(ctx)?)
+    /// IAM users renew (the engine moves the expiry); STS credentials are planned not
+    /// renewable, so their leases never get here.
+    fn renewer(&self) -> Option<&dyn Renew> {
+        Some(self)
     }
 
     async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
@@ -244,6 +254,13 @@ impl Backend for AwsBackend {
         let root = config::load_root(storage.as_ref()).await?;
         let clients = AwsClients::connect(&self.http, root.as_ref()).await;
         Ok(iam::destroy_unplanned(&clients, &account.name).await?)
+    }
+}
+
+#[async_trait]
+impl Renew for AwsBackend {
+    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        Ok(creds::renew(ctx)?)
     }
 }
 

@@ -1,4 +1,5 @@
-//! [`DatabaseBackend`]: the engine's table of paths, and its secret's life cycle.
+//! [`DatabaseBackend`]: the engine's table of paths ([`Backend`]), and its secret's life cycle
+//! ([`SecretEngine`], with [`Renew`]).
 //!
 //! | path | operations | handler |
 //! |---|---|---|
@@ -24,8 +25,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leasehold_backend::{
-    Account, Backend, BackendError, Credentials, MountStorage, Operation, Request, Response,
-    SecretContext,
+    Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
+    SecretContext, SecretEngine,
 };
 
 use crate::connections::Connections;
@@ -185,27 +186,46 @@ impl Backend for DatabaseBackend {
         }
     }
 
-    async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
-        self.recover(ctx.storage.as_ref()).await;
-        secret::create(&self.connections, ctx).await
-    }
-
-    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {
-        self.recover(ctx.storage.as_ref()).await;
-        secret::renew(&self.connections, ctx).await
-    }
-
-    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
-        self.recover(ctx.storage.as_ref()).await;
-        secret::revoke(&self.connections, ctx).await
-    }
-
     async fn tick(
         &self,
         storage: Arc<dyn MountStorage>,
         now: DateTime<Utc>,
     ) -> Result<Option<std::time::Duration>, BackendError> {
         tick::tick(&self.rotations, &self.connections, storage.as_ref(), now).await
+    }
+
+    async fn shutdown(&self) {
+        self.connections.close_all().await;
+    }
+
+    /// A connection config another node wrote: its cached pool was built from the old one.
+    async fn invalidate(&self, key: &str) {
+        if key.is_empty() {
+            self.connections.close_all().await;
+        } else if let Some(name) = key.strip_prefix(crate::config::PREFIX) {
+            self.connections.forget(name).await;
+        }
+    }
+
+    fn secrets(&self) -> Option<&dyn SecretEngine> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SecretEngine for DatabaseBackend {
+    async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
+        secret::create(&self.connections, ctx).await
+    }
+
+    fn renewer(&self) -> Option<&dyn Renew> {
+        Some(self)
+    }
+
+    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
+        secret::revoke(&self.connections, ctx).await
     }
 
     async fn list_accounts(
@@ -292,18 +312,14 @@ impl Backend for DatabaseBackend {
             .map_err(crate::error::DatabaseError::from)?;
         Ok(())
     }
+}
 
-    async fn shutdown(&self) {
-        self.connections.close_all().await;
-    }
-
-    /// A connection config another node wrote: its cached pool was built from the old one.
-    async fn invalidate(&self, key: &str) {
-        if key.is_empty() {
-            self.connections.close_all().await;
-        } else if let Some(name) = key.strip_prefix(crate::config::PREFIX) {
-            self.connections.forget(name).await;
-        }
+/// Credentials move their own expiry with the lease (`VALID UNTIL` and its equivalents).
+#[async_trait]
+impl Renew for DatabaseBackend {
+    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
+        secret::renew(&self.connections, ctx).await
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leasehold_backend::{
     Backend, BackendError, Fields, MountStorage, Operation, PlannedSecret, Request, Response,
-    SecretContext, StorageError,
+    SecretContext, SecretEngine, StorageError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};

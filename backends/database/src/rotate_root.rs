@@ -228,7 +228,7 @@ async fn set_with(
 mod tests {
     use super::*;
     use crate::testing::{data, Harness, PasswordFailure, PLUGIN, ROOT_PASSWORD};
-    use leasehold_backend::{Backend, Operation, SecretContext};
+    use leasehold_backend::{Backend, Operation, SecretContext, SecretEngine};
     use serde_json::{json, Value};
 
     async fn stored_root(h: &Harness) -> String {

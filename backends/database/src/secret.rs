@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use crate::testing::Harness;
     use chrono::{DateTime, Utc};
-    use leasehold_backend::{Backend, Operation, PlannedSecret};
+    use leasehold_backend::{Operation, PlannedSecret, Renew, SecretEngine};
     use secrecy::ExposeSecret;
     use serde_json::json;
 

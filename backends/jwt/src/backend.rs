@@ -9,9 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{
-    AuthGrant, Backend, BackendError, Credentials, Operation, Request, Response, SecretContext,
-};
+use leasehold_backend::{AuthGrant, Backend, BackendError, Operation, Request, Response};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
@@ -181,16 +179,6 @@ impl Backend for JwtBackend {
             }
             _ => Err(BackendError::UnsupportedPath),
         }
-    }
-
-    async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
-        Err(BackendError::UnsupportedOperation)
-    }
-    async fn renew(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
-        Err(BackendError::UnsupportedOperation)
-    }
-    async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
-        Err(BackendError::UnsupportedOperation)
     }
 
     /// Another node wrote the config: the cached key set was built from the old one.

@@ -1,6 +1,12 @@
-//! The [`Backend`] trait: one per mount type. The core routes requests to [`Backend::handle`] and
-//! drives the life of each secret through `create`, `renew` and `revoke`, and gives it time of
-//! its own for scheduled work through `tick`.
+//! What a mount implements, in two halves:
+//!
+//! - [`Backend`]: paths and mount life. The core routes requests to [`Backend::handle`], asks
+//!   about existence and login roles, gives the mount time of its own through `tick`, and closes
+//!   it with `shutdown`. Every mount (secrets engine or auth method) is one.
+//! - [`SecretEngine`]: the life of the accounts its leases name — `create`, `revoke`,
+//!   reconciliation — offered through [`Backend::secrets`]. Auth methods offer none. Renewal is
+//!   a further, optional half ([`Renew`], through [`SecretEngine::renewer`]): a lease is
+//!   renewable only when its engine has one.
 
 use std::sync::Arc;
 
@@ -39,7 +45,7 @@ pub struct SecretContext {
     pub expire_time: DateTime<Utc>,
 }
 
-/// A secrets engine. Implementations must be cheap to share (`Arc<dyn Backend>`).
+/// A mount: its paths and its life. Implementations must be cheap to share (`Arc<dyn Backend>`).
 #[async_trait]
 pub trait Backend: Send + Sync {
     /// Vault's mount type (`database`), reported as `mount_type`.
@@ -61,36 +67,10 @@ pub trait Backend: Send + Sync {
     /// Serve one request. `Ok(None)` is an empty answer (204, or 404 for a read).
     async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError>;
 
-    /// Create the account of a planned secret whose lease row is already written. On error the
-    /// backend must leave nothing behind it can know of; the core also calls `revoke` afterwards.
-    async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError>;
-
-    /// Extend the account's own expiry to `ctx.expire_time` (already computed by the core).
-    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError>;
-
-    /// Destroy the account. Idempotent: an account that is already gone is success.
-    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError>;
-
-    /// Accounts on this mount's targets that look like ours (they carry the mount's generated-
-    /// name prefix), for reconciliation against the lease table, each saying whether its name
-    /// proves it is ours ([`Account::marked`]). Never lists accounts the mount knows are not
-    /// its own (static-role users, the connection's own user). `Ok(None)`: this backend cannot
-    /// list its accounts.
-    async fn list_accounts(
-        &self,
-        _storage: Arc<dyn MountStorage>,
-    ) -> Result<Option<Vec<Account>>, BackendError> {
-        Ok(None)
-    }
-
-    /// Destroy an account [`Backend::list_accounts`] found, marked as ours, that no lease knows
-    /// (an orphan left by a lost table or a crash). Idempotent, like `revoke`.
-    async fn destroy_account(
-        &self,
-        _storage: Arc<dyn MountStorage>,
-        _account: &Account,
-    ) -> Result<(), BackendError> {
-        Err(BackendError::UnsupportedOperation)
+    /// The life of the accounts this mount's leases name; `None` for a mount that issues no
+    /// leased secrets (an auth method). A mount whose `handle` plans a secret must offer one.
+    fn secrets(&self) -> Option<&dyn SecretEngine> {
+        None
     }
 
     /// Periodic work the backend does on its own, with no request behind it (the database
@@ -116,4 +96,50 @@ pub trait Backend: Send + Sync {
     /// whatever was cached from it, so the next request reads it afresh. An empty `key` means
     /// "anything may have changed" (the change feed lost track): drop every cache.
     async fn invalidate(&self, _key: &str) {}
+}
+
+/// The life of leased accounts: what the lease engine calls for each secret a mount planned.
+#[async_trait]
+pub trait SecretEngine: Send + Sync {
+    /// Create the account of a planned secret whose lease row is already written. On error the
+    /// backend must leave nothing behind it can know of; the core also calls `revoke` afterwards.
+    async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError>;
+
+    /// Destroy the account. Idempotent: an account that is already gone is success.
+    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError>;
+
+    /// How this engine's accounts are renewed; `None`: its leases are not renewable (whatever
+    /// the planned secret says).
+    fn renewer(&self) -> Option<&dyn Renew> {
+        None
+    }
+
+    /// Accounts on this mount's targets that look like ours (they carry the mount's generated-
+    /// name prefix), for reconciliation against the lease table, each saying whether its name
+    /// proves it is ours ([`Account::marked`]). Never lists accounts the mount knows are not
+    /// its own (static-role users, the connection's own user). `Ok(None)`: this engine cannot
+    /// list its accounts.
+    async fn list_accounts(
+        &self,
+        _storage: Arc<dyn MountStorage>,
+    ) -> Result<Option<Vec<Account>>, BackendError> {
+        Ok(None)
+    }
+
+    /// Destroy an account [`SecretEngine::list_accounts`] found, marked as ours, that no lease
+    /// knows (an orphan left by a lost table or a crash). Idempotent, like `revoke`.
+    async fn destroy_account(
+        &self,
+        _storage: Arc<dyn MountStorage>,
+        _account: &Account,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::UnsupportedOperation)
+    }
+}
+
+/// Renewal of a leased account, for engines whose leases can be extended.
+#[async_trait]
+pub trait Renew: Send + Sync {
+    /// Extend the account's own expiry to `ctx.expire_time` (already computed by the core).
+    async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError>;
 }

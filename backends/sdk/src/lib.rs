@@ -1,7 +1,8 @@
 #![doc = include_str!("../README.md")]
 //!
 //! Map of the crate:
-//! - [`backend`]: the [`Backend`] trait a secrets engine implements.
+//! - [`backend`]: the [`Backend`] trait every mount implements, and the [`SecretEngine`] (and
+//!   optional [`Renew`]) half a secrets engine adds for its leases.
 //! - [`cidr`]: CIDR bindings (tokens' `bound_cidrs`, AppRole's secret id bounds).
 //! - [`request`]: [`Request`], [`Operation`] and weakly typed field access ([`Fields`]).
 //! - [`response`]: [`Response`], [`PlannedSecret`] and [`Credentials`].
@@ -18,7 +19,7 @@ pub mod request;
 pub mod response;
 pub mod storage;
 
-pub use backend::{Account, Backend, SecretContext};
+pub use backend::{Account, Backend, Renew, SecretContext, SecretEngine};
 pub use error::BackendError;
 pub use request::{Fields, Operation, Request};
 pub use response::{AuthGrant, Credentials, PlannedSecret, Response};

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::duration;
 use crate::auth::token::MAX_TOKEN_DEPTH;
+use crate::auth::token_store::{auth_block, TokenSpec};
 use crate::auth::{cidr, TokenEntry};
 use crate::core::api::{ApiResponse, Envelope};
 use crate::core::token_roles::{policies, TokenRole};
-use crate::core::tokens::TokenSpec;
 use crate::core::Core;
 use crate::error::{Error, Result};
 
@@ -123,9 +123,9 @@ pub(super) async fn create(
         }
     }
     let (token, entry) = core.create_token(spec).await?;
-    let auth = core.auth_block(Some(&token.0), &entry, entry.creation_ttl);
     Ok(ApiResponse::Ok(Envelope {
-        auth: Some(auth),
+        auth: Some(auth_block(&entry, entry.creation_ttl)),
+        client_token: Some(token.0),
         warnings,
         mount_type: "token".into(),
         ..Envelope::default()

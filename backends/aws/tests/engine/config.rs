@@ -1,6 +1,6 @@
 //! `config/root`, `config/lease` and `config/rotate-root`.
 
-use leasehold_backend::{Backend, BackendError, Operation};
+use leasehold_backend::{Backend, BackendError, Operation, SecretEngine};
 use serde_json::json;
 
 use crate::support::engine::Engine;

@@ -3,7 +3,7 @@
 
 use crate::without_marker;
 use anyhow::Context;
-use leasehold_backend::{Backend, BackendError};
+use leasehold_backend::{BackendError, Renew, SecretEngine};
 use serde_json::json;
 
 use crate::support::engine::Engine;

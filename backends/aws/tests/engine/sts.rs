@@ -101,7 +101,7 @@ async fn assumed_role_merges_group_policies_and_names_sessions() {
         .await
         .unwrap();
     let planned = engine.plan("creds/grouped", json!({})).await.unwrap();
-    let err = leasehold_backend::Backend::create(&engine.backend, &engine.context(&planned))
+    let err = leasehold_backend::SecretEngine::create(&engine.backend, &engine.context(&planned))
         .await
         .unwrap_err();
     assert!(

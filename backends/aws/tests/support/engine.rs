@@ -8,7 +8,7 @@ use chrono::Utc;
 use leasehold_aws::AwsBackend;
 use leasehold_backend::{
     Backend, BackendError, Credentials, Fields, Operation, PlannedSecret, Request, Response,
-    SecretContext,
+    SecretContext, SecretEngine,
 };
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use leasehold_backend::{Backend, BackendError, Operation};
+use leasehold_backend::{BackendError, Operation, SecretEngine};
 use leasehold_testkit::{KillOnDrop, ScratchDir, TestCa};
 use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};

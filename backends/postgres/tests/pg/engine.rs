@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use leasehold_backend::{Backend, BackendError, Operation};
+use leasehold_backend::{Backend, BackendError, Operation, Renew, SecretEngine};
 pub use leasehold_database::harness::Engine;
 use leasehold_postgres::PgDriverFactory;
 use serde_json::{json, Value};

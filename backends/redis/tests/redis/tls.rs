@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use leasehold_backend::{Backend, BackendError, Operation};
+use leasehold_backend::{BackendError, Operation, SecretEngine};
 use leasehold_testkit::{KillOnDrop, ScratchDir, TestCa};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
