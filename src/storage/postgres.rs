@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
-use leasehold_postgres::tls::{take_tls_params, MakeRustlsConnect, Mode as TlsMode, TlsParams};
+use leasehold_pg_tls::{take_tls_params, MakeRustlsConnect, Mode as TlsMode, TlsParams};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
@@ -167,10 +167,7 @@ fn pg_err(e: tokio_postgres::Error) -> StorageError {
             db.code().code()
         )),
         // Not an answer from the server: the causes say what (TLS, I/O, a timeout).
-        None => StorageError(format!(
-            "postgresql: {}",
-            leasehold_postgres::with_causes(&e)
-        )),
+        None => StorageError(format!("postgresql: {}", leasehold_pg_tls::with_causes(&e))),
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
 
 use crate::connection_url::client_opts;
+use crate::dialect::{LEGACY_MAX_USERNAME_LEN, MAX_USERNAME_LEN};
 use crate::driver::MySqlDriver;
-use crate::render::{LEGACY_MAX_USERNAME_LEN, MAX_USERNAME_LEN};
 
 /// The `plugin_name` values served, as Vault names its MySQL plugins. They differ only in the
 /// longest user name: 32 characters for `mysql-database-plugin`, 16 for the other three (Vault
@@ -53,7 +53,7 @@ impl DriverFactory for MySqlDriverFactory {
             // ring unless the process already chose one (then this changes nothing).
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        Ok(Arc::new(MySqlDriver::new(
+        Ok(leasehold_database::accounts::driver(MySqlDriver::new(
             opts,
             connect_timeout,
             max_username_len(&config.plugin_name),

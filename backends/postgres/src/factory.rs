@@ -8,7 +8,7 @@ use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
 use secrecy::ExposeSecret;
 
 use crate::driver::PgDriver;
-use crate::tls::{take_tls_params, TlsParams};
+use leasehold_pg_tls::{take_tls_params, TlsParams};
 
 /// The `plugin_name` values served, as Vault names its PostgreSQL plugin.
 pub const PLUGIN_NAMES: &[&str] = &["postgresql-database-plugin"];
@@ -47,7 +47,7 @@ impl DriverFactory for PgDriverFactory {
         let (pg, tls) = pg_config(config)?;
         let manager = Manager::from_config(
             pg,
-            tls.connector()?,
+            tls.connector().map_err(invalid_tls)?,
             ManagerConfig {
                 // `is_closed` is enough: a connection the server dropped (restart, terminate)
                 // is closed by the time it is handed out again.
@@ -74,7 +74,10 @@ impl DriverFactory for PgDriverFactory {
         let pool = builder.build().map_err(|e| {
             DriverError::InvalidConfig(format!("cannot build the connection pool: {e}"))
         })?;
-        Ok(Arc::new(PgDriver::new(pool, config.name.clone())))
+        Ok(leasehold_database::accounts::driver(PgDriver::new(
+            pool,
+            config.name.clone(),
+        )))
     }
 }
 
@@ -89,7 +92,7 @@ pub(crate) fn pg_config(
         ));
     }
     let url = config.render_url()?;
-    let (url, tls) = take_tls_params(url.expose_secret())?;
+    let (url, tls) = take_tls_params(url.expose_secret()).map_err(invalid_tls)?;
     let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
         DriverError::InvalidConfig(format!(
             "connection_url is not a PostgreSQL URL or key=value string: {e}"
@@ -111,6 +114,11 @@ pub(crate) fn pg_config(
     }
     pg.ssl_mode(tls.ssl_mode());
     Ok((pg, tls))
+}
+
+/// A TLS setting of the URL that cannot work: the operator's to fix.
+fn invalid_tls(e: leasehold_pg_tls::ConfigError) -> DriverError {
+    DriverError::InvalidConfig(e.0)
 }
 
 #[cfg(test)]

@@ -58,7 +58,10 @@ impl DriverFactory for RedisDriverFactory {
                 DriverError::InvalidConfig(format!("invalid connection settings: {e}"))
             })?
         };
-        Ok(Arc::new(RedisDriver::new(client, config.name.clone())))
+        Ok(leasehold_database::accounts::driver(RedisDriver::new(
+            client,
+            config.name.clone(),
+        )))
     }
 }
 
