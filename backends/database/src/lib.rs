@@ -22,6 +22,7 @@
 //! - [`accounts`]: a [`Target`] as a [`Driver`]: checks, prepared statements, retries of
 //!   transient failures, undoing a failed creation.
 //! - [`retry`]: running an attempt a concurrent transaction aborted again.
+//! - [`options`]: [`Options`], a connection's driver-specific settings, stored as given.
 //! - `connections`: factories and the per-connection driver cache.
 //! - [`scrub`]: the wrapper that removes secrets from every driver error.
 //! - `connection_url`: placeholders, literal passwords and redaction in connection URLs.
@@ -41,6 +42,7 @@ pub mod dialect;
 pub mod driver;
 pub mod error;
 mod marker;
+pub mod options;
 mod password;
 pub mod render;
 pub mod retry;
@@ -69,5 +71,6 @@ pub use driver::{
     UpdatePassword,
 };
 pub use error::DatabaseError;
+pub use options::Options;
 pub use target::{Failed, Target};
 pub use username::is_safe_username;

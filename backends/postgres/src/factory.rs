@@ -13,6 +13,11 @@ use leasehold_pg_tls::{take_tls_params, TlsParams};
 /// The `plugin_name` values served, as Vault names its PostgreSQL plugin.
 pub const PLUGIN_NAMES: &[&str] = &["postgresql-database-plugin"];
 
+/// Vault's fields for plugins addressed by host and port: refused, the address goes in the URL.
+const ADDRESS_FIELDS: &[&str] = &["host", "port", "tls", "insecure_tls", "ca_cert"];
+/// Vault's MySQL TLS fields: refused, TLS is set in the URL.
+const MYSQL_TLS_FIELDS: &[&str] = &["tls_ca", "tls_certificate_key"];
+
 /// Every connection identifies itself so operators can tell our sessions apart.
 pub const APPLICATION_NAME: &str = "leasehold";
 
@@ -37,11 +42,28 @@ impl DriverFactory for PgDriverFactory {
         PLUGIN_NAMES
     }
 
+    /// None of its own: Vault's fields of other plugins, refused rather than ignored.
+    fn options(&self) -> &'static [&'static str] {
+        &[
+            "host",
+            "port",
+            "tls",
+            "insecure_tls",
+            "ca_cert",
+            "tls_ca",
+            "tls_certificate_key",
+        ]
+    }
+
     /// Parse the URL (`postgres://` or `key=value`, placeholders filled) and build the pool.
     /// Nothing connects yet.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
-        config.refuse_address_fields()?;
-        config.refuse_mysql_tls_fields(
+        let plugin = &config.plugin_name;
+        let options = &config.options;
+        options.refuse(ADDRESS_FIELDS, plugin, "the address goes in connection_url")?;
+        options.refuse(
+            MYSQL_TLS_FIELDS,
+            plugin,
             "TLS is set in connection_url (sslrootcert, sslcert, sslkey)",
         )?;
         let (pg, tls) = pg_config(config)?;
@@ -179,8 +201,14 @@ mod tests {
     #[tokio::test]
     async fn address_fields_are_refused_not_ignored() {
         let mut with_tls = config("postgresql://{{username}}:{{password}}@127.0.0.1:5432/app");
-        with_tls.tls = true;
-        with_tls.host = Some("db".into());
+        with_tls.options = leasehold_database::Options::from_map(
+            [
+                ("tls".to_owned(), true.into()),
+                ("host".to_owned(), "db".into()),
+            ]
+            .into_iter()
+            .collect(),
+        );
         let err = PgDriverFactory::new()
             .open(&with_tls)
             .map(|_| ())
