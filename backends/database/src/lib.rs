@@ -30,6 +30,8 @@
 //! - `password`: the password generator.
 //! - [`error`]: [`DatabaseError`], what went wrong for the caller.
 //! - `harness` (feature `harness`): the engine on in-memory storage, for the drivers' tests.
+//! - `suite` (feature `harness`): the driver conformance suite every driver runs against its
+//!   server ([`conformance_suite!`]).
 #![forbid(unsafe_code)]
 
 pub mod accounts;
@@ -61,6 +63,8 @@ pub mod username;
 
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
+#[cfg(feature = "harness")]
+pub mod suite;
 #[cfg(test)]
 mod testing;
 
