@@ -108,9 +108,8 @@ async fn delete<F: Fixture>(f: &F, user: &str) {
         .unwrap_or_else(|e| panic!("deleting {user}: {e}"));
 }
 
-/// An issued user logs in, a wrong password does not; after revocation neither the login nor
-/// the account is left.
-pub async fn login_until_revoked<F: Fixture>(f: &F) {
+/// A new user, and a session of it that runs.
+async fn issue<F: Fixture>(f: &F) -> (String, SecretString, F::Session) {
     let (user, password) = (new_username(), new_password());
     create(f, &user, &password).await;
     let mut session = f
@@ -118,6 +117,13 @@ pub async fn login_until_revoked<F: Fixture>(f: &F) {
         .await
         .unwrap_or_else(|e| panic!("the issued credential cannot log in: {e}"));
     assert!(f.alive(&mut session).await, "the issued session cannot run");
+    (user, password, session)
+}
+
+/// An issued user logs in, a wrong password does not; after revocation neither the login nor
+/// the account is left.
+pub async fn login_until_revoked<F: Fixture>(f: &F) {
+    let (user, password, session) = issue(f).await;
     assert!(
         f.login(&user, &new_password()).await.is_err(),
         "a wrong password logs in: the server does not check"
@@ -134,13 +140,7 @@ pub async fn login_until_revoked<F: Fixture>(f: &F) {
 
 /// A session opened before the revocation does not survive it.
 pub async fn revoke_ends_open_sessions<F: Fixture>(f: &F) {
-    let (user, password) = (new_username(), new_password());
-    create(f, &user, &password).await;
-    let mut session = f
-        .login(&user, &password)
-        .await
-        .unwrap_or_else(|e| panic!("the issued credential cannot log in: {e}"));
-    assert!(f.alive(&mut session).await);
+    let (user, _, mut session) = issue(f).await;
 
     delete(f, &user).await;
     assert!(
