@@ -15,7 +15,9 @@
 
 use arbitrary::Arbitrary;
 use chrono::DateTime;
-use leasehold_postgres::render::{check_password, check_username, render, Values};
+use leasehold_database::render::{check_password, check_username, render};
+use leasehold_database::Values;
+use leasehold_postgres::dialect::{PgDialect, MAX_IDENTIFIER_LEN, UNUSABLE_PASSWORD_CHARS};
 use leasehold_postgres::split_statements;
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
@@ -53,13 +55,13 @@ fn name_allowed(name: &str) -> bool {
 
 fuzz_target!(|input: Input| {
     assert_eq!(
-        check_username(&input.name).is_ok(),
+        check_username(&input.name, MAX_IDENTIFIER_LEN).is_ok(),
         name_allowed(&input.name),
         "check_username disagrees with its contract on {:?}",
         input.name
     );
     let password = SecretString::from(input.password.clone());
-    if !name_allowed(&input.name) || check_password(&password).is_err() {
+    if !name_allowed(&input.name) || check_password(&password, UNUSABLE_PASSWORD_CHARS).is_err() {
         return;
     }
     let mut template = String::new();
@@ -86,8 +88,8 @@ fuzz_target!(|input: Input| {
         expiration,
     };
     for piece in &pieces {
-        let hostile_sql = render(piece, &hostile).expect("all values are present");
-        let plain_sql = render(piece, &plain).expect("all values are present");
+        let hostile_sql = render(&PgDialect, piece, &hostile).expect("all values are present");
+        let plain_sql = render(&PgDialect, piece, &plain).expect("all values are present");
         let expected = sql_lexer::shape(&plain_sql).expect("the plain rendering lexes");
         assert_eq!(
             sql_lexer::shape(&hostile_sql).as_ref(),

@@ -154,7 +154,7 @@ impl Backend for DatabaseBackend {
                 let _guard = rots.lock(req.storage.as_ref()).await?;
                 config::write(conns, &req, name).await
             }
-            (Route::Config(name), Operation::Read) => config::read(&req, name).await,
+            (Route::Config(name), Operation::Read) => config::read(conns, &req, name).await,
             (Route::Config(name), Operation::Delete) => {
                 let _guard = rots.lock(req.storage.as_ref()).await?;
                 config::delete(conns, &req, name).await

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::connection_url;
 use crate::connections::Connections;
-use crate::driver::ConnectionConfig;
+use crate::driver::{ConnectionConfig, DriverFactory};
 use crate::error::DatabaseError;
 use crate::password::{PasswordPolicy, DEFAULT_LENGTH};
 use crate::username::{UsernameInputs, UsernameTemplate};
@@ -48,13 +48,6 @@ const KNOWN_FIELDS: &[&str] = &[
     "password_authentication",
     "password_length",
     "password_charset",
-    "host",
-    "port",
-    "tls",
-    "insecure_tls",
-    "ca_cert",
-    "tls_ca",
-    "tls_certificate_key",
 ];
 
 /// One stored connection. Holds the root password: storage is sealed by the core.
@@ -76,23 +69,10 @@ pub(crate) struct ConnectionEntry {
     pub password_length: usize,
     pub password_charset: Option<String>,
     pub root_rotation_statements: Vec<String>,
-    /// Address fields of plugins configured by host and port (Vault's Redis plugin); absent
-    /// from entries written before they existed.
-    #[serde(default)]
-    pub host: Option<String>,
-    #[serde(default)]
-    pub port: Option<u16>,
-    #[serde(default)]
-    pub tls: bool,
-    #[serde(default)]
-    pub insecure_tls: bool,
-    #[serde(default)]
-    pub ca_cert: Option<String>,
-    /// Vault's MySQL TLS fields; the client key is a secret like the password.
-    #[serde(default)]
-    pub tls_ca: Option<String>,
-    #[serde(default, with = "crate::stored_secret::option")]
-    pub tls_certificate_key: Option<SecretString>,
+    /// The driver's own settings, at the top level under their own names (where entries
+    /// written before [`crate::Options`] existed kept Vault's Redis and MySQL TLS fields).
+    #[serde(flatten)]
+    pub options: crate::Options,
 }
 
 impl Default for ConnectionEntry {
@@ -112,13 +92,7 @@ impl Default for ConnectionEntry {
             password_length: DEFAULT_LENGTH,
             password_charset: None,
             root_rotation_statements: Vec::new(),
-            host: None,
-            port: None,
-            tls: false,
-            insecure_tls: false,
-            ca_cert: None,
-            tls_ca: None,
-            tls_certificate_key: None,
+            options: crate::Options::default(),
         }
     }
 }
@@ -136,13 +110,7 @@ impl ConnectionEntry {
             max_open_connections: self.max_open_connections,
             max_idle_connections: self.max_idle_connections,
             max_connection_lifetime: Duration::from_secs(self.max_connection_lifetime_secs),
-            host: self.host.clone(),
-            port: self.port,
-            tls: self.tls,
-            insecure_tls: self.insecure_tls,
-            ca_cert: self.ca_cert.clone(),
-            tls_ca: self.tls_ca.clone(),
-            tls_certificate_key: self.tls_certificate_key.clone(),
+            options: self.options.clone(),
         }
     }
 
@@ -206,7 +174,6 @@ impl ConnectionEntry {
             self.disable_escaping = v;
         }
         self.apply_pool_fields(fields)?;
-        self.apply_address_fields(fields)?;
         if let Some(v) = fields.comma_list("allowed_roles")? {
             self.allowed_roles = v;
         }
@@ -246,40 +213,13 @@ impl ConnectionEntry {
         Ok(())
     }
 
-    /// `host`, `port`, `tls`, `insecure_tls`, `ca_cert`: Vault's fields for plugins that take an
-    /// address instead of a URL; `tls_ca`, `tls_certificate_key`: its MySQL plugin's TLS.
-    /// Whether the plugin uses them is the driver's to check.
-    fn apply_address_fields(&mut self, fields: &Fields) -> Result<(), BackendError> {
-        if let Some(v) = fields.str("host")? {
-            self.host = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    /// The fields `factory` takes as its own settings; their checks are the driver's.
+    fn apply_options(&mut self, fields: &Fields, factory: &dyn DriverFactory) {
+        for key in factory.options() {
+            if let Some(value) = fields.raw(key) {
+                self.options.set(key, value);
+            }
         }
-        if let Some(v) = fields.int("port")? {
-            self.port =
-                match v {
-                    0 => None,
-                    _ => Some(u16::try_from(v).map_err(|_| {
-                        invalid(format!("port must be between 1 and 65535, got {v}"))
-                    })?),
-                };
-        }
-        if let Some(v) = fields.bool("tls")? {
-            self.tls = v;
-        }
-        if let Some(v) = fields.bool("insecure_tls")? {
-            self.insecure_tls = v;
-        }
-        if let Some(v) = fields.str("ca_cert")? {
-            self.ca_cert = Some(v).filter(|v| !v.trim().is_empty());
-        }
-        if let Some(v) = fields.str("tls_ca")? {
-            self.tls_ca = Some(v).filter(|v| !v.trim().is_empty());
-        }
-        if let Some(v) = fields.str("tls_certificate_key")? {
-            self.tls_certificate_key = Some(v)
-                .filter(|v| !v.trim().is_empty())
-                .map(SecretString::from);
-        }
-        Ok(())
     }
 
     fn apply_pool_fields(&mut self, fields: &Fields) -> Result<(), BackendError> {
@@ -307,8 +247,9 @@ impl ConnectionEntry {
         Ok(())
     }
 
-    /// Vault's read shape; the password is never part of it.
-    fn to_read_data(&self) -> Map<String, Value> {
+    /// Vault's read shape; the password is never part of it, nor is an option the driver
+    /// (`factory`, when the plugin is still registered) does not show.
+    fn to_read_data(&self, factory: Option<&dyn DriverFactory>) -> Map<String, Value> {
         let mut details = json!({
             "connection_url": connection_url::redact(&self.connection_url),
             "username": self.username.clone().unwrap_or_default(),
@@ -318,19 +259,8 @@ impl ConnectionEntry {
             "disable_escaping": self.disable_escaping,
             "username_template": self.username_template.clone().unwrap_or_default(),
         });
-        if let (Some(host), Some(map)) = (&self.host, details.as_object_mut()) {
-            map.insert("host".into(), json!(host));
-            map.insert("port".into(), json!(self.port));
-            map.insert("tls".into(), json!(self.tls));
-            map.insert("insecure_tls".into(), json!(self.insecure_tls));
-            map.insert(
-                "ca_cert".into(),
-                json!(self.ca_cert.clone().unwrap_or_default()),
-            );
-        }
-        // The CA is public; the client key, like the password, is never read back.
-        if let (Some(ca), Some(map)) = (&self.tls_ca, details.as_object_mut()) {
-            map.insert("tls_ca".into(), json!(ca));
+        if let (Some(factory), Some(map)) = (factory, details.as_object_mut()) {
+            map.extend(factory.show_options(&self.options));
         }
         let mut data = Map::new();
         data.insert("plugin_name".into(), json!(self.plugin_name));
@@ -370,7 +300,8 @@ pub(crate) async fn write(
     let storage = req.storage.as_ref();
     let mut entry = load(storage, name).await?.unwrap_or_default();
     entry.apply(&req.fields)?;
-    connections.factory(&entry.plugin_name)?;
+    let factory = connections.factory(&entry.plugin_name)?;
+    entry.apply_options(&req.fields, factory.as_ref());
 
     let driver = connections
         .open(&entry.driver_config(name))
@@ -390,7 +321,12 @@ pub(crate) async fn write(
     if connection_url::has_literal_password(&entry.connection_url) {
         warnings.push(LITERAL_PASSWORD_WARNING.to_owned());
     }
-    let unknown = req.fields.unknown(KNOWN_FIELDS);
+    let known: Vec<&str> = KNOWN_FIELDS
+        .iter()
+        .chain(factory.options())
+        .copied()
+        .collect();
+    let unknown = req.fields.unknown(&known);
     if !unknown.is_empty() {
         warnings.push(format!(
             "Endpoint ignored these unrecognized parameters: [{}]",
@@ -439,9 +375,16 @@ async fn check_with_driver(
 }
 
 /// `GET database/config/:name`.
-pub(crate) async fn read(req: &Request, name: &str) -> Result<Option<Response>, BackendError> {
+pub(crate) async fn read(
+    connections: &Connections,
+    req: &Request,
+    name: &str,
+) -> Result<Option<Response>, BackendError> {
     let entry = load(req.storage.as_ref(), name).await?;
-    Ok(entry.map(|e| Response::data(e.to_read_data())))
+    Ok(entry.map(|e| {
+        let factory = connections.factory(&e.plugin_name).ok();
+        Response::data(e.to_read_data(factory.map(|f| f.as_ref())))
+    }))
 }
 
 /// `DELETE database/config/:name`: leases issued through it can no longer be revoked until the

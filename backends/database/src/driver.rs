@@ -13,8 +13,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use serde_json::{Map, Value};
 
 use crate::connection_url;
+use crate::options::Options;
 
 /// What a driver reports. The variants say whose problem it is, which decides the status code.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -166,8 +168,22 @@ pub trait DriverFactory: Send + Sync {
     fn plugin_names(&self) -> &'static [&'static str];
 
     /// Prepare a connection pool for `config`. This must not block on the network: connecting
-    /// happens on first use or in [`Driver::verify`]. Errors here are configuration errors.
+    /// happens on first use or in [`Driver::verify`]. Errors here are configuration errors
+    /// (400s); an option that is invalid, or given but of no use to this driver, is one, named.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError>;
+
+    /// The connection-config fields that are this driver's own settings, handed to it in
+    /// [`ConnectionConfig::options`]: those it uses, and those of other plugins it refuses
+    /// rather than ignores. Fields neither the engine nor the driver knows are answered with
+    /// an "unrecognized parameters" warning.
+    fn options(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// What a config read shows of the options, under `connection_details`. Never a secret.
+    fn show_options(&self, _options: &Options) -> Map<String, Value> {
+        Map::new()
+    }
 }
 
 /// Everything a driver needs to connect, from the stored connection config.
@@ -193,62 +209,12 @@ pub struct ConnectionConfig {
     pub max_idle_connections: u32,
     /// Retire pooled connections older than this; zero means no limit.
     pub max_connection_lifetime: Duration,
-    /// The server's address for plugins configured by host and port instead of a URL (Vault's
-    /// Redis plugin: `host`, `port`).
-    pub host: Option<String>,
-    /// See [`ConnectionConfig::host`].
-    pub port: Option<u16>,
-    /// Vault's `tls`: connect with TLS.
-    pub tls: bool,
-    /// Vault's `insecure_tls`: skip verifying the server's certificate.
-    pub insecure_tls: bool,
-    /// Vault's `ca_cert`: the PEM certificate(s) the server's certificate must chain to.
-    pub ca_cert: Option<String>,
-    /// Vault's MySQL `tls_ca`: the PEM certificate(s) the server's certificate must chain to
-    /// (and the only roots trusted).
-    pub tls_ca: Option<String>,
-    /// Vault's MySQL `tls_certificate_key`: the client's certificate and private key, PEM, in
-    /// one string.
-    pub tls_certificate_key: Option<SecretString>,
+    /// The driver's own settings (every field of the connection config the factory lists in
+    /// [`DriverFactory::options`]), for it to parse and validate.
+    pub options: Options,
 }
 
 impl ConnectionConfig {
-    /// For plugins addressed by `connection_url` only: refuse `host`, `port` and the TLS fields
-    /// rather than ignore them (a `tls = true` that did nothing would be worse than an error).
-    pub fn refuse_address_fields(&self) -> Result<(), DriverError> {
-        let given = [
-            ("host", self.host.is_some()),
-            ("port", self.port.is_some()),
-            ("tls", self.tls),
-            ("insecure_tls", self.insecure_tls),
-            ("ca_cert", self.ca_cert.is_some()),
-        ];
-        self.refuse(&given, "the address goes in connection_url")
-    }
-
-    /// For plugins without Vault's MySQL TLS fields: refuse `tls_ca` and `tls_certificate_key`
-    /// rather than connect without the TLS they ask for.
-    pub fn refuse_mysql_tls_fields(&self, instead: &str) -> Result<(), DriverError> {
-        let given = [
-            ("tls_ca", self.tls_ca.is_some()),
-            ("tls_certificate_key", self.tls_certificate_key.is_some()),
-        ];
-        self.refuse(&given, instead)
-    }
-
-    /// An error naming the fields of `given` that were set, or Ok when none was.
-    fn refuse(&self, given: &[(&str, bool)], instead: &str) -> Result<(), DriverError> {
-        let named: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
-        if named.is_empty() {
-            return Ok(());
-        }
-        Err(DriverError::InvalidConfig(format!(
-            "{} not used by {}: {instead}",
-            named.join(", "),
-            self.plugin_name
-        )))
-    }
-
     /// The connection URL with `{{username}}` and `{{password}}` filled in. For `scheme://` URLs
     /// the values are percent-escaped unless `disable_escaping`; in `key=value` strings they are
     /// inserted as they are and must not contain blanks, quotes or backslashes.
@@ -273,9 +239,7 @@ impl std::fmt::Debug for ConnectionConfig {
                 &connection_url::redact(&self.connection_url),
             )
             .field("username", &self.username)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
+            .field("options", &self.options)
             .field("max_open_connections", &self.max_open_connections)
             .finish_non_exhaustive()
     }

@@ -14,6 +14,15 @@
 //! - `tick`: scheduled rotations and the once-per-start recovery (`Backend::tick`).
 //! - `stored_secret`: how secrets are written into (sealed) mount storage.
 //! - [`driver`]: the seam to databases: [`Driver`], [`DriverFactory`], [`DriverError`].
+//! - [`target`]: what a driver crate implements: [`Target`] (connect, run statements, destroy
+//!   and list accounts, say which failures are transient).
+//! - [`dialect`]: [`Dialect`], how a database writes statements (expiry format, splitting,
+//!   limits on names and passwords).
+//! - [`render`]: filling statement templates and checking the values put in them.
+//! - [`accounts`]: a [`Target`] as a [`Driver`]: checks, prepared statements, retries of
+//!   transient failures, undoing a failed creation.
+//! - [`retry`]: running an attempt a concurrent transaction aborted again.
+//! - [`options`]: [`Options`], a connection's driver-specific settings, stored as given.
 //! - `connections`: factories and the per-connection driver cache.
 //! - [`scrub`]: the wrapper that removes secrets from every driver error.
 //! - `connection_url`: placeholders, literal passwords and redaction in connection URLs.
@@ -21,17 +30,24 @@
 //! - `password`: the password generator.
 //! - [`error`]: [`DatabaseError`], what went wrong for the caller.
 //! - `harness` (feature `harness`): the engine on in-memory storage, for the drivers' tests.
+//! - `suite` (feature `harness`): the driver conformance suite every driver runs against its
+//!   server ([`conformance_suite!`]).
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod backend;
 mod config;
 mod connection_url;
 mod connections;
 mod creds;
+pub mod dialect;
 pub mod driver;
 pub mod error;
 mod marker;
+pub mod options;
 mod password;
+pub mod render;
+pub mod retry;
 mod roles;
 mod rotate_root;
 mod rotation;
@@ -41,18 +57,24 @@ mod secret;
 mod static_creds;
 mod static_roles;
 mod stored_secret;
+pub mod target;
 mod tick;
 pub mod username;
 
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
+#[cfg(feature = "harness")]
+pub mod suite;
 #[cfg(test)]
 mod testing;
 
 pub use backend::{Clock, DatabaseBackend};
+pub use dialect::{Dialect, Values};
 pub use driver::{
     ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,
     UpdatePassword,
 };
 pub use error::DatabaseError;
+pub use options::Options;
+pub use target::{Failed, Target};
 pub use username::is_safe_username;

@@ -85,7 +85,7 @@ pub(crate) fn client_opts(config: &ConnectionConfig) -> Result<(Opts, Duration),
         pool = pool.with_abs_conn_ttl(Some(config.max_connection_lifetime));
     }
     let opts: Opts = builder.prefer_socket(false).pool_opts(pool).into();
-    let ssl = with_vault_tls_fields(config, opts.ssl_opts().cloned());
+    let ssl = with_vault_tls_fields(config, opts.ssl_opts().cloned())?;
     let opts: Opts = OptsBuilder::from_opts(opts).ssl_opts(ssl).into();
     if opts.user().is_none_or(str::is_empty) {
         return Err(DriverError::InvalidConfig(
@@ -119,21 +119,26 @@ fn go_tls(value: &str) -> Result<Option<SslOpts>, DriverError> {
 
 /// TLS as the URL asked, then Vault's fields: `tls_ca` makes TLS verified against it alone,
 /// `tls_certificate_key` adds the client's certificate (one PEM string, read for both parts).
-fn with_vault_tls_fields(config: &ConnectionConfig, ssl: Option<SslOpts>) -> Option<SslOpts> {
-    if config.tls_ca.is_none() && config.tls_certificate_key.is_none() {
-        return ssl;
+fn with_vault_tls_fields(
+    config: &ConnectionConfig,
+    ssl: Option<SslOpts>,
+) -> Result<Option<SslOpts>, DriverError> {
+    let tls_ca = config.options.text("tls_ca")?;
+    let tls_certificate_key = config.options.secret("tls_certificate_key")?;
+    if tls_ca.is_none() && tls_certificate_key.is_none() {
+        return Ok(ssl);
     }
     let mut ssl = ssl.unwrap_or_default();
-    if let Some(ca) = &config.tls_ca {
+    if let Some(ca) = &tls_ca {
         ssl = ssl
             .with_root_certs(vec![ca.as_bytes().to_vec().into()])
             .with_disable_built_in_roots(true);
     }
-    if let Some(pem) = &config.tls_certificate_key {
+    if let Some(pem) = &tls_certificate_key {
         let pem = pem.expose_secret().as_bytes().to_vec();
         ssl = ssl.with_client_identity(Some(ClientIdentity::new(pem.clone().into(), pem.into())));
     }
-    Some(ssl)
+    Ok(Some(ssl))
 }
 
 /// `[user[:password]@][tcp[(host[:port])]|unix(path)]/[dbname][?params]`, as the Go driver reads it.
@@ -326,7 +331,10 @@ mod tests {
     fn tls_from_the_url_and_from_vaults_fields() {
         let ssl = |url: &str, ca: Option<&str>| {
             let mut c = config(url);
-            c.tls_ca = ca.map(str::to_owned);
+            c.options = leasehold_database::Options::from_map(
+                ca.map(|ca| [("tls_ca".to_owned(), ca.into())].into_iter().collect())
+                    .unwrap_or_default(),
+            );
             client_opts(&c).unwrap().0.ssl_opts().cloned()
         };
         assert!(ssl("{{username}}@tcp(h)/?tls=false", None).is_none());

@@ -3,8 +3,9 @@
 //! MySQL commits every account statement (`CREATE USER`, `GRANT`) on its own, so creation cannot
 //! be one transaction as on PostgreSQL. Atomicity is kept by undoing instead: the name is
 //! checked to be free first (a user we did not make is never touched), then the statements run
-//! in order, and on any failure the rollback statements run (best effort) and the user is
-//! destroyed on every host it got, by the same path as a revocation. Creation also fails, and is
+//! in order, and on any failure the engine (`leasehold_database::accounts`) runs the rollback
+//! statements (best effort) and destroys the user on every host it got, by the same path as a
+//! revocation. Creation also fails, and is
 //! undone, when the statements ran but made no account of that name.
 //!
 //! MySQL has no per-user expiry, so there is no backstop in the database: the lease engine's
@@ -16,16 +17,16 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use leasehold_database::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword};
+use chrono::{DateTime, Utc};
+use leasehold_database::{Dialect, DriverError, Failed, Target};
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{Conn, Opts, Pool, Row};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::dialect::{quote_account, MySqlDialect};
 use crate::error::{connecting, from_mysql};
-use crate::render::{check_password, check_username, quote_account, render, Values};
 use crate::revoke::ProcessPrivilege;
-use crate::statements::split_statements;
 
 /// A pooled connection to one configured server.
 pub struct MySqlDriver {
@@ -34,7 +35,7 @@ pub struct MySqlDriver {
     /// runtime, and the factory must not need one.
     pool: Mutex<PoolState>,
     connect_timeout: Duration,
-    max_username_len: usize,
+    dialect: MySqlDialect,
     /// Whether revocation may trust PROCESSLIST (see `revoke.rs`).
     pub(crate) process_privilege: ProcessPrivilege,
     /// The connection's name, for logs.
@@ -58,7 +59,7 @@ impl MySqlDriver {
             opts,
             pool: Mutex::new(PoolState::Unopened),
             connect_timeout,
-            max_username_len,
+            dialect: MySqlDialect { max_username_len },
             process_privilege: ProcessPrivilege::unchecked(),
             connection,
         }
@@ -93,99 +94,6 @@ impl MySqlDriver {
             ))),
         }
     }
-
-    /// Run the creation statements; the error says whether anything may have been made.
-    async fn create(
-        &self,
-        username: &str,
-        creation: &[Zeroizing<String>],
-    ) -> Result<(), (DriverError, bool)> {
-        let mut conn = self.conn().await.map_err(|e| (e, false))?;
-        // A user of this name that we did not just create belongs to someone else (another
-        // lease, or an operator): failing here must not lead to dropping it.
-        if !hosts_of(&mut conn, username)
-            .await
-            .map_err(|e| (e, false))?
-            .is_empty()
-        {
-            return Err((
-                DriverError::Rejected(format!(
-                    "user {username:?} already exists; refusing to create or change it"
-                )),
-                false,
-            ));
-        }
-        for (i, statement) in creation.iter().enumerate() {
-            conn.query_drop(statement.as_str()).await.map_err(|e| {
-                (
-                    from_mysql(&format!("creation statement {} failed", i + 1), &e),
-                    true,
-                )
-            })?;
-        }
-        let made = hosts_of(&mut conn, username).await.map_err(|e| (e, true))?;
-        if made.is_empty() {
-            return Err((
-                DriverError::Rejected(format!(
-                    "the creation statements ran but made no user {username:?}; they must create \
-                     it (e.g. CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}')"
-                )),
-                true,
-            ));
-        }
-        Ok(())
-    }
-
-    /// After a failed creation: rollback statements (best effort, each on its own), then make
-    /// sure the user does not exist on any host.
-    async fn undo_create(
-        &self,
-        username: &str,
-        rollback: &[Zeroizing<String>],
-    ) -> Result<(), DriverError> {
-        if !rollback.is_empty() {
-            match self.conn().await {
-                Ok(mut conn) => {
-                    for statement in rollback {
-                        if let Err(e) = conn.query_drop(statement.as_str()).await {
-                            tracing::warn!(
-                                db.connection = %self.connection,
-                                db.user = %username,
-                                "rollback statement failed (continuing): {}",
-                                from_mysql("rollback statement", &e)
-                            );
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(db.connection = %self.connection, "cannot run rollback statements: {e}")
-                }
-            }
-        }
-        self.destroy(&DeleteUser {
-            username,
-            revocation_statements: &[],
-            reassign_owned_to: None,
-        })
-        .await
-    }
-}
-
-/// Split each statement string and fill in the values; nothing touches the database yet, so a
-/// bad template fails before any change.
-pub(crate) fn prepare(
-    statements: &[String],
-    values: &Values<'_>,
-) -> Result<Vec<Zeroizing<String>>, DriverError> {
-    let mut out = Vec::new();
-    for text in statements {
-        let pieces = split_statements(text)
-            .map_err(|e| DriverError::Refused(format!("cannot split statements: {e}")))?;
-        for piece in pieces {
-            out.push(render(&piece, values)?);
-        }
-    }
-    Ok(out)
 }
 
 /// The hosts of every account named `username` (`'name'@'%'`, `'name'@'localhost'`, ...).
@@ -213,8 +121,15 @@ pub(crate) fn column<T: FromValue>(row: &Row, what: &str) -> Result<T, DriverErr
 }
 
 #[async_trait]
-impl Driver for MySqlDriver {
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
+impl Target for MySqlDriver {
+    fn dialect(&self) -> &dyn Dialect {
+        &self.dialect
+    }
+
+    fn connection(&self) -> &str {
+        &self.connection
+    }
+
     async fn verify(&self) -> Result<(), DriverError> {
         let mut conn = self.conn().await?;
         conn.query_drop("SELECT 1")
@@ -222,52 +137,70 @@ impl Driver for MySqlDriver {
             .map_err(|e| from_mysql("the database did not answer", &e))
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
-        check_username(req.username, self.max_username_len)?;
-        check_password(req.password)?;
-        let values = Values {
-            name: req.username,
-            password: Some(req.password),
-            expiration: Some(req.expiration),
-        };
-        let creation = prepare(req.creation_statements, &values)?;
-        if creation.is_empty() {
-            return Err(DriverError::Refused("empty creation statements".into()));
+    async fn create(
+        &self,
+        username: &str,
+        _password: &SecretString,
+        creation: &[Zeroizing<String>],
+        _expiration: DateTime<Utc>,
+    ) -> Result<(), Failed> {
+        let mut conn = self.conn().await?;
+        // A user of this name that we did not just create belongs to someone else (another
+        // lease, or an operator): failing here must not lead to dropping it.
+        if !hosts_of(&mut conn, username).await?.is_empty() {
+            return Err(Failed::before_changes(DriverError::Rejected(format!(
+                "user {username:?} already exists; refusing to create or change it"
+            ))));
         }
-        let rollback = prepare(req.rollback_statements, &values)?;
-        match self.create(req.username, &creation).await {
-            Ok(()) => Ok(()),
-            Err((error, false)) => Err(error),
-            Err((error, true)) => {
-                if let Err(cleanup) = self.undo_create(req.username, &rollback).await {
-                    // The lease row exists, so the core will revoke (and retry) this user; say
-                    // both what failed and that the user may still be there.
-                    return Err(DriverError::Rejected(format!(
-                        "{error}; removing the half-made user also failed: {cleanup}"
-                    )));
-                }
-                Err(error)
-            }
+        for (i, statement) in creation.iter().enumerate() {
+            conn.query_drop(statement.as_str()).await.map_err(|e| {
+                Failed::after_changes(from_mysql(
+                    &format!("creation statement {} failed", i + 1),
+                    &e,
+                ))
+            })?;
         }
+        let made = hosts_of(&mut conn, username)
+            .await
+            .map_err(Failed::after_changes)?;
+        if made.is_empty() {
+            return Err(Failed::after_changes(DriverError::Rejected(format!(
+                "the creation statements ran but made no user {username:?}; they must create \
+                 it (e.g. CREATE USER '{{{{name}}}}'@'%' IDENTIFIED BY '{{{{password}}}}')"
+            ))));
+        }
+        Ok(())
+    }
+
+    async fn execute_each(
+        &self,
+        statements: &[Zeroizing<String>],
+    ) -> Result<Vec<Result<(), DriverError>>, DriverError> {
+        let mut conn = self.conn().await?;
+        let mut outcomes = Vec::with_capacity(statements.len());
+        for statement in statements {
+            outcomes.push(
+                conn.query_drop(statement.as_str())
+                    .await
+                    .map_err(|e| from_mysql("rollback statement", &e)),
+            );
+        }
+        Ok(outcomes)
     }
 
     /// MySQL has no per-user expiry to move. The role's renew statements, if it has any, run;
     /// otherwise nothing happens (and nothing is asked of the server).
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError> {
-        check_username(req.username, crate::render::MAX_ANY_SERVER)?;
-        let values = Values {
-            name: req.username,
-            password: None,
-            expiration: Some(req.expiration),
-        };
-        let statements = prepare(req.renew_statements, &values)?;
-        if statements.is_empty() {
+    async fn renew(
+        &self,
+        _username: &str,
+        renew: &[Zeroizing<String>],
+        _expiration: DateTime<Utc>,
+    ) -> Result<(), DriverError> {
+        if renew.is_empty() {
             return Ok(());
         }
         let mut conn = self.conn().await?;
-        for (i, statement) in statements.iter().enumerate() {
+        for (i, statement) in renew.iter().enumerate() {
             conn.query_drop(statement.as_str())
                 .await
                 .map_err(|e| from_mysql(&format!("renew statement {} failed", i + 1), &e))?;
@@ -275,36 +208,27 @@ impl Driver for MySqlDriver {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
-        self.destroy(&req).await
-    }
-
     /// Custom statements run in order. The default sets the password of every account of the
     /// name, in one `ALTER USER`, so that no host keeps accepting the old one.
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
-        check_username(req.username, crate::render::MAX_ANY_SERVER)?;
-        check_password(req.password)?;
-        let values = Values {
-            name: req.username,
-            password: Some(req.password),
-            expiration: None,
-        };
-        let mut statements = prepare(req.statements, &values)?;
+    async fn set_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+        statements: &[Zeroizing<String>],
+    ) -> Result<(), DriverError> {
+        let mut statements = statements.to_vec();
         let mut conn = self.conn().await?;
         if statements.is_empty() {
-            let hosts = hosts_of(&mut conn, req.username).await?;
+            let hosts = hosts_of(&mut conn, username).await?;
             if hosts.is_empty() {
                 return Err(DriverError::Rejected(format!(
-                    "user {:?} does not exist",
-                    req.username
+                    "user {username:?} does not exist"
                 )));
             }
-            let password = req.password.expose_secret();
+            let password = password.expose_secret();
             let accounts: Vec<String> = hosts
                 .iter()
-                .map(|host| quote_account(req.username, host))
+                .map(|host| quote_account(username, host))
                 .collect();
             // Sized up front so the buffer holding the password never reallocates (which
             // would leave an unzeroized copy behind).
@@ -334,7 +258,15 @@ impl Driver for MySqlDriver {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
+    async fn destroy(
+        &self,
+        username: &str,
+        custom: &[Zeroizing<String>],
+        _heir: Option<&str>,
+    ) -> Result<(), Failed> {
+        Ok(self.destroy_user(username, custom).await?)
+    }
+
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
         let mut conn = self.conn().await?;
         // LIKE treats % and _ as wildcards; escape them (with `!`, which needs no backslash
@@ -361,14 +293,6 @@ impl Driver for MySqlDriver {
             }
         }
         Ok(users)
-    }
-
-    fn max_username_len(&self) -> usize {
-        self.max_username_len
-    }
-
-    fn unusable_password_chars(&self) -> &'static [char] {
-        crate::render::UNUSABLE_PASSWORD_CHARS
     }
 
     async fn close(&self) {

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
+use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory, Options};
+use serde_json::{Map, Value};
 
 use crate::connection_url::client_opts;
+use crate::dialect::{LEGACY_MAX_USERNAME_LEN, MAX_USERNAME_LEN};
 use crate::driver::MySqlDriver;
-use crate::render::{LEGACY_MAX_USERNAME_LEN, MAX_USERNAME_LEN};
 
 /// The `plugin_name` values served, as Vault names its MySQL plugins. They differ only in the
 /// longest user name: 32 characters for `mysql-database-plugin`, 16 for the other three (Vault
@@ -16,6 +17,20 @@ pub const PLUGIN_NAMES: &[&str] = &[
     "mysql-aurora-database-plugin",
     "mysql-rds-database-plugin",
     "mysql-legacy-database-plugin",
+];
+
+/// Vault's fields for plugins addressed by host and port: refused, the address goes in the URL.
+const ADDRESS_FIELDS: &[&str] = &["host", "port", "tls", "insecure_tls", "ca_cert"];
+
+/// The driver's own settings: Vault's MySQL TLS fields, and the address fields it refuses.
+const OPTIONS: &[&str] = &[
+    "tls_ca",
+    "tls_certificate_key",
+    "host",
+    "port",
+    "tls",
+    "insecure_tls",
+    "ca_cert",
 ];
 
 /// The longest user name for `plugin_name`.
@@ -43,17 +58,34 @@ impl DriverFactory for MySqlDriverFactory {
         PLUGIN_NAMES
     }
 
+    fn options(&self) -> &'static [&'static str] {
+        OPTIONS
+    }
+
+    /// The CA is public; the client key, like the password, is never read back.
+    fn show_options(&self, options: &Options) -> Map<String, Value> {
+        let mut shown = Map::new();
+        if let Ok(Some(ca)) = options.text("tls_ca") {
+            shown.insert("tls_ca".into(), Value::String(ca));
+        }
+        shown
+    }
+
     /// Parse the URL (Vault's `user:pass@tcp(host:port)/db` or `mysql://`, placeholders
     /// filled). Nothing connects, and no pool exists, until the driver is first used.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
-        config.refuse_address_fields()?;
+        config.options.refuse(
+            ADDRESS_FIELDS,
+            &config.plugin_name,
+            "the address goes in connection_url",
+        )?;
         let (opts, connect_timeout) = client_opts(config)?;
         if opts.ssl_opts().is_some() {
             // The client builds its TLS settings from rustls's process-wide provider; install
             // ring unless the process already chose one (then this changes nothing).
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        Ok(Arc::new(MySqlDriver::new(
+        Ok(leasehold_database::accounts::driver(MySqlDriver::new(
             opts,
             connect_timeout,
             max_username_len(&config.plugin_name),

@@ -23,13 +23,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use leasehold_database::{DeleteUser, DriverError};
+use leasehold_database::DriverError;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
+use zeroize::Zeroizing;
 
-use crate::driver::{column, hosts_of, prepare, MySqlDriver};
+use crate::dialect::quote_account;
+use crate::driver::{column, hosts_of, MySqlDriver};
 use crate::error::{from_mysql, server_code, NO_SUCH_THREAD, PARSE_ERROR};
-use crate::render::{check_username, quote_account, Values, MAX_ANY_SERVER};
 
 /// How long to wait for killed sessions to be gone.
 const SESSION_END_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,33 +52,28 @@ impl ProcessPrivilege {
 }
 
 impl MySqlDriver {
-    /// Destroy `req.username`; see the module docs.
-    pub(crate) async fn destroy(&self, req: &DeleteUser<'_>) -> Result<(), DriverError> {
-        // Only the alphabet matters here (and the largest length any server stores): a name
-        // issued before the connection moved to a plugin with a smaller limit must still go.
-        check_username(req.username, MAX_ANY_SERVER)?;
-        let values = Values {
-            name: req.username,
-            password: None,
-            expiration: None,
-        };
-        let custom = prepare(req.revocation_statements, &values)?;
+    /// Destroy `username` with `custom` statements or our default; see the module docs.
+    pub(crate) async fn destroy_user(
+        &self,
+        username: &str,
+        custom: &[Zeroizing<String>],
+    ) -> Result<(), DriverError> {
         let mut conn = self.conn().await?;
         self.check_process_privilege(&mut conn).await?;
 
-        let hosts = hosts_of(&mut conn, req.username).await?;
+        let hosts = hosts_of(&mut conn, username).await?;
         if hosts.is_empty() {
-            end_sessions(&mut conn, req.username).await?;
-            tracing::debug!("user {} does not exist: nothing to revoke", req.username);
+            end_sessions(&mut conn, username).await?;
+            tracing::debug!("user {} does not exist: nothing to revoke", username);
             return Ok(());
         }
-        lock_accounts(&mut conn, req.username, &hosts).await?;
-        end_sessions(&mut conn, req.username).await?;
+        lock_accounts(&mut conn, username, &hosts).await?;
+        end_sessions(&mut conn, username).await?;
 
         if custom.is_empty() {
             let accounts: Vec<String> = hosts
                 .iter()
-                .map(|host| quote_account(req.username, host))
+                .map(|host| quote_account(username, host))
                 .collect();
             conn.query_drop(format!("DROP USER IF EXISTS {}", accounts.join(", ")))
                 .await
@@ -90,14 +86,14 @@ impl MySqlDriver {
             }
         }
         // Custom statements could have unlocked the user (or not dropped it); sweep again.
-        end_sessions(&mut conn, req.username).await?;
+        end_sessions(&mut conn, username).await?;
 
-        let left = hosts_of(&mut conn, req.username).await?;
+        let left = hosts_of(&mut conn, username).await?;
         if !left.is_empty() {
             return Err(DriverError::NotRemoved(format!(
                 "user {:?} still exists on host(s) {} after its revocation statements ran; they \
                  must drop every account of it (e.g. DROP USER '{{{{name}}}}'@'%')",
-                req.username,
+                username,
                 left.join(", ")
             )));
         }

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use leasehold_database::DriverError;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::dialect::quote_ident;
 use crate::driver::PgDriver;
 use crate::error::from_pg;
-use crate::render::quote_ident;
 
 /// The most users destroyed in one batch.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -98,9 +98,13 @@ async fn run(driver: &PgDriver, jobs: Vec<Job>) {
         }
         // One user, or a failed batch: the one-role path, all at once.
         let each = group.into_iter().map(|job| async move {
-            let result = driver
-                .destroy_default(&job.username, job.heir.as_deref())
-                .await;
+            let result = leasehold_database::accounts::destroy(
+                driver,
+                &job.username,
+                &[],
+                job.heir.as_deref(),
+            )
+            .await;
             let _ = job.done.send(result);
         });
         futures_util::future::join_all(each).await;

@@ -4,6 +4,7 @@
 
 use deadpool_postgres::PoolError;
 use leasehold_database::DriverError;
+use leasehold_pg_tls::with_causes;
 
 /// A tokio-postgres error met while doing `context`.
 /// A conflict with a concurrent transaction that aborted ours and is worth retrying as a whole:
@@ -66,18 +67,4 @@ pub(crate) fn from_pool(err: PoolError) -> DriverError {
         PoolError::PostCreateHook(e) => format!("cannot prepare a new connection: {e}"),
     };
     DriverError::NotConnected(text)
-}
-
-/// An error that is not the server's answer, with the causes behind it: tokio-postgres's own
-/// text is only "error performing TLS handshake" or "error connecting to server"; the causes
-/// say which certificate or which I/O failure. They never hold the password.
-pub fn with_causes(err: &tokio_postgres::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = std::error::Error::source(err);
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }

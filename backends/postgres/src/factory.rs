@@ -8,10 +8,15 @@ use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
 use secrecy::ExposeSecret;
 
 use crate::driver::PgDriver;
-use crate::tls::{take_tls_params, TlsParams};
+use leasehold_pg_tls::{take_tls_params, TlsParams};
 
 /// The `plugin_name` values served, as Vault names its PostgreSQL plugin.
 pub const PLUGIN_NAMES: &[&str] = &["postgresql-database-plugin"];
+
+/// Vault's fields for plugins addressed by host and port: refused, the address goes in the URL.
+const ADDRESS_FIELDS: &[&str] = &["host", "port", "tls", "insecure_tls", "ca_cert"];
+/// Vault's MySQL TLS fields: refused, TLS is set in the URL.
+const MYSQL_TLS_FIELDS: &[&str] = &["tls_ca", "tls_certificate_key"];
 
 /// Every connection identifies itself so operators can tell our sessions apart.
 pub const APPLICATION_NAME: &str = "leasehold";
@@ -37,17 +42,34 @@ impl DriverFactory for PgDriverFactory {
         PLUGIN_NAMES
     }
 
+    /// None of its own: Vault's fields of other plugins, refused rather than ignored.
+    fn options(&self) -> &'static [&'static str] {
+        &[
+            "host",
+            "port",
+            "tls",
+            "insecure_tls",
+            "ca_cert",
+            "tls_ca",
+            "tls_certificate_key",
+        ]
+    }
+
     /// Parse the URL (`postgres://` or `key=value`, placeholders filled) and build the pool.
     /// Nothing connects yet.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
-        config.refuse_address_fields()?;
-        config.refuse_mysql_tls_fields(
+        let plugin = &config.plugin_name;
+        let options = &config.options;
+        options.refuse(ADDRESS_FIELDS, plugin, "the address goes in connection_url")?;
+        options.refuse(
+            MYSQL_TLS_FIELDS,
+            plugin,
             "TLS is set in connection_url (sslrootcert, sslcert, sslkey)",
         )?;
         let (pg, tls) = pg_config(config)?;
         let manager = Manager::from_config(
             pg,
-            tls.connector()?,
+            tls.connector().map_err(invalid_tls)?,
             ManagerConfig {
                 // `is_closed` is enough: a connection the server dropped (restart, terminate)
                 // is closed by the time it is handed out again.
@@ -74,7 +96,10 @@ impl DriverFactory for PgDriverFactory {
         let pool = builder.build().map_err(|e| {
             DriverError::InvalidConfig(format!("cannot build the connection pool: {e}"))
         })?;
-        Ok(Arc::new(PgDriver::new(pool, config.name.clone())))
+        Ok(leasehold_database::accounts::driver(PgDriver::new(
+            pool,
+            config.name.clone(),
+        )))
     }
 }
 
@@ -89,7 +114,7 @@ pub(crate) fn pg_config(
         ));
     }
     let url = config.render_url()?;
-    let (url, tls) = take_tls_params(url.expose_secret())?;
+    let (url, tls) = take_tls_params(url.expose_secret()).map_err(invalid_tls)?;
     let mut pg: tokio_postgres::Config = url.parse().map_err(|e| {
         DriverError::InvalidConfig(format!(
             "connection_url is not a PostgreSQL URL or key=value string: {e}"
@@ -111,6 +136,11 @@ pub(crate) fn pg_config(
     }
     pg.ssl_mode(tls.ssl_mode());
     Ok((pg, tls))
+}
+
+/// A TLS setting of the URL that cannot work: the operator's to fix.
+fn invalid_tls(e: leasehold_pg_tls::ConfigError) -> DriverError {
+    DriverError::InvalidConfig(e.0)
 }
 
 #[cfg(test)]
@@ -171,8 +201,14 @@ mod tests {
     #[tokio::test]
     async fn address_fields_are_refused_not_ignored() {
         let mut with_tls = config("postgresql://{{username}}:{{password}}@127.0.0.1:5432/app");
-        with_tls.tls = true;
-        with_tls.host = Some("db".into());
+        with_tls.options = leasehold_database::Options::from_map(
+            [
+                ("tls".to_owned(), true.into()),
+                ("host".to_owned(), "db".into()),
+            ]
+            .into_iter()
+            .collect(),
+        );
         let err = PgDriverFactory::new()
             .open(&with_tls)
             .map(|_| ())

@@ -18,44 +18,27 @@
 use std::time::Duration;
 
 use deadpool_postgres::Object;
-use leasehold_database::{DeleteUser, DriverError};
+use leasehold_database::{DriverError, Failed};
+use zeroize::Zeroizing;
 
-use crate::driver::{prepare, PgDriver};
+use crate::dialect::quote_ident;
+use crate::driver::PgDriver;
 use crate::error::{from_pg, is_transient};
-use crate::render::{check_username, quote_ident, Values};
-use crate::retry;
 
 /// How long to wait for terminated sessions to be gone.
 const SESSION_END_TIMEOUT: Duration = Duration::from_secs(10);
 const SESSION_POLL: Duration = Duration::from_millis(20);
 
 impl PgDriver {
-    /// Destroy `req.username`; see the module docs. An attempt a concurrent transaction aborted
-    /// is run again (it is idempotent), within `retry::BUDGET`.
-    pub(crate) async fn destroy(&self, req: &DeleteUser<'_>) -> Result<(), DriverError> {
-        let deadline = tokio::time::Instant::now() + retry::BUDGET;
-        let mut attempt: u32 = 1;
-        loop {
-            match self.destroy_once(req).await {
-                Err(f) if f.transient && tokio::time::Instant::now() < deadline => {
-                    tracing::debug!("revocation of {} collided: {}", req.username, f.error);
-                    retry::back_off(attempt).await;
-                    attempt += 1;
-                }
-                other => return other.map_err(|f| f.error),
-            }
-        }
-    }
-
-    async fn destroy_once(&self, req: &DeleteUser<'_>) -> Result<(), Failure> {
-        check_username(req.username)?;
-        let values = Values {
-            name: req.username,
-            password: None,
-            expiration: None,
-        };
-        let custom = prepare(req.revocation_statements, &values)?;
-        let name = quote_ident(req.username);
+    /// One attempt at destroying `username`; see the module docs. An attempt a concurrent
+    /// transaction aborted is reported transient, and the engine runs it again.
+    pub(crate) async fn destroy_once(
+        &self,
+        username: &str,
+        custom: &[Zeroizing<String>],
+        heir: Option<&str>,
+    ) -> Result<(), Failed> {
+        let name = quote_ident(username);
 
         let client = self.client().await?;
         // Requests polled together go out pipelined and run in order, each its own statement:
@@ -72,11 +55,9 @@ impl PgDriver {
         )
         .map_err(|e| pg("cannot prepare the revocation", &e))?;
         let nologin = format!("ALTER ROLE {name} NOLOGIN");
-        let user: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&req.username];
+        let user: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&username];
         if custom.is_empty() {
-            let heir = req
-                .reassign_owned_to
-                .map_or_else(|| "CURRENT_USER".to_owned(), quote_ident);
+            let heir = heir.map_or_else(|| "CURRENT_USER".to_owned(), quote_ident);
             // One simple query is one implicit transaction: all three or none.
             let drop = format!(
                 "REASSIGN OWNED BY {name} TO {heir}; DROP OWNED BY {name}; DROP ROLE {name}"
@@ -93,7 +74,7 @@ impl PgDriver {
             // A user that does not exist is done (the statements after the lookup failed on
             // the missing role and changed nothing).
             let Some(oid) = oid_of(row)? else {
-                tracing::debug!("user {} does not exist: nothing to revoke", req.username);
+                tracing::debug!("user {} does not exist: nothing to revoke", username);
                 return Ok(());
             };
             disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
@@ -104,7 +85,7 @@ impl PgDriver {
             let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oid];
             let late = count(client.query_one(&terminate_oid, &by_oid).await)?;
             if signalled + late > 0 {
-                wait_sessions_gone(&client, oid, req.username).await?;
+                wait_sessions_gone(&client, oid, username).await?;
             }
             return Ok(());
         }
@@ -115,12 +96,12 @@ impl PgDriver {
             client.query_one(&terminate_named, &user),
         );
         let Some(oid) = oid_of(row)? else {
-            tracing::debug!("user {} does not exist: nothing to revoke", req.username);
+            tracing::debug!("user {} does not exist: nothing to revoke", username);
             return Ok(());
         };
         disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
         if count(signalled)? > 0 {
-            wait_sessions_gone(&client, oid, req.username).await?;
+            wait_sessions_gone(&client, oid, username).await?;
         }
         let mut client = client;
         let tx = client
@@ -136,12 +117,12 @@ impl PgDriver {
             .await
             .map_err(|e| pg("cannot commit the revocation", &e))?;
         // Custom statements could have let the user back in (or not dropped it); sweep again.
-        end_sessions(&client, oid, req.username).await?;
+        end_sessions(&client, oid, username).await?;
 
         let still_there = query_opt(
             &client,
             "SELECT 1 FROM pg_roles WHERE rolname = $1",
-            req.username,
+            username,
         )
         .await
         .map_err(|e| pg("cannot check that the user is gone", &e))?;
@@ -149,7 +130,7 @@ impl PgDriver {
             return Err(DriverError::NotRemoved(format!(
                 "user {:?} still exists after its revocation statements ran; they must drop it \
                  (e.g. DROP ROLE \"{{{{name}}}}\")",
-                req.username
+                username
             ))
             .into());
         }
@@ -157,28 +138,9 @@ impl PgDriver {
     }
 }
 
-/// A failed attempt at a revocation: what went wrong, and whether a concurrent transaction
-/// caused it (then the attempt is run again).
-struct Failure {
-    error: DriverError,
-    transient: bool,
-}
-
-impl From<DriverError> for Failure {
-    fn from(error: DriverError) -> Self {
-        Self {
-            error,
-            transient: false,
-        }
-    }
-}
-
 /// A PostgreSQL error met while doing `context`.
-fn pg(context: &str, e: &tokio_postgres::Error) -> Failure {
-    Failure {
-        error: from_pg(context, e),
-        transient: is_transient(e),
-    }
+fn pg(context: &str, e: &tokio_postgres::Error) -> Failed {
+    Failed::after_changes(from_pg(context, e)).transient_if(is_transient(e))
 }
 
 /// The user's oid from the lookup's answer, `None` when there is no such user.

@@ -16,21 +16,17 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use leasehold_database::{
-    is_safe_username, DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword,
-};
+use chrono::{DateTime, Utc};
+use leasehold_database::{Dialect, DriverError, Failed, Target};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Value};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+use crate::dialect::RedisDialect;
 use crate::error::{connecting, from_redis, is_broken};
 use crate::rules::parse_rules;
-
-/// The longest user name generated for Redis. Redis sets no limit; this keeps names readable
-/// in `ACL LIST` and `CLIENT LIST` (Vault cuts the parts of its names to 64).
-pub const MAX_USERNAME_LEN: usize = 64;
 
 /// An unreachable target must fail, not hang.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,20 +124,9 @@ pub(crate) enum Failure {
     Command(redis::RedisError),
 }
 
-/// Refuse a user name outside the engine's safe alphabet or over [`MAX_USERNAME_LEN`]. The
-/// engine only generates safe names; this guards against lease data from anywhere else.
-pub(crate) fn check_username(name: &str) -> Result<(), DriverError> {
-    if !is_safe_username(name) || name.len() > MAX_USERNAME_LEN {
-        return Err(DriverError::Refused(format!(
-            "refusing user name {name:?}: only 1 to {MAX_USERNAME_LEN} characters of [a-z0-9_-] are allowed"
-        )));
-    }
-    Ok(())
-}
-
 /// `>password`, the ACL rule adding a password; zeroized when dropped. (The redis crate copies
 /// it into its command buffer, which it does not zeroize: a limit of the client.)
-fn password_rule(password: &secrecy::SecretString) -> Zeroizing<String> {
+fn password_rule(password: &SecretString) -> Zeroizing<String> {
     let secret = password.expose_secret();
     let mut rule = Zeroizing::new(String::with_capacity(secret.len() + 1));
     rule.push('>');
@@ -150,8 +135,15 @@ fn password_rule(password: &secrecy::SecretString) -> Zeroizing<String> {
 }
 
 #[async_trait]
-impl Driver for RedisDriver {
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
+impl Target for RedisDriver {
+    fn dialect(&self) -> &dyn Dialect {
+        &RedisDialect
+    }
+
+    fn connection(&self) -> &str {
+        &self.connection
+    }
+
     async fn verify(&self) -> Result<(), DriverError> {
         let _: String = self
             .run(&redis::cmd("PING"), "the database did not answer")
@@ -159,79 +151,84 @@ impl Driver for RedisDriver {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
-        check_username(req.username)?;
-        let rules = parse_rules(req.creation_statements)?;
+    async fn create(
+        &self,
+        username: &str,
+        password: &SecretString,
+        creation: &[Zeroizing<String>],
+        _expiration: DateTime<Utc>,
+    ) -> Result<(), Failed> {
+        let rules = parse_rules(creation)?;
         // A user of this name that we did not just create belongs to someone else: failing here
         // must not lead to deleting it.
-        if self.user_exists(req.username).await? {
-            return Err(DriverError::Rejected(format!(
-                "user {:?} already exists; refusing to create or change it",
-                req.username
-            )));
+        if self.user_exists(username).await? {
+            return Err(Failed::before_changes(DriverError::Rejected(format!(
+                "user {username:?} already exists; refusing to create or change it"
+            ))));
         }
-        let password = password_rule(req.password);
+        let password = password_rule(password);
         let mut cmd = redis::cmd("ACL");
         cmd.arg("SETUSER")
-            .arg(req.username)
+            .arg(username)
             .arg("on")
             .arg(password.as_str())
             .arg(&rules);
-        let created: Result<(), DriverError> = self.run(&cmd, "cannot create the user").await;
-        let Err(error) = created else {
-            return Ok(());
-        };
-        let cleanup = self
-            .destroy(&DeleteUser {
-                username: req.username,
-                revocation_statements: &[],
-                reassign_owned_to: None,
-            })
-            .await;
-        match cleanup {
-            Ok(()) => Err(error),
-            // The lease row exists, so the core will revoke (and retry) this user; say both
-            // what failed and that the user may still be there.
-            Err(cleanup) => Err(DriverError::Rejected(format!(
-                "{error}; removing the half-made user also failed: {cleanup}"
-            ))),
-        }
+        self.run(&cmd, "cannot create the user")
+            .await
+            .map_err(Failed::after_changes)
+    }
+
+    /// Rollback statements have nothing to undo on Redis and are not run.
+    async fn execute_each(
+        &self,
+        _statements: &[Zeroizing<String>],
+    ) -> Result<Vec<Result<(), DriverError>>, DriverError> {
+        Ok(Vec::new())
     }
 
     /// Redis users have no expiry to move; nothing happens (renew statements are not run, as in
     /// Vault).
-    async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError> {
-        check_username(req.username)
-    }
-
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
-        self.destroy(&req).await
+    async fn renew(
+        &self,
+        _username: &str,
+        _renew: &[Zeroizing<String>],
+        _expiration: DateTime<Utc>,
+    ) -> Result<(), DriverError> {
+        Ok(())
     }
 
     /// `ACL SETUSER name resetpass >password`: the old password stops working in the same
     /// command. Rotation statements are not run (as in Vault). A user that does not exist is an
     /// error (SETUSER would create it).
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection, db.user = %req.username))]
-    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
-        check_username(req.username)?;
-        if !self.user_exists(req.username).await? {
+    async fn set_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+        _statements: &[Zeroizing<String>],
+    ) -> Result<(), DriverError> {
+        if !self.user_exists(username).await? {
             return Err(DriverError::Rejected(format!(
-                "user {:?} does not exist",
-                req.username
+                "user {username:?} does not exist"
             )));
         }
-        let password = password_rule(req.password);
+        let password = password_rule(password);
         let mut cmd = redis::cmd("ACL");
         cmd.arg("SETUSER")
-            .arg(req.username)
+            .arg(username)
             .arg("resetpass")
             .arg(password.as_str());
         self.run(&cmd, "cannot set the password").await
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.connection))]
+    async fn destroy(
+        &self,
+        username: &str,
+        _custom: &[Zeroizing<String>],
+        _heir: Option<&str>,
+    ) -> Result<(), Failed> {
+        Ok(self.destroy_user(username).await?)
+    }
+
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
         let mut users: Vec<String> = self
             .run(redis::cmd("ACL").arg("USERS"), "cannot list users")
@@ -239,15 +236,6 @@ impl Driver for RedisDriver {
         users.retain(|u| u.starts_with(prefix));
         users.sort();
         Ok(users)
-    }
-
-    fn max_username_len(&self) -> usize {
-        MAX_USERNAME_LEN
-    }
-
-    /// A role without creation statements gets Vault's default rules (`rules::DEFAULT_RULES`).
-    fn creates_without_statements(&self) -> bool {
-        true
     }
 
     async fn close(&self) {

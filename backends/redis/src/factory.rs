@@ -13,14 +13,54 @@
 
 use std::sync::Arc;
 
-use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory};
+use leasehold_database::{ConnectionConfig, Driver, DriverError, DriverFactory, Options};
 use redis::{ConnectionAddr, IntoConnectionInfo};
 use secrecy::ExposeSecret;
+use serde_json::{json, Map, Value};
 
 use crate::driver::RedisDriver;
 
 /// The `plugin_name` values served, as Vault names its Redis plugin.
 pub const PLUGIN_NAMES: &[&str] = &["redis-database-plugin"];
+
+/// The driver's own settings: Vault's Redis address and TLS fields, and its MySQL TLS fields,
+/// refused.
+const OPTIONS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "insecure_tls",
+    "ca_cert",
+    "tls_ca",
+    "tls_certificate_key",
+];
+
+/// Where Redis is, from the options: Vault's own way to say it.
+struct Address {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: bool,
+    insecure_tls: bool,
+    ca_cert: Option<String>,
+}
+
+impl Address {
+    fn parse(options: &Options) -> Result<Self, DriverError> {
+        let port = match options.int("port")? {
+            None | Some(0) => None,
+            Some(v) => Some(u16::try_from(v).map_err(|_| {
+                DriverError::InvalidConfig(format!("port must be between 1 and 65535, got {v}"))
+            })?),
+        };
+        Ok(Self {
+            host: options.text("host")?.map(|h| h.trim().to_owned()),
+            port,
+            tls: options.flag("tls")?,
+            insecure_tls: options.flag("insecure_tls")?,
+            ca_cert: options.text("ca_cert")?,
+        })
+    }
+}
 
 /// Opens [`RedisDriver`]s. Register it with `DatabaseBackend::new`.
 #[derive(Debug, Default, Clone)]
@@ -38,9 +78,31 @@ impl DriverFactory for RedisDriverFactory {
         PLUGIN_NAMES
     }
 
+    fn options(&self) -> &'static [&'static str] {
+        OPTIONS
+    }
+
+    /// The address, when given by host and port (`ca_cert` is public).
+    fn show_options(&self, options: &Options) -> Map<String, Value> {
+        let mut shown = Map::new();
+        if let Ok(address @ Address { host: Some(_), .. }) = Address::parse(options) {
+            shown.insert("host".into(), json!(address.host));
+            shown.insert("port".into(), json!(address.port));
+            shown.insert("tls".into(), json!(address.tls));
+            shown.insert("insecure_tls".into(), json!(address.insecure_tls));
+            shown.insert("ca_cert".into(), json!(address.ca_cert.unwrap_or_default()));
+        }
+        shown
+    }
+
     /// Parse the URL and credentials. Nothing connects until the driver is first used.
     fn open(&self, config: &ConnectionConfig) -> Result<Arc<dyn Driver>, DriverError> {
-        config.refuse_mysql_tls_fields("use tls and ca_cert")?;
+        config.options.refuse(
+            &["tls_ca", "tls_certificate_key"],
+            &config.plugin_name,
+            "use tls and ca_cert",
+        )?;
+        let address = Address::parse(&config.options)?;
         let info = connection_info(config)?;
         let client = if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             // The client builds its TLS settings from the process-wide provider; install ring
@@ -48,7 +110,7 @@ impl DriverFactory for RedisDriverFactory {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let certificates = redis::TlsCertificates {
                 client_tls: None,
-                root_cert: config.ca_cert.as_ref().map(|pem| pem.as_bytes().to_vec()),
+                root_cert: address.ca_cert.as_ref().map(|pem| pem.as_bytes().to_vec()),
             };
             redis::Client::build_with_tls(info, certificates).map_err(|e| {
                 DriverError::InvalidConfig(format!("invalid TLS settings (ca_cert): {e}"))
@@ -58,13 +120,16 @@ impl DriverFactory for RedisDriverFactory {
                 DriverError::InvalidConfig(format!("invalid connection settings: {e}"))
             })?
         };
-        Ok(Arc::new(RedisDriver::new(client, config.name.clone())))
+        Ok(leasehold_database::accounts::driver(RedisDriver::new(
+            client,
+            config.name.clone(),
+        )))
     }
 }
 
-/// `host` and `port` as a connection target, with TLS when `config.tls`.
+/// `host` and `port` as a connection target, with TLS when `address.tls`.
 fn address_info(
-    config: &ConnectionConfig,
+    address: &Address,
     host: &str,
     port: Option<u16>,
 ) -> Result<redis::ConnectionInfo, DriverError> {
@@ -87,7 +152,7 @@ fn address_info(
     } else {
         bare.to_owned()
     };
-    let (scheme, fragment) = match (config.tls, config.insecure_tls) {
+    let (scheme, fragment) = match (address.tls, address.insecure_tls) {
         (false, _) => ("redis", ""),
         (true, false) => ("rediss", ""),
         (true, true) => ("rediss", "/#insecure"),
@@ -101,6 +166,7 @@ fn address_info(
 /// `connection_url` (its placeholders filled) as a connection target.
 fn url_info(
     config: &ConnectionConfig,
+    address: &Address,
     template: &str,
 ) -> Result<redis::ConnectionInfo, DriverError> {
     let tls_url = template.starts_with("rediss://");
@@ -109,12 +175,12 @@ fn url_info(
             "connection_url must be a redis://host:port or rediss://host:port URL".into(),
         ));
     }
-    if config.tls && !tls_url {
+    if address.tls && !tls_url {
         return Err(DriverError::InvalidConfig(
             "tls = true needs a rediss:// connection_url (or host and port)".into(),
         ));
     }
-    if config.insecure_tls && !template.contains('#') {
+    if address.insecure_tls && !template.contains('#') {
         // The client's own spelling of "do not verify" is the URL fragment.
         return Err(DriverError::InvalidConfig(
             "with a connection_url, skip verification with rediss://host:port/#insecure".into(),
@@ -137,8 +203,9 @@ fn url_info(
 pub(crate) fn connection_info(
     config: &ConnectionConfig,
 ) -> Result<redis::ConnectionInfo, DriverError> {
+    let address = &Address::parse(&config.options)?;
     let template = config.connection_url.trim();
-    let info = match (template.is_empty(), &config.host) {
+    let info = match (template.is_empty(), &address.host) {
         (false, Some(_)) => {
             return Err(DriverError::InvalidConfig(
                 "give either host and port or connection_url, not both".into(),
@@ -149,8 +216,8 @@ pub(crate) fn connection_info(
                 "host and port are required (or a connection_url, redis://host:port)".into(),
             ))
         }
-        (true, Some(host)) => address_info(config, host, config.port)?,
-        (false, None) => url_info(config, template)?,
+        (true, Some(host)) => address_info(address, host, address.port)?,
+        (false, None) => url_info(config, address, template)?,
     };
     let mut settings = info.redis_settings().clone();
     if settings.username().is_none() {

@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use leasehold_database::{DeleteUser, DriverError};
+use leasehold_database::DriverError;
 
-use crate::driver::{check_username, Failure, RedisDriver};
+use crate::driver::{Failure, RedisDriver};
 use crate::error::{from_redis, is_no_such_user};
 
 /// How long to wait for killed connections to be gone.
@@ -22,10 +22,8 @@ const SESSION_END_TIMEOUT: Duration = Duration::from_secs(10);
 const SESSION_POLL: Duration = Duration::from_millis(20);
 
 impl RedisDriver {
-    /// Destroy `req.username`; see the module docs.
-    pub(crate) async fn destroy(&self, req: &DeleteUser<'_>) -> Result<(), DriverError> {
-        check_username(req.username)?;
-        let name = req.username;
+    /// Destroy `name`; see the module docs.
+    pub(crate) async fn destroy_user(&self, name: &str) -> Result<(), DriverError> {
         if !self.user_exists(name).await? {
             tracing::debug!("user {name} does not exist: nothing to revoke");
             return Ok(());

@@ -13,10 +13,10 @@ use leasehold_database::DriverError;
 pub const DEFAULT_RULES: &[&str] = &["~*", "+@read"];
 
 /// The ACL rules of `statements`, checked; see the module docs.
-pub fn parse_rules(statements: &[String]) -> Result<Vec<String>, DriverError> {
+pub fn parse_rules<S: AsRef<str>>(statements: &[S]) -> Result<Vec<String>, DriverError> {
     let mut rules = Vec::new();
     for (i, statement) in statements.iter().enumerate() {
-        let text = statement.trim();
+        let text = statement.as_ref().trim();
         if text.starts_with('[') {
             let list: Vec<String> = serde_json::from_str(text).map_err(|e| {
                 DriverError::Refused(format!(
@@ -75,7 +75,7 @@ mod tests {
             .unwrap(),
             vec!["+@read", "~app:*", "+ping", "&chan"]
         );
-        assert_eq!(parse_rules(&[]).unwrap(), DEFAULT_RULES);
+        assert_eq!(parse_rules::<String>(&[]).unwrap(), DEFAULT_RULES);
         assert_eq!(parse_rules(&[" ".to_owned()]).unwrap(), DEFAULT_RULES);
     }
 

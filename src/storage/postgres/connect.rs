@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-pub(super) use leasehold_postgres::tls as pg_tls;
+pub(super) use leasehold_pg_tls as pg_tls;
 
 use super::CONNECT_TIMEOUT;
 use crate::storage::StorageError;

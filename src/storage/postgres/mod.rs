@@ -73,10 +73,7 @@ pub(super) fn pg_err(e: tokio_postgres::Error) -> StorageError {
             db.code().code()
         )),
         // Not an answer from the server: the causes say what (TLS, I/O, a timeout).
-        None => StorageError(format!(
-            "postgresql: {}",
-            leasehold_postgres::with_causes(&e)
-        )),
+        None => StorageError(format!("postgresql: {}", leasehold_pg_tls::with_causes(&e))),
     }
 }
 

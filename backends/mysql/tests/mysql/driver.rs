@@ -135,16 +135,6 @@ async fn creation_refuses_an_existing_user_and_leaves_it_alone() {
 }
 
 #[tokio::test]
-async fn deleting_an_absent_user_is_ok() {
-    let t = Target::new();
-    t.delete(&new_username()).await.unwrap();
-    let user = new_username();
-    t.create(&user, &new_password()).await;
-    t.delete(&user).await.unwrap();
-    t.delete(&user).await.unwrap();
-}
-
-#[tokio::test]
 async fn delete_drops_every_host_and_ends_sessions_of_an_already_dropped_user() {
     let t = Target::new();
     let (user, password) = (new_username(), new_password());

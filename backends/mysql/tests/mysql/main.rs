@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+mod conformance;
 mod driver;
 mod engine;
 mod static_roles;

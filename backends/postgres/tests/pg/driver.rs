@@ -57,22 +57,6 @@ async fn valid_until_is_set_even_when_the_template_forgets_it() {
 }
 
 #[tokio::test]
-async fn delete_terminates_a_session_opened_before_it() {
-    let t = Target::new().await;
-    let (user, password) = (new_username(), new_password());
-    t.create(&user, &password, in_an_hour()).await;
-    let session = t.login(&user, &password).await.unwrap();
-    session.simple_query("SELECT 1").await.unwrap();
-
-    t.delete(&user).await.unwrap();
-    assert!(
-        session.simple_query("SELECT 1").await.is_err(),
-        "session survived its user's deletion"
-    );
-    assert_eq!(t.role(&user).await, None);
-}
-
-#[tokio::test]
 async fn owned_objects_survive_and_pass_to_the_connection_user() {
     let t = Target::new().await;
     let (user, password) = (new_username(), new_password());
@@ -255,13 +239,6 @@ async fn creation_refuses_an_existing_user_and_leaves_it_alone() {
         Some((true, None)),
         "someone else's role was touched"
     );
-}
-
-#[tokio::test]
-async fn deleting_an_absent_user_is_ok() {
-    let t = Target::new().await;
-    t.delete(&new_username()).await.unwrap();
-    t.delete(&new_username()).await.unwrap();
 }
 
 #[tokio::test]

@@ -12,7 +12,9 @@
 mod sql_lexer;
 
 use chrono::DateTime;
-use leasehold_postgres::render::{check_password, check_username, render, Values};
+use leasehold_database::render::{check_password, check_username, render};
+use leasehold_database::Values;
+use leasehold_postgres::dialect::{PgDialect, MAX_IDENTIFIER_LEN, UNUSABLE_PASSWORD_CHARS};
 use leasehold_postgres::split_statements;
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -61,16 +63,16 @@ proptest! {
         name in allowed_name(),
         password in allowed_password(),
     ) {
-        prop_assert!(check_username(&name).is_ok());
-        prop_assert!(check_password(&SecretString::from(password.clone())).is_ok());
+        prop_assert!(check_username(&name, MAX_IDENTIFIER_LEN).is_ok());
+        prop_assert!(check_password(&SecretString::from(password.clone()), UNUSABLE_PASSWORD_CHARS).is_ok());
         let expiration = DateTime::from_timestamp(1_714_561_205, 0);
         let password = SecretString::from(password);
         let x = SecretString::from("x");
         let hostile = Values { name: &name, password: Some(&password), expiration };
         let plain = Values { name: "x", password: Some(&x), expiration };
         for piece in split_statements(&template).unwrap() {
-            let hostile_sql = render(&piece, &hostile).unwrap();
-            let plain_sql = render(&piece, &plain).unwrap();
+            let hostile_sql = render(&PgDialect, &piece, &hostile).unwrap();
+            let plain_sql = render(&PgDialect, &piece, &plain).unwrap();
             let expected = sql_lexer::shape(&plain_sql).unwrap();
             prop_assert_eq!(
                 sql_lexer::shape(&hostile_sql),
@@ -84,13 +86,13 @@ proptest! {
     fn names_outside_the_safe_alphabet_are_refused(name in ".{0,70}") {
         let safe = (1..=63).contains(&name.len())
             && name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
-        prop_assert_eq!(check_username(&name).is_ok(), safe, "{:?}", name);
+        prop_assert_eq!(check_username(&name, MAX_IDENTIFIER_LEN).is_ok(), safe, "{:?}", name);
     }
 
     #[test]
     fn passwords_that_could_end_a_quote_are_refused(password in "[a-z'\\\\$]{0,12}") {
         let quoting = password.contains(['\'', '\\', '$']);
-        prop_assert_eq!(check_password(&SecretString::from(password)).is_err(), quoting);
+        prop_assert_eq!(check_password(&SecretString::from(password), UNUSABLE_PASSWORD_CHARS).is_err(), quoting);
     }
 
     #[test]

@@ -131,17 +131,6 @@ async fn creation_refuses_an_existing_user_and_leaves_it_alone() {
 }
 
 #[tokio::test]
-async fn deleting_an_absent_user_is_ok() {
-    let t = Target::new();
-    t.delete(&new_username()).await.unwrap();
-    let user = new_username();
-    t.create(&user, &new_password()).await;
-    t.delete(&user).await.unwrap();
-    t.delete(&user).await.unwrap();
-    assert!(!t.exists(&user).await);
-}
-
-#[tokio::test]
 async fn update_password_changes_it_and_the_old_one_stops_working() {
     let t = Target::new();
     let (user, old) = (new_username(), new_password());

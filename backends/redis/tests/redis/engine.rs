@@ -201,3 +201,44 @@ async fn address_settings_that_cannot_work_are_400s_naming_the_problem() {
         assert!(err.to_string().contains(expect), "{body}: {err}");
     }
 }
+
+/// A connection entry exactly as stored before the driver's settings became options (every
+/// address field at the top level, unset ones `null`) still loads, reads, issues and revokes.
+#[tokio::test]
+async fn a_connection_stored_with_the_old_address_fields_still_works() {
+    let e = engine();
+    e.storage.put_json(
+        "config/rd",
+        &json!({
+            "plugin_name": "redis-database-plugin", "connection_url": "", "username": null,
+            "password": null, "disable_escaping": false, "max_open_connections": 4,
+            "max_idle_connections": 4, "max_connection_lifetime_secs": 0,
+            "allowed_roles": ["reader"], "verify_connection": true, "username_template": null,
+            "password_length": 20, "password_charset": null, "root_rotation_statements": [],
+            "host": "127.0.0.1", "port": port(), "tls": false, "insecure_tls": false,
+            "ca_cert": null, "tls_ca": null, "tls_certificate_key": null
+        }),
+    );
+    let details = e.read("config/rd").await["connection_details"].clone();
+    assert_eq!(details["host"], json!("127.0.0.1"));
+    assert_eq!(details["port"], json!(port()));
+    assert_eq!(details["tls"], json!(false));
+
+    e.write(
+        "roles/reader",
+        json!({"db_name": "rd", "creation_statements": [RULES]}),
+    )
+    .await;
+    let secret = e.plan("reader").await;
+    let ctx = e.ctx(&secret, in_an_hour());
+    let creds = e.backend.create(&ctx).await.unwrap();
+    let t = Target::new();
+    let mut session = t
+        .login(&secret.account, &creds.secrets[0].1)
+        .await
+        .expect("cannot log in");
+    assert!(alive(&mut session).await);
+    e.backend.revoke(&ctx).await.unwrap();
+    assert!(!t.exists(&secret.account).await);
+    e.shutdown().await;
+}

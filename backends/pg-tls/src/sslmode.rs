@@ -1,4 +1,4 @@
-//! TLS to the target, as libpq's connection parameters ask for it: `sslmode`, `sslrootcert`,
+//! TLS to a PostgreSQL server, as libpq's connection parameters ask for it: `sslmode`, `sslrootcert`,
 //! `sslcert`, `sslkey`. tokio-postgres knows only `disable`/`prefer`/`require` and refuses the
 //! other three keys, so they are taken out of the connection string here and turned into a
 //! rustls client configuration; the rest of the string goes to tokio-postgres unchanged.
@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use leasehold_database::DriverError;
+use crate::ConfigError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -69,7 +69,7 @@ impl TlsParams {
 
     /// The connector for these parameters: certificates are read now, so a missing or bad
     /// file is a configuration error when the connection is written, not at the first issue.
-    pub fn connector(&self) -> Result<MakeRustlsConnect, DriverError> {
+    pub fn connector(&self) -> Result<MakeRustlsConnect, ConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots_given = self.root_cert.as_deref().is_some_and(|r| r != "system");
         let check = match self.mode {
@@ -118,7 +118,7 @@ impl TlsParams {
         Ok(MakeRustlsConnect::new(config))
     }
 
-    fn roots(&self) -> Result<RootCertStore, DriverError> {
+    fn roots(&self) -> Result<RootCertStore, ConfigError> {
         let mut roots = RootCertStore::empty();
         match self.root_cert.as_deref() {
             Some(path) if path != "system" => {
@@ -150,11 +150,11 @@ enum Check {
     Full,
 }
 
-fn invalid(text: impl Into<String>) -> DriverError {
-    DriverError::InvalidConfig(text.into())
+fn invalid(text: impl Into<String>) -> ConfigError {
+    ConfigError(text.into())
 }
 
-fn read_certs(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, DriverError> {
+fn read_certs(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
         .map_err(|e| invalid(format!("{key} {path:?} {}", pem_problem(&e))))?
         .collect();
@@ -181,7 +181,7 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
 /// Take the TLS keys out of a rendered connection string (a `postgres://` URL or libpq's
 /// `key=value` form): the string without them, and what they asked for. The string holds the
 /// password, so every copy of it is zeroized.
-pub fn take_tls_params(conn: &str) -> Result<(Zeroizing<String>, TlsParams), DriverError> {
+pub fn take_tls_params(conn: &str) -> Result<(Zeroizing<String>, TlsParams), ConfigError> {
     let mut found: Vec<(String, String)> = Vec::new();
     let rest = if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
         take_from_url(conn, &mut found)
@@ -248,7 +248,7 @@ fn percent_decode(text: &str) -> String {
 fn take_from_key_values(
     conn: &str,
     found: &mut Vec<(String, String)>,
-) -> Result<Zeroizing<String>, DriverError> {
+) -> Result<Zeroizing<String>, ConfigError> {
     let mut rest = Zeroizing::new(String::with_capacity(conn.len()));
     let mut chars = conn.char_indices().peekable();
     loop {

@@ -1,0 +1,184 @@
+//! A [`Target`] as a [`Driver`]: everything about users that is the same on every database.
+//!
+//! - Values are checked before anything runs: names against the dialect's limits, passwords
+//!   against the characters its literals cannot hold.
+//! - Statements are prepared (split, filled) before any change, so a bad template fails first.
+//! - Creation is atomic: an attempt aborted by a concurrent transaction runs again (within
+//!   [`crate::retry::BUDGET`]); a failure that may have made something runs the rollback
+//!   statements (best effort) and destroys the user by the revocation path.
+//! - Destruction attempts run again while they fail transiently.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use crate::dialect::{Dialect, Values};
+use crate::driver::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword};
+use crate::render::{check_password, check_username};
+use crate::retry::retrying;
+use crate::target::Target;
+
+/// The [`Driver`] the engine uses for `target`.
+pub fn driver<T: Target>(target: T) -> Arc<dyn Driver> {
+    Arc::new(Accounts(target))
+}
+
+/// Destroy `username` by the target's attempts, run again while they fail transiently.
+pub async fn destroy<T: Target + ?Sized>(
+    target: &T,
+    username: &str,
+    custom: &[Zeroizing<String>],
+    heir: Option<&str>,
+) -> Result<(), DriverError> {
+    retrying(&format!("revocation of {username}"), || {
+        target.destroy(username, custom, heir)
+    })
+    .await
+    .map_err(|f| f.error)
+}
+
+struct Accounts<T>(T);
+
+impl<T: Target> Accounts<T> {
+    fn dialect(&self) -> &dyn Dialect {
+        self.0.dialect()
+    }
+
+    /// After a failed creation: rollback statements (best effort, each on its own), then make
+    /// sure the user does not exist.
+    async fn undo_create(
+        &self,
+        username: &str,
+        rollback: &[Zeroizing<String>],
+    ) -> Result<(), DriverError> {
+        let connection = self.0.connection();
+        if !rollback.is_empty() {
+            match self.0.execute_each(rollback).await {
+                Ok(outcomes) => {
+                    for e in outcomes.into_iter().filter_map(Result::err) {
+                        tracing::warn!(
+                            db.connection = %connection,
+                            db.user = %username,
+                            "rollback statement failed (continuing): {e}"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(db.connection = %connection, "cannot run rollback statements: {e}")
+                }
+            }
+        }
+        destroy(&self.0, username, &[], None).await
+    }
+}
+
+#[async_trait]
+impl<T: Target> Driver for Accounts<T> {
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection()))]
+    async fn verify(&self) -> Result<(), DriverError> {
+        self.0.verify().await
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
+        let dialect = self.dialect();
+        check_username(req.username, dialect.max_username_len())?;
+        check_password(req.password, dialect.unusable_password_chars())?;
+        let values = Values {
+            name: req.username,
+            password: Some(req.password),
+            expiration: Some(req.expiration),
+        };
+        let creation = dialect.prepare(req.creation_statements, &values)?;
+        if creation.is_empty() && !dialect.creates_without_statements() {
+            return Err(DriverError::Refused("empty creation statements".into()));
+        }
+        let rollback = dialect.prepare(req.rollback_statements, &values)?;
+        let outcome = retrying(&format!("creation of {}", req.username), || {
+            self.0
+                .create(req.username, req.password, &creation, req.expiration)
+        })
+        .await;
+        let Err(failed) = outcome else {
+            return Ok(());
+        };
+        if !failed.may_exist {
+            return Err(failed.error);
+        }
+        let error = failed.error;
+        if let Err(cleanup) = self.undo_create(req.username, &rollback).await {
+            // The lease row exists, so the core will revoke (and retry) this user; say both
+            // what failed and that the user may still be there.
+            return Err(DriverError::Rejected(format!(
+                "{error}; removing the half-made user also failed: {cleanup}"
+            )));
+        }
+        Err(error)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError> {
+        let dialect = self.dialect();
+        check_username(req.username, dialect.max_existing_username_len())?;
+        let values = Values {
+            name: req.username,
+            password: None,
+            expiration: Some(req.expiration),
+        };
+        let renew = dialect.prepare(req.renew_statements, &values)?;
+        self.0.renew(req.username, &renew, req.expiration).await
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
+        let dialect = self.dialect();
+        check_username(req.username, dialect.max_existing_username_len())?;
+        let values = Values {
+            name: req.username,
+            password: None,
+            expiration: None,
+        };
+        let custom = dialect.prepare(req.revocation_statements, &values)?;
+        self.0
+            .revoke(req.username, &custom, req.reassign_owned_to)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
+        let dialect = self.dialect();
+        check_username(req.username, dialect.max_existing_username_len())?;
+        check_password(req.password, dialect.unusable_password_chars())?;
+        let values = Values {
+            name: req.username,
+            password: Some(req.password),
+            expiration: None,
+        };
+        let statements = dialect.prepare(req.statements, &values)?;
+        self.0
+            .set_password(req.username, req.password, &statements)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection()))]
+    async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+        self.0.list_users(prefix).await
+    }
+
+    fn max_username_len(&self) -> usize {
+        self.dialect().max_username_len()
+    }
+
+    fn unusable_password_chars(&self) -> &'static [char] {
+        self.dialect().unusable_password_chars()
+    }
+
+    fn creates_without_statements(&self) -> bool {
+        self.dialect().creates_without_statements()
+    }
+
+    async fn close(&self) {
+        self.0.close().await;
+    }
+}
