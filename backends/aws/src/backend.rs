@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::config::SharedHttpClient;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+use leasehold_backend::clock::SharedClock;
 use leasehold_backend::{
     Account, Backend, BackendError, Credentials, MountStorage, Operation, Request, Response,
     SecretContext,
@@ -108,10 +108,11 @@ impl<'a> Route<'a> {
 }
 
 /// The `aws` secrets engine. Cheap to share; holds only the HTTPS connection pool its SDK clients
-/// use. Everything else (root credentials, roles, lease settings) is read from the mount's storage
-/// on each request.
+/// use and the core's clock. Everything else (root credentials, roles, lease settings) is read
+/// from the mount's storage on each request.
 pub struct AwsBackend {
     http: SharedHttpClient,
+    clock: SharedClock,
 }
 
 impl Default for AwsBackend {
@@ -121,10 +122,16 @@ impl Default for AwsBackend {
 }
 
 impl AwsBackend {
-    /// A backend for one or more `aws` mounts. Makes no network calls.
+    /// A backend for one or more `aws` mounts, on the wall clock. Makes no network calls.
     pub fn new() -> Self {
+        Self::with_clock(leasehold_backend::clock::system())
+    }
+
+    /// The same on a clock of the caller's (the core's, or a test's).
+    pub fn with_clock(clock: SharedClock) -> Self {
         Self {
             http: client::https_client(),
+            clock,
         }
     }
 
@@ -140,14 +147,9 @@ impl AwsBackend {
             Route::Role(name) if op == Read => roles::read(req, name).await,
             Route::Role(name) if op == Delete => roles::delete(req, name).await.map(|()| None),
             Route::Role(name) => roles::write(req, name).await.map(|()| None),
-            Route::Creds(name) => creds::plan(req, name, now()).await.map(Some),
+            Route::Creds(name) => creds::plan(req, name, self.clock.now()).await.map(Some),
         }
     }
-}
-
-/// The wall clock, read in this one place.
-fn now() -> DateTime<Utc> {
-    Utc::now()
 }
 
 #[async_trait]
@@ -187,7 +189,7 @@ impl Backend for AwsBackend {
     }
 
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
-        Ok(creds::create(ctx, &self.http, now()).await?)
+        Ok(creds::create(ctx, &self.http, self.clock.now()).await?)
     }
 
     async fn renew(&self, ctx: &SecretContext) -> Result<(), BackendError> {

@@ -49,7 +49,7 @@ pub mod harness;
 #[cfg(test)]
 mod testing;
 
-pub use backend::{Clock, DatabaseBackend};
+pub use backend::DatabaseBackend;
 pub use driver::{
     ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,
     UpdatePassword,
