@@ -10,6 +10,7 @@
 //! - [`name`]: the one rule for role and connection names.
 //! - [`list`]: Vault's `{"keys": [...]}` answer to a LIST.
 //! - [`entry`]: [`Entries`], typed values kept as JSON under a key prefix.
+//! - [`username`]: the `username_template` language generated account names are made with.
 //! - [`memory`]: [`memory::MemoryStorage`], a mount storage in a map for engines' tests.
 //! - [`error`]: [`BackendError`], what went wrong for the caller.
 
@@ -25,6 +26,7 @@ pub mod name;
 pub mod request;
 pub mod response;
 pub mod storage;
+pub mod username;
 
 pub use backend::{Account, Backend, SecretContext};
 pub use entry::Entries;
