@@ -7,7 +7,13 @@ use crate::storage::{MountStorage, StorageError};
 
 /// The LIST answer naming `keys`, in the order given.
 pub fn keys(keys: Vec<String>) -> Response {
-    Response::data(Map::from_iter([("keys".to_owned(), Value::from(keys))]))
+    Response::data(data(keys))
+}
+
+/// The `data` object of that answer, for a caller that writes the envelope itself (the core's
+/// own `sys/` and `auth/token/` lists).
+pub fn data(keys: Vec<String>) -> Map<String, Value> {
+    Map::from_iter([("keys".to_owned(), Value::from(keys))])
 }
 
 /// The entries directly under `prefix` (which ends in `/`), leaving out sub-folders: what a LIST
