@@ -37,16 +37,21 @@ pub struct DevOptions {
     pub storage_path: Option<std::path::PathBuf>,
 }
 
-/// The secrets engines this build knows, by mount type.
-pub fn backend_factory() -> BackendFactory {
-    Arc::new(|kind: &str| -> Option<Arc<dyn Backend>> {
+/// The secrets engines this build knows, by mount type, each on the core's `clock`.
+pub fn backend_factory(clock: SharedClock) -> BackendFactory {
+    Arc::new(move |kind: &str| -> Option<Arc<dyn Backend>> {
         match kind {
-            "database" => Some(Arc::new(leasehold_database::DatabaseBackend::new(vec![
-                Arc::new(leasehold_postgres::PgDriverFactory),
-                Arc::new(leasehold_mysql::MySqlDriverFactory),
-                Arc::new(leasehold_redis::RedisDriverFactory),
-            ]))),
-            "aws" => Some(Arc::new(leasehold_aws::AwsBackend::new())),
+            "database" => Some(Arc::new(leasehold_database::DatabaseBackend::with_clock(
+                vec![
+                    Arc::new(leasehold_postgres::PgDriverFactory),
+                    Arc::new(leasehold_mysql::MySqlDriverFactory),
+                    Arc::new(leasehold_redis::RedisDriverFactory),
+                ],
+                clock.clone(),
+            ))),
+            "aws" => Some(Arc::new(leasehold_aws::AwsBackend::with_clock(
+                clock.clone(),
+            ))),
             _ => None,
         }
     })
@@ -187,7 +192,13 @@ impl Server {
             max_ttl: settings.max_lease_ttl,
         };
         let mounts = Arc::new(
-            MountTable::load(MountKind::Secrets, kv.clone(), backend_factory(), system).await?,
+            MountTable::load(
+                MountKind::Secrets,
+                kv.clone(),
+                backend_factory(clock.clone()),
+                system,
+            )
+            .await?,
         );
         let auth_mounts =
             Arc::new(MountTable::load(MountKind::Auth, kv.clone(), auth_factory(), system).await?);

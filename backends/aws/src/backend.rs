@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::config::SharedHttpClient;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+use leasehold_backend::clock::SharedClock;
 use leasehold_backend::{
     Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
     SecretContext, SecretEngine,
@@ -109,10 +109,11 @@ impl<'a> Route<'a> {
 }
 
 /// The `aws` secrets engine. Cheap to share; holds only the HTTPS connection pool its SDK clients
-/// use. Everything else (root credentials, roles, lease settings) is read from the mount's storage
-/// on each request.
+/// use and the core's clock. Everything else (root credentials, roles, lease settings) is read
+/// from the mount's storage on each request.
 pub struct AwsBackend {
     http: SharedHttpClient,
+    clock: SharedClock,
 }
 
 impl Default for AwsBackend {
@@ -122,10 +123,16 @@ impl Default for AwsBackend {
 }
 
 impl AwsBackend {
-    /// A backend for one or more `aws` mounts. Makes no network calls.
+    /// A backend for one or more `aws` mounts, on the wall clock. Makes no network calls.
     pub fn new() -> Self {
+        Self::with_clock(leasehold_backend::clock::system())
+    }
+
+    /// The same on a clock of the caller's (the core's, or a test's).
+    pub fn with_clock(clock: SharedClock) -> Self {
         Self {
             http: client::https_client(),
+            clock,
         }
     }
 
@@ -141,14 +148,9 @@ impl AwsBackend {
             Route::Role(name) if op == Read => roles::read(req, name).await,
             Route::Role(name) if op == Delete => roles::delete(req, name).await.map(|()| None),
             Route::Role(name) => roles::write(req, name).await.map(|()| None),
-            Route::Creds(name) => creds::plan(req, name, now()).await.map(Some),
+            Route::Creds(name) => creds::plan(req, name, self.clock.now()).await.map(Some),
         }
     }
-}
-
-/// The wall clock, read in this one place.
-fn now() -> DateTime<Utc> {
-    Utc::now()
 }
 
 #[async_trait]
@@ -195,7 +197,7 @@ impl Backend for AwsBackend {
 #[async_trait]
 impl SecretEngine for AwsBackend {
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
-        Ok(creds::create(ctx, &self.http, now()).await?)
+        Ok(creds::create(ctx, &self.http, self.clock.now()).await?)
     }
 
     /// IAM users renew (the engine moves the expiry); STS credentials are planned not

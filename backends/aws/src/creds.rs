@@ -47,7 +47,7 @@ pub(crate) async fn plan(
         marker: &marker,
         display_name: &req.display_name,
         role_name,
-        unix_time: now.timestamp(),
+        now,
     };
     let secret = match role.credential_type {
         CredentialType::IamUser => {
@@ -66,7 +66,7 @@ pub(crate) async fn plan(
         }
         sts_type => {
             let template = root.template()?;
-            let plan = plan_sts(req, &role, || template.render(&inputs), inputs.unix_time)?;
+            let plan = plan_sts(req, &role, || template.render(&inputs), now.timestamp())?;
             let ttl = Duration::from_secs(plan.duration_secs);
             PlannedSecret {
                 kind: sts_type.as_str().to_owned(),

@@ -9,12 +9,14 @@
 //! `A-Za-z0-9+=,.@_-`) becomes `_`. The same form names assumed-role sessions. A federation
 //! token's name is limited to 32 characters: `lh-<unix seconds>-<random>` cut to 32.
 //!
-//! `config/root`'s `username_template` replaces the built-in user/session name with a small
-//! template language (not Vault's Go templates): literal text plus `{{ value | truncate N }}`
-//! actions, where value is `.DisplayName`, `.RoleName` (alias `.PolicyName`), `unix_time` or
-//! `random N`. It must produce at least 8 random characters (see `MIN_RANDOM` for why), and the
-//! result must be 1 to 64 allowed characters or the issue fails with a 400.
+//! `config/root`'s `username_template` replaces the built-in user/session name with the SDK's
+//! template language (`leasehold_backend::username`: `.DisplayName`, `.RoleName` (alias
+//! `.PolicyName`), `unix_time` and `random N` with N up to 64 here, each with an optional
+//! `| truncate N`; at least 8 random characters). Display and role names are normalised as
+//! above, random characters are `A-Za-z0-9`, literal text is kept as written, and the result
+//! must be 1 to 64 allowed characters or the issue fails with a 400.
 
+use leasehold_backend::username::{Inputs, Style, Template, ALPHANUMERIC};
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::error::AwsError;
@@ -23,10 +25,6 @@ use crate::error::AwsError;
 pub(crate) const MAX_IAM_NAME: usize = 64;
 /// Longest federation-token name.
 pub(crate) const MAX_FEDERATION_NAME: usize = 32;
-/// Fewest random characters a custom template must produce. Names must never repeat: a second
-/// lease whose CreateUser fails on an existing name is still revoked by the core, and would then
-/// delete the first lease's user.
-const MIN_RANDOM: usize = 8;
 /// Prefix of every name we generate, so our users are recognisable in an account.
 pub(crate) const PREFIX: &str = "lh-";
 
@@ -35,12 +33,26 @@ pub(crate) fn is_iam_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
 }
 
+/// `c`, or `_` if IAM does not allow it in a name.
+fn iam_char(c: char) -> char {
+    if is_iam_name_char(c) {
+        c
+    } else {
+        '_'
+    }
+}
+
 /// `s` with every character IAM does not allow replaced by `_`.
 pub(crate) fn normalise(s: &str) -> String {
-    s.chars()
-        .map(|c| if is_iam_name_char(c) { c } else { '_' })
-        .collect()
+    s.chars().map(iam_char).collect()
 }
+
+/// IAM's alphabet for custom templates: values normalised, literals checked after rendering.
+const STYLE: Style = Style {
+    random_alphabet: ALPHANUMERIC,
+    clean: iam_char,
+    clean_literals: false,
+};
 
 /// The first `n` characters of `s`.
 fn truncate(s: &str, n: usize) -> String {
@@ -55,70 +67,30 @@ fn random(n: usize) -> String {
 pub(crate) async fn mount_marker(
     storage: &dyn leasehold_backend::MountStorage,
 ) -> Result<String, leasehold_backend::BackendError> {
-    leasehold_backend::marker::mount_marker(storage, || {
-        use rand::Rng;
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let mut rng = rand::thread_rng();
-        (0..leasehold_backend::marker::MARKER_LEN)
-            .map(|_| {
-                let i = rng.gen_range(0..ALPHABET.len());
-                ALPHABET.get(i).map_or('0', |&b| char::from(b))
-            })
-            .collect()
-    })
-    .await
+    leasehold_backend::marker::mount_marker(storage, leasehold_backend::marker::random_marker).await
 }
 
 /// Characters of `<display>-<role>` in the built-in name: 64 less the prefix, the marker, the
 /// Unix time, the random part and the dashes between them.
 const WHO_LEN: usize = 19;
 
-/// What a generated name may draw on.
-pub(crate) struct NameInputs<'a> {
-    /// The mount's marker ([`mount_marker`]).
-    pub marker: &'a str,
-    /// The calling token's display name (`root`, `approle`).
-    pub display_name: &'a str,
-    /// The engine role's name.
-    pub role_name: &'a str,
-    /// Seconds since the epoch at issue.
-    pub unix_time: i64,
-}
-
-/// A value a template action can print.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
-    DisplayName,
-    RoleName,
-    UnixTime,
-    Random(usize),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    Action {
-        value: Value,
-        truncate: Option<usize>,
-    },
-}
+/// What a generated name may draw on: the mount's marker ([`mount_marker`]), the calling
+/// token's display name, the engine role's name and the time of issue.
+pub(crate) type NameInputs<'a> = Inputs<'a>;
 
 /// A parsed `username_template`; the empty template is the built-in name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UsernameTemplate {
-    parts: Option<Vec<Part>>,
+    custom: Option<Template>,
 }
 
 impl UsernameTemplate {
     /// The fixed text every generated name starts with (`lh-` for the built-in name), which
     /// reconciliation uses to recognise our users. Empty when the template starts with a value.
     pub(crate) fn prefix(&self) -> String {
-        match &self.parts {
+        match &self.custom {
             None => PREFIX.to_owned(),
-            Some(parts) => match parts.first() {
-                Some(Part::Literal(text)) => normalise(text),
-                _ => String::new(),
-            },
+            Some(template) => template.prefix(&STYLE),
         }
     }
 
@@ -126,122 +98,32 @@ impl UsernameTemplate {
     /// marker there (the built-in name: `lh-<marker>-`): a user with this prefix was made by
     /// this mount. `None` for custom templates, whose names prove nothing.
     pub(crate) fn marked_prefix(&self, marker: &str) -> Option<String> {
-        self.parts.is_none().then(|| format!("{PREFIX}{marker}-"))
+        self.custom.is_none().then(|| format!("{PREFIX}{marker}-"))
     }
 
     /// Parse a template; errors name the `username_template` field.
     pub(crate) fn parse(text: &str) -> Result<Self, AwsError> {
         if text.trim().is_empty() {
-            return Ok(Self { parts: None });
+            return Ok(Self { custom: None });
         }
-        let bad = |why: String| AwsError::field("username_template", why);
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find("{{") {
-            let (literal, tail) = rest.split_at(open);
-            if !literal.is_empty() {
-                parts.push(Part::Literal(literal.to_owned()));
-            }
-            let tail = tail.get(2..).unwrap_or_default();
-            let close = tail
-                .find("}}")
-                .ok_or_else(|| bad("an action opened with {{ is never closed".into()))?;
-            let (action, after) = tail.split_at(close);
-            parts.push(parse_action(action).map_err(bad)?);
-            rest = after.get(2..).unwrap_or_default();
-        }
-        if rest.contains("}}") {
-            return Err(bad("}} without a matching {{".into()));
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
-        }
-        let random_chars: usize = parts
-            .iter()
-            .map(|p| match p {
-                Part::Action {
-                    value: Value::Random(n),
-                    truncate,
-                } => truncate.map_or(*n, |t| t.min(*n)),
-                _ => 0,
-            })
-            .sum();
-        if random_chars < MIN_RANDOM {
-            return Err(bad(format!(
-                "must include at least {MIN_RANDOM} random characters ({{{{random {MIN_RANDOM}}}}}): \
-                 a name that repeats would let one lease's revocation delete another's user"
-            )));
-        }
-        Ok(Self { parts: Some(parts) })
+        let custom =
+            Template::parse(text, MAX_IAM_NAME).map_err(|e| AwsError::BadRequest(e.to_string()))?;
+        Ok(Self {
+            custom: Some(custom),
+        })
     }
 
     /// An IAM user name (or assumed-role session name) for `inputs`.
     pub(crate) fn render(&self, inputs: &NameInputs<'_>) -> Result<String, AwsError> {
-        let Some(parts) = &self.parts else {
+        let Some(template) = &self.custom else {
             return Ok(builtin_name(inputs));
         };
-        let mut name = String::new();
-        for part in parts {
-            match part {
-                Part::Literal(text) => name.push_str(text),
-                Part::Action { value, truncate: n } => {
-                    let text = match value {
-                        Value::DisplayName => normalise(inputs.display_name),
-                        Value::RoleName => normalise(inputs.role_name),
-                        Value::UnixTime => inputs.unix_time.to_string(),
-                        Value::Random(len) => random(*len),
-                    };
-                    name.push_str(&n.map_or(text.clone(), |n| truncate(&text, n)));
-                }
-            }
-        }
+        let name = template
+            .render(inputs, &STYLE, &mut rand::thread_rng())
+            .name;
         check_name(&name, MAX_IAM_NAME)?;
         Ok(name)
     }
-}
-
-/// One `{{ ... }}` action: a value and optional `| truncate N` filters.
-fn parse_action(action: &str) -> Result<Part, String> {
-    let mut stages = action.split('|').map(str::trim);
-    let head = stages.next().unwrap_or_default();
-    let words: Vec<&str> = head.split_whitespace().collect();
-    let value = match words.as_slice() {
-        [".DisplayName"] => Value::DisplayName,
-        [".RoleName"] | [".PolicyName"] => Value::RoleName,
-        ["unix_time"] => Value::UnixTime,
-        ["random", n] => Value::Random(
-            n.parse()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| format!("random takes a length from 1 to 64, not {n:?}"))?,
-        ),
-        _ => {
-            return Err(format!(
-                "unknown action {{{{{action}}}}}: use .DisplayName, .RoleName, unix_time or \
-                 random N, optionally followed by | truncate N"
-            ))
-        }
-    };
-    let mut truncate_to: Option<usize> = None;
-    for stage in stages {
-        match stage.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["truncate", n] => {
-                let n: usize = n
-                    .parse()
-                    .map_err(|_| format!("truncate takes a length, not {n:?}"))?;
-                truncate_to = Some(truncate_to.map_or(n, |m| m.min(n)));
-            }
-            _ => {
-                return Err(format!(
-                    "unknown filter {stage:?}: only truncate N is supported"
-                ))
-            }
-        }
-    }
-    Ok(Part::Action {
-        value,
-        truncate: truncate_to,
-    })
 }
 
 /// `lh-<marker>-<display>-<role>-<unix>-<random>`, as the module docs describe.
@@ -259,7 +141,7 @@ fn builtin_name(inputs: &NameInputs<'_>) -> String {
         "{PREFIX}{}-{}-{}-{}",
         inputs.marker,
         truncate(&who, WHO_LEN),
-        inputs.unix_time,
+        inputs.now.timestamp(),
         random(20)
     );
     truncate(&name, MAX_IAM_NAME)
@@ -312,7 +194,7 @@ mod tests {
             marker: "k3x9q2m7a",
             display_name,
             role_name,
-            unix_time: 1_714_557_600,
+            now: chrono::DateTime::from_timestamp(1_714_557_600, 0).unwrap(),
         }
     }
 

@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{MountStorage, Request, Response};
+use leasehold_backend::{list, name, Entries, MountStorage, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -19,6 +18,8 @@ mod validate;
 
 /// Storage prefix of roles.
 const ROLE_PREFIX: &str = "role/";
+/// The stored roles.
+const ROLES: Entries<Role> = Entries::under(ROLE_PREFIX);
 
 /// Fields `roles/:name` accepts.
 pub(crate) const ROLE_FIELDS: &[&str] = &[
@@ -164,26 +165,24 @@ impl Role {
     }
 }
 
-/// A role name: what Vault accepts in the path, and safe as an IAM inline policy name.
-pub(crate) fn check_role_name(name: &str) -> Result<(), AwsError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(AwsError::field(
+/// Longest role name: it also names the role's IAM inline policy, which IAM caps at 128.
+const MAX_ROLE_NAME: usize = 128;
+
+/// A role name: the SDK's name rule, and short enough to name an IAM inline policy.
+pub(crate) fn check_role_name(role: &str) -> Result<(), AwsError> {
+    name::check(role).map_err(|e| AwsError::field("name", e.to_string()))?;
+    if role.len() > MAX_ROLE_NAME {
+        return Err(AwsError::field(
             "name",
-            "a role name is 1 to 128 of A-Za-z0-9 _ - .",
-        ))
+            format!("a role name is at most {MAX_ROLE_NAME} characters (IAM's policy name limit)"),
+        ));
     }
+    Ok(())
 }
 
 /// The stored role `name`, if any.
 pub(crate) async fn load(storage: &dyn MountStorage, name: &str) -> Result<Option<Role>, AwsError> {
-    Ok(get_json(storage, &format!("{ROLE_PREFIX}{name}")).await?)
+    Ok(ROLES.load(storage, name).await?)
 }
 
 /// `GET roles/:name`.
@@ -199,15 +198,12 @@ pub(crate) async fn list(req: &Request) -> Result<Option<Response>, AwsError> {
     if keys.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Response::data(Map::from_iter([(
-        "keys".to_owned(),
-        json!(keys),
-    )]))))
+    Ok(Some(list::keys(keys)))
 }
 
 /// `DELETE roles/:name`. Leases already issued keep what they need in their own data.
 pub(crate) async fn delete(req: &Request, name: &str) -> Result<(), AwsError> {
-    req.storage.delete(&format!("{ROLE_PREFIX}{name}")).await?;
+    ROLES.delete(req.storage.as_ref(), name).await?;
     Ok(())
 }
 
@@ -216,7 +212,7 @@ pub(crate) async fn write(req: &Request, name: &str) -> Result<(), AwsError> {
     check_role_name(name)?;
     let existing = load(req.storage.as_ref(), name).await?;
     let role = merge(existing, &req.fields)?;
-    put_json(req.storage.as_ref(), &format!("{ROLE_PREFIX}{name}"), &role).await?;
+    ROLES.store(req.storage.as_ref(), name, &role).await?;
     Ok(())
 }
 

@@ -24,6 +24,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use leasehold_backend::clock::SharedClock;
+use leasehold_backend::name;
 use leasehold_backend::{
     Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
     SecretContext, SecretEngine,
@@ -34,27 +36,25 @@ use crate::driver::DriverFactory;
 use crate::rotation::Rotations;
 use crate::{config, creds, roles, rotate_root, secret, static_creds, static_roles, tick};
 
-/// The engine's source of the current time (static-role rotation times, `ttl`s). `tick` is
-/// given its time by the core instead.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// The `database` secrets engine. Build one per mount; it caches one driver (pool) per
 /// configured connection.
 pub struct DatabaseBackend {
     connections: Connections,
     rotations: Rotations,
-    clock: Clock,
+    /// The core's clock (static-role rotation times, `ttl`s, user names). `tick` is given its
+    /// time by the core instead.
+    clock: SharedClock,
 }
 
 impl DatabaseBackend {
     /// An engine that can use the given drivers, chosen by each connection's `plugin_name`,
     /// on the wall clock.
     pub fn new(factories: Vec<Arc<dyn DriverFactory>>) -> Self {
-        Self::with_clock(factories, Arc::new(Utc::now))
+        Self::with_clock(factories, leasehold_backend::clock::system())
     }
 
     /// The same on a clock of the caller's (the core's, or a test's).
-    pub fn with_clock(factories: Vec<Arc<dyn DriverFactory>>, clock: Clock) -> Self {
+    pub fn with_clock(factories: Vec<Arc<dyn DriverFactory>>, clock: SharedClock) -> Self {
         Self {
             connections: Connections::new(factories),
             rotations: Rotations::default(),
@@ -63,7 +63,7 @@ impl DatabaseBackend {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Finish, once per start, rotations a crash left pending (see `tick::recover`).
@@ -89,6 +89,7 @@ enum Route<'a> {
 }
 
 impl<'a> Route<'a> {
+    /// A name that breaks the SDK's name rule ([`name::is_valid`]) matches no path (404).
     fn parse(path: &'a str) -> Option<Self> {
         match path.split_once('/') {
             None => match path {
@@ -98,7 +99,7 @@ impl<'a> Route<'a> {
                 _ => None,
             },
             Some((family, name)) => {
-                if !is_valid_name(name) {
+                if !name::is_valid(name) {
                     return None;
                 }
                 match family {
@@ -117,15 +118,6 @@ impl<'a> Route<'a> {
     }
 }
 
-/// Vault's name rule for connections and roles: word characters, `-` and `.`, starting and
-/// ending with a word character. Other names do not match a path (404).
-fn is_valid_name(name: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    name.chars().next().is_some_and(word)
-        && name.chars().next_back().is_some_and(word)
-        && name.chars().all(|c| word(c) || c == '-' || c == '.')
-}
-
 #[async_trait]
 impl Backend for DatabaseBackend {
     fn mount_type(&self) -> &'static str {
@@ -134,9 +126,9 @@ impl Backend for DatabaseBackend {
 
     async fn exists(&self, req: &Request) -> Result<Option<bool>, BackendError> {
         let key = match Route::parse(&req.path) {
-            Some(Route::Config(name)) => format!("{}{name}", config::PREFIX),
-            Some(Route::Role(name)) => format!("{}{name}", roles::PREFIX),
-            Some(Route::StaticRole(name)) => format!("{}{name}", static_roles::PREFIX),
+            Some(Route::Config(name)) => config::CONNECTIONS.key(name),
+            Some(Route::Role(name)) => roles::ROLES.key(name),
+            Some(Route::StaticRole(name)) => static_roles::STATIC_ROLES.key(name),
             _ => return Ok(None),
         };
         Ok(Some(req.storage.get(&key).await?.is_some()))
@@ -167,7 +159,7 @@ impl Backend for DatabaseBackend {
             (Route::Role(name), op) if op.is_write() => roles::write(&req, name).await,
             (Route::Role(name), Operation::Read) => roles::read(&req, name).await,
             (Route::Role(name), Operation::Delete) => roles::delete(&req, name).await,
-            (Route::Creds(name), Operation::Read) => creds::read(conns, &req, name).await,
+            (Route::Creds(name), Operation::Read) => creds::read(conns, &req, name, now).await,
             (Route::StaticRoleList, Operation::List) => static_roles::list(&req).await,
             (Route::StaticRole(name), op) if op.is_write() => {
                 static_roles::write(rots, conns, &req, name, now).await

@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{BackendError, Fields, MountStorage, Request, Response};
+use leasehold_backend::{list, BackendError, Entries, Fields, MountStorage, Request, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -23,6 +22,8 @@ use crate::username::{UsernameInputs, UsernameTemplate};
 
 /// Storage folder of connection entries.
 pub(crate) const PREFIX: &str = "config/";
+/// The stored connections.
+pub(crate) const CONNECTIONS: Entries<ConnectionEntry> = Entries::under(PREFIX);
 
 const DEFAULT_MAX_OPEN: u32 = 4;
 
@@ -287,7 +288,7 @@ pub(crate) async fn load(
     storage: &dyn MountStorage,
     name: &str,
 ) -> Result<Option<ConnectionEntry>, DatabaseError> {
-    Ok(get_json(storage, &format!("{PREFIX}{name}")).await?)
+    Ok(CONNECTIONS.load(storage, name).await?)
 }
 
 /// `POST database/config/:name`.
@@ -313,7 +314,7 @@ pub(crate) async fn write(
     driver.close().await;
     checked?;
 
-    put_json(storage, &format!("{PREFIX}{name}"), &entry).await?;
+    CONNECTIONS.store(storage, name, &entry).await?;
     connections.forget(name).await;
     tracing::info!(db.plugin = %entry.plugin_name, "configured database connection {name}");
 
@@ -394,7 +395,7 @@ pub(crate) async fn delete(
     req: &Request,
     name: &str,
 ) -> Result<Option<Response>, BackendError> {
-    req.storage.delete(&format!("{PREFIX}{name}")).await?;
+    CONNECTIONS.delete(req.storage.as_ref(), name).await?;
     connections.forget(name).await;
     tracing::info!(db.connection = %name, "deleted database connection {name}");
     Ok(None)
@@ -403,9 +404,7 @@ pub(crate) async fn delete(
 /// `LIST database/config`.
 pub(crate) async fn list(req: &Request) -> Result<Option<Response>, BackendError> {
     let keys = req.storage.list(PREFIX).await?;
-    let mut data = Map::new();
-    data.insert("keys".into(), json!(keys));
-    Ok(Some(Response::data(data)))
+    Ok(Some(list::keys(keys)))
 }
 
 /// `POST database/reset/:name`: drop the open driver; the next use reconnects from the stored

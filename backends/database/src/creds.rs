@@ -6,7 +6,7 @@
 //! [`CredsInternal`], holds everything needed to create, renew and destroy the user even after
 //! the role is deleted, and never a password.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use leasehold_backend::{BackendError, PlannedSecret, Request, Response};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,7 @@ pub(crate) async fn read(
     connections: &Connections,
     req: &Request,
     role_name: &str,
+    now: DateTime<Utc>,
 ) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
     let role =
@@ -84,9 +85,7 @@ pub(crate) async fn read(
         marker: &marker,
         display_name: &req.display_name,
         role_name,
-        // The name's timestamp is informational (uniqueness comes from its random part), so
-        // the wall clock is fine here.
-        now: Utc::now(),
+        now,
     };
     let username = conn
         .username_template_for(max_len)?

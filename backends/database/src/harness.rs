@@ -1,99 +1,25 @@
-//! The engine as the core drives it, for the drivers' tests: an in-memory [`MountStorage`] and
+//! The engine as the core drives it, for the drivers' tests: the SDK's [`MemoryStorage`] and
 //! an [`Engine`] on a clock the test moves. Built only with the `harness` feature (drivers
 //! enable it in their dev-dependencies) and in this crate's own tests.
 
 // Test helpers: failing loudly, with the path that failed, is their job.
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use leasehold_backend::clock::{Clock, ManualClock};
 use leasehold_backend::{
-    Backend, BackendError, Fields, MountStorage, Operation, PlannedSecret, Request, Response,
-    SecretContext, SecretEngine, StorageError,
+    Backend, BackendError, Fields, Operation, PlannedSecret, Request, Response, SecretContext,
+    SecretEngine,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
-use zeroize::Zeroizing;
 
 use crate::{DatabaseBackend, DriverFactory};
 
-/// Mount storage in a map. Listing is one level deep, as Vault's.
-#[derive(Default)]
-pub struct MemoryStorage {
-    pub data: Mutex<BTreeMap<String, Vec<u8>>>,
-    /// Writes to keys starting with one of these fail (a crash before the write, as far as
-    /// storage can tell).
-    pub fail_puts: Mutex<Vec<String>>,
-}
-
-impl MemoryStorage {
-    /// The stored JSON under `key`, if any.
-    pub fn json(&self, key: &str) -> Option<Value> {
-        let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        data.get(key).and_then(|v| serde_json::from_slice(v).ok())
-    }
-
-    /// Write `value` under `key` behind the engine's back (what a crash leaves, say).
-    pub fn put_json(&self, key: &str, value: &Value) {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
-        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        data.insert(key.to_owned(), bytes);
-    }
-
-    pub fn contains(&self, key: &str) -> bool {
-        let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        data.contains_key(key)
-    }
-}
-
-#[async_trait]
-impl MountStorage for MemoryStorage {
-    async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(data.get(key).cloned().map(Zeroizing::new))
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        let failing = self.fail_puts.lock().unwrap_or_else(|p| p.into_inner());
-        if failing.iter().any(|p| key.starts_with(p.as_str())) {
-            return Err(StorageError(format!("disk gone while writing {key}")));
-        }
-        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        data.insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    async fn compare_and_put(
-        &self,
-        key: &str,
-        expected: &[u8],
-        value: &[u8],
-    ) -> Result<bool, StorageError> {
-        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(leasehold_backend::storage::compare_and_put_in(
-            &mut data, key, expected, value,
-        ))
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        data.remove(key);
-        Ok(())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<String> = data
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .map(|rest| match rest.split_once('/') {
-                Some((dir, _)) => format!("{dir}/"),
-                None => rest.to_owned(),
-            })
-            .collect();
-        out.dedup();
-        Ok(out)
-    }
-}
+pub use leasehold_backend::memory::MemoryStorage;
 
 /// A [`DatabaseBackend`] mounted at `database/` on [`MemoryStorage`], whose clock moves only
 /// when told.
@@ -101,7 +27,7 @@ pub struct Engine {
     pub backend: DatabaseBackend,
     pub storage: Arc<MemoryStorage>,
     factory: Arc<dyn DriverFactory>,
-    now: Arc<Mutex<DateTime<Utc>>>,
+    clock: Arc<ManualClock>,
 }
 
 impl Engine {
@@ -111,17 +37,13 @@ impl Engine {
 
     /// An engine over `storage`, as a server that restarts keeps its storage.
     pub fn on(factory: Arc<dyn DriverFactory>, storage: Arc<MemoryStorage>) -> Self {
-        let now = Arc::new(Mutex::new(Utc::now()));
-        let clock = now.clone();
-        let backend = DatabaseBackend::with_clock(
-            vec![factory.clone()],
-            Arc::new(move || *clock.lock().unwrap_or_else(|p| p.into_inner())),
-        );
+        let clock = Arc::new(ManualClock::at_system_now());
+        let backend = DatabaseBackend::with_clock(vec![factory.clone()], clock.clone());
         Self {
             backend,
             storage,
             factory,
-            now,
+            clock,
         }
     }
 
@@ -136,7 +58,7 @@ impl Engine {
     }
 
     pub fn advance(&self, secs: i64) {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner()) += chrono::Duration::seconds(secs);
+        self.clock.advance(chrono::Duration::seconds(secs));
     }
 
     pub async fn call(
@@ -345,7 +267,7 @@ impl Engine {
     /// it logs in, and after revocation neither the account nor the login is left.
     pub async fn issue_and_revoke(&self, role: &str, server: &dyn Server) {
         let secret = self.plan(role).await;
-        let ctx = self.ctx(&secret, Utc::now() + chrono::Duration::hours(1));
+        let ctx = self.ctx(&secret, self.clock.now() + chrono::Duration::hours(1));
         let creds = self
             .backend
             .create(&ctx)

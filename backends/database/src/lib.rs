@@ -68,7 +68,7 @@ pub mod suite;
 #[cfg(test)]
 mod testing;
 
-pub use backend::{Clock, DatabaseBackend};
+pub use backend::DatabaseBackend;
 pub use dialect::{Dialect, Values};
 pub use driver::{
     ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,

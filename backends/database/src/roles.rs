@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{BackendError, Fields, MountStorage, Request, Response};
+use leasehold_backend::{list, BackendError, Entries, Fields, MountStorage, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 
@@ -15,6 +14,8 @@ use crate::error::DatabaseError;
 
 /// Storage folder of roles (Vault's own key prefix).
 pub(crate) const PREFIX: &str = "role/";
+/// The stored roles.
+pub(crate) const ROLES: Entries<RoleEntry> = Entries::under(PREFIX);
 
 const KNOWN_FIELDS: &[&str] = &[
     "name",
@@ -133,7 +134,7 @@ pub(crate) async fn load(
     storage: &dyn MountStorage,
     name: &str,
 ) -> Result<Option<RoleEntry>, DatabaseError> {
-    Ok(get_json(storage, &format!("{PREFIX}{name}")).await?)
+    Ok(ROLES.load(storage, name).await?)
 }
 
 /// `POST database/roles/:name`.
@@ -144,7 +145,7 @@ pub(crate) async fn write(req: &Request, name: &str) -> Result<Option<Response>,
     }
     let mut role = load(storage, name).await?.unwrap_or_default();
     role.apply(&req.fields)?;
-    put_json(storage, &format!("{PREFIX}{name}"), &role).await?;
+    ROLES.store(storage, name, &role).await?;
     tracing::info!(role.name = %name, db.connection = %role.db_name, "wrote database role {name}");
     let unknown = req.fields.unknown(KNOWN_FIELDS);
     Ok((!unknown.is_empty()).then(|| {
@@ -163,7 +164,7 @@ pub(crate) async fn read(req: &Request, name: &str) -> Result<Option<Response>, 
 
 /// `DELETE database/roles/:name`. Leases already issued keep what they need to be revoked.
 pub(crate) async fn delete(req: &Request, name: &str) -> Result<Option<Response>, BackendError> {
-    req.storage.delete(&format!("{PREFIX}{name}")).await?;
+    ROLES.delete(req.storage.as_ref(), name).await?;
     tracing::info!(role.name = %name, "deleted database role {name}");
     Ok(None)
 }
@@ -171,9 +172,7 @@ pub(crate) async fn delete(req: &Request, name: &str) -> Result<Option<Response>
 /// `LIST database/roles`.
 pub(crate) async fn list(req: &Request) -> Result<Option<Response>, BackendError> {
     let keys = req.storage.list(PREFIX).await?;
-    let mut data = Map::new();
-    data.insert("keys".into(), json!(keys));
-    Ok(Some(Response::data(data)))
+    Ok(Some(list::keys(keys)))
 }
 
 fn invalid(msg: impl Into<String>) -> BackendError {

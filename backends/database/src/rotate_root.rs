@@ -142,7 +142,7 @@ async fn commit(
 ) -> Result<(), DatabaseError> {
     let mut conn = load(storage, name).await?;
     conn.password = Some(password);
-    put_json(storage, &format!("{}{name}", config::PREFIX), &conn).await?;
+    config::CONNECTIONS.store(storage, name, &conn).await?;
     storage.delete(&pending_key(name)).await?;
     connections.forget(name).await;
     tracing::info!(db.connection = %name, "rotated the root credentials of connection {name}");

@@ -17,8 +17,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{BackendError, Fields, MountStorage, Request, Response};
+use leasehold_backend::{list, BackendError, Entries, Fields, MountStorage, Request, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -33,6 +32,8 @@ use crate::username::is_safe_username;
 
 /// Storage folder of static roles (Vault's own key prefix).
 pub(crate) const PREFIX: &str = "static-role/";
+/// The stored static roles.
+pub(crate) const STATIC_ROLES: Entries<StaticRoleEntry> = Entries::under(PREFIX);
 
 /// The shortest `rotation_period` (Vault's queue tick).
 pub(crate) const MIN_ROTATION_PERIOD: Duration = Duration::from_secs(5);
@@ -284,7 +285,7 @@ pub(crate) async fn load(
     storage: &dyn MountStorage,
     name: &str,
 ) -> Result<Option<StaticRoleEntry>, DatabaseError> {
-    Ok(get_json(storage, &format!("{PREFIX}{name}")).await?)
+    Ok(STATIC_ROLES.load(storage, name).await?)
 }
 
 /// The user names of every static role of the mount: users the mount manages but never
@@ -305,7 +306,7 @@ pub(crate) async fn store(
     name: &str,
     role: &StaticRoleEntry,
 ) -> Result<(), DatabaseError> {
-    Ok(put_json(storage, &format!("{PREFIX}{name}"), role).await?)
+    Ok(STATIC_ROLES.store(storage, name, role).await?)
 }
 
 /// The stored static role `name`, or the 400 static-role paths answer for a missing one.
@@ -387,7 +388,7 @@ pub(crate) async fn write(
         match rotation::rotate(connections, storage, name, role.clone(), now).await {
             Ok(_) => {}
             Err(Failure::NotApplied(e)) => {
-                req.storage.delete(&format!("{PREFIX}{name}")).await?;
+                STATIC_ROLES.delete(storage, name).await?;
                 return Err(e.into());
             }
             Err(Failure::Pending(e)) => {
@@ -424,7 +425,7 @@ pub(crate) async fn delete(
 ) -> Result<Option<Response>, BackendError> {
     let storage = req.storage.as_ref();
     let _guard = rotations.lock(storage).await?;
-    storage.delete(&format!("{PREFIX}{name}")).await?;
+    STATIC_ROLES.delete(storage, name).await?;
     rotation::drop_pending(storage, name).await?;
     tracing::info!(role.name = %name, "deleted static role {name}");
     Ok(None)
@@ -432,16 +433,8 @@ pub(crate) async fn delete(
 
 /// `LIST database/static-roles`.
 pub(crate) async fn list(req: &Request) -> Result<Option<Response>, BackendError> {
-    let keys: Vec<String> = req
-        .storage
-        .list(PREFIX)
-        .await?
-        .into_iter()
-        .filter(|k| !k.ends_with('/'))
-        .collect();
-    let mut data = Map::new();
-    data.insert("keys".into(), json!(keys));
-    Ok(Some(Response::data(data)))
+    let keys = STATIC_ROLES.names(req.storage.as_ref()).await?;
+    Ok(Some(list::keys(keys)))
 }
 
 fn invalid(msg: impl Into<String>) -> BackendError {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use leasehold_backend::clock::{Clock, ManualClock};
 use leasehold_backend::{Backend, BackendError, Fields, Operation, Request, Response};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -23,16 +24,6 @@ pub(crate) const ROOT_PASSWORD: &str = "root-Secret-1";
 pub(crate) const APP_PASSWORD: &str = "App-old-pass-1";
 
 pub(crate) use crate::harness::MemoryStorage;
-
-impl MemoryStorage {
-    /// Every stored byte as text, to check that no secret is stored where it should not be.
-    pub(crate) fn dump(&self) -> String {
-        let map = self.data.lock().unwrap();
-        map.iter()
-            .map(|(k, v)| format!("{k}={}\n", String::from_utf8_lossy(v)))
-            .collect()
-    }
-}
 
 /// What the fake driver saw, shared by every driver a factory opened.
 #[derive(Default)]
@@ -221,7 +212,7 @@ pub(crate) struct Harness {
     pub backend: DatabaseBackend,
     pub storage: Arc<MemoryStorage>,
     pub state: Arc<Mutex<FakeState>>,
-    pub clock: Arc<Mutex<DateTime<Utc>>>,
+    pub clock: Arc<ManualClock>,
 }
 
 /// Where the harness clock starts: 2024-05-01T10:00:00Z.
@@ -230,7 +221,7 @@ pub(crate) const START: i64 = 1_714_557_600;
 impl Harness {
     pub(crate) fn new() -> Self {
         let state = Arc::new(Mutex::new(FakeState::default()));
-        let clock = Arc::new(Mutex::new(
+        let clock = Arc::new(ManualClock::at(
             DateTime::<Utc>::from_timestamp(START, 0).unwrap(),
         ));
         Self {
@@ -241,12 +232,8 @@ impl Harness {
         }
     }
 
-    fn engine(state: &Arc<Mutex<FakeState>>, clock: &Arc<Mutex<DateTime<Utc>>>) -> DatabaseBackend {
-        let clock = clock.clone();
-        DatabaseBackend::with_clock(
-            vec![Arc::new(FakeFactory(state.clone()))],
-            Arc::new(move || *clock.lock().unwrap()),
-        )
+    fn engine(state: &Arc<Mutex<FakeState>>, clock: &Arc<ManualClock>) -> DatabaseBackend {
+        DatabaseBackend::with_clock(vec![Arc::new(FakeFactory(state.clone()))], clock.clone())
     }
 
     /// A new engine over the same storage and database: the server restarted.
@@ -255,11 +242,11 @@ impl Harness {
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        *self.clock.lock().unwrap()
+        self.clock.now()
     }
 
     pub(crate) fn advance(&self, secs: i64) {
-        *self.clock.lock().unwrap() += chrono::Duration::seconds(secs);
+        self.clock.advance(chrono::Duration::seconds(secs));
     }
 
     pub(crate) fn request(&self, operation: Operation, path: &str, body: Value) -> Request {

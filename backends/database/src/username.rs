@@ -5,32 +5,24 @@
 //! PostgreSQL's 63), shorter shapes for shorter limits (see [`UsernameTemplate::default_for`]).
 //! The marker (see `marker.rs`) is what lets reconciliation prove a user is this mount's: a name
 //! Vault makes has at most 8 characters between `v-` and the next `-`, so a 9-character marker
-//! segment never matches one. A connection may set its own `username_template` in a small
-//! language, checked when the connection is written (a custom template carries no marker, so
-//! its users are reported by reconciliation but never destroyed by it):
+//! segment never matches one. A connection may set its own `username_template` in the SDK's
+//! template language (`leasehold_backend::username`: `{{.DisplayName}}`, `{{.RoleName}}`,
+//! `{{unix_time}}`, `{{random N}}` with N up to 128 here, each with an optional
+//! `| truncate N`), checked when the connection is written; a custom template carries no
+//! marker, so its users are reported by reconciliation but never destroyed by it.
 //!
-//! | placeholder | value |
-//! |---|---|
-//! | `{{.DisplayName}}` | the calling token's display name (`root`, `token`, `approle`) |
-//! | `{{.RoleName}}` | the role's name |
-//! | `{{random N}}` | N random characters from `[a-z0-9]`, 1 <= N <= 128 |
-//! | `{{unix_time}}` | seconds since 1970 |
-//!
-//! Any placeholder may end in `| truncate N` (`{{.RoleName | truncate 8}}`). The template must
-//! hold a `{{random N}}` with N >= 8: a user name names one lease's account, and two leases
-//! sharing one would destroy each other's users.
-//!
-//! Every name is then made safe: lower-cased, and anything outside `[a-z0-9_-]` becomes `_`.
-//! That alphabet is what lets drivers put the name inside `"{{name}}"` quotes without any way
-//! to break out of them.
+//! Every name is then made safe: lower-cased, and anything outside `[a-z0-9_-]` becomes `_`;
+//! random characters are drawn from `[a-z0-9]`. That alphabet is what lets drivers put the name
+//! inside `"{{name}}"` quotes without any way to break out of them. A name longer than the
+//! driver's limit is cut, unless the cut would take random characters.
 
-use chrono::{DateTime, Utc};
+use leasehold_backend::username::{
+    Inputs, Part, Source, Style, Template, LOWER_ALPHANUMERIC, MIN_RANDOM,
+};
 use rand::Rng;
 
-/// The fewest random characters a template must ask for (36^8 ≈ 2.8e12 names).
-const MIN_RANDOM: usize = 8;
+/// Largest N in `{{random N}}`.
 const MAX_RANDOM: usize = 128;
-const RANDOM_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Characters of the mount marker in the default names: one more than the 8 characters Vault's
 /// default template puts between `v-` and the next `-`.
 pub(crate) const MARKER_LEN: usize = leasehold_backend::marker::MARKER_LEN;
@@ -39,60 +31,47 @@ pub(crate) const MARKER_LEN: usize = leasehold_backend::marker::MARKER_LEN;
 pub const DEFAULT_TEMPLATE: &str =
     "v-{{.DisplayName | truncate 8}}-{{.RoleName | truncate 8}}-{{random 20}}-{{unix_time}}";
 
-const SUPPORTED: &str = "use {{.DisplayName}}, {{.RoleName}}, {{random N}} or {{unix_time}}, \
-     optionally followed by \"| truncate N\"";
+/// The safe alphabet: everything is cleaned, literals too, and random characters are `[a-z0-9]`.
+const STYLE: Style = Style {
+    random_alphabet: LOWER_ALPHANUMERIC,
+    clean: safe_char,
+    clean_literals: true,
+};
 
-/// A parsed `username_template`.
+/// A parsed `username_template` (the SDK's language, this engine's alphabet and defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UsernameTemplate {
-    parts: Vec<Part>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    /// The first N characters of the mount's marker (default templates only).
-    Marker(usize),
-    Value {
-        source: Source,
-        truncate: Option<usize>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    DisplayName,
-    RoleName,
-    Random(usize),
-    UnixTime,
-}
+pub(crate) struct UsernameTemplate(Template);
 
 /// What a name is made from.
-pub(crate) struct UsernameInputs<'a> {
-    /// The mount's marker (`marker.rs`).
-    pub marker: &'a str,
-    pub display_name: &'a str,
-    pub role_name: &'a str,
-    pub now: DateTime<Utc>,
+pub(crate) type UsernameInputs<'a> = Inputs<'a>;
+
+fn value(source: Source, truncate: Option<usize>) -> Part {
+    Part::Value { source, truncate }
+}
+
+fn literal(text: &str) -> Part {
+    Part::Literal(text.to_owned())
+}
+
+/// What Vault's default template puts after `v-`: `<display 8>-<role 8>-<random 20>-<unix time>`.
+fn vault_shape() -> [Part; 7] {
+    [
+        value(Source::DisplayName, Some(8)),
+        literal("-"),
+        value(Source::RoleName, Some(8)),
+        literal("-"),
+        value(Source::Random(20), None),
+        literal("-"),
+        value(Source::UnixTime, None),
+    ]
 }
 
 impl UsernameTemplate {
     /// The template used when a connection sets none.
     pub(crate) fn vault_default() -> Self {
-        let value = |source, truncate| Part::Value { source, truncate };
-        let dash = || Part::Literal("-".to_owned());
-        Self {
-            parts: vec![
-                Part::Literal("v-".to_owned()),
-                value(Source::DisplayName, Some(8)),
-                dash(),
-                value(Source::RoleName, Some(8)),
-                dash(),
-                value(Source::Random(20), None),
-                dash(),
-                value(Source::UnixTime, None),
-            ],
-        }
+        let mut parts = vec![literal("v-")];
+        parts.extend(vault_shape());
+        Self(Template::from_parts(parts))
     }
 
     /// The default for a database whose names may be `max_len` long, each carrying the mount's
@@ -109,227 +88,78 @@ impl UsernameTemplate {
     /// most 4 characters and a `-` in Vault's short shapes) still cannot carry it, since our
     /// marker has no `-`.
     pub(crate) fn default_for(max_len: usize) -> Self {
-        let value = |source, truncate| Part::Value { source, truncate };
-        let dash = || Part::Literal("-".to_owned());
-        let v = || Part::Literal("v-".to_owned());
-        if max_len >= 61 {
-            return Self {
-                parts: vec![
-                    v(),
-                    Part::Marker(MARKER_LEN),
-                    dash(),
-                    value(Source::DisplayName, Some(8)),
-                    dash(),
-                    value(Source::RoleName, Some(8)),
-                    dash(),
-                    value(Source::Random(20), None),
-                    dash(),
-                    value(Source::UnixTime, None),
-                ],
-            };
-        }
-        if max_len >= 32 {
-            return Self {
-                parts: vec![
-                    v(),
-                    Part::Marker(MARKER_LEN),
-                    dash(),
-                    value(Source::RoleName, Some(4)),
-                    dash(),
-                    value(Source::Random(max_len.saturating_sub(17).min(20)), None),
-                ],
-            };
-        }
-        if max_len >= 16 {
-            return Self {
-                parts: vec![
-                    v(),
-                    Part::Marker(5),
-                    value(Source::Random(max_len.saturating_sub(7)), None),
-                ],
-            };
-        }
-        Self {
-            parts: vec![
-                v(),
+        let parts = if max_len >= 61 {
+            let mut parts = vec![literal("v-"), Part::Marker(MARKER_LEN), literal("-")];
+            parts.extend(vault_shape());
+            parts
+        } else if max_len >= 32 {
+            vec![
+                literal("v-"),
+                Part::Marker(MARKER_LEN),
+                literal("-"),
+                value(Source::RoleName, Some(4)),
+                literal("-"),
+                value(Source::Random(max_len.saturating_sub(17).min(20)), None),
+            ]
+        } else if max_len >= 16 {
+            vec![
+                literal("v-"),
+                Part::Marker(5),
+                value(Source::Random(max_len.saturating_sub(7)), None),
+            ]
+        } else {
+            vec![
+                literal("v-"),
                 value(
                     Source::Random(max_len.saturating_sub(2).max(MIN_RANDOM)),
                     None,
                 ),
-            ],
-        }
+            ]
+        };
+        Self(Template::from_parts(parts))
     }
 
     /// The fixed text every name made with `marker` starts with, when it holds the marker
     /// (`v-k3x9q2m7a-` for the default): a name with this prefix was made by this mount.
     /// `None` for templates without a marker (custom ones), whose names prove nothing.
     pub(crate) fn marked_prefix(&self, marker: &str) -> Option<String> {
-        let mut prefix = String::new();
-        let mut marked = false;
-        for part in &self.parts {
-            match part {
-                Part::Literal(text) => prefix.push_str(&sanitize(text)),
-                Part::Marker(n) => {
-                    prefix.push_str(&sanitize(&marker.chars().take(*n).collect::<String>()));
-                    marked = true;
-                }
-                Part::Value { .. } => break,
-            }
-        }
-        marked.then_some(prefix)
+        self.0.marked_prefix(marker, &STYLE)
     }
 
     /// The fixed text every generated name starts with (`v-` for the default), which
     /// reconciliation uses to recognise our users. Empty when the template starts with a value.
     pub(crate) fn prefix(&self) -> String {
-        match self.parts.first() {
-            Some(Part::Literal(text)) => sanitize(text),
-            _ => String::new(),
-        }
+        self.0.prefix(&STYLE)
     }
 
     /// Parse a template; the error text is shown to the caller as it is.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find("{{") {
-            let (literal, tail) = rest.split_at(open);
-            if !literal.is_empty() {
-                parts.push(Part::Literal(literal.to_owned()));
-            }
-            let body_and_rest = tail.get(2..).unwrap_or_default();
-            let close = body_and_rest
-                .find("}}")
-                .ok_or_else(|| format!("username_template has an unclosed \"{{{{\": {text:?}"))?;
-            let body = body_and_rest.get(..close).unwrap_or_default();
-            parts.push(parse_placeholder(body)?);
-            rest = body_and_rest.get(close + 2..).unwrap_or_default();
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Literal(rest.to_owned()));
-        }
-        let has_random = parts.iter().any(|p| {
-            matches!(p, Part::Value { source: Source::Random(n), truncate }
-                if *n >= MIN_RANDOM && truncate.is_none_or(|t| t >= MIN_RANDOM))
-        });
-        if !has_random {
-            return Err(format!(
-                "username_template must contain {{{{random N}}}} with N >= {MIN_RANDOM}, so that \
-                 every lease gets a user of its own"
-            ));
-        }
-        Ok(Self { parts })
+        Template::parse(text, MAX_RANDOM)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 
-    /// A safe user name of at most `max_len` characters. Fails if the cut would shorten the
-    /// first random part (the name would no longer be unique).
+    /// A safe user name of at most `max_len` characters. Fails if the cut would shorten a
+    /// random part (the name would no longer be unique).
     pub(crate) fn render(
         &self,
         inputs: &UsernameInputs<'_>,
         rng: &mut impl Rng,
         max_len: usize,
     ) -> Result<String, String> {
-        let mut name = String::new();
-        let mut random_end = None;
-        for part in &self.parts {
-            let text = match part {
-                Part::Literal(s) => s.clone(),
-                Part::Marker(n) => inputs.marker.chars().take(*n).collect(),
-                Part::Value { source, truncate } => {
-                    let value = source.value(inputs, rng);
-                    match truncate {
-                        Some(n) => value.chars().take(*n).collect(),
-                        None => value,
-                    }
-                }
-            };
-            // Sanitizing part by part gives the same result as sanitizing the whole (it maps
-            // each character to one ASCII character) and lets us track where the random part ends.
-            name.push_str(&sanitize(&text));
-            if random_end.is_none()
-                && matches!(
-                    part,
-                    Part::Value {
-                        source: Source::Random(_),
-                        ..
-                    }
-                )
-            {
-                random_end = Some(name.len());
-            }
-        }
-        if random_end.is_some_and(|end| end > max_len) {
-            return Err(format!(
-                "username_template makes names longer than {max_len} characters, the most this \
-                 database accepts, and cutting them would shorten the random part"
-            ));
-        }
-        name.truncate(max_len);
-        Ok(name)
+        self.0
+            .render(inputs, &STYLE, rng)
+            .fit(max_len)
+            .map_err(|e| e.to_string())
     }
-}
-
-impl Source {
-    fn value(self, inputs: &UsernameInputs<'_>, rng: &mut impl Rng) -> String {
-        match self {
-            Source::DisplayName => inputs.display_name.to_owned(),
-            Source::RoleName => inputs.role_name.to_owned(),
-            Source::UnixTime => inputs.now.timestamp().to_string(),
-            Source::Random(n) => (0..n)
-                .map(|_| {
-                    let i = rng.gen_range(0..RANDOM_ALPHABET.len());
-                    RANDOM_ALPHABET.get(i).map_or('0', |&b| char::from(b))
-                })
-                .collect(),
-        }
-    }
-}
-
-fn parse_placeholder(body: &str) -> Result<Part, String> {
-    let unsupported =
-        || format!("unsupported placeholder \"{{{{{body}}}}}\" in username_template: {SUPPORTED}");
-    let mut stages = body.split('|').map(str::trim);
-    let head: Vec<&str> = stages
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let source = match head.as_slice() {
-        [".DisplayName"] => Source::DisplayName,
-        [".RoleName"] => Source::RoleName,
-        ["unix_time"] => Source::UnixTime,
-        ["random", n] => match n.parse::<usize>() {
-            Ok(n) if (1..=MAX_RANDOM).contains(&n) => Source::Random(n),
-            _ => {
-                return Err(format!(
-                    "{{{{random N}}}} in username_template needs 1 <= N <= {MAX_RANDOM}, got {n:?}"
-                ))
-            }
-        },
-        _ => return Err(unsupported()),
-    };
-    let mut truncate = None;
-    for stage in stages {
-        let words: Vec<&str> = stage.split_whitespace().collect();
-        match words.as_slice() {
-            ["truncate", n] => {
-                let n: usize = n.parse().map_err(|_| unsupported())?;
-                truncate = Some(truncate.map_or(n, |t: usize| t.min(n)));
-            }
-            _ => return Err(unsupported()),
-        }
-    }
-    Ok(Part::Value { source, truncate })
 }
 
 /// Lower-case, and anything outside `[a-z0-9_-]` becomes `_`.
-pub(crate) fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '_' | '-') => c,
-            _ => '_',
-        })
-        .collect()
+fn safe_char(c: char) -> char {
+    match c.to_ascii_lowercase() {
+        c @ ('a'..='z' | '0'..='9' | '_' | '-') => c,
+        _ => '_',
+    }
 }
 
 /// True if `name` uses only the safe alphabet (and is not empty).
@@ -343,6 +173,7 @@ pub fn is_safe_username(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
     use rand::SeedableRng;
 
     fn inputs<'a>(display: &'a str, role: &'a str) -> UsernameInputs<'a> {
@@ -436,7 +267,7 @@ mod default_tests {
                 marker: "k3x9q2m7a",
                 display_name: "approle-long",
                 role_name: "migration-role",
-                now: chrono::Utc::now(),
+                now: leasehold_backend::clock::Clock::now(&leasehold_backend::clock::SystemClock),
             };
             let name = UsernameTemplate::default_for(max)
                 .render(&inputs, &mut rand::thread_rng(), max)

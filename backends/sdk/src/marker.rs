@@ -17,6 +17,15 @@ pub const MARKER_LEN: usize = 9;
 /// Where the marker is kept in the mount's storage.
 const KEY: &str = "name-marker";
 
+/// A new random marker, the usual `make` for [`mount_marker`].
+pub fn random_marker() -> String {
+    crate::username::random(
+        crate::username::LOWER_ALPHANUMERIC,
+        MARKER_LEN,
+        &mut rand::thread_rng(),
+    )
+}
+
 /// This mount's marker; on first use `make` (which returns [`MARKER_LEN`] characters of
 /// `[a-z0-9]`) makes it and it is stored. Servers sharing the storage agree: the mount lock
 /// orders the first writers, and whoever comes second reads the first one's.

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use chrono::Utc;
 use leasehold_aws::AwsBackend;
+use leasehold_backend::clock::{Clock, SystemClock};
 use leasehold_backend::{
     Backend, BackendError, Credentials, Fields, Operation, PlannedSecret, Request, Response,
     SecretContext, SecretEngine,
@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::moto::{Keys, Moto};
-use super::storage::MemoryStorage;
+use leasehold_backend::memory::MemoryStorage;
 
 /// A mounted aws engine, optionally configured against its own moto server.
 pub struct Engine {
@@ -175,7 +175,8 @@ impl Engine {
             storage: self.storage.clone(),
             kind: planned.kind.clone(),
             internal: planned.internal.clone(),
-            expire_time: Utc::now() + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(3600)),
+            expire_time: SystemClock.now()
+                + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(3600)),
         }
     }
 
