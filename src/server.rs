@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::auth::TokenStore;
-use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Settings, StorageSettings};
 use crate::core::mounts::{BackendFactory, MountKind, MountTable};
 use crate::core::Core;
@@ -57,16 +57,14 @@ pub fn backend_factory(clock: SharedClock) -> BackendFactory {
     })
 }
 
-/// The auth methods this build knows, by type.
-pub fn auth_factory() -> BackendFactory {
-    Arc::new(|kind: &str| -> Option<Arc<dyn Backend>> {
+/// The auth methods this build knows, by type, each on the core's `clock`.
+pub fn auth_factory(clock: SharedClock) -> BackendFactory {
+    Arc::new(move |kind: &str| -> Option<Arc<dyn Backend>> {
         match kind {
-            "approle" => Some(Arc::new(leasehold_approle::AppRoleBackend::new(Arc::new(
-                || SystemClock.now(),
-            )))),
-            "jwt" => Some(Arc::new(leasehold_jwt::JwtBackend::new(Arc::new(|| {
-                SystemClock.now()
-            })))),
+            "approle" => Some(Arc::new(leasehold_approle::AppRoleBackend::new(
+                clock.clone(),
+            ))),
+            "jwt" => Some(Arc::new(leasehold_jwt::JwtBackend::new(clock.clone()))),
             _ => None,
         }
     })
@@ -200,8 +198,15 @@ impl Server {
             )
             .await?,
         );
-        let auth_mounts =
-            Arc::new(MountTable::load(MountKind::Auth, kv.clone(), auth_factory(), system).await?);
+        let auth_mounts = Arc::new(
+            MountTable::load(
+                MountKind::Auth,
+                kv.clone(),
+                auth_factory(clock.clone()),
+                system,
+            )
+            .await?,
+        );
         // The token store before the lease engine: the engine ends expired tokens through it,
         // and the store is handed the engine on each call that touches leases (no cycle).
         let tokens = Arc::new(TokenStore::open(kv.clone()).await?);

@@ -49,18 +49,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use leasehold_backend::{Backend, BackendError, MountStorage, Operation, Request, Response};
+use leasehold_backend::clock::SharedClock;
+use leasehold_backend::{name, Backend, BackendError, MountStorage, Operation, Request, Response};
 use tokio::sync::{OnceCell, OwnedMutexGuard};
 
 use mac::MountKey;
 
-/// Where the backend reads the time: the server passes the wall clock, tests a hand-moved one.
-pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
-
 /// The `approle` auth method. Build one per mount (see the module docs for why); it issues no
 /// secrets, so `create`, `renew` and `revoke` answer [`BackendError::UnsupportedOperation`].
 pub struct AppRoleBackend {
-    clock: Clock,
+    clock: SharedClock,
     key: OnceCell<MountKey>,
     locks: RoleLocks,
     /// Held while a role id is assigned, so two roles cannot claim the same custom role id at
@@ -69,8 +67,9 @@ pub struct AppRoleBackend {
 }
 
 impl AppRoleBackend {
-    /// A backend reading time from `clock` (secret id expiry, lookup timestamps).
-    pub fn new(clock: Clock) -> Self {
+    /// A backend reading time from `clock` (secret id expiry, lookup timestamps): the server
+    /// passes the core's clock, tests a hand-moved one.
+    pub fn new(clock: SharedClock) -> Self {
         Self {
             clock,
             key: OnceCell::new(),
@@ -81,7 +80,7 @@ impl AppRoleBackend {
 
     /// Now, from the backend's clock.
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// The mount's HMAC key, loaded or created once.
@@ -148,18 +147,9 @@ impl<'a> Route<'a> {
         };
         match route {
             Route::Login | Route::RoleList => Some(route),
-            _ => parts.get(1).filter(|n| is_valid_name(n)).map(|_| route),
+            _ => parts.get(1).filter(|n| name::is_valid(n)).map(|_| route),
         }
     }
-}
-
-/// Vault's role name rule: word characters, `-` and `.`, starting and ending with a word
-/// character. Names are storage key segments, so this also keeps `/` out of keys.
-fn is_valid_name(name: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    name.chars().next().is_some_and(word)
-        && name.chars().next_back().is_some_and(word)
-        && name.chars().all(|c| word(c) || c == '-' || c == '.')
 }
 
 #[async_trait]

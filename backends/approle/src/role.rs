@@ -9,8 +9,8 @@
 //! after it, so a crash leaves at worst a stale index entry, which login ignores because it
 //! re-checks the role's own role id.
 
-use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{BackendError, MountStorage, Request, Response};
+use leasehold_backend::entry::Entries;
+use leasehold_backend::{list, BackendError, MountStorage, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 
@@ -20,10 +20,10 @@ use super::token_fields::{self, TokenSettings};
 use super::{secret_id_entry, unknown_fields_warning, AppRoleBackend};
 use leasehold_backend::cidr;
 
-/// Storage folder of roles.
-const PREFIX: &str = "role/";
-/// Storage folder of the role id index.
-const ROLE_ID_PREFIX: &str = "role-id/";
+/// The roles, `role/<name>`.
+const ROLES: Entries<RoleEntry> = Entries::under("role/");
+/// The role id index, `role-id/<hmac(role id)>`.
+const ROLE_IDS: Entries<RoleIdIndex> = Entries::under("role-id/");
 
 const ROLE_FIELDS: &[&str] = &[
     "role_name",
@@ -128,7 +128,7 @@ pub(super) async fn load(
     storage: &dyn MountStorage,
     name: &str,
 ) -> Result<Option<RoleEntry>, BackendError> {
-    Ok(get_json(storage, &format!("{PREFIX}{name}")).await?)
+    Ok(ROLES.load(storage, name).await?)
 }
 
 /// The stored role `name`, or [`AppRoleError::RoleNotFound`].
@@ -152,8 +152,7 @@ pub(super) async fn name_for_role_id(
     role_id: &str,
 ) -> Result<Option<String>, BackendError> {
     let hashed = key.hash(Purpose::RoleId, role_id)?;
-    let index: Option<RoleIdIndex> =
-        get_json(storage, &format!("{ROLE_ID_PREFIX}{hashed}")).await?;
+    let index = ROLE_IDS.load(storage, &hashed).await?;
     Ok(index.map(|i| i.role))
 }
 
@@ -202,7 +201,7 @@ async fn save_with_role_id(
 ) -> Result<(), BackendError> {
     let key = be.key(storage).await?;
     if role.role_id == old_role_id {
-        put_json(storage, &format!("{PREFIX}{name}"), role).await?;
+        ROLES.store(storage, name, role).await?;
         return Ok(());
     }
     let _assigning = be.role_id_lock.lock().await;
@@ -221,13 +220,11 @@ async fn save_with_role_id(
     let index = RoleIdIndex {
         role: name.to_owned(),
     };
-    put_json(storage, &format!("{ROLE_ID_PREFIX}{new_key}"), &index).await?;
-    put_json(storage, &format!("{PREFIX}{name}"), role).await?;
+    ROLE_IDS.store(storage, &new_key, &index).await?;
+    ROLES.store(storage, name, role).await?;
     if !old_role_id.is_empty() {
         let old_key = key.hash(Purpose::RoleId, old_role_id)?;
-        storage
-            .delete(&format!("{ROLE_ID_PREFIX}{old_key}"))
-            .await?;
+        ROLE_IDS.delete(storage, &old_key).await?;
     }
     Ok(())
 }
@@ -253,26 +250,16 @@ pub(super) async fn delete(
     let destroyed = secret_id_entry::delete_all(storage, name).await?;
     let key = be.key(storage).await?;
     let index_key = key.hash(Purpose::RoleId, &role.role_id)?;
-    storage
-        .delete(&format!("{ROLE_ID_PREFIX}{index_key}"))
-        .await?;
-    storage.delete(&format!("{PREFIX}{name}")).await?;
+    ROLE_IDS.delete(storage, &index_key).await?;
+    ROLES.delete(storage, name).await?;
     tracing::info!(role.name = %name, secret_ids = destroyed, "deleted AppRole role {name} and its {destroyed} secret IDs");
     Ok(None)
 }
 
 /// `LIST role`.
 pub(super) async fn list(req: &Request) -> Result<Option<Response>, BackendError> {
-    let keys: Vec<String> = req
-        .storage
-        .list(PREFIX)
-        .await?
-        .into_iter()
-        .filter(|k| !k.ends_with('/'))
-        .collect();
-    let mut data = Map::new();
-    data.insert("keys".into(), json!(keys));
-    Ok(Some(Response::data(data)))
+    let names = ROLES.names(req.storage.as_ref()).await?;
+    Ok(Some(list::keys(names)))
 }
 
 /// `GET role/:name/role-id`.

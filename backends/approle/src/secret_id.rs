@@ -234,9 +234,7 @@ pub(super) async fn list(
             None => entries::remove(storage, name, &hash, &accessor).await?,
         }
     }
-    let mut data = Map::new();
-    data.insert("keys".into(), json!(keys));
-    Ok(Some(Response::data(data)))
+    Ok(Some(leasehold_backend::list::keys(keys)))
 }
 
 /// The entry under `hash` and the hash, unless it is absent or expired (then it is removed).

@@ -1,13 +1,15 @@
-//! Test harness: an in-memory [`MountStorage`], a hand-moved clock, and calls that read like the
-//! HTTP requests a client would make (`h.write("role/ci", json!({...}))`).
+//! Test harness: the SDK's in-memory storage (made to yield before each call), its hand-moved
+//! clock, and calls that read like the HTTP requests a client would make
+//! (`h.write("role/ci", json!({...}))`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use leasehold_backend::clock::ManualClock;
+use leasehold_backend::memory::MemoryStorage;
 use leasehold_backend::{
     AuthGrant, Backend, BackendError, Fields, MountStorage, Operation, Request, Response,
     StorageError,
@@ -15,31 +17,23 @@ use leasehold_backend::{
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use chrono::{DateTime, Utc};
-
 use super::AppRoleBackend;
 
-/// The harness clock: one instant every node of a test shares and the test moves by hand.
-type ManualClock = Mutex<DateTime<Utc>>;
-
-/// A mount's storage in a map. Every call yields to the scheduler first, so concurrent tasks
-/// interleave between a read and the write that follows it, as they would over SQLite.
+/// The SDK's [`MemoryStorage`], except that every call yields to the scheduler first, so
+/// concurrent tasks interleave between a read and the write that follows it, as they would over
+/// SQLite (the concurrent-login tests depend on that).
 #[derive(Default)]
-pub(crate) struct MemoryStorage(Mutex<BTreeMap<String, Vec<u8>>>);
+pub(crate) struct YieldingStorage(MemoryStorage);
 
 #[async_trait]
-impl MountStorage for MemoryStorage {
+impl MountStorage for YieldingStorage {
     async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
         tokio::task::yield_now().await;
-        Ok(self.0.lock().unwrap().get(key).cloned().map(Zeroizing::new))
+        self.0.get(key).await
     }
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         tokio::task::yield_now().await;
-        self.0
-            .lock()
-            .unwrap()
-            .insert(key.to_owned(), value.to_vec());
-        Ok(())
+        self.0.put(key, value).await
     }
     async fn compare_and_put(
         &self,
@@ -48,45 +42,28 @@ impl MountStorage for MemoryStorage {
         value: &[u8],
     ) -> Result<bool, StorageError> {
         tokio::task::yield_now().await;
-        let mut map = self.0.lock().unwrap();
-        Ok(leasehold_backend::storage::compare_and_put_in(
-            &mut map, key, expected, value,
-        ))
+        self.0.compare_and_put(key, expected, value).await
     }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         tokio::task::yield_now().await;
-        self.0.lock().unwrap().remove(key);
-        Ok(())
+        self.0.delete(key).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         tokio::task::yield_now().await;
-        let map = self.0.lock().unwrap();
-        let mut out: Vec<String> = map
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .map(|rest| match rest.split_once('/') {
-                Some((dir, _)) => format!("{dir}/"),
-                None => rest.to_owned(),
-            })
-            .collect();
-        out.dedup();
-        Ok(out)
+        self.0.list(prefix).await
     }
 }
 
-impl MemoryStorage {
+impl YieldingStorage {
     /// Stored keys containing `needle`.
     pub(crate) fn keys_with(&self, needle: &str) -> Vec<String> {
-        let map = self.0.lock().unwrap();
+        let map = self.0.data.lock().unwrap_or_else(PoisonError::into_inner);
         map.keys().filter(|k| k.contains(needle)).cloned().collect()
     }
 
     /// Every stored byte as text, to show a secret is not stored.
     pub(crate) fn dump(&self) -> String {
-        let map = self.0.lock().unwrap();
-        map.iter()
-            .map(|(k, v)| format!("{k}={}\n", String::from_utf8_lossy(v)))
-            .collect()
+        self.0.dump()
     }
 }
 
@@ -98,7 +75,7 @@ pub(crate) fn ip(s: &str) -> Option<IpAddr> {
 /// One AppRole mount with its storage and clock.
 pub(crate) struct Harness {
     pub backend: AppRoleBackend,
-    pub storage: Arc<MemoryStorage>,
+    pub storage: Arc<YieldingStorage>,
     clock: Arc<ManualClock>,
 }
 
@@ -107,10 +84,10 @@ impl Harness {
         let start = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        let clock = Arc::new(Mutex::new(start));
+        let clock = Arc::new(ManualClock::at(start));
         Self {
             backend: Self::backend(&clock),
-            storage: Arc::new(MemoryStorage::default()),
+            storage: Arc::new(YieldingStorage::default()),
             clock,
         }
     }
@@ -126,12 +103,11 @@ impl Harness {
     }
 
     fn backend(clock: &Arc<ManualClock>) -> AppRoleBackend {
-        let clock = Arc::clone(clock);
-        AppRoleBackend::new(Arc::new(move || *clock.lock().unwrap()))
+        AppRoleBackend::new(Arc::clone(clock) as _)
     }
 
     pub(crate) fn advance(&self, d: Duration) {
-        *self.clock.lock().unwrap() += chrono::Duration::from_std(d).unwrap();
+        self.clock.advance(chrono::Duration::from_std(d).unwrap());
     }
 
     fn request(

@@ -7,22 +7,25 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use leasehold_backend::clock::SharedClock;
+use leasehold_backend::entry::Entries;
 use leasehold_backend::storage::{get_json, put_json};
-use leasehold_backend::{AuthGrant, Backend, BackendError, Operation, Request, Response};
-use serde_json::{json, Map, Value};
+use leasehold_backend::{
+    list, name, AuthGrant, Backend, BackendError, Operation, Request, Response,
+};
+use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{validate, JwtConfig, JwtRole, KeySet};
 
-/// Where the backend reads the time: the server passes the wall clock, tests a fixed one.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 const CONFIG_KEY: &str = "config";
+
+/// The mount's roles, `role/<name>`.
+const ROLES: Entries<JwtRole> = Entries::under("role/");
 
 /// One JWT mount. Keys are cached in memory beside the config they were built from.
 pub struct JwtBackend {
-    clock: Clock,
+    clock: SharedClock,
     keys: Mutex<Option<Arc<KeySet>>>,
 }
 
@@ -34,8 +37,9 @@ fn object(v: Value) -> Map<String, Value> {
 }
 
 impl JwtBackend {
-    /// A backend reading time from `clock`.
-    pub fn new(clock: Clock) -> Self {
+    /// A backend reading time from `clock`: the server passes the core's clock, tests a fixed
+    /// one.
+    pub fn new(clock: SharedClock) -> Self {
         Self {
             clock,
             keys: Mutex::new(None),
@@ -65,21 +69,21 @@ impl JwtBackend {
     }
 
     async fn role(&self, req: &Request, name: &str) -> Result<Option<Response>, BackendError> {
-        let key = format!("role/{name}");
+        let storage = req.storage.as_ref();
         match req.operation {
             Operation::Read => {
-                let role: Option<JwtRole> = get_json(req.storage.as_ref(), &key).await?;
+                let role = ROLES.load(storage, name).await?;
                 Ok(role.map(|r| Response::data(object(r.to_read_json()))))
             }
             Operation::Create | Operation::Update => {
-                let existing: Option<JwtRole> = get_json(req.storage.as_ref(), &key).await?;
+                let existing = ROLES.load(storage, name).await?;
                 let role = JwtRole::from_fields(&req.fields, existing.as_ref())
                     .map_err(BackendError::from)?;
-                put_json(req.storage.as_ref(), &key, &role).await?;
+                ROLES.store(storage, name, &role).await?;
                 Ok(None)
             }
             Operation::Delete => {
-                req.storage.delete(&key).await?;
+                ROLES.delete(storage, name).await?;
                 Ok(None)
             }
             Operation::List => Err(BackendError::UnsupportedOperation),
@@ -97,7 +101,8 @@ impl JwtBackend {
             .filter(|r| !r.is_empty())
             .or_else(|| config.default_role.clone())
             .ok_or_else(|| BackendError::invalid("missing role"))?;
-        let role: JwtRole = get_json(req.storage.as_ref(), &format!("role/{role_name}"))
+        let role = ROLES
+            .load(req.storage.as_ref(), &role_name)
             .await?
             .ok_or_else(|| {
                 BackendError::invalid(format!("role {role_name:?} could not be found"))
@@ -108,7 +113,7 @@ impl JwtBackend {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| BackendError::invalid("missing token"))?;
         let keys = self.key_set(&config).await?;
-        let claims = validate(&config, &role, &keys, &jwt, (self.clock)())
+        let claims = validate(&config, &role, &keys, &jwt, self.clock.now())
             .await
             .map_err(BackendError::from)?;
         let mut metadata = claims.metadata.clone();
@@ -138,9 +143,7 @@ impl Backend for JwtBackend {
 
     async fn exists(&self, req: &Request) -> Result<Option<bool>, BackendError> {
         if let Some(name) = req.path.strip_prefix("role/") {
-            return Ok(Some(
-                req.storage.get(&format!("role/{name}")).await?.is_some(),
-            ));
+            return Ok(Some(req.storage.get(&ROLES.key(name)).await?.is_some()));
         }
         Ok(None)
     }
@@ -165,16 +168,14 @@ impl Backend for JwtBackend {
                 .map(|c| Response::data(object(c.to_read_json())))),
             ("config", Operation::Create | Operation::Update) => self.write_config(&req).await,
             ("role" | "role/", Operation::List) => {
-                let keys = req.storage.list("role/").await?;
-                Ok(Some(Response::data(object(json!({ "keys": keys })))))
+                let keys = req.storage.list(ROLES.prefix()).await?;
+                Ok(Some(list::keys(keys)))
             }
             ("login", Operation::Create | Operation::Update) => self.login(&req).await,
             ("config" | "login", _) => Err(BackendError::UnsupportedOperation),
             (p, _) if p.starts_with("role/") => {
                 let name = p.trim_start_matches("role/");
-                if name.is_empty() || name.contains('/') {
-                    return Err(BackendError::invalid("invalid role name"));
-                }
+                name::check(name).map_err(|e| BackendError::invalid(e.to_string()))?;
                 self.role(&req, name).await
             }
             _ => Err(BackendError::UnsupportedPath),

@@ -37,7 +37,7 @@ pub mod validate;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use backend::{Clock, JwtBackend};
+pub use backend::JwtBackend;
 pub use config::JwtConfig;
 pub use error::{ClaimsProblem, JwtError, TokenProblem};
 pub use jwks::JwksCachePolicy;
