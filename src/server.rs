@@ -178,7 +178,7 @@ impl Server {
         // The keyring before anything is read: it creates it on a new storage, migrates a store
         // written by an earlier version (once, under a storage lock), and resumes a rotation's
         // rewrite that a stop cut short.
-        if crate::storage::keyring::load(&seal, &storage)
+        if crate::storage::keyring::load(&seal, &storage, clock.as_ref())
             .await
             .context("loading the keyring")?
         {

@@ -116,7 +116,7 @@ pub async fn generate_root(settings: &Settings) -> anyhow::Result<SecretString> 
     let seal = load_seal(settings, false)?;
     let (storage, _) = open_storage(settings, None).await?;
     // The keyring first, as a server start does (its background rewrite is the server's job).
-    crate::storage::keyring::load(&seal, &storage)
+    crate::storage::keyring::load(&seal, &storage, &crate::clock::SystemClock)
         .await
         .map_err(|e| {
             anyhow::anyhow!(

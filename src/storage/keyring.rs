@@ -46,6 +46,7 @@ pub use rewrite::{rewrite, rewrite_pending, spawn_rewrite, RewriteReport};
 use super::lock::HeldLock;
 use super::seal::{Aad, Ring, Seal, SealError, Term};
 use super::{Storage, StorageError};
+use crate::clock::Clock;
 
 /// Where the wrapped keyring is stored (outside every sealed namespace's use).
 pub const KEYRING_KEY: &str = "core/keyring";
@@ -140,8 +141,12 @@ fn stored_term(n: u32, t: &Term) -> StoredTerm {
 
 /// Start-up: load the stored ring into `seal`, creating it on a new storage, and migrate
 /// format-1 values once (see the module header). Returns whether a rotation's rewrite is still
-/// pending (the caller starts [`spawn_rewrite`]).
-pub async fn load(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<bool, StorageError> {
+/// pending (the caller starts [`spawn_rewrite`]). A term created here is stamped by `clock`.
+pub async fn load(
+    seal: &Seal,
+    storage: &Arc<dyn Storage>,
+    clock: &dyn Clock,
+) -> Result<bool, StorageError> {
     let mut tries = 0;
     let lock = loop {
         match HeldLock::acquire(storage, RING_LOCK).await {
@@ -153,12 +158,16 @@ pub async fn load(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<bool, Stora
             Err(e) => return Err(e),
         }
     };
-    let outcome = load_locked(seal, storage).await;
+    let outcome = load_locked(seal, storage, clock).await;
     lock.release().await;
     outcome
 }
 
-async fn load_locked(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<bool, StorageError> {
+async fn load_locked(
+    seal: &Seal,
+    storage: &Arc<dyn Storage>,
+    clock: &dyn Clock,
+) -> Result<bool, StorageError> {
     let mut stored = match read(seal, storage).await? {
         Some(stored) => stored,
         None => {
@@ -171,7 +180,7 @@ async fn load_locked(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<bool, St
                      another; restore it from a backup"
                 )));
             }
-            let term = Term::random(Utc::now());
+            let term = Term::random(clock.now());
             let stored = StoredRing {
                 migrated: false,
                 rewrite_pending: false,
@@ -254,8 +263,12 @@ pub async fn open_fresh(
 }
 
 /// `sys/rotate`: add a term, make it the one new values use, and mark the rewrite pending.
-/// Returns the new term; the caller starts [`spawn_rewrite`].
-pub async fn rotate(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<u32, StorageError> {
+/// Returns the new term, stamped by `clock`; the caller starts [`spawn_rewrite`].
+pub async fn rotate(
+    seal: &Seal,
+    storage: &Arc<dyn Storage>,
+    clock: &dyn Clock,
+) -> Result<u32, StorageError> {
     let lock = HeldLock::acquire(storage, RING_LOCK).await?;
     let outcome = async {
         let mut stored = read(seal, storage)
@@ -271,7 +284,7 @@ pub async fn rotate(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<u32, Stor
             .ok_or_else(|| err("no key term is left"))?;
         stored
             .terms
-            .push(stored_term(next, &Term::random(Utc::now())));
+            .push(stored_term(next, &Term::random(clock.now())));
         stored.rewrite_pending = true;
         write(seal, storage, &stored).await?;
         install(seal, &stored)?;
@@ -311,6 +324,7 @@ pub async fn status(seal: &Seal, storage: &Arc<dyn Storage>) -> Result<KeyStatus
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::clock::SystemClock;
     use crate::storage::seal::{term_of, FORMAT};
     use crate::storage::sqlite::SqliteStorage;
 
@@ -331,7 +345,7 @@ mod tests {
             .kv_put("token/id/b", legacy_b.clone())
             .await
             .unwrap();
-        assert!(!load(&seal, &storage).await.unwrap());
+        assert!(!load(&seal, &storage, &SystemClock).await.unwrap());
         let a = storage.kv_get("token/id/a").await.unwrap().unwrap();
         assert_eq!(a.first(), Some(&FORMAT));
         assert_eq!(
@@ -346,7 +360,7 @@ mod tests {
             .await
             .unwrap();
         let again = Seal::from_key(&[7u8; 32]).unwrap();
-        load(&again, &storage).await.unwrap();
+        load(&again, &storage, &SystemClock).await.unwrap();
         let b = storage.kv_get("token/id/b").await.unwrap().unwrap();
         assert_eq!(b, legacy_b, "the second start migrated again");
         assert!(again.open(&b, &Aad::kv("token/id/b")).is_err());
@@ -360,28 +374,30 @@ mod tests {
     async fn a_missing_keyring_is_refused_not_recreated_over_sealed_values() {
         let storage = storage();
         let seal = Seal::from_key(&[7u8; 32]).unwrap();
-        load(&seal, &storage).await.unwrap();
+        load(&seal, &storage, &SystemClock).await.unwrap();
         let v = seal.seal(b"x", &Aad::kv("policy/acl/p")).unwrap();
         storage.kv_put("policy/acl/p", v).await.unwrap();
         storage.kv_delete(KEYRING_KEY).await.unwrap();
-        let e = load(&Seal::from_key(&[7u8; 32]).unwrap(), &storage)
+        let e = load(&Seal::from_key(&[7u8; 32]).unwrap(), &storage, &SystemClock)
             .await
             .unwrap_err();
         assert!(e.0.contains("holds none"), "{e}");
         // And it stays refused: no ring was stored over the values.
         assert!(storage.kv_get(KEYRING_KEY).await.unwrap().is_none());
-        assert!(load(&Seal::from_key(&[7u8; 32]).unwrap(), &storage)
-            .await
-            .is_err());
+        assert!(
+            load(&Seal::from_key(&[7u8; 32]).unwrap(), &storage, &SystemClock)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn another_key_file_is_refused() {
         let storage = storage();
-        load(&Seal::from_key(&[7u8; 32]).unwrap(), &storage)
+        load(&Seal::from_key(&[7u8; 32]).unwrap(), &storage, &SystemClock)
             .await
             .unwrap();
-        let e = load(&Seal::from_key(&[8u8; 32]).unwrap(), &storage)
+        let e = load(&Seal::from_key(&[8u8; 32]).unwrap(), &storage, &SystemClock)
             .await
             .unwrap_err();
         assert!(e.0.contains("seal.key_file"), "{e}");
@@ -391,15 +407,15 @@ mod tests {
     async fn rotation_keeps_old_values_readable_and_the_rewrite_moves_them() {
         let storage = storage();
         let seal = Seal::from_key(&[7u8; 32]).unwrap();
-        load(&seal, &storage).await.unwrap();
+        load(&seal, &storage, &SystemClock).await.unwrap();
         let old = seal.seal(b"old", &Aad::kv("k/old")).unwrap();
         storage.kv_put("k/old", old).await.unwrap();
-        assert_eq!(rotate(&seal, &storage).await.unwrap(), 2);
+        assert_eq!(rotate(&seal, &storage, &SystemClock).await.unwrap(), 2);
         assert!(rewrite_pending(&seal, &storage).await.unwrap());
         // Another node's seal, loaded before the rotation... and a fresh one after: both read.
         let other = Seal::from_key(&[7u8; 32]).unwrap();
         assert!(
-            load(&other, &storage).await.unwrap(),
+            load(&other, &storage, &SystemClock).await.unwrap(),
             "rewrite still pending"
         );
         let v = storage.kv_get("k/old").await.unwrap().unwrap();

@@ -39,7 +39,7 @@ impl HeldLock {
         let holder = uuid::Uuid::new_v4().to_string();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let now = Utc::now();
+            let now = crate::clock::wall_now();
             if storage.lock_try(name, &holder, now, until(now)).await? {
                 break;
             }
@@ -56,7 +56,7 @@ impl HeldLock {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(RENEW).await;
-                    let now = Utc::now();
+                    let now = crate::clock::wall_now();
                     match storage.lock_try(&name, &holder, now, until(now)).await {
                         Ok(true) => {}
                         Ok(false) => {

@@ -324,9 +324,9 @@ async fn nodes_starting_together_migrate_the_seal_format_once() {
     ];
     let seals: Vec<Seal> = (0..3).map(|_| Seal::from_key(&key).unwrap()).collect();
     let (a, b, c) = tokio::join!(
-        keyring::load(&seals[0], &nodes[0]),
-        keyring::load(&seals[1], &nodes[1]),
-        keyring::load(&seals[2], &nodes[2]),
+        keyring::load(&seals[0], &nodes[0], &crate::clock::SystemClock),
+        keyring::load(&seals[1], &nodes[1], &crate::clock::SystemClock),
+        keyring::load(&seals[2], &nodes[2], &crate::clock::SystemClock),
     );
     assert!(a.is_ok() && b.is_ok() && c.is_ok(), "{a:?} {b:?} {c:?}");
     for i in 0..300 {
@@ -353,7 +353,9 @@ async fn a_sealed_entry_copied_to_another_key_in_postgres_is_refused() {
     let db = TestDb::new().await;
     let storage: Arc<dyn Storage> = Arc::new(db.open().await);
     let seal = Seal::from_key(&[3u8; 32]).unwrap();
-    keyring::load(&seal, &storage).await.unwrap();
+    keyring::load(&seal, &storage, &crate::clock::SystemClock)
+        .await
+        .unwrap();
     let kv = SealedKv::new(storage.clone(), seal);
     kv.put("token/id/root", b"{\"policies\":[\"root\"]}")
         .await
@@ -396,14 +398,23 @@ async fn a_rotation_on_one_node_is_read_on_another() {
         Seal::from_key(&[4u8; 32]).unwrap(),
         Seal::from_key(&[4u8; 32]).unwrap(),
     );
-    keyring::load(&seal_a, &a).await.unwrap();
-    keyring::load(&seal_b, &b).await.unwrap();
+    keyring::load(&seal_a, &a, &crate::clock::SystemClock)
+        .await
+        .unwrap();
+    keyring::load(&seal_b, &b, &crate::clock::SystemClock)
+        .await
+        .unwrap();
     let (kv_a, kv_b) = (
         SealedKv::new(a.clone(), seal_a.clone()),
         SealedKv::new(b.clone(), seal_b.clone()),
     );
     kv_b.put("policy/acl/old", b"old").await.unwrap();
-    assert_eq!(keyring::rotate(&seal_a, &a).await.unwrap(), 2);
+    assert_eq!(
+        keyring::rotate(&seal_a, &a, &crate::clock::SystemClock)
+            .await
+            .unwrap(),
+        2
+    );
     kv_a.put("policy/acl/new", b"new").await.unwrap();
     assert_eq!(seal_b.active_term(), Some(1));
     assert_eq!(

@@ -219,7 +219,7 @@ impl Seal {
             }),
         };
         seal.replace_ring(Ring {
-            terms: BTreeMap::from([(1, Arc::new(Term::random(Utc::now())))]),
+            terms: BTreeMap::from([(1, Arc::new(Term::random(crate::clock::wall_now())))]),
         });
         seal
     }

@@ -3,6 +3,8 @@
 //! (log in, look in pg_roles), not just our own bookkeeping.
 
 // clippy.toml exempts only #[test] functions; the shared helpers here are test code too.
+// tests read the wall clock to compare against the server's
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

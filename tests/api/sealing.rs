@@ -309,7 +309,9 @@ async fn downgrade_to_format_1(dir: &tempfile::TempDir) {
         let storage: std::sync::Arc<dyn Storage> = std::sync::Arc::new(
             leasehold::storage::sqlite::SqliteStorage::open(&TestApp::db_path(dir)).unwrap(),
         );
-        keyring::load(&seal, &storage).await.unwrap();
+        keyring::load(&seal, &storage, &leasehold::clock::SystemClock)
+            .await
+            .unwrap();
     }
     let conn = db(dir);
     let rows: Vec<(String, Vec<u8>)> = conn

@@ -9,7 +9,8 @@
 //! existed, or is already gone, is success); setting a password, as a static-role rotation
 //! does, makes the new one work and the old one fail. The engine-level scenarios (static roles,
 //! rotate-root, crash recovery) are in [`crate::harness`].
-
+// tests read the wall clock to compare against the server's
+#![allow(clippy::disallowed_methods)]
 // Test helpers: failing loudly, with what failed, is their job.
 #![allow(clippy::panic)]
 

@@ -15,7 +15,7 @@ pub async fn rotate(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     }
     let seal = core.leases.seal().clone();
     let storage = core.leases.storage().clone();
-    let term = keyring::rotate(&seal, &storage).await?;
+    let term = keyring::rotate(&seal, &storage, core.clock.as_ref()).await?;
     tracing::info!(term, "seal key rotated");
     keyring::spawn_rewrite(seal, storage);
     Ok(ApiResponse::NoContent)

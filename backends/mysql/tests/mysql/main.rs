@@ -5,6 +5,8 @@
 
 // Test helpers outside `#[test]` functions: failing loudly is their job (clippy.toml allows
 // these only inside test functions themselves).
+// tests read the wall clock to compare against the server's
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
