@@ -189,24 +189,10 @@ impl Server {
             default_ttl: settings.default_lease_ttl,
             max_ttl: settings.max_lease_ttl,
         };
-        let mounts = Arc::new(
-            MountTable::load(
-                MountKind::Secrets,
-                kv.clone(),
-                backend_factory(clock.clone()),
-                system,
-            )
-            .await?,
-        );
-        let auth_mounts = Arc::new(
-            MountTable::load(
-                MountKind::Auth,
-                kv.clone(),
-                auth_factory(clock.clone()),
-                system,
-            )
-            .await?,
-        );
+        // Secrets engines and auth methods alike run on the core's clock.
+        let table = |kind, factory| MountTable::load(kind, kv.clone(), factory, system);
+        let mounts = Arc::new(table(MountKind::Secrets, backend_factory(clock.clone())).await?);
+        let auth_mounts = Arc::new(table(MountKind::Auth, auth_factory(clock.clone())).await?);
         // The token store before the lease engine: the engine ends expired tokens through it,
         // and the store is handed the engine on each call that touches leases (no cycle).
         let tokens = Arc::new(TokenStore::open(kv.clone()).await?);
