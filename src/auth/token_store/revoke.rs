@@ -105,15 +105,15 @@ impl TokenRevoker for TokenStore {
         accessor: &str,
         leases: &LeaseEngine,
     ) -> std::result::Result<(), String> {
-        let report = self
+        let mut report = self
             .revoke_tree(leases, accessor, false, true)
             .await
             .map_err(|e| e.to_string())?;
-        match report.failures.first() {
+        // Every lease that failed is named, not only the first.
+        match report.take_failures() {
             None => Ok(()),
-            Some((id, e)) => Err(format!(
-                "{} lease(s) of token {accessor} not destroyed yet, e.g. {id}: {e}",
-                report.failures.len()
+            Some(e) => Err(format!(
+                "lease(s) of token {accessor} not destroyed yet: {e}"
             )),
         }
     }
