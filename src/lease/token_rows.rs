@@ -1,6 +1,6 @@
 //! Token expiry rows: a token with a TTL has a row in the lease table (kind
-//! [`TOKEN_LEASE_KIND`]), so tokens expire through the same queue, worker and retrying
-//! destruction path as secrets. Such a row names no account on a target and belongs to no mount:
+//! [`TOKEN_LEASE_KIND`](super::TOKEN_LEASE_KIND)), so tokens expire through the same queue,
+//! worker and retrying destruction path as secrets. Such a row names no account on a target and belongs to no mount:
 //! the engine hands it, by its kind, to the [`TokenRevoker`] it was built with (the token store),
 //! which revokes the token, its descendants and every lease obtained with them.
 
