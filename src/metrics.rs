@@ -7,7 +7,7 @@
 //! Counters and histograms live in memory and start from zero at each start, as Prometheus
 //! expects of counters. Gauges do not: "how many leases are active" must be right after a restart
 //! and on every node sharing the table, so it is one `GROUP BY` over the lease table per scrape
-//! ([`Storage::lease_counts`](crate::storage::Storage::lease_counts)), never a number kept here.
+//! ([`LeaseStore::lease_counts`](crate::storage::LeaseStore::lease_counts)), never a number kept here.
 //!
 //! Past 400 lines only because every metric's name and help are spelled out once, here, and the
 //! unit tests at the end take a third of the file.

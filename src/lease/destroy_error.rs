@@ -40,9 +40,14 @@ pub enum DestroyError {
     #[error("{0}")]
     Tampered(String),
     /// A token's expiry row: the token, its descendants or a lease they obtained could not all
-    /// be revoked (the leases' own failures say why).
-    #[error("revoking the token's tree: {0}")]
-    TokenTree(String),
+    /// be revoked (the leases' own failures say why, every one of them listed).
+    #[error("revoking the token's tree: {error}")]
+    TokenTree {
+        /// What failed.
+        error: String,
+        /// Whose fault: ours when any of the failures is (or the walk itself failed).
+        fault: Fault,
+    },
     /// The lease's mount no longer exists, so nothing knows how to destroy its account.
     #[error("mount {0} no longer exists")]
     MountGone(String),
@@ -85,9 +90,8 @@ impl DestroyError {
     pub fn fault(&self) -> Fault {
         match self {
             Self::Target(BackendError::Storage(_) | BackendError::Internal(_)) => Fault::Ours,
-            Self::Target(_) | Self::Busy { .. } | Self::OtherNode(_) | Self::TokenTree(_) => {
-                Fault::Target
-            }
+            Self::TokenTree { fault, .. } => *fault,
+            Self::Target(_) | Self::Busy { .. } | Self::OtherNode(_) => Fault::Target,
             Self::Tampered(_) => Fault::Refused,
             Self::MountGone(_)
             | Self::Sealed(_)
@@ -177,6 +181,24 @@ mod tests {
             DestroyError::Storage(StorageError("disk full".into())),
         )];
         assert!(matches!(revoke_failures(ours), Some(Error::Internal(_))));
+    }
+
+    #[test]
+    fn a_token_trees_failure_keeps_whose_fault_it_is() {
+        let tree = |fault| DestroyError::TokenTree {
+            error: "lease(s) not destroyed yet".into(),
+            fault,
+        };
+        assert_eq!(tree(Fault::Ours).fault(), Fault::Ours);
+        assert_eq!(tree(Fault::Target).fault(), Fault::Target);
+        assert!(matches!(
+            tree(Fault::Ours).into_error("auth/token/create/x"),
+            Error::Internal(_)
+        ));
+        assert!(matches!(
+            tree(Fault::Target).into_error("auth/token/create/x"),
+            Error::RevokeFailed { .. }
+        ));
     }
 
     #[test]

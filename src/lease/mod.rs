@@ -44,7 +44,7 @@ mod transitions;
 pub mod ttl;
 
 pub use crate::storage::{LeaseRecord, LeaseState};
-pub use destroy_error::{DestroyError, Fault};
+pub use destroy_error::{revoke_failures, DestroyError, Fault};
 pub use engine::{
     LeaseEngine, LeaseSettings, MountResolver, ResolvedMount, TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
 };

@@ -65,7 +65,7 @@ impl LeaseEngine {
             return Ok(count);
         }
         let failures = self
-            .destroy_all(leases.iter().map(|l| l.id.clone()).collect())
+            .destroy_many(leases.iter().map(|l| l.id.clone()).collect())
             .await;
         // Every failure is reported, not only the first: each lease named with its cause.
         match revoke_failures(failures) {
@@ -79,7 +79,7 @@ impl LeaseEngine {
     pub async fn revoke_force(&self, prefix: &str) -> Result<Vec<String>> {
         let leases = self.storage.lease_list_live(prefix).await?;
         let failures = self
-            .destroy_all(leases.iter().map(|l| l.id.clone()).collect())
+            .destroy_many(leases.iter().map(|l| l.id.clone()).collect())
             .await;
         let mut warnings = Vec::new();
         for (id, error) in failures {
@@ -115,8 +115,10 @@ impl LeaseEngine {
         Ok(warnings)
     }
 
-    /// Destroy many leases, a bounded number at a time; returns `(lease id, error)` per failure.
-    async fn destroy_all(&self, ids: Vec<String>) -> Vec<(String, DestroyError)> {
+    /// Destroy each lease now, a bounded number at a time; `(lease id, why)` per failure, the
+    /// error kept typed so the caller can report every failure with its fault
+    /// ([`revoke_failures`]).
+    pub async fn destroy_many(&self, ids: Vec<String>) -> Vec<(String, DestroyError)> {
         use futures_util::stream::{self, StreamExt};
         stream::iter(ids)
             .map(|id| async move {
@@ -127,14 +129,5 @@ impl LeaseEngine {
             .filter_map(|(id, r)| async move { r.err().map(|e| (id, e)) })
             .collect()
             .await
-    }
-
-    /// Destroy each lease now, a few at a time; `(lease id, error text)` per failure.
-    pub async fn destroy_many(&self, ids: Vec<String>) -> Vec<(String, String)> {
-        self.destroy_all(ids)
-            .await
-            .into_iter()
-            .map(|(id, e)| (id, e.to_string()))
-            .collect()
     }
 }

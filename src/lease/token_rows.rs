@@ -1,8 +1,9 @@
 //! Token expiry rows: a token with a TTL has a row in the lease table (kind
-//! [`TOKEN_LEASE_KIND`]), so tokens expire through the same queue, worker and retrying
-//! destruction path as secrets. Such a row names no account on a target and belongs to no mount:
-//! the engine hands it, by its kind, to the [`TokenRevoker`] it was built with (the token store),
-//! which revokes the token, its descendants and every lease obtained with them.
+//! [`TOKEN_LEASE_KIND`](super::TOKEN_LEASE_KIND)), so tokens expire through the same queue,
+//! worker and retrying destruction path as secrets. Such a row names no account on a target and
+//! belongs to no mount: the engine hands it, by its kind, to the [`TokenRevoker`] it was built
+//! with (the token store), which revokes the token, its descendants and every lease obtained
+//! with them.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -15,8 +16,13 @@ use crate::storage::LeaseRecord;
 pub trait TokenRevoker: Send + Sync {
     /// Revoke the token `accessor`, its descendants and every lease obtained with them. `leases`
     /// is the engine itself, for those leases. An error (some lease not destroyed yet) leaves
-    /// the row `revoking`, retried like any failed destruction.
-    async fn revoke_expired(&self, accessor: &str, leases: &LeaseEngine) -> Result<(), String>;
+    /// the row `revoking`, retried like any failed destruction; it says whose fault that is
+    /// ([`DestroyError::TokenTree`]).
+    async fn revoke_expired(
+        &self,
+        accessor: &str,
+        leases: &LeaseEngine,
+    ) -> Result<(), DestroyError>;
 }
 
 /// What a token expiry row's sealed internal data holds.
@@ -36,10 +42,7 @@ impl LeaseEngine {
             .token_row_accessor(lease)
             .await
             .map_err(DestroyError::Sealed)?;
-        self.tokens
-            .revoke_expired(&accessor, self)
-            .await
-            .map_err(DestroyError::TokenTree)
+        self.tokens.revoke_expired(&accessor, self).await
     }
 
     /// The accessor a token row's internal data names; it must be the row's own token.
@@ -78,8 +81,15 @@ pub(crate) struct NoTokens;
 #[cfg(test)]
 #[async_trait]
 impl TokenRevoker for NoTokens {
-    async fn revoke_expired(&self, accessor: &str, _leases: &LeaseEngine) -> Result<(), String> {
-        Err(format!("no token revoker here (token {accessor})"))
+    async fn revoke_expired(
+        &self,
+        accessor: &str,
+        _leases: &LeaseEngine,
+    ) -> Result<(), DestroyError> {
+        Err(DestroyError::TokenTree {
+            error: format!("no token revoker here (token {accessor})"),
+            fault: super::Fault::Ours,
+        })
     }
 }
 
@@ -112,7 +122,11 @@ mod tests {
 
     #[async_trait]
     impl TokenRevoker for Recorder {
-        async fn revoke_expired(&self, accessor: &str, _: &LeaseEngine) -> Result<(), String> {
+        async fn revoke_expired(
+            &self,
+            accessor: &str,
+            _: &LeaseEngine,
+        ) -> Result<(), DestroyError> {
             self.0.lock().unwrap().push(accessor.to_owned());
             Ok(())
         }

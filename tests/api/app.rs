@@ -303,3 +303,28 @@ pub async fn issue(app: &TestApp, role: &str) -> (String, String, String, Value)
         v,
     )
 }
+
+/// Log in with a fresh secret id of the AppRole role `role` (mounted at `auth/approle`); the
+/// login's token.
+pub async fn approle_login(app: &TestApp, role: &str) -> String {
+    let role_id = app
+        .get(&format!("auth/approle/role/{role}/role-id"))
+        .await
+        .1["data"]["role_id"]
+        .clone();
+    let secret = app
+        .put(&format!("auth/approle/role/{role}/secret-id"), json!({}))
+        .await
+        .1["data"]["secret_id"]
+        .clone();
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "auth/approle/login",
+            Some(json!({"role_id": role_id, "secret_id": secret})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v["auth"]["client_token"].as_str().unwrap().to_owned()
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::app::{PgTarget, TestApp};
+use crate::app::{approle_login, PgTarget, TestApp};
 use crate::jwt_testing::{JwksServer, RSA1, RSA2};
 
 fn now() -> i64 {
@@ -338,27 +338,7 @@ async fn a_login_token_stops_renewing_when_its_role_is_deleted() {
     app.ok("sys/auth/approle", json!({"type": "approle"})).await;
     app.ok("auth/approle/role/batch", json!({"token_ttl": "10m"}))
         .await;
-    let role_id = app.get("auth/approle/role/batch/role-id").await.1["data"]["role_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let secret = app
-        .put("auth/approle/role/batch/secret-id", json!({}))
-        .await
-        .1["data"]["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (s, v) = app
-        .call_as(
-            "POST",
-            "auth/approle/login",
-            Some(json!({"role_id": role_id, "secret_id": secret})),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let token = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let token = approle_login(&app, "batch").await;
     let (s, v) = app
         .call_as(
             "POST",

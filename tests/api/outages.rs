@@ -6,7 +6,7 @@ use std::time::Duration;
 use leasehold::lease::LeaseState;
 use serde_json::json;
 
-use crate::app::{issue, PgTarget, TestApp};
+use crate::app::{approle_login, issue, PgTarget, TestApp};
 
 #[tokio::test]
 async fn leases_expiring_during_a_database_outage_are_destroyed_when_it_returns() {
@@ -381,4 +381,86 @@ async fn a_storage_failure_during_a_revoke_is_ours_not_the_callers() {
         .await;
     assert_eq!(s, 204, "{v}");
     pg.wait_gone(&user, Duration::from_secs(15)).await;
+}
+
+/// The error of a revoke of many leases names each lease that failed, not only the first.
+fn names_both(v: &serde_json::Value, ids: [&str; 2]) {
+    let error = v["errors"][0].as_str().unwrap_or_default();
+    for id in ids {
+        assert!(error.contains(id), "lease {id} is not named: {v}");
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_database_mount_during_a_target_outage_names_every_lease_left() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::own().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "unmount", "1h", "2h").await;
+    let (first, first_user, _, _) = issue(&app, "unmount").await;
+    let (second, second_user, _, _) = issue(&app, "unmount").await;
+    pg.cluster.stop().await.unwrap();
+
+    // The target's fault: 502, both leases named, and the mount stays.
+    let (s, v) = app.call("DELETE", "sys/mounts/database", None).await;
+    assert_eq!(s, 502, "{v}");
+    names_both(&v, [&first, &second]);
+    for id in [&first, &second] {
+        let (s, v) = app.lookup(id).await;
+        assert_eq!(s, 200, "{v}");
+    }
+
+    // Still revocable once the target returns, and then the mount goes.
+    pg.cluster.start_again().await.unwrap();
+    for id in [&first, &second] {
+        let (s, v) = app.put("sys/leases/revoke", json!({"lease_id": id})).await;
+        assert_eq!(s, 204, "{v}");
+    }
+    for user in [&first_user, &second_user] {
+        pg.wait_gone(user, Duration::from_secs(15)).await;
+    }
+    let (s, v) = app.call("DELETE", "sys/mounts/database", None).await;
+    assert_eq!(s, 204, "{v}");
+}
+
+#[tokio::test]
+async fn disabling_an_auth_mount_during_a_target_outage_names_every_lease_left() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::own().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "wl", "1h", "2h").await;
+    app.ok(
+        "sys/policies/acl/wl",
+        json!({"policy": r#"path "database/creds/wl" { capabilities = ["read"] }"#}),
+    )
+    .await;
+    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
+    app.ok("auth/approle/role/ci", json!({"token_policies": "wl"}))
+        .await;
+    let token = approle_login(&app, "ci").await;
+    let mut leases = Vec::new();
+    for _ in 0..2 {
+        let (s, v) = app
+            .call_as("GET", "database/creds/wl", None, Some(&token))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        leases.push((
+            v["lease_id"].as_str().unwrap().to_owned(),
+            v["data"]["username"].as_str().unwrap().to_owned(),
+        ));
+    }
+    pg.cluster.stop().await.unwrap();
+
+    let (s, v) = app.call("DELETE", "sys/auth/approle", None).await;
+    assert_eq!(s, 502, "{v}");
+    names_both(&v, [&leases[0].0, &leases[1].0]);
+
+    pg.cluster.start_again().await.unwrap();
+    for (id, user) in &leases {
+        let (s, v) = app.put("sys/leases/revoke", json!({"lease_id": id})).await;
+        assert_eq!(s, 204, "{v}");
+        pg.wait_gone(user, Duration::from_secs(15)).await;
+    }
+    let (s, v) = app.call("DELETE", "sys/auth/approle", None).await;
+    assert_eq!(s, 204, "{v}");
 }

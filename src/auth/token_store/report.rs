@@ -3,6 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::error::Error;
+use crate::lease::{revoke_failures, DestroyError};
+
 /// What a token revocation did.
 #[derive(Debug, Default)]
 pub struct RevokeReport {
@@ -10,8 +13,9 @@ pub struct RevokeReport {
     pub tokens: usize,
     /// Leases whose accounts were destroyed (or queued, when not sync).
     pub leases: Vec<RevokedLease>,
-    /// Leases whose destruction failed; they stay `revoking` and are retried.
-    pub failures: Vec<(String, String)>,
+    /// Leases whose destruction failed, with why (and so whose fault); they stay `revoking`
+    /// and are retried.
+    pub failures: Vec<(String, DestroyError)>,
 }
 
 /// One lease revoked with a token or workload.
@@ -26,6 +30,13 @@ pub struct RevokedLease {
 }
 
 impl RevokeReport {
+    /// The error for a caller who needs every lease gone (disabling a mount, a token's expiry
+    /// row): every failure listed, a server error when any is ours, else Vault's revoke failure
+    /// (see [`revoke_failures`]). `None` when nothing failed. The failures are taken.
+    pub fn take_failures(&mut self) -> Option<Error> {
+        revoke_failures(std::mem::take(&mut self.failures))
+    }
+
     /// The 200 answer of a revoke call: the report as data, a warning per lease still live.
     pub fn into_response(self, mount_type: &str) -> crate::core::api::ApiResponse {
         let warnings = self
@@ -45,10 +56,10 @@ impl RevokeReport {
 
     /// The report as response data.
     pub fn to_json(&self) -> Map<String, Value> {
-        let failed: std::collections::HashMap<&str, &str> = self
+        let failed: std::collections::HashMap<&str, String> = self
             .failures
             .iter()
-            .map(|(id, e)| (id.as_str(), e.as_str()))
+            .map(|(id, e)| (id.as_str(), e.to_string()))
             .collect();
         let mut m = Map::new();
         m.insert("revoked_tokens".into(), json!(self.tokens));

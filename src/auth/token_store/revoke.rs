@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use super::report::{RevokeReport, RevokedLease};
 use super::TokenStore;
 use crate::error::Result;
-use crate::lease::{LeaseEngine, TokenRevoker, TOKEN_LEASE_KIND};
+use crate::lease::{DestroyError, Fault, LeaseEngine, TokenRevoker, TOKEN_LEASE_KIND};
 
 impl TokenStore {
     /// Revoke a token and, unless `orphan_children`, all its descendants; every lease obtained with
@@ -104,16 +104,23 @@ impl TokenRevoker for TokenStore {
         &self,
         accessor: &str,
         leases: &LeaseEngine,
-    ) -> std::result::Result<(), String> {
-        let report = self
+    ) -> std::result::Result<(), DestroyError> {
+        let tree = |error: String, fault: Fault| DestroyError::TokenTree { error, fault };
+        let mut report = self
             .revoke_tree(leases, accessor, false, true)
             .await
-            .map_err(|e| e.to_string())?;
-        match report.failures.first() {
+            .map_err(|e| tree(e.to_string(), Fault::Ours))?;
+        // Every lease that failed is named, not only the first, and the fault is kept: ours
+        // when any failure is (a server error), else the target's.
+        let ours = report
+            .failures
+            .iter()
+            .any(|(_, e)| e.fault() == Fault::Ours);
+        match report.take_failures() {
             None => Ok(()),
-            Some((id, e)) => Err(format!(
-                "{} lease(s) of token {accessor} not destroyed yet, e.g. {id}: {e}",
-                report.failures.len()
+            Some(e) => Err(tree(
+                format!("lease(s) of token {accessor} not destroyed yet: {e}"),
+                if ours { Fault::Ours } else { Fault::Target },
             )),
         }
     }

@@ -247,9 +247,10 @@ async fn disable(
         }
         // Every token the method issued, and what they obtained.
         MountKind::Auth => {
-            let report = core.revoke_workload(&format!("auth/{path}"), true).await?;
-            if let Some((lease_id, error)) = report.failures.into_iter().next() {
-                return Err(Error::RevokeFailed { lease_id, error });
+            let mut report = core.revoke_workload(&format!("auth/{path}"), true).await?;
+            // Every failed lease named; 502 for the target's faults, 500 for ours.
+            if let Some(error) = report.take_failures() {
+                return Err(error);
             }
         }
     }
