@@ -64,6 +64,9 @@ pub struct Metrics {
     overstay: HistogramVec,
     issue_latency: HistogramVec,
     http_requests: IntCounterVec,
+    approval_latency: HistogramVec,
+    approval_decisions: IntCounterVec,
+    break_glass: IntCounterVec,
     /// Names the mount type of a lease's mount, for the issue latency label.
     mounts: Arc<dyn MountResolver>,
     unauthenticated_access: bool,
@@ -193,6 +196,25 @@ impl Metrics {
                 "HTTP requests answered, by method and status code.",
                 &["method", "status"],
             )?,
+            approval_latency: histogram(
+                &r,
+                "leasehold_approval_latency_seconds",
+                "Request to decision for credentials that wait for approval, by mount and role.",
+                "role",
+                PRIVILEGE_BUCKETS,
+            )?,
+            approval_decisions: counter(
+                &r,
+                "leasehold_approval_decisions_total",
+                "Decisions on approval requests, by outcome (approved, auto_approved, denied, expired).",
+                &["outcome"],
+            )?,
+            break_glass: counter(
+                &r,
+                "leasehold_break_glass_total",
+                "Credentials issued by break-glass, bypassing approval, by mount and role.",
+                &["role"],
+            )?,
             registry: r,
             mounts,
             unauthenticated_access,
@@ -214,14 +236,34 @@ impl Metrics {
         inc(&self.http_requests, &[method, &status.to_string()]);
     }
 
-    /// Everything, in the text format: the registry plus the lease table's gauges, read now.
-    pub async fn render(&self, leases: &LeaseEngine) -> Result<String> {
+    /// A decision on an approval request for `role` (`<mount><role>`): `outcome` is
+    /// `approved`, `auto_approved`, `denied` or `expired`; `latency` is request to decision.
+    pub fn approval_decided(&self, role: &str, outcome: &str, latency: std::time::Duration) {
+        inc(&self.approval_decisions, &[outcome]);
+        observe(&self.approval_latency, role, latency.as_secs_f64());
+    }
+
+    /// A break-glass credential was issued for `role` (`<mount><role>`).
+    pub fn break_glass_used(&self, role: &str) {
+        inc(&self.break_glass, &[role]);
+    }
+
+    /// Everything, in the text format: the registry plus the lease table's gauges and the
+    /// number of approval requests waiting (`approvals_pending`), read now.
+    pub async fn render(&self, leases: &LeaseEngine, approvals_pending: u64) -> Result<String> {
         let counts = leases
             .storage()
             .lease_counts(leases.settings().irrevocable_after)
             .await?;
         let mut families = self.registry.gather();
         families.extend(lease_gauges(&counts)?);
+        let pending = prometheus::IntGauge::new(
+            "leasehold_approval_requests_pending",
+            "Approval requests waiting for a decision now.",
+        )
+        .map_err(internal)?;
+        pending.set(i64::try_from(approvals_pending).unwrap_or(i64::MAX));
+        families.extend(pending.collect());
         encode(families)
     }
 

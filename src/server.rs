@@ -247,12 +247,16 @@ impl Server {
             leases: leases.clone(),
             tokens,
             policies,
-            clock,
+            clock: clock.clone(),
             storage_type,
             cluster_id,
             metrics,
             cluster: cluster.clone(),
             quotas,
+            approvals: Arc::new(crate::approval::Approvals::new(
+                kv.clone(),
+                Arc::new(crate::approval::notify::Notifier::new(clock.clone())),
+            )),
         });
         // Report-only at start-up: orphans are logged, never destroyed without an admin's call.
         let startup = core.clone();
@@ -281,6 +285,11 @@ impl Server {
         tokio::spawn(crate::core::ticker::run(
             core.mounts.clone(),
             core.clock.clone(),
+            cluster.leader_watch(),
+            rx.clone(),
+        ));
+        tokio::spawn(crate::core::approvals::sweep::run(
+            core.clone(),
             cluster.leader_watch(),
             rx.clone(),
         ));

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod approvals;
 pub mod cluster;
 pub mod follow;
 pub mod mounts;
@@ -68,6 +69,8 @@ pub struct Core {
     pub cluster: Arc<cluster::Cluster>,
     /// Rate-limit and lease-count quotas.
     pub quotas: Arc<quotas::Quotas>,
+    /// Approval tiers and requests (see [`approvals`]).
+    pub approvals: Arc<crate::approval::Approvals>,
 }
 
 impl Core {
@@ -211,13 +214,13 @@ impl Core {
                 .auth_mounts
                 .route(rest)
                 .ok_or_else(|| Error::NoRoute(route.clone()))?;
-            return self.handle_backend(req, token, mount, below).await;
+            return self.handle_backend(req, token, mount, below, None).await;
         }
         let (mount, below) = self
             .mounts
             .route(&route)
             .ok_or_else(|| Error::NoRoute(route.clone()))?;
-        self.handle_backend(req, token, mount, below).await
+        self.handle_backend(req, token, mount, below, None).await
     }
 
     /// The capability a system or token path needs, by verb (these paths have no existence
@@ -367,12 +370,15 @@ impl Core {
         }))
     }
 
+    /// Serve a request below a mount as `token`. `approved` is the approved request being
+    /// collected (`approvals::collect`), which stands in for the approval the role's tier asks.
     async fn handle_backend(
         &self,
         req: ApiRequest,
         token: &TokenEntry,
         mount: mounts::Mount,
         rest: String,
+        approved: Option<&crate::approval::request::PendingRequest>,
     ) -> Result<ApiResponse> {
         let mut req = req;
         let path = req.path.clone();
@@ -386,6 +392,10 @@ impl Core {
         };
         let purpose = text(req.data.remove("purpose")).or_else(|| req.purpose_header.clone());
         let ticket = text(req.data.remove("ticket"));
+        let break_glass = approvals::take_break_glass(&mut req.data)?;
+        // What the engine is asked, kept to be replayed if the request waits for approval.
+        let asked_data = req.data.clone();
+        let request_id = req.request_id.clone();
         let mut backend_req = Request {
             operation: match req.method {
                 Method::Get if req.is_list() => Operation::List,
@@ -440,6 +450,29 @@ impl Core {
                     planned.role
                 )));
             }
+            let role = planned.role.clone();
+            let cleared = self
+                .approval_check(
+                    &mut planned,
+                    approved,
+                    approvals::Asked {
+                        token,
+                        path: &path,
+                        operation,
+                        data: &asked_data,
+                        mount_path: &mount.entry.path,
+                        role: &role,
+                        purpose: purpose.as_deref(),
+                        ticket: ticket.as_deref(),
+                        request_id: &request_id,
+                        break_glass,
+                    },
+                )
+                .await?;
+            let cleared = match cleared {
+                Ok(cleared) => cleared,
+                Err(held) => return Ok(held),
+            };
             let target = IssueTarget {
                 purpose,
                 ticket,
@@ -452,6 +485,10 @@ impl Core {
                 admission: Some(self.quotas.clone()),
             };
             let issued = self.leases.issue(target, planned).await?;
+            if let Some(cleared) = cleared {
+                self.record_collected(&cleared.subject, &issued.lease.id)
+                    .await?;
+            }
             let mut warnings = response.warnings;
             warnings.extend(issued.warning);
             return Ok(ApiResponse::Ok(Envelope {
@@ -464,6 +501,11 @@ impl Core {
                 mount_type: mount_type.into(),
                 ..Envelope::default()
             }));
+        }
+        if break_glass {
+            return Err(Error::invalid(format!(
+                "break_glass applies only to requests for credentials; {path} issues none"
+            )));
         }
         if operation == Operation::List
             && list_is_empty(response.data.as_ref())

@@ -107,7 +107,7 @@ fn body_token(req: &ApiRequest) -> Option<&Value> {
 /// What is kept beside a wrapped response: `sys/wrapping/lookup` answers from it without
 /// opening the response itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct WrapRecord {
+pub(crate) struct WrapRecord {
     creation_ttl: u64,
     creation_time: DateTime<Utc>,
     creation_path: String,
@@ -277,7 +277,17 @@ impl Core {
             .lookup(token.expose_secret(), self.clock.now())
             .await?
         {
-            Some(entry) if is_wrapping_token(&entry) => Ok(()),
+            Some(entry) if is_wrapping_token(&entry) => {
+                // An approval request's token: its one use is kept until it can be collected.
+                match self.approvals.request(&entry.accessor).await? {
+                    Some(request) => super::approvals::collect::check_collectable(
+                        &request,
+                        bare,
+                        self.clock.now(),
+                    ),
+                    None => Ok(()),
+                }
+            }
             _ => Err(invalid_token()),
         }
     }
@@ -338,6 +348,24 @@ impl Core {
                 Err(e)
             }
         }
+    }
+
+    /// A wrapping token for an approval request on `path`: it guards no response (the request
+    /// is stored by `crate::approval`); unwrapping it once approved replays the request.
+    pub(crate) async fn mint_control_group_token(
+        &self,
+        display_name: String,
+        path: &str,
+        ttl: Duration,
+    ) -> Result<WrapInfo> {
+        let record = WrapRecord {
+            creation_ttl: ttl.as_secs().max(1),
+            creation_time: self.leases.now_ms(),
+            creation_path: path.to_owned(),
+            wrapped_accessor: String::new(),
+            wrapped_lease_id: String::new(),
+        };
+        self.mint_wrapping_token(display_name, record, b"").await
     }
 
     /// Mint a wrapping token for `response` (serialized [`StoredResponse`]) with `record`'s TTL,
@@ -432,7 +460,10 @@ impl Core {
     }
 
     /// Read what wrapping token `accessor` guards, then revoke the token (which deletes it).
-    async fn open_wrapped(&self, accessor: &str) -> Result<(WrapRecord, Zeroizing<Vec<u8>>)> {
+    pub(crate) async fn open_wrapped(
+        &self,
+        accessor: &str,
+    ) -> Result<(WrapRecord, Zeroizing<Vec<u8>>)> {
         let kv = self.tokens.kv();
         let record: Option<WrapRecord> = kv.get_json(&info_key(accessor)).await?;
         let response = kv.get(&response_key(accessor)).await?;
@@ -484,6 +515,9 @@ fn wrap(req: &ApiRequest) -> Result<ApiResponse> {
 /// `sys/wrapping/unwrap`: the response as it would have been returned, once.
 async fn unwrap(core: &Core, req: &ApiRequest, caller: &TokenEntry) -> Result<ApiResponse> {
     let accessor = core.claim_wrapping_token(req, caller).await?;
+    if let Some(request) = core.approvals.request(&accessor).await? {
+        return core.collect(req, &accessor, request).await;
+    }
     let (_, response) = core.open_wrapped(&accessor).await?;
     let stored: StoredResponse = serde_json::from_slice(&response)
         .map_err(|e| Error::Internal(format!("wrapped response of {accessor}: {e}")))?;

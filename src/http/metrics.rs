@@ -14,7 +14,7 @@ use crate::core::Core;
 
 /// Render every metric in the text format.
 pub async fn scrape(State(core): State<Arc<Core>>, method: Method) -> Response {
-    let resp = match core.metrics.render(&core.leases).await {
+    let resp = match core.render_metrics().await {
         Ok(body) => response::render(
             ApiResponse::Text {
                 content_type: crate::metrics::CONTENT_TYPE,

@@ -163,6 +163,7 @@ fn planned(name: &str, ttl: u64, max: u64) -> PlannedSecret {
         max_ttl: Duration::from_secs(max),
         renewable: true,
         require_purpose: false,
+        approval_tier: None,
     }
 }
 

@@ -62,6 +62,7 @@ pub(crate) async fn plan(
                 max_ttl: Duration::from_secs(lease.lease_max),
                 renewable: true,
                 require_purpose: role.require_purpose,
+                approval_tier: role.approval_tier.clone(),
             }
         }
         sts_type => {
@@ -77,6 +78,7 @@ pub(crate) async fn plan(
                 max_ttl: ttl,
                 renewable: false,
                 require_purpose: role.require_purpose,
+                approval_tier: role.approval_tier.clone(),
             }
         }
     };

@@ -35,6 +35,7 @@ pub(crate) const ROLE_FIELDS: &[&str] = &[
     "external_id",
     "mfa_serial_number",
     "require_purpose",
+    leasehold_backend::approval::FIELD,
     "default_sts_ttl",
     "max_sts_ttl",
     // Vault's legacy fields: accepted only to be refused with a pointer to their replacements.
@@ -114,6 +115,9 @@ pub(crate) struct Role {
     /// Our extension: creds requests must say why (`purpose`).
     #[serde(default)]
     pub require_purpose: bool,
+    /// Our extension: creds wait for this approval tier (`approval_tier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_tier: Option<String>,
 }
 
 fn default_user_path() -> String {
@@ -137,6 +141,7 @@ impl Role {
             default_sts_ttl: 0,
             max_sts_ttl: 0,
             require_purpose: false,
+            approval_tier: None,
         }
     }
 
@@ -160,6 +165,10 @@ impl Role {
             ("default_sts_ttl", json!(self.default_sts_ttl)),
             ("max_sts_ttl", json!(self.max_sts_ttl)),
             ("require_purpose", json!(self.require_purpose)),
+            (
+                leasehold_backend::approval::FIELD,
+                json!(self.approval_tier.clone().unwrap_or_default()),
+            ),
         ];
         pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }

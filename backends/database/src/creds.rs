@@ -98,8 +98,12 @@ pub(crate) async fn read(
         .into());
     }
 
-    let (ttl, max_ttl, require_purpose) =
-        (role.default_ttl(), role.max_ttl(), role.require_purpose);
+    let (ttl, max_ttl, require_purpose, approval_tier) = (
+        role.default_ttl(),
+        role.max_ttl(),
+        role.require_purpose,
+        role.approval_tier.clone(),
+    );
     let internal = CredsInternal::new(username.clone(), role_name, role);
     let internal = serde_json::to_value(&internal)
         .map_err(|e| BackendError::Internal(format!("cannot encode lease data: {e}")))?;
@@ -113,6 +117,7 @@ pub(crate) async fn read(
         max_ttl,
         renewable: true,
         require_purpose,
+        approval_tier,
     })))
 }
 

@@ -29,6 +29,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "reassign_owned_to",
     "credential_type",
     "require_purpose",
+    leasehold_backend::approval::FIELD,
 ];
 
 /// One stored role.
@@ -48,6 +49,9 @@ pub(crate) struct RoleEntry {
     /// Our extension: creds requests must say why (`purpose`).
     #[serde(default)]
     pub require_purpose: bool,
+    /// Our extension: creds wait for this approval tier (`approval_tier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_tier: Option<String>,
 }
 
 impl RoleEntry {
@@ -91,6 +95,7 @@ impl RoleEntry {
         if let Some(v) = fields.bool("require_purpose")? {
             self.require_purpose = v;
         }
+        leasehold_backend::approval::apply(fields, &mut self.approval_tier)?;
         if let Some(v) = fields.str("credential_type")? {
             if !v.is_empty() && v != "password" {
                 return Err(invalid(format!(
@@ -125,6 +130,10 @@ impl RoleEntry {
             json!(self.reassign_owned_to.clone().unwrap_or_default()),
         );
         data.insert("require_purpose".into(), json!(self.require_purpose));
+        data.insert(
+            leasehold_backend::approval::FIELD.into(),
+            json!(self.approval_tier.clone().unwrap_or_default()),
+        );
         data
     }
 }
@@ -219,6 +228,7 @@ mod tests {
                 "credential_type": "password",
                 "reassign_owned_to": "",
                 "require_purpose": false,
+                "approval_tier": "",
             })
         );
     }

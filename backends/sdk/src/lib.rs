@@ -16,6 +16,7 @@
 //! - [`memory`]: [`memory::MemoryStorage`], a mount storage in a map for engines' tests.
 //! - [`error`]: [`BackendError`], what went wrong for the caller.
 
+pub mod approval;
 pub mod backend;
 pub mod cidr;
 pub mod clock;

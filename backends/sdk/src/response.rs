@@ -73,6 +73,9 @@ pub struct PlannedSecret {
     pub renewable: bool,
     /// The role refuses callers who do not say why they need the credential (`purpose`).
     pub require_purpose: bool,
+    /// The approval tier the role names (`approval_tier`, see [`crate::approval`]): `Some`
+    /// means the core must not issue this plan until the tier lets it.
+    pub approval_tier: Option<String>,
 }
 
 /// The secret values of a created account, returned once to the caller and never stored.

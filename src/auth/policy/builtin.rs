@@ -57,6 +57,11 @@ path "sys/wrapping/lookup" {
 path "sys/wrapping/unwrap" {
   capabilities = ["update"]
 }
+
+# Look up an approval (control group) request by its accessor, as a requester polling its own.
+path "sys/control-group/request" {
+  capabilities = ["update"]
+}
 "#;
 
 /// The name of the policy only wrapping tokens hold.

@@ -14,7 +14,7 @@ pub async fn read(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     match req.data.get("format").and_then(|v| v.as_str()) {
         Some("prometheus") => Ok(ApiResponse::Text {
             content_type: crate::metrics::CONTENT_TYPE,
-            body: core.metrics.render(&core.leases).await?,
+            body: core.render_metrics().await?,
         }),
         other => Err(Error::invalid(format!(
             "unsupported metrics format {:?}: only format=prometheus is served",

@@ -47,6 +47,15 @@ pub async fn handle(
         // Vault's patterns are anchored: `sys/leases/renew/` is not `sys/leases/renew`.
         return Err(Error::NoRoute(route.to_owned()));
     }
+    if let Some(rest) = below(route, "sys/control-group") {
+        return crate::core::approvals::paths::control_group(core, req, token, rest).await;
+    }
+    if let Some(rest) = below(route, "sys/approval/tiers") {
+        return crate::core::approvals::paths::tiers(core, req, rest).await;
+    }
+    if route == "sys/config/control-group" {
+        return crate::core::approvals::paths::config(core, req).await;
+    }
     if let Some(rest) = below(route, "sys/wrapping") {
         return crate::core::wrapping::handle(core, req, token, rest).await;
     }

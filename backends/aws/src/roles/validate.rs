@@ -80,6 +80,9 @@ fn apply_fields(fields: &Fields, role: &mut Role) -> Vec<String> {
         Ok(None) => {}
         Err(e) => results.push(Err(e.to_string())),
     }
+    if let Err(e) = leasehold_backend::approval::apply(fields, &mut role.approval_tier) {
+        results.push(Err(e.to_string()));
+    }
     results.into_iter().filter_map(Result::err).collect()
 }
 
