@@ -33,6 +33,7 @@
 // reads the core's clock; `clippy.toml` bans the direct calls).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod approval;
 pub mod audit;
 pub mod auth;
 pub mod clock;

@@ -1,0 +1,3 @@
+//! Approval before privilege: credential requests that wait for an approver.
+
+pub mod notify;
