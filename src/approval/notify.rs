@@ -349,7 +349,10 @@ impl Delivery {
         let client = match &shared.client {
             Ok(client) => client,
             Err(e) => {
-                tracing::warn!(host, event, delivery = id, error = %e, "webhook not sent: no HTTP client");
+                tracing::warn!(
+                    host, event, delivery = id, error = %e,
+                    "webhook not sent: no HTTP client"
+                );
                 return false;
             }
         };
@@ -402,11 +405,17 @@ impl Delivery {
                     return false;
                 }
                 Attempt::Broken(why) => {
-                    tracing::warn!(host, event, delivery = id, attempt, error = %why, "webhook not sent");
+                    tracing::warn!(
+                        host, event, delivery = id, attempt, error = %why,
+                        "webhook not sent"
+                    );
                     return false;
                 }
                 Attempt::Retry(why) => {
-                    tracing::warn!(host, event, delivery = id, attempt, error = %why, "webhook attempt failed");
+                    tracing::warn!(
+                        host, event, delivery = id, attempt, error = %why,
+                        "webhook attempt failed"
+                    );
                 }
             }
         }
