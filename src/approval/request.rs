@@ -165,6 +165,13 @@ pub struct PendingRequest {
     /// The lease the credential got.
     #[serde(default)]
     pub lease_id: Option<String>,
+    /// Held by a policy's `control_group` (`tier_name` is then `policy`), not a role's tier.
+    #[serde(default)]
+    pub by_policy: bool,
+    /// A policy's control group has approved this request (held by one, or made while
+    /// collecting one): collection does not hold it for the policy again.
+    #[serde(default)]
+    pub policy_cleared: bool,
 }
 
 /// Why an approval was not taken.
@@ -376,6 +383,8 @@ mod tests {
             approved_at: None,
             collected_at: None,
             lease_id: None,
+            by_policy: false,
+            policy_cleared: false,
         }
     }
 

@@ -146,6 +146,16 @@ impl PolicyStore {
     }
 }
 
+/// A policy's control group that applies to a request: who must approve it, and how long it
+/// may wait (`None`: the default approval TTL).
+#[derive(Debug, Clone)]
+pub struct HeldBy {
+    /// Every factor must be met.
+    pub factors: Vec<crate::approval::tier::Factor>,
+    /// The wait.
+    pub ttl: Option<std::time::Duration>,
+}
+
 impl Core {
     /// Refuse (403) unless the token's policies grant `needed` on `path` (and `sudo` where the
     /// path is root-protected), and the request's `fields` (query and body, as sent) meet the
@@ -161,18 +171,41 @@ impl Core {
         fields: &Map<String, Value>,
         wrap_ttl: Option<std::time::Duration>,
     ) -> Result<()> {
+        self.authorize_held(token, path, needed, fields, wrap_ttl)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Core::authorize`], also answering the control group of the deciding rule when one
+    /// applies to `needed` (its factors and wait): the request must then be held for approval,
+    /// not served. One ACL build for both questions.
+    pub async fn authorize_held(
+        &self,
+        token: &TokenEntry,
+        path: &str,
+        needed: Capability,
+        fields: &Map<String, Value>,
+        wrap_ttl: Option<std::time::Duration>,
+    ) -> Result<Option<HeldBy>> {
         if token.is_root() {
-            return Ok(());
+            return Ok(None);
         }
         let acl = self.policies.acl(&token.policies).await?;
-        if acl.allows(path, needed, policy::requires_sudo(path))
+        if !(acl.allows(path, needed, policy::requires_sudo(path))
             && acl.check_parameters(path, needed, fields)
-            && acl.check_wrapping(path, needed, wrap_ttl)
+            && acl.check_wrapping(path, needed, wrap_ttl))
         {
-            Ok(())
-        } else {
-            Err(Error::PermissionDenied)
+            return Err(Error::PermissionDenied);
         }
+        let held = acl
+            .rule_for(path, needed)
+            .and_then(|rule| rule.control_group())
+            .map(|cg| HeldBy {
+                factors: cg.factors_for(needed),
+                ttl: cg.ttl,
+            })
+            .filter(|h| !h.factors.is_empty());
+        Ok(held)
     }
 
     /// [`Core::authorize`] for a request as it arrived: its canonical path, all its fields and its
@@ -183,8 +216,18 @@ impl Core {
         req: &ApiRequest,
         needed: Capability,
     ) -> Result<()> {
-        self.authorize(token, &req.path, needed, &req.data, req.wrap_ttl)
-            .await
+        let held = self
+            .authorize_held(token, &req.path, needed, &req.data, req.wrap_ttl)
+            .await?;
+        if held.is_some() {
+            // Requests are held (stored, replayed at collection) only below mounts; anywhere
+            // else a control group is refused, never skipped.
+            return Err(Error::invalid(format!(
+                "a control_group in this token's policies applies to {}; leasehold holds requests for approval only below mounts, so this request is refused",
+                req.path.as_str()
+            )));
+        }
+        Ok(())
     }
 
     /// Root, or `sudo` on `path`: what Vault asks for orphan/periodic tokens and revoke-orphan.

@@ -419,14 +419,37 @@ impl Core {
             backend_req.operation = Operation::Create;
         }
         let operation = backend_req.operation;
-        self.authorize(
-            token,
-            &path,
-            policy::Capability::for_operation(operation),
-            &sent,
-            wrap_ttl,
-        )
-        .await?;
+        let held_by = self
+            .authorize_held(
+                token,
+                &path,
+                policy::Capability::for_operation(operation),
+                &sent,
+                wrap_ttl,
+            )
+            .await?;
+        let policy_cleared = approved.is_some_and(|r| r.policy_cleared);
+        if let Some(held_by) = held_by.filter(|_| !policy_cleared) {
+            if break_glass {
+                return Err(Error::invalid(
+                    "break_glass bypasses a role's approval tier, not a policy's control_group",
+                ));
+            }
+            let asked = approvals::Asked {
+                token,
+                path: &path,
+                operation,
+                data: &asked_data,
+                mount_path: &mount.entry.path,
+                role: "",
+                purpose: purpose.as_deref(),
+                ticket: ticket.as_deref(),
+                request_id: &request_id,
+                break_glass,
+                policy_cleared: false,
+            };
+            return self.hold_for_policy(asked, held_by).await;
+        }
         let mount_type = mount.backend.mount_type();
         let response = mount.backend.handle(backend_req).await?;
         let Some(response) = response else {
@@ -466,6 +489,7 @@ impl Core {
                         ticket: ticket.as_deref(),
                         request_id: &request_id,
                         break_glass,
+                        policy_cleared,
                     },
                 )
                 .await?;

@@ -13,6 +13,7 @@
 )]
 
 mod app;
+mod approval;
 mod audit;
 mod auth_limits;
 mod auth_methods;

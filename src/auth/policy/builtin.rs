@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn default_policy_text_parses() {
         let p = parse("default", DEFAULT_POLICY_HCL).unwrap();
-        assert_eq!(p.rules().len(), 10);
+        assert_eq!(p.rules().len(), 11);
         assert_eq!(default_policy(), p);
         assert_eq!(default_policy().name(), "default");
     }
@@ -143,6 +143,8 @@ mod tests {
         assert!(may(&acl, "sys/leases/lookup", Update));
         assert!(may(&acl, "sys/wrapping/wrap", Update));
         assert!(may(&acl, "sys/wrapping/lookup", Update));
+        assert!(may(&acl, "sys/control-group/request", Update));
+        assert!(!may(&acl, "sys/control-group/authorize", Update));
         assert!(may(&acl, "sys/wrapping/unwrap", Update));
     }
 

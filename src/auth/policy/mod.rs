@@ -38,6 +38,7 @@
 mod acl;
 mod builtin;
 mod capability;
+mod control_group;
 mod matcher;
 mod parse;
 mod permissions;
@@ -49,6 +50,7 @@ pub use builtin::{
     RESPONSE_WRAPPING_POLICY_HCL, RESPONSE_WRAPPING_POLICY_NAME,
 };
 pub use capability::{CapSet, Capability, UnknownCapability};
+pub use control_group::{ControlFactor, ControlGroup};
 pub use parse::{parse, PolicyError};
 pub use permissions::{ParameterValues, Permissions};
 pub use sudo::{requires_sudo, SUDO_PATHS};

@@ -59,7 +59,7 @@ fn at(line: &Option<usize>) -> String {
 }
 
 /// Keys a `path` rule may hold.
-const RULE_KEYS: [&str; 8] = [
+const RULE_KEYS: [&str; 9] = [
     "capabilities",
     "policy",
     "allowed_parameters",
@@ -68,6 +68,7 @@ const RULE_KEYS: [&str; 8] = [
     "min_wrapping_ttl",
     "max_wrapping_ttl",
     "comment",
+    "control_group",
 ];
 
 /// Parse policy `text` (HCL, JSON, or either base64-encoded) into a policy called `name`.
@@ -183,6 +184,29 @@ fn body_to_map(body: &Body) -> Result<Map<String, Value>, String> {
                 block.ident.as_str(),
                 Value::Object(body_to_map(&block.body)?),
             ),
+            // `factor "name" { ... }` (a control group's): kept as `factor: {name: {...}}`.
+            Structure::Block(block) if block.ident.as_str() == "factor" => {
+                let [label] = block.labels.as_slice() else {
+                    return Err("a factor block takes exactly one label, its name".to_owned());
+                };
+                let label = match label {
+                    BlockLabel::String(s) => s.as_str(),
+                    BlockLabel::Ident(i) => i.as_str(),
+                };
+                let factors = map
+                    .entry("factor")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                let Value::Object(factors) = factors else {
+                    return Err("\"factor\" is set more than once".to_owned());
+                };
+                if factors
+                    .insert(label.to_owned(), Value::Object(body_to_map(&block.body)?))
+                    .is_some()
+                {
+                    return Err(format!("factor {label:?} is set more than once"));
+                }
+                continue;
+            }
             Structure::Block(block) => {
                 return Err(format!(
                     "unexpected labelled block {:?} inside a path rule",
@@ -308,7 +332,7 @@ fn rule_from_fields(path: &str, fields: &Map<String, Value>) -> Result<PathRule,
     for key in fields.keys() {
         match key.as_str() {
             k if RULE_KEYS.contains(&k) => {}
-            "mfa_methods" | "control_group" => {
+            "mfa_methods" => {
                 return Err(format!(
                     "{key:?} (a Vault Enterprise restriction) is not supported by leasehold; \
                      remove it rather than have it silently ignored"
@@ -346,6 +370,10 @@ fn rule_from_fields(path: &str, fields: &Map<String, Value>) -> Result<PathRule,
         },
         min_wrapping_ttl: wrapping_ttl(fields, "min_wrapping_ttl")?,
         max_wrapping_ttl: wrapping_ttl(fields, "max_wrapping_ttl")?,
+        control_group: fields
+            .get("control_group")
+            .map(|v| super::control_group::ControlGroup::parse(v, capabilities))
+            .transpose()?,
     };
     if let (Some(min), Some(max)) = (constraints.min_wrapping_ttl, constraints.max_wrapping_ttl) {
         if max < min {

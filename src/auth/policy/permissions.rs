@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::capability::{CapSet, Capability};
+use super::control_group::ControlGroup;
 
 /// Parameter name → values allowed (or denied). An empty list means "any value".
 pub type ParameterValues = BTreeMap<String, Vec<Value>>;
@@ -29,6 +30,7 @@ pub struct Permissions {
     required_parameters: Vec<String>,
     min_wrapping_ttl: Option<Duration>,
     max_wrapping_ttl: Option<Duration>,
+    control_group: Option<ControlGroup>,
 }
 
 /// The parameter and wrapping constraints of a rule, as parsed (keys already lowercased).
@@ -39,6 +41,7 @@ pub(super) struct Constraints {
     pub(super) required_parameters: Vec<String>,
     pub(super) min_wrapping_ttl: Option<Duration>,
     pub(super) max_wrapping_ttl: Option<Duration>,
+    pub(super) control_group: Option<ControlGroup>,
 }
 
 impl Permissions {
@@ -53,6 +56,7 @@ impl Permissions {
             required_parameters,
             min_wrapping_ttl,
             max_wrapping_ttl,
+            control_group,
         } = constraints;
         Permissions {
             capabilities,
@@ -61,6 +65,7 @@ impl Permissions {
             required_parameters,
             min_wrapping_ttl,
             max_wrapping_ttl,
+            control_group,
         }
     }
 
@@ -101,6 +106,11 @@ impl Permissions {
     /// `max_wrapping_ttl`, if set and non-zero.
     pub fn max_wrapping_ttl(&self) -> Option<Duration> {
         self.max_wrapping_ttl
+    }
+
+    /// The rule's control group: requests it allows are held for approval.
+    pub fn control_group(&self) -> Option<&ControlGroup> {
+        self.control_group.as_ref()
     }
 
     /// True if the rule only admits response-wrapped requests.
@@ -146,6 +156,11 @@ impl Permissions {
         }
         self.min_wrapping_ttl = smaller(self.min_wrapping_ttl, other.min_wrapping_ttl);
         self.max_wrapping_ttl = smaller(self.max_wrapping_ttl, other.max_wrapping_ttl);
+        match (&mut self.control_group, &other.control_group) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.control_group = Some(theirs.clone()),
+            _ => {}
+        }
     }
 
     /// True if a request needing `needed` and carrying `fields` satisfies the parameter

@@ -108,28 +108,27 @@ impl Core {
             purpose_header: None,
             wrap_ttl: None,
         };
-        let (mount, below) = self
-            .mounts
-            .route(&request.path)
-            .ok_or_else(|| Error::NoRoute(request.path.clone()))?;
-        let result = self
+        let routed = match request.path.strip_prefix("auth/") {
+            Some(rest) => self.auth_mounts.route(rest),
+            None => self.mounts.route(&request.path),
+        };
+        let (mount, below) = routed.ok_or_else(|| Error::NoRoute(request.path.clone()))?;
+        let answer = match self
             .handle_backend(replay, &requester, mount, below, Some(&request))
-            .await;
-        let env = match result {
-            Ok(ApiResponse::Ok(env)) if !env.lease_id.is_empty() => env,
-            Ok(_) => {
-                self.fail_collection(&request, "the engine issued no credential")
-                    .await;
-                return Err(Error::Internal(format!(
-                    "control group request {accessor}: the engine issued no credential"
-                )));
-            }
+            .await
+        {
+            Ok(answer) => answer,
             Err(e) => {
                 self.fail_collection(&request, &e.to_string()).await;
                 return Err(e);
             }
         };
-        let lease_id = env.lease_id.clone();
+        // What the request ended in: a lease; or none, for a request a policy held that
+        // issues nothing, or one the role's tier holds again (its own request takes over).
+        let lease_id = match &answer {
+            ApiResponse::Ok(env) => env.lease_id.clone(),
+            _ => String::new(),
+        };
         let collected = self
             .approvals
             .update(accessor, |r| {
@@ -141,18 +140,20 @@ impl Core {
                 }
                 r.state = RequestState::Collected;
                 r.collected_at = Some(now);
-                r.lease_id = Some(lease_id.clone());
+                r.lease_id = Some(lease_id.clone()).filter(|l| !l.is_empty());
                 Ok(true)
             })
             .await;
         if let Err(e) = collected {
-            let _ = self.leases.revoke(&lease_id, true).await;
+            if !lease_id.is_empty() {
+                let _ = self.leases.revoke(&lease_id, true).await;
+            }
             return Err(e);
         }
         self.record_collected(&Subject::of(&request), &lease_id)
             .await?;
-        info!(approval.accessor = %accessor, lease_id = %lease_id, "control group request {accessor} collected as lease {lease_id}");
-        Ok(ApiResponse::Ok(env))
+        info!(approval.accessor = %accessor, lease_id = %lease_id, "control group request {accessor} collected");
+        Ok(answer)
     }
 
     /// The request was spent without a credential: it ends as expired, with the reason.

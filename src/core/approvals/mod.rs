@@ -51,6 +51,8 @@ pub struct Asked<'a> {
     pub request_id: &'a str,
     /// The requester asked to bypass approval.
     pub break_glass: bool,
+    /// A policy's control group already approved this request (it is being collected).
+    pub policy_cleared: bool,
 }
 
 impl Asked<'_> {
@@ -85,6 +87,9 @@ pub struct Cleared {
     /// Break-glass: the credential lives at most this long.
     pub ttl_cap: Option<Duration>,
 }
+
+/// The tier name a request held by a policy's `control_group` carries.
+pub const POLICY_TIER: &str = "policy";
 
 /// `<mount><role>`: the label of approval metrics.
 pub fn role_label(mount: &str, role: &str) -> String {
@@ -170,7 +175,7 @@ impl Core {
                 misses.join("; ")
             )));
         }
-        self.hold(&asked, tier_name, &tier, misses)
+        self.hold(&asked, tier_name, &tier, misses, false)
             .await
             .map(Gate::Held)
     }
@@ -214,6 +219,7 @@ impl Core {
         tier_name: &str,
         tier: &Tier,
         misses: Vec<String>,
+        by_policy: bool,
     ) -> Result<ApiResponse> {
         let config = self.approvals.config().await?;
         let mut ttl = tier.approval_ttl().min(self.mounts.system_ttls().max_ttl);
@@ -252,6 +258,8 @@ impl Core {
             approved_at: None,
             collected_at: None,
             lease_id: None,
+            by_policy,
+            policy_cleared: by_policy || asked.policy_cleared,
         };
         let stored = async {
             self.approvals.insert(&request).await?;
@@ -296,7 +304,9 @@ impl Core {
             events::fields([("lease_id", json!(lease_id))]),
         );
         if let Err(e) = self.audit.log(|_| entry.clone()).await {
-            let _ = self.leases.revoke(lease_id, true).await;
+            if !lease_id.is_empty() {
+                let _ = self.leases.revoke(lease_id, true).await;
+            }
             return Err(e);
         }
         Ok(())
@@ -357,28 +367,64 @@ impl Core {
             (_, Some(_)) if asked.break_glass => Err(Error::invalid(
                 "break_glass cannot be combined with collecting an approved request",
             )),
-            (Some(tier), Some(request)) if tier != request.tier_name => Err(Error::invalid(format!(
-                "role {:?} now requires approval tier {tier:?}, not {:?} under which this request was approved; ask again",
-                planned.role, request.tier_name
-            ))),
-            // Approved (a role that no longer needs approval still honours the approval).
-            (_, Some(_)) => Ok(Ok(None)),
+            (Some(tier), Some(request)) if !request.by_policy && tier != request.tier_name => {
+                Err(Error::invalid(format!(
+                    "role {:?} now requires approval tier {tier:?}, not {:?} under which this request was approved; ask again",
+                    planned.role, request.tier_name
+                )))
+            }
+            // Approved by the role's tier (a role that no longer needs approval still honours
+            // the approval), or by a policy's control group on a role without a tier.
+            (_, Some(request)) if !request.by_policy => Ok(Ok(None)),
+            (None, Some(_)) => Ok(Ok(None)),
+            // Approved by a policy's control group: the role's tier still has its say.
+            (Some(tier), Some(_)) => self.gate_and_cap(planned, asked, &tier).await,
             (None, None) if asked.break_glass => Err(Error::invalid(format!(
                 "break_glass: role {:?} does not require approval; ask without break_glass",
                 planned.role
             ))),
             (None, None) => Ok(Ok(None)),
-            (Some(tier), None) => match self.approval_gate(asked, &tier).await? {
-                Gate::Held(answer) => Ok(Err(answer)),
-                Gate::Cleared(cleared) => {
-                    if let Some(cap) = cleared.ttl_cap {
-                        let capped = |d: Duration| if d.is_zero() { cap } else { d.min(cap) };
-                        planned.ttl = capped(planned.ttl);
-                        planned.max_ttl = capped(planned.max_ttl);
-                    }
-                    Ok(Ok(Some(cleared)))
-                }
-            },
+            (Some(tier), None) => self.gate_and_cap(planned, asked, &tier).await,
         }
+    }
+
+    /// [`Core::approval_gate`], applying a break-glass TTL cap to `planned`.
+    async fn gate_and_cap(
+        &self,
+        planned: &mut leasehold_backend::PlannedSecret,
+        asked: Asked<'_>,
+        tier: &str,
+    ) -> Result<std::result::Result<Option<Cleared>, ApiResponse>> {
+        match self.approval_gate(asked, tier).await? {
+            Gate::Held(answer) => Ok(Err(answer)),
+            Gate::Cleared(cleared) => {
+                if let Some(cap) = cleared.ttl_cap {
+                    let capped = |d: Duration| if d.is_zero() { cap } else { d.min(cap) };
+                    planned.ttl = capped(planned.ttl);
+                    planned.max_ttl = capped(planned.max_ttl);
+                }
+                Ok(Ok(Some(cleared)))
+            }
+        }
+    }
+
+    /// Hold a request a policy's control group governs (before the engine sees it).
+    pub(crate) async fn hold_for_policy(
+        &self,
+        asked: Asked<'_>,
+        held_by: super::acl::HeldBy,
+    ) -> Result<ApiResponse> {
+        let tier = Tier {
+            approval_ttl_secs: held_by
+                .ttl
+                .unwrap_or(crate::approval::tier::DEFAULT_APPROVAL_TTL)
+                .as_secs(),
+            factors: held_by.factors,
+            auto_approve: Vec::new(),
+            break_glass: false,
+            break_glass_ttl_secs: 0,
+        };
+        self.hold(&asked, POLICY_TIER, &tier, Vec::new(), true)
+            .await
     }
 }
