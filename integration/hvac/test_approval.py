@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import hvac
 import pytest
+import requests
 
 from harness import CREATION_STATEMENTS, unique, wait_until
 
@@ -65,10 +66,14 @@ def reader_hcl(role):
     return f'path "database/creds/{role}" {{ capabilities = ["read"] }}'
 
 
-def token_client(client, server, *policies):
-    """A new token (a child of root) holding `policies` (and `default`), as an hvac client."""
+def token_client(client, server, *policies, purpose=None):
+    """A new token (a child of root) holding `policies` (and `default`), as an hvac client;
+    with `purpose`, every request it makes says why in the `X-Leasehold-Purpose` header."""
     token = client.auth.token.create(policies=list(policies), ttl="1h")["auth"]["client_token"]
-    return hvac.Client(url=server.addr, token=token)
+    session = requests.Session()
+    if purpose:
+        session.headers["X-Leasehold-Purpose"] = purpose
+    return hvac.Client(url=server.addr, token=token, session=session)
 
 
 def login_roles(pg):
@@ -166,7 +171,8 @@ def test_two_approvers_then_collection_issues_a_login_that_revocation_removes(
                       factors=[{"name": "dba", "approvals": 2, "policies": [approver_policy]}])
     role = held_role(client, pg_connection, tier, default_ttl="30m")
     # The requester also holds the approver policy: the only thing stopping it is being the requester.
-    requester = token_client(client, server, policy(client, reader_hcl(role)), approver_policy)
+    requester = token_client(client, server, policy(client, reader_hcl(role)), approver_policy,
+                             purpose="add index on orders")
     first = token_client(client, server, approver_policy)
     second = token_client(client, server, approver_policy)
     pending_before = metric(server, "leasehold_approval_requests_pending")
@@ -199,6 +205,7 @@ def test_two_approvers_then_collection_issues_a_login_that_revocation_removes(
     state = poll(requester, accessor)
     assert state["approved"] is False and state["state"] == "pending"
     assert state["request_path"] == f"database/creds/{role}"
+    assert state["purpose"] == "add index on orders"
 
     # Approvers see it; the requester's own approval is refused.
     listed = first.adapter.list("/v1/sys/control-group/requests", params={"approvable": "true"})
@@ -385,6 +392,43 @@ def test_an_unapproved_request_expires(client, server, pg, pg_connection, audit)
         hvac.Client(url=server.addr, token=info["token"]).sys.unwrap()
 
 
+def test_the_same_workload_and_a_child_token_cannot_approve(client, server, pg_connection):
+    approver_policy = policy(client, APPROVER_HCL)
+    tier = write_tier(client, factors=[{"name": "dba", "approvals": 1, "policies": [approver_policy]}])
+    role = held_role(client, pg_connection, tier)
+    reader = policy(client, reader_hcl(role))
+    creator = policy(client, 'path "auth/token/create" { capabilities = ["update"] }')
+    mount = unique("approle")
+    client.sys.enable_auth_method("approle", path=mount)
+    try:
+        client.auth.approle.create_or_update_approle(
+            "ci", token_policies=[reader, approver_policy, creator], token_ttl="10m", mount_point=mount)
+        role_id = client.auth.approle.read_role_id("ci", mount_point=mount)["data"]["role_id"]
+
+        def login():
+            secret_id = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
+            c = hvac.Client(url=server.addr)
+            c.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
+            return c
+
+        asking, same_workload = login(), login()
+        assert asking.token != same_workload.token
+        info = assert_held(asking.secrets.database.generate_credentials(role), role)
+        child_token = asking.auth.token.create(policies=[approver_policy], ttl="5m")["auth"]["client_token"]
+        child = hvac.Client(url=server.addr, token=child_token)
+        for c in (asking, same_workload, child):
+            with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
+                authorize(c, info["accessor"])
+            assert "requester" in str(refused.value)
+            with pytest.raises(hvac.exceptions.InvalidRequest):
+                deny(c, info["accessor"])
+        assert poll(asking, info["accessor"])["state"] == "pending"
+        # Someone else holding the policy can.
+        assert authorize(token_client(client, server, approver_policy), info["accessor"])["approved"] is True
+    finally:
+        client.sys.disable_auth_method(mount)
+
+
 class Receiver:
     """A webhook receiver on a free port: keeps each POST's headers and raw body."""
 
@@ -419,7 +463,7 @@ class Receiver:
         self.httpd.server_close()
 
 
-def test_the_webhook_gets_signed_requested_and_approved_events(client, server, pg_connection):
+def test_the_webhook_gets_signed_requested_and_approved_events(client, server, pg, pg_connection):
     receiver = Receiver()
     try:
         client.write_data("sys/config/control-group",
@@ -451,6 +495,14 @@ def test_the_webhook_gets_signed_requested_and_approved_events(client, server, p
         # A body signed with another key does not verify.
         forged = "sha256=" + hmac.new(b"another-secret-of-16b", body, hashlib.sha256).hexdigest()
         assert not hmac.compare_digest(headers["x-leasehold-signature"], forged)
+
+        # Collected with the token in the body; the lease is the requester's, so revoking the
+        # requester's token destroys the account.
+        creds = requester.sys.unwrap(info["token"])
+        assert creds["lease_id"].startswith(f"database/creds/{role}/")
+        assert pg.can_login(creds["data"]["username"], creds["data"]["password"])
+        client.auth.token.revoke(requester.token)
+        assert not pg.role_exists(creds["data"]["username"])
     finally:
         client.delete("sys/config/control-group")
         receiver.stop()
