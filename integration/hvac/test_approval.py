@@ -164,6 +164,33 @@ def audit(server, tmp_path_factory):
 # ---- the scenarios -------------------------------------------------------------------------------
 
 
+def test_tiers_read_back_are_listed_and_refuse_unknown_fields(client):
+    tier = write_tier(client, approval_ttl="30m", break_glass=True, break_glass_ttl="15m",
+                      factors=[{"name": "dba", "approvals": 2, "policies": ["dba-approver"]}],
+                      auto_approve=[{"name": "ci", "workloads": ["auth/approle/role/ci"],
+                                     "ticket_pattern": "^CHG-[0-9]+$"}])
+    data = client.read(f"sys/approval/tiers/{tier}")["data"]
+    assert data["approval_ttl"] == 1800 and data["break_glass_ttl"] == 900
+    assert data["break_glass"] is True
+    assert data["factors"] == [{"name": "dba", "approvals": 2, "policies": ["dba-approver"]}]
+    assert data["auto_approve"][0]["ticket_pattern"] == "^CHG-[0-9]+$"
+    assert tier in client.list("sys/approval/tiers")["data"]["keys"]
+
+    # A misspelt field would leave a tier easier to pass than meant: refused, naming it.
+    with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
+        client.write_data(f"sys/approval/tiers/{unique('tier')}",
+                          data={"factors": [{"policies": ["dba-approver"]}], "aprovals": 2})
+    assert "aprovals" in str(refused.value)
+    # A rule with no condition, and root as approver, are refused.
+    for bad in ({"auto_approve": [{"name": "everyone"}]},
+                {"factors": [{"policies": ["root"]}]}):
+        with pytest.raises(hvac.exceptions.InvalidRequest):
+            client.write_data(f"sys/approval/tiers/{unique('tier')}", data=bad)
+
+    client.delete(f"sys/approval/tiers/{tier}")
+    assert client.read(f"sys/approval/tiers/{tier}") is None
+
+
 def test_two_approvers_then_collection_issues_a_login_that_revocation_removes(
         client, server, pg, pg_connection, audit):
     approver_policy = policy(client, APPROVER_HCL)
@@ -210,6 +237,9 @@ def test_two_approvers_then_collection_issues_a_login_that_revocation_removes(
     # Approvers see it; the requester's own approval is refused.
     listed = first.adapter.list("/v1/sys/control-group/requests", params={"approvable": "true"})
     assert accessor in listed["data"]["keys"]
+    by_role = first.adapter.list("/v1/sys/control-group/requests", params={"role": role})["data"]
+    assert by_role["keys"] == [accessor]
+    assert by_role["key_info"][accessor]["state"] == "pending"
     with pytest.raises(hvac.exceptions.InvalidRequest) as own:
         authorize(requester, accessor)
     assert "requester" in str(own.value)
@@ -247,6 +277,7 @@ def test_two_approvers_then_collection_issues_a_login_that_revocation_removes(
     assert metric(server, "leasehold_approval_decisions_total",
                   {"outcome": "approved"}) == approved_before + 1
     assert metric(server, "leasehold_approval_requests_pending") == pending_before
+    assert metric(server, "leasehold_approval_latency_seconds_count", {"role": f"database/{role}"}) == 1
 
     client.sys.revoke_lease(lease_id)
     assert not pg.role_exists(username)
@@ -310,6 +341,7 @@ def test_an_auto_approval_rule_issues_at_once_and_a_miss_is_held(
         secret_id = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
         ci = hvac.Client(url=server.addr)
         ci.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=mount)
+        auto_before = metric(server, "leasehold_approval_decisions_total", {"outcome": "auto_approved"})
 
         # Hit: the CI workload with a change ticket gets a working login at once.
         resp = creds_with(ci, role, ticket="CHG-1234", purpose="nightly migration")
@@ -321,6 +353,8 @@ def test_an_auto_approval_rule_issues_at_once_and_a_miss_is_held(
         assert rule["rule"] == "ci-with-change"
         assert rule["request"]["requester"]["workload"] == workload
         assert audit.wait_for("collected", request_id=resp["request_id"])["lease_id"] == resp["lease_id"]
+        assert metric(server, "leasehold_approval_decisions_total",
+                      {"outcome": "auto_approved"}) == auto_before + 1
 
         # Misses: a ticket outside the pattern, no ticket, or another requester with a good ticket.
         before = login_roles(pg)
@@ -379,6 +413,7 @@ def test_an_unapproved_request_expires(client, server, pg, pg_connection, audit)
     role = held_role(client, pg_connection, tier)
     requester = token_client(client, server, policy(client, reader_hcl(role)))
     approver = token_client(client, server, approver_policy)
+    expired_before = metric(server, "leasehold_approval_decisions_total", {"outcome": "expired"})
 
     info = assert_held(requester.secrets.database.generate_credentials(role), role)
     assert info["ttl"] == 2
@@ -386,6 +421,8 @@ def test_an_unapproved_request_expires(client, server, pg, pg_connection, audit)
                "the request expires")
     entry = audit.wait_for("expired", accessor=info["accessor"])
     assert entry["reason"] == "not approved in time"
+    assert metric(server, "leasehold_approval_decisions_total",
+                  {"outcome": "expired"}) == expired_before + 1
     with pytest.raises(hvac.exceptions.InvalidRequest):
         authorize(approver, info["accessor"])
     with pytest.raises(hvac.exceptions.InvalidRequest):
@@ -429,6 +466,21 @@ def test_the_same_workload_and_a_child_token_cannot_approve(client, server, pg_c
         client.sys.disable_auth_method(mount)
 
 
+def test_the_configured_max_ttl_caps_every_wait(client, server, pg_connection):
+    approver_policy = policy(client, APPROVER_HCL)
+    tier = write_tier(client, approval_ttl="1h",
+                      factors=[{"name": "dba", "approvals": 1, "policies": [approver_policy]}])
+    role = held_role(client, pg_connection, tier)
+    requester = token_client(client, server, policy(client, reader_hcl(role)))
+    try:
+        client.write_data("sys/config/control-group", data={"max_ttl": "5m"})
+        assert client.read("sys/config/control-group")["data"]["max_ttl"] == 300
+        assert assert_held(requester.secrets.database.generate_credentials(role), role)["ttl"] == 300
+    finally:
+        client.delete("sys/config/control-group")
+    assert assert_held(requester.secrets.database.generate_credentials(role), role)["ttl"] == 3600
+
+
 class Receiver:
     """A webhook receiver on a free port: keeps each POST's headers and raw body."""
 
@@ -451,10 +503,12 @@ class Receiver:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def event(self, name, accessor):
+    def event(self, name, **request_fields):
+        """The first delivery of event `name` whose entry's `request` has these fields."""
         for headers, body in list(self.got):
             doc = json.loads(body)
-            if doc["event"] == name and doc["data"]["request"]["accessor"] == accessor:
+            request = doc["data"]["request"]
+            if doc["event"] == name and all(request.get(k) == v for k, v in request_fields.items()):
                 return headers, body, doc
         return None
 
@@ -463,7 +517,13 @@ class Receiver:
         self.httpd.server_close()
 
 
-def test_the_webhook_gets_signed_requested_and_approved_events(client, server, pg, pg_connection):
+def signed(headers, body):
+    """Whether `body` carries the signature our shared secret makes over those exact bytes."""
+    expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(headers["x-leasehold-signature"], expected)
+
+
+def test_the_webhook_gets_signed_events(client, server, pg, pg_connection):
     receiver = Receiver()
     try:
         client.write_data("sys/config/control-group",
@@ -478,20 +538,23 @@ def test_the_webhook_gets_signed_requested_and_approved_events(client, server, p
         requester = token_client(client, server, policy(client, reader_hcl(role)))
         info = assert_held(creds_with(requester, role, purpose="schema change", ticket="CHG-9"), role)
 
-        headers, body, doc = wait_until(lambda: receiver.event("approval.requested", info["accessor"]),
-                                        15, "the webhook receives approval.requested")
-        expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(headers["x-leasehold-signature"], expected)
+        headers, body, doc = wait_until(
+            lambda: receiver.event("approval.requested", accessor=info["accessor"]),
+            15, "the webhook receives approval.requested")
+        assert signed(headers, body)
         assert headers["content-type"].startswith("application/json")
+        assert headers["x-leasehold-event"] == "approval.requested"
+        assert doc["event"] == "approval.requested" and doc["delivery_id"] and doc["time"]
+        assert doc["data"]["type"] == "approval" and doc["data"]["event"] == "requested"
         assert doc["data"]["request"]["role"] == role
         assert doc["data"]["request"]["purpose"] == "schema change"
         assert doc["data"]["request"]["ticket"] == "CHG-9"
 
         authorize(token_client(client, server, approver_policy), info["accessor"])
-        headers, body, _ = wait_until(lambda: receiver.event("approval.approved", info["accessor"]),
-                                      15, "the webhook receives approval.approved")
-        expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(headers["x-leasehold-signature"], expected)
+        headers, body, _ = wait_until(
+            lambda: receiver.event("approval.approved", accessor=info["accessor"]),
+            15, "the webhook receives approval.approved")
+        assert signed(headers, body)
         # A body signed with another key does not verify.
         forged = "sha256=" + hmac.new(b"another-secret-of-16b", body, hashlib.sha256).hexdigest()
         assert not hmac.compare_digest(headers["x-leasehold-signature"], forged)
@@ -503,6 +566,24 @@ def test_the_webhook_gets_signed_requested_and_approved_events(client, server, p
         assert pg.can_login(creds["data"]["username"], creds["data"]["password"])
         client.auth.token.revoke(requester.token)
         assert not pg.role_exists(creds["data"]["username"])
+
+        # A denial, and a break-glass issue, are announced too.
+        glass_tier = write_tier(client, factors=[{"name": "lead", "approvals": 1, "policies": [approver_policy]}],
+                                break_glass=True, break_glass_ttl="1m")
+        glass_role = held_role(client, pg_connection, glass_tier)
+        asker = token_client(client, server, policy(client, reader_hcl(glass_role)))
+        held = assert_held(asker.secrets.database.generate_credentials(glass_role), glass_role)
+        deny(token_client(client, server, approver_policy), held["accessor"])
+        headers, body, _ = wait_until(lambda: receiver.event("approval.denied", accessor=held["accessor"]),
+                                      15, "the webhook receives approval.denied")
+        assert signed(headers, body)
+        glass = creds_with(asker, glass_role, break_glass="true", purpose="incident")
+        headers, body, doc = wait_until(
+            lambda: receiver.event("approval.break_glass", request_id=glass["request_id"]),
+            15, "the webhook receives approval.break_glass")
+        assert signed(headers, body)
+        assert doc["data"]["ttl_cap_seconds"] == 60
+        client.sys.revoke_lease(glass["lease_id"])
     finally:
         client.delete("sys/config/control-group")
         receiver.stop()
