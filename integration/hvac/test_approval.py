@@ -283,6 +283,24 @@ def test_two_approvers_then_collection_issues_a_login_that_revocation_removes(
     assert not pg.role_exists(username)
 
 
+def test_a_revoked_requester_cannot_collect_an_approved_request(client, server, pg, pg_connection, audit):
+    approver_policy = policy(client, APPROVER_HCL)
+    tier = write_tier(client, factors=[{"name": "lead", "approvals": 1, "policies": [approver_policy]}])
+    role = held_role(client, pg_connection, tier)
+    requester = token_client(client, server, policy(client, reader_hcl(role)))
+    info = assert_held(requester.secrets.database.generate_credentials(role), role)
+    assert authorize(token_client(client, server, approver_policy), info["accessor"])["approved"] is True
+
+    before = login_roles(pg)
+    client.auth.token.revoke(requester.token)
+    with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
+        hvac.Client(url=server.addr, token=info["token"]).sys.unwrap()
+    assert "no longer valid" in str(refused.value)
+    assert login_roles(pg) == before
+    assert poll(client, info["accessor"])["state"] == "expired"
+    assert "collection failed" in audit.wait_for("expired", accessor=info["accessor"])["reason"]
+
+
 def test_a_denied_request_can_never_be_collected(client, server, pg, pg_connection, audit):
     approver_policy = policy(client, APPROVER_HCL)
     tier = write_tier(client, factors=[{"name": "lead", "approvals": 1, "policies": [approver_policy]}])
@@ -531,6 +549,7 @@ def test_the_webhook_gets_signed_events(client, server, pg, pg_connection):
         config = client.read("sys/config/control-group")["data"]
         assert config["notify_url"] == receiver.url
         assert WEBHOOK_SECRET not in json.dumps(config)
+        assert config["notify_secret_set"] is True
 
         approver_policy = policy(client, APPROVER_HCL)
         tier = write_tier(client, factors=[{"name": "lead", "approvals": 1, "policies": [approver_policy]}])
