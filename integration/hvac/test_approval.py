@@ -587,8 +587,9 @@ def test_the_webhook_gets_signed_events(client, server, pg, pg_connection):
         assert not pg.role_exists(creds["data"]["username"])
 
         # A denial, and a break-glass issue, are announced too.
-        glass_tier = write_tier(client, factors=[{"name": "lead", "approvals": 1, "policies": [approver_policy]}],
-                                break_glass=True, break_glass_ttl="1m")
+        glass_tier = write_tier(
+            client, factors=[{"name": "lead", "approvals": 1, "policies": [approver_policy]}],
+            break_glass=True, break_glass_ttl="1m")
         glass_role = held_role(client, pg_connection, glass_tier)
         asker = token_client(client, server, policy(client, reader_hcl(glass_role)))
         held = assert_held(asker.secrets.database.generate_credentials(glass_role), glass_role)
