@@ -216,7 +216,7 @@ impl Approvals {
                 out.push(r);
             }
         }
-        out.sort_by(|a, b| a.created.cmp(&b.created));
+        out.sort_by_key(|r| r.created);
         Ok(out)
     }
 }

@@ -226,7 +226,15 @@ pub fn first_holding<'r>(
 }
 
 fn day_name(d: Weekday) -> &'static str {
-    DAYS[d.num_days_from_monday() as usize]
+    match d {
+        Weekday::Mon => "mon",
+        Weekday::Tue => "tue",
+        Weekday::Wed => "wed",
+        Weekday::Thu => "thu",
+        Weekday::Fri => "fri",
+        Weekday::Sat => "sat",
+        Weekday::Sun => "sun",
+    }
 }
 
 fn parse_hours(s: &str) -> Result<(u16, u16), String> {

@@ -76,7 +76,7 @@ impl Tier {
         if let Some(unknown) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(format!(
                 "unknown field {unknown:?} (expected one of {})",
-                KNOWN[1..].join(", ")
+                KNOWN.iter().skip(1).copied().collect::<Vec<_>>().join(", ")
             ));
         }
         let mut tier = current.unwrap_or(Tier {
@@ -112,9 +112,9 @@ impl Tier {
                     AutoRule::parse(rule).map_err(|e| format!("auto_approve[{i}]: {e}"))
                 })
                 .collect::<Result<_, _>>()?;
-            let mut names: Vec<&str> = tier.auto_approve.iter().map(|r| r.name.as_str()).collect();
-            names.sort_unstable();
-            if names.windows(2).any(|w| w[0] == w[1]) {
+            let names: std::collections::BTreeSet<&str> =
+                tier.auto_approve.iter().map(|r| r.name.as_str()).collect();
+            if names.len() != tier.auto_approve.len() {
                 return Err("auto_approve: rule names must be distinct".into());
             }
         }

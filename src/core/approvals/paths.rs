@@ -88,6 +88,18 @@ async fn decide(
     let ancestors = core.ancestors(token).await?;
     let refuse = |e: crate::approval::request::Refusal| Error::invalid(e.to_string());
     let factors = current.may_decide(token, &ancestors, now).map_err(refuse)?;
+    let me = Party::of(token).identity();
+    if approve
+        && current
+            .approvals
+            .iter()
+            .any(|a| a.approver.identity() == me)
+    {
+        // This approver approved already: nothing changes, so nothing new goes on the record.
+        let mut data = Map::new();
+        data.insert("approved".into(), json!(false));
+        return Ok(ApiResponse::data("system", data));
+    }
     // On the record before it takes effect.
     let completes = approve && {
         let mut preview = current.clone();
