@@ -121,25 +121,25 @@ fn two_approvers() -> Value {
 
 #[tokio::test]
 async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected() {
-    let (app, pg) = setup("migrate", "human", two_approvers()).await;
+    let (app, pg) = setup("cgmig", "human", two_approvers()).await;
     // The requester also holds the approver policy: it still cannot approve its own request.
     let (req_tok, req_acc) = token(&app, &["requester", "approver"], None).await;
     let (s, v) = ask(
         &app,
-        "migrate",
+        "cgmig",
         &req_tok,
         json!({"purpose": "migration 42", "ticket": "CHG-42"}),
     )
     .await;
     let (wrapping, accessor) = held(s, &v);
     assert!(
-        pg.roles_for("migrate").await.is_empty(),
+        pg.roles_for("cgmig").await.is_empty(),
         "a held request created a role"
     );
     let pending = state(&app, &accessor).await;
     assert_eq!(pending["state"], "pending");
     assert_eq!(pending["approved"], false);
-    assert_eq!(pending["request_path"], "database/creds/migrate");
+    assert_eq!(pending["request_path"], "database/creds/cgmig");
     assert_eq!(pending["purpose"], "migration 42");
     assert_eq!(pending["request_entity"]["id"], req_acc);
 
@@ -217,7 +217,7 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
         (200, &json!(false)),
         "{v}"
     );
-    assert!(pg.roles_for("migrate").await.is_empty());
+    assert!(pg.roles_for("cgmig").await.is_empty());
     let (s, v) = decide(&app, &a2, "authorize", &accessor).await;
     assert_eq!(
         (s.as_u16(), &v["data"]["approved"]),
@@ -225,7 +225,7 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
         "{v}"
     );
     // Approved, still not collected: still nothing on the target.
-    assert!(pg.roles_for("migrate").await.is_empty());
+    assert!(pg.roles_for("cgmig").await.is_empty());
     let approved = state(&app, &accessor).await;
     assert_eq!(approved["state"], "approved");
     assert_eq!(approved["authorizations"].as_array().unwrap().len(), 2);
@@ -237,10 +237,7 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
     let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
     assert_eq!(s, 200, "{v}");
     let lease_id = v["lease_id"].as_str().unwrap().to_owned();
-    assert!(
-        lease_id.starts_with("database/creds/migrate/"),
-        "{lease_id}"
-    );
+    assert!(lease_id.starts_with("database/creds/cgmig/"), "{lease_id}");
     let user = v["data"]["username"].as_str().unwrap().to_owned();
     let password = v["data"]["password"].as_str().unwrap().to_owned();
     assert!(pg.can_login(&user, &password).await);
@@ -272,7 +269,7 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
 #[tokio::test]
 async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
     let (app, pg) = setup(
-        "guarded",
+        "cgguard",
         "quick",
         json!({"factors": [{"policies": ["approver"]}], "approval_ttl": "2s"}),
     )
@@ -281,7 +278,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
     let (approver, _) = token(&app, &["approver"], None).await;
 
     // Denied.
-    let (s, v) = ask(&app, "guarded", &req_tok, json!({})).await;
+    let (s, v) = ask(&app, "cgguard", &req_tok, json!({})).await;
     let (wrapping, accessor) = held(s, &v);
     let (s, v) = decide(&app, &approver, "deny", &accessor).await;
     assert_eq!(
@@ -296,7 +293,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
     assert_eq!(s, 400, "a denied request was approved");
 
     // Expired: nobody approved within approval_ttl.
-    let (s, v) = ask(&app, "guarded", &req_tok, json!({})).await;
+    let (s, v) = ask(&app, "cgguard", &req_tok, json!({})).await;
     let (wrapping, accessor) = held(s, &v);
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_eq!(state(&app, &accessor).await["state"], "expired");
@@ -306,7 +303,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
     assert_eq!(s, 400);
 
     // Approved, but the requester's token is gone: its request cannot be collected by anyone.
-    let (s, v) = ask(&app, "guarded", &req_tok, json!({})).await;
+    let (s, v) = ask(&app, "cgguard", &req_tok, json!({})).await;
     let (wrapping, accessor) = held(s, &v);
     let (s, v) = decide(&app, &approver, "authorize", &accessor).await;
     assert_eq!(
@@ -330,7 +327,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
         "{v}"
     );
     assert!(
-        pg.roles_for("guarded").await.is_empty(),
+        pg.roles_for("cgguard").await.is_empty(),
         "a role was created"
     );
 }
@@ -338,7 +335,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
 #[tokio::test]
 async fn an_auto_approval_rule_issues_at_once_and_a_miss_waits() {
     let (app, pg) = setup(
-        "reader",
+        "cgread",
         "low",
         json!({
             "factors": [{"policies": ["approver"]}],
@@ -347,7 +344,7 @@ async fn an_auto_approval_rule_issues_at_once_and_a_miss_waits() {
     )
     .await;
     let (req_tok, _) = token(&app, &["requester"], None).await;
-    let (s, v) = ask(&app, "reader", &req_tok, json!({"ticket": "CHG-7"})).await;
+    let (s, v) = ask(&app, "cgread", &req_tok, json!({"ticket": "CHG-7"})).await;
     assert_eq!(s, 200, "{v}");
     let user = v["data"]["username"].as_str().unwrap();
     assert!(
@@ -355,18 +352,18 @@ async fn an_auto_approval_rule_issues_at_once_and_a_miss_waits() {
             .await
     );
     // A ticket that does not match: held.
-    let (s, v) = ask(&app, "reader", &req_tok, json!({"ticket": "whenever"})).await;
+    let (s, v) = ask(&app, "cgread", &req_tok, json!({"ticket": "whenever"})).await;
     held(s, &v);
     // The rule's live-lease condition: the second matches, the third finds two live leases.
-    let (s, v) = ask(&app, "reader", &req_tok, json!({"ticket": "CHG-8"})).await;
+    let (s, v) = ask(&app, "cgread", &req_tok, json!({"ticket": "CHG-8"})).await;
     assert_eq!(s, 200, "{v}");
     assert!(v["lease_id"]
         .as_str()
         .unwrap()
-        .starts_with("database/creds/reader/"));
-    let (s, v) = ask(&app, "reader", &req_tok, json!({"ticket": "CHG-9"})).await;
+        .starts_with("database/creds/cgread/"));
+    let (s, v) = ask(&app, "cgread", &req_tok, json!({"ticket": "CHG-9"})).await;
     held(s, &v);
-    assert_eq!(pg.roles_for("reader").await.len(), 2);
+    assert_eq!(pg.roles_for("cgread").await.len(), 2);
 
     // A rules-only tier whose rules miss refuses outright, naming why.
     app.ok(
@@ -374,7 +371,7 @@ async fn an_auto_approval_rule_issues_at_once_and_a_miss_waits() {
         json!({"factors": [], "auto_approve": [{"name": "night", "hours": "00:00-00:01"}]}),
     )
     .await;
-    let (s, v) = ask(&app, "reader", &req_tok, json!({})).await;
+    let (s, v) = ask(&app, "cgread", &req_tok, json!({})).await;
     // 00:00-00:01 UTC is a minute a day; the test would have to run then to see it hold.
     if s == 400 {
         assert!(
@@ -387,7 +384,7 @@ async fn an_auto_approval_rule_issues_at_once_and_a_miss_waits() {
 #[tokio::test]
 async fn break_glass_is_short_loud_and_needs_a_purpose() {
     let (app, pg) = setup(
-        "admin",
+        "cgglass",
         "emergency",
         json!({"factors": [{"policies": ["approver"], "approvals": 2}], "break_glass": true, "break_glass_ttl": "30s"}),
     )
@@ -401,22 +398,22 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
         .await;
     assert_eq!(s, 204, "{v}");
     let (req_tok, _) = token(&app, &["requester"], None).await;
-    let (s, v) = ask(&app, "admin", &req_tok, json!({"break_glass": true})).await;
+    let (s, v) = ask(&app, "cgglass", &req_tok, json!({"break_glass": true})).await;
     assert_eq!(s, 400, "{v}");
     assert!(v["errors"][0].as_str().unwrap().contains("purpose"), "{v}");
     let (s, v) = ask(
         &app,
-        "admin",
+        "cgglass",
         &req_tok,
         json!({"break_glass": "maybe", "purpose": "x"}),
     )
     .await;
     assert_eq!(s, 400, "{v}");
-    assert!(pg.roles_for("admin").await.is_empty());
+    assert!(pg.roles_for("cgglass").await.is_empty());
 
     let (s, v) = ask(
         &app,
-        "admin",
+        "cgglass",
         &req_tok,
         json!({"break_glass": true, "purpose": "db on fire, INC-9"}),
     )
@@ -476,13 +473,13 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
         .await
         .unwrap();
     assert!(
-        text.contains("leasehold_break_glass_total{role=\"database/admin\"} 1"),
+        text.contains("leasehold_break_glass_total{role=\"database/cgglass\"} 1"),
         "{text}"
     );
 
     // A role without a tier has no glass to break.
     let pg2 = &pg;
-    pg2.role(&app, "plain", "1h", "1h").await;
+    pg2.role(&app, "cgplain", "1h", "1h").await;
     let (s, v) = ask(
         &app,
         "plain",
@@ -495,19 +492,19 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
 
 #[tokio::test]
 async fn no_spelling_of_the_path_gets_around_the_tier() {
-    let (app, pg) = setup("locked", "human", two_approvers()).await;
+    let (app, pg) = setup("cglock", "human", two_approvers()).await;
     let (req_tok, _) = token(&app, &["requester"], None).await;
     for path in [
-        "database/creds/locked",
-        "database//creds/locked",
-        "database/creds/./locked",
-        "database/./creds//locked",
-        "database/creds/x/../locked",
-        "database/creds/%6cocked",
-        "database/creds/locked/",
-        "database/creds/locked?purpose=x",
-        "DATABASE/creds/locked",
-        "database/creds/LOCKED",
+        "database/creds/cglock",
+        "database//creds/cglock",
+        "database/creds/./cglock",
+        "database/./creds//cglock",
+        "database/creds/x/../cglock",
+        "database/creds/%63glock",
+        "database/creds/cglock/",
+        "database/creds/cglock?purpose=x",
+        "DATABASE/creds/cglock",
+        "database/creds/CGLOCK",
     ] {
         for method in ["GET", "POST", "PUT"] {
             let (s, v) = app.call_as(method, path, None, Some(&req_tok)).await;
@@ -518,25 +515,25 @@ async fn no_spelling_of_the_path_gets_around_the_tier() {
         }
     }
     // Root too is held: approval is the role's rule, not a permission.
-    let (s, v) = app.call("GET", "database/creds/locked", None).await;
+    let (s, v) = app.call("GET", "database/creds/cglock", None).await;
     held(s, &v);
     assert!(
-        pg.roles_for("locked").await.is_empty(),
+        pg.roles_for("cglock").await.is_empty(),
         "a spelling issued a role"
     );
     // A tier that does not exist fails closed.
     app.ok(
-        "database/roles/locked",
+        "database/roles/cglock",
         json!({"db_name": "pg", "approval_tier": "nosuch"}),
     )
     .await;
-    let (s, v) = app.call("GET", "database/creds/locked", None).await;
+    let (s, v) = app.call("GET", "database/creds/cglock", None).await;
     assert_eq!(s, 400, "{v}");
     assert!(
         v["errors"][0].as_str().unwrap().contains("does not exist"),
         "{v}"
     );
-    assert!(pg.roles_for("locked").await.is_empty());
+    assert!(pg.roles_for("cglock").await.is_empty());
 }
 
 /// A policy `name` granting `caps` on `path` under a control group of one approval by the
@@ -570,13 +567,13 @@ async fn a_policy_control_group_holds_any_request_below_a_mount() {
     let app = TestApp::spawn().await;
     let pg = PgTarget::new().await;
     pg.configure(&app, pg.cluster.port()).await;
-    pg.role(&app, "ctl", "1h", "1h").await;
+    pg.role(&app, "cgctl", "1h", "1h").await;
     app.ok(
         "sys/policies/acl/approver",
         json!({"policy": "path \"sys/control-group/*\" { capabilities = [\"update\"] }"}),
     )
     .await;
-    control_group_policy(&app, "held-creds", "database/creds/ctl", "\"read\"").await;
+    control_group_policy(&app, "held-creds", "database/creds/cgctl", "\"read\"").await;
     control_group_policy(
         &app,
         "held-roles",
@@ -589,9 +586,9 @@ async fn a_policy_control_group_holds_any_request_below_a_mount() {
     let (approver, _) = token(&app, &["approver"], None).await;
 
     // A credential: held, approved, collected.
-    let (s, v) = ask(&app, "ctl", &req_tok, json!({})).await;
+    let (s, v) = ask(&app, "cgctl", &req_tok, json!({})).await;
     let (wrapping, accessor) = held(s, &v);
-    assert!(pg.roles_for("ctl").await.is_empty());
+    assert!(pg.roles_for("cgctl").await.is_empty());
     assert_eq!(state(&app, &accessor).await["tier"], "policy");
     let (s, v) = decide(&app, &approver, "authorize", &accessor).await;
     assert_eq!(
@@ -632,7 +629,7 @@ async fn a_policy_control_group_holds_any_request_below_a_mount() {
         .call_as(
             "POST",
             "sys/leases/lookup",
-            Some(json!({"lease_id": "database/creds/ctl/x"})),
+            Some(json!({"lease_id": "database/creds/cgctl/x"})),
             Some(&req_tok),
         )
         .await;
@@ -646,15 +643,15 @@ async fn a_policy_control_group_holds_any_request_below_a_mount() {
 #[tokio::test]
 async fn a_policy_control_group_and_a_role_tier_both_have_their_say() {
     let (app, pg) = setup(
-        "both",
+        "cgboth",
         "human",
         json!({"factors": [{"policies": ["approver"]}]}),
     )
     .await;
-    control_group_policy(&app, "held-creds", "database/creds/both", "\"read\"").await;
+    control_group_policy(&app, "held-creds", "database/creds/cgboth", "\"read\"").await;
     let (req_tok, _) = token(&app, &["held-creds"], None).await;
     let (approver, _) = token(&app, &["approver"], None).await;
-    let (s, v) = ask(&app, "both", &req_tok, json!({})).await;
+    let (s, v) = ask(&app, "cgboth", &req_tok, json!({})).await;
     let (wrapping, accessor) = held(s, &v);
     assert_eq!(state(&app, &accessor).await["tier"], "policy");
     decide(&app, &approver, "authorize", &accessor).await;
@@ -662,13 +659,13 @@ async fn a_policy_control_group_and_a_role_tier_both_have_their_say() {
     let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
     let (wrapping, accessor) = held(s, &v);
     assert_eq!(state(&app, &accessor).await["tier"], "human");
-    assert!(pg.roles_for("both").await.is_empty());
+    assert!(pg.roles_for("cgboth").await.is_empty());
     decide(&app, &approver, "authorize", &accessor).await;
     let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
     assert_eq!(s, 200, "{v}");
     assert!(v["lease_id"]
         .as_str()
         .unwrap()
-        .starts_with("database/creds/both/"));
-    assert_eq!(pg.roles_for("both").await.len(), 1);
+        .starts_with("database/creds/cgboth/"));
+    assert_eq!(pg.roles_for("cgboth").await.len(), 1);
 }
