@@ -8,6 +8,7 @@
 //!   statements (best effort) and destroys the user by the revocation path.
 //! - Destruction attempts run again while they fail transiently.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use crate::driver::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, Upda
 use crate::render::{check_password, check_username};
 use crate::retry::retrying;
 use crate::target::Target;
+use crate::Revoked;
 
 /// The [`Driver`] the engine uses for `target`.
 pub fn driver<T: Target>(target: T) -> Arc<dyn Driver> {
@@ -25,17 +27,41 @@ pub fn driver<T: Target>(target: T) -> Arc<dyn Driver> {
 }
 
 /// Destroy `username` by the target's attempts, run again while they fail transiently.
+///
+/// The sessions reported are those every attempt ended, the failed ones included: an attempt
+/// that ended sessions and then collided did end them, and the attempt that succeeds finds
+/// none left. When the successful attempt found no user at all (`None`), sessions an earlier
+/// attempt ended are still reported. (A session still exiting when the next attempt sweeps
+/// may be counted twice; attempts fail that way only on a concurrent catalog change.)
 pub async fn destroy<T: Target + ?Sized>(
     target: &T,
     username: &str,
     custom: &[Zeroizing<String>],
     heir: Option<&str>,
-) -> Result<(), DriverError> {
-    retrying(&format!("revocation of {username}"), || {
-        target.destroy(username, custom, heir)
+) -> Result<Revoked, DriverError> {
+    let earlier = AtomicU64::new(0);
+    let earlier = &earlier;
+    let done = retrying(&format!("revocation of {username}"), move || async move {
+        target
+            .destroy(username, custom, heir)
+            .await
+            .inspect_err(|f| {
+                earlier.fetch_add(f.sessions_terminated, Ordering::Relaxed);
+            })
     })
     .await
-    .map_err(|f| f.error)
+    .map_err(|f| f.error)?;
+    Ok(with_earlier(done, earlier.load(Ordering::Relaxed)))
+}
+
+/// `done` (the successful attempt's report) with `earlier` sessions that failed attempts ended.
+fn with_earlier(done: Revoked, earlier: u64) -> Revoked {
+    match (done.sessions_terminated, earlier) {
+        (n, 0) => Revoked {
+            sessions_terminated: n,
+        },
+        (n, e) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
+    }
 }
 
 struct Accounts<T>(T);
@@ -69,7 +95,7 @@ impl<T: Target> Accounts<T> {
                 }
             }
         }
-        destroy(&self.0, username, &[], None).await
+        destroy(&self.0, username, &[], None).await.map(drop)
     }
 }
 
@@ -95,7 +121,7 @@ impl<T: Target> Driver for Accounts<T> {
             return Err(DriverError::Refused("empty creation statements".into()));
         }
         let rollback = dialect.prepare(req.rollback_statements, &values)?;
-        let outcome = retrying(&format!("creation of {}", req.username), || {
+        let outcome: Result<(), _> = retrying(&format!("creation of {}", req.username), || {
             self.0
                 .create(req.username, req.password, &creation, req.expiration)
         })
@@ -131,7 +157,7 @@ impl<T: Target> Driver for Accounts<T> {
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<Revoked, DriverError> {
         let dialect = self.dialect();
         check_username(req.username, dialect.max_existing_username_len())?;
         let values = Values {

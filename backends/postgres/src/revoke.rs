@@ -11,6 +11,11 @@
 //! Our default goes out as one pipelined round trip plus the last sweep.
 //! A user that does not exist is success: deletion is idempotent.
 //!
+//! The sessions ended are counted from `pg_terminate_backend`'s answers (true: the backend was
+//! signalled; false: it had exited already, and is not counted) over every sweep. A user that
+//! does not exist reports `None`: an earlier attempt dropped it, and ended (and counted) its
+//! sessions then. A parallel query's workers run as its session's user and count as sessions.
+//!
 //! `REASSIGN OWNED` and `DROP OWNED` act in the connected database only. A user that owns objects
 //! or holds privileges in other databases of the cluster cannot be dropped from here; the error
 //! says so and the lease engine keeps retrying (and lists the lease as irrevocable).
@@ -18,7 +23,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::Object;
-use leasehold_database::{DriverError, Failed};
+use leasehold_database::{DriverError, Failed, Revoked};
 use zeroize::Zeroizing;
 
 use crate::dialect::quote_ident;
@@ -37,7 +42,7 @@ impl PgDriver {
         username: &str,
         custom: &[Zeroizing<String>],
         heir: Option<&str>,
-    ) -> Result<(), Failed> {
+    ) -> Result<Revoked, Failed> {
         let name = quote_ident(username);
 
         let client = self.client().await?;
@@ -47,8 +52,8 @@ impl PgDriver {
         let (lookup, terminate_named, terminate_oid) = tokio::try_join!(
             client.prepare_cached("SELECT oid FROM pg_roles WHERE rolname = $1"),
             client.prepare_cached(
-                "SELECT count(pg_terminate_backend(s.pid)) FROM pg_stat_get_activity(NULL) s \
-                 WHERE s.usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(s.pid)) \
+                 FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
                  AND s.pid <> pg_backend_pid()"
             ),
             client.prepare_cached(TERMINATE_BY_OID),
@@ -75,19 +80,24 @@ impl PgDriver {
             // the missing role and changed nothing).
             let Some(oid) = oid_of(row)? else {
                 tracing::debug!("user {} does not exist: nothing to revoke", username);
-                return Ok(());
+                return Ok(Revoked::unknown());
             };
-            disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
-            let signalled = count(signalled)?;
-            dropped.map_err(|e| pg("cannot drop the user", &e))?;
+            // Sessions signalled are ended even if what follows fails: the retry must count them.
+            let signalled = count(signalled);
+            let ended_so_far = *signalled.as_ref().unwrap_or(&0);
+            disabled.map_err(|e| {
+                pg("cannot disable the user's login", &e).after_ending(ended_so_far)
+            })?;
+            let signalled = signalled?;
+            dropped.map_err(|e| pg("cannot drop the user", &e).after_ending(signalled))?;
             // A session that logged in between the sweep and the drop keeps running; end it by
             // oid (a dropped role's sessions have no user name) and wait for every one to go.
             let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oid];
-            let late = count(client.query_one(&terminate_oid, &by_oid).await)?;
-            if signalled + late > 0 {
+            let ended = signalled + count(client.query_one(&terminate_oid, &by_oid).await)?;
+            if ended > 0 {
                 wait_sessions_gone(&client, oid, username).await?;
             }
-            return Ok(());
+            return Ok(Revoked::sessions(ended));
         }
 
         let (row, disabled, signalled) = tokio::join!(
@@ -97,27 +107,33 @@ impl PgDriver {
         );
         let Some(oid) = oid_of(row)? else {
             tracing::debug!("user {} does not exist: nothing to revoke", username);
-            return Ok(());
+            return Ok(Revoked::unknown());
         };
-        disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
-        if count(signalled)? > 0 {
+        let signalled = count(signalled);
+        let ended_so_far = *signalled.as_ref().unwrap_or(&0);
+        disabled
+            .map_err(|e| pg("cannot disable the user's login", &e).after_ending(ended_so_far))?;
+        let signalled = signalled?;
+        if signalled > 0 {
             wait_sessions_gone(&client, oid, username).await?;
         }
         let mut client = client;
+        let failed =
+            |context: &str, e: &tokio_postgres::Error| pg(context, e).after_ending(signalled);
         let tx = client
             .transaction()
             .await
-            .map_err(|e| pg("cannot begin a transaction", &e))?;
+            .map_err(|e| failed("cannot begin a transaction", &e))?;
         for (i, statement) in custom.iter().enumerate() {
             tx.batch_execute(statement)
                 .await
-                .map_err(|e| pg(&format!("revocation statement {} failed", i + 1), &e))?;
+                .map_err(|e| failed(&format!("revocation statement {} failed", i + 1), &e))?;
         }
         tx.commit()
             .await
-            .map_err(|e| pg("cannot commit the revocation", &e))?;
+            .map_err(|e| failed("cannot commit the revocation", &e))?;
         // Custom statements could have let the user back in (or not dropped it); sweep again.
-        end_sessions(&client, oid, username).await?;
+        let ended = signalled + end_sessions(&client, oid, username).await?;
 
         let still_there = query_opt(
             &client,
@@ -134,7 +150,7 @@ impl PgDriver {
             ))
             .into());
         }
-        Ok(())
+        Ok(Revoked::sessions(ended))
     }
 }
 
@@ -154,33 +170,33 @@ fn oid_of(
 }
 
 /// The count a terminate statement answers: how many sessions were signalled.
-fn count(row: Result<tokio_postgres::Row, tokio_postgres::Error>) -> Result<i64, DriverError> {
-    row.and_then(|r| r.try_get(0))
-        .map_err(|e| from_pg("cannot terminate the user's sessions", &e))
+fn count(row: Result<tokio_postgres::Row, tokio_postgres::Error>) -> Result<u64, DriverError> {
+    let n: i64 = row
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| from_pg("cannot terminate the user's sessions", &e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Signals every session of the role with oid `$1`; answers how many. The sessions are read
+/// Signals every session of the role with oid `$1`; answers how many were signalled (a backend
+/// that had exited already is not counted). The sessions are read
 /// from `pg_stat_get_activity` itself: the `pg_stat_activity` view joins every role and
 /// database on each call, which made the sweeps the bulk of a revocation (2.5× slower with
 /// 8,000 roles at 16 concurrent revocations).
-const TERMINATE_BY_OID: &str = "SELECT count(pg_terminate_backend(s.pid)) \
+const TERMINATE_BY_OID: &str = "SELECT count(*) FILTER (WHERE pg_terminate_backend(s.pid)) \
      FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = $1 AND s.pid <> pg_backend_pid()";
 
-/// Terminate every session of the user with `oid` and wait until none is left.
-async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<(), DriverError> {
+/// Terminate every session of the user with `oid` and wait until none is left; answers how
+/// many were signalled.
+async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<u64, DriverError> {
     let terminate = client
         .prepare_cached(TERMINATE_BY_OID)
         .await
         .map_err(|e| from_pg("cannot terminate the user's sessions", &e))?;
-    let signalled: i64 = client
-        .query_one(&terminate, &[&oid])
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(|e| from_pg("cannot terminate the user's sessions", &e))?;
-    if signalled == 0 {
-        return Ok(());
+    let signalled = count(client.query_one(&terminate, &[&oid]).await)?;
+    if signalled > 0 {
+        wait_sessions_gone(client, oid, username).await?;
     }
-    wait_sessions_gone(client, oid, username).await
+    Ok(signalled)
 }
 
 /// `pg_terminate_backend` only signals; wait until the sessions have exited.
