@@ -16,10 +16,11 @@
 //! user of it is destroyed again on its own, so one bad user cannot fail the others and each
 //! failure names its user.
 //!
-//! Each revocation still learns how many sessions of its own user were ended: the sweeps count
-//! per role (`GROUP BY` the role's oid), and a user absent from `pg_roles` reports `None`, as on
-//! the one-role path. Sessions a failed batch had ended already are added to what the
-//! one-role retry of that user reports, so they are not lost with the batch.
+//! Each revocation still learns how many sessions of its own user were ended: the sweeps answer
+//! each session's role and pid, counted per user (each pid once), and a user absent from
+//! `pg_roles` reports `None`, as on the one-role path. A batch that fails after signalling
+//! sessions waits for them to exit, and what it ended is added to what the one-role retry of
+//! each user reports, so they are neither lost with the batch nor counted twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::dialect::quote_ident;
 use crate::driver::PgDriver;
 use crate::error::from_pg;
+use crate::revoke::Pids;
 
 /// The most users destroyed in one batch.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -99,7 +101,7 @@ async fn run(driver: &PgDriver, jobs: Vec<Job>) {
                         // Not found by the batch's lookup: gone already, as on the one-role path.
                         let revoked = ended
                             .get(&job.username)
-                            .map_or_else(Revoked::unknown, |n| Revoked::sessions(*n));
+                            .map_or_else(Revoked::unknown, crate::revoke::sessions);
                         let _ = job.done.send(Ok(revoked));
                     }
                     continue;
@@ -109,8 +111,11 @@ async fn run(driver: &PgDriver, jobs: Vec<Job>) {
                         "a batch of {} revocations failed ({e}); destroying each on its own",
                         group.len()
                     );
-                    ended.retain(|_, n| *n > 0);
-                    earlier = ended;
+                    earlier = ended
+                        .into_iter()
+                        .filter(|(_, pids)| !pids.is_empty())
+                        .map(|(name, pids)| (name, pids.len() as u64))
+                        .collect();
                 }
             }
         }
@@ -138,21 +143,19 @@ async fn one_role(driver: &PgDriver, job: Job, earlier: Option<u64>) {
     let _ = job.done.send(result);
 }
 
-/// Signals every session of the roles with the oids `$1`; answers, per role that had any, its
-/// oid and how many were signalled (a backend that had exited already is not counted).
-const TERMINATE_ANY: &str =
-    "SELECT s.usesysid, count(*) FILTER (WHERE pg_terminate_backend(s.pid)) \
-     FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid() \
-     GROUP BY s.usesysid";
+/// Signals every session of the roles with the oids `$1`: one row per session, its role's oid,
+/// its pid, and whether it was signalled (false: it had exited already).
+const TERMINATE_ANY: &str = "SELECT s.usesysid, s.pid, pg_terminate_backend(s.pid) \
+     FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid()";
 
 /// The batch: see the module docs. Users that do not exist are done already. `ended` gets, for
-/// every user found, how many of its sessions were ended, as soon as that is known: it stays
+/// every user found, the sessions of it that were ended, as soon as that is known: it stays
 /// right when a later step fails.
 async fn destroy_many(
     driver: &PgDriver,
     names: &[&str],
     heir: Option<&str>,
-    ended: &mut HashMap<String, u64>,
+    ended: &mut HashMap<String, Pids>,
 ) -> Result<(), DriverError> {
     let client = driver.client().await?;
     let found = client
@@ -174,7 +177,7 @@ async fn destroy_many(
             .map_err(|e| from_pg("cannot read a user's oid", &e))?;
         roles.push(quote_ident(&name));
         oids.push(oid);
-        ended.insert(name.clone(), 0);
+        ended.insert(name.clone(), Pids::new());
         names_by_oid.insert(oid, name);
     }
     if roles.is_empty() {
@@ -200,39 +203,52 @@ async fn destroy_many(
         client.query(&terminate, &by_oid),
         client.batch_execute(&drop),
     );
-    // Counted first: the sessions are ended whatever failed beside them.
+    // Recorded first: the sessions are ended whatever failed beside them.
     let signalled = add_up(signalled, &names_by_oid, ended);
-    disabled.map_err(|e| from_pg("cannot disable the users' logins", &e))?;
-    let signalled = signalled?;
-    dropped.map_err(|e| from_pg("cannot drop the users", &e))?;
+    let failure = match (disabled, signalled, dropped) {
+        (Err(e), _, _) => Some(from_pg("cannot disable the users' logins", &e)),
+        (_, Err(e), _) => Some(e),
+        (_, _, Err(e)) => Some(from_pg("cannot drop the users", &e)),
+        _ => None,
+    };
+    if let Some(error) = failure {
+        // Let the signalled sessions exit first, so that the one-role retries do not find
+        // them still exiting and count them again.
+        if ended.values().any(|pids| !pids.is_empty()) {
+            if let Err(e) = crate::revoke::wait_sessions_gone_any(&client, &oids).await {
+                tracing::debug!("after a failed batch: {e}");
+            }
+        }
+        return Err(error);
+    }
     // Sessions that logged in between the sweep and the drop; then wait for all to go.
-    let late = add_up(
+    add_up(
         client.query(&terminate, &by_oid).await,
         &names_by_oid,
         ended,
     )?;
-    if signalled + late > 0 {
+    if ended.values().any(|pids| !pids.is_empty()) {
         crate::revoke::wait_sessions_gone_any(&client, &oids).await?;
     }
     Ok(())
 }
 
-/// Add a sweep's per-role counts to `ended`; answers the sweep's total.
+/// Add the sessions a sweep signalled to their users' in `ended`.
 fn add_up(
     rows: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
     names_by_oid: &HashMap<u32, String>,
-    ended: &mut HashMap<String, u64>,
-) -> Result<u64, DriverError> {
+    ended: &mut HashMap<String, Pids>,
+) -> Result<(), DriverError> {
     let failed = |e: tokio_postgres::Error| from_pg("cannot terminate the users' sessions", &e);
-    let mut total = 0;
     for row in rows.map_err(failed)? {
         let oid: u32 = row.try_get(0).map_err(failed)?;
-        let n: i64 = row.try_get(1).map_err(failed)?;
-        let n = u64::try_from(n).unwrap_or(0);
-        total += n;
-        if let Some(count) = names_by_oid.get(&oid).and_then(|name| ended.get_mut(name)) {
-            *count += n;
+        let pid: i32 = row.try_get(1).map_err(failed)?;
+        let signalled: bool = row.try_get(2).map_err(failed)?;
+        if let Some(pids) = names_by_oid.get(&oid).and_then(|name| ended.get_mut(name)) {
+            if signalled {
+                pids.insert(pid);
+            }
         }
     }
-    Ok(total)
+    Ok(())
 }
