@@ -31,8 +31,9 @@ pub fn driver<T: Target>(target: T) -> Arc<dyn Driver> {
 /// The sessions reported are those every attempt ended, the failed ones included: an attempt
 /// that ended sessions and then collided did end them, and the attempt that succeeds finds
 /// none left. When the successful attempt found no user at all (`None`), sessions an earlier
-/// attempt ended are still reported. (A session still exiting when the next attempt sweeps
-/// may be counted twice; attempts fail that way only on a concurrent catalog change.)
+/// attempt ended are still reported. A target whose failed attempt signalled sessions waits
+/// for them to exit before failing, so that the next attempt does not find them exiting and
+/// count them again (PostgreSQL does).
 pub async fn destroy<T: Target + ?Sized>(
     target: &T,
     username: &str,
@@ -206,5 +207,118 @@ impl<T: Target> Driver for Accounts<T> {
 
     async fn close(&self) {
         self.0.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Utc};
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::target::Failed;
+
+    struct Plain;
+
+    impl Dialect for Plain {
+        fn max_username_len(&self) -> usize {
+            63
+        }
+        fn format_expiration(&self, at: DateTime<Utc>) -> String {
+            at.to_rfc3339()
+        }
+        fn split_statements(&self, text: &str) -> Result<Vec<String>, String> {
+            Ok(vec![text.to_owned()])
+        }
+    }
+
+    /// A target whose destruction attempts answer, in turn, what the test scripted.
+    struct Scripted(Mutex<Vec<Result<Revoked, Failed>>>);
+
+    #[async_trait]
+    impl Target for Scripted {
+        fn dialect(&self) -> &dyn Dialect {
+            &Plain
+        }
+        fn connection(&self) -> &str {
+            "scripted"
+        }
+        async fn verify(&self) -> Result<(), DriverError> {
+            Ok(())
+        }
+        async fn create(
+            &self,
+            _: &str,
+            _: &SecretString,
+            _: &[Zeroizing<String>],
+            _: DateTime<Utc>,
+        ) -> Result<(), Failed> {
+            Ok(())
+        }
+        async fn execute_each(
+            &self,
+            _: &[Zeroizing<String>],
+        ) -> Result<Vec<Result<(), DriverError>>, DriverError> {
+            Ok(Vec::new())
+        }
+        async fn renew(
+            &self,
+            _: &str,
+            _: &[Zeroizing<String>],
+            _: DateTime<Utc>,
+        ) -> Result<(), DriverError> {
+            Ok(())
+        }
+        async fn set_password(
+            &self,
+            _: &str,
+            _: &SecretString,
+            _: &[Zeroizing<String>],
+        ) -> Result<(), DriverError> {
+            Ok(())
+        }
+        async fn destroy(
+            &self,
+            _: &str,
+            _: &[Zeroizing<String>],
+            _: Option<&str>,
+        ) -> Result<Revoked, Failed> {
+            self.0.lock().unwrap().remove(0)
+        }
+        async fn list_users(&self, _: &str) -> Result<Vec<String>, DriverError> {
+            Ok(Vec::new())
+        }
+        async fn close(&self) {}
+    }
+
+    fn collided_after_ending(n: u64) -> Result<Revoked, Failed> {
+        Err(
+            Failed::after_changes(DriverError::Rejected("tuple concurrently updated".into()))
+                .transient_if(true)
+                .after_ending(n),
+        )
+    }
+
+    async fn revoke(script: Vec<Result<Revoked, Failed>>) -> Revoked {
+        destroy(&Scripted(Mutex::new(script)), "v-x", &[], None)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_ended_by_a_collided_attempt_are_counted_with_the_retry() {
+        // The retry found the rest.
+        let script = vec![collided_after_ending(2), Ok(Revoked::sessions(1))];
+        assert_eq!(revoke(script).await, Revoked::sessions(3));
+        // The retry found the user gone: what the first attempt ended is still known.
+        let script = vec![collided_after_ending(2), Ok(Revoked::unknown())];
+        assert_eq!(revoke(script).await, Revoked::sessions(2));
+        // Nothing ended before the collision: the retry's answer as it is.
+        let script = vec![collided_after_ending(0), Ok(Revoked::unknown())];
+        assert_eq!(revoke(script).await, Revoked::unknown());
+        let script = vec![Ok(Revoked::sessions(0))];
+        assert_eq!(revoke(script).await, Revoked::sessions(0));
     }
 }
