@@ -249,7 +249,8 @@ async fn custom_revocation_statements_still_end_sessions_and_must_drop_the_user(
     let session = t.login(&user, &password).await.unwrap();
     let drop_it =
         ["REVOKE ALL ON SCHEMA public FROM \"{{name}}\"; DROP ROLE \"{{name}}\";".to_owned()];
-    t.driver
+    let revoked = t
+        .driver
         .delete_user(DeleteUser {
             username: &user,
             revocation_statements: &drop_it,
@@ -257,6 +258,11 @@ async fn custom_revocation_statements_still_end_sessions_and_must_drop_the_user(
         })
         .await
         .unwrap();
+    assert_eq!(
+        revoked.sessions_terminated,
+        Some(1),
+        "the session was counted"
+    );
     assert!(
         session.simple_query("SELECT 1").await.is_err(),
         "session survived"
