@@ -56,6 +56,8 @@ pub struct Metrics {
     renewed: IntCounterVec,
     expired: IntCounterVec,
     revoked: IntCounterVec,
+    sessions_terminated: IntCounterVec,
+    destroyed_unused: IntCounterVec,
     destroy_failures: IntCounterVec,
     force_removed: IntCounterVec,
     tampered: IntCounterVec,
@@ -103,6 +105,13 @@ fn inc(vec: &IntCounterVec, labels: &[&str]) {
     }
 }
 
+/// Add `n` to the series `labels` of `vec` (see [`inc`]).
+fn add(vec: &IntCounterVec, labels: &[&str], n: u64) {
+    if let Ok(c) = vec.get_metric_with_label_values(labels) {
+        c.inc_by(n);
+    }
+}
+
 fn observe(vec: &HistogramVec, label: &str, seconds: f64) {
     if let Ok(h) = vec.get_metric_with_label_values(&[label]) {
         h.observe(seconds);
@@ -144,6 +153,19 @@ impl Metrics {
                 "leasehold_leases_revoked_total",
                 "Leases whose account was destroyed, by any path.",
                 MOUNT_ROLE,
+            )?,
+            sessions_terminated: counter(
+                &r,
+                "leasehold_sessions_terminated_total",
+                "Sessions of destroyed accounts that were open at revocation and ended by it.",
+                &["mount"],
+            )?,
+            destroyed_unused: counter(
+                &r,
+                "leasehold_leases_destroyed_unused_total",
+                "Accounts destroyed with no session open at revocation (the target counted zero). \
+                 Not proof of never used: a session may have come and gone before.",
+                &["mount"],
             )?,
             destroy_failures: counter(
                 &r,
@@ -356,8 +378,15 @@ impl LeaseObserver for Metrics {
                 lease,
                 privilege,
                 overstay,
+                sessions_terminated,
             } => {
                 inc(&self.revoked, &[&lease.mount_path, &lease.role]);
+                // Unknown counts (`None`: AWS, tokens, an account already gone) feed neither.
+                match sessions_terminated {
+                    Some(0) => inc(&self.destroyed_unused, &[&lease.mount_path]),
+                    Some(n) => add(&self.sessions_terminated, &[&lease.mount_path], *n),
+                    None => {}
+                }
                 observe(&self.privilege, &lease.mount_path, privilege.as_secs_f64());
                 // A lease revoked before its time has no overstay; counting it as 0 would bury
                 // the leases that did outlive their window under the ones that never could.
@@ -481,6 +510,7 @@ mod tests {
                     lease: &l,
                     privilege: std::time::Duration::from_secs(60),
                     overstay: std::time::Duration::from_millis(overstay_ms),
+                    sessions_terminated: None,
                 },
                 at,
             );
@@ -494,6 +524,31 @@ mod tests {
             r#"leasehold_overstay_seconds_bucket{mount="database/",le="0.5"} 1"#,
             r#"leasehold_privilege_duration_seconds_count{mount="database/"} 2"#,
             r#"leasehold_leases_revoked_total{mount="database/",role="ro"} 2"#,
+        ] {
+            assert!(t.contains(line), "missing {line} in\n{t}");
+        }
+    }
+
+    #[test]
+    fn sessions_ended_at_revocation_are_counted() {
+        let m = Metrics::new(Arc::new(NoMounts), false).unwrap();
+        let l = lease(Utc::now());
+        for sessions_terminated in [Some(3), Some(0), Some(0), None] {
+            m.on_event(
+                &LeaseEvent::Destroyed {
+                    lease: &l,
+                    privilege: std::time::Duration::from_secs(60),
+                    overstay: std::time::Duration::ZERO,
+                    sessions_terminated,
+                },
+                Utc::now(),
+            );
+        }
+        let t = text(&m.registry.gather());
+        for line in [
+            r#"leasehold_sessions_terminated_total{mount="database/"} 3"#,
+            r#"leasehold_leases_destroyed_unused_total{mount="database/"} 2"#,
+            r#"leasehold_leases_revoked_total{mount="database/",role="ro"} 4"#,
         ] {
             assert!(t.contains(line), "missing {line} in\n{t}");
         }

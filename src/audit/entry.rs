@@ -193,10 +193,13 @@ pub fn lease_event(at: DateTime<Utc>, event: &LeaseEvent<'_>) -> Value {
             LeaseEvent::Destroyed {
                 privilege,
                 overstay,
+                sessions_terminated,
                 ..
             } => {
                 obj.insert("privilege_seconds".into(), json!(privilege.as_secs_f64()));
                 obj.insert("overstay_seconds".into(), json!(overstay.as_secs_f64()));
+                // null: the target cannot tell (see `LeaseEvent::Destroyed`).
+                obj.insert("sessions_terminated".into(), json!(sessions_terminated));
             }
             LeaseEvent::Tampered { action, .. } => {
                 obj.insert("refused_action".into(), json!(action));

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use leasehold_backend::Revoked;
 use tracing::{info, warn};
 
 use super::backoff::retry_delay;
 use super::destroy_error::DestroyError;
-use super::engine::{chrono_dur, Call, LeaseEngine, TOKEN_LEASE_KIND};
+use super::engine::{chrono_dur, Answer, Call, LeaseEngine, TOKEN_LEASE_KIND};
 use super::events::LeaseEvent;
 use crate::storage::{ClaimOne, LeaseRecord, LeaseState};
 
@@ -119,8 +120,9 @@ impl LeaseEngine {
         let now = self.now();
         let id = lease.id.clone();
         let mut lease = match &attempt {
-            Ok(()) => {
-                info!(lease.id = %id, account = %lease.account, "destroyed account {} of lease {id}", lease.account);
+            Ok(revoked) => {
+                info!(lease.id = %id, account = %lease.account, sessions_terminated = ?revoked.sessions_terminated,
+                    "destroyed account {} of lease {id}", lease.account);
                 lease.tombstone(now)?
             }
             Err(error) => {
@@ -139,8 +141,8 @@ impl LeaseEngine {
         // A destroyed account is recorded (audit, metrics) before its row says so: a crash in
         // between leaves the row `revoking`, so the account is destroyed (a no-op) and recorded
         // again by whichever node retries it. A duplicate record, never a missing one.
-        if attempt.is_ok() {
-            self.emit_destroyed(&lease, now).await;
+        if let Ok(revoked) = &attempt {
+            self.emit_destroyed(&lease, *revoked, now).await;
         }
         if let Err(error) = self.write_outcome(&mut lease).await {
             let error = DestroyError::Unrecorded {
@@ -154,7 +156,7 @@ impl LeaseEngine {
         drop(held);
         self.wake.notify_one();
         match attempt {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(error) => {
                 let text = error.to_string();
                 self.emit_attempt(&lease, Some(&text), now);
@@ -167,11 +169,12 @@ impl LeaseEngine {
         }
     }
 
-    /// The backend's revoke for this lease, on its own task with a timeout.
-    async fn revoke_on_target(&self, lease: &LeaseRecord) -> Result<(), DestroyError> {
-        // A token's expiry row goes to the token revoker; every other row to its mount.
+    /// The backend's revoke for this lease, on its own task with a timeout, and what it found.
+    async fn revoke_on_target(&self, lease: &LeaseRecord) -> Result<Revoked, DestroyError> {
+        // A token's expiry row goes to the token revoker; every other row to its mount. A token
+        // has no sessions to count.
         if lease.kind == TOKEN_LEASE_KIND {
-            return self.end_token_row(lease).await;
+            return self.end_token_row(lease).await.map(|()| Revoked::unknown());
         }
         let mount = self
             .mounts
@@ -181,10 +184,14 @@ impl LeaseEngine {
             .context(lease, &mount)
             .await
             .map_err(|e| DestroyError::Sealed(e.to_string()))?;
-        self.call_target(Arc::clone(&mount.backend), ctx, Call::Revoke)
+        match self
+            .call_target(Arc::clone(&mount.backend), ctx, Call::Revoke)
             .await
-            .map(|_| ())
-            .map_err(DestroyError::Target)
+        {
+            Ok(Answer::Revoked(revoked)) => Ok(revoked),
+            Ok(_) => Ok(Revoked::unknown()),
+            Err(e) => Err(DestroyError::Target(e)),
+        }
     }
 
     /// Write an attempt's outcome. Most often the row is still `revoking` (this node's claim);
@@ -214,7 +221,7 @@ impl LeaseEngine {
 
     /// Waits (bounded by the audit devices) until the record is written, since the row
     /// update that follows is what stops a retry from recording it again.
-    async fn emit_destroyed(&self, lease: &LeaseRecord, now: DateTime<Utc>) {
+    async fn emit_destroyed(&self, lease: &LeaseRecord, revoked: Revoked, now: DateTime<Utc>) {
         self.emit_attempt(lease, None, now);
         let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
         let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
@@ -224,6 +231,7 @@ impl LeaseEngine {
                     lease,
                     privilege,
                     overstay,
+                    sessions_terminated: revoked.sessions_terminated,
                 },
                 now,
             )

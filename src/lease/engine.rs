@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leasehold_backend::{Backend, BackendError, Credentials, MountStorage, SecretContext};
+use leasehold_backend::{Backend, BackendError, Credentials, MountStorage, Revoked, SecretContext};
 use tokio::sync::Notify;
 use tracing::warn;
 
@@ -276,7 +276,7 @@ impl LeaseEngine {
         backend: Arc<dyn Backend>,
         ctx: SecretContext,
         call: Call,
-    ) -> std::result::Result<Option<Credentials>, BackendError> {
+    ) -> std::result::Result<Answer, BackendError> {
         let timeout = self.settings.target_timeout;
         let task = tokio::spawn(async move {
             tokio::time::timeout(timeout, async move {
@@ -285,12 +285,12 @@ impl LeaseEngine {
                     .secrets()
                     .ok_or(BackendError::UnsupportedOperation)?;
                 match call {
-                    Call::Create => secrets.create(&ctx).await.map(Some),
+                    Call::Create => secrets.create(&ctx).await.map(Answer::Created),
                     Call::Renew => match secrets.renewer() {
-                        Some(renewer) => renewer.renew(&ctx).await.map(|_| None),
+                        Some(renewer) => renewer.renew(&ctx).await.map(|()| Answer::Renewed),
                         None => Err(BackendError::UnsupportedOperation),
                     },
-                    Call::Revoke => secrets.revoke(&ctx).await.map(|_| None),
+                    Call::Revoke => secrets.revoke(&ctx).await.map(Answer::Revoked),
                 }
             })
             .await
@@ -426,4 +426,11 @@ pub(super) enum Call {
     Create,
     Renew,
     Revoke,
+}
+
+/// What a [`Call`] answered: the credentials of a creation, what a revocation found.
+pub(super) enum Answer {
+    Created(Credentials),
+    Renewed,
+    Revoked(Revoked),
 }

@@ -55,6 +55,11 @@ pub enum LeaseEvent<'a> {
         /// How long it outlived its window: expire time to destruction (zero when destroyed
         /// before its expiry, e.g. an explicit revoke).
         overstay: Duration,
+        /// Sessions of the account open at revocation and ended by it: evidence of use.
+        /// `None` when the target cannot tell (no sessions, as AWS keys and tokens; or the
+        /// account was already gone, e.g. a retry after an attempt that dropped it). `Some(0)`:
+        /// nothing was connected at the end, which is not proof the credential was never used.
+        sessions_terminated: Option<u64>,
     },
     /// Destruction has now failed `irrevocable_after` times (it is still retried).
     Irrevocable {

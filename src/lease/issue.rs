@@ -42,7 +42,7 @@ use tracing::{info, warn};
 
 use super::destroy::LeaseLock;
 use super::engine::{
-    chrono_dur, Call, IssueTarget, Issued, LeaseEngine, ResolvedMount, TOKEN_LEASE_KIND,
+    chrono_dur, Answer, Call, IssueTarget, Issued, LeaseEngine, ResolvedMount, TOKEN_LEASE_KIND,
     TOKEN_MOUNT_UUID,
 };
 use super::events::LeaseEvent;
@@ -167,8 +167,8 @@ impl LeaseEngine {
             .call_target(mount.backend.clone(), ctx, Call::Create)
             .await
         {
-            Ok(Some(credentials)) => Ok(credentials),
-            Ok(None) => Err(Error::Internal("create returned no credentials".into())),
+            Ok(Answer::Created(credentials)) => Ok(credentials),
+            Ok(_) => Err(Error::Internal("create returned no credentials".into())),
             Err(e) => Err(Error::Backend(e)),
         }
     }

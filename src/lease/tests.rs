@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use leasehold_backend::{
     Backend, BackendError, Credentials, MountStorage, PlannedSecret, Renew, Request, Response,
-    SecretContext, SecretEngine,
+    Revoked, SecretContext, SecretEngine,
 };
 use serde_json::json;
 
@@ -35,6 +35,8 @@ struct FakeBackend {
     fail_revoke: AtomicBool,
     /// Revoke calls made, to check none is made for a create that never reached the target.
     revokes: std::sync::atomic::AtomicUsize,
+    /// Sessions each account has open, ended (and reported) by its revocation.
+    sessions: Mutex<std::collections::HashMap<String, u64>>,
     storage: Mutex<Option<Arc<dyn Storage>>>,
 }
 
@@ -76,14 +78,19 @@ impl SecretEngine for FakeBackend {
         c.data.insert("username".into(), json!(name));
         Ok(c)
     }
-    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+    async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError> {
         self.revokes.fetch_add(1, Ordering::SeqCst);
         if self.fail_revoke.load(Ordering::SeqCst) {
             return Err(BackendError::Target("connection refused".into()));
         }
         let name = ctx.internal["username"].as_str().unwrap();
-        self.accounts.lock().unwrap().remove(name);
-        Ok(())
+        // As the database drivers do: an account found reports its sessions, a missing one
+        // cannot say.
+        if !self.accounts.lock().unwrap().remove(name) {
+            return Ok(Revoked::unknown());
+        }
+        let open = self.sessions.lock().unwrap().remove(name).unwrap_or(0);
+        Ok(Revoked::sessions(open))
     }
 }
 
@@ -289,6 +296,56 @@ async fn failed_revoke_stays_revoking_then_succeeds() {
     f.engine.revoke("fake/creds/ro/nope", true).await.unwrap();
 }
 
+/// Records the `destroyed` events' session counts, by account.
+#[derive(Default)]
+struct SessionCounts(Mutex<Vec<(String, Option<u64>)>>);
+
+impl events::LeaseObserver for SessionCounts {
+    fn on_event(&self, event: &events::LeaseEvent<'_>, _at: chrono::DateTime<Utc>) {
+        if let events::LeaseEvent::Destroyed {
+            lease,
+            sessions_terminated,
+            ..
+        } = event
+        {
+            let account = lease.account.clone();
+            self.0.lock().unwrap().push((account, *sessions_terminated));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_destroyed_event_carries_the_sessions_the_target_ended() {
+    let f = fixture();
+    let seen = Arc::new(SessionCounts::default());
+    f.engine.observers.add(seen.clone());
+    let mut ids = Vec::new();
+    for name in ["busy", "idle", "gone"] {
+        let issued = f.engine.issue(target(), planned(name, 60, 0)).await;
+        ids.push(issued.unwrap().lease.id);
+    }
+    f.backend.sessions.lock().unwrap().insert("busy".into(), 2);
+    // An account that vanished before its revocation: the target cannot say.
+    f.backend.accounts.lock().unwrap().remove("gone");
+    // One revocation fails first: its retry still reports what the target found.
+    f.backend.fail_revoke.store(true, Ordering::SeqCst);
+    assert!(f.engine.revoke(&ids[0], true).await.is_err());
+    f.backend.fail_revoke.store(false, Ordering::SeqCst);
+    for id in &ids {
+        f.engine.revoke(id, true).await.unwrap();
+    }
+    let mut seen = seen.0.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("busy".to_owned(), Some(2)),
+            ("gone".to_owned(), None),
+            ("idle".to_owned(), Some(0)),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn irrevocable_after_n_attempts_but_kept() {
     let f = fixture();
@@ -414,13 +471,13 @@ impl SecretEngine for SlowBackend {
     async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
         Ok(Credentials::default())
     }
-    async fn revoke(&self, _ctx: &SecretContext) -> Result<(), BackendError> {
+    async fn revoke(&self, _ctx: &SecretContext) -> Result<Revoked, BackendError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.revoked.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        Ok(Revoked::unknown())
     }
 }
 

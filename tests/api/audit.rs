@@ -121,6 +121,8 @@ async fn a_lease_life_is_joinable_by_lease_id_and_no_secret_is_written() {
         .is_empty());
     let destroyed = about.iter().find(|e| e["event"] == "destroyed").unwrap();
     assert!(destroyed["overstay_seconds"].as_f64().unwrap() < 5.0);
+    // Its expiry found no session open (none was ever made).
+    assert_eq!(destroyed["sessions_terminated"], json!(0));
     // The response's password is the device's HMAC of it: an operator can check a known value.
     let response = about
         .iter()
@@ -305,4 +307,75 @@ async fn with_only_an_unreachable_device_requests_fail_closed_and_leases_still_e
     }
     // Expiry does not wait on the audit trail: the account is destroyed on time.
     pg.wait_gone(&user, Duration::from_secs(15)).await;
+}
+
+/// Evidence of use: the `destroyed` entry says how many sessions the revocation ended — one for
+/// a credential with a session open (which the revocation closes), zero for one never connected
+/// — and the metrics count both.
+#[tokio::test]
+async fn the_destroyed_entry_counts_the_sessions_the_revocation_ended() {
+    let app = TestApp::spawn().await;
+    let log = app.dir.path().join("audit.log");
+    let (s, v) = app
+        .put(
+            "sys/audit/file",
+            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    pg.role(&app, "used", "1h", "2h").await;
+
+    let (used_lease, used_user, password, _) = issue(&app, "used").await;
+    let session = pg
+        .cluster
+        .connect(&used_user, &password, &pg.db)
+        .await
+        .unwrap();
+    session.simple_query("SELECT 1").await.unwrap();
+    let (idle_lease, idle_user, _, _) = issue(&app, "used").await;
+    for lease_id in [&used_lease, &idle_lease] {
+        let (s, v) = app
+            .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+            .await;
+        assert_eq!(s, 204, "{v}");
+    }
+    assert!(
+        session.simple_query("SELECT 1").await.is_err(),
+        "the session survived its role's revocation"
+    );
+    assert!(!pg.role_exists(&used_user).await);
+    assert!(!pg.role_exists(&idle_user).await);
+
+    let all = entries(&log);
+    let destroyed = |lease_id: &str| -> Value {
+        let found: Vec<&Value> = all
+            .iter()
+            .filter(|e| e["event"] == "destroyed" && e["lease"]["lease_id"] == lease_id)
+            .collect();
+        assert_eq!(found.len(), 1, "one destroyed entry for {lease_id}");
+        found[0].clone()
+    };
+    assert_eq!(destroyed(&used_lease)["sessions_terminated"], json!(1));
+    assert_eq!(destroyed(&idle_lease)["sessions_terminated"], json!(0));
+
+    let scrape = reqwest::Client::new()
+        .get(format!(
+            "http://{}/v1/sys/metrics?format=prometheus",
+            app.addr
+        ))
+        .header("X-Vault-Token", &app.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"leasehold_sessions_terminated_total{mount="database/"} 1"#,
+        r#"leasehold_leases_destroyed_unused_total{mount="database/"} 1"#,
+    ] {
+        assert!(scrape.contains(line), "missing {line} in\n{scrape}");
+    }
 }

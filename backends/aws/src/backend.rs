@@ -9,7 +9,7 @@ use std::sync::Arc;
 use leasehold_backend::clock::SharedClock;
 use leasehold_backend::{
     Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
-    SecretContext, SecretEngine,
+    Revoked, SecretContext, SecretEngine,
 };
 
 use crate::client::AwsClients;
@@ -206,8 +206,11 @@ impl SecretEngine for AwsBackend {
         Some(self)
     }
 
-    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
-        Ok(creds::revoke(ctx, &self.http).await?)
+    /// AWS credentials have no sessions a revocation could end or count (a key pair is not a
+    /// connection): always unknown.
+    async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError> {
+        creds::revoke(ctx, &self.http).await?;
+        Ok(Revoked::unknown())
     }
 
     async fn list_accounts(

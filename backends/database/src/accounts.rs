@@ -8,6 +8,7 @@
 //!   statements (best effort) and destroys the user by the revocation path.
 //! - Destruction attempts run again while they fail transiently.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use crate::driver::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, Upda
 use crate::render::{check_password, check_username};
 use crate::retry::retrying;
 use crate::target::Target;
+use crate::Revoked;
 
 /// The [`Driver`] the engine uses for `target`.
 pub fn driver<T: Target>(target: T) -> Arc<dyn Driver> {
@@ -25,17 +27,42 @@ pub fn driver<T: Target>(target: T) -> Arc<dyn Driver> {
 }
 
 /// Destroy `username` by the target's attempts, run again while they fail transiently.
+///
+/// The sessions reported are those every attempt ended, the failed ones included: an attempt
+/// that ended sessions and then collided did end them, and the attempt that succeeds finds
+/// none left. When the successful attempt found no user at all (`None`), sessions an earlier
+/// attempt ended are still reported. A target whose failed attempt signalled sessions waits
+/// for them to exit before failing, so that the next attempt does not find them exiting and
+/// count them again (PostgreSQL does).
 pub async fn destroy<T: Target + ?Sized>(
     target: &T,
     username: &str,
     custom: &[Zeroizing<String>],
     heir: Option<&str>,
-) -> Result<(), DriverError> {
-    retrying(&format!("revocation of {username}"), || {
-        target.destroy(username, custom, heir)
+) -> Result<Revoked, DriverError> {
+    let earlier = AtomicU64::new(0);
+    let earlier = &earlier;
+    let done = retrying(&format!("revocation of {username}"), move || async move {
+        target
+            .destroy(username, custom, heir)
+            .await
+            .inspect_err(|f| {
+                earlier.fetch_add(f.sessions_terminated, Ordering::Relaxed);
+            })
     })
     .await
-    .map_err(|f| f.error)
+    .map_err(|f| f.error)?;
+    Ok(with_earlier(done, earlier.load(Ordering::Relaxed)))
+}
+
+/// `done` (the successful attempt's report) with `earlier` sessions that failed attempts ended.
+fn with_earlier(done: Revoked, earlier: u64) -> Revoked {
+    match (done.sessions_terminated, earlier) {
+        (n, 0) => Revoked {
+            sessions_terminated: n,
+        },
+        (n, e) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
+    }
 }
 
 struct Accounts<T>(T);
@@ -69,7 +96,7 @@ impl<T: Target> Accounts<T> {
                 }
             }
         }
-        destroy(&self.0, username, &[], None).await
+        destroy(&self.0, username, &[], None).await.map(drop)
     }
 }
 
@@ -95,7 +122,7 @@ impl<T: Target> Driver for Accounts<T> {
             return Err(DriverError::Refused("empty creation statements".into()));
         }
         let rollback = dialect.prepare(req.rollback_statements, &values)?;
-        let outcome = retrying(&format!("creation of {}", req.username), || {
+        let outcome: Result<(), _> = retrying(&format!("creation of {}", req.username), || {
             self.0
                 .create(req.username, req.password, &creation, req.expiration)
         })
@@ -131,7 +158,7 @@ impl<T: Target> Driver for Accounts<T> {
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<Revoked, DriverError> {
         let dialect = self.dialect();
         check_username(req.username, dialect.max_existing_username_len())?;
         let values = Values {
@@ -180,5 +207,118 @@ impl<T: Target> Driver for Accounts<T> {
 
     async fn close(&self) {
         self.0.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::{DateTime, Utc};
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::target::Failed;
+
+    struct Plain;
+
+    impl Dialect for Plain {
+        fn max_username_len(&self) -> usize {
+            63
+        }
+        fn format_expiration(&self, at: DateTime<Utc>) -> String {
+            at.to_rfc3339()
+        }
+        fn split_statements(&self, text: &str) -> Result<Vec<String>, String> {
+            Ok(vec![text.to_owned()])
+        }
+    }
+
+    /// A target whose destruction attempts answer, in turn, what the test scripted.
+    struct Scripted(Mutex<Vec<Result<Revoked, Failed>>>);
+
+    #[async_trait]
+    impl Target for Scripted {
+        fn dialect(&self) -> &dyn Dialect {
+            &Plain
+        }
+        fn connection(&self) -> &str {
+            "scripted"
+        }
+        async fn verify(&self) -> Result<(), DriverError> {
+            Ok(())
+        }
+        async fn create(
+            &self,
+            _: &str,
+            _: &SecretString,
+            _: &[Zeroizing<String>],
+            _: DateTime<Utc>,
+        ) -> Result<(), Failed> {
+            Ok(())
+        }
+        async fn execute_each(
+            &self,
+            _: &[Zeroizing<String>],
+        ) -> Result<Vec<Result<(), DriverError>>, DriverError> {
+            Ok(Vec::new())
+        }
+        async fn renew(
+            &self,
+            _: &str,
+            _: &[Zeroizing<String>],
+            _: DateTime<Utc>,
+        ) -> Result<(), DriverError> {
+            Ok(())
+        }
+        async fn set_password(
+            &self,
+            _: &str,
+            _: &SecretString,
+            _: &[Zeroizing<String>],
+        ) -> Result<(), DriverError> {
+            Ok(())
+        }
+        async fn destroy(
+            &self,
+            _: &str,
+            _: &[Zeroizing<String>],
+            _: Option<&str>,
+        ) -> Result<Revoked, Failed> {
+            self.0.lock().unwrap().remove(0)
+        }
+        async fn list_users(&self, _: &str) -> Result<Vec<String>, DriverError> {
+            Ok(Vec::new())
+        }
+        async fn close(&self) {}
+    }
+
+    fn collided_after_ending(n: u64) -> Result<Revoked, Failed> {
+        Err(
+            Failed::after_changes(DriverError::Rejected("tuple concurrently updated".into()))
+                .transient_if(true)
+                .after_ending(n),
+        )
+    }
+
+    async fn revoke(script: Vec<Result<Revoked, Failed>>) -> Revoked {
+        destroy(&Scripted(Mutex::new(script)), "v-x", &[], None)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_ended_by_a_collided_attempt_are_counted_with_the_retry() {
+        // The retry found the rest.
+        let script = vec![collided_after_ending(2), Ok(Revoked::sessions(1))];
+        assert_eq!(revoke(script).await, Revoked::sessions(3));
+        // The retry found the user gone: what the first attempt ended is still known.
+        let script = vec![collided_after_ending(2), Ok(Revoked::unknown())];
+        assert_eq!(revoke(script).await, Revoked::sessions(2));
+        // Nothing ended before the collision: the retry's answer as it is.
+        let script = vec![collided_after_ending(0), Ok(Revoked::unknown())];
+        assert_eq!(revoke(script).await, Revoked::unknown());
+        let script = vec![Ok(Revoked::sessions(0))];
+        assert_eq!(revoke(script).await, Revoked::sessions(0));
     }
 }

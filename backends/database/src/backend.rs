@@ -28,7 +28,7 @@ use leasehold_backend::clock::SharedClock;
 use leasehold_backend::name;
 use leasehold_backend::{
     Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
-    SecretContext, SecretEngine,
+    Revoked, SecretContext, SecretEngine,
 };
 
 use crate::connections::Connections;
@@ -215,7 +215,7 @@ impl SecretEngine for DatabaseBackend {
         Some(self)
     }
 
-    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
+    async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError> {
         self.recover(ctx.storage.as_ref()).await;
         secret::revoke(&self.connections, ctx).await
     }

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::connection_url;
 use crate::options::Options;
+use crate::Revoked;
 
 /// What a driver reports. The variants say whose problem it is, which decides the status code.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -112,7 +113,9 @@ pub struct DeleteUser<'a> {
 /// - `new_user` is atomic: the user exists with its expiry afterwards, or (on error) it does not
 ///   exist at all: no half-made user that the lease table cannot destroy.
 /// - `delete_user` is idempotent: a user that does not exist is success. It returns success only
-///   once the user is really gone, with no session of it still running.
+///   once the user is really gone, with no session of it still running, and says how many
+///   sessions it ended ([`Revoked::sessions_terminated`]: `None` when the user did not exist,
+///   or the driver cannot count them).
 #[async_trait]
 pub trait Driver: Send + Sync {
     /// Connect (or take a pooled connection) and check that the database answers.
@@ -125,7 +128,7 @@ pub trait Driver: Send + Sync {
     async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError>;
 
     /// Destroy a user; see the trait's contract.
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError>;
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<Revoked, DriverError>;
 
     /// Set a user's password (static-role rotation, rotate-root: the user may be the
     /// connection's own). Idempotent: setting the password it already has is success, because

@@ -75,6 +75,8 @@ pub use driver::{
     UpdatePassword,
 };
 pub use error::DatabaseError;
+/// What `delete_user` reports (the SDK's type: the engine hands it on as it is).
+pub use leasehold_backend::Revoked;
 pub use options::Options;
 pub use target::{Failed, Target};
 pub use username::is_safe_username;

@@ -15,10 +15,10 @@ use crate::target::Failed;
 pub const BUDGET: Duration = Duration::from_secs(15);
 
 /// Run `attempt` until it succeeds, fails for good, or fails transiently after [`BUDGET`].
-pub async fn retrying<F, Fut>(what: &str, mut attempt: F) -> Result<(), Failed>
+pub async fn retrying<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, Failed>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), Failed>>,
+    Fut: Future<Output = Result<T, Failed>>,
 {
     let deadline = tokio::time::Instant::now() + BUDGET;
     let mut count: u32 = 1;

@@ -94,7 +94,7 @@ impl Driver for ScrubbingDriver {
             .map_err(|e| self.scrub(e, None))
     }
 
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<crate::Revoked, DriverError> {
         self.inner
             .delete_user(req)
             .await

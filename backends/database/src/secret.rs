@@ -4,7 +4,7 @@
 //! Everything comes from the lease's [`CredsInternal`] and the stored connection, not from the
 //! role: a role may be deleted while its leases live on, and they must still be revocable.
 
-use leasehold_backend::{BackendError, Credentials, SecretContext};
+use leasehold_backend::{BackendError, Credentials, Revoked, SecretContext};
 use serde_json::{json, Map};
 
 use crate::config;
@@ -99,7 +99,7 @@ pub(crate) async fn renew(
 pub(crate) async fn revoke(
     connections: &Connections,
     ctx: &SecretContext,
-) -> Result<(), BackendError> {
+) -> Result<Revoked, BackendError> {
     let data = internal(ctx)?;
     let driver = match connections
         .driver(ctx.storage.as_ref(), &data.db_name)
@@ -115,7 +115,7 @@ pub(crate) async fn revoke(
         }
         Err(other) => return Err(other.into()),
     };
-    driver
+    let revoked = driver
         .delete_user(DeleteUser {
             username: &data.username,
             revocation_statements: &data.revocation_statements,
@@ -126,11 +126,12 @@ pub(crate) async fn revoke(
     tracing::info!(
         db.user = %data.username,
         db.connection = %data.db_name,
+        db.sessions_terminated = ?revoked.sessions_terminated,
         "destroyed database user {} on {}",
         data.username,
         data.db_name
     );
-    Ok(())
+    Ok(revoked)
 }
 
 #[cfg(test)]

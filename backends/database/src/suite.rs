@@ -6,7 +6,8 @@
 //!
 //! The cases: an issued user logs in (and a wrong password does not) until it is revoked, and
 //! not after; revoking ends the sessions it had open; deleting is idempotent (a user that never
-//! existed, or is already gone, is success); setting a password, as a static-role rotation
+//! existed, or is already gone, is success); revoking says how many sessions it ended (one
+//! open session: one; none open: zero; no such user: unknown); setting a password, as a static-role rotation
 //! does, makes the new one work and the old one fail. The engine-level scenarios (static roles,
 //! rotate-root, crash recovery) are in [`crate::harness`].
 // tests read the wall clock to compare against the server's
@@ -20,6 +21,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use secrecy::SecretString;
 
 use crate::driver::{DeleteUser, Driver, NewUser, UpdatePassword};
+use crate::Revoked;
 
 /// A driver under test and its server, as the suite needs them.
 #[async_trait]
@@ -98,7 +100,7 @@ async fn create<F: Fixture>(f: &F, user: &str, password: &SecretString) {
         .unwrap_or_else(|e| panic!("creating {user}: {e}"));
 }
 
-async fn delete<F: Fixture>(f: &F, user: &str) {
+async fn delete<F: Fixture>(f: &F, user: &str) -> Revoked {
     f.driver()
         .delete_user(DeleteUser {
             username: user,
@@ -106,7 +108,7 @@ async fn delete<F: Fixture>(f: &F, user: &str) {
             reassign_owned_to: None,
         })
         .await
-        .unwrap_or_else(|e| panic!("deleting {user}: {e}"));
+        .unwrap_or_else(|e| panic!("deleting {user}: {e}"))
 }
 
 /// A new user, and a session of it that runs.
@@ -139,11 +141,16 @@ pub async fn login_until_revoked<F: Fixture>(f: &F) {
     assert!(!f.has_user(&user).await, "{user} outlived its revocation");
 }
 
-/// A session opened before the revocation does not survive it.
+/// A session opened before the revocation does not survive it, and the revocation counts it.
 pub async fn revoke_ends_open_sessions<F: Fixture>(f: &F) {
     let (user, _, mut session) = issue(f).await;
 
-    delete(f, &user).await;
+    let revoked = delete(f, &user).await;
+    assert_eq!(
+        revoked.sessions_terminated,
+        Some(1),
+        "one session was open at revocation"
+    );
     assert!(
         !f.alive(&mut session).await,
         "a session survived its user's revocation"
@@ -151,13 +158,17 @@ pub async fn revoke_ends_open_sessions<F: Fixture>(f: &F) {
     assert!(!f.has_user(&user).await);
 }
 
-/// Deleting a user that never existed, or twice, is success.
+/// Deleting a user that never existed, or twice, is success. A user that existed with no
+/// session open reports zero sessions ended; one that was not there cannot say (`None`).
 pub async fn delete_is_idempotent<F: Fixture>(f: &F) {
-    delete(f, &new_username()).await;
+    let never = delete(f, &new_username()).await;
+    assert_eq!(never.sessions_terminated, None, "no such user: unknown");
     let user = new_username();
     create(f, &user, &new_password()).await;
-    delete(f, &user).await;
-    delete(f, &user).await;
+    let first = delete(f, &user).await;
+    assert_eq!(first.sessions_terminated, Some(0), "no session was open");
+    let again = delete(f, &user).await;
+    assert_eq!(again.sessions_terminated, None, "already gone: unknown");
     assert!(!f.has_user(&user).await);
 }
 

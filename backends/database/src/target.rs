@@ -11,14 +11,19 @@ use zeroize::Zeroizing;
 
 use crate::dialect::Dialect;
 use crate::driver::DriverError;
+use crate::Revoked;
 
 /// A failed attempt: what went wrong, whether anything may have been made that must be undone,
 /// and whether a concurrent transaction caused it (then the whole attempt may run again).
+/// A destruction attempt that ended sessions before it failed says how many in
+/// `sessions_terminated` (they are gone all the same), so that a revocation retried after a
+/// collision still counts them ([`crate::accounts::destroy`] adds them up).
 #[derive(Debug)]
 pub struct Failed {
     pub error: DriverError,
     pub may_exist: bool,
     pub transient: bool,
+    pub sessions_terminated: u64,
 }
 
 impl Failed {
@@ -28,6 +33,7 @@ impl Failed {
             error,
             may_exist: false,
             transient: false,
+            sessions_terminated: 0,
         }
     }
 
@@ -37,12 +43,21 @@ impl Failed {
             error,
             may_exist: true,
             transient: false,
+            sessions_terminated: 0,
         }
     }
 
     /// The same failure, transient when `transient`.
     pub fn transient_if(self, transient: bool) -> Self {
         Self { transient, ..self }
+    }
+
+    /// The same failure, after the attempt had ended `n` sessions of the user.
+    pub fn after_ending(self, n: u64) -> Self {
+        Self {
+            sessions_terminated: n,
+            ..self
+        }
     }
 }
 
@@ -104,13 +119,14 @@ pub trait Target: Send + Sync + 'static {
 
     /// One attempt at destroying `username` and ending its sessions, with `custom` statements or
     /// the database's default (`heir` inherits what it owns). A user that does not exist is
-    /// success.
+    /// success. Reports how many sessions the attempt ended: `None` when the user did not exist
+    /// (or the database cannot tell), `Some(0)` when it existed with none open.
     async fn destroy(
         &self,
         username: &str,
         custom: &[Zeroizing<String>],
         heir: Option<&str>,
-    ) -> Result<(), Failed>;
+    ) -> Result<Revoked, Failed>;
 
     /// A revocation: [`Target::destroy`] attempts, run again while they fail transiently. A
     /// driver may gather revocations that arrive together (PostgreSQL batches them).
@@ -119,7 +135,7 @@ pub trait Target: Send + Sync + 'static {
         username: &str,
         custom: &[Zeroizing<String>],
         heir: Option<&str>,
-    ) -> Result<(), DriverError> {
+    ) -> Result<Revoked, DriverError> {
         crate::accounts::destroy(self, username, custom, heir).await
     }
 

@@ -151,14 +151,17 @@ impl Driver for FakeDriver {
         ));
         Ok(())
     }
-    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<(), DriverError> {
+    async fn delete_user(&self, req: DeleteUser<'_>) -> Result<crate::Revoked, DriverError> {
         let mut state = self.state.lock().unwrap();
         state.calls.push(format!(
             "delete_user {} {:?} {:?}",
             req.username, req.revocation_statements, req.reassign_owned_to
         ));
-        state.users.remove(req.username);
-        Ok(())
+        // The fake has no sessions: a user it had reports none open, a missing one unknown.
+        Ok(match state.users.remove(req.username) {
+            Some(_) => crate::Revoked::sessions(0),
+            None => crate::Revoked::unknown(),
+        })
     }
     async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
         let mut state = self.state.lock().unwrap();

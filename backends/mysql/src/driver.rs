@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use leasehold_database::{Dialect, DriverError, Failed, Target};
+use leasehold_database::{Dialect, DriverError, Failed, Revoked, Target};
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{Conn, Opts, Pool, Row};
 use secrecy::{ExposeSecret, SecretString};
@@ -263,7 +263,7 @@ impl Target for MySqlDriver {
         username: &str,
         custom: &[Zeroizing<String>],
         _heir: Option<&str>,
-    ) -> Result<(), Failed> {
+    ) -> Result<Revoked, Failed> {
         Ok(self.destroy_user(username, custom).await?)
     }
 

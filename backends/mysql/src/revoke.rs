@@ -16,14 +16,19 @@
 //! A user that does not exist is success (deletion is idempotent), after a sweep of sessions
 //! still running under the name: they may have outlived an earlier drop.
 //!
+//! The sessions ended are counted: each session id killed once (a killed thread can stay listed
+//! for a moment and be killed again; it counts once), a thread that had ended on its own not at
+//! all. A user that does not exist reports `None` (unknown) unless the sweep ended some.
+//!
 //! PROCESSLIST shows other users' sessions only to a user with the `PROCESS` privilege; without
 //! it the sweep would see nothing and report success while sessions run on. So the privilege is
 //! checked first, and its absence is an error, never a silent success.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use leasehold_database::DriverError;
+use leasehold_database::{DriverError, Revoked};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 use zeroize::Zeroizing;
@@ -57,18 +62,23 @@ impl MySqlDriver {
         &self,
         username: &str,
         custom: &[Zeroizing<String>],
-    ) -> Result<(), DriverError> {
+    ) -> Result<Revoked, DriverError> {
         let mut conn = self.conn().await?;
         self.check_process_privilege(&mut conn).await?;
+        let mut killed = HashSet::new();
 
         let hosts = hosts_of(&mut conn, username).await?;
         if hosts.is_empty() {
-            end_sessions(&mut conn, username).await?;
+            end_sessions(&mut conn, username, &mut killed).await?;
             tracing::debug!("user {} does not exist: nothing to revoke", username);
-            return Ok(());
+            return Ok(if killed.is_empty() {
+                Revoked::unknown()
+            } else {
+                Revoked::sessions(killed.len() as u64)
+            });
         }
         lock_accounts(&mut conn, username, &hosts).await?;
-        end_sessions(&mut conn, username).await?;
+        end_sessions(&mut conn, username, &mut killed).await?;
 
         if custom.is_empty() {
             let accounts: Vec<String> = hosts
@@ -86,7 +96,7 @@ impl MySqlDriver {
             }
         }
         // Custom statements could have unlocked the user (or not dropped it); sweep again.
-        end_sessions(&mut conn, username).await?;
+        end_sessions(&mut conn, username, &mut killed).await?;
 
         let left = hosts_of(&mut conn, username).await?;
         if !left.is_empty() {
@@ -97,7 +107,7 @@ impl MySqlDriver {
                 left.join(", ")
             )));
         }
-        Ok(())
+        Ok(Revoked::sessions(killed.len() as u64))
     }
 
     async fn check_process_privilege(&self, conn: &mut Conn) -> Result<(), DriverError> {
@@ -152,8 +162,12 @@ async fn lock_accounts(
 
 /// Kill every session of `username` (but ours) and wait until none is listed. Each round kills
 /// what is listed, so a session that started after the first listing (on a server that could
-/// not lock the account) is caught too.
-async fn end_sessions(conn: &mut Conn, username: &str) -> Result<(), DriverError> {
+/// not lock the account) is caught too. The ids of the sessions killed go into `killed`.
+async fn end_sessions(
+    conn: &mut Conn,
+    username: &str,
+    killed: &mut HashSet<u64>,
+) -> Result<(), DriverError> {
     let deadline = tokio::time::Instant::now() + SESSION_END_TIMEOUT;
     loop {
         let listed = sessions(conn, username).await?;
@@ -168,7 +182,9 @@ async fn end_sessions(conn: &mut Conn, username: &str) -> Result<(), DriverError
         }
         for id in listed {
             match conn.query_drop(format!("KILL CONNECTION {id}")).await {
-                Ok(()) => {}
+                Ok(()) => {
+                    killed.insert(id);
+                }
                 // It ended on its own between the listing and the kill.
                 Err(e) if server_code(&e) == Some(NO_SUCH_THREAD) => {}
                 Err(e) => return Err(from_mysql("cannot kill the user's session", &e)),

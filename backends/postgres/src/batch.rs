@@ -15,15 +15,23 @@
 //! the batch fails (one role owns objects in another database, a concurrent transaction), every
 //! user of it is destroyed again on its own, so one bad user cannot fail the others and each
 //! failure names its user.
+//!
+//! Each revocation still learns how many sessions of its own user were ended: the sweeps answer
+//! each session's role and pid, counted per user (each pid once), and a user absent from
+//! `pg_roles` reports `None`, as on the one-role path. A batch that fails after signalling
+//! sessions waits for them to exit, and what it ended is added to what the one-role retry of
+//! each user reports, so they are neither lost with the batch nor counted twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use leasehold_database::DriverError;
+use leasehold_database::{DriverError, Revoked};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::dialect::quote_ident;
 use crate::driver::PgDriver;
 use crate::error::from_pg;
+use crate::revoke::Pids;
 
 /// The most users destroyed in one batch.
 pub(crate) const MAX_BATCH: usize = 64;
@@ -34,7 +42,7 @@ const CONCURRENT_BATCHES: usize = 4;
 pub(crate) struct Job {
     pub username: String,
     pub heir: Option<String>,
-    pub done: oneshot::Sender<Result<(), DriverError>>,
+    pub done: oneshot::Sender<Result<Revoked, DriverError>>,
 }
 
 /// Start the task that batches `driver`'s revocations; it ends when the sender is dropped.
@@ -80,46 +88,74 @@ async fn run(driver: &PgDriver, jobs: Vec<Job>) {
         }
     }
     for group in groups {
+        // Sessions a failed batch ended before failing, by user: the retry of each user finds
+        // them gone, so they are added to what it reports.
+        let mut earlier = HashMap::new();
         if group.len() > 1 {
             let names: Vec<&str> = group.iter().map(|j| j.username.as_str()).collect();
             let heir = group.first().and_then(|j| j.heir.as_deref());
-            match destroy_many(driver, &names, heir).await {
+            let mut ended = HashMap::new();
+            match destroy_many(driver, &names, heir, &mut ended).await {
                 Ok(()) => {
                     for job in group {
-                        let _ = job.done.send(Ok(()));
+                        // Not found by the batch's lookup: gone already, as on the one-role path.
+                        let revoked = ended
+                            .get(&job.username)
+                            .map_or_else(Revoked::unknown, crate::revoke::sessions);
+                        let _ = job.done.send(Ok(revoked));
                     }
                     continue;
                 }
-                Err(e) => tracing::debug!(
-                    "a batch of {} revocations failed ({e}); destroying each on its own",
-                    group.len()
-                ),
+                Err(e) => {
+                    tracing::debug!(
+                        "a batch of {} revocations failed ({e}); destroying each on its own",
+                        group.len()
+                    );
+                    earlier = ended
+                        .into_iter()
+                        .filter(|(_, pids)| !pids.is_empty())
+                        .map(|(name, pids)| (name, pids.len() as u64))
+                        .collect();
+                }
             }
         }
         // One user, or a failed batch: the one-role path, all at once.
-        let each = group.into_iter().map(|job| async move {
-            let result = leasehold_database::accounts::destroy(
-                driver,
-                &job.username,
-                &[],
-                job.heir.as_deref(),
-            )
-            .await;
-            let _ = job.done.send(result);
+        let each = group.into_iter().map(|job| {
+            let before = earlier.get(&job.username).copied();
+            one_role(driver, job, before)
         });
         futures_util::future::join_all(each).await;
     }
 }
 
-/// Signals every session of the roles with the oids `$1`; answers how many.
-const TERMINATE_ANY: &str = "SELECT count(pg_terminate_backend(s.pid)) \
+/// Destroy `job`'s user on its own and answer it, adding `earlier` sessions a failed batch had
+/// ended.
+async fn one_role(driver: &PgDriver, job: Job, earlier: Option<u64>) {
+    let result =
+        leasehold_database::accounts::destroy(driver, &job.username, &[], job.heir.as_deref())
+            .await
+            .map(|revoked| match (revoked.sessions_terminated, earlier) {
+                (n, None) => Revoked {
+                    sessions_terminated: n,
+                },
+                (n, Some(e)) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
+            });
+    let _ = job.done.send(result);
+}
+
+/// Signals every session of the roles with the oids `$1`: one row per session, its role's oid,
+/// its pid, and whether it was signalled (false: it had exited already).
+const TERMINATE_ANY: &str = "SELECT s.usesysid, s.pid, pg_terminate_backend(s.pid) \
      FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid()";
 
-/// The batch: see the module docs. Users that do not exist are done already.
+/// The batch: see the module docs. Users that do not exist are done already. `ended` gets, for
+/// every user found, the sessions of it that were ended, as soon as that is known: it stays
+/// right when a later step fails.
 async fn destroy_many(
     driver: &PgDriver,
     names: &[&str],
     heir: Option<&str>,
+    ended: &mut HashMap<String, Pids>,
 ) -> Result<(), DriverError> {
     let client = driver.client().await?;
     let found = client
@@ -131,15 +167,18 @@ async fn destroy_many(
         .map_err(|e| from_pg("cannot look up the users", &e))?;
     let mut roles = Vec::with_capacity(found.len());
     let mut oids: Vec<u32> = Vec::with_capacity(found.len());
+    let mut names_by_oid = HashMap::with_capacity(found.len());
     for row in &found {
         let name: String = row
             .try_get(0)
             .map_err(|e| from_pg("cannot read a user's name", &e))?;
+        let oid: u32 = row
+            .try_get(1)
+            .map_err(|e| from_pg("cannot read a user's oid", &e))?;
         roles.push(quote_ident(&name));
-        oids.push(
-            row.try_get(1)
-                .map_err(|e| from_pg("cannot read a user's oid", &e))?,
-        );
+        oids.push(oid);
+        ended.insert(name.clone(), Pids::new());
+        names_by_oid.insert(oid, name);
     }
     if roles.is_empty() {
         return Ok(());
@@ -161,22 +200,55 @@ async fn destroy_many(
     let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oids];
     let (disabled, signalled, dropped) = tokio::join!(
         client.batch_execute(&nologin),
-        client.query_one(&terminate, &by_oid),
+        client.query(&terminate, &by_oid),
         client.batch_execute(&drop),
     );
-    disabled.map_err(|e| from_pg("cannot disable the users' logins", &e))?;
-    let signalled: i64 = signalled
-        .and_then(|r| r.try_get(0))
-        .map_err(|e| from_pg("cannot terminate the users' sessions", &e))?;
-    dropped.map_err(|e| from_pg("cannot drop the users", &e))?;
+    // Recorded first: the sessions are ended whatever failed beside them.
+    let signalled = add_up(signalled, &names_by_oid, ended);
+    let failure = match (disabled, signalled, dropped) {
+        (Err(e), _, _) => Some(from_pg("cannot disable the users' logins", &e)),
+        (_, Err(e), _) => Some(e),
+        (_, _, Err(e)) => Some(from_pg("cannot drop the users", &e)),
+        _ => None,
+    };
+    if let Some(error) = failure {
+        // Let the signalled sessions exit first, so that the one-role retries do not find
+        // them still exiting and count them again.
+        if ended.values().any(|pids| !pids.is_empty()) {
+            if let Err(e) = crate::revoke::wait_sessions_gone_any(&client, &oids).await {
+                tracing::debug!("after a failed batch: {e}");
+            }
+        }
+        return Err(error);
+    }
     // Sessions that logged in between the sweep and the drop; then wait for all to go.
-    let late: i64 = client
-        .query_one(&terminate, &by_oid)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(|e| from_pg("cannot terminate the users' sessions", &e))?;
-    if signalled + late > 0 {
+    add_up(
+        client.query(&terminate, &by_oid).await,
+        &names_by_oid,
+        ended,
+    )?;
+    if ended.values().any(|pids| !pids.is_empty()) {
         crate::revoke::wait_sessions_gone_any(&client, &oids).await?;
+    }
+    Ok(())
+}
+
+/// Add the sessions a sweep signalled to their users' in `ended`.
+fn add_up(
+    rows: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+    names_by_oid: &HashMap<u32, String>,
+    ended: &mut HashMap<String, Pids>,
+) -> Result<(), DriverError> {
+    let failed = |e: tokio_postgres::Error| from_pg("cannot terminate the users' sessions", &e);
+    for row in rows.map_err(failed)? {
+        let oid: u32 = row.try_get(0).map_err(failed)?;
+        let pid: i32 = row.try_get(1).map_err(failed)?;
+        let signalled: bool = row.try_get(2).map_err(failed)?;
+        if let Some(pids) = names_by_oid.get(&oid).and_then(|name| ended.get_mut(name)) {
+            if signalled {
+                pids.insert(pid);
+            }
+        }
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
-use leasehold_database::{Dialect, DriverError, Failed, Target};
+use leasehold_database::{Dialect, DriverError, Failed, Revoked, Target};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
@@ -221,7 +221,7 @@ impl Target for PgDriver {
         username: &str,
         custom: &[Zeroizing<String>],
         heir: Option<&str>,
-    ) -> Result<(), Failed> {
+    ) -> Result<Revoked, Failed> {
         self.destroy_once(username, custom, heir).await
     }
 
@@ -231,7 +231,7 @@ impl Target for PgDriver {
         username: &str,
         custom: &[Zeroizing<String>],
         heir: Option<&str>,
-    ) -> Result<(), DriverError> {
+    ) -> Result<Revoked, DriverError> {
         if !custom.is_empty() {
             return leasehold_database::accounts::destroy(self, username, custom, heir).await;
         }

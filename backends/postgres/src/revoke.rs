@@ -11,14 +11,23 @@
 //! Our default goes out as one pipelined round trip plus the last sweep.
 //! A user that does not exist is success: deletion is idempotent.
 //!
+//! The sessions ended are the backends `pg_terminate_backend` signalled (true; false means it
+//! had exited already) over every sweep, each pid once: a backend signalled by the first sweep
+//! may still be listed, exiting, when the sweep after the drop signals it again. A user that
+//! does not exist reports `None`: an earlier attempt dropped it, and ended (and counted) its
+//! sessions then. A parallel query's workers run as its session's user and count as sessions.
+//! An attempt that fails after signalling sessions waits for them to exit before it reports
+//! the failure (with how many it ended), so that the engine's retry does not count them again.
+//!
 //! `REASSIGN OWNED` and `DROP OWNED` act in the connected database only. A user that owns objects
 //! or holds privileges in other databases of the cluster cannot be dropped from here; the error
 //! says so and the lease engine keeps retrying (and lists the lease as irrevocable).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use deadpool_postgres::Object;
-use leasehold_database::{DriverError, Failed};
+use leasehold_database::{DriverError, Failed, Revoked};
 use zeroize::Zeroizing;
 
 use crate::dialect::quote_ident;
@@ -29,6 +38,10 @@ use crate::error::{from_pg, is_transient};
 const SESSION_END_TIMEOUT: Duration = Duration::from_secs(10);
 const SESSION_POLL: Duration = Duration::from_millis(20);
 
+/// Backend process ids: sessions signalled, kept as a set because a session signalled by one
+/// sweep can still be listed (exiting) when the next sweep signals it again.
+pub(crate) type Pids = HashSet<i32>;
+
 impl PgDriver {
     /// One attempt at destroying `username`; see the module docs. An attempt a concurrent
     /// transaction aborted is reported transient, and the engine runs it again.
@@ -37,7 +50,7 @@ impl PgDriver {
         username: &str,
         custom: &[Zeroizing<String>],
         heir: Option<&str>,
-    ) -> Result<(), Failed> {
+    ) -> Result<Revoked, Failed> {
         let name = quote_ident(username);
 
         let client = self.client().await?;
@@ -47,7 +60,7 @@ impl PgDriver {
         let (lookup, terminate_named, terminate_oid) = tokio::try_join!(
             client.prepare_cached("SELECT oid FROM pg_roles WHERE rolname = $1"),
             client.prepare_cached(
-                "SELECT count(pg_terminate_backend(s.pid)) FROM pg_stat_get_activity(NULL) s \
+                "SELECT s.pid, pg_terminate_backend(s.pid) FROM pg_stat_get_activity(NULL) s \
                  WHERE s.usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
                  AND s.pid <> pg_backend_pid()"
             ),
@@ -68,56 +81,73 @@ impl PgDriver {
             let (row, disabled, signalled, dropped) = tokio::join!(
                 client.query_opt(&lookup, &user),
                 client.batch_execute(&nologin),
-                client.query_one(&terminate_named, &user),
+                client.query(&terminate_named, &user),
                 client.batch_execute(&drop),
             );
             // A user that does not exist is done (the statements after the lookup failed on
             // the missing role and changed nothing).
             let Some(oid) = oid_of(row)? else {
                 tracing::debug!("user {} does not exist: nothing to revoke", username);
-                return Ok(());
+                return Ok(Revoked::unknown());
             };
-            disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
-            let signalled = count(signalled)?;
-            dropped.map_err(|e| pg("cannot drop the user", &e))?;
+            let signalled = signalled_pids(signalled);
+            if let Err(e) = disabled {
+                let failed = pg("cannot disable the user's login", &e);
+                let so_far = signalled.as_ref().map_or(0, HashSet::len);
+                return Err(failed_after(&client, oid, so_far, failed).await);
+            }
+            let mut ended = signalled?;
+            if let Err(e) = dropped {
+                let failed = pg("cannot drop the user", &e);
+                return Err(failed_after(&client, oid, ended.len(), failed).await);
+            }
             // A session that logged in between the sweep and the drop keeps running; end it by
             // oid (a dropped role's sessions have no user name) and wait for every one to go.
             let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oid];
-            let late = count(client.query_one(&terminate_oid, &by_oid).await)?;
-            if signalled + late > 0 {
+            ended.extend(signalled_pids(client.query(&terminate_oid, &by_oid).await)?);
+            if !ended.is_empty() {
                 wait_sessions_gone(&client, oid, username).await?;
             }
-            return Ok(());
+            return Ok(sessions(&ended));
         }
 
         let (row, disabled, signalled) = tokio::join!(
             client.query_opt(&lookup, &user),
             client.batch_execute(&nologin),
-            client.query_one(&terminate_named, &user),
+            client.query(&terminate_named, &user),
         );
         let Some(oid) = oid_of(row)? else {
             tracing::debug!("user {} does not exist: nothing to revoke", username);
-            return Ok(());
+            return Ok(Revoked::unknown());
         };
-        disabled.map_err(|e| pg("cannot disable the user's login", &e))?;
-        if count(signalled)? > 0 {
+        let signalled = signalled_pids(signalled);
+        if let Err(e) = disabled {
+            let failed = pg("cannot disable the user's login", &e);
+            let so_far = signalled.as_ref().map_or(0, HashSet::len);
+            return Err(failed_after(&client, oid, so_far, failed).await);
+        }
+        let mut ended = signalled?;
+        if !ended.is_empty() {
             wait_sessions_gone(&client, oid, username).await?;
         }
+        // The sessions are gone: an attempt failing from here on only says how many there were.
+        let so_far = ended.len() as u64;
+        let failed = |context: &str, e: &tokio_postgres::Error| pg(context, e).after_ending(so_far);
         let mut client = client;
         let tx = client
             .transaction()
             .await
-            .map_err(|e| pg("cannot begin a transaction", &e))?;
+            .map_err(|e| failed("cannot begin a transaction", &e))?;
         for (i, statement) in custom.iter().enumerate() {
             tx.batch_execute(statement)
                 .await
-                .map_err(|e| pg(&format!("revocation statement {} failed", i + 1), &e))?;
+                .map_err(|e| failed(&format!("revocation statement {} failed", i + 1), &e))?;
         }
         tx.commit()
             .await
-            .map_err(|e| pg("cannot commit the revocation", &e))?;
+            .map_err(|e| failed("cannot commit the revocation", &e))?;
         // Custom statements could have let the user back in (or not dropped it); sweep again.
-        end_sessions(&client, oid, username).await?;
+        ended.extend(end_sessions(&client, oid, username).await?);
 
         let still_there = query_opt(
             &client,
@@ -134,13 +164,30 @@ impl PgDriver {
             ))
             .into());
         }
-        Ok(())
+        Ok(sessions(&ended))
     }
 }
 
 /// A PostgreSQL error met while doing `context`.
 fn pg(context: &str, e: &tokio_postgres::Error) -> Failed {
     Failed::after_changes(from_pg(context, e)).transient_if(is_transient(e))
+}
+
+/// An attempt failing after it signalled `signalled` sessions of the user with `oid`: wait
+/// (best effort) for them to exit, so that the next attempt does not find them still exiting
+/// and count them again, and say how many the attempt ended.
+async fn failed_after(client: &Object, oid: u32, signalled: usize, failed: Failed) -> Failed {
+    if signalled > 0 {
+        if let Err(e) = wait_gone(client, &[oid], "the revoked user").await {
+            tracing::debug!("after a failed revocation attempt: {e}");
+        }
+    }
+    failed.after_ending(signalled as u64)
+}
+
+/// The report of a revocation that ended `pids`.
+pub(crate) fn sessions(pids: &Pids) -> Revoked {
+    Revoked::sessions(pids.len() as u64)
 }
 
 /// The user's oid from the lookup's answer, `None` when there is no such user.
@@ -153,34 +200,43 @@ fn oid_of(
         .map_err(|e| from_pg("cannot read the user's oid", &e))
 }
 
-/// The count a terminate statement answers: how many sessions were signalled.
-fn count(row: Result<tokio_postgres::Row, tokio_postgres::Error>) -> Result<i64, DriverError> {
-    row.and_then(|r| r.try_get(0))
-        .map_err(|e| from_pg("cannot terminate the user's sessions", &e))
+/// The sessions a terminate statement signalled, from its rows (`pid`, `pg_terminate_backend`'s
+/// answer): a backend it found exited already (false) is not one.
+fn signalled_pids(
+    rows: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+) -> Result<Pids, DriverError> {
+    let failed = |e: tokio_postgres::Error| from_pg("cannot terminate the user's sessions", &e);
+    let mut pids = HashSet::new();
+    for row in rows.map_err(failed)? {
+        let pid: i32 = row.try_get(0).map_err(failed)?;
+        let signalled: bool = row.try_get(1).map_err(failed)?;
+        if signalled {
+            pids.insert(pid);
+        }
+    }
+    Ok(pids)
 }
 
-/// Signals every session of the role with oid `$1`; answers how many. The sessions are read
-/// from `pg_stat_get_activity` itself: the `pg_stat_activity` view joins every role and
-/// database on each call, which made the sweeps the bulk of a revocation (2.5× slower with
-/// 8,000 roles at 16 concurrent revocations).
-const TERMINATE_BY_OID: &str = "SELECT count(pg_terminate_backend(s.pid)) \
+/// Signals every session of the role with oid `$1`: one row per session, its pid and whether it
+/// was signalled. The sessions are read from `pg_stat_get_activity` itself: the
+/// `pg_stat_activity` view joins every role and database on each call, which made the sweeps
+/// the bulk of a revocation (2.5× slower with 8,000 roles at 16 concurrent revocations).
+/// `pg_terminate_backend` is in the select list, so it runs only on rows the filter kept.
+const TERMINATE_BY_OID: &str = "SELECT s.pid, pg_terminate_backend(s.pid) \
      FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = $1 AND s.pid <> pg_backend_pid()";
 
-/// Terminate every session of the user with `oid` and wait until none is left.
-async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<(), DriverError> {
+/// Terminate every session of the user with `oid` and wait until none is left; answers those
+/// signalled.
+async fn end_sessions(client: &Object, oid: u32, username: &str) -> Result<Pids, DriverError> {
     let terminate = client
         .prepare_cached(TERMINATE_BY_OID)
         .await
         .map_err(|e| from_pg("cannot terminate the user's sessions", &e))?;
-    let signalled: i64 = client
-        .query_one(&terminate, &[&oid])
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(|e| from_pg("cannot terminate the user's sessions", &e))?;
-    if signalled == 0 {
-        return Ok(());
+    let signalled = signalled_pids(client.query(&terminate, &[&oid]).await)?;
+    if !signalled.is_empty() {
+        wait_sessions_gone(client, oid, username).await?;
     }
-    wait_sessions_gone(client, oid, username).await
+    Ok(signalled)
 }
 
 /// `pg_terminate_backend` only signals; wait until the sessions have exited.
@@ -196,7 +252,7 @@ pub(crate) async fn wait_sessions_gone_any(
     wait_gone(client, oids, &format!("{} revoked users", oids.len())).await
 }
 
-async fn wait_gone(client: &Object, oids: &[u32], who: &str) -> Result<(), DriverError> {
+pub(crate) async fn wait_gone(client: &Object, oids: &[u32], who: &str) -> Result<(), DriverError> {
     let deadline = tokio::time::Instant::now() + SESSION_END_TIMEOUT;
     loop {
         let row = client

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use leasehold_database::{Dialect, DriverError, Failed, Target};
+use leasehold_database::{Dialect, DriverError, Failed, Revoked, Target};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, FromRedisValue, Value};
 use secrecy::{ExposeSecret, SecretString};
@@ -225,7 +225,7 @@ impl Target for RedisDriver {
         username: &str,
         _custom: &[Zeroizing<String>],
         _heir: Option<&str>,
-    ) -> Result<(), Failed> {
+    ) -> Result<Revoked, Failed> {
         Ok(self.destroy_user(username).await?)
     }
 

@@ -9,10 +9,13 @@
 //!
 //! A user that does not exist is success: deletion is idempotent. Revocation statements are not
 //! run, as in Vault: there is nothing else to undo.
+//!
+//! The sessions ended are what `CLIENT KILL USER` answers (the connections it closed). A user that
+//! does not exist, or vanished before the kill (another revocation), reports `None` (unknown).
 
 use std::time::Duration;
 
-use leasehold_database::DriverError;
+use leasehold_database::{DriverError, Revoked};
 
 use crate::driver::{Failure, RedisDriver};
 use crate::error::{from_redis, is_no_such_user};
@@ -23,10 +26,10 @@ const SESSION_POLL: Duration = Duration::from_millis(20);
 
 impl RedisDriver {
     /// Destroy `name`; see the module docs.
-    pub(crate) async fn destroy_user(&self, name: &str) -> Result<(), DriverError> {
+    pub(crate) async fn destroy_user(&self, name: &str) -> Result<Revoked, DriverError> {
         if !self.user_exists(name).await? {
             tracing::debug!("user {name} does not exist: nothing to revoke");
-            return Ok(());
+            return Ok(Revoked::unknown());
         }
         // Should another revocation delete the user meanwhile, this re-creates it disabled and
         // without a password; the DELUSER below removes it again.
@@ -40,17 +43,17 @@ impl RedisDriver {
                 "cannot disable the user",
             )
             .await?;
-        match self
+        let revoked = match self
             .run_raw::<i64>(redis::cmd("CLIENT").arg("KILL").arg("USER").arg(name))
             .await
         {
-            Ok(_) => {}
-            Err(Failure::Command(e)) if is_no_such_user(&e) => {}
+            Ok(n) => Revoked::sessions(u64::try_from(n).unwrap_or(0)),
+            Err(Failure::Command(e)) if is_no_such_user(&e) => Revoked::unknown(),
             Err(Failure::Command(e)) => {
                 return Err(from_redis("cannot end the user's connections", &e))
             }
             Err(Failure::Connect(e)) => return Err(e),
-        }
+        };
         let _: i64 = self
             .run(
                 redis::cmd("ACL").arg("DELUSER").arg(name),
@@ -63,7 +66,7 @@ impl RedisDriver {
             let exists = self.user_exists(name).await?;
             let sessions = self.sessions(name).await?;
             if !exists && sessions == 0 {
-                return Ok(());
+                return Ok(revoked);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(DriverError::NotRemoved(format!(

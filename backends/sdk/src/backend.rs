@@ -32,6 +32,33 @@ pub struct Account {
     pub marked: bool,
 }
 
+/// What a revocation found, beyond "the account is gone": evidence of use for the audit log and
+/// the metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    /// How many sessions of the account were open at revocation and ended by it. `None`: the
+    /// target cannot tell — it has no sessions (AWS keys, STS credentials), or the account was
+    /// already gone when this revocation came (a retry after an earlier attempt that dropped
+    /// it, or a creation that never made it), so whatever sessions it had are not this call's
+    /// to count. `Some(0)` means the account existed and had no session open: not proof it was
+    /// never used, only that nothing was connected at the end.
+    pub sessions_terminated: Option<u64>,
+}
+
+impl Revoked {
+    /// `n` sessions ended by the revocation.
+    pub fn sessions(n: u64) -> Self {
+        Self {
+            sessions_terminated: Some(n),
+        }
+    }
+
+    /// The target cannot tell (see [`Revoked::sessions_terminated`]).
+    pub fn unknown() -> Self {
+        Self::default()
+    }
+}
+
 /// What the core knows about a secret when it calls back into the backend.
 #[derive(Clone)]
 pub struct SecretContext {
@@ -105,8 +132,9 @@ pub trait SecretEngine: Send + Sync {
     /// backend must leave nothing behind it can know of; the core also calls `revoke` afterwards.
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError>;
 
-    /// Destroy the account. Idempotent: an account that is already gone is success.
-    async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError>;
+    /// Destroy the account (ending its open sessions where the target has any), and say what
+    /// it found ([`Revoked`]). Idempotent: an account that is already gone is success.
+    async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError>;
 
     /// How this engine's accounts are renewed; `None`: its leases are not renewable (whatever
     /// the planned secret says).

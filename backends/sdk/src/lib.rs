@@ -32,7 +32,7 @@ pub mod response;
 pub mod storage;
 pub mod username;
 
-pub use backend::{Account, Backend, Renew, SecretContext, SecretEngine};
+pub use backend::{Account, Backend, Renew, Revoked, SecretContext, SecretEngine};
 pub use entry::Entries;
 pub use error::BackendError;
 pub use request::{Fields, Operation, Request};

@@ -205,7 +205,7 @@ impl Engine {
 
     /// `revoke` with a context.
     pub async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
-        self.backend.revoke(ctx).await
+        self.backend.revoke(ctx).await.map(drop)
     }
 
     /// Names of all IAM users, listed by moto's root.

@@ -113,7 +113,7 @@ impl Target {
             .unwrap();
     }
 
-    pub async fn delete(&self, user: &str) -> Result<(), DriverError> {
+    pub async fn delete(&self, user: &str) -> Result<leasehold_database::Revoked, DriverError> {
         self.driver
             .delete_user(DeleteUser {
                 username: user,

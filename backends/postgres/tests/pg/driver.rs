@@ -249,7 +249,8 @@ async fn custom_revocation_statements_still_end_sessions_and_must_drop_the_user(
     let session = t.login(&user, &password).await.unwrap();
     let drop_it =
         ["REVOKE ALL ON SCHEMA public FROM \"{{name}}\"; DROP ROLE \"{{name}}\";".to_owned()];
-    t.driver
+    let revoked = t
+        .driver
         .delete_user(DeleteUser {
             username: &user,
             revocation_statements: &drop_it,
@@ -257,6 +258,11 @@ async fn custom_revocation_statements_still_end_sessions_and_must_drop_the_user(
         })
         .await
         .unwrap();
+    assert_eq!(
+        revoked.sessions_terminated,
+        Some(1),
+        "the session was counted"
+    );
     assert!(
         session.simple_query("SELECT 1").await.is_err(),
         "session survived"
@@ -382,7 +388,7 @@ fn wide_driver(t: &Target) -> std::sync::Arc<dyn leasehold_database::Driver> {
 async fn delete_together(
     driver: &dyn leasehold_database::Driver,
     users: &[String],
-) -> Vec<Result<(), DriverError>> {
+) -> Vec<Result<leasehold_database::Revoked, DriverError>> {
     let deletions = users.iter().map(|user| {
         driver.delete_user(DeleteUser {
             username: user,
@@ -407,14 +413,20 @@ async fn concurrent_revocations_on_one_schema_all_succeed_at_once() {
         }
         let results = delete_together(driver.as_ref(), &users).await;
         for (user, result) in users.iter().zip(results) {
-            assert!(result.is_ok(), "{user}: {:?}", result.err());
+            let revoked = result.unwrap_or_else(|e| panic!("{user}: {e}"));
+            assert_eq!(
+                revoked.sessions_terminated,
+                Some(0),
+                "{user} had no session"
+            );
             assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
         }
     }
     driver.close().await;
 }
 
-/// A burst (destroyed in batches) ends every live session of every user, as one revocation does.
+/// A burst (destroyed in batches) ends every live session of every user, as one revocation does,
+/// and each revocation reports its own user's sessions (two, one or none), not the batch's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_revocations_ends_every_session() {
     let t = Target::new().await;
@@ -422,18 +434,29 @@ async fn a_burst_of_revocations_ends_every_session() {
     let password = new_password();
     let users: Vec<String> = (0..40).map(|_| new_username()).collect();
     let mut sessions = Vec::new();
-    for user in &users {
+    for (i, user) in users.iter().enumerate() {
         t.create(user, &password, in_an_hour()).await;
-        sessions.push(t.login(user, &password).await.unwrap());
+        let mut own = Vec::new();
+        for _ in 0..i % 3 {
+            own.push(t.login(user, &password).await.unwrap());
+        }
+        sessions.push(own);
     }
     let results = delete_together(driver.as_ref(), &users).await;
-    for ((user, result), session) in users.iter().zip(results).zip(&sessions) {
-        assert!(result.is_ok(), "{user}: {:?}", result.err());
-        assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
-        assert!(
-            session.simple_query("SELECT 1").await.is_err(),
-            "a session of {user} survived"
+    for ((user, result), own) in users.iter().zip(results).zip(&sessions) {
+        let revoked = result.unwrap_or_else(|e| panic!("{user}: {e}"));
+        assert_eq!(
+            revoked.sessions_terminated,
+            Some(own.len() as u64),
+            "{user}'s sessions ended"
         );
+        assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
+        for session in own {
+            assert!(
+                session.simple_query("SELECT 1").await.is_err(),
+                "a session of {user} survived"
+            );
+        }
         assert!(t.login(user, &password).await.is_err());
     }
     driver.close().await;

@@ -112,7 +112,10 @@ impl Target {
             .unwrap();
     }
 
-    pub async fn delete(&self, user: &str) -> Result<(), leasehold_database::DriverError> {
+    pub async fn delete(
+        &self,
+        user: &str,
+    ) -> Result<leasehold_database::Revoked, leasehold_database::DriverError> {
         self.driver
             .delete_user(DeleteUser {
                 username: user,
