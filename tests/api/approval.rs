@@ -482,7 +482,7 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
     pg2.role(&app, "cgplain", "1h", "1h").await;
     let (s, v) = ask(
         &app,
-        "plain",
+        "cgplain",
         &req_tok,
         json!({"break_glass": true, "purpose": "x"}),
     )
