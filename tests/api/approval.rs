@@ -669,3 +669,88 @@ async fn a_policy_control_group_and_a_role_tier_both_have_their_say() {
         .starts_with("database/creds/cgboth/"));
     assert_eq!(pg.roles_for("cgboth").await.len(), 1);
 }
+
+#[tokio::test]
+async fn tiers_and_the_webhook_need_sudo_in_every_spelling() {
+    let (app, pg) = setup("cgsudo", "human", two_approvers()).await;
+    app.ok(
+        "sys/policies/acl/nosudo",
+        json!({"policy": r#"path "*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }"#}),
+    )
+    .await;
+    let (nosudo, _) = token(&app, &["nosudo"], None).await;
+    let weaker = json!({"factors": [], "auto_approve": [{"name": "all", "hours": "00:00-24:00"}]});
+    for (method, path, body) in [
+        ("POST", "sys/approval/tiers/human", Some(weaker.clone())),
+        ("POST", "sys//approval/tiers/human", Some(weaker.clone())),
+        ("POST", "sys/approval/./tiers/human", Some(weaker.clone())),
+        (
+            "POST",
+            "sys/approval/tiers/x/../human",
+            Some(weaker.clone()),
+        ),
+        ("POST", "sys/approval/tiers/%68uman", Some(weaker.clone())),
+        ("DELETE", "sys/approval/tiers/human", None),
+        (
+            "POST",
+            "sys/config/control-group",
+            Some(json!({"max_ttl": "1s"})),
+        ),
+        (
+            "POST",
+            "sys/config//control-group",
+            Some(json!({"max_ttl": "1s"})),
+        ),
+        ("DELETE", "sys/config/control-group", None),
+        ("LIST", "sys/approval/tiers", None),
+    ] {
+        let (s, v) = app.call_as(method, path, body, Some(&nosudo)).await;
+        assert_eq!(s, 403, "{method} {path}: {v}");
+    }
+    // The tier is as written, and still holds requests.
+    let (_, v) = app.get("sys/approval/tiers/human").await;
+    assert_eq!(v["data"]["factors"][0]["approvals"], 2, "{v}");
+    let (s, v) = app
+        .call_as("GET", "database/creds/cgsudo", None, Some(&nosudo))
+        .await;
+    held(s, &v);
+    assert!(pg.roles_for("cgsudo").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_held_request_survives_a_restart() {
+    let (app, pg) = setup(
+        "cgrestart",
+        "human",
+        json!({"factors": [{"policies": ["approver"]}]}),
+    )
+    .await;
+    let (req_tok, _) = token(&app, &["requester"], None).await;
+    let (approver, _) = token(&app, &["approver"], None).await;
+    let (s, v) = ask(
+        &app,
+        "cgrestart",
+        &req_tok,
+        json!({"purpose": "after the restart"}),
+    )
+    .await;
+    let (wrapping, accessor) = held(s, &v);
+    let (dir, root) = app.stop().await;
+    let app = TestApp::spawn_in(dir, Some(root)).await;
+    assert_eq!(state(&app, &accessor).await["state"], "pending");
+    let (s, v) = decide(&app, &approver, "authorize", &accessor).await;
+    assert_eq!(
+        (s.as_u16(), &v["data"]["approved"]),
+        (200, &json!(true)),
+        "{v}"
+    );
+    let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        pg.can_login(
+            v["data"]["username"].as_str().unwrap(),
+            v["data"]["password"].as_str().unwrap()
+        )
+        .await
+    );
+}

@@ -41,6 +41,11 @@ pub const SUDO_PATHS: &[&str] = &[
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",
+    // leasehold's own: who must approve what. Weakening a tier or pointing the webhook
+    // elsewhere is an administrator's act, like enabling an auth method.
+    "sys/approval/tiers",
+    "sys/approval/tiers/*",
+    "sys/config/control-group",
     "sys/revoke-prefix",
     "sys/revoke-prefix/*",
     "sys/revoke-force",
