@@ -237,3 +237,102 @@ async fn users_for(moto: &Moto, role: &str) -> Vec<String> {
         .filter(|n| n.contains(role))
         .collect()
 }
+
+/// IAM users on the moto server, by name.
+async fn iam_users(moto: &Moto) -> Vec<String> {
+    let iam = moto.iam(&moto.root).await;
+    let out = iam.list_users().send().await.unwrap();
+    out.users()
+        .iter()
+        .map(|u| u.user_name().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_aws_role_with_an_approval_tier_creates_no_user_until_collected() {
+    let moto = Moto::start().await.unwrap();
+    let app = TestApp::spawn().await;
+    aws_mount(&app, &moto).await;
+    app.ok(
+        "sys/approval/tiers/cloud",
+        json!({"factors": [{"policies": ["approver"]}]}),
+    )
+    .await;
+    app.ok(
+        "sys/policies/acl/approver",
+        json!({"policy": "path \"sys/control-group/*\" { capabilities = [\"update\"] }"}),
+    )
+    .await;
+    app.ok("aws/roles/deploy", json!({"approval_tier": "cloud"}))
+        .await;
+    let (_, role) = app.get("aws/roles/deploy").await;
+    assert_eq!(role["data"]["approval_tier"], "cloud");
+    let before = iam_users(&moto).await;
+
+    // Root's children could not approve root's request (a token below the requester is the
+    // requester): the request comes from a token of its own.
+    app.ok(
+        "sys/policies/acl/deployer",
+        json!({"policy": "path \"aws/creds/deploy\" { capabilities = [\"read\"] }"}),
+    )
+    .await;
+    let (s, v) = app
+        .put("auth/token/create", json!({"policies": ["deployer"]}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let requester = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (s, v) = app
+        .call_as(
+            "GET",
+            "aws/creds/deploy?purpose=deploy%2042",
+            None,
+            Some(&requester),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["lease_id"], "", "{v}");
+    let wrapping = v["wrap_info"]["token"].as_str().unwrap().to_owned();
+    let accessor = v["wrap_info"]["accessor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        iam_users(&moto).await,
+        before,
+        "a held request created an IAM user"
+    );
+
+    let (s, v) = app
+        .put("auth/token/create", json!({"policies": ["approver"]}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let approver = v["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "sys/control-group/authorize",
+            Some(json!({ "accessor": accessor })),
+            Some(&approver),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), &v["data"]["approved"]),
+        (200, &json!(true)),
+        "{v}"
+    );
+    let (s, v) = app
+        .put("sys/wrapping/unwrap", json!({ "token": wrapping }))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let lease_id = v["lease_id"].as_str().unwrap().to_owned();
+    assert!(lease_id.starts_with("aws/creds/deploy/"), "{lease_id}");
+    let keys = Keys::new(
+        v["data"]["access_key"].as_str().unwrap(),
+        v["data"]["secret_key"].as_str().unwrap(),
+    );
+    moto.caller_arn(&keys)
+        .await
+        .expect("collected key must work");
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204);
+    wait_rejected(&moto, &keys, Duration::from_secs(10)).await;
+}
