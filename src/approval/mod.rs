@@ -203,6 +203,21 @@ impl Approvals {
         Ok(record)
     }
 
+    /// End the request `accessor` as expired if it is still open; the record as it now is.
+    pub async fn expire(&self, accessor: &str) -> Result<PendingRequest> {
+        self.update(accessor, |r| {
+            let open = matches!(
+                r.state,
+                request::RequestState::Pending | request::RequestState::Approved
+            );
+            if open {
+                r.state = request::RequestState::Expired;
+            }
+            Ok(open)
+        })
+        .await
+    }
+
     /// How many requests are still open.
     pub async fn open_count(&self) -> Result<u64> {
         Ok(self.kv.list(OPEN_PREFIX).await?.len() as u64)

@@ -7,6 +7,7 @@ pub mod api;
 pub mod approvals;
 pub mod cluster;
 pub mod follow;
+pub mod leading;
 pub mod mounts;
 pub mod quotas;
 pub mod reconcile;

@@ -26,48 +26,38 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn run(
     mounts: Arc<MountTable>,
     clock: SharedClock,
-    mut leader: watch::Receiver<bool>,
-    mut shutdown: watch::Receiver<bool>,
+    leader: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        if !*leader.borrow_and_update() {
-            tokio::select! {
-                _ = leader.changed() => {}
-                _ = shutdown.changed() => {}
+    super::leading::while_leading(leader, shutdown, || tick_all(&mounts, &clock)).await
+}
+
+/// One round: tick every mount in turn; the earliest delay any asked for.
+async fn tick_all(mounts: &MountTable, clock: &SharedClock) -> std::time::Duration {
+    let mut next = MAX_DELAY;
+    for mount in mounts.list() {
+        let (backend, view, path) = (
+            mount.backend.clone(),
+            mount.view.clone(),
+            mount.entry.path.clone(),
+        );
+        let now = clock.now();
+        let call = tokio::spawn(async move {
+            tokio::time::timeout(CALL_TIMEOUT, backend.tick(view, now)).await
+        });
+        match call.await {
+            Ok(Ok(Ok(Some(delay)))) => next = next.min(delay.max(MIN_DELAY)),
+            Ok(Ok(Ok(None))) => {}
+            Ok(Ok(Err(e))) => {
+                warn!(mount = %path, error = %e, "periodic work of mount {path} failed; retrying")
             }
-            continue;
-        }
-        let mut next = MAX_DELAY;
-        for mount in mounts.list() {
-            let (backend, view, path) = (
-                mount.backend.clone(),
-                mount.view.clone(),
-                mount.entry.path.clone(),
-            );
-            let now = clock.now();
-            let call = tokio::spawn(async move {
-                tokio::time::timeout(CALL_TIMEOUT, backend.tick(view, now)).await
-            });
-            match call.await {
-                Ok(Ok(Ok(Some(delay)))) => next = next.min(delay.max(MIN_DELAY)),
-                Ok(Ok(Ok(None))) => {}
-                Ok(Ok(Err(e))) => {
-                    warn!(mount = %path, error = %e, "periodic work of mount {path} failed; retrying")
-                }
-                Ok(Err(_)) => {
-                    warn!(mount = %path, "periodic work of mount {path} timed out; retrying")
-                }
-                Err(e) => {
-                    warn!(mount = %path, error = %e, "periodic work of mount {path} panicked; retrying")
-                }
+            Ok(Err(_)) => {
+                warn!(mount = %path, "periodic work of mount {path} timed out; retrying")
             }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(next) => {}
-            _ = shutdown.changed() => {}
+            Err(e) => {
+                warn!(mount = %path, error = %e, "periodic work of mount {path} panicked; retrying")
+            }
         }
     }
+    next
 }

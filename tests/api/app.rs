@@ -151,6 +151,35 @@ impl TestApp {
         v
     }
 
+    /// Turn on a file audit device writing to `audit.log` in the app's directory; its path.
+    pub async fn audit_to_file(&self) -> std::path::PathBuf {
+        let log = self.dir.path().join("audit.log");
+        let (s, v) = self
+            .put(
+                "sys/audit/file",
+                json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
+            )
+            .await;
+        assert_eq!(s, 204, "{v}");
+        log
+    }
+
+    /// The Prometheus scrape at `sys/metrics`, as root.
+    pub async fn scrape(&self) -> String {
+        self.http
+            .get(format!(
+                "http://{}/v1/sys/metrics?format=prometheus",
+                self.addr
+            ))
+            .header("X-Vault-Token", &self.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Lease lookup data.
     pub async fn lookup(&self, lease_id: &str) -> (StatusCode, Value) {
         self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))

@@ -97,6 +97,31 @@ async fn decide(app: &TestApp, as_token: &str, verb: &str, accessor: &str) -> (S
     .await
 }
 
+/// The answer's first error names `needle`.
+fn says(v: &Value, needle: &str) {
+    let e = v["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        e.contains(needle),
+        "expected an error about {needle:?}: {v}"
+    );
+}
+
+/// Approve as `approver`, insisting on a 200; whether the request is now approved.
+async fn approve(app: &TestApp, approver: &str, accessor: &str) -> bool {
+    let (s, v) = decide(app, approver, "authorize", accessor).await;
+    assert_eq!(s, 200, "{v}");
+    v["data"]["approved"].as_bool().unwrap()
+}
+
+/// Whether the credential of a creds answer logs in to PostgreSQL.
+async fn logs_in(pg: &PgTarget, v: &Value) -> bool {
+    pg.can_login(
+        v["data"]["username"].as_str().unwrap(),
+        v["data"]["password"].as_str().unwrap(),
+    )
+    .await
+}
+
 async fn unwrap(app: &TestApp, as_token: &str, wrapping: &str) -> (StatusCode, Value) {
     app.call_as(
         "POST",
@@ -147,13 +172,7 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
     // token in the body nor as the caller's own token.
     let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("needs further approval"),
-        "{v}"
-    );
+    says(&v, "needs further approval");
     let (s, v) = app
         .call_as("POST", "sys/wrapping/unwrap", None, Some(&wrapping))
         .await;
@@ -173,17 +192,11 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
     // superuser and not an approver: it matches no factor).
     let (s, v) = decide(&app, &req_tok, "authorize", &accessor).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0].as_str().unwrap().contains("own request"),
-        "{v}"
-    );
+    says(&v, "own request");
     let (child, _) = token(&app, &["approver"], Some(&req_tok)).await;
     let (s, v) = decide(&app, &child, "authorize", &accessor).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0].as_str().unwrap().contains("own request"),
-        "{v}"
-    );
+    says(&v, "own request");
     // A token whose ACL allows the endpoint but that no factor names.
     app.ok(
         "sys/policies/acl/bystander",
@@ -193,10 +206,7 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
     let (bystander, _) = token(&app, &["bystander"], None).await;
     let (s, v) = decide(&app, &bystander, "authorize", &accessor).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0].as_str().unwrap().contains("not an approver"),
-        "{v}"
-    );
+    says(&v, "not an approver");
     // A token without the capability: 403.
     let (plain, _) = token(&app, &["requester"], None).await;
     let (s, _) = decide(&app, &plain, "authorize", &accessor).await;
@@ -204,26 +214,11 @@ async fn nothing_exists_until_two_approvers_approve_and_the_request_is_collected
 
     let (a1, _) = token(&app, &["approver"], None).await;
     let (a2, _) = token(&app, &["approver"], None).await;
-    let (s, v) = decide(&app, &a1, "authorize", &accessor).await;
-    assert_eq!(
-        (s.as_u16(), &v["data"]["approved"]),
-        (200, &json!(false)),
-        "{v}"
-    );
+    assert!(!approve(&app, &a1, &accessor).await);
     // The same approver twice counts once.
-    let (s, v) = decide(&app, &a1, "authorize", &accessor).await;
-    assert_eq!(
-        (s.as_u16(), &v["data"]["approved"]),
-        (200, &json!(false)),
-        "{v}"
-    );
+    assert!(!approve(&app, &a1, &accessor).await);
     assert!(pg.roles_for("cgmig").await.is_empty());
-    let (s, v) = decide(&app, &a2, "authorize", &accessor).await;
-    assert_eq!(
-        (s.as_u16(), &v["data"]["approved"]),
-        (200, &json!(true)),
-        "{v}"
-    );
+    assert!(approve(&app, &a2, &accessor).await);
     // Approved, still not collected: still nothing on the target.
     assert!(pg.roles_for("cgmig").await.is_empty());
     let approved = state(&app, &accessor).await;
@@ -305,12 +300,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
     // Approved, but the requester's token is gone: its request cannot be collected by anyone.
     let (s, v) = ask(&app, "cgguard", &req_tok, json!({})).await;
     let (wrapping, accessor) = held(s, &v);
-    let (s, v) = decide(&app, &approver, "authorize", &accessor).await;
-    assert_eq!(
-        (s.as_u16(), &v["data"]["approved"]),
-        (200, &json!(true)),
-        "{v}"
-    );
+    assert!(approve(&app, &approver, &accessor).await);
     let (s, _) = app
         .call_as(
             "POST",
@@ -322,10 +312,7 @@ async fn denied_expired_and_orphaned_requests_can_never_be_collected() {
     assert!(s.is_success());
     let (s, v) = unwrap(&app, &app.token, &wrapping).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0].as_str().unwrap().contains("no longer valid"),
-        "{v}"
-    );
+    says(&v, "no longer valid");
     assert!(
         pg.roles_for("cgguard").await.is_empty(),
         "a role was created"
@@ -374,10 +361,7 @@ async fn an_auto_approval_rule_issues_at_once_and_a_miss_waits() {
     let (s, v) = ask(&app, "cgread", &req_tok, json!({})).await;
     // 00:00-00:01 UTC is a minute a day; the test would have to run then to see it hold.
     if s == 400 {
-        assert!(
-            v["errors"][0].as_str().unwrap().contains("no rule holds"),
-            "{v}"
-        );
+        says(&v, "no rule holds");
     }
 }
 
@@ -389,18 +373,11 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
         json!({"factors": [{"policies": ["approver"], "approvals": 2}], "break_glass": true, "break_glass_ttl": "30s"}),
     )
     .await;
-    let log = app.dir.path().join("audit.log");
-    let (s, v) = app
-        .put(
-            "sys/audit/file",
-            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
-        )
-        .await;
-    assert_eq!(s, 204, "{v}");
+    let log = app.audit_to_file().await;
     let (req_tok, _) = token(&app, &["requester"], None).await;
     let (s, v) = ask(&app, "cgglass", &req_tok, json!({"break_glass": true})).await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["errors"][0].as_str().unwrap().contains("purpose"), "{v}");
+    says(&v, "purpose");
     let (s, v) = ask(
         &app,
         "cgglass",
@@ -430,13 +407,7 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
         .await;
     assert_eq!(s, 200, "{r}");
     assert!(r["lease_duration"].as_u64().unwrap() <= 30, "{r}");
-    assert!(
-        pg.can_login(
-            v["data"]["username"].as_str().unwrap(),
-            v["data"]["password"].as_str().unwrap()
-        )
-        .await
-    );
+    assert!(logs_in(&pg, &v).await);
 
     let entries: Vec<Value> = std::fs::read_to_string(&log)
         .unwrap()
@@ -460,18 +431,7 @@ async fn break_glass_is_short_loud_and_needs_a_purpose() {
         glass["request"]["request_id"]
     );
 
-    let text = reqwest::Client::new()
-        .get(format!(
-            "http://{}/v1/sys/metrics?format=prometheus",
-            app.addr
-        ))
-        .header("X-Vault-Token", &app.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.scrape().await;
     assert!(
         text.contains("leasehold_break_glass_total{role=\"database/cgglass\"} 1"),
         "{text}"
@@ -529,10 +489,7 @@ async fn no_spelling_of_the_path_gets_around_the_tier() {
     .await;
     let (s, v) = app.call("GET", "database/creds/cglock", None).await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0].as_str().unwrap().contains("does not exist"),
-        "{v}"
-    );
+    says(&v, "does not exist");
     assert!(pg.roles_for("cglock").await.is_empty());
 }
 
@@ -590,21 +547,10 @@ async fn a_policy_control_group_holds_any_request_below_a_mount() {
     let (wrapping, accessor) = held(s, &v);
     assert!(pg.roles_for("cgctl").await.is_empty());
     assert_eq!(state(&app, &accessor).await["tier"], "policy");
-    let (s, v) = decide(&app, &approver, "authorize", &accessor).await;
-    assert_eq!(
-        (s.as_u16(), &v["data"]["approved"]),
-        (200, &json!(true)),
-        "{v}"
-    );
+    assert!(approve(&app, &approver, &accessor).await);
     let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
     assert_eq!(s, 200, "{v}");
-    assert!(
-        pg.can_login(
-            v["data"]["username"].as_str().unwrap(),
-            v["data"]["password"].as_str().unwrap()
-        )
-        .await
-    );
+    assert!(logs_in(&pg, &v).await);
 
     // A write below a mount: held, and not written until collected.
     let (s, v) = app
@@ -634,10 +580,7 @@ async fn a_policy_control_group_holds_any_request_below_a_mount() {
         )
         .await;
     assert_eq!(s, 400, "{v}");
-    assert!(
-        v["errors"][0].as_str().unwrap().contains("control_group"),
-        "{v}"
-    );
+    says(&v, "control_group");
 }
 
 #[tokio::test]
@@ -738,19 +681,8 @@ async fn a_held_request_survives_a_restart() {
     let (dir, root) = app.stop().await;
     let app = TestApp::spawn_in(dir, Some(root)).await;
     assert_eq!(state(&app, &accessor).await["state"], "pending");
-    let (s, v) = decide(&app, &approver, "authorize", &accessor).await;
-    assert_eq!(
-        (s.as_u16(), &v["data"]["approved"]),
-        (200, &json!(true)),
-        "{v}"
-    );
+    assert!(approve(&app, &approver, &accessor).await);
     let (s, v) = unwrap(&app, &req_tok, &wrapping).await;
     assert_eq!(s, 200, "{v}");
-    assert!(
-        pg.can_login(
-            v["data"]["username"].as_str().unwrap(),
-            v["data"]["password"].as_str().unwrap()
-        )
-        .await
-    );
+    assert!(logs_in(&pg, &v).await);
 }

@@ -21,14 +21,7 @@ fn entries(path: &std::path::Path) -> Vec<Value> {
 #[tokio::test]
 async fn a_lease_life_is_joinable_by_lease_id_and_no_secret_is_written() {
     let app = TestApp::spawn().await;
-    let log = app.dir.path().join("audit.log");
-    let (s, v) = app
-        .put(
-            "sys/audit/file",
-            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
-        )
-        .await;
-    assert_eq!(s, 204, "{v}");
+    let log = app.audit_to_file().await;
     let (s, v) = app.get("sys/audit").await;
     assert_eq!(
         (s.as_u16(), v["file/"]["type"].as_str()),
@@ -315,14 +308,7 @@ async fn with_only_an_unreachable_device_requests_fail_closed_and_leases_still_e
 #[tokio::test]
 async fn the_destroyed_entry_counts_the_sessions_the_revocation_ended() {
     let app = TestApp::spawn().await;
-    let log = app.dir.path().join("audit.log");
-    let (s, v) = app
-        .put(
-            "sys/audit/file",
-            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
-        )
-        .await;
-    assert_eq!(s, 204, "{v}");
+    let log = app.audit_to_file().await;
     let pg = PgTarget::new().await;
     pg.configure(&app, pg.cluster.port()).await;
     pg.role(&app, "used", "1h", "2h").await;
@@ -360,18 +346,7 @@ async fn the_destroyed_entry_counts_the_sessions_the_revocation_ended() {
     assert_eq!(destroyed(&used_lease)["sessions_terminated"], json!(1));
     assert_eq!(destroyed(&idle_lease)["sessions_terminated"], json!(0));
 
-    let scrape = reqwest::Client::new()
-        .get(format!(
-            "http://{}/v1/sys/metrics?format=prometheus",
-            app.addr
-        ))
-        .header("X-Vault-Token", &app.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.scrape().await;
     for line in [
         r#"leasehold_sessions_terminated_total{mount="database/"} 1"#,
         r#"leasehold_leases_destroyed_unused_total{mount="database/"} 1"#,

@@ -104,19 +104,6 @@ async fn iam_user_is_destroyed_at_expiry_without_a_request() {
     assert!(err.contains("InvalidClientTokenId"), "{err}");
 }
 
-/// Turn on a file audit device; its path.
-async fn audit_to_file(app: &TestApp) -> std::path::PathBuf {
-    let log = app.dir.path().join("audit.log");
-    let (s, v) = app
-        .put(
-            "sys/audit/file",
-            json!({"type": "file", "options": {"file_path": log.to_str().unwrap()}}),
-        )
-        .await;
-    assert_eq!(s, 204, "{v}");
-    log
-}
-
 /// The id of the lease whose issue failed, from the audit log's `issue_failed` entry.
 async fn failed_lease_id(log: &std::path::Path) -> (String, serde_json::Value) {
     let start = tokio::time::Instant::now();
@@ -145,7 +132,7 @@ async fn an_issue_that_never_reaches_iam_ends_its_lease_at_once() {
     let moto = Moto::start().await.unwrap();
     let app = TestApp::spawn().await;
     aws_mount(&app, &moto).await;
-    let log = audit_to_file(&app).await;
+    let log = app.audit_to_file().await;
     // Nothing listens there: every CreateUser attempt fails while connecting.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -199,7 +186,7 @@ async fn an_issue_iam_refuses_is_rolled_back_and_its_lease_ends() {
     let moto = Moto::start().await.unwrap();
     let app = TestApp::spawn().await;
     aws_mount(&app, &moto).await;
-    let log = audit_to_file(&app).await;
+    let log = app.audit_to_file().await;
     // CreateUser succeeds, then AttachUserPolicy is refused: the user exists for a moment.
     app.ok(
         "aws/roles/broken",

@@ -158,17 +158,7 @@ impl Core {
 
     /// The request was spent without a credential: it ends as expired, with the reason.
     async fn fail_collection(&self, request: &PendingRequest, why: &str) {
-        let ended = self
-            .approvals
-            .update(&request.accessor, |r| {
-                if matches!(r.state, RequestState::Pending | RequestState::Approved) {
-                    r.state = RequestState::Expired;
-                    Ok(true)
-                } else {
-                    Ok(false)
-                }
-            })
-            .await;
+        let ended = self.approvals.expire(&request.accessor).await;
         if ended.is_ok() {
             let entry = events::entry(
                 self.leases.now_ms(),

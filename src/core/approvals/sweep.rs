@@ -20,30 +20,14 @@ use crate::error::Result;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Run until `shutdown`, sweeping while this node leads.
-pub async fn run(
-    core: Arc<Core>,
-    mut leader: watch::Receiver<bool>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        if !*leader.borrow_and_update() {
-            tokio::select! {
-                _ = leader.changed() => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
-        }
+pub async fn run(core: Arc<Core>, leader: watch::Receiver<bool>, shutdown: watch::Receiver<bool>) {
+    super::super::leading::while_leading(leader, shutdown, || async {
         if let Err(e) = core.expire_approval_requests().await {
             warn!(error = %e, "approval request sweep failed; retrying");
         }
-        tokio::select! {
-            _ = tokio::time::sleep(INTERVAL) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
+        INTERVAL
+    })
+    .await
 }
 
 impl Core {
@@ -71,17 +55,7 @@ impl Core {
                 ]),
             );
             self.audit.log(|_| entry.clone()).await?;
-            let updated = self
-                .approvals
-                .update(&r.accessor, |x| {
-                    if matches!(x.state, RequestState::Pending | RequestState::Approved) {
-                        x.state = RequestState::Expired;
-                        Ok(true)
-                    } else {
-                        Ok(false)
-                    }
-                })
-                .await?;
+            let updated = self.approvals.expire(&r.accessor).await?;
             let _ = self.revoke_token(&r.accessor, false, true).await;
             if updated.state == RequestState::Expired {
                 if r.state == RequestState::Pending {
