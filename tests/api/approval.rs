@@ -686,3 +686,98 @@ async fn a_held_request_survives_a_restart() {
     assert_eq!(s, 200, "{v}");
     assert!(logs_in(&pg, &v).await);
 }
+
+#[tokio::test]
+async fn approvers_list_what_waits_and_concurrent_approvals_all_count() {
+    let (app, pg) = setup(
+        "cglist",
+        "human",
+        json!({"factors": [{"policies": ["approver"], "approvals": 3}]}),
+    )
+    .await;
+    pg.role(&app, "cgother", "1h", "1h").await;
+    app.ok(
+        "database/roles/cgother",
+        json!({"db_name": "pg", "approval_tier": "human"}),
+    )
+    .await;
+    let (req_a, _) = token(&app, &["requester", "approver"], None).await;
+    let (req_b, _) = token(&app, &["requester"], None).await;
+    let (approvers, _): (Vec<String>, Vec<String>) = {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(token(&app, &["approver"], None).await);
+        }
+        out.into_iter().unzip()
+    };
+    let (_, first) = held_ask(&app, "cglist", &req_a).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, second) = held_ask(&app, "cgother", &req_b).await;
+
+    let list = |query: &'static str, as_token: String| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .call_as(
+                    "LIST",
+                    &format!("sys/control-group/requests{query}"),
+                    None,
+                    Some(&as_token),
+                )
+                .await;
+            match s.as_u16() {
+                404 => Vec::new(),
+                200 => v["data"]["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>(),
+                _ => panic!("{query}: {s} {v}"),
+            }
+        }
+    };
+    let a0 = approvers[0].clone();
+    assert_eq!(list("", a0.clone()).await, [first.clone(), second.clone()]);
+    assert_eq!(list("?role=cgother", a0.clone()).await, [second.clone()]);
+    assert_eq!(list("?mount=database", a0.clone()).await.len(), 2);
+    assert_eq!(list("?mount=other", a0.clone()).await.len(), 0);
+    assert_eq!(list("?min_age=1s", a0.clone()).await, [first.clone()]);
+    // The first requester holds the approver policy: it may decide the second request only.
+    assert_eq!(
+        list("?approvable=true", req_a.clone()).await,
+        [second.clone()]
+    );
+    let (s, _) = app
+        .call_as(
+            "LIST",
+            "sys/control-group/requests?colour=red",
+            None,
+            Some(&a0),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // Three approvers at once: none of their approvals is lost.
+    let decisions = approvers
+        .iter()
+        .map(|t| approve(&app, t, &first))
+        .collect::<Vec<_>>();
+    let outcomes = futures_util::future::join_all(decisions).await;
+    assert_eq!(
+        outcomes.iter().filter(|approved| **approved).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let done = state(&app, &first).await;
+    assert_eq!(done["state"], "approved");
+    assert_eq!(done["authorizations"].as_array().unwrap().len(), 3);
+    // An approved request is no longer waiting for approvers.
+    assert_eq!(list("?approvable=true", a0.clone()).await, [second.clone()]);
+}
+
+/// Ask for `role` as `token`, insisting it is held; (wrapping token, accessor).
+async fn held_ask(app: &TestApp, role: &str, token: &str) -> (String, String) {
+    let (s, v) = ask(app, role, token, json!({})).await;
+    held(s, &v)
+}
