@@ -236,3 +236,49 @@ def test_a_killed_leader_is_replaced_and_drops_out_of_the_member_list(nodes):
         20, "the dead node drops out of sys/ha-status",
     )
     assert {n["api_address"] for n in listed} == {n.addr for n in survivors}
+
+
+def test_an_approval_request_crosses_nodes(nodes, pg):
+    """A credential that waits for approval: requested on one node, approved by two approvers at
+    the same moment on the other two (both approvals count: the record is changed with a
+    compare-and-put, not overwritten), collected on a third — and only then does the role exist."""
+    role = database_role(nodes, pg, "approved")
+    root = nodes.client(0)
+    root.sys.create_or_update_policy("requester", f'path "database/creds/{role}" {{ capabilities = ["read"] }}')
+    root.sys.create_or_update_policy(
+        "approver", 'path "sys/control-group/*" { capabilities = ["update"] }')
+    root.adapter.post("/v1/sys/approval/tiers/two", json={
+        "factors": [{"name": "ops", "policies": ["approver"], "approvals": 2}]})
+    root.adapter.post(f"/v1/database/roles/{role}", json={"db_name": "pg", "approval_tier": "two"})
+
+    def token(node, policies):
+        made = nodes.client(node).auth.token.create(policies=policies)
+        return made["auth"]["client_token"]
+
+    requester = nodes[0].client(token(0, ["requester"]))
+    held = requester.adapter.get(f"/v1/database/creds/{role}", params={"purpose": "cross-node"})
+    info = held["wrap_info"]
+    assert held["data"] is None and info["accessor"]
+    users_before = pg.query("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s", (f"%{role}%",))[0][0]
+    assert users_before == 0
+
+    approvers = [nodes[i].client(token(i, ["approver"])) for i in (1, 2)]
+
+    def approve(client):
+        return client.adapter.post(
+            "/v1/sys/control-group/authorize", json={"accessor": info["accessor"]})["data"]["approved"]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(approve, approvers))
+    assert sorted(outcomes) == [False, True], outcomes
+    status = nodes.client(1).adapter.post(
+        "/v1/sys/control-group/request", json={"accessor": info["accessor"]})["data"]
+    assert status["state"] == "approved" and len(status["authorizations"]) == 2
+
+    collected = nodes[2].client(info["token"]).sys.unwrap()
+    user, password = collected["data"]["username"], collected["data"]["password"]
+    assert collected["lease_id"].startswith(f"database/creds/{role}/")
+    assert pg.can_login(user, password)
+    # Once only, on any node.
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        nodes[0].client(root.token).sys.unwrap(info["token"])
