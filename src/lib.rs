@@ -36,6 +36,7 @@
 pub mod approval;
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;

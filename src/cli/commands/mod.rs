@@ -1,0 +1,4 @@
+//! One file per command family.
+
+pub mod kv;
+pub mod status;

@@ -1,0 +1,176 @@
+//! The `leasehold` command. `server` and `operator generate-root` run on the server's machine;
+//! everything else is a client of the HTTP API in the `vault` CLI's shapes — the same commands,
+//! flags, environment (`VAULT_ADDR`, `VAULT_TOKEN`, `~/.vault-token`, `VAULT_CACERT`,
+//! `VAULT_SKIP_VERIFY`, `VAULT_FORMAT`), output and exit codes (0 ok, 1 a local error, 2 an error
+//! the server answered). Vault's single-dash long flags (`-format=json`) are accepted as well as
+//! `--`.
+//!
+//! - `client.rs`: the connection; `error.rs`: failures and exit codes; `output.rs`: table, JSON
+//!   and `-field`; `args.rs`: `k=v` arguments;
+//! - `server.rs`: the server and generate-root; `commands/`: one file per command family.
+
+pub mod args;
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod output;
+pub mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use client::Client;
+use error::CliError;
+
+#[derive(Parser)]
+#[command(
+    name = "leasehold",
+    version,
+    about = "Vault-compatible dynamic secrets whose leases really end"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Server(server::ServerArgs),
+    /// Operator tasks.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Print the server's seal and HA status.
+    Status(commands::status::Status),
+    /// Read a path (GET).
+    Read(commands::kv::Read),
+    /// Write to a path (PUT) with k=v, k=@file, k=- or - (a JSON object on stdin).
+    Write(commands::kv::Write),
+    /// List the keys below a path.
+    List(commands::kv::List),
+    /// Delete a path.
+    Delete(commands::kv::Delete),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Mint a new root token with the seal key (when the root token is lost or revoked), print it
+    /// once, and log its accessor. Runs on the server's machine, against its storage.
+    GenerateRoot(server::GenerateRootArgs),
+}
+
+/// Turn `-flag` into `--flag` for multi-letter flags, as Vault users type them. Arguments after
+/// `--` are left alone (they belong to a child command).
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut passthrough = false;
+    args.into_iter()
+        .map(|a| {
+            if passthrough {
+                return a;
+            }
+            if a == "--" {
+                passthrough = true;
+                return a;
+            }
+            if a.starts_with('-') && !a.starts_with("--") && a.len() > 2 {
+                format!("-{a}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+/// Parse the process's arguments and run the command; the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Server(args) => return report_anyhow(server::server_command(args).await),
+        Command::Operator(OperatorCommand::GenerateRoot(args)) => {
+            return report_anyhow(server::generate_root_command(args).await)
+        }
+        other => match Client::from_env() {
+            Ok(client) => client_command(other, &client).await,
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn client_command(command: Command, client: &Client) -> Result<(), CliError> {
+    match command {
+        Command::Status(c) => c.run(client).await,
+        Command::Read(c) => c.run(client).await,
+        Command::Write(c) => c.run(client).await,
+        Command::List(c) => c.run(client).await,
+        Command::Delete(c) => c.run(client).await,
+        Command::Server(_) | Command::Operator(_) => Err(CliError::local(
+            "internal: a server-side command reached the client dispatcher",
+        )),
+    }
+}
+
+/// A server-side command's error: its cause chain once, no backtrace.
+fn report_anyhow(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_dash_flags_become_double_but_not_after_the_separator() {
+        let got = normalize_args(
+            [
+                "leasehold",
+                "read",
+                "-format=json",
+                "-x",
+                "x",
+                "--",
+                "-child-flag",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            got,
+            [
+                "leasehold",
+                "read",
+                "--format=json",
+                "-x",
+                "x",
+                "--",
+                "-child-flag"
+            ]
+        );
+    }
+}

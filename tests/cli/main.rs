@@ -1,0 +1,17 @@
+//! The `leasehold` CLI, driven as a user drives it: the built binary, run as a child process
+//! against a real server (in this process, on a random port) and the throwaway PostgreSQL, with
+//! effects checked on the target (pg_roles, a real login), not only in what the CLI prints.
+
+#![allow(clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../api/app.rs"]
+#[allow(dead_code)]
+mod app;
+mod kv;
+mod support;
