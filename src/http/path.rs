@@ -124,6 +124,33 @@ pub fn resolve(raw: &str, query: Option<&str>) -> Result<Resolved> {
     )))
 }
 
+/// The canonical path a request to `/v1/<spelled>` is authorized and served as, once the
+/// client has followed the edge's redirect (if any): `spelled` is a path as typed in a URL
+/// (percent-encoded, maybe with `//`, `.`, `..` or a leading `/`). For `sys/capabilities*`,
+/// whose answer must be the one the request itself would get. `None` when the spelling reaches
+/// no path at all (empty once cleaned); an error when the edge would refuse it (400).
+pub fn as_requested(spelled: &str) -> Result<Option<CanonicalPath>> {
+    // In a URL, `?` starts the query and `#` the fragment: neither is part of the path.
+    let spelled_path = spelled.split(['?', '#']).next().unwrap_or_default();
+    let first = format!("/v1/{}", spelled_path.trim_start_matches('/'));
+    let resolved = match resolve(&first, None) {
+        Err(Error::NoRoute(_)) => return Ok(None),
+        other => other?,
+    };
+    match resolved {
+        Resolved::Canonical(p) => Ok(Some(p)),
+        // The redirect's target is itself canonical: resolve it as the followed request is.
+        Resolved::Redirect(location) => match resolve(&location, None) {
+            Ok(Resolved::Canonical(p)) => Ok(Some(p)),
+            Err(Error::NoRoute(_)) => Ok(None),
+            Ok(Resolved::Redirect(_)) => Err(Error::invalid(format!(
+                "path {spelled:?} does not settle on one canonical spelling"
+            ))),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 /// Go's `path.Clean` on a relative path, keeping a trailing `/`: empty and `.` segments dropped,
 /// `..` removes the segment before it (and nothing at the top).
 fn clean(path: &str) -> String {
@@ -297,6 +324,35 @@ mod tests {
         assert!(matches!(resolve("/v1/", None), Err(Error::NoRoute(_))));
         assert!(matches!(resolve("/v1//", None), Err(Error::NoRoute(_))));
         assert!(matches!(resolve("/v1/..", None), Err(Error::NoRoute(_))));
+    }
+
+    #[test]
+    fn spellings_settle_on_the_path_the_request_is_served_as() {
+        let settled = |s: &str| as_requested(s).unwrap().map(|p| p.as_str().to_owned());
+        for spelling in [
+            "secret/foo",
+            "/secret/foo",
+            "secret//foo",
+            "secret/./foo",
+            "secret/x/../foo",
+            "secret/%66oo",
+            "%73ecret/foo",
+            "secret/foo?list=true",
+            "secret/foo#frag",
+        ] {
+            assert_eq!(settled(spelling).as_deref(), Some("secret/foo"), "{spelling}");
+        }
+        assert_eq!(settled("secret/foo/").as_deref(), Some("secret/foo/"));
+        assert_eq!(settled("secret//foo//").as_deref(), Some("secret/foo/"));
+        // Decoded once, as a request is: `%2566` is the literal `%66`.
+        assert_eq!(settled("secret/%2566oo").as_deref(), Some("secret/%66oo"));
+        assert_eq!(settled("sys/policy/Admin").as_deref(), Some("sys/policy/admin"));
+        assert_eq!(settled("sys/mounts/db/").as_deref(), Some("sys/mounts/db"));
+        assert_eq!(settled(""), None);
+        assert_eq!(settled("//./"), None);
+        assert_eq!(settled(".."), None);
+        assert!(as_requested("a/%00").is_err());
+        assert!(as_requested("a/%ff").is_err());
     }
 
     #[test]

@@ -377,6 +377,12 @@ impl LeaseEngine {
         Ok(self.storage.lease_list_live(prefix).await?)
     }
 
+    /// Up to `limit` live leases with an id after `after`, by id: one page of a walk over the
+    /// table that never loads it whole (`sys/leases/list`).
+    pub async fn page_live(&self, after: &str, limit: usize) -> Result<Vec<LeaseRecord>> {
+        Ok(self.storage.lease_page_live(after, limit).await?)
+    }
+
     /// One lease, any state.
     pub async fn get(&self, id: &str) -> Result<Option<LeaseRecord>> {
         Ok(self.storage.lease_get(id).await?)

@@ -38,6 +38,9 @@ pub const SUDO_PATHS: &[&str] = &[
     // leasehold's own: everything a workload holds, in one call.
     "sys/leases/revoke-workload",
     "sys/leases/revoke-workload/*",
+    // leasehold's own: every live lease with its account, workload and ticket, filtered.
+    "sys/leases/list",
+    "sys/leases/list/*",
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",
@@ -81,6 +84,8 @@ mod tests {
         assert!(requires_sudo("/sys/leases/lookup/database/creds/"));
         assert!(requires_sudo("sys/leases/lookup/"));
         assert!(requires_sudo("sys/leases"));
+        assert!(requires_sudo("sys/leases/list"));
+        assert!(requires_sudo("sys/leases/list/"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! The lease API: `sys/leases/{lookup,renew,revoke,revoke-prefix,revoke-force,tidy,count}`,
+//! `sys/leases/list` (filtered and paged, `lease_list.rs`),
 //! `sys/leases?type=irrevocable`, and the legacy `sys/{renew,revoke,revoke-prefix,revoke-force}`.
 
 use std::time::Duration;
@@ -92,8 +93,11 @@ pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResp
             Ok(ApiResponse::data("system", report.to_json()))
         }
         "count" if req.method == Method::Get => count(core, req).await,
+        "list" if arg.is_empty() && matches!(req.method, Method::Get | Method::List) => {
+            super::lease_list::handle(core, req).await
+        }
         "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
-        | "revoke-workload" | "reconcile" | "" => Err(Error::UnsupportedOperation),
+        | "revoke-workload" | "reconcile" | "list" | "" => Err(Error::UnsupportedOperation),
         _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
     }
 }

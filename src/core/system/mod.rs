@@ -2,8 +2,10 @@
 //! wrapping (served by `core::wrapping`).
 
 pub mod audit;
+pub mod capabilities;
 pub mod health;
 pub mod keys;
+pub mod lease_list;
 pub mod leases;
 pub mod metrics;
 pub mod mounts;
@@ -82,6 +84,15 @@ pub async fn handle(
     }
     if route == "sys/metrics" {
         return metrics::read(core, req).await;
+    }
+    for (name, whose) in [
+        ("sys/capabilities-self", capabilities::Whose::Caller),
+        ("sys/capabilities", capabilities::Whose::Token),
+        ("sys/capabilities-accessor", capabilities::Whose::Accessor),
+    ] {
+        if route == name {
+            return capabilities::handle(core, req, token, whose).await;
+        }
     }
     if route == "sys/rotate" {
         return keys::rotate(core, req).await;
