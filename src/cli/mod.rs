@@ -51,6 +51,12 @@ enum Command {
     List(commands::kv::List),
     /// Delete a path.
     Delete(commands::kv::Delete),
+    /// Look up, renew, revoke and list leases.
+    #[command(subcommand)]
+    Lease(commands::lease::Lease),
+    /// Create, look up, renew and revoke tokens; ask what a token may do.
+    #[command(subcommand)]
+    Token(commands::token::Token),
 }
 
 #[derive(Subcommand)]
@@ -125,6 +131,8 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
         Command::Write(c) => c.run(client).await,
         Command::List(c) => c.run(client).await,
         Command::Delete(c) => c.run(client).await,
+        Command::Lease(c) => c.run(client).await,
+        Command::Token(c) => c.run(client).await,
         Command::Server(_) | Command::Operator(_) => Err(CliError::local(
             "internal: a server-side command reached the client dispatcher",
         )),

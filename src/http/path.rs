@@ -340,13 +340,20 @@ mod tests {
             "secret/foo?list=true",
             "secret/foo#frag",
         ] {
-            assert_eq!(settled(spelling).as_deref(), Some("secret/foo"), "{spelling}");
+            assert_eq!(
+                settled(spelling).as_deref(),
+                Some("secret/foo"),
+                "{spelling}"
+            );
         }
         assert_eq!(settled("secret/foo/").as_deref(), Some("secret/foo/"));
         assert_eq!(settled("secret//foo//").as_deref(), Some("secret/foo/"));
         // Decoded once, as a request is: `%2566` is the literal `%66`.
         assert_eq!(settled("secret/%2566oo").as_deref(), Some("secret/%66oo"));
-        assert_eq!(settled("sys/policy/Admin").as_deref(), Some("sys/policy/admin"));
+        assert_eq!(
+            settled("sys/policy/Admin").as_deref(),
+            Some("sys/policy/admin")
+        );
         assert_eq!(settled("sys/mounts/db/").as_deref(), Some("sys/mounts/db"));
         assert_eq!(settled(""), None);
         assert_eq!(settled("//./"), None);

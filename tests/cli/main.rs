@@ -14,4 +14,5 @@
 #[allow(dead_code)]
 mod app;
 mod kv;
+mod lease_token;
 mod support;

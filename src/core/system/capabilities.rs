@@ -135,7 +135,13 @@ path "sys/policy/*" { capabilities = ["read"] }
         )
         .unwrap();
         let acl = Acl::new([&policy]);
-        for s in ["secret/foo", "/secret/foo", "secret//foo", "secret/./foo", "secret/%66oo"] {
+        for s in [
+            "secret/foo",
+            "/secret/foo",
+            "secret//foo",
+            "secret/./foo",
+            "secret/%66oo",
+        ] {
             assert_eq!(names_for(&acl, s).unwrap(), ["read"], "{s}");
         }
         assert_eq!(names_for(&acl, "secret//foo//").unwrap(), ["list"]);

@@ -18,6 +18,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::core::api::{ApiRequest, ApiResponse};
+use crate::core::workloads::workload_matches;
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::lease::{LeaseRecord, LeaseState};
@@ -31,7 +32,9 @@ pub const SCAN_BUDGET: usize = 5000;
 /// Rows fetched from storage per step of the walk.
 const PAGE: usize = 500;
 
-const FIELDS: &[&str] = &["mount", "role", "workload", "state", "after", "limit", "list"];
+const FIELDS: &[&str] = &[
+    "mount", "role", "workload", "state", "after", "limit", "list",
+];
 
 /// What the caller asked for.
 #[derive(Debug, Default)]
@@ -90,7 +93,9 @@ pub async fn handle(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| Error::invalid(format!("limit must be a number from 1 to {MAX_LIMIT}")))?,
+            .ok_or_else(|| {
+                Error::invalid(format!("limit must be a number from 1 to {MAX_LIMIT}"))
+            })?,
     };
     let mut cursor = text("after")?.unwrap_or_default();
     let irrevocable_after = core.leases.settings().irrevocable_after;
@@ -144,13 +149,10 @@ impl Filter {
     fn admits(&self, l: &LeaseRecord, irrevocable: bool) -> bool {
         self.mount.as_ref().is_none_or(|m| l.mount_path == *m)
             && self.role.as_ref().is_none_or(|r| l.role == *r)
-            && self.workload.as_ref().is_none_or(|w| {
-                l.workload == *w
-                    || l
-                        .workload
-                        .strip_prefix(w.as_str())
-                        .is_some_and(|rest| rest.starts_with('/') || w.ends_with('/'))
-            })
+            && self
+                .workload
+                .as_ref()
+                .is_none_or(|w| workload_matches(&l.workload, w))
             && self.state.is_none_or(|s| match s {
                 StateFilter::Creating => l.state == LeaseState::Creating,
                 StateFilter::Active => l.state == LeaseState::Active,
