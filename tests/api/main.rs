@@ -19,11 +19,13 @@ mod auth_limits;
 mod auth_methods;
 mod authz;
 mod aws;
+mod capabilities;
 mod first_start;
 mod integrity;
 #[path = "../../backends/jwt/src/testing.rs"]
 #[allow(dead_code)]
 mod jwt_testing;
+mod lease_list;
 mod listener;
 mod metrics;
 #[path = "../../backends/aws/tests/support/moto.rs"]

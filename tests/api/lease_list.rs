@@ -1,0 +1,179 @@
+//! `LIST sys/leases/list`: filters, the cursor (every live lease exactly once, in id order),
+//! irrevocable and tampered rows, validation, and sudo.
+
+use std::collections::BTreeSet;
+
+use leasehold::lease::LeaseState;
+use serde_json::{json, Value};
+
+use crate::app::{issue, rand_suffix, PgTarget, TestApp};
+
+async fn list(app: &TestApp, query: &str) -> (u16, Value) {
+    let (s, v) = app
+        .call("LIST", &format!("sys/leases/list?{query}"), None)
+        .await;
+    (s.as_u16(), v)
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    v["data"]["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no keys: {v}"))
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn filters_cursor_states_and_validation() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    let (ra, rb) = (
+        format!("la{}", &rand_suffix()[..6]),
+        format!("lb{}", &rand_suffix()[..6]),
+    );
+    pg.role(&app, &ra, "1h", "2h").await;
+    pg.role(&app, &rb, "1h", "2h").await;
+    let mut a = BTreeSet::new();
+    for _ in 0..5 {
+        a.insert(issue(&app, &ra).await.0);
+    }
+    let mut b = BTreeSet::new();
+    for _ in 0..2 {
+        b.insert(issue(&app, &rb).await.0);
+    }
+
+    // By role: exactly that role's leases, with their accounts.
+    let (s, v) = list(&app, &format!("role={ra}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(keys(&v).into_iter().collect::<BTreeSet<_>>(), a);
+    let first = a.iter().next().unwrap();
+    let info = &v["data"]["key_info"][first];
+    assert_eq!(info["mount"], "database/");
+    assert_eq!(info["role"], ra.as_str());
+    assert_eq!(info["state"], "active");
+    assert_eq!(info["integrity"], "ok");
+    assert!(info["account"].as_str().unwrap().contains(&ra), "{info}");
+    assert!(v["data"].get("next_after").is_none(), "{v}");
+
+    // By mount: both spellings, both roles; a mount with none answers an empty page.
+    let all: BTreeSet<String> = a.union(&b).cloned().collect();
+    for m in ["database", "database/"] {
+        let (_, v) = list(&app, &format!("mount={m}")).await;
+        let got: BTreeSet<String> = keys(&v).into_iter().collect();
+        assert!(all.is_subset(&got), "{m}: {v}");
+        assert!(got.iter().all(|k| k.starts_with("database/")), "{v}");
+    }
+    let (s, v) = list(&app, "mount=aws").await;
+    assert_eq!((s, keys(&v).len()), (200, 0), "{v}");
+
+    // The cursor: pages of 2 over role a give every lease once, in id order, then stop.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    for _ in 0..10 {
+        let (s, v) = list(&app, &format!("role={ra}&limit=2&after={after}")).await;
+        assert_eq!(s, 200, "{v}");
+        let page = keys(&v);
+        assert!(page.len() <= 2);
+        seen.extend(page);
+        match v["data"]["next_after"].as_str() {
+            Some(n) => after = n.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, a.iter().cloned().collect::<Vec<_>>());
+
+    // States: one lease made irrevocable (destruction failed often enough, properly stamped),
+    // one edited in storage behind the server's back (its integrity tag no longer matches).
+    let mut stuck_ids = a.iter().skip(1);
+    let stuck = stuck_ids.next().unwrap().clone();
+    let tampered = stuck_ids.next().unwrap().clone();
+    let storage = app.core.leases.storage_for_tests();
+    let mut row = app.core.leases.get(&stuck).await.unwrap().unwrap();
+    row.state = LeaseState::Revoking;
+    row.attempts = app.core.leases.settings().irrevocable_after;
+    row.last_error = Some("connection refused".into());
+    row.due_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    app.core.leases.seal().row_mac().stamp(&mut row);
+    assert!(storage
+        .lease_update(&row, LeaseState::Active)
+        .await
+        .unwrap());
+    let mut row = app.core.leases.get(&tampered).await.unwrap().unwrap();
+    row.role = "someone-else".into();
+    assert!(storage
+        .lease_update(&row, LeaseState::Active)
+        .await
+        .unwrap());
+
+    let (_, v) = list(&app, "state=irrevocable").await;
+    let irrevocable: BTreeSet<String> = keys(&v).into_iter().collect();
+    assert_eq!(
+        irrevocable,
+        [stuck.clone(), tampered.clone()].into_iter().collect()
+    );
+    assert_eq!(
+        v["data"]["key_info"][&stuck]["last_error"],
+        "connection refused"
+    );
+    assert_eq!(v["data"]["key_info"][&stuck]["irrevocable"], true);
+    assert_eq!(v["data"]["key_info"][&tampered]["integrity"], "failed");
+    let (_, v) = list(&app, &format!("state=revoking&role={ra}")).await;
+    assert_eq!(keys(&v), vec![stuck.clone()]);
+    let (_, v) = list(&app, &format!("state=active&role={ra}")).await;
+    assert_eq!(keys(&v).len(), 3, "{v}");
+
+    // Revoked leases are not listed.
+    let gone = b.iter().next().unwrap();
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": gone }))
+        .await;
+    assert_eq!(s, 204);
+    let (_, v) = list(&app, &format!("role={rb}")).await;
+    assert_eq!(keys(&v).len(), 1);
+    assert!(!keys(&v).contains(gone));
+
+    // GET ?list=true is the same call; bad input is 400.
+    let (s, v) = app
+        .get(&format!("sys/leases/list?list=true&role={rb}"))
+        .await;
+    assert_eq!((s.as_u16(), keys(&v).len()), (200, 1), "{v}");
+    for bad in [
+        "state=zombie",
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "colour=red",
+    ] {
+        let (s, v) = list(&app, bad).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn listing_needs_sudo() {
+    let app = TestApp::spawn().await;
+    let policy = |caps: &str| json!({"policy": format!("path \"sys/leases/list\" {{ capabilities = [{caps}] }}")});
+    app.ok("sys/policies/acl/lister", policy("\"list\", \"read\""))
+        .await;
+    app.ok(
+        "sys/policies/acl/admin",
+        policy("\"list\", \"read\", \"sudo\""),
+    )
+    .await;
+    for (name, expect) in [("lister", 403), ("admin", 200)] {
+        let t = app
+            .ok("auth/token/create", json!({"policies": [name]}))
+            .await["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (s, v) = app.call_as("LIST", "sys/leases/list", None, Some(&t)).await;
+        assert_eq!(s.as_u16(), expect, "{name}: {v}");
+        let (s, _) = app
+            .call_as("GET", "sys/leases/list?list=true", None, Some(&t))
+            .await;
+        assert_eq!(s.as_u16(), expect, "{name} (GET ?list=true)");
+    }
+}
