@@ -3,7 +3,7 @@
 //! the path a request to it is served as, and that answer agrees with what the request itself
 //! is allowed.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::TestApp;

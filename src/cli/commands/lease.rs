@@ -114,11 +114,14 @@ impl Lease {
                 c.out.secret(&answer)
             }
             Lease::Renew(c) => {
-                let mut body = json!({ "lease_id": c.id });
+                let mut body = Map::new();
+                body.insert("lease_id".into(), json!(c.id));
                 if let Some(inc) = &c.increment {
-                    body["increment"] = json!(inc);
+                    body.insert("increment".into(), json!(inc));
                 }
-                let answer = client.write("sys/leases/renew", &body).await?;
+                let answer = client
+                    .write("sys/leases/renew", &Value::Object(body))
+                    .await?;
                 print_warnings(&answer);
                 c.out.secret(&answer)
             }
@@ -205,7 +208,7 @@ impl RevokeWorkload {
             .unwrap_or_default();
         let retrying = leases
             .iter()
-            .filter(|l| l["destroyed"] != Value::Bool(true))
+            .filter(|l| *at(l, "destroyed") != Value::Bool(true))
             .count();
         println!(
             "Revoked workload {}: {} token(s), {} lease(s) {}, {} still being retried",
@@ -221,17 +224,17 @@ impl RevokeWorkload {
         let rows: Vec<[String; 5]> = leases
             .iter()
             .map(|l| {
-                let destroyed = l["destroyed"] == Value::Bool(true);
+                let destroyed = *at(l, "destroyed") == Value::Bool(true);
                 [
                     if destroyed {
                         if self.sync { "destroyed" } else { "queued" }.to_owned()
                     } else {
                         "retrying".to_owned()
                     },
-                    text(&l["lease_id"]),
-                    text(&l["account"]),
-                    text(&l["mount"]),
-                    text(&l["error"]),
+                    text(at(l, "lease_id")),
+                    text(at(l, "account")),
+                    text(at(l, "mount")),
+                    text(at(l, "error")),
                 ]
             })
             .collect();
@@ -286,19 +289,19 @@ impl List {
                 .map(|k| {
                     let id = text(k);
                     let i = info.get(&id).cloned().unwrap_or(Value::Null);
-                    let state = if i["irrevocable"] == Value::Bool(true) {
+                    let state = if *at(&i, "irrevocable") == Value::Bool(true) {
                         "irrevocable".to_owned()
                     } else {
-                        text(&i["state"])
+                        text(at(&i, "state"))
                     };
                     [
                         id,
-                        text(&i["mount"]),
-                        text(&i["role"]),
-                        text(&i["account"]),
-                        text(&i["workload"]),
+                        text(at(&i, "mount")),
+                        text(at(&i, "role")),
+                        text(at(&i, "account")),
+                        text(at(&i, "workload")),
                         state,
-                        text(&i["expire_time"]),
+                        text(at(&i, "expire_time")),
                     ]
                 })
                 .collect();
@@ -365,6 +368,11 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'`')
     .add(b'{')
     .add(b'}');
+
+/// `v[key]`, or null.
+pub fn at<'a>(v: &'a Value, key: &str) -> &'a Value {
+    v.get(key).unwrap_or(&Value::Null)
+}
 
 /// A cell: strings bare, null empty.
 fn text(v: &Value) -> String {

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::args::parse_pairs;
 use crate::cli::client::Client;
-use crate::cli::commands::lease::{prefix_in_url, print_columns, print_warnings};
+use crate::cli::commands::lease::{at, prefix_in_url, print_columns, print_warnings};
 use crate::cli::error::CliError;
 use crate::cli::output::{data, plain, Format, Output};
 
@@ -281,15 +281,15 @@ impl Revoke {
                 .iter()
                 .map(|l| {
                     [
-                        if l["destroyed"] == Value::Bool(true) {
+                        if *at(l, "destroyed") == Value::Bool(true) {
                             "destroyed"
                         } else {
                             "retrying"
                         }
                         .to_owned(),
-                        plain(&l["lease_id"]),
-                        plain(&l["account"]),
-                        plain(&l["mount"]),
+                        plain(at(l, "lease_id")),
+                        plain(at(l, "account")),
+                        plain(at(l, "mount")),
                     ]
                 })
                 .collect();
