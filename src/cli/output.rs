@@ -278,8 +278,8 @@ mod tests {
                 "lease_id",
                 "lease_duration",
                 "lease_renewable",
-                "username",
-                "password"
+                "password",
+                "username"
             ]
         );
         assert_eq!(rows[1].1, "1h");
