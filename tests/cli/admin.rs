@@ -487,7 +487,12 @@ async fn approval_flow_end_to_end_through_the_cli() {
 
     // Held: the table shows the wrap info, and no account exists.
     let held = requester
-        .run(&["read", "database/creds/cliappr"])
+        .run(&[
+            "read",
+            "database/creds/cliappr",
+            "ticket=CHG-42",
+            "purpose=add an index",
+        ])
         .await
         .ok();
     for key in [
@@ -524,7 +529,10 @@ async fn approval_flow_end_to_end_through_the_cli() {
         .find(|l| l.starts_with(&accessor))
         .unwrap_or_else(|| panic!("{}", listed.stdout));
     assert!(
-        row.contains("database/cliappr") && row.contains("pending"),
+        row.contains("database/cliappr")
+            && row.contains("pending")
+            && row.contains("CHG-42")
+            && row.contains("add an index"),
         "{row}"
     );
     let by_role = dba1

@@ -183,10 +183,12 @@ impl Status {
 
 impl Decide {
     async fn run(self, client: &Client, approve: bool) -> Result<(), CliError> {
-        let mut body = json!({ "accessor": self.accessor });
+        let mut body = Map::new();
+        body.insert("accessor".into(), json!(self.accessor));
         if let Some(c) = &self.comment {
-            body["comment"] = json!(c);
+            body.insert("comment".into(), json!(c));
         }
+        let body = Value::Object(body);
         let verb = if approve { "authorize" } else { "deny" };
         let answer = client
             .write(&format!("sys/control-group/{verb}"), &body)

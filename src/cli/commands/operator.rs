@@ -123,10 +123,12 @@ impl Reconcile {
     pub async fn run(self, client: &Client) -> Result<(), CliError> {
         let mount = self.mount.as_deref().map(|m| m.trim_matches('/'));
         let answer = if self.destroy {
-            let mut body = json!({ "destroy": true });
+            let mut body = serde_json::Map::new();
+            body.insert("destroy".into(), json!(true));
             if let Some(m) = mount {
-                body["mount"] = json!(m);
+                body.insert("mount".into(), json!(m));
             }
+            let body = Value::Object(body);
             client.write("sys/leases/reconcile", &body).await?
         } else {
             let path = match mount {
