@@ -411,6 +411,19 @@ async fn login_stores_the_token_0600_and_the_next_command_uses_it() {
         .await
         .ok();
     assert_eq!(std::fs::read_to_string(&file).unwrap(), tok);
+
+    // With VAULT_TOKEN set, login still stores, and warns that the variable wins.
+    let with_env = Cli::root(&app);
+    let warned = with_env.run(&["login", &tok]).await.ok();
+    assert!(
+        warned.stdout.starts_with("WARNING! VAULT_TOKEN"),
+        "{}",
+        warned.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(with_env.home.path().join(".vault-token")).unwrap(),
+        tok
+    );
 }
 
 #[tokio::test]
