@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod admin;
 #[path = "../api/app.rs"]
 #[allow(dead_code)]
 mod app;

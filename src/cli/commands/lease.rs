@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::cli::client::Client;
+use crate::cli::commands::columns::print_columns;
 use crate::cli::error::CliError;
 use crate::cli::output::{data, plain, Format, Output};
 
@@ -221,11 +222,11 @@ impl RevokeWorkload {
         if leases.is_empty() {
             return Ok(());
         }
-        let rows: Vec<[String; 5]> = leases
+        let rows: Vec<Vec<String>> = leases
             .iter()
             .map(|l| {
                 let destroyed = *at(l, "destroyed") == Value::Bool(true);
-                [
+                vec![
                     if destroyed {
                         if self.sync { "destroyed" } else { "queued" }.to_owned()
                     } else {
@@ -284,7 +285,7 @@ impl List {
         if keys.is_empty() {
             println!("No leases found");
         } else {
-            let rows: Vec<[String; 7]> = keys
+            let rows: Vec<Vec<String>> = keys
                 .iter()
                 .map(|k| {
                     let id = text(k);
@@ -294,7 +295,7 @@ impl List {
                     } else {
                         text(at(&i, "state"))
                     };
-                    [
+                    vec![
                         id,
                         text(at(&i, "mount")),
                         text(at(&i, "role")),
@@ -388,31 +389,5 @@ pub fn print_warnings(answer: &Value) {
         for w in w.iter().filter_map(Value::as_str) {
             eprintln!("WARNING! {w}");
         }
-    }
-}
-
-/// Columns padded to their widest cell, with a header and dashes.
-pub fn print_columns<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
-    let mut width = header.map(str::len);
-    for r in rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-            if i + 1 == N {
-                out.push_str(c);
-            } else {
-                out.push_str(&format!("{c:<w$}    "));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
-    line(header.iter().map(|h| "-".repeat(h.len())).collect());
-    for r in rows {
-        line(r.to_vec());
     }
 }

@@ -1,6 +1,14 @@
 //! One file per command family.
 
+pub mod approval;
+pub mod audit;
+pub mod columns;
 pub mod kv;
 pub mod lease;
+pub mod login;
+pub mod operator;
+pub mod policy;
+pub mod secrets;
 pub mod status;
 pub mod token;
+pub mod unwrap;

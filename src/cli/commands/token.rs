@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::args::parse_pairs;
 use crate::cli::client::Client;
-use crate::cli::commands::lease::{at, prefix_in_url, print_columns, print_warnings};
+use crate::cli::commands::columns::print_columns;
+use crate::cli::commands::lease::{at, prefix_in_url, print_warnings};
 use crate::cli::error::CliError;
 use crate::cli::output::{data, plain, Format, Output};
 
@@ -277,10 +278,10 @@ impl Revoke {
             .cloned()
             .unwrap_or_default();
         if !leases.is_empty() {
-            let rows: Vec<[String; 4]> = leases
+            let rows: Vec<Vec<String>> = leases
                 .iter()
                 .map(|l| {
-                    [
+                    vec![
                         if *at(l, "destroyed") == Value::Bool(true) {
                             "destroyed"
                         } else {
