@@ -453,6 +453,38 @@ async fn token_create_lookup_renew_capabilities_and_revoke() {
         .json();
     assert_eq!(orphan["auth"]["orphan"], true, "{orphan}");
 
+    // -period and -role.
+    let periodic = root
+        .run(&["token", "create", "-period=24h", "-format=json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(periodic["auth"]["lease_duration"], 86400, "{periodic}");
+    app.ok(
+        "auth/token/roles/deployer",
+        json!({"allowed_policies": ["creds"], "orphan": true}),
+    )
+    .await;
+    let by_role = root
+        .run(&[
+            "token",
+            "create",
+            "-role=deployer",
+            "-policy=creds",
+            "-format=json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(by_role["auth"]["orphan"], true, "{by_role}");
+    let t = by_role["auth"]["client_token"].as_str().unwrap();
+    let path = root
+        .run(&["token", "lookup", "-field=path", t])
+        .await
+        .ok()
+        .stdout;
+    assert_eq!(path.trim(), "auth/token/create/deployer");
+
     // -mode=path: every token created at a path.
     let at_path = root
         .run(&["token", "create", "-ttl=1h", "-field=token"])
