@@ -339,6 +339,17 @@ async fn token_create_lookup_renew_capabilities_and_revoke() {
         .await
         .ok();
     assert_eq!(theirs.stdout.trim(), "read");
+    let by_accessor = root
+        .run(&["token", "capabilities", "-accessor", &accessor, &creds_path])
+        .await
+        .ok();
+    assert_eq!(by_accessor.stdout.trim(), "read");
+    assert_eq!(
+        root.run(&["token", "capabilities", "-accessor", &creds_path])
+            .await
+            .code,
+        1
+    );
     let denied = me
         .run(&["token", "capabilities", "sys/leases/list"])
         .await

@@ -113,9 +113,12 @@ pub struct Revoke {
     pub out: Output,
 }
 
-/// `token capabilities [TOKEN] PATH`.
+/// `token capabilities [-accessor] [TOKEN|ACCESSOR] PATH`.
 #[derive(Debug, clap::Args)]
 pub struct Capabilities {
+    /// The first argument is an accessor (`sys/capabilities-accessor`).
+    #[arg(long)]
+    pub accessor: bool,
     /// `PATH`, or `TOKEN PATH`.
     #[arg(num_args = 1..=2, required = true)]
     pub args: Vec<String>,
@@ -304,6 +307,18 @@ impl Revoke {
 impl Capabilities {
     async fn run(self, client: &Client) -> Result<(), CliError> {
         let (answer, path) = match self.args.as_slice() {
+            [_] if self.accessor => {
+                return Err(CliError::local("-accessor needs ACCESSOR PATH"));
+            }
+            [accessor, path] if self.accessor => (
+                client
+                    .write(
+                        "sys/capabilities-accessor",
+                        &json!({ "accessor": accessor, "paths": [path] }),
+                    )
+                    .await?,
+                path,
+            ),
             [path] => (
                 client
                     .write("sys/capabilities-self", &json!({ "paths": [path] }))
