@@ -39,13 +39,17 @@ impl Core {
             total.leases.extend(report.leases);
             total.failures.extend(report.failures);
         }
-        // Leases whose tokens are already gone (expired, revoked) but are still live.
+        // Leases whose tokens are already gone (expired, revoked) but are still live. A lease
+        // the token pass already tried, and failed to destroy, is live too: it is reported
+        // (and retried by the worker) once, not tried again here.
+        let tried: std::collections::HashSet<String> =
+            total.leases.iter().map(|l| l.lease_id.clone()).collect();
         let rest: Vec<_> = self
             .leases
             .list_by_workload(workload)
             .await?
             .into_iter()
-            .filter(|l| l.kind != crate::lease::TOKEN_LEASE_KIND)
+            .filter(|l| l.kind != crate::lease::TOKEN_LEASE_KIND && !tried.contains(&l.id))
             .collect();
         let ids: Vec<String> = rest.iter().map(|l| l.id.clone()).collect();
         total.leases.extend(rest.into_iter().map(|l| RevokedLease {

@@ -521,3 +521,73 @@ async fn token_create_lookup_renew_capabilities_and_revoke() {
     assert_eq!(root.run(&["token", "revoke"]).await.code, 1);
     assert_eq!(root.run(&["token", "revoke", "-self", "x"]).await.code, 1);
 }
+
+#[tokio::test]
+async fn revoke_workload_says_which_accounts_are_still_being_retried() {
+    let (app, pg, role) = setup("1h").await;
+    let cli = Cli::root(&app);
+    app.ok(
+        "sys/policies/acl/creds",
+        json!({"policy": format!("path \"database/creds/{role}\" {{ capabilities = [\"read\"] }}")}),
+    )
+    .await;
+    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
+    app.ok(
+        "auth/approle/role/batch",
+        json!({"token_policies": "creds", "token_ttl": "1h"}),
+    )
+    .await;
+    let token = approle_login(&app, "batch").await;
+    let (s, v) = app
+        .call_as("GET", &format!("database/creds/{role}"), None, Some(&token))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["lease_id"].as_str().unwrap().to_owned();
+    let user = v["data"]["username"].as_str().unwrap().to_owned();
+    let pass = v["data"]["password"].as_str().unwrap().to_owned();
+
+    // The target becomes unreachable (nothing listens on port 1): destruction fails.
+    pg.configure(&app, 1).await;
+    let out = cli
+        .run(&["lease", "revoke-workload", "auth/approle/role/batch"])
+        .await
+        .ok();
+    assert!(
+        out.stdout.contains("1 still being retried"),
+        "{}",
+        out.stdout
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(line.starts_with("retrying"), "{line}");
+    assert!(line.contains(&user), "{line}");
+    assert!(out.stderr.contains("will be retried"), "{}", out.stderr);
+    assert!(
+        pg.can_login(&user, &pass).await,
+        "nothing could have dropped it"
+    );
+    let listed = cli
+        .run(&[
+            "lease",
+            "list",
+            "-workload=auth/approle/role/batch",
+            "-state=revoking",
+            "-format=json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(listed["keys"], json!([id]), "{listed}");
+    assert!(
+        listed["key_info"][&id]["last_error"].is_string(),
+        "{listed}"
+    );
+
+    // The target is back: the lease can be finished at once, and the account goes.
+    pg.configure(&app, pg.cluster.port()).await;
+    cli.run(&["lease", "revoke", "-sync", &id]).await.ok();
+    assert!(gone(&pg, &user, &pass).await);
+}

@@ -112,9 +112,13 @@ pub async fn handle(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
         for lease in page {
             scanned += 1;
             cursor.clone_from(&lease.id);
-            let irrevocable = is_irrevocable(core, &lease, irrevocable_after);
+            // Checked now, not read from the flag: a row edited since the engine last
+            // touched it shows here before the worker finds it.
+            let intact = lease.tampered_at.is_none() && core.leases.verify_row(&lease);
+            let irrevocable = !intact
+                || (lease.state == LeaseState::Revoking && lease.attempts >= irrevocable_after);
             if filter.admits(&lease, irrevocable) {
-                info.insert(lease.id.clone(), key_info(core, &lease, irrevocable));
+                info.insert(lease.id.clone(), key_info(&lease, irrevocable, intact));
                 keys.push(Value::String(lease.id.clone()));
                 if keys.len() == limit {
                     break 'walk;
@@ -136,13 +140,6 @@ pub async fn handle(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
     }
     data.insert("scanned".into(), json!(scanned));
     Ok(ApiResponse::data("system", data))
-}
-
-/// Failed `irrevocable_after` times, or edited in storage: an operator must act.
-fn is_irrevocable(core: &Core, l: &LeaseRecord, irrevocable_after: i64) -> bool {
-    (l.state == LeaseState::Revoking && l.attempts >= irrevocable_after)
-        || l.tampered_at.is_some()
-        || !core.leases.verify_row(l)
 }
 
 impl Filter {
@@ -168,7 +165,7 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// One row as the listing shows it: enough to find the account and see why it still exists,
 /// nothing secret.
-fn key_info(core: &Core, l: &LeaseRecord, irrevocable: bool) -> Value {
+fn key_info(l: &LeaseRecord, irrevocable: bool, intact: bool) -> Value {
     let next = (l.state == LeaseState::Revoking)
         .then(|| l.due_at.map(rfc3339))
         .flatten();
@@ -180,7 +177,7 @@ fn key_info(core: &Core, l: &LeaseRecord, irrevocable: bool) -> Value {
         "workload": l.workload,
         "state": l.state.as_str(),
         "irrevocable": irrevocable,
-        "integrity": if core.leases.verify_row(l) && l.tampered_at.is_none() { "ok" } else { "failed" },
+        "integrity": if intact { "ok" } else { "failed" },
         "issue_time": rfc3339(l.issue_time),
         "expire_time": rfc3339(l.expire_time),
         "last_renewal": l.last_renewal.map(rfc3339),
