@@ -120,6 +120,124 @@ fn paths(fields: &Fields) -> Result<Vec<String>> {
 mod tests {
     use super::*;
     use crate::auth::policy::parse;
+    use proptest::prelude::*;
+
+    const RULES: &str = r#"
+path "database/creds/ro" { capabilities = ["read"] }
+path "database/creds/admin" { capabilities = ["deny"] }
+path "database/creds/*" { capabilities = ["list"] }
+path "database/+/x" { capabilities = ["update"] }
+path "sys/policy/dba" { capabilities = ["read", "update"] }
+"#;
+
+    /// One way of writing a segment differently without naming another path.
+    #[derive(Debug, Clone)]
+    enum Respell {
+        /// An empty segment before it (`a//b`).
+        Empty(usize),
+        /// A `.` segment before it.
+        Dot(usize),
+        /// A detour: `q/..` before it.
+        Detour(usize),
+        /// Its `n`th character percent-encoded.
+        Encode(usize, usize),
+        /// A leading `/`.
+        Leading,
+    }
+
+    fn respell(canonical: &str, how: &[Respell]) -> String {
+        // Each segment as a list of pieces, so that edits never see each other's output.
+        let mut prefix: Vec<String> = canonical.split('/').map(|_| String::new()).collect();
+        let mut segs: Vec<String> = canonical.split('/').map(str::to_owned).collect();
+        let mut leading = false;
+        let n = segs.len();
+        for h in how {
+            match h {
+                Respell::Empty(i) => prefix[i % n].push('/'),
+                Respell::Dot(i) => prefix[i % n].push_str("./"),
+                Respell::Detour(i) => prefix[i % n].push_str("q/../"),
+                Respell::Encode(i, c) => {
+                    let seg = &segs[i % n];
+                    // Only plain characters: encoding an escape's `%` would name another path.
+                    let chars: Vec<char> = seg.chars().collect();
+                    let at = c % chars.len().max(1);
+                    if chars.get(at).is_some_and(|ch| ch.is_ascii_alphanumeric())
+                        && !seg.contains('%')
+                    {
+                        let mut out = String::new();
+                        for (k, ch) in chars.iter().enumerate() {
+                            if k == at {
+                                out.push_str(&format!("%{:02X}", *ch as u32));
+                            } else {
+                                out.push(*ch);
+                            }
+                        }
+                        segs[i % n] = out;
+                    }
+                }
+                Respell::Leading => leading = true,
+            }
+        }
+        let body: Vec<String> = prefix
+            .iter()
+            .zip(&segs)
+            .map(|(p, s)| format!("{p}{s}"))
+            .collect();
+        format!("{}{}", if leading { "/" } else { "" }, body.join("/"))
+    }
+
+    fn respelling() -> impl Strategy<Value = Respell> {
+        prop_oneof![
+            any::<usize>().prop_map(Respell::Empty),
+            any::<usize>().prop_map(Respell::Dot),
+            any::<usize>().prop_map(Respell::Detour),
+            (any::<usize>(), any::<usize>()).prop_map(|(i, c)| Respell::Encode(i, c)),
+            Just(Respell::Leading),
+        ]
+    }
+
+    #[test]
+    fn respellings_are_what_they_say() {
+        use Respell::*;
+        assert_eq!(
+            respell(
+                "a/bc",
+                &[Empty(1), Dot(0), Detour(1), Encode(1, 1), Leading]
+            ),
+            "/./a//q/../b%63"
+        );
+        assert_eq!(
+            as_requested("/./a//q/../b%63").unwrap().unwrap().as_str(),
+            "a/bc"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_respelled_path_answers_as_its_canonical_form(
+            which in 0usize..6,
+            how in prop::collection::vec(respelling(), 0..5),
+        ) {
+            let canonical = [
+                "database/creds/ro",
+                "database/creds/admin",
+                "database/creds/other",
+                "database/y/x",
+                "sys/policy/dba",
+                "secret/nothing",
+            ][which];
+            let policy = parse("p", RULES).unwrap();
+            let acl = Acl::new([&policy]);
+            let spelled = respell(canonical, &how);
+            prop_assert_eq!(
+                names_for(&acl, &spelled).unwrap(),
+                names_for(&acl, canonical).unwrap(),
+                "{}", spelled
+            );
+        }
+    }
 
     #[test]
     fn every_spelling_answers_as_the_canonical_path() {
