@@ -7,6 +7,7 @@ pub mod kv;
 pub mod login;
 pub mod operator;
 pub mod policy;
+pub mod run;
 pub mod secrets;
 pub mod status;
 pub mod unwrap;
