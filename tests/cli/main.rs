@@ -15,4 +15,5 @@ mod admin;
 #[allow(dead_code)]
 mod app;
 mod kv;
+mod run;
 mod support;

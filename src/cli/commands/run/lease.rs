@@ -60,11 +60,21 @@ pub async fn obtain(
     }
     let answer = match client.read(&with_query(path, &query)?).await {
         Ok(a) => a,
-        Err(e) if purpose.is_none() && mentions_purpose(&e) => {
-            return Err(NotLeased::Failed(CliError::local(format!(
-                "{e}\n\n{path} requires a purpose, and none was given: pass -purpose (and -ticket), or run in a CI job run recognises ({})",
+        Err(CliError::Server {
+            status,
+            url,
+            mut errors,
+        }) if purpose.is_none() && mentions_purpose(&errors) => {
+            // Still the server's refusal (exit 2), with what `run` could have done about it.
+            errors.push(format!(
+                "no -purpose was given and no CI job was recognised ({})",
                 purpose::KNOWN
-            ))))
+            ));
+            return Err(NotLeased::Failed(CliError::Server {
+                status,
+                url,
+                errors,
+            }));
         }
         Err(e) => return Err(e.into()),
     };
@@ -110,15 +120,8 @@ pub fn from_answer(path: &str, answer: &Value) -> Leased {
     }
 }
 
-fn mentions_purpose(e: &CliError) -> bool {
-    match e {
-        CliError::Server {
-            status: 400,
-            errors,
-            ..
-        } => errors.iter().any(|m| m.contains("requires a purpose")),
-        _ => false,
-    }
+fn mentions_purpose(errors: &[String]) -> bool {
+    errors.iter().any(|m| m.contains("requires a purpose"))
 }
 
 /// Revoke every lease, synchronously; `false` (and a line on stderr each) if any failed.
