@@ -446,3 +446,159 @@ async fn sigkill_to_run_leaves_the_credential_to_its_ttl() {
     pg.wait_gone(&user, Duration::from_secs(15)).await;
     run.go(); // the orphaned command ends too
 }
+
+/// A token of `policies` (plus `default`), made by root.
+async fn token(app: &TestApp, policies: &[&str]) -> String {
+    let v = app
+        .ok("auth/token/create", json!({"policies": policies}))
+        .await;
+    v["auth"]["client_token"].as_str().unwrap().to_owned()
+}
+
+async fn policy(app: &TestApp, name: &str, hcl: &str) {
+    app.ok(&format!("sys/policies/acl/{name}"), json!({"policy": hcl}))
+        .await;
+}
+
+#[tokio::test]
+async fn a_credential_that_needs_approval_exits_2_or_is_waited_for() {
+    let (app, pg) = setup("runcg", "1h", "2h").await;
+    app.ok(
+        "database/roles/runcg",
+        json!({"db_name": "pg", "approval_tier": "ops"}),
+    )
+    .await;
+    app.ok(
+        "sys/approval/tiers/ops",
+        json!({"factors": [{"name": "ops", "policies": ["approver"], "approvals": 1}], "approval_ttl": "10m"}),
+    )
+    .await;
+    policy(
+        &app,
+        "runner",
+        "path \"database/creds/*\" { capabilities = [\"read\"] }\npath \"sys/leases/revoke\" { capabilities = [\"update\"] }",
+    )
+    .await;
+    policy(
+        &app,
+        "approver",
+        "path \"sys/control-group/*\" { capabilities = [\"update\", \"list\", \"read\"] }",
+    )
+    .await;
+    let cli = Cli::with_token(&app, Some(token(&app, &["runner"]).await));
+    let approver = token(&app, &["approver"]).await;
+
+    // Without -wait-approval: the accessor, exit 2, nothing created, nothing run.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let held = cli
+        .run(&[
+            "run",
+            "-secret=database/creds/runcg",
+            "-purpose=hotfix",
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(held.code, 2, "{}", held.stderr);
+    assert!(held.stderr.contains("needs approval"), "{}", held.stderr);
+    assert!(
+        held.stderr.contains("Request accessor: "),
+        "{}",
+        held.stderr
+    );
+    assert!(!marker.exists());
+    assert!(pg.roles_for("runcg").await.is_empty());
+
+    // With it: run waits, an approver approves, the command gets a working credential.
+    let script = save_creds(WAIT_FOR_GO);
+    let mut run = Running::start(
+        &cli,
+        &[
+            "run",
+            "-secret=database/creds/runcg",
+            "-purpose=hotfix",
+            "-wait-approval",
+            "-env=PGUSER=username",
+            "-env=PGPASSWORD=password",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+        &[],
+    );
+    run.wait_stderr("to be approved", Duration::from_secs(20))
+        .await;
+    let stderr = run.stderr();
+    let accessor = stderr
+        .split("waiting for request ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        pg.roles_for("runcg").await.is_empty(),
+        "issued before approval"
+    );
+    let (s, v) = app
+        .call_as(
+            "POST",
+            "sys/control-group/authorize",
+            Some(json!({"accessor": accessor})),
+            Some(&approver),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (user, password) =
+        user_and_password(&run.wait_file("creds", Duration::from_secs(20)).await);
+    assert!(pg.can_login(&user, &password).await);
+    run.go();
+    assert_eq!(
+        run.finish(Duration::from_secs(20)).await,
+        0,
+        "{}",
+        run.stderr()
+    );
+    assert!(!pg.role_exists(&user).await);
+}
+
+#[tokio::test]
+async fn a_revocation_refused_is_reported_and_the_exit_is_not_0() {
+    let (app, pg) = setup("runrvk", "1h", "2h").await;
+    policy(
+        &app,
+        "reader",
+        "path \"database/creds/*\" { capabilities = [\"read\"] }",
+    )
+    .await;
+    let cli = Cli::with_token(&app, Some(token(&app, &["reader"]).await));
+    let ran = cli
+        .run(&[
+            "run",
+            "-secret=database/creds/runrvk",
+            "-purpose=report",
+            "--",
+            "true",
+        ])
+        .await;
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("still ends when its TTL runs out")
+            && ran.stderr.contains("sys/leases/revoke"),
+        "{}",
+        ran.stderr
+    );
+    // The role is still there (its lease runs to its TTL); clean up as root.
+    let roles = pg.roles_for("runrvk").await;
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    let (s, _) = app
+        .put(
+            "sys/leases/revoke-prefix/database/creds/runrvk",
+            json!({"sync": true}),
+        )
+        .await;
+    assert!(s.is_success());
+    assert!(pg.roles_for("runrvk").await.is_empty());
+}

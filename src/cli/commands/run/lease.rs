@@ -130,8 +130,14 @@ pub async fn revoke_all(client: &Client, leased: &[Leased]) -> bool {
     for l in leased.iter().filter(|l| !l.lease_id.is_empty()) {
         let body = json!({"lease_id": l.lease_id, "sync": true});
         if let Err(e) = client.write("sys/leases/revoke", &body).await {
+            // The `default` policy grants renewal but not revocation; say what is missing.
+            let hint = if e.status() == Some(403) {
+                "\n(the token needs the update capability on sys/leases/revoke)"
+            } else {
+                ""
+            };
             eprintln!(
-                "Error: revoking lease {} ({}) failed; it still ends when its TTL runs out.\n{e}",
+                "Error: revoking lease {} ({}) failed; it still ends when its TTL runs out.\n{e}{hint}",
                 l.lease_id, l.path
             );
             ok = false;
