@@ -73,6 +73,9 @@ enum Command {
     /// Requests held for approval: list, status, approve, deny, collect.
     #[command(subcommand)]
     Approval(commands::approval::ApprovalCommand),
+    /// Run a command with credentials that are leased for it, renewed while it runs and
+    /// revoked when it ends.
+    Run(commands::run::Run),
 }
 
 #[derive(Subcommand)]
@@ -169,6 +172,7 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
         Command::Operator(OperatorCommand::Rotate(c)) => c.run(client).await,
         Command::Operator(OperatorCommand::Members(c)) => c.run(client).await,
         Command::Operator(OperatorCommand::Reconcile(c)) => c.run(client).await,
+        Command::Run(c) => c.run(client).await,
         Command::Server(_) | Command::Operator(OperatorCommand::GenerateRoot(_)) => Err(
             CliError::local("internal: a server-side command reached the client dispatcher"),
         ),

@@ -16,4 +16,5 @@ mod admin;
 mod app;
 mod kv;
 mod lease_token;
+mod run;
 mod support;

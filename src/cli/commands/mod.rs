@@ -8,6 +8,7 @@ pub mod lease;
 pub mod login;
 pub mod operator;
 pub mod policy;
+pub mod run;
 pub mod secrets;
 pub mod status;
 pub mod token;
