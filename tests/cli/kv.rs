@@ -144,3 +144,23 @@ async fn status_and_the_token_file() {
     let policies = cli.run(&["list", "sys/policies/acl"]).await.ok();
     assert!(policies.stdout.contains("default"));
 }
+
+#[tokio::test]
+async fn usage_errors_exit_1_and_help_exits_0() {
+    let app = TestApp::spawn().await;
+    let cli = Cli::root(&app);
+    let unknown = cli.run(&["frobnicate"]).await;
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    let missing = cli.run(&["read"]).await;
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    let help = cli.run(&["--help"]).await.ok();
+    for command in ["server", "read", "write", "lease", "token", "run"] {
+        assert!(help.stdout.contains(command), "{command}: {}", help.stdout);
+    }
+    let version = cli.run(&["--version"]).await.ok();
+    assert!(
+        version.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        version.stdout
+    );
+}
