@@ -856,6 +856,22 @@ async fn every_root_protected_handler_refuses_a_token_without_sudo() {
             Some(json!({"input": "x"})),
             Denied,
         ),
+        // The lease table's listing, and who must approve what (issue 19).
+        ("LIST", "/v1/sys/leases/list".into(), None, Denied),
+        ("GET", "/v1/sys/leases//list?list=true".into(), None, Denied),
+        ("LIST", "/v1/sys/approval/tiers".into(), None, Denied),
+        (
+            "PUT",
+            "/v1/sys/approval/./tiers/open".into(),
+            Some(json!({"auto_approve": [{"name": "all", "hours": "00:00-24:00"}]})),
+            Denied,
+        ),
+        (
+            "PUT",
+            "/v1/sys/config/control-group".into(),
+            Some(json!({"max_ttl": "1s"})),
+            Denied,
+        ),
         ("LIST", "/v1/auth/token/accessors".into(), None, Denied),
         (
             "GET",
