@@ -12,13 +12,14 @@
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod completion;
 pub mod error;
 pub mod output;
 pub mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use client::Client;
 use error::CliError;
@@ -51,6 +52,8 @@ enum Command {
     List(commands::kv::List),
     /// Delete a path.
     Delete(commands::kv::Delete),
+    /// Print a shell completion script: `leasehold completion bash > /etc/bash_completion.d/leasehold`.
+    Completion(completion::CompletionArgs),
 }
 
 #[derive(Subcommand)]
@@ -101,6 +104,7 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Server(args) => return report_anyhow(server::server_command(args).await),
+        Command::Completion(args) => return report_anyhow(completion::completion(args, Cli::command())),
         Command::Operator(OperatorCommand::GenerateRoot(args)) => {
             return report_anyhow(server::generate_root_command(args).await)
         }
@@ -125,7 +129,7 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
         Command::Write(c) => c.run(client).await,
         Command::List(c) => c.run(client).await,
         Command::Delete(c) => c.run(client).await,
-        Command::Server(_) | Command::Operator(_) => Err(CliError::local(
+        Command::Server(_) | Command::Operator(_) | Command::Completion(_) => Err(CliError::local(
             "internal: a server-side command reached the client dispatcher",
         )),
     }
@@ -135,6 +139,8 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
 fn report_anyhow(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already in the log (JSON mode): printing it again would break the JSON stream.
+        Err(e) if e.is::<server::Logged>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::from(1)
