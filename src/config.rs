@@ -318,32 +318,124 @@ fn env(name: &str) -> Option<String> {
 /// is; `leasehold server --help` prints this table. A variable is named after its key:
 /// `LEASEHOLD_` then the section and key, upper-cased, with `_` for `.`.
 pub const ENV_KEYS: &[(&str, &str, &str)] = &[
-    ("listener.address", "LEASEHOLD_LISTENER_ADDRESS", "host:port to listen on [127.0.0.1:8200]"),
-    ("listener.tls_cert_file", "LEASEHOLD_LISTENER_TLS_CERT_FILE", "PEM certificate chain; with tls_key_file, HTTPS"),
-    ("listener.tls_key_file", "LEASEHOLD_LISTENER_TLS_KEY_FILE", "PEM private key"),
-    ("listener.http_read_header_timeout", "LEASEHOLD_LISTENER_HTTP_READ_HEADER_TIMEOUT", "[10s]"),
-    ("listener.http_read_timeout", "LEASEHOLD_LISTENER_HTTP_READ_TIMEOUT", "request body [30s]"),
-    ("listener.http_idle_timeout", "LEASEHOLD_LISTENER_HTTP_IDLE_TIMEOUT", "keep-alive [5m]"),
-    ("listener.max_request_duration", "LEASEHOLD_LISTENER_MAX_REQUEST_DURATION", "[90s]"),
-    ("listener.max_request_size", "LEASEHOLD_LISTENER_MAX_REQUEST_SIZE", "bytes [33554432]"),
-    ("listener.max_unauthenticated_request_size", "LEASEHOLD_LISTENER_MAX_UNAUTHENTICATED_REQUEST_SIZE", "bytes [65536]"),
-    ("listener.max_connections", "LEASEHOLD_LISTENER_MAX_CONNECTIONS", "[512]"),
-    ("storage.type", "LEASEHOLD_STORAGE_TYPE", "sqlite or postgresql [sqlite]"),
-    ("storage.path", "LEASEHOLD_STORAGE_PATH", "SQLite file [./leasehold.db]"),
-    ("storage.connection_url", "LEASEHOLD_STORAGE_CONNECTION_URL", "PostgreSQL URL (holds a password: prefer the variable)"),
-    ("storage.max_parallel", "LEASEHOLD_STORAGE_MAX_PARALLEL", "PostgreSQL pool size [16]"),
-    ("seal.key_file", "LEASEHOLD_SEAL_KEY_FILE", "file holding the 32-byte seal key (required)"),
-    ("lease.retry_base", "LEASEHOLD_LEASE_RETRY_BASE", "first retry after a failed destruction [1s]"),
-    ("lease.retry_max", "LEASEHOLD_LEASE_RETRY_MAX", "longest retry delay [5m]"),
-    ("lease.irrevocable_after", "LEASEHOLD_LEASE_IRREVOCABLE_AFTER", "failed attempts before irrevocable [6]"),
-    ("lease.revoke_concurrency", "LEASEHOLD_LEASE_REVOKE_CONCURRENCY", "[16]"),
-    ("lease.target_timeout", "LEASEHOLD_LEASE_TARGET_TIMEOUT", "one target call [60s]"),
-    ("lease.tombstone_ttl", "LEASEHOLD_LEASE_TOMBSTONE_TTL", "[168h]"),
-    ("telemetry.unauthenticated_metrics_access", "LEASEHOLD_TELEMETRY_UNAUTHENTICATED_METRICS_ACCESS", "true or false [false]"),
+    (
+        "listener.address",
+        "LEASEHOLD_LISTENER_ADDRESS",
+        "host:port to listen on [127.0.0.1:8200]",
+    ),
+    (
+        "listener.tls_cert_file",
+        "LEASEHOLD_LISTENER_TLS_CERT_FILE",
+        "PEM certificate chain; with tls_key_file, HTTPS",
+    ),
+    (
+        "listener.tls_key_file",
+        "LEASEHOLD_LISTENER_TLS_KEY_FILE",
+        "PEM private key",
+    ),
+    (
+        "listener.http_read_header_timeout",
+        "LEASEHOLD_LISTENER_HTTP_READ_HEADER_TIMEOUT",
+        "[10s]",
+    ),
+    (
+        "listener.http_read_timeout",
+        "LEASEHOLD_LISTENER_HTTP_READ_TIMEOUT",
+        "request body [30s]",
+    ),
+    (
+        "listener.http_idle_timeout",
+        "LEASEHOLD_LISTENER_HTTP_IDLE_TIMEOUT",
+        "keep-alive [5m]",
+    ),
+    (
+        "listener.max_request_duration",
+        "LEASEHOLD_LISTENER_MAX_REQUEST_DURATION",
+        "[90s]",
+    ),
+    (
+        "listener.max_request_size",
+        "LEASEHOLD_LISTENER_MAX_REQUEST_SIZE",
+        "bytes [33554432]",
+    ),
+    (
+        "listener.max_unauthenticated_request_size",
+        "LEASEHOLD_LISTENER_MAX_UNAUTHENTICATED_REQUEST_SIZE",
+        "bytes [65536]",
+    ),
+    (
+        "listener.max_connections",
+        "LEASEHOLD_LISTENER_MAX_CONNECTIONS",
+        "[512]",
+    ),
+    (
+        "storage.type",
+        "LEASEHOLD_STORAGE_TYPE",
+        "sqlite or postgresql [sqlite]",
+    ),
+    (
+        "storage.path",
+        "LEASEHOLD_STORAGE_PATH",
+        "SQLite file [./leasehold.db]",
+    ),
+    (
+        "storage.connection_url",
+        "LEASEHOLD_STORAGE_CONNECTION_URL",
+        "PostgreSQL URL (holds a password: prefer the variable)",
+    ),
+    (
+        "storage.max_parallel",
+        "LEASEHOLD_STORAGE_MAX_PARALLEL",
+        "PostgreSQL pool size [16]",
+    ),
+    (
+        "seal.key_file",
+        "LEASEHOLD_SEAL_KEY_FILE",
+        "file holding the 32-byte seal key (required)",
+    ),
+    (
+        "lease.retry_base",
+        "LEASEHOLD_LEASE_RETRY_BASE",
+        "first retry after a failed destruction [1s]",
+    ),
+    (
+        "lease.retry_max",
+        "LEASEHOLD_LEASE_RETRY_MAX",
+        "longest retry delay [5m]",
+    ),
+    (
+        "lease.irrevocable_after",
+        "LEASEHOLD_LEASE_IRREVOCABLE_AFTER",
+        "failed attempts before irrevocable [6]",
+    ),
+    (
+        "lease.revoke_concurrency",
+        "LEASEHOLD_LEASE_REVOKE_CONCURRENCY",
+        "[16]",
+    ),
+    (
+        "lease.target_timeout",
+        "LEASEHOLD_LEASE_TARGET_TIMEOUT",
+        "one target call [60s]",
+    ),
+    (
+        "lease.tombstone_ttl",
+        "LEASEHOLD_LEASE_TOMBSTONE_TTL",
+        "[168h]",
+    ),
+    (
+        "telemetry.unauthenticated_metrics_access",
+        "LEASEHOLD_TELEMETRY_UNAUTHENTICATED_METRICS_ACCESS",
+        "true or false [false]",
+    ),
     ("default_lease_ttl", "LEASEHOLD_DEFAULT_LEASE_TTL", "[768h]"),
     ("max_lease_ttl", "LEASEHOLD_MAX_LEASE_TTL", "[768h]"),
     ("log_format", "LEASEHOLD_LOG_FORMAT", "text or json [text]"),
-    ("api_addr", "LEASEHOLD_API_ADDR", "where clients reach this node"),
+    (
+        "api_addr",
+        "LEASEHOLD_API_ADDR",
+        "where clients reach this node",
+    ),
 ];
 
 /// Earlier names of some variables, still read when the new name is unset.
@@ -448,11 +540,11 @@ fn storage_settings(file: StorageConfig) -> Result<StorageSettings, ConfigError>
                 });
             }
             let connection_url = file.connection_url.ok_or_else(|| ConfigError::Value {
-                    key: "storage.connection_url".into(),
-                    message: "is required for type = \"postgresql\" (or set \
+                key: "storage.connection_url".into(),
+                message: "is required for type = \"postgresql\" (or set \
                               LEASEHOLD_STORAGE_CONNECTION_URL)"
-                        .into(),
-                })?;
+                    .into(),
+            })?;
             let max_parallel = file.max_parallel.unwrap_or(16);
             if max_parallel < 2 {
                 return Err(ConfigError::Value {

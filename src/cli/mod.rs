@@ -104,7 +104,9 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Server(args) => return report_anyhow(server::server_command(args).await),
-        Command::Completion(args) => return report_anyhow(completion::completion(args, Cli::command())),
+        Command::Completion(args) => {
+            return report_anyhow(completion::completion(args, Cli::command()))
+        }
         Command::Operator(OperatorCommand::GenerateRoot(args)) => {
             return report_anyhow(server::generate_root_command(args).await)
         }

@@ -74,9 +74,7 @@ fn init_logging(json: bool) {
     if json {
         builder.json().with_ansi(false).init();
     } else {
-        builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .init();
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
@@ -132,10 +130,13 @@ pub async fn server_command(args: ServerArgs) -> anyhow::Result<()> {
 /// What the start-up line says about the storage.
 fn describe_storage(settings: &Settings, dev: Option<&DevOptions>) -> String {
     match (dev, &settings.storage) {
-        (Some(DevOptions {
-            storage_path: Some(p),
-            ..
-        }), _) => format!("sqlite {} (dev)", p.display()),
+        (
+            Some(DevOptions {
+                storage_path: Some(p),
+                ..
+            }),
+            _,
+        ) => format!("sqlite {} (dev)", p.display()),
         (Some(_), _) => "inmem (dev)".to_owned(),
         (None, StorageSettings::Sqlite(p)) => format!("sqlite {}", p.display()),
         (None, StorageSettings::Postgres { max_parallel, .. }) => {
@@ -189,4 +190,3 @@ async fn serve(args: ServerArgs, settings: &mut Settings) -> anyhow::Result<()> 
     );
     server.serve_with(tcp, tls, shutdown_signal()).await
 }
-

@@ -96,9 +96,9 @@ impl DevOptions {
                     .map(|k| SecretString::from(k.root_token.clone()))
             })
             .unwrap_or_else(crate::auth::token::generate_token);
-        let unchanged = kept.as_ref().is_some_and(|k| {
-            k.root_token == token.expose_secret() && k.seal_key == seal_key
-        });
+        let unchanged = kept
+            .as_ref()
+            .is_some_and(|k| k.root_token == token.expose_secret() && k.seal_key == seal_key);
         if !unchanged {
             write_private(
                 &kept_at,
@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(again.root_token.unwrap().expose_secret(), token);
         assert_eq!(again.seal_key.unwrap().as_str(), key);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(kept_path(&db)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(kept_path(&db))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let given = DevOptions::prepare(Some("mine".to_owned().into()), Some(db.clone())).unwrap();
         assert_eq!(given.root_token.unwrap().expose_secret(), "mine");

@@ -49,7 +49,10 @@ pub(super) async fn first_start(
     if let Some(dev) = dev {
         // A dev storage file restarted with its kept token: that token is still there.
         let kept = match &dev.root_token {
-            Some(t) => tokens.lookup(t.expose_secret(), clock.now()).await?.is_some(),
+            Some(t) => tokens
+                .lookup(t.expose_secret(), clock.now())
+                .await?
+                .is_some(),
             None => false,
         };
         let token = match (&dev.root_token, kept) {

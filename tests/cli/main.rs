@@ -13,5 +13,6 @@
 #[path = "../api/app.rs"]
 #[allow(dead_code)]
 mod app;
+mod first_hour;
 mod kv;
 mod support;
