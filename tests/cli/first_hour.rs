@@ -344,3 +344,22 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     let about_unit: Vec<&str> = stderr.lines().filter(|l| l.contains("leasehold")).collect();
     assert!(about_unit.is_empty(), "{stderr}");
 }
+
+#[test]
+fn the_readme_config_example_is_valid_as_printed() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("```toml\n# leasehold.toml")
+        .expect("the config example");
+    let block = &readme[start + "```toml\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leasehold.toml");
+    std::fs::write(&path, block).unwrap();
+    let file = leasehold::config::Settings::load_file(&path).unwrap();
+    let settings = leasehold::config::Settings::resolve(file).unwrap();
+    // As printed, TLS is off (its lines are commented) and the key file is named.
+    assert!(settings.tls.is_none());
+    assert!(settings.key_file.is_some());
+}
