@@ -16,7 +16,7 @@ run:
 	@( export VAULT_ADDR=http://$(ADDR) VAULT_TOKEN=$(ROOT_TOKEN); \
 	  for i in $$(seq 1 150); do \
 	    if $(LEASEHOLD_DEBUG) status >/dev/null 2>&1; then \
-	      $(LEASEHOLD_DEBUG) write sys/mounts/database type=database >/dev/null \
+	      $(LEASEHOLD_DEBUG) secrets enable database >/dev/null \
 	        && echo "make run: enabled the database secrets engine at database/" >&2; \
 	      exit 0; \
 	    fi; sleep 0.2; \

@@ -194,12 +194,26 @@ impl Notifier {
 
     /// Replace the webhook (`None`: notifications off). Deliveries already under way finish
     /// their current attempt but are not retried against a replaced configuration.
+    ///
+    /// Setting the configuration already in place changes nothing: the core re-reads it from
+    /// storage before each notification, and deliveries still retrying must not be abandoned
+    /// for a configuration that did not change.
     pub fn configure(&self, config: Option<WebhookConfig>) {
-        *self
+        let mut current = self
             .shared
             .config
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = config.map(Arc::new);
+            .unwrap_or_else(PoisonError::into_inner);
+        let same = match (current.as_deref(), config.as_ref()) {
+            (Some(a), Some(b)) => {
+                a.url == b.url && a.secret.expose_secret() == b.secret.expose_secret()
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            *current = config.map(Arc::new);
+        }
     }
 
     /// The configured URL (never the secret), for config reads.
@@ -730,6 +744,21 @@ mod tests {
         n.configure(None);
         assert_eq!(ended(&n, 1).await, (0, 1));
         assert_eq!(rx.hits(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_configuration_again_keeps_retries_going() {
+        let rx = Receiver {
+            delay: Duration::from_millis(300),
+            ..Receiver::answering(vec![Reply::Status(500)])
+        };
+        let url = rx.serve().await;
+        let n = notifier(&url);
+        n.notify("approval.requested", json!({}));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        n.configure(Some(WebhookConfig::new(&url, secret(SECRET)).unwrap()));
+        assert_eq!(ended(&n, 1).await, (1, 0));
+        assert_eq!(rx.hits(), 2);
     }
 
     #[test]

@@ -52,6 +52,25 @@ enum Command {
     List(commands::kv::List),
     /// Delete a path.
     Delete(commands::kv::Delete),
+    /// Secrets engines: enable, disable, list.
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
+    /// ACL policies: write, read, list, delete, fmt.
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
+    /// Audit devices: enable, list, disable.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Authenticate and store the token in ~/.vault-token.
+    Login(commands::login::Login),
+    /// The response behind a wrapping token.
+    Unwrap(commands::unwrap::Unwrap),
+    /// Requests held for approval: list, status, approve, deny, collect.
+    #[command(subcommand)]
+    Approval(commands::approval::ApprovalCommand),
+    /// Run a command with credentials that are leased for it, renewed while it runs and
+    /// revoked when it ends.
+    Run(commands::run::Run),
     /// Print a shell completion script: `leasehold completion bash > /etc/bash_completion.d/leasehold`.
     Completion(completion::CompletionArgs),
 }
@@ -61,6 +80,14 @@ enum OperatorCommand {
     /// Mint a new root token with the seal key (when the root token is lost or revoked), print it
     /// once, and log its accessor. Runs on the server's machine, against its storage.
     GenerateRoot(server::GenerateRootArgs),
+    /// The seal keyring's current term, when it was installed and how much it sealed.
+    KeyStatus(commands::operator::KeyStatus),
+    /// Add a new seal key term; new values are sealed with it at once.
+    Rotate(commands::operator::Rotate),
+    /// The nodes sharing this server's storage.
+    Members(commands::operator::Members),
+    /// Accounts on the targets that no live lease describes; -destroy removes ours.
+    Reconcile(commands::operator::Reconcile),
 }
 
 /// Turn `-flag` into `--flag` for multi-letter flags, as Vault users type them. Arguments after
@@ -110,6 +137,8 @@ async fn run(command: Command) -> ExitCode {
         Command::Operator(OperatorCommand::GenerateRoot(args)) => {
             return report_anyhow(server::generate_root_command(args).await)
         }
+        // Local: needs no server, so no client configuration can fail it.
+        Command::Policy(commands::policy::PolicyCommand::Fmt(c)) => c.run(),
         other => match Client::from_env() {
             Ok(client) => client_command(other, &client).await,
             Err(e) => Err(e),
@@ -131,7 +160,20 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
         Command::Write(c) => c.run(client).await,
         Command::List(c) => c.run(client).await,
         Command::Delete(c) => c.run(client).await,
-        Command::Server(_) | Command::Operator(_) | Command::Completion(_) => Err(CliError::local(
+        Command::Secrets(c) => c.run(client).await,
+        Command::Policy(c) => c.run(client).await,
+        Command::Audit(c) => c.run(client).await,
+        Command::Login(c) => c.run(client).await,
+        Command::Unwrap(c) => c.run(client).await,
+        Command::Approval(c) => c.run(client).await,
+        Command::Operator(OperatorCommand::KeyStatus(c)) => c.run(client).await,
+        Command::Operator(OperatorCommand::Rotate(c)) => c.run(client).await,
+        Command::Operator(OperatorCommand::Members(c)) => c.run(client).await,
+        Command::Operator(OperatorCommand::Reconcile(c)) => c.run(client).await,
+        Command::Run(c) => c.run(client).await,
+        Command::Server(_)
+        | Command::Completion(_)
+        | Command::Operator(OperatorCommand::GenerateRoot(_)) => Err(CliError::local(
             "internal: a server-side command reached the client dispatcher",
         )),
     }

@@ -246,23 +246,9 @@ pub fn duration_value(v: &Value) -> Value {
     }
 }
 
-/// `3661` → `1h1m1s`; `0` → `0s`.
+/// `3661` → `1h1m1s`; `0` → `0s` (the SDK's Go-style formatter, as Vault prints TTLs).
 pub fn go_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        out.push_str(&format!("{s}s"));
-    }
-    out
+    leasehold_backend::duration::format_duration(std::time::Duration::from_secs(secs))
 }
 
 /// `data` of an answer, as an object (empty when absent).
@@ -292,8 +278,8 @@ mod tests {
                 "lease_id",
                 "lease_duration",
                 "lease_renewable",
-                "username",
-                "password"
+                "password",
+                "username"
             ]
         );
         assert_eq!(rows[1].1, "1h");

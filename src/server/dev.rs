@@ -155,8 +155,7 @@ pub fn banner(token: &SecretString, address: &str, storage: Option<&Path>) {
          $ export VAULT_ADDR='http://{address}'\n\n\
          The root token (a client uses it as VAULT_TOKEN):\n\n\
          Root Token: {}\n\n\
-         No secrets engine is mounted; enable one with `leasehold write sys/mounts/database \
-         type=database` (or `vault secrets enable database`).\n\n\
+         No secrets engine is mounted; enable one with `leasehold secrets enable database`.\n\n\
          Dev mode is for trying leasehold out: never run it in production.\n",
         token.expose_secret()
     );

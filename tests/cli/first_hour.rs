@@ -136,9 +136,7 @@ async fn dev_mode_mounts_nothing_prints_vault_addr_and_the_tutorials_first_step_
         token: Some("first-hour".into()),
         home: tempfile::tempdir().unwrap(),
     };
-    cli.run(&["write", "sys/mounts/database", "type=database"])
-        .await
-        .ok();
+    cli.run(&["secrets", "enable", "database"]).await.ok();
     let (_, mounts) = server.get("first-hour", "sys/mounts").await;
     assert_eq!(mounts["data"]["database/"]["type"], "database");
     let (code, _, stderr) = server.stop().await;

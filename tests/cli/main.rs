@@ -10,9 +10,11 @@
     clippy::indexing_slicing
 )]
 
+mod admin;
 #[path = "../api/app.rs"]
 #[allow(dead_code)]
 mod app;
 mod first_hour;
 mod kv;
+mod run;
 mod support;

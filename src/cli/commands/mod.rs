@@ -1,4 +1,13 @@
 //! One file per command family.
 
+pub mod approval;
+pub mod audit;
+pub mod columns;
 pub mod kv;
+pub mod login;
+pub mod operator;
+pub mod policy;
+pub mod run;
+pub mod secrets;
 pub mod status;
+pub mod unwrap;
