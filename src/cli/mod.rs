@@ -38,6 +38,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
+    ///
+    /// With -config FILE (TOML), or with the environment alone: every config key has an
+    /// environment variable (listed below) that overrides the file. Outside dev mode a seal key
+    /// is required (seal.key_file or LEASEHOLD_SEAL_KEY_FILE; make one with `openssl rand -hex 32
+    /// > leasehold.key`). SQLite storage defaults to ./leasehold.db.
+    ///
+    /// With -dev: in-memory storage, a generated seal key, a root token printed at start, and no
+    /// secrets engine mounted (as `vault server -dev`). Never for production.
     Server(server::ServerArgs),
     /// Operator tasks.
     #[command(subcommand)]

@@ -11,14 +11,8 @@ use crate::server::{
 /// `server`.
 #[derive(Debug, clap::Args)]
 #[command(
-    long_about = "Run the server.\n\n\
-        With -config FILE (TOML), or with the environment alone: every config key has an \
-        environment variable (listed below) that overrides the file. Outside dev mode a seal \
-        key is required (seal.key_file or LEASEHOLD_SEAL_KEY_FILE; make one with \
-        `openssl rand -hex 32 > leasehold.key`). SQLite storage defaults to ./leasehold.db.\n\n\
-        With -dev: in-memory storage, a generated seal key, a root token printed at start, and \
-        no secrets engine mounted (as `vault server -dev`). Never for production.",
-    after_long_help = server_help_keys()
+    after_long_help = server_help_keys(),
+    after_help = "`leasehold server --help` lists every config key and its environment variable."
 )]
 pub struct ServerArgs {
     /// Development mode: in-memory storage (or LEASEHOLD_DEV_STORAGE=FILE, kept across
