@@ -51,9 +51,10 @@ fn server_help_keys() -> String {
 /// `operator generate-root`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateRootArgs {
-    /// The server's config file: its storage and seal.key_file are used.
+    /// The server's config file: its storage and seal.key_file are used. Without it, the
+    /// environment's (LEASEHOLD_STORAGE_PATH, LEASEHOLD_SEAL_KEY_FILE, ...), as for `server`.
     #[arg(long)]
-    pub config: std::path::PathBuf,
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// Logs on stderr: colour only when a person is watching (a terminal), so files, journald and
@@ -93,7 +94,11 @@ fn logged(json: bool, result: anyhow::Result<()>) -> anyhow::Result<()> {
 
 /// Mint a new root token with the seal key and print it once.
 pub async fn generate_root_command(args: GenerateRootArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(Settings::load_file(&args.config)?)?;
+    let file = match &args.config {
+        Some(path) => Settings::load_file(path)?,
+        None => FileConfig::default(),
+    };
+    let settings = Settings::resolve(file)?;
     init_logging(settings.json_logs);
     let token = generate_root(&settings).await?;
     println!("A new root token was generated. It is shown only this once:");

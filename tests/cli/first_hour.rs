@@ -206,6 +206,13 @@ async fn the_environment_alone_configures_a_server_and_the_start_up_line_says_wh
     assert!(stderr.contains(&line), "{line}\nnot in:\n{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
     assert!(!stderr.contains("WARN"), "{stderr}");
+    // The same environment is enough for generate-root too.
+    let status = leasehold(dir.path(), &["operator", "generate-root"], &env)
+        .status()
+        .unwrap();
+    let stdout = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert_ne!(root_token(&stdout), token);
 }
 
 #[tokio::test]
