@@ -5,11 +5,27 @@ export CARGO_TARGET_DIR
 ROOT_TOKEN ?= root
 ADDR ?= 127.0.0.1:8200
 
-.PHONY: run build venv test test-rust test-hvac test-cluster test-chaos bench lint fmt
+.PHONY: run install build venv test test-rust test-hvac test-cluster test-chaos bench lint fmt
 
-## run: a dev server on $(ADDR) with in-memory storage, a `database/` mount and root token $(ROOT_TOKEN)
+## run: a dev server on $(ADDR) with in-memory storage and root token $(ROOT_TOKEN); once it
+## answers, `database/` is enabled for the README's walkthrough (a bare `server -dev` mounts
+## nothing, as Vault's). A debug build: a first build takes a fraction of a release build's time.
+LEASEHOLD_DEBUG = $(CARGO_TARGET_DIR)/debug/leasehold
 run:
-	cargo run --release --bin leasehold -- server -dev -dev-listen-address=$(ADDR) -dev-root-token-id=$(ROOT_TOKEN)
+	cargo build --bin leasehold
+	@( export VAULT_ADDR=http://$(ADDR) VAULT_TOKEN=$(ROOT_TOKEN); \
+	  for i in $$(seq 1 150); do \
+	    if $(LEASEHOLD_DEBUG) status >/dev/null 2>&1; then \
+	      $(LEASEHOLD_DEBUG) secrets enable database >/dev/null \
+	        && echo "make run: enabled the database secrets engine at database/" >&2; \
+	      exit 0; \
+	    fi; sleep 0.2; \
+	  done ) &
+	$(LEASEHOLD_DEBUG) server -dev -dev-listen-address=$(ADDR) -dev-root-token-id=$(ROOT_TOKEN)
+
+## install: the leasehold binary into ~/.cargo/bin (cargo install; a release build, ~6 minutes)
+install:
+	cargo install --path . --locked --bin leasehold
 
 build:
 	cargo build --workspace --all-targets

@@ -314,9 +314,211 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Every configuration key, the environment variable that sets it (over the file), and what it
+/// is; `leasehold server --help` prints this table. A variable is named after its key:
+/// `LEASEHOLD_` then the section and key, upper-cased, with `_` for `.`.
+pub const ENV_KEYS: &[(&str, &str, &str)] = &[
+    (
+        "listener.address",
+        "LEASEHOLD_LISTENER_ADDRESS",
+        "host:port to listen on [127.0.0.1:8200]",
+    ),
+    (
+        "listener.tls_cert_file",
+        "LEASEHOLD_LISTENER_TLS_CERT_FILE",
+        "PEM certificate chain; with tls_key_file, HTTPS",
+    ),
+    (
+        "listener.tls_key_file",
+        "LEASEHOLD_LISTENER_TLS_KEY_FILE",
+        "PEM private key",
+    ),
+    (
+        "listener.http_read_header_timeout",
+        "LEASEHOLD_LISTENER_HTTP_READ_HEADER_TIMEOUT",
+        "[10s]",
+    ),
+    (
+        "listener.http_read_timeout",
+        "LEASEHOLD_LISTENER_HTTP_READ_TIMEOUT",
+        "request body [30s]",
+    ),
+    (
+        "listener.http_idle_timeout",
+        "LEASEHOLD_LISTENER_HTTP_IDLE_TIMEOUT",
+        "keep-alive [5m]",
+    ),
+    (
+        "listener.max_request_duration",
+        "LEASEHOLD_LISTENER_MAX_REQUEST_DURATION",
+        "[90s]",
+    ),
+    (
+        "listener.max_request_size",
+        "LEASEHOLD_LISTENER_MAX_REQUEST_SIZE",
+        "bytes [33554432]",
+    ),
+    (
+        "listener.max_unauthenticated_request_size",
+        "LEASEHOLD_LISTENER_MAX_UNAUTHENTICATED_REQUEST_SIZE",
+        "bytes [65536]",
+    ),
+    (
+        "listener.max_connections",
+        "LEASEHOLD_LISTENER_MAX_CONNECTIONS",
+        "[512]",
+    ),
+    (
+        "storage.type",
+        "LEASEHOLD_STORAGE_TYPE",
+        "sqlite or postgresql [sqlite]",
+    ),
+    (
+        "storage.path",
+        "LEASEHOLD_STORAGE_PATH",
+        "SQLite file [./leasehold.db]",
+    ),
+    (
+        "storage.connection_url",
+        "LEASEHOLD_STORAGE_CONNECTION_URL",
+        "PostgreSQL URL (holds a password: prefer the variable)",
+    ),
+    (
+        "storage.max_parallel",
+        "LEASEHOLD_STORAGE_MAX_PARALLEL",
+        "PostgreSQL pool size [16]",
+    ),
+    (
+        "seal.key_file",
+        "LEASEHOLD_SEAL_KEY_FILE",
+        "file holding the 32-byte seal key (required)",
+    ),
+    (
+        "lease.retry_base",
+        "LEASEHOLD_LEASE_RETRY_BASE",
+        "first retry after a failed destruction [1s]",
+    ),
+    (
+        "lease.retry_max",
+        "LEASEHOLD_LEASE_RETRY_MAX",
+        "longest retry delay [5m]",
+    ),
+    (
+        "lease.irrevocable_after",
+        "LEASEHOLD_LEASE_IRREVOCABLE_AFTER",
+        "failed attempts before irrevocable [6]",
+    ),
+    (
+        "lease.revoke_concurrency",
+        "LEASEHOLD_LEASE_REVOKE_CONCURRENCY",
+        "[16]",
+    ),
+    (
+        "lease.target_timeout",
+        "LEASEHOLD_LEASE_TARGET_TIMEOUT",
+        "one target call [60s]",
+    ),
+    (
+        "lease.tombstone_ttl",
+        "LEASEHOLD_LEASE_TOMBSTONE_TTL",
+        "[168h]",
+    ),
+    (
+        "telemetry.unauthenticated_metrics_access",
+        "LEASEHOLD_TELEMETRY_UNAUTHENTICATED_METRICS_ACCESS",
+        "true or false [false]",
+    ),
+    ("default_lease_ttl", "LEASEHOLD_DEFAULT_LEASE_TTL", "[768h]"),
+    ("max_lease_ttl", "LEASEHOLD_MAX_LEASE_TTL", "[768h]"),
+    ("log_format", "LEASEHOLD_LOG_FORMAT", "text or json [text]"),
+    (
+        "api_addr",
+        "LEASEHOLD_API_ADDR",
+        "where clients reach this node",
+    ),
+];
+
+/// Earlier names of some variables, still read when the new name is unset.
+const ENV_ALIASES: &[(&str, &str)] = &[
+    ("LEASEHOLD_LISTENER_ADDRESS", "LEASEHOLD_ADDRESS"),
+    ("LEASEHOLD_SEAL_KEY_FILE", "LEASEHOLD_KEY_FILE"),
+    ("LEASEHOLD_LEASE_RETRY_BASE", "LEASEHOLD_RETRY_BASE"),
+    ("LEASEHOLD_LEASE_RETRY_MAX", "LEASEHOLD_RETRY_MAX"),
+];
+
+impl FileConfig {
+    /// Overlay the environment's values ([`ENV_KEYS`]) on the file's. A malformed value is an
+    /// error naming the variable.
+    pub fn apply_env(&mut self) -> Result<(), ConfigError> {
+        for (key, var, _) in ENV_KEYS {
+            let alias = ENV_ALIASES.iter().find(|(v, _)| v == var).map(|(_, a)| *a);
+            if let Some(value) = env(var).or_else(|| alias.and_then(env)) {
+                self.set(key, var, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Set one key from a variable's text.
+    fn set(&mut self, key: &str, var: &str, v: String) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::Value {
+            key: var.into(),
+            message,
+        };
+        let count = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|e| bad(format!("{v:?} is not a count: {e}")))
+        };
+        let (l, lease) = (&mut self.listener, &mut self.lease);
+        match key {
+            "listener.address" => l.address = Some(v),
+            "listener.tls_cert_file" => l.tls_cert_file = Some(v.into()),
+            "listener.tls_key_file" => l.tls_key_file = Some(v.into()),
+            "listener.http_read_header_timeout" => l.http_read_header_timeout = Some(v),
+            "listener.http_read_timeout" => l.http_read_timeout = Some(v),
+            "listener.http_idle_timeout" => l.http_idle_timeout = Some(v),
+            "listener.max_request_duration" => l.max_request_duration = Some(v),
+            "listener.max_request_size" => l.max_request_size = Some(count(&v)?),
+            "listener.max_unauthenticated_request_size" => {
+                l.max_unauthenticated_request_size = Some(count(&v)?)
+            }
+            "listener.max_connections" => l.max_connections = Some(count(&v)?),
+            "storage.type" => self.storage.kind = Some(v),
+            "storage.path" => self.storage.path = Some(v.into()),
+            "storage.connection_url" => self.storage.connection_url = Some(v.into()),
+            "storage.max_parallel" => self.storage.max_parallel = Some(count(&v)?),
+            "seal.key_file" => self.seal.key_file = Some(v.into()),
+            "lease.retry_base" => lease.retry_base = Some(v),
+            "lease.retry_max" => lease.retry_max = Some(v),
+            "lease.irrevocable_after" => {
+                lease.irrevocable_after = Some(
+                    v.parse()
+                        .map_err(|e| bad(format!("{v:?} is not a count: {e}")))?,
+                )
+            }
+            "lease.revoke_concurrency" => lease.revoke_concurrency = Some(count(&v)?),
+            "lease.target_timeout" => lease.target_timeout = Some(v),
+            "lease.tombstone_ttl" => lease.tombstone_ttl = Some(v),
+            "telemetry.unauthenticated_metrics_access" => {
+                self.telemetry.unauthenticated_metrics_access = Some(match v.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad(format!("{v:?} is not true or false"))),
+                })
+            }
+            "default_lease_ttl" => self.default_lease_ttl = Some(v),
+            "max_lease_ttl" => self.max_lease_ttl = Some(v),
+            "log_format" => self.log_format = Some(v),
+            "api_addr" => self.api_addr = Some(v),
+            _ => return Err(bad(format!("internal: no config key {key}"))),
+        }
+        Ok(())
+    }
+}
+
 /// `[storage]` resolved, with its environment overrides.
 fn storage_settings(file: StorageConfig) -> Result<StorageSettings, ConfigError> {
-    let kind = env("LEASEHOLD_STORAGE_TYPE").or(file.kind);
+    let kind = file.kind;
     match kind.as_deref() {
         None | Some("sqlite") => {
             if file.connection_url.is_some() || file.max_parallel.is_some() {
@@ -327,10 +529,7 @@ fn storage_settings(file: StorageConfig) -> Result<StorageSettings, ConfigError>
                 });
             }
             Ok(StorageSettings::Sqlite(
-                env("LEASEHOLD_STORAGE_PATH")
-                    .map(PathBuf::from)
-                    .or(file.path)
-                    .unwrap_or_else(|| "leasehold.db".into()),
+                file.path.unwrap_or_else(|| "leasehold.db".into()),
             ))
         }
         Some("postgresql") => {
@@ -340,15 +539,12 @@ fn storage_settings(file: StorageConfig) -> Result<StorageSettings, ConfigError>
                     message: "is for type = \"sqlite\"; postgresql takes connection_url".into(),
                 });
             }
-            let connection_url = env("LEASEHOLD_STORAGE_CONNECTION_URL")
-                .map(SecretString::from)
-                .or(file.connection_url)
-                .ok_or_else(|| ConfigError::Value {
-                    key: "storage.connection_url".into(),
-                    message: "is required for type = \"postgresql\" (or set \
+            let connection_url = file.connection_url.ok_or_else(|| ConfigError::Value {
+                key: "storage.connection_url".into(),
+                message: "is required for type = \"postgresql\" (or set \
                               LEASEHOLD_STORAGE_CONNECTION_URL)"
-                        .into(),
-                })?;
+                    .into(),
+            })?;
             let max_parallel = file.max_parallel.unwrap_or(16);
             if max_parallel < 2 {
                 return Err(ConfigError::Value {
@@ -381,23 +577,15 @@ impl Settings {
         })
     }
 
-    /// Resolve a file config plus environment overrides.
-    pub fn resolve(file: FileConfig) -> Result<Self, ConfigError> {
+    /// Resolve a file config (or [`FileConfig::default`], for a configuration from the
+    /// environment alone) plus the environment's overrides ([`ENV_KEYS`]).
+    pub fn resolve(mut file: FileConfig) -> Result<Self, ConfigError> {
+        file.apply_env()?;
         let d = LeaseSettings::default();
         let l = &file.lease;
-        let retry_base_env = env("LEASEHOLD_RETRY_BASE");
-        let retry_max_env = env("LEASEHOLD_RETRY_MAX");
         let lease = LeaseSettings {
-            retry_base: duration(
-                "lease.retry_base",
-                retry_base_env.as_deref().or(l.retry_base.as_deref()),
-                d.retry_base,
-            )?,
-            retry_max: duration(
-                "lease.retry_max",
-                retry_max_env.as_deref().or(l.retry_max.as_deref()),
-                d.retry_max,
-            )?,
+            retry_base: duration("lease.retry_base", l.retry_base.as_deref(), d.retry_base)?,
+            retry_max: duration("lease.retry_max", l.retry_max.as_deref(), d.retry_max)?,
             irrevocable_after: l.irrevocable_after.unwrap_or(d.irrevocable_after),
             revoke_concurrency: l.revoke_concurrency.unwrap_or(d.revoke_concurrency),
             target_timeout: duration(
@@ -449,8 +637,7 @@ impl Settings {
                 })
             }
         };
-        let log_format = env("LEASEHOLD_LOG_FORMAT").or(file.log_format);
-        let json_logs = match log_format.as_deref() {
+        let json_logs = match file.log_format.as_deref() {
             None | Some("text") => false,
             Some("json") => true,
             Some(other) => {
@@ -461,16 +648,15 @@ impl Settings {
             }
         };
         Ok(Self {
-            address: env("LEASEHOLD_ADDRESS")
-                .or(file.listener.address)
+            address: file
+                .listener
+                .address
                 .unwrap_or_else(|| "127.0.0.1:8200".into()),
             limits,
             tls,
             storage: storage_settings(file.storage)?,
-            api_addr: env("LEASEHOLD_API_ADDR").or(file.api_addr),
-            key_file: env("LEASEHOLD_KEY_FILE")
-                .map(PathBuf::from)
-                .or(file.seal.key_file),
+            api_addr: file.api_addr,
+            key_file: file.seal.key_file,
             lease,
             default_lease_ttl,
             max_lease_ttl,
@@ -592,5 +778,34 @@ mod tests {
             let e = Settings::resolve(file).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn every_key_has_a_variable_named_after_it_and_the_variable_sets_it() {
+        for (key, var, _) in ENV_KEYS {
+            assert_eq!(
+                *var,
+                format!("LEASEHOLD_{}", key.replace('.', "_").to_uppercase()),
+                "{key}"
+            );
+            let value = match *key {
+                k if k.ends_with("_size") || k.ends_with("connections") => "7",
+                "storage.max_parallel" | "lease.irrevocable_after" => "7",
+                "lease.revoke_concurrency" => "7",
+                "telemetry.unauthenticated_metrics_access" => "true",
+                _ => "1s",
+            };
+            let mut file = FileConfig::default();
+            file.set(key, var, value.into()).unwrap();
+        }
+        let mut file = FileConfig::default();
+        let e = file
+            .set(
+                "listener.max_connections",
+                "LEASEHOLD_LISTENER_MAX_CONNECTIONS",
+                "many".into(),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("LEASEHOLD_LISTENER_MAX_CONNECTIONS"));
     }
 }

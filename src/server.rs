@@ -1,7 +1,10 @@
 //! Assemble and run a server: storage, seal, mount table, lease engine, expiry worker, HTTP.
 
+pub mod dev;
 pub mod init;
 pub mod listener;
+
+pub use dev::DevOptions;
 
 use init::first_start;
 pub use init::{generate_root, INIT_MARKER};
@@ -27,15 +30,6 @@ use crate::storage::seal::Seal;
 use crate::storage::sealed::SealedKv;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::Storage;
-
-/// Dev-mode choices (`-dev`).
-#[derive(Debug, Default)]
-pub struct DevOptions {
-    /// Root token value (`-dev-root-token-id`); generated when absent.
-    pub root_token: Option<SecretString>,
-    /// SQLite file to use instead of memory (`LEASEHOLD_DEV_STORAGE`), e.g. to inspect it.
-    pub storage_path: Option<std::path::PathBuf>,
-}
 
 /// The secrets engines this build knows, by mount type, each on the core's `clock`.
 pub fn backend_factory(clock: SharedClock) -> BackendFactory {
@@ -104,9 +98,13 @@ pub(crate) async fn open_storage(
     })
 }
 
-/// The seal the settings name: the key file, or (dev mode only) a generated key.
-pub(crate) fn load_seal(settings: &Settings, dev: bool) -> anyhow::Result<Seal> {
-    Ok(match (&settings.key_file, dev) {
+/// The seal the settings name: the key file, or (dev mode only) the key kept beside the dev
+/// storage file, or a generated key.
+pub(crate) fn load_seal(settings: &Settings, dev: Option<&DevOptions>) -> anyhow::Result<Seal> {
+    if let Some(key) = dev.and_then(|d| d.seal_key.as_ref()) {
+        return Seal::from_key_file_contents(key.as_bytes()).context("the dev key file");
+    }
+    Ok(match (&settings.key_file, dev.is_some()) {
         (Some(path), _) => {
             warn_if_key_file_shared(path);
             let bytes = zeroize::Zeroizing::new(
@@ -157,8 +155,8 @@ fn shared_key_file_mode(path: &std::path::Path) -> Option<u32> {
 }
 
 impl Server {
-    /// Build from settings. `dev`: in-memory storage unless a path is set, generated seal key,
-    /// a root token, and a `database/` mount.
+    /// Build from settings. `dev`: in-memory storage unless a path is set, a generated (or
+    /// kept) seal key, and a root token; no secrets engine is mounted, as in Vault's dev mode.
     pub async fn build(settings: &Settings, dev: Option<DevOptions>) -> anyhow::Result<Self> {
         Self::build_announcing(settings, dev, |_| {}).await
     }
@@ -174,7 +172,7 @@ impl Server {
         let (storage, storage_type) = open_storage(settings, dev.as_ref()).await?;
         // Follow other nodes' writes from before the first read, so none falls in between.
         let changes = storage.changes();
-        let seal = load_seal(settings, dev.is_some())?;
+        let seal = load_seal(settings, dev.as_ref())?;
         // The keyring before anything is read: it creates it on a new storage, migrates a store
         // written by an earlier version (once, under a storage lock), and resumes a rotation's
         // rewrite that a stop cut short.
@@ -227,7 +225,7 @@ impl Server {
         // Nodes starting together on an empty storage: one creates the root token and the
         // cluster id, the others see them.
         let init = HeldLock::acquire(&storage, "core/init").await?;
-        let first_start = first_start(&kv, &tokens, &mounts, dev.as_ref(), &clock, announce).await;
+        let first_start = first_start(&kv, &tokens, dev.as_ref(), &clock, announce).await;
         init.release().await;
         let (new_root_token, cluster_id) = first_start?;
         let audit = crate::audit::AuditBroker::load(kv.clone()).await?;
@@ -360,14 +358,16 @@ pub async fn shutdown_signal() {
     info!("shutting down: finishing in-flight requests");
 }
 
-/// Print a new root token once, the way `vault server -dev` does.
-pub fn announce_root_token(token: &SecretString, dev: bool) {
-    if dev {
-        println!("WARNING! dev mode is enabled! Storage is in memory unless LEASEHOLD_DEV_STORAGE is set.");
-    } else {
-        println!("A root token was created at first start. It is shown only this once:");
+/// Print a root token created at this start once: dev mode's banner (see [`dev::banner`]), or
+/// the first start's notice.
+pub fn announce_root_token(token: &SecretString, dev: Option<(&str, Option<&std::path::Path>)>) {
+    match dev {
+        Some((address, storage)) => dev::banner(token, address, storage),
+        None => {
+            println!("A root token was created at first start. It is shown only this once:");
+            println!("Root Token: {}", token.expose_secret());
+        }
     }
-    println!("Root Token: {}", token.expose_secret());
 }
 
 #[cfg(test)]

@@ -54,6 +54,9 @@ def server(tmp_path_factory):
     _server = srv
     try:
         srv.start()
+        # `server -dev` mounts nothing (as Vault's); the scenarios share a `database/` mount.
+        mounted = srv.http("POST", "sys/mounts/database", json={"type": "database"})
+        assert mounted.status_code == 204, mounted.text
         yield srv
     finally:
         srv.stop()

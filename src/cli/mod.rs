@@ -12,13 +12,14 @@
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod completion;
 pub mod error;
 pub mod output;
 pub mod server;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use client::Client;
 use error::CliError;
@@ -37,6 +38,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
+    ///
+    /// With -config FILE (TOML), or with the environment alone: every config key has an
+    /// environment variable (listed below) that overrides the file. Outside dev mode a seal key
+    /// is required (seal.key_file or LEASEHOLD_SEAL_KEY_FILE; make one with `openssl rand -hex 32
+    /// > leasehold.key`). SQLite storage defaults to ./leasehold.db.
+    ///
+    /// With -dev: in-memory storage, a generated seal key, a root token printed at start, and no
+    /// secrets engine mounted (as `vault server -dev`). Never for production.
     Server(server::ServerArgs),
     /// Operator tasks.
     #[command(subcommand)]
@@ -76,6 +85,8 @@ enum Command {
     /// Run a command with credentials that are leased for it, renewed while it runs and
     /// revoked when it ends.
     Run(commands::run::Run),
+    /// Print a shell completion script: `leasehold completion bash > /etc/bash_completion.d/leasehold`.
+    Completion(completion::CompletionArgs),
 }
 
 #[derive(Subcommand)]
@@ -142,6 +153,9 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Server(args) => return report_anyhow(server::server_command(args).await),
+        Command::Completion(args) => {
+            return report_anyhow(completion::completion(args, Cli::command()))
+        }
         Command::Operator(OperatorCommand::GenerateRoot(args)) => {
             return report_anyhow(server::generate_root_command(args).await)
         }
@@ -181,9 +195,11 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
         Command::Operator(OperatorCommand::Members(c)) => c.run(client).await,
         Command::Operator(OperatorCommand::Reconcile(c)) => c.run(client).await,
         Command::Run(c) => c.run(client).await,
-        Command::Server(_) | Command::Operator(OperatorCommand::GenerateRoot(_)) => Err(
-            CliError::local("internal: a server-side command reached the client dispatcher"),
-        ),
+        Command::Server(_)
+        | Command::Completion(_)
+        | Command::Operator(OperatorCommand::GenerateRoot(_)) => Err(CliError::local(
+            "internal: a server-side command reached the client dispatcher",
+        )),
     }
 }
 
@@ -191,6 +207,8 @@ async fn client_command(command: Command, client: &Client) -> Result<(), CliErro
 fn report_anyhow(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already in the log (JSON mode): printing it again would break the JSON stream.
+        Err(e) if e.is::<server::Logged>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::from(1)

@@ -92,7 +92,9 @@ impl Cluster {
             leader_since: Mutex::new(None),
         });
         cluster.round().await?;
-        info!(node = %cluster.me.id, leader = cluster.is_leader(), "joined the cluster");
+        if cluster.storage.shared() {
+            info!(node = %cluster.me.id, leader = cluster.is_leader(), "joined the cluster");
+        }
         Ok(cluster)
     }
 
@@ -162,7 +164,7 @@ impl Cluster {
             .storage
             .lock_try(LEADER_LOCK, &self.me.id, now, now + chrono(LEADER_TTL))
             .await?;
-        self.set_leader(leading, now);
+        self.set_leader(leading, now, false);
         if leading {
             let forget_before = now - chrono(FORGET_AFTER);
             for node in self.storage.node_list().await? {
@@ -174,17 +176,28 @@ impl Cluster {
         Ok(())
     }
 
-    fn set_leader(&self, leading: bool, now: DateTime<Utc>) {
+    /// `stopping`: the lead is given up because this node is shutting down, which is no cause
+    /// for a warning. On storage no other node can share, the lead is a formality: its changes
+    /// are logged at debug level only, so a single node's log holds no leadership noise.
+    fn set_leader(&self, leading: bool, now: DateTime<Utc>, stopping: bool) {
         let was = self.leader.send_replace(leading);
         if was != leading {
             *self
                 .leader_since
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = leading.then_some(now);
-            if leading {
-                info!(node = %self.me.id, "this node is now the leader");
-            } else {
-                warn!(node = %self.me.id, "this node is no longer the leader");
+            let shared = self.storage.shared();
+            match (leading, stopping, shared) {
+                (_, _, false) => {
+                    tracing::debug!(node = %self.me.id, leader = leading, "leadership changed")
+                }
+                (true, _, true) => info!(node = %self.me.id, "this node is now the leader"),
+                (false, true, true) => {
+                    info!(node = %self.me.id, "this node gave up the lead: shutting down")
+                }
+                (false, false, true) => {
+                    warn!(node = %self.me.id, "this node is no longer the leader")
+                }
             }
         }
     }
@@ -204,10 +217,10 @@ impl Cluster {
                 // Without a heartbeat this node may no longer be leader; stop acting as one
                 // before the lock lapses elsewhere.
                 warn!(error = %e, "cluster heartbeat failed");
-                self.set_leader(false, self.clock.now());
+                self.set_leader(false, self.clock.now(), false);
             }
         }
-        self.set_leader(false, self.clock.now());
+        self.set_leader(false, self.clock.now(), true);
         if let Err(e) = self.storage.lock_release(LEADER_LOCK, &self.me.id).await {
             warn!(error = %e, "could not release the leader lock");
         }

@@ -121,8 +121,15 @@ impl LeaseEngine {
         let id = lease.id.clone();
         let mut lease = match &attempt {
             Ok(revoked) => {
-                info!(lease.id = %id, account = %lease.account, sessions_terminated = ?revoked.sessions_terminated,
-                    "destroyed account {} of lease {id}", lease.account);
+                // Why it ended, for a person reading the log: its time ran out, or someone (a
+                // revoke, a token's or a mount's end) ended it earlier.
+                let reason = if now >= lease.expire_time {
+                    "expired"
+                } else {
+                    "revoked before expiry"
+                };
+                info!(lease.id = %id, account = %lease.account, reason, sessions_terminated = ?revoked.sessions_terminated,
+                    "destroyed account {} of lease {id} ({reason})", lease.account);
                 lease.tombstone(now)?
             }
             Err(error) => {

@@ -8,7 +8,6 @@ use super::{load_seal, open_storage, DevOptions};
 use crate::auth::TokenStore;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::core::mounts::{MountEntry, MountTable};
 use crate::storage::sealed::SealedKv;
 
 /// Storage key of the "initialised" marker. Absent: nothing was ever set up here. `pending`: a
@@ -24,8 +23,8 @@ enum InitState {
     Done,
 }
 
-/// What a first start creates, if it is missing: the root token (always in dev mode), the
-/// cluster id and dev mode's `database/` mount. A new root token is passed to `announce` and
+/// What a first start creates, if it is missing: the root token (always in dev mode, unless
+/// a dev storage file's kept token is still live) and the cluster id. A new root token is passed to `announce` and
 /// returned with the cluster id. The caller holds the `core/init` lock.
 ///
 /// A root token is minted outside dev mode only when the marker says nothing was set up yet (or
@@ -42,32 +41,32 @@ enum InitState {
 pub(super) async fn first_start(
     kv: &SealedKv,
     tokens: &TokenStore,
-    mounts: &MountTable,
     dev: Option<&DevOptions>,
     clock: &SharedClock,
     announce: impl FnOnce(&SecretString),
 ) -> anyhow::Result<(Option<SecretString>, String)> {
     let mut new_root_token = None;
     if let Some(dev) = dev {
-        let token = tokens
-            .create_root(dev.root_token.clone(), clock.now())
-            .await?;
-        announce(&token.0);
-        new_root_token = Some(token.0);
+        // A dev storage file restarted with its kept token: that token is still there.
+        let kept = match &dev.root_token {
+            Some(t) => tokens
+                .lookup(t.expose_secret(), clock.now())
+                .await?
+                .is_some(),
+            None => false,
+        };
+        let token = match (&dev.root_token, kept) {
+            (Some(t), true) => t.clone(),
+            _ => {
+                tokens
+                    .create_root(dev.root_token.clone(), clock.now())
+                    .await?
+                    .0
+            }
+        };
+        announce(&token);
+        new_root_token = Some(token);
         kv.put_json(INIT_MARKER, &InitState::Done).await?;
-        if mounts.get("database/").is_none() {
-            mounts
-                .enable(MountEntry {
-                    path: "database/".into(),
-                    kind: "database".into(),
-                    description: "dev-mode database engine".into(),
-                    uuid: String::new(),
-                    accessor: String::new(),
-                    default_lease_ttl: 0,
-                    max_lease_ttl: 0,
-                })
-                .await?;
-        }
     } else {
         let state: Option<InitState> = kv.get_json(INIT_MARKER).await?;
         let mint = match state {
@@ -113,7 +112,7 @@ pub(super) async fn first_start(
 /// and a key that does not open it. The token is returned for the caller to show once; its
 /// accessor is logged (never the token).
 pub async fn generate_root(settings: &Settings) -> anyhow::Result<SecretString> {
-    let seal = load_seal(settings, false)?;
+    let seal = load_seal(settings, None)?;
     let (storage, _) = open_storage(settings, None).await?;
     // The keyring first, as a server start does (its background rewrite is the server's job).
     crate::storage::keyring::load(&seal, &storage, &crate::clock::SystemClock)

@@ -185,7 +185,19 @@ async fn connection(
     let io: Box<dyn Io> = match tls {
         None => Box::new(stream),
         Some(acceptor) => {
-            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+            let mut stream = stream;
+            // One allowance for the first byte and the handshake together.
+            let deadline = Instant::now() + limits.header_read_timeout;
+            match tokio::time::timeout_at(deadline, first_byte(&stream)).await {
+                Ok(Some(b)) if b.is_ascii_uppercase() => {
+                    plain_http_on_tls(&mut stream, remote).await;
+                    return;
+                }
+                Ok(Some(_)) => {}
+                // Closed before a byte, or silent past the header timeout.
+                Ok(None) | Err(_) => return,
+            }
+            match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => Box::new(s),
                 Ok(Err(e)) => {
                     debug!(%remote, error = %e, "TLS handshake failed");
@@ -251,6 +263,41 @@ async fn connection(
             }
         }
     }
+}
+
+/// The connection's first byte, left in place for the TLS handshake to read; `None` if the
+/// client closed first.
+async fn first_byte(stream: &TcpStream) -> Option<u8> {
+    let mut b = [0u8; 1];
+    match stream.peek(&mut b).await {
+        Ok(1) => Some(b[0]),
+        _ => None,
+    }
+}
+
+/// The hint a plain-HTTP client gets from a TLS listener.
+const PLAIN_HTTP_HINT: &str = "Client sent an HTTP request to an HTTPS server.\n";
+
+/// A TLS handshake begins with a record of type 22 (0x16); a request line begins with its method
+/// in capitals. Such a client meant `https://`: it gets a 400 it can read, in plain HTTP, saying
+/// so (as Go's and so Vault's listeners answer), instead of a closed connection or TLS garbage.
+async fn plain_http_on_tls(stream: &mut TcpStream, remote: SocketAddr) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    debug!(%remote, "plain HTTP on the TLS listener; answering 400");
+    // Take in what has arrived of the request (not waiting for more), so that closing the socket
+    // does not reset it under the client before the answer is read.
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut sink)).await;
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{PLAIN_HTTP_HINT}",
+        PLAIN_HTTP_HINT.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// What a connection reads and writes: plain TCP or TLS over it.

@@ -323,7 +323,7 @@ async fn a_request_past_max_request_duration_gets_503_in_time() {
 }
 
 #[tokio::test]
-async fn https_serves_and_a_stalled_tls_handshake_is_cut_off() {
+async fn https_serves_plain_http_gets_a_hint_and_a_stalled_tls_handshake_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), crate::app::hex_key()).unwrap();
     let ca = leasehold_testkit::TestCa::new("listener test CA").unwrap();
@@ -350,6 +350,21 @@ async fn https_serves_and_a_stalled_tls_handshake_is_cut_off() {
         .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
         .build()
         .unwrap();
+    let resp = client
+        .get(format!("https://{addr}/v1/sys/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Plain HTTP on the TLS port gets a 400 saying what went wrong, and HTTPS still works after.
+    let plain = reqwest::get(format!("http://{addr}/v1/sys/health"))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400);
+    assert_eq!(
+        plain.text().await.unwrap(),
+        "Client sent an HTTP request to an HTTPS server.\n"
+    );
     let resp = client
         .get(format!("https://{addr}/v1/sys/health"))
         .send()

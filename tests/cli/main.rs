@@ -14,6 +14,7 @@ mod admin;
 #[path = "../api/app.rs"]
 #[allow(dead_code)]
 mod app;
+mod first_hour;
 mod kv;
 mod lease_token;
 mod run;
