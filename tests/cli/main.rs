@@ -15,7 +15,11 @@ mod admin;
 #[allow(dead_code)]
 mod app;
 mod first_hour;
+#[path = "../../backends/jwt/src/testing.rs"]
+#[allow(dead_code)]
+mod jwt_testing;
 mod kv;
 mod lease_token;
+mod login_jwt;
 mod run;
 mod support;
