@@ -110,6 +110,31 @@ fn save_creds(rest: &str) -> String {
 const WAIT_FOR_GO: &str =
     "i=0; while [ ! -f go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
 
+/// `run -secret=database/creds/ROLE FLAGS -env PGUSER=username -env PGPASSWORD=password -- sh -c
+/// SCRIPT`, once the command has written the credential it got: (the run, user, password).
+async fn start_with_pg_env(
+    cli: &Cli,
+    role: &str,
+    flags: &[&str],
+    script: &str,
+) -> (Running, String, String) {
+    let secret = format!("-secret=database/creds/{role}");
+    let mut args = vec!["run", secret.as_str()];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[
+        "-env=PGUSER=username",
+        "-env=PGPASSWORD=password",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let run = Running::start(cli, &args, &[]);
+    let (user, password) =
+        user_and_password(&run.wait_file("creds", Duration::from_secs(20)).await);
+    (run, user, password)
+}
+
 fn user_and_password(creds: &str) -> (String, String) {
     let mut lines = creds.lines();
     let user = lines.next().unwrap().to_owned();
@@ -294,22 +319,7 @@ async fn a_short_ttl_is_renewed_and_the_max_ttl_warned_about() {
     let (app, pg) = setup("runwarn", "3s", "10s").await;
     let cli = Cli::root(&app);
     let script = save_creds(WAIT_FOR_GO);
-    let mut run = Running::start(
-        &cli,
-        &[
-            "run",
-            "-secret=database/creds/runwarn",
-            "-env=PGUSER=username",
-            "-env=PGPASSWORD=password",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-        &[],
-    );
-    let (user, password) =
-        user_and_password(&run.wait_file("creds", Duration::from_secs(20)).await);
+    let (mut run, user, password) = start_with_pg_env(&cli, "runwarn", &[], &script).await;
     // Twice the TTL later, the credential still works: it was renewed.
     tokio::time::sleep_until(run.started + Duration::from_secs(6)).await;
     assert!(pg.can_login(&user, &password).await, "{}", run.stderr());
@@ -336,23 +346,8 @@ async fn on_max_ttl_kill_stops_the_command_before_its_credential_dies() {
     let cli = Cli::root(&app);
     // `exec`: the shell becomes sleep, so SIGTERM reaches the process that would outlive it.
     let script = save_creds("exec sleep 60");
-    let mut run = Running::start(
-        &cli,
-        &[
-            "run",
-            "-secret=database/creds/runkill",
-            "-env=PGUSER=username",
-            "-env=PGPASSWORD=password",
-            "-on-max-ttl=kill",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-        &[],
-    );
-    let (user, password) =
-        user_and_password(&run.wait_file("creds", Duration::from_secs(20)).await);
+    let (mut run, user, password) =
+        start_with_pg_env(&cli, "runkill", &["-on-max-ttl=kill"], &script).await;
     tokio::time::sleep_until(run.started + Duration::from_secs(6)).await;
     assert!(pg.can_login(&user, &password).await, "{}", run.stderr());
     // sleep dies of SIGTERM: 128 + 15, before the lease (issued after run started) reaches 10 s.
@@ -375,22 +370,7 @@ async fn sigterm_to_run_reaches_the_command_and_the_credential_is_revoked() {
     let script = save_creds(
         "trap 'echo term > got.tmp && mv got.tmp got; exit 7' TERM; while :; do sleep 0.1; done",
     );
-    let mut run = Running::start(
-        &cli,
-        &[
-            "run",
-            "-secret=database/creds/runterm",
-            "-env=PGUSER=username",
-            "-env=PGPASSWORD=password",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-        &[],
-    );
-    let (user, password) =
-        user_and_password(&run.wait_file("creds", Duration::from_secs(20)).await);
+    let (mut run, user, password) = start_with_pg_env(&cli, "runterm", &[], &script).await;
     assert!(pg.can_login(&user, &password).await);
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(run.pid()).unwrap(),
@@ -416,22 +396,7 @@ async fn sigkill_to_run_leaves_the_credential_to_its_ttl() {
     let (app, pg) = setup("runkill9", "3s", "1h").await;
     let cli = Cli::root(&app);
     let script = save_creds(WAIT_FOR_GO);
-    let mut run = Running::start(
-        &cli,
-        &[
-            "run",
-            "-secret=database/creds/runkill9",
-            "-env=PGUSER=username",
-            "-env=PGPASSWORD=password",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-        &[],
-    );
-    let (user, password) =
-        user_and_password(&run.wait_file("creds", Duration::from_secs(20)).await);
+    let (mut run, user, password) = start_with_pg_env(&cli, "runkill9", &[], &script).await;
     // Past the first renewal (at 2 s), then nothing can revoke it.
     tokio::time::sleep_until(run.started + Duration::from_secs(3)).await;
     assert!(pg.can_login(&user, &password).await, "{}", run.stderr());
