@@ -149,7 +149,7 @@ function leaseRow(id, l) {
     'tr',
     { class: `state-${state}`, 'data-lease-id': id },
     el('td', { 'data-label': 'Account' }, account),
-    el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role ? ` ${l.role}` : ''}`),
+    el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role || ''}`),
     el('td', { 'data-label': 'Workload' }, l.workload || ''),
     el('td', { 'data-label': 'Purpose / ticket', class: 'purpose' }, purpose),
     el('td', { 'data-label': 'Issued' }, when(l.issue_time)),
