@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "hvac"))
@@ -40,6 +41,11 @@ def server(tmp_path_factory):
     hvac_fixtures._server = srv
     try:
         srv.start()
+        # A binary built before the console (a stale target dir) would time every scenario out.
+        page = requests.get(f"{srv.addr}/ui/", timeout=10)
+        if page.status_code != 200:
+            pytest.exit(f"{binary} does not serve /ui/ in dev mode ({page.status_code}): rebuild it",
+                        returncode=2)
         mounted = srv.http("POST", "sys/mounts/database", json={"type": "database"})
         assert mounted.status_code == 204, mounted.text
         yield srv

@@ -14,7 +14,7 @@ from pathlib import Path
 import hvac
 import requests
 
-from harness import Creds, unique
+from harness import CREATION_STATEMENTS, Creds, unique
 
 HERE = Path(__file__).resolve().parent
 SHOTS = HERE.parent / ".work" / "ui" / "screenshots"
@@ -122,3 +122,33 @@ def test_markup_in_a_purpose_renders_as_text(server, make_role):
     assert out["purpose"] == purpose, out
     assert out["imgs"] == 0 and out["imgsInLease"] == 0, out
     assert out["fieldsHavePurpose"] is True, out
+
+
+def test_an_approver_approves_a_held_request_with_a_comment(client, server, pg_connection, pg):
+    approver_hcl = """
+path "sys/control-group/authorize" { capabilities = ["update"] }
+path "sys/control-group/deny"      { capabilities = ["update"] }
+path "sys/control-group/requests"  { capabilities = ["list"] }
+"""
+    approver_policy = unique("approver")
+    client.sys.create_or_update_policy(approver_policy, approver_hcl)
+    tier = unique("tier")
+    client.write_data(f"sys/approval/tiers/{tier}", data={
+        "approval_ttl": "10m", "factors": [{"name": "dba", "approvals": 1, "policies": [approver_policy]}]})
+    role = unique("held")
+    client.write_data(f"database/roles/{role}", data={
+        "db_name": pg_connection, "creation_statements": CREATION_STATEMENTS,
+        "default_ttl": "30m", "max_ttl": "1h", "approval_tier": tier})
+    reader = unique("reader")
+    client.sys.create_or_update_policy(reader, f'path "database/creds/{role}" {{ capabilities = ["read"] }}')
+    requester = client.auth.token.create(policies=[reader], ttl="10m")["auth"]["client_token"]
+    held = requests.get(f"{server.addr}/v1/database/creds/{role}", params={"purpose": "add an index"},
+                        headers={"X-Vault-Token": requester}, timeout=30).json()
+    accessor = held["wrap_info"]["accessor"]
+    approver = client.auth.token.create(policies=[approver_policy], ttl="10m")["auth"]["client_token"]
+
+    out = console("approvals", server, approver, comment="ticket checked")
+    assert "add an index" in out["text"] and role in out["text"], out
+    state = server.http("POST", "sys/control-group/request", token=requester,
+                        json={"accessor": accessor}).json()["data"]
+    assert state["approved"] is True, state
