@@ -56,7 +56,8 @@ async function withPage(fn, viewport = { width: 1280, height: 800 }) {
 }
 
 async function shot(page, name) {
-  if (shots) await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  // The body only: as tall as what is on screen, without the empty viewport below it.
+  if (shots) await page.locator('body').screenshot({ path: path.join(shots, `${name}.png`) });
 }
 
 // Sign in with the keyboard only: focus the field, type, Enter.
@@ -109,12 +110,29 @@ const scenarios = {
       args.lease_id,
     );
     await shot(page, 'leases');
+    // The role filter keeps the row; another role's filter leaves it out.
+    const filters = page.locator('#lease-filters');
+    await filters.getByLabel('Role').fill(args.role);
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await leaseRow(page, args.lease_id);
+    await filters.getByLabel('Role').fill(`${args.role}-other`);
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await page.locator('#leases-caption', { hasText: '0 live credential' }).waitFor();
+    await filters.getByLabel('Role').fill('');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    const again = await leaseRow(page, args.lease_id);
+    // A phone's width: each row is a card of labelled cells, no header row.
     await page.setViewportSize({ width: 390, height: 844 });
+    const phone = await again.locator('td').first().evaluate((td) => ({
+      cell: getComputedStyle(td).display,
+      label: getComputedStyle(td, '::before').content,
+      headerShown: document.querySelector('#leases-table thead').getBoundingClientRect().right > 0,
+    }));
     await shot(page, 'leases-phone');
-    return { cells };
+    return { cells, phone };
   },
 
-  // Open the lease, press Revoke: the page says so and the row is gone from the list.
+  // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.
   async revoke(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
@@ -123,6 +141,8 @@ const scenarios = {
     const fields = await page.locator('#lease-fields').innerText();
     assert.ok(fields.includes(args.lease_id), fields);
     await shot(page, 'lease');
+    await page.getByRole('button', { name: 'Renew', exact: true }).click();
+    await page.locator('#status', { hasText: 'Renewed' }).waitFor();
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.locator('#status', { hasText: 'Revoked' }).waitFor();
     await page.locator('#screen-leases').waitFor({ state: 'visible' });

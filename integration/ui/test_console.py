@@ -48,7 +48,10 @@ def test_a_credential_issued_through_the_api_appears_in_the_table(server, make_r
     role = make_role()
     creds = issue(server, server.root_token, role, purpose="migrate the orders table", ticket="CHG-1")
     assert pg.can_login(creds.username, creds.password)
-    cells = console("see", server, server.root_token, lease_id=creds.lease_id)["cells"]
+    out = console("see", server, server.root_token, lease_id=creds.lease_id, role=role)
+    cells = out["cells"]
+    # At a phone's width each row is a card whose cells carry their own labels.
+    assert out["phone"] == {"cell": "grid", "label": '"Account"', "headerShown": False}, out
     account, mount_role, _workload, purpose, issued, expires, state = cells
     assert account == creds.username
     assert mount_role == f"database/{role}"
