@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the console's browser tests (integration/ui) need, installed or reused:
-#  - playwright-core (the library only: it downloads no browser), pinned in
+#  - playwright-core (the library only: it downloads no browser) and axe-core (the accessibility
+#    check), pinned in
 #    integration/ui/package-lock.json, into ${LEASEHOLD_UI_NODE:-~/.cache/leasehold/ui-node},
 #    outside the checkout; `npm ci` runs only when the lock file changed since the last install;
 #  - Debian's Chromium at /usr/bin/chromium, installed with apt-get when missing (as root; the

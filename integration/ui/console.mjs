@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 const nodeDir = process.env.LEASEHOLD_UI_NODE || path.join(process.env.HOME, '.cache/leasehold/ui-node');
 const require = createRequire(path.join(nodeDir, 'package.json'));
 const { chromium } = require('playwright-core');
+const { readFileSync } = require('node:fs');
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const [scenario, argsJson] = process.argv.slice(2);
 const args = JSON.parse(argsJson || '{}');
@@ -60,6 +62,18 @@ async function shot(page, name) {
   if (shots) await page.locator('body').screenshot({ path: path.join(shots, `${name}.png`) });
 }
 
+// axe-core's WCAG 2 A/AA rules on the screen shown now; any violation fails the scenario. The
+// engine goes in through the DevTools protocol (page.evaluate), which the page's CSP does not
+// govern: the page itself still allows no script but its own.
+async function accessible(page, screen) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility violations on ${screen}`);
+}
+
 // Sign in with the keyboard only: focus the field, type, Enter.
 async function signIn(page, token) {
   await page.goto(`${args.addr}/ui/`);
@@ -79,6 +93,8 @@ const scenarios = {
   // Sign in: the token lands in sessionStorage only; the list of credentials shows.
   async signin(page) {
     await page.goto(`${args.addr}/ui/`);
+    await page.locator('#screen-signin').waitFor({ state: 'visible' });
+    await accessible(page, 'sign-in');
     await shot(page, 'signin');
     await signIn(page, args.token);
     await page.locator('#screen-leases').waitFor({ state: 'visible' });
@@ -109,6 +125,7 @@ const scenarios = {
       (id) => /^in \d/.test(document.querySelector(`tr[data-lease-id="${id}"] .countdown`)?.textContent || ''),
       args.lease_id,
     );
+    await accessible(page, 'live credentials');
     await shot(page, 'leases');
     // The role filter keeps the row; another role's filter leaves it out.
     const filters = page.locator('#lease-filters');
@@ -140,6 +157,7 @@ const scenarios = {
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     const fields = await page.locator('#lease-fields').innerText();
     assert.ok(fields.includes(args.lease_id), fields);
+    await accessible(page, 'a lease');
     await shot(page, 'lease');
     await page.getByRole('button', { name: 'Renew', exact: true }).click();
     await page.locator('#status', { hasText: 'Renewed' }).waitFor();
@@ -167,6 +185,7 @@ const scenarios = {
     await page.locator('#workload-caption', { hasText: 'account(s) destroyed' }).waitFor();
     const caption = await page.locator('#workload-caption').innerText();
     const results = await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts();
+    await accessible(page, 'revoke a workload');
     await shot(page, 'workload');
     return { caption, results };
   },
@@ -204,6 +223,7 @@ const scenarios = {
     const item = page.locator('#approvals-list li').first();
     await item.waitFor({ state: 'visible' });
     const text = await item.innerText();
+    await accessible(page, 'approvals');
     await shot(page, 'approvals');
     await item.getByLabel('Comment').fill(args.comment);
     await item.getByRole('button', { name: 'Approve' }).click();
