@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 ROOT_TOKEN ?= root
 ADDR ?= 127.0.0.1:8200
 
-.PHONY: run install build venv test test-rust test-hvac test-cluster test-chaos bench lint fmt
+.PHONY: run install build venv test test-rust test-hvac test-ui test-cluster test-chaos bench lint fmt
 
 ## run: a dev server on $(ADDR) with in-memory storage and root token $(ROOT_TOKEN); once it
 ## answers, `database/` is enabled for the README's walkthrough (a bare `server -dev` mounts
@@ -31,7 +31,7 @@ build:
 	cargo build --workspace --all-targets
 
 ## test: unit + integration tests (throwaway PostgreSQL with SCRAM auth) and the hvac suite
-test: build test-rust test-hvac test-cluster test-chaos
+test: build test-rust test-hvac test-ui test-cluster test-chaos
 
 ## venv: Python tools the tests drive (moto for IAM/STS, hvac), in ~/.cache/leasehold/venv
 venv:
@@ -42,6 +42,13 @@ test-rust: venv
 
 test-hvac:
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-hvac.sh
+
+## test-ui: the web console in Debian's Chromium driven by playwright-core, against `server -dev`
+## and the throwaway PostgreSQL; setup-ui.sh installs both when missing. Screenshots land in
+## integration/.work/ui/screenshots/.
+test-ui:
+	integration/setup-ui.sh
+	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-pytest.sh ui
 
 ## test-cluster: three servers on one PostgreSQL storage database (issue, renew, revoke across
 ## nodes; a node killed during mass expiry; leader failover)

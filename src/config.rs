@@ -68,6 +68,8 @@ pub struct FileConfig {
     /// Where clients reach this node (`https://10.0.0.5:8200`), as Vault's `api_addr`: what
     /// `sys/leader` and `sys/ha-status` report to other nodes' clients.
     pub api_addr: Option<String>,
+    /// Serve the web console at `/ui/` (default: on in dev mode, off otherwise).
+    pub ui: Option<bool>,
 }
 
 /// `[listener]`.
@@ -297,6 +299,8 @@ pub struct Settings {
     pub json_logs: bool,
     /// Metrics readable without a token, at `/metrics` and `sys/metrics`.
     pub unauthenticated_metrics_access: bool,
+    /// The web console at `/ui/`; `None`: on in dev mode only.
+    pub ui: Option<bool>,
 }
 
 fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
@@ -436,6 +440,11 @@ pub const ENV_KEYS: &[(&str, &str, &str)] = &[
         "LEASEHOLD_API_ADDR",
         "where clients reach this node",
     ),
+    (
+        "ui",
+        "LEASEHOLD_UI",
+        "true or false: the web console at /ui/ [true in -dev, else false]",
+    ),
 ];
 
 /// Earlier names of some variables, still read when the new name is unset.
@@ -469,6 +478,11 @@ impl FileConfig {
             v.parse::<usize>()
                 .map_err(|e| bad(format!("{v:?} is not a count: {e}")))
         };
+        let flag = |v: &str| match v {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(bad(format!("{v:?} is not true or false"))),
+        };
         let (l, lease) = (&mut self.listener, &mut self.lease);
         match key {
             "listener.address" => l.address = Some(v),
@@ -500,12 +514,9 @@ impl FileConfig {
             "lease.target_timeout" => lease.target_timeout = Some(v),
             "lease.tombstone_ttl" => lease.tombstone_ttl = Some(v),
             "telemetry.unauthenticated_metrics_access" => {
-                self.telemetry.unauthenticated_metrics_access = Some(match v.as_str() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(bad(format!("{v:?} is not true or false"))),
-                })
+                self.telemetry.unauthenticated_metrics_access = Some(flag(&v)?)
             }
+            "ui" => self.ui = Some(flag(&v)?),
             "default_lease_ttl" => self.default_lease_ttl = Some(v),
             "max_lease_ttl" => self.max_lease_ttl = Some(v),
             "log_format" => self.log_format = Some(v),
@@ -665,6 +676,7 @@ impl Settings {
                 .telemetry
                 .unauthenticated_metrics_access
                 .unwrap_or(false),
+            ui: file.ui,
         })
     }
 }
@@ -691,6 +703,7 @@ impl Settings {
             max_lease_ttl: Duration::from_secs(768 * 3600),
             json_logs: false,
             unauthenticated_metrics_access: false,
+            ui: None,
         }
     }
 }
@@ -792,7 +805,7 @@ mod tests {
                 k if k.ends_with("_size") || k.ends_with("connections") => "7",
                 "storage.max_parallel" | "lease.irrevocable_after" => "7",
                 "lease.revoke_concurrency" => "7",
-                "telemetry.unauthenticated_metrics_access" => "true",
+                "telemetry.unauthenticated_metrics_access" | "ui" => "true",
                 _ => "1s",
             };
             let mut file = FileConfig::default();

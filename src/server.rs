@@ -124,6 +124,8 @@ pub struct Server {
     /// The root token created at this start (dev mode, or first start), to print once.
     pub new_root_token: Option<SecretString>,
     limits: crate::config::ListenerLimits,
+    /// Serve the web console at `/ui/`.
+    ui: bool,
     shutdown: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
     membership: tokio::task::JoinHandle<()>,
@@ -169,6 +171,7 @@ impl Server {
         announce: impl FnOnce(&SecretString),
     ) -> anyhow::Result<Self> {
         let clock: SharedClock = Arc::new(SystemClock);
+        let dev_mode = dev.is_some();
         let (storage, storage_type) = open_storage(settings, dev.as_ref()).await?;
         // Follow other nodes' writes from before the first read, so none falls in between.
         let changes = storage.changes();
@@ -299,6 +302,8 @@ impl Server {
             core,
             new_root_token,
             limits: settings.limits,
+            // On by default in dev mode only, where the operator is trying leasehold out.
+            ui: settings.ui.unwrap_or(dev_mode),
             shutdown,
             worker,
             membership,
@@ -331,7 +336,7 @@ impl Server {
         tls: Option<tokio_rustls::TlsAcceptor>,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = crate::http::router(self.core.clone());
+        let app = crate::http::router(self.core.clone(), self.ui);
         let served = listener::serve(listener, tls, self.limits, app, stop).await;
         self.stop().await;
         served

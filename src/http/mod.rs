@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod path;
 pub mod request;
 pub mod response;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -20,9 +21,12 @@ use crate::core::api::ApiResponse;
 use crate::core::Core;
 use crate::error::Error;
 
-/// The application router.
-pub fn router(core: Arc<Core>) -> Router {
+/// The application router; `ui`: serve the web console at `/ui/` (see [`ui`]).
+pub fn router(core: Arc<Core>, ui: bool) -> Router {
     let mut router = Router::new();
+    if ui {
+        router = router.merge(ui::routes());
+    }
     if core.metrics.unauthenticated_access() {
         router = router.route("/metrics", axum::routing::get(metrics::scrape));
     }

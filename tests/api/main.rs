@@ -39,5 +39,6 @@ mod restart;
 mod sealing;
 mod sys;
 mod tokens;
+mod ui;
 mod vaultrs_client;
 mod wrapping;

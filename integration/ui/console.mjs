@@ -1,0 +1,246 @@
+// One scenario of the console in Debian's Chromium, driven by playwright-core (the library only;
+// the browser is /usr/bin/chromium, never one Playwright downloads). test_console.py prepares the
+// server's state through the API, runs
+//   node console.mjs SCENARIO '{"addr": ..., "token": ..., ...}'
+// and checks the effects on PostgreSQL; this script prints one JSON line of what the page showed
+// and exits non-zero when the page did not behave.
+import { createRequire } from 'node:module';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const nodeDir = process.env.LEASEHOLD_UI_NODE || path.join(process.env.HOME, '.cache/leasehold/ui-node');
+const require = createRequire(path.join(nodeDir, 'package.json'));
+const { chromium } = require('playwright-core');
+const { readFileSync } = require('node:fs');
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const [scenario, argsJson] = process.argv.slice(2);
+const args = JSON.parse(argsJson || '{}');
+const shots = args.shots;
+if (shots) mkdirSync(shots, { recursive: true });
+const WAIT = 15000;
+
+async function withPage(fn, viewport = { width: 1280, height: 800 }) {
+  const profile = mkdtempSync(path.join(tmpdir(), 'leasehold-ui-chromium-'));
+  // A fresh profile each run (Playwright passes it to Chromium as --user-data-dir).
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  // Anything the page reports as wrong (a CSP violation, an uncaught error, an alert) fails
+  // the scenario: the console must work under its own policy.
+  const problems = [];
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(WAIT);
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('dialog', async (d) => {
+      problems.push(`dialog: ${d.type()} ${d.message()}`);
+      await d.dismiss();
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 40[34]/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+    const out = await fn(page);
+    assert.deepEqual(problems, [], 'the page reported problems');
+    return out;
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function shot(page, name) {
+  // The body only: as tall as what is on screen, without the empty viewport below it.
+  if (shots) await page.locator('body').screenshot({ path: path.join(shots, `${name}.png`) });
+}
+
+// axe-core's WCAG 2 A/AA rules on the screen shown now; any violation fails the scenario. The
+// engine goes in through the DevTools protocol (page.evaluate), which the page's CSP does not
+// govern: the page itself still allows no script but its own.
+async function accessible(page, screen) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility violations on ${screen}`);
+}
+
+// Sign in with the keyboard only: focus the field, type, Enter.
+async function signIn(page, token) {
+  await page.goto(`${args.addr}/ui/`);
+  await page.getByLabel('Token').focus();
+  await page.keyboard.type(token);
+  await page.keyboard.press('Enter');
+  await page.locator('#nav').waitFor({ state: 'visible' });
+}
+
+async function leaseRow(page, id) {
+  const row = page.locator(`tr[data-lease-id="${id}"]`);
+  await row.waitFor({ state: 'visible' });
+  return row;
+}
+
+const scenarios = {
+  // Sign in: the token lands in sessionStorage only; the list of credentials shows.
+  async signin(page) {
+    await page.goto(`${args.addr}/ui/`);
+    await page.locator('#screen-signin').waitFor({ state: 'visible' });
+    await accessible(page, 'sign-in');
+    await shot(page, 'signin');
+    await signIn(page, args.token);
+    await page.locator('#screen-leases').waitFor({ state: 'visible' });
+    const stored = await page.evaluate(() => ({
+      session: sessionStorage.getItem('leasehold.token'),
+      local: localStorage.length,
+      cookie: document.cookie,
+    }));
+    assert.equal(stored.session, args.token);
+    assert.equal(stored.local, 0);
+    assert.equal(stored.cookie, '');
+    // A reload keeps the session (same tab); signing out forgets the token.
+    await page.reload();
+    await page.locator('#screen-leases').waitFor({ state: 'visible' });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('#screen-signin').waitFor({ state: 'visible' });
+    const after = await page.evaluate(() => sessionStorage.length);
+    assert.equal(after, 0);
+    return { signedIn: true };
+  },
+
+  // A credential issued through the API is in the table, with its workload and a countdown.
+  async see(page) {
+    await signIn(page, args.token);
+    const row = await leaseRow(page, args.lease_id);
+    const cells = await row.locator('td').allInnerTexts();
+    await page.waitForFunction(
+      (id) => /^in \d/.test(document.querySelector(`tr[data-lease-id="${id}"] .countdown`)?.textContent || ''),
+      args.lease_id,
+    );
+    await accessible(page, 'live credentials');
+    await shot(page, 'leases');
+    // The role filter keeps the row; another role's filter leaves it out.
+    const filters = page.locator('#lease-filters');
+    await filters.getByLabel('Role').fill(args.role);
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await leaseRow(page, args.lease_id);
+    await filters.getByLabel('Role').fill(`${args.role}-other`);
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await page.locator('#leases-caption', { hasText: '0 live credential' }).waitFor();
+    await filters.getByLabel('Role').fill('');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    const again = await leaseRow(page, args.lease_id);
+    // A phone's width: each row is a card of labelled cells, no header row.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const phone = await again.locator('td').first().evaluate((td) => ({
+      cell: getComputedStyle(td).display,
+      label: getComputedStyle(td, '::before').content,
+      headerShown: document.querySelector('#leases-table thead').getBoundingClientRect().right > 0,
+    }));
+    await shot(page, 'leases-phone');
+    return { cells, phone };
+  },
+
+  // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.
+  async revoke(page) {
+    await signIn(page, args.token);
+    const row = await leaseRow(page, args.lease_id);
+    await row.getByRole('button').click();
+    await page.locator('#screen-lease').waitFor({ state: 'visible' });
+    const fields = await page.locator('#lease-fields').innerText();
+    assert.ok(fields.includes(args.lease_id), fields);
+    await accessible(page, 'a lease');
+    await shot(page, 'lease');
+    await page.getByRole('button', { name: 'Renew', exact: true }).click();
+    await page.locator('#status', { hasText: 'Renewed' }).waitFor();
+    await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await page.locator('#status', { hasText: 'Revoked' }).waitFor();
+    await page.locator('#screen-leases').waitFor({ state: 'visible' });
+    assert.equal(await page.locator(`tr[data-lease-id="${args.lease_id}"]`).count(), 0);
+    return { revoked: args.lease_id };
+  },
+
+  // Type the workload's name twice; only then can "revoke everything" be pressed.
+  async workload(page) {
+    await signIn(page, args.token);
+    await page.getByRole('button', { name: 'Revoke a workload' }).click();
+    const screen = page.locator('#screen-workload');
+    await screen.getByLabel('Workload', { exact: true }).fill(args.workload);
+    await page.getByRole('button', { name: 'Show what it holds' }).click();
+    await page.locator('#workload-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+    const revoke = page.getByRole('button', { name: 'Revoke everything it holds' });
+    assert.equal(await revoke.isDisabled(), true, 'enabled before the name was typed again');
+    await page.getByLabel("Type the workload's name again to confirm").fill(args.workload.slice(0, -1));
+    assert.equal(await revoke.isDisabled(), true, 'enabled with a wrong name');
+    await page.getByLabel("Type the workload's name again to confirm").fill(args.workload);
+    await revoke.click();
+    await page.locator('#workload-caption', { hasText: 'account(s) destroyed' }).waitFor();
+    const caption = await page.locator('#workload-caption').innerText();
+    const results = await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts();
+    await accessible(page, 'revoke a workload');
+    await shot(page, 'workload');
+    return { caption, results };
+  },
+
+  // A token that may list and look up but not revoke: no Revoke button, no workload screen.
+  async norevoke(page) {
+    await signIn(page, args.token);
+    const row = await leaseRow(page, args.lease_id);
+    await row.getByRole('button').click();
+    await page.locator('#screen-lease').waitFor({ state: 'visible' });
+    await shot(page, 'lease-readonly');
+    return {
+      revokeVisible: await page.getByRole('button', { name: 'Revoke', exact: true }).isVisible(),
+      renewVisible: await page.getByRole('button', { name: 'Renew', exact: true }).isVisible(),
+      workloadNavVisible: await page.getByRole('button', { name: 'Revoke a workload' }).isVisible(),
+    };
+  },
+
+  // A purpose holding markup is shown as its characters: no element is made from it.
+  async markup(page) {
+    await signIn(page, args.token);
+    const row = await leaseRow(page, args.lease_id);
+    const purpose = await row.locator('td.purpose').innerText();
+    const imgs = await page.locator('img').count();
+    await row.getByRole('button').click();
+    await page.locator('#screen-lease').waitFor({ state: 'visible' });
+    const fields = await page.locator('#lease-fields').innerText();
+    return { purpose, imgs, imgsInLease: await page.locator('img').count(), fieldsHavePurpose: fields.includes(args.purpose) };
+  },
+
+  // The approver's screen: the pending request, approved with a comment.
+  async approvals(page) {
+    await signIn(page, args.token);
+    await page.getByRole('button', { name: 'Approvals' }).click();
+    const item = page.locator('#approvals-list li').first();
+    await item.waitFor({ state: 'visible' });
+    const text = await item.innerText();
+    await accessible(page, 'approvals');
+    await shot(page, 'approvals');
+    await item.getByLabel('Comment').fill(args.comment);
+    await item.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('#status', { hasText: 'Approved request' }).waitFor();
+    return { text };
+  },
+};
+
+const run = scenarios[scenario];
+if (!run) {
+  console.error(`no scenario ${scenario}; known: ${Object.keys(scenarios).join(', ')}`);
+  process.exit(2);
+}
+try {
+  const out = await withPage(run);
+  console.log(JSON.stringify(out));
+} catch (e) {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(1);
+}

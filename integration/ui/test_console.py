@@ -1,0 +1,157 @@
+"""The web console in Debian's Chromium against a real `leasehold server -dev` and the throwaway
+PostgreSQL. Each test sets the server up through the API, runs one scenario of console.mjs (which
+drives the page the way a person would, and fails on any CSP violation, script error or dialog),
+then checks the effect where it happens: in `pg_roles`, or on the API with the same token.
+
+Screenshots of the main screens go to integration/.work/ui/screenshots/.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import hvac
+import requests
+
+from harness import CREATION_STATEMENTS, Creds, unique
+
+HERE = Path(__file__).resolve().parent
+SHOTS = HERE.parent / ".work" / "ui" / "screenshots"
+
+
+def console(scenario, server, token, **args):
+    """Run one scenario of console.mjs; answers what it printed (JSON)."""
+    args.update(addr=server.addr, token=token, shots=str(SHOTS))
+    done = subprocess.run(
+        ["node", str(HERE / "console.mjs"), scenario, json.dumps(args)],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+    )
+    assert done.returncode == 0, f"console.mjs {scenario} failed:\n{done.stderr}\n{done.stdout}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def issue(server, token, role, **params):
+    """`GET database/creds/<role>` with purpose/ticket fields hvac's method cannot send."""
+    resp = requests.get(f"{server.addr}/v1/database/creds/{role}", params=params,
+                        headers={"X-Vault-Token": token}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return Creds(resp.json())
+
+
+def test_sign_in_keeps_the_token_in_session_storage_only(server):
+    out = console("signin", server, server.root_token)
+    assert out == {"signedIn": True}
+
+
+def test_a_credential_issued_through_the_api_appears_in_the_table(server, make_role, pg):
+    role = make_role()
+    creds = issue(server, server.root_token, role, purpose="migrate the orders table", ticket="CHG-1")
+    assert pg.can_login(creds.username, creds.password)
+    out = console("see", server, server.root_token, lease_id=creds.lease_id, role=role)
+    cells = out["cells"]
+    # At a phone's width each row is a card whose cells carry their own labels.
+    assert out["phone"] == {"cell": "grid", "label": '"Account"', "headerShown": False}, out
+    account, mount_role, _workload, purpose, issued, expires, state = cells
+    assert account == creds.username
+    assert mount_role == f"database/{role}"
+    assert purpose == "migrate the orders table / CHG-1"
+    assert issued.startswith("20")
+    assert expires.startswith("in ")
+    assert state == "active"
+
+
+def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg):
+    role = make_role()
+    creds = issue(server, server.root_token, role)
+    assert pg.role_exists(creds.username)
+    console("revoke", server, server.root_token, lease_id=creds.lease_id)
+    assert not pg.role_exists(creds.username)
+    assert not pg.can_login(creds.username, creds.password)
+
+
+def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
+    role = make_role()
+    reader = unique("reader")
+    client.sys.create_or_update_policy(reader, f'path "database/creds/{role}" {{ capabilities = ["read"] }}')
+    mount = unique("approle")
+    client.sys.enable_auth_method("approle", path=mount)
+    client.auth.approle.create_or_update_approle("ci", token_policies=[reader], token_ttl="10m",
+                                                 mount_point=mount)
+    role_id = client.auth.approle.read_role_id("ci", mount_point=mount)["data"]["role_id"]
+    secret = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
+    workload = hvac.Client(url=server.addr)
+    workload.auth.approle.login(role_id=role_id, secret_id=secret, mount_point=mount)
+    held = [issue(server, workload.token, role) for _ in range(2)]
+    for c in held:
+        assert pg.role_exists(c.username)
+
+    name = f"auth/{mount}/role/ci"
+    out = console("workload", server, server.root_token, workload=name, count=2)
+    assert "2 account(s) destroyed" in out["caption"], out
+    assert out["results"] == ["destroyed", "destroyed"], out
+    for c in held:
+        assert not pg.role_exists(c.username)
+    assert workload.is_authenticated() is False
+    client.sys.disable_auth_method(mount)
+
+
+def test_a_token_without_revoke_sees_no_revoke_button_and_is_refused_by_the_api(
+        client, server, make_role, pg):
+    role = make_role()
+    creds = issue(server, server.root_token, role)
+    viewer = unique("viewer")
+    client.sys.create_or_update_policy(viewer, """
+path "sys/leases/list"   { capabilities = ["list", "sudo"] }
+path "sys/leases/lookup" { capabilities = ["update"] }
+""")
+    token = client.auth.token.create(policies=[viewer], ttl="10m")["auth"]["client_token"]
+    out = console("norevoke", server, token, lease_id=creds.lease_id)
+    # Renew stays: the `default` policy every token holds grants `sys/leases/renew`, as Vault's.
+    assert out == {"revokeVisible": False, "renewVisible": True, "workloadNavVisible": False}, out
+    # What the page hides, the API refuses: the same token calling revoke itself gets 403.
+    refused = server.http("PUT", "sys/leases/revoke", token=token,
+                          json={"lease_id": creds.lease_id, "sync": True})
+    assert refused.status_code == 403, refused.text
+    assert pg.role_exists(creds.username)
+    client.sys.revoke_lease(creds.lease_id)
+
+
+def test_markup_in_a_purpose_renders_as_text(server, make_role):
+    role = make_role()
+    purpose = "<img src=x onerror=alert(1)> fix <b>orders</b>"
+    creds = issue(server, server.root_token, role, purpose=purpose)
+    out = console("markup", server, server.root_token, lease_id=creds.lease_id, purpose=purpose)
+    assert out["purpose"] == purpose, out
+    assert out["imgs"] == 0 and out["imgsInLease"] == 0, out
+    assert out["fieldsHavePurpose"] is True, out
+
+
+def test_an_approver_approves_a_held_request_with_a_comment(client, server, pg_connection, pg):
+    approver_hcl = """
+path "sys/control-group/authorize" { capabilities = ["update"] }
+path "sys/control-group/deny"      { capabilities = ["update"] }
+path "sys/control-group/requests"  { capabilities = ["list"] }
+"""
+    approver_policy = unique("approver")
+    client.sys.create_or_update_policy(approver_policy, approver_hcl)
+    tier = unique("tier")
+    client.write_data(f"sys/approval/tiers/{tier}", data={
+        "approval_ttl": "10m", "factors": [{"name": "dba", "approvals": 1, "policies": [approver_policy]}]})
+    role = unique("held")
+    client.write_data(f"database/roles/{role}", data={
+        "db_name": pg_connection, "creation_statements": CREATION_STATEMENTS,
+        "default_ttl": "30m", "max_ttl": "1h", "approval_tier": tier})
+    reader = unique("reader")
+    client.sys.create_or_update_policy(reader, f'path "database/creds/{role}" {{ capabilities = ["read"] }}')
+    requester = client.auth.token.create(policies=[reader], ttl="10m")["auth"]["client_token"]
+    held = requests.get(f"{server.addr}/v1/database/creds/{role}", params={"purpose": "add an index"},
+                        headers={"X-Vault-Token": requester}, timeout=30).json()
+    accessor = held["wrap_info"]["accessor"]
+    approver = client.auth.token.create(policies=[approver_policy], ttl="10m")["auth"]["client_token"]
+
+    out = console("approvals", server, approver, comment="ticket checked")
+    assert "add an index" in out["text"] and role in out["text"], out
+    state = server.http("POST", "sys/control-group/request", token=requester,
+                        json={"accessor": accessor}).json()["data"]
+    assert state["approved"] is True, state

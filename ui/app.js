@@ -1,0 +1,380 @@
+// The console: sign-in, the live credentials, one lease, revoking a workload, approvals. Every
+// action is one call to the public API (api.js); every value reaches the page as text (dom.js).
+
+import { ApiError, allows, call, capabilities, list, token } from './api.js';
+import { countdown, el, fill, when } from './dom.js';
+
+const $ = (id) => document.getElementById(id);
+
+// The paths behind each button; a button whose path the token cannot use is hidden.
+const PATHS = {
+  list: 'sys/leases/list',
+  lookup: 'sys/leases/lookup',
+  revoke: 'sys/leases/revoke',
+  renew: 'sys/leases/renew',
+  workload: 'sys/leases/revoke-workload',
+  requests: 'sys/control-group/requests',
+  authorize: 'sys/control-group/authorize',
+  deny: 'sys/control-group/deny',
+};
+let can = {};
+
+const SCREENS = ['signin', 'leases', 'lease', 'workload', 'approvals'];
+
+function show(name) {
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
+  for (const b of document.querySelectorAll('#nav [data-screen]')) {
+    if (b.dataset.screen === name) b.setAttribute('aria-current', 'page');
+    else b.removeAttribute('aria-current');
+  }
+  const heading = $(`screen-${name}`).querySelector('h2');
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+}
+
+function say(text, bad = false) {
+  const s = $('status');
+  s.textContent = text;
+  s.classList.toggle('error', bad);
+}
+
+function failed(what, e) {
+  const why = e instanceof ApiError ? `${e.message} (HTTP ${e.status})` : String(e);
+  say(`${what} failed: ${why}`, true);
+}
+
+// ---- sign-in ---------------------------------------------------------------------------------
+
+async function signIn(t) {
+  token.set(t);
+  try {
+    await call('GET', 'auth/token/lookup-self');
+  } catch (e) {
+    token.clear();
+    failed('Sign-in', e);
+    return;
+  }
+  await enter();
+}
+
+async function enter() {
+  try {
+    const caps = await capabilities(Object.values(PATHS));
+    can = {
+      list: allows(caps[PATHS.list], 'list', 'sudo'),
+      lookup: allows(caps[PATHS.lookup], 'update'),
+      revoke: allows(caps[PATHS.revoke], 'update'),
+      renew: allows(caps[PATHS.renew], 'update'),
+      workload: allows(caps[PATHS.workload], 'update'),
+      requests: allows(caps[PATHS.requests], 'list'),
+      authorize: allows(caps[PATHS.authorize], 'update'),
+      deny: allows(caps[PATHS.deny], 'update'),
+    };
+  } catch (e) {
+    token.clear();
+    failed('Reading what this token may do', e);
+    show('signin');
+    return;
+  }
+  $('nav').hidden = false;
+  $('nav-leases').hidden = !can.list;
+  $('nav-workload').hidden = !can.workload;
+  $('nav-approvals').hidden = !can.requests;
+  say('Signed in.');
+  if (can.list) await openLeases();
+  else if (can.requests) await openApprovals();
+  else if (can.workload) show('workload');
+  else say('Signed in, but this token may not list leases, revoke workloads or see approvals.');
+}
+
+function signOut() {
+  token.clear();
+  can = {};
+  $('nav').hidden = true;
+  fill($('leases-table').tBodies[0]);
+  fill($('lease-fields'));
+  $('signin-token').value = '';
+  say('Signed out.');
+  show('signin');
+}
+
+// ---- live credentials ------------------------------------------------------------------------
+
+// The cursor of each page shown so far; the last one is where "next page" starts.
+let page = { filters: {}, after: '' };
+
+function filters() {
+  const f = new FormData($('lease-filters'));
+  const out = {};
+  for (const k of ['mount', 'role', 'workload', 'state']) {
+    const v = String(f.get(k) || '').trim();
+    if (v) out[k] = v;
+  }
+  return out;
+}
+
+async function openLeases() {
+  show('leases');
+  page = { filters: filters(), after: '' };
+  await loadLeases();
+}
+
+async function loadLeases() {
+  let data;
+  try {
+    data = await list(PATHS.list, { ...page.filters, after: page.after, limit: 50 });
+  } catch (e) {
+    failed('Listing leases', e);
+    return;
+  }
+  const body = $('leases-table').tBodies[0];
+  const rows = (data.keys || []).map((id) => leaseRow(id, (data.key_info || {})[id] || {}));
+  fill(body, ...rows);
+  const where = page.after ? 'next page' : 'first page';
+  fill($('leases-caption'), `${rows.length} live credential(s), ${where}`);
+  page.next = data.next_after || '';
+  $('leases-next').hidden = !page.next;
+  tick();
+}
+
+function leaseRow(id, l) {
+  const state = l.irrevocable ? 'irrevocable' : l.state || '';
+  const account = can.lookup
+    ? el('button', { type: 'button', class: 'link', 'data-lease': id }, l.account || id)
+    : l.account || id;
+  const purpose = [l.purpose, l.ticket].filter(Boolean).join(' / ');
+  const tr = el(
+    'tr',
+    { class: `state-${state}`, 'data-lease-id': id },
+    el('td', { 'data-label': 'Account' }, account),
+    el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role || ''}`),
+    el('td', { 'data-label': 'Workload' }, l.workload || ''),
+    el('td', { 'data-label': 'Purpose / ticket', class: 'purpose' }, purpose),
+    el('td', { 'data-label': 'Issued' }, when(l.issue_time)),
+    el(
+      'td',
+      { 'data-label': 'Expires', title: when(l.expire_time) },
+      el('span', { class: 'countdown', 'data-expire': l.expire_time || '' }),
+    ),
+    el('td', { 'data-label': 'State' }, el('span', { class: 'badge' }, state)),
+  );
+  return tr;
+}
+
+// The countdowns move every second without another call to the server.
+function tick() {
+  const now = Date.now();
+  for (const c of document.querySelectorAll('.countdown[data-expire]')) {
+    c.textContent = countdown(c.dataset.expire, now);
+  }
+}
+
+// ---- a lease ---------------------------------------------------------------------------------
+
+let current = '';
+
+async function openLease(id) {
+  current = id;
+  let r;
+  try {
+    r = await call('PUT', PATHS.lookup, { body: { lease_id: id } });
+  } catch (e) {
+    failed('Looking the lease up', e);
+    return;
+  }
+  const d = (r && r.data) || {};
+  const items = [];
+  for (const [k, v] of Object.entries(d)) {
+    const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    items.push(el('dt', {}, k), el('dd', {}, text));
+  }
+  fill($('lease-fields'), ...items);
+  $('lease-revoke').hidden = !can.revoke;
+  $('lease-renew').hidden = !can.renew;
+  show('lease');
+}
+
+async function revokeLease() {
+  try {
+    await call('PUT', PATHS.revoke, { body: { lease_id: current, sync: true } });
+  } catch (e) {
+    failed('Revoking', e);
+    return;
+  }
+  say(`Revoked ${current}: its account is destroyed.`);
+  await openLeases();
+}
+
+async function renewLease() {
+  try {
+    const r = await call('PUT', PATHS.renew, { body: { lease_id: current } });
+    say(`Renewed ${current} for ${r && r.lease_duration}s.`);
+  } catch (e) {
+    failed('Renewing', e);
+    return;
+  }
+  await openLease(current);
+}
+
+// ---- a workload ------------------------------------------------------------------------------
+
+function confirmMatches() {
+  const name = $('workload-name').value.trim();
+  $('workload-revoke').disabled = !(name && $('workload-confirm').value.trim() === name);
+}
+
+function reportRows(caption, rows) {
+  fill($('workload-caption'), caption);
+  fill($('workload-table').tBodies[0], ...rows);
+  $('workload-table').hidden = false;
+}
+
+async function showWorkload() {
+  const name = $('workload-name').value.trim();
+  if (!name || !can.list) return;
+  try {
+    const data = await list(PATHS.list, { workload: name, limit: 1000 });
+    const rows = (data.keys || []).map((id) => {
+      const l = (data.key_info || {})[id] || {};
+      return el(
+        'tr',
+        {},
+        el('td', { 'data-label': 'Account' }, l.account || ''),
+        el('td', { 'data-label': 'Mount' }, l.mount || ''),
+        el('td', { 'data-label': 'Lease' }, id),
+        el('td', { 'data-label': 'Result' }, l.state || ''),
+      );
+    });
+    reportRows(`${name} holds ${rows.length} lease(s)`, rows);
+  } catch (e) {
+    failed('Listing the workload', e);
+  }
+}
+
+async function revokeWorkload(ev) {
+  ev.preventDefault();
+  const name = $('workload-name').value.trim();
+  if (!name || $('workload-confirm').value.trim() !== name) return;
+  let r;
+  try {
+    r = await call('PUT', PATHS.workload, { body: { workload: name, sync: true } });
+  } catch (e) {
+    failed('Revoking the workload', e);
+    return;
+  }
+  const d = (r && r.data) || {};
+  const rows = (d.leases || []).map((l) =>
+    el(
+      'tr',
+      { class: l.destroyed ? 'destroyed' : 'state-revoking' },
+      el('td', { 'data-label': 'Account' }, l.account || ''),
+      el('td', { 'data-label': 'Mount' }, l.mount || ''),
+      el('td', { 'data-label': 'Lease' }, l.lease_id || ''),
+      el('td', { 'data-label': 'Result' }, l.destroyed ? 'destroyed' : `retrying: ${l.error || ''}`),
+    ),
+  );
+  reportRows(
+    `${name}: ${d.revoked_tokens || 0} token(s) revoked, ${d.revoked_leases || 0} account(s) destroyed, ${d.failed_leases || 0} being retried`,
+    rows,
+  );
+  say(`Revoked workload ${name}.`);
+  $('workload-confirm').value = '';
+  confirmMatches();
+}
+
+// ---- approvals -------------------------------------------------------------------------------
+
+async function openApprovals() {
+  show('approvals');
+  let data;
+  try {
+    data = await list(PATHS.requests, { approvable: 'true' });
+  } catch (e) {
+    failed('Listing requests', e);
+    return;
+  }
+  const items = (data.keys || []).map((acc) => requestItem(acc, (data.key_info || {})[acc] || {}));
+  fill($('approvals-list'), ...items);
+  $('approvals-empty').hidden = items.length > 0;
+}
+
+function requestItem(accessor, r) {
+  const commentId = `comment-${accessor}`;
+  const comment = el('input', { id: commentId, type: 'text', autocomplete: 'off' });
+  const decide = async (path, verb) => {
+    try {
+      await call('POST', path, { body: { accessor, comment: comment.value } });
+      say(`${verb} request ${accessor}.`);
+    } catch (e) {
+      failed(verb, e);
+    }
+    await openApprovals();
+  };
+  const approve = el('button', { type: 'button' }, 'Approve');
+  approve.addEventListener('click', () => decide(PATHS.authorize, 'Approved'));
+  const deny = el('button', { type: 'button', class: 'danger' }, 'Deny');
+  deny.addEventListener('click', () => decide(PATHS.deny, 'Denied'));
+  approve.hidden = !can.authorize;
+  deny.hidden = !can.deny;
+  const field = (k, v) => [el('dt', {}, k), el('dd', {}, v === undefined || v === null ? '' : String(v))];
+  return el(
+    'li',
+    { class: r.tier && /break/i.test(r.tier) ? 'break-glass' : '' },
+    el(
+      'dl',
+      { class: 'fields' },
+      ...field('Requester', r.requester_display_name || ''),
+      ...field('Workload', r.requester_workload || ''),
+      ...field('Role', `${r.mount || ''}${r.role || ''}`),
+      ...field('Purpose', r.purpose || ''),
+      ...field('Ticket', r.ticket || ''),
+      ...field('Waiting', `${r.age_seconds || 0}s`),
+      ...field('Approvals so far', r.approvals || 0),
+    ),
+    el('label', { for: commentId }, 'Comment'),
+    comment,
+    el('div', { class: 'actions' }, approve, deny),
+  );
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+function wire() {
+  $('signin-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const t = $('signin-token').value.trim();
+    if (t) signIn(t);
+  });
+  $('sign-out').addEventListener('click', signOut);
+  $('nav-leases').addEventListener('click', openLeases);
+  $('nav-workload').addEventListener('click', () => show('workload'));
+  $('nav-approvals').addEventListener('click', openApprovals);
+  $('lease-filters').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    openLeases();
+  });
+  $('leases-refresh').addEventListener('click', loadLeases);
+  $('leases-next').addEventListener('click', () => {
+    page.after = page.next;
+    loadLeases();
+  });
+  $('leases-table').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-lease]');
+    if (b) openLease(b.dataset.lease);
+  });
+  $('lease-back').addEventListener('click', openLeases);
+  $('lease-revoke').addEventListener('click', revokeLease);
+  $('lease-renew').addEventListener('click', renewLease);
+  $('workload-name').addEventListener('input', confirmMatches);
+  $('workload-confirm').addEventListener('input', confirmMatches);
+  $('workload-show').addEventListener('click', showWorkload);
+  $('workload-form').addEventListener('submit', revokeWorkload);
+  $('approvals-refresh').addEventListener('click', openApprovals);
+  setInterval(tick, 1000);
+}
+
+wire();
+if (token.get()) enter();
+else show('signin');
