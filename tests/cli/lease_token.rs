@@ -22,6 +22,25 @@ async fn gone(pg: &PgTarget, user: &str, password: &str) -> bool {
     !pg.role_exists(user).await && !pg.can_login(user, password).await
 }
 
+/// An AppRole role `name` whose tokens may read `role`'s credentials; a fresh login's token.
+async fn approle_workload(app: &TestApp, role: &str, name: &str) -> String {
+    app.ok(
+        "sys/policies/acl/creds",
+        json!({"policy": format!("path \"database/creds/{role}\" {{ capabilities = [\"read\"] }}")}),
+    )
+    .await;
+    let (s, v) = app
+        .put("sys/auth/approle", json!({"type": "approle"}))
+        .await;
+    assert!(s.is_success(), "{v}");
+    app.ok(
+        &format!("auth/approle/role/{name}"),
+        json!({"token_policies": "creds", "token_ttl": "1h"}),
+    )
+    .await;
+    approle_login(app, name).await
+}
+
 #[tokio::test]
 async fn lease_lookup_renew_list_and_revoke_each_way() {
     let (app, pg, role) = setup("1h").await;
@@ -180,19 +199,8 @@ async fn lease_lookup_renew_list_and_revoke_each_way() {
 async fn revoke_workload_prints_each_account_and_destroys_it() {
     let (app, pg, role) = setup("1h").await;
     let cli = Cli::root(&app);
-    app.ok(
-        "sys/policies/acl/creds",
-        json!({"policy": format!("path \"database/creds/{role}\" {{ capabilities = [\"read\"] }}")}),
-    )
-    .await;
     // The incident's workload: an AppRole role, whose login token obtains the accounts.
-    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
-    app.ok(
-        "auth/approle/role/etl",
-        json!({"token_policies": "creds", "token_ttl": "1h"}),
-    )
-    .await;
-    let token = approle_login(&app, "etl").await;
+    let token = approle_workload(&app, &role, "etl").await;
     let workload = cli
         .run(&["token", "lookup", "-field=workload", &token])
         .await
@@ -526,18 +534,8 @@ async fn token_create_lookup_renew_capabilities_and_revoke() {
 async fn revoke_workload_says_which_accounts_are_still_being_retried() {
     let (app, pg, role) = setup("1h").await;
     let cli = Cli::root(&app);
-    app.ok(
-        "sys/policies/acl/creds",
-        json!({"policy": format!("path \"database/creds/{role}\" {{ capabilities = [\"read\"] }}")}),
-    )
-    .await;
-    app.ok("sys/auth/approle", json!({"type": "approle"})).await;
-    app.ok(
-        "auth/approle/role/batch",
-        json!({"token_policies": "creds", "token_ttl": "1h"}),
-    )
-    .await;
-    let token = approle_login(&app, "batch").await;
+    // The incident's workload: an AppRole role, whose login token obtains the accounts.
+    let token = approle_workload(&app, &role, "batch").await;
     let (s, v) = app
         .call_as("GET", &format!("database/creds/{role}"), None, Some(&token))
         .await;
