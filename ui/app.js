@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 // The paths behind each button; a button whose path the token cannot use is hidden.
 const PATHS = {
   list: 'sys/leases/list',
+  counts: 'sys/leases/counts',
   lookup: 'sys/leases/lookup',
   revoke: 'sys/leases/revoke',
   renew: 'sys/leases/renew',
@@ -64,6 +65,7 @@ async function enter() {
     const caps = await capabilities(Object.values(PATHS));
     can = {
       list: allows(caps[PATHS.list], 'list', 'sudo'),
+      counts: allows(caps[PATHS.counts], 'read', 'sudo'),
       lookup: allows(caps[PATHS.lookup], 'update'),
       revoke: allows(caps[PATHS.revoke], 'update'),
       renew: allows(caps[PATHS.renew], 'update'),
@@ -94,6 +96,7 @@ function signOut() {
   can = {};
   $('nav').hidden = true;
   fill($('leases-table').tBodies[0]);
+  fill($('counts-table').tBodies[0]);
   fill($('lease-fields'));
   $('signin-token').value = '';
   say('Signed out.');
@@ -118,7 +121,42 @@ function filters() {
 async function openLeases() {
   show('leases');
   page = { filters: filters(), after: '' };
-  await loadLeases();
+  await Promise.all([loadCounts(), loadLeases()]);
+}
+
+// The summary above the list: one GROUP BY on the server (sys/leases/counts), so it is the
+// whole table's, whatever page of the list is shown.
+async function loadCounts() {
+  $('counts-block').hidden = !can.counts;
+  if (!can.counts) return;
+  let data;
+  try {
+    const r = await call('GET', PATHS.counts);
+    data = (r && r.data) || {};
+  } catch (e) {
+    failed('Counting leases', e);
+    return;
+  }
+  const n = (v) => String(Number(v) || 0);
+  const rows = (data.counts || []).map((c) => {
+    const cls = c.irrevocable > 0 ? 'state-irrevocable' : c.revoking > 0 ? 'state-revoking' : '';
+    return el(
+      'tr',
+      { class: cls || undefined, 'data-count-mount': c.mount || '', 'data-count-role': c.role || '' },
+      el('td', { 'data-label': 'Mount' }, c.mount || ''),
+      el('td', { 'data-label': 'Role' }, c.role || '(tokens)'),
+      el('td', { 'data-label': 'Creating' }, n(c.creating)),
+      el('td', { 'data-label': 'Active' }, n(c.active)),
+      el('td', { 'data-label': 'Revoking' }, n(c.revoking)),
+      el('td', { 'data-label': 'Irrevocable', class: 'irrevocable' }, n(c.irrevocable)),
+    );
+  });
+  fill($('counts-table').tBodies[0], ...rows);
+  const t = data.totals || {};
+  fill(
+    $('counts-caption'),
+    `All live leases: ${n(t.creating)} creating, ${n(t.active)} active, ${n(t.revoking)} revoking, ${n(t.irrevocable)} irrevocable`,
+  );
 }
 
 async function loadLeases() {
@@ -355,7 +393,7 @@ function wire() {
     ev.preventDefault();
     openLeases();
   });
-  $('leases-refresh').addEventListener('click', loadLeases);
+  $('leases-refresh').addEventListener('click', () => Promise.all([loadCounts(), loadLeases()]));
   $('leases-next').addEventListener('click', () => {
     page.after = page.next;
     loadLeases();

@@ -149,6 +149,26 @@ const scenarios = {
     return { cells, phone };
   },
 
+  // The counts above the list: a role's row of numbers, a role with an irrevocable lease marked.
+  async counts(page) {
+    await signIn(page, args.token);
+    const row = page.locator(`#counts-table tr[data-count-role="${args.role}"]`);
+    const stuck = page.locator(`#counts-table tr[data-count-role="${args.stuck_role}"]`);
+    await row.waitFor({ state: 'visible' });
+    await stuck.waitFor({ state: 'visible' });
+    const cells = (r) =>
+      r.locator('td').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.label, td.textContent])));
+    await accessible(page, 'live credentials with counts');
+    await shot(page, 'counts');
+    return {
+      role: await cells(row),
+      roleClass: await row.getAttribute('class'),
+      stuck: await cells(stuck),
+      stuckClass: await stuck.getAttribute('class'),
+      caption: await page.locator('#counts-caption').innerText(),
+    };
+  },
+
   // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.
   async revoke(page) {
     await signIn(page, args.token);
@@ -201,6 +221,7 @@ const scenarios = {
       revokeVisible: await page.getByRole('button', { name: 'Revoke', exact: true }).isVisible(),
       renewVisible: await page.getByRole('button', { name: 'Renew', exact: true }).isVisible(),
       workloadNavVisible: await page.getByRole('button', { name: 'Revoke a workload' }).isVisible(),
+      countsVisible: await page.locator('#counts-block').isVisible(),
     };
   },
 

@@ -9,6 +9,7 @@ Screenshots of the main screens go to integration/.work/ui/screenshots/.
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import hvac
@@ -61,6 +62,38 @@ def test_a_credential_issued_through_the_api_appears_in_the_table(server, make_r
     assert state == "active"
 
 
+def stuck_lease(server, make_role):
+    """A lease whose destruction fails (its revocation statement calls no such function), revoked
+    and retried until it is irrevocable (IRREVOCABLE_AFTER failures). Answers (role, creds)."""
+    role = make_role(prefix="stuck", revocation_statements=["SELECT leasehold_no_such_function();"])
+    creds = issue(server, server.root_token, role)
+    resp = server.http("PUT", "sys/leases/revoke", json={"lease_id": creds.lease_id, "sync": False})
+    assert resp.status_code in (202, 204), resp.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = server.http("GET", "sys/leases/list",
+                             params={"list": "true", "role": role, "state": "irrevocable"}).json()
+        if creds.lease_id in listed["data"]["keys"]:
+            return role, creds
+        time.sleep(0.2)
+    raise AssertionError(f"{creds.lease_id} did not become irrevocable: {listed}")
+
+
+def test_counts_by_mount_role_and_state_highlight_irrevocable(server, make_role):
+    role = make_role()
+    for _ in range(2):
+        issue(server, server.root_token, role)
+    stuck_role, _ = stuck_lease(server, make_role)
+    out = console("counts", server, server.root_token, role=role, stuck_role=stuck_role)
+    assert out["role"] == {"Mount": "database/", "Role": role, "Creating": "0", "Active": "2",
+                           "Revoking": "0", "Irrevocable": "0"}, out
+    assert out["stuck"] == {"Mount": "database/", "Role": stuck_role, "Creating": "0", "Active": "0",
+                            "Revoking": "1", "Irrevocable": "1"}, out
+    assert "state-irrevocable" in out["stuckClass"], out
+    assert "state-irrevocable" not in (out["roleClass"] or ""), out
+    assert out["caption"].startswith("All live leases:"), out
+
+
 def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg):
     role = make_role()
     creds = issue(server, server.root_token, role)
@@ -108,7 +141,8 @@ path "sys/leases/lookup" { capabilities = ["update"] }
     token = client.auth.token.create(policies=[viewer], ttl="10m")["auth"]["client_token"]
     out = console("norevoke", server, token, lease_id=creds.lease_id)
     # Renew stays: the `default` policy every token holds grants `sys/leases/renew`, as Vault's.
-    assert out == {"revokeVisible": False, "renewVisible": True, "workloadNavVisible": False}, out
+    assert out == {"revokeVisible": False, "renewVisible": True, "workloadNavVisible": False,
+                   "countsVisible": False}, out
     # What the page hides, the API refuses: the same token calling revoke itself gets 403.
     refused = server.http("PUT", "sys/leases/revoke", token=token,
                           json={"lease_id": creds.lease_id, "sync": True})

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod capabilities;
 pub mod health;
 pub mod keys;
+pub mod lease_counts;
 pub mod lease_list;
 pub mod leases;
 pub mod metrics;
