@@ -14,13 +14,14 @@ const PATHS = {
   revoke: 'sys/leases/revoke',
   renew: 'sys/leases/renew',
   workload: 'sys/leases/revoke-workload',
+  reconcile: 'sys/leases/reconcile',
   requests: 'sys/control-group/requests',
   authorize: 'sys/control-group/authorize',
   deny: 'sys/control-group/deny',
 };
 let can = {};
 
-const SCREENS = ['signin', 'leases', 'lease', 'workload', 'approvals'];
+const SCREENS = ['signin', 'leases', 'lease', 'evidence', 'workload', 'approvals'];
 
 function show(name) {
   for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
@@ -70,6 +71,8 @@ async function enter() {
       revoke: allows(caps[PATHS.revoke], 'update'),
       renew: allows(caps[PATHS.renew], 'update'),
       workload: allows(caps[PATHS.workload], 'update'),
+      orphans: allows(caps[PATHS.reconcile], 'read', 'sudo'),
+      destroyOrphans: allows(caps[PATHS.reconcile], 'update', 'sudo'),
       requests: allows(caps[PATHS.requests], 'list'),
       authorize: allows(caps[PATHS.authorize], 'update'),
       deny: allows(caps[PATHS.deny], 'update'),
@@ -83,6 +86,7 @@ async function enter() {
   $('nav').hidden = false;
   $('nav-leases').hidden = !can.list;
   $('nav-workload').hidden = !can.workload;
+  $('nav-evidence').hidden = !(can.list || can.orphans);
   $('nav-approvals').hidden = !can.requests;
   say('Signed in.');
   if (can.list) await openLeases();
@@ -97,6 +101,8 @@ function signOut() {
   $('nav').hidden = true;
   fill($('leases-table').tBodies[0]);
   fill($('counts-table').tBodies[0]);
+  fill($('irrevocable-table').tBodies[0]);
+  fill($('orphans-table').tBodies[0]);
   fill($('lease-fields'));
   $('signin-token').value = '';
   say('Signed out.');
@@ -256,6 +262,126 @@ async function renewLease() {
   await openLease(current);
 }
 
+// ---- evidence: irrevocable leases and orphan accounts ------------------------------------------
+
+// The last reconciliation report's mounts with marked orphans: the only names the destroy
+// confirmation accepts.
+let orphanMounts = new Set();
+
+async function openEvidence() {
+  show('evidence');
+  await Promise.all([loadIrrevocable(), loadOrphans()]);
+}
+
+async function loadIrrevocable() {
+  if (!can.list) {
+    fill($('irrevocable-caption'), 'This token may not list leases.');
+    fill($('irrevocable-table').tBodies[0]);
+    return;
+  }
+  let data;
+  try {
+    data = await list(PATHS.list, { state: 'irrevocable', limit: 1000 });
+  } catch (e) {
+    failed('Listing irrevocable leases', e);
+    return;
+  }
+  const rows = (data.keys || []).map((id) => {
+    const l = (data.key_info || {})[id] || {};
+    const account = can.lookup
+      ? el('button', { type: 'button', class: 'link', 'data-lease': id }, l.account || id)
+      : l.account || id;
+    return el(
+      'tr',
+      { class: 'state-irrevocable', 'data-lease-id': id },
+      el('td', { 'data-label': 'Account' }, account),
+      el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role || ''}`),
+      el('td', { 'data-label': 'Attempts' }, String(l.revoke_attempts ?? '')),
+      el('td', { 'data-label': 'Last error', class: 'last-error' }, l.last_error || ''),
+      el('td', { 'data-label': 'Next attempt' }, when(l.next_revoke_attempt)),
+      el('td', { 'data-label': 'Integrity' }, l.integrity || ''),
+    );
+  });
+  fill($('irrevocable-table').tBodies[0], ...rows);
+  const more = data.next_after ? ' (more follow: narrow with the list\'s filters)' : '';
+  fill($('irrevocable-caption'), `${rows.length} irrevocable lease(s)${more}`);
+}
+
+function orphanRows(orphans) {
+  return orphans.map((o) => {
+    const result =
+      o.destroyed === true ? 'destroyed' : o.destroyed === false ? `not destroyed: ${o.error || ''}` : 'kept (report only)';
+    return el(
+      'tr',
+      { class: o.destroyed === true ? 'destroyed' : o.marked ? 'state-revoking' : undefined, 'data-orphan': o.account || '' },
+      el('td', { 'data-label': 'Account' }, o.account || ''),
+      el('td', { 'data-label': 'Mount' }, o.mount || ''),
+      el('td', { 'data-label': 'Target' }, o.target || ''),
+      el('td', { 'data-label': 'Marked as ours' }, o.marked ? 'yes' : 'no'),
+      el('td', { 'data-label': 'Result' }, result),
+    );
+  });
+}
+
+function showReport(d, what) {
+  const orphans = d.orphans || [];
+  fill($('orphans-table').tBodies[0], ...orphanRows(orphans));
+  const errors = Object.entries(d.mount_errors || {}).map(([m, e]) => `${m}: ${e}`);
+  const checked = (d.mounts_checked || []).join(', ') || 'none';
+  fill(
+    $('orphans-caption'),
+    `${what}: ${orphans.length} orphan account(s) on the mounts checked (${checked})` +
+      (errors.length ? `; could not check ${errors.join('; ')}` : ''),
+  );
+}
+
+async function loadOrphans() {
+  $('orphans-block').hidden = !can.orphans;
+  if (!can.orphans) return;
+  let r;
+  try {
+    r = await call('GET', PATHS.reconcile);
+  } catch (e) {
+    failed('Reconciling', e);
+    return;
+  }
+  const d = (r && r.data) || {};
+  showReport(d, 'Report only');
+  orphanMounts = new Set((d.orphans || []).filter((o) => o.marked).map((o) => o.mount));
+  $('orphans-form').hidden = !can.destroyOrphans || orphanMounts.size === 0;
+  orphanConfirm();
+}
+
+// The typed mount, as the report spells mounts (`database/`).
+function typedMount() {
+  const m = $('orphans-mount').value.trim().replace(/^\/+|\/+$/g, '');
+  return m ? `${m}/` : '';
+}
+
+function orphanConfirm() {
+  $('orphans-destroy').disabled = !orphanMounts.has(typedMount());
+}
+
+async function destroyOrphans(ev) {
+  ev.preventDefault();
+  const mount = typedMount();
+  if (!orphanMounts.has(mount)) return;
+  let r;
+  try {
+    r = await call('PUT', PATHS.reconcile, { body: { mount, destroy: true } });
+  } catch (e) {
+    failed('Destroying orphans', e);
+    return;
+  }
+  const d = (r && r.data) || {};
+  showReport(d, `Destroyed on ${mount}`);
+  const gone = (d.orphans || []).filter((o) => o.destroyed === true).length;
+  say(`Destroyed ${gone} orphan account(s) on ${mount}.`);
+  $('orphans-mount').value = '';
+  orphanMounts.delete(mount);
+  orphanConfirm();
+}
+
 // ---- a workload ------------------------------------------------------------------------------
 
 function confirmMatches() {
@@ -389,6 +515,14 @@ function wire() {
   $('nav-leases').addEventListener('click', openLeases);
   $('nav-workload').addEventListener('click', () => show('workload'));
   $('nav-approvals').addEventListener('click', openApprovals);
+  $('nav-evidence').addEventListener('click', openEvidence);
+  $('evidence-refresh').addEventListener('click', openEvidence);
+  $('irrevocable-table').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-lease]');
+    if (b) openLease(b.dataset.lease);
+  });
+  $('orphans-mount').addEventListener('input', orphanConfirm);
+  $('orphans-form').addEventListener('submit', destroyOrphans);
   $('lease-filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
     openLeases();

@@ -89,6 +89,10 @@ async function leaseRow(page, id) {
   return row;
 }
 
+// A row's cells by their labels: {Account: '…', …}.
+const cells = (row) =>
+  row.locator('td').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.label, td.textContent])));
+
 const scenarios = {
   // Sign in: the token lands in sessionStorage only; the list of credentials shows.
   async signin(page) {
@@ -156,8 +160,6 @@ const scenarios = {
     const stuck = page.locator(`#counts-table tr[data-count-role="${args.stuck_role}"]`);
     await row.waitFor({ state: 'visible' });
     await stuck.waitFor({ state: 'visible' });
-    const cells = (r) =>
-      r.locator('td').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.label, td.textContent])));
     await accessible(page, 'live credentials with counts');
     await shot(page, 'counts');
     return {
@@ -167,6 +169,33 @@ const scenarios = {
       stuckClass: await stuck.getAttribute('class'),
       caption: await page.locator('#counts-caption').innerText(),
     };
+  },
+
+  // Evidence: the irrevocable lease with its last error; the orphan reported, then destroyed
+  // once the mount's name is typed.
+  async evidence(page) {
+    await signIn(page, args.token);
+    await page.getByRole('button', { name: 'Evidence' }).click();
+    await page.locator('#screen-evidence').waitFor({ state: 'visible' });
+    const stuck = page.locator(`#irrevocable-table tr[data-lease-id="${args.stuck_lease}"]`);
+    await stuck.waitFor({ state: 'visible' });
+    const orphan = () => page.locator(`#orphans-table tr[data-orphan="${args.orphan}"]`);
+    await orphan().waitFor({ state: 'visible' });
+    const before = await cells(orphan());
+    const destroy = page.getByRole('button', { name: 'Destroy its marked orphans' });
+    const field = page.getByLabel('Type the mount whose marked orphans to destroy');
+    assert.equal(await destroy.isDisabled(), true, 'enabled before the mount was typed');
+    await field.fill('databas');
+    assert.equal(await destroy.isDisabled(), true, 'enabled with a wrong mount');
+    await field.fill('database');
+    assert.equal(await destroy.isDisabled(), false, 'still disabled with the right mount');
+    await accessible(page, 'evidence');
+    await shot(page, 'evidence');
+    await destroy.click();
+    await page.locator('#orphans-caption', { hasText: 'Destroyed on database/' }).waitFor();
+    const after = await cells(orphan());
+    await shot(page, 'evidence-destroyed');
+    return { stuck: await cells(stuck), before, after };
   },
 
   // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.

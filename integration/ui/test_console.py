@@ -8,6 +8,7 @@ Screenshots of the main screens go to integration/.work/ui/screenshots/.
 
 import json
 import os
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -92,6 +93,29 @@ def test_counts_by_mount_role_and_state_highlight_irrevocable(server, make_role)
     assert "state-irrevocable" in out["stuckClass"], out
     assert "state-irrevocable" not in (out["roleClass"] or ""), out
     assert out["caption"].startswith("All live leases:"), out
+
+
+def test_evidence_shows_irrevocable_leases_and_destroys_an_orphan(server, make_role, pg):
+    _, stuck = stuck_lease(server, make_role)
+    # An orphan, as tests/cli/admin.rs makes one: an account whose lease row is lost.
+    role = make_role()
+    creds = issue(server, server.root_token, role)
+    db = sqlite3.connect(server.state_dir / "leasehold.db", timeout=5)
+    try:
+        with db:
+            assert db.execute("DELETE FROM leases WHERE id = ?", (creds.lease_id,)).rowcount == 1
+    finally:
+        db.close()
+    assert pg.role_exists(creds.username)
+    out = console("evidence", server, server.root_token, stuck_lease=stuck.lease_id,
+                  orphan=creds.username)
+    assert out["stuck"]["Account"] == stuck.username, out
+    assert "leasehold_no_such_function" in out["stuck"]["Last error"], out
+    assert int(out["stuck"]["Attempts"]) >= 2, out
+    assert out["before"]["Marked as ours"] == "yes", out
+    assert out["before"]["Result"] == "kept (report only)", out
+    assert out["after"]["Result"] == "destroyed", out
+    assert not pg.role_exists(creds.username)
 
 
 def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg):
