@@ -91,7 +91,7 @@ async function enter() {
   say('Signed in.');
   if (can.list) await openLeases();
   else if (can.requests) await openApprovals();
-  else if (can.workload) show('workload');
+  else if (can.workload) await openWorkload();
   else say('Signed in, but this token may not list leases, revoke workloads or see approvals.');
 }
 
@@ -189,12 +189,16 @@ function leaseRow(id, l) {
     ? el('button', { type: 'button', class: 'link', 'data-lease': id }, l.account || id)
     : l.account || id;
   const purpose = [l.purpose, l.ticket].filter(Boolean).join(' / ');
+  const workload =
+    can.list && l.workload
+      ? el('button', { type: 'button', class: 'link', 'data-workload': l.workload }, l.workload)
+      : l.workload || '';
   const tr = el(
     'tr',
     { class: `state-${state}`, 'data-lease-id': id },
     el('td', { 'data-label': 'Account' }, account),
     el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role || ''}`),
-    el('td', { 'data-label': 'Workload' }, l.workload || ''),
+    el('td', { 'data-label': 'Workload' }, workload),
     el('td', { 'data-label': 'Purpose / ticket', class: 'purpose' }, purpose),
     el('td', { 'data-label': 'Issued' }, when(l.issue_time)),
     el(
@@ -395,26 +399,57 @@ function reportRows(caption, rows) {
   $('workload-table').hidden = false;
 }
 
+// Everything the workload holds that the API can list: its live leases (it or below it), with
+// their accounts, purposes and countdowns. A page of 1000; the caption says when more follow.
 async function showWorkload() {
   const name = $('workload-name').value.trim();
   if (!name || !can.list) return;
+  let data;
   try {
-    const data = await list(PATHS.list, { workload: name, limit: 1000 });
-    const rows = (data.keys || []).map((id) => {
-      const l = (data.key_info || {})[id] || {};
-      return el(
-        'tr',
-        {},
-        el('td', { 'data-label': 'Account' }, l.account || ''),
-        el('td', { 'data-label': 'Mount' }, l.mount || ''),
-        el('td', { 'data-label': 'Lease' }, id),
-        el('td', { 'data-label': 'Result' }, l.state || ''),
-      );
-    });
-    reportRows(`${name} holds ${rows.length} lease(s)`, rows);
+    data = await list(PATHS.list, { workload: name, limit: 1000 });
   } catch (e) {
     failed('Listing the workload', e);
+    return;
   }
+  const rows = (data.keys || []).map((id) => {
+    const l = (data.key_info || {})[id] || {};
+    const state = l.irrevocable ? 'irrevocable' : l.state || '';
+    const account = can.lookup
+      ? el('button', { type: 'button', class: 'link', 'data-lease': id }, l.account || id)
+      : l.account || id;
+    return el(
+      'tr',
+      { class: `state-${state}`, 'data-lease-id': id },
+      el('td', { 'data-label': 'Account' }, account),
+      el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role || ''}`),
+      el('td', { 'data-label': 'Purpose / ticket', class: 'purpose' }, [l.purpose, l.ticket].filter(Boolean).join(' / ')),
+      el('td', { 'data-label': 'Issued' }, when(l.issue_time)),
+      el(
+        'td',
+        { 'data-label': 'Expires', title: when(l.expire_time) },
+        el('span', { class: 'countdown', 'data-expire': l.expire_time || '' }),
+      ),
+      el('td', { 'data-label': 'State' }, el('span', { class: 'badge' }, state)),
+    );
+  });
+  fill($('workload-holds').tBodies[0], ...rows);
+  const more = data.next_after ? ' (more follow)' : '';
+  fill($('workload-holds-caption'), `${name} holds ${rows.length} lease(s)${more}`);
+  $('workload-holds-block').hidden = false;
+  tick();
+}
+
+// The workload page for `name` (from a workload in the list of credentials).
+async function openWorkload(name) {
+  if (name !== undefined) {
+    $('workload-name').value = name;
+    $('workload-confirm').value = '';
+    $('workload-table').hidden = true;
+  }
+  $('workload-revoke-block').hidden = !can.workload;
+  confirmMatches();
+  show('workload');
+  if ($('workload-name').value.trim()) await showWorkload();
 }
 
 async function revokeWorkload(ev) {
@@ -513,7 +548,7 @@ function wire() {
   });
   $('sign-out').addEventListener('click', signOut);
   $('nav-leases').addEventListener('click', openLeases);
-  $('nav-workload').addEventListener('click', () => show('workload'));
+  $('nav-workload').addEventListener('click', () => openWorkload());
   $('nav-approvals').addEventListener('click', openApprovals);
   $('nav-evidence').addEventListener('click', openEvidence);
   $('evidence-refresh').addEventListener('click', openEvidence);
@@ -533,6 +568,12 @@ function wire() {
     loadLeases();
   });
   $('leases-table').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-lease]');
+    if (b) openLease(b.dataset.lease);
+    const w = ev.target.closest('button[data-workload]');
+    if (w) openWorkload(w.dataset.workload);
+  });
+  $('workload-holds').addEventListener('click', (ev) => {
     const b = ev.target.closest('button[data-lease]');
     if (b) openLease(b.dataset.lease);
   });

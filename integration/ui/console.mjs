@@ -202,7 +202,7 @@ const scenarios = {
   async revoke(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
-    await row.getByRole('button').click();
+    await row.locator('button[data-lease]').click();
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     const fields = await page.locator('#lease-fields').innerText();
     assert.ok(fields.includes(args.lease_id), fields);
@@ -213,18 +213,25 @@ const scenarios = {
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.locator('#status', { hasText: 'Revoked' }).waitFor();
     await page.locator('#screen-leases').waitFor({ state: 'visible' });
-    assert.equal(await page.locator(`tr[data-lease-id="${args.lease_id}"]`).count(), 0);
+    // The list is reloaded after the screen shows: wait for the row to go (it fails on timeout).
+    await page.locator(`#leases-table tr[data-lease-id="${args.lease_id}"]`).waitFor({ state: 'detached' });
     return { revoked: args.lease_id };
   },
 
   // Type the workload's name twice; only then can "revoke everything" be pressed.
+  // The workload page opens from a workload in the list and shows every lease it holds.
   async workload(page) {
     await signIn(page, args.token);
-    await page.getByRole('button', { name: 'Revoke a workload' }).click();
+    const row = await leaseRow(page, args.lease_id);
+    await row.getByRole('button', { name: args.workload }).click();
     const screen = page.locator('#screen-workload');
-    await screen.getByLabel('Workload', { exact: true }).fill(args.workload);
-    await page.getByRole('button', { name: 'Show what it holds' }).click();
-    await page.locator('#workload-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+    await screen.waitFor({ state: 'visible' });
+    await page.locator('#workload-holds-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+    assert.equal(await screen.getByLabel('Workload', { exact: true }).inputValue(), args.workload);
+    const holds = [];
+    for (const r of await page.locator('#workload-holds tbody tr').all()) holds.push(await cells(r));
+    await accessible(page, 'a workload');
+    await shot(page, 'workload-holds');
     const revoke = page.getByRole('button', { name: 'Revoke everything it holds' });
     assert.equal(await revoke.isDisabled(), true, 'enabled before the name was typed again');
     await page.getByLabel("Type the workload's name again to confirm").fill(args.workload.slice(0, -1));
@@ -236,14 +243,14 @@ const scenarios = {
     const results = await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts();
     await accessible(page, 'revoke a workload');
     await shot(page, 'workload');
-    return { caption, results };
+    return { caption, results, holds };
   },
 
   // A token that may list and look up but not revoke: no Revoke button, no workload screen.
   async norevoke(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
-    await row.getByRole('button').click();
+    await row.locator('button[data-lease]').click();
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     await shot(page, 'lease-readonly');
     return {
@@ -260,7 +267,7 @@ const scenarios = {
     const row = await leaseRow(page, args.lease_id);
     const purpose = await row.locator('td.purpose').innerText();
     const imgs = await page.locator('img').count();
-    await row.getByRole('button').click();
+    await row.locator('button[data-lease]').click();
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     const fields = await page.locator('#lease-fields').innerText();
     return { purpose, imgs, imgsInLease: await page.locator('img').count(), fieldsHavePurpose: fields.includes(args.purpose) };

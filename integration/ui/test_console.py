@@ -139,12 +139,20 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     secret = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
     workload = hvac.Client(url=server.addr)
     workload.auth.approle.login(role_id=role_id, secret_id=secret, mount_point=mount)
-    held = [issue(server, workload.token, role) for _ in range(2)]
+    held = [issue(server, workload.token, role, purpose="nightly export", ticket="OPS-7"),
+            issue(server, workload.token, role)]
     for c in held:
         assert pg.role_exists(c.username)
 
     name = f"auth/{mount}/role/ci"
-    out = console("workload", server, server.root_token, workload=name, count=2)
+    out = console("workload", server, server.root_token, workload=name, count=2,
+                  lease_id=held[0].lease_id)
+    # Its page, opened from the list, shows both of its leases with their accounts.
+    holds = {h["Account"]: h for h in out["holds"]}
+    assert set(holds) == {c.username for c in held}, out
+    assert holds[held[0].username]["Purpose / ticket"] == "nightly export / OPS-7", out
+    assert all(h["State"] == "active" and h["Mount / role"] == f"database/{role}"
+               and h["Expires"].startswith("in ") for h in holds.values()), out
     assert "2 account(s) destroyed" in out["caption"], out
     assert out["results"] == ["destroyed", "destroyed"], out
     for c in held:
