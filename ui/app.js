@@ -15,6 +15,7 @@ const PATHS = {
   renew: 'sys/leases/renew',
   workload: 'sys/leases/revoke-workload',
   reconcile: 'sys/leases/reconcile',
+  durations: 'sys/leases/durations',
   requests: 'sys/control-group/requests',
   authorize: 'sys/control-group/authorize',
   deny: 'sys/control-group/deny',
@@ -72,6 +73,7 @@ async function enter() {
       renew: allows(caps[PATHS.renew], 'update'),
       workload: allows(caps[PATHS.workload], 'update'),
       orphans: allows(caps[PATHS.reconcile], 'read', 'sudo'),
+      durations: allows(caps[PATHS.durations], 'read', 'sudo'),
       destroyOrphans: allows(caps[PATHS.reconcile], 'update', 'sudo'),
       requests: allows(caps[PATHS.requests], 'list'),
       authorize: allows(caps[PATHS.authorize], 'update'),
@@ -86,7 +88,7 @@ async function enter() {
   $('nav').hidden = false;
   $('nav-leases').hidden = !can.list;
   $('nav-workload').hidden = !can.workload;
-  $('nav-evidence').hidden = !(can.list || can.orphans);
+  $('nav-evidence').hidden = !(can.list || can.orphans || can.durations);
   $('nav-approvals').hidden = !can.requests;
   say('Signed in.');
   if (can.list) await openLeases();
@@ -274,7 +276,114 @@ let orphanMounts = new Set();
 
 async function openEvidence() {
   show('evidence');
-  await Promise.all([loadIrrevocable(), loadOrphans()]);
+  await Promise.all([loadIrrevocable(), loadOrphans(), loadCharts()]);
+}
+
+// ---- charts: privilege duration and overstay per mount (uPlot, ui/vendor) ---------------------
+
+const CHARTS = [
+  ['privilege_duration_seconds', 'Privilege duration'],
+  ['overstay_seconds', 'Overstay'],
+];
+let plots = [];
+
+/** Seconds in the largest whole unit that fits: `30s`, `15m`, `12h`, `7d` (`1.5h` if need be). */
+function short(seconds) {
+  const s = Number(seconds) || 0;
+  const units = [[86400, 'd'], [3600, 'h'], [60, 'm']];
+  for (const [size, unit] of units) {
+    if (s >= size) return `${Math.round((s / size) * 10) / 10}${unit}`;
+  }
+  return `${Math.round(s * 1000) / 1000}s`;
+}
+
+/** A bucket's upper bound as a label: `≤ 5m`, and `> 32d` for the last. */
+function bound(le, previous) {
+  if (le === '+Inf') return `> ${short(previous)}`;
+  return `≤ ${short(le)}`;
+}
+
+async function loadCharts() {
+  $('charts-block').hidden = !can.durations;
+  if (!can.durations) return;
+  let data;
+  try {
+    const r = await call('GET', PATHS.durations);
+    data = (r && r.data) || {};
+  } catch (e) {
+    failed('Reading the distributions', e);
+    return;
+  }
+  for (const p of plots) p.destroy();
+  plots = [];
+  const figures = [];
+  const draws = [];
+  for (const [key, title] of CHARTS) {
+    for (const [mount, h] of Object.entries(data[key] || {})) {
+      if (!h || !h.count) continue;
+      const buckets = h.buckets || [];
+      const labels = buckets.map((b, i) => bound(b.le, i > 0 ? buckets[i - 1].le : 0));
+      const counts = buckets.map((b) => Number(b.count) || 0);
+      const name = `${title} on ${mount}: ${h.count} account(s)`;
+      const canvas = el('div', { class: 'chart', role: 'img', 'aria-label': name });
+      // The same numbers as a table, for screen readers and for reading exact counts.
+      const table = el(
+        'table',
+        { class: 'chart-data' },
+        el('caption', {}, name),
+        el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Bucket'), el('th', { scope: 'col' }, 'Accounts'))),
+        el(
+          'tbody',
+          {},
+          ...labels.map((l, i) => el('tr', {}, el('td', {}, l), el('td', {}, String(counts[i])))),
+        ),
+      );
+      const fig = el(
+        'figure',
+        { 'data-chart': key, 'data-mount': mount },
+        el('figcaption', {}, name),
+        canvas,
+        el('details', {}, el('summary', {}, 'Numbers'), table),
+      );
+      figures.push(fig);
+      draws.push(() => barChart(canvas, labels, counts));
+    }
+  }
+  fill($('charts'), ...(figures.length ? figures : [el('p', {}, 'No account destroyed on this node since it started.')]));
+  // Drawn once in the page, so uPlot can measure its container.
+  plots = draws.map((draw) => draw());
+}
+
+function barChart(target, labels, counts) {
+  const xs = labels.map((_, i) => i);
+  // The container has no width of its own yet (a flex item): size from the window.
+  const width = Math.max(280, Math.min(640, window.innerWidth - 48));
+  // Every bucket has a bar; on a narrow chart only every other one is labelled.
+  const every = width / labels.length < 36 ? 2 : 1;
+  return new window.uPlot(
+    {
+      width,
+      height: 200,
+      legend: { show: false },
+      cursor: { show: false },
+      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: [0, Math.max(1, ...counts) * 1.15] } },
+      axes: [
+        {
+          splits: () => xs,
+          values: (u, splits) => splits.map((i) => (i % every === 0 ? labels[i] || '' : '')),
+          rotate: -45,
+          size: 50,
+        },
+        { label: 'accounts' },
+      ],
+      series: [
+        {},
+        { label: 'accounts', stroke: '#0b5cad', fill: 'rgba(11, 92, 173, 0.35)', paths: window.uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false } },
+      ],
+    },
+    [xs, counts],
+    target,
+  );
 }
 
 async function loadIrrevocable() {

@@ -198,6 +198,23 @@ const scenarios = {
     return { stuck: await cells(stuck), before, after };
   },
 
+  // The charts: one per histogram and mount with destructions, drawn by uPlot on a canvas, with
+  // its numbers in a table beside it.
+  async charts(page) {
+    await signIn(page, args.token);
+    await page.getByRole('button', { name: 'Evidence' }).click();
+    const fig = page.locator('figure[data-chart="privilege_duration_seconds"][data-mount="database/"]');
+    await fig.waitFor({ state: 'visible' });
+    const canvas = fig.locator('canvas');
+    await canvas.first().waitFor({ state: 'visible' });
+    const box = await canvas.first().boundingBox();
+    const counts = await fig.locator('table.chart-data tbody td:nth-child(2)').allTextContents();
+    const label = await fig.locator('.chart').getAttribute('aria-label');
+    await accessible(page, 'evidence with charts');
+    await shot(page, 'charts');
+    return { width: box.width, height: box.height, counts: counts.map(Number), label };
+  },
+
   // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.
   async revoke(page) {
     await signIn(page, args.token);

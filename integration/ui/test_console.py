@@ -118,6 +118,21 @@ def test_evidence_shows_irrevocable_leases_and_destroys_an_orphan(server, make_r
     assert not pg.role_exists(creds.username)
 
 
+def test_privilege_duration_chart_per_mount(server, make_role):
+    role = make_role()
+    creds = issue(server, server.root_token, role)
+    resp = server.http("PUT", "sys/leases/revoke", json={"lease_id": creds.lease_id, "sync": True})
+    assert resp.status_code == 204, resp.text
+    served = server.http("GET", "sys/leases/durations").json()["data"]
+    expected = served["privilege_duration_seconds"]["database/"]
+    out = console("charts", server, server.root_token)
+    # The chart is drawn (a canvas of some size) and its table holds the server's numbers.
+    assert out["width"] > 100 and out["height"] > 100, out
+    assert out["counts"] == [b["count"] for b in expected["buckets"]], (out, expected)
+    assert sum(out["counts"]) >= 1, out
+    assert out["label"].startswith("Privilege duration on database/:"), out
+
+
 def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg):
     role = make_role()
     creds = issue(server, server.root_token, role)

@@ -272,3 +272,51 @@ async fn counts_need_sudo() {
         assert_eq!(s.as_u16(), expect, "{name}: {v}");
     }
 }
+
+#[tokio::test]
+async fn durations_by_mount_after_a_revocation() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    let role = format!("du{}", &rand_suffix()[..6]);
+    pg.role(&app, &role, "1h", "2h").await;
+    let lease = issue(&app, &role).await.0;
+    let (s, _) = app
+        .put(
+            "sys/leases/revoke",
+            json!({ "lease_id": lease, "sync": true }),
+        )
+        .await;
+    assert_eq!(s, 204);
+
+    let (s, v) = app.get("sys/leases/durations").await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let p = &v["data"]["privilege_duration_seconds"]["database/"];
+    assert_eq!(p["count"], 1, "{v}");
+    let buckets = p["buckets"].as_array().unwrap();
+    assert_eq!(buckets.last().unwrap()["le"], "+Inf", "{v}");
+    let sum: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 1, "each bucket counts its own: {v}");
+    // Revoked before its expiry: no overstay observed.
+    assert!(
+        v["data"]["overstay_seconds"].get("database/").is_none()
+            || v["data"]["overstay_seconds"]["database/"]["count"] == 0,
+        "{v}"
+    );
+
+    let (s, _) = app.get("sys/leases/durations?mount=database").await;
+    assert_eq!(s.as_u16(), 400);
+    let t = app
+        .ok(
+            "auth/token/create",
+            json!({"policies": ["default"], "no_default_policy": false}),
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = app
+        .call_as("GET", "sys/leases/durations", None, Some(&t))
+        .await;
+    assert_eq!(s.as_u16(), 403);
+}

@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod health;
 pub mod keys;
 pub mod lease_counts;
+pub mod lease_durations;
 pub mod lease_list;
 pub mod leases;
 pub mod metrics;
