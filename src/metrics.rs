@@ -19,6 +19,8 @@ use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
+use serde_json::{json, Map, Value};
+
 use crate::error::{Error, Result};
 use crate::lease::events::{LeaseEvent, LeaseObserver};
 use crate::lease::{LeaseEngine, LeaseState, MountResolver};
@@ -297,6 +299,48 @@ impl Metrics {
             .resolve(mount_uuid)
             .map_or("unknown", |m| m.backend.mount_type())
     }
+}
+
+impl Metrics {
+    /// The privilege-duration and overstay histograms by mount, for the web console's charts
+    /// (`sys/leases/durations`): what `sys/metrics` scrapes, read from the same series.
+    pub fn distributions(&self) -> Value {
+        json!({
+            "privilege_duration_seconds": histogram_json(&self.privilege),
+            "overstay_seconds": histogram_json(&self.overstay),
+        })
+    }
+}
+
+/// One histogram as `{mount: {buckets: [{le, count}], count, sum}}`, each bucket's count its
+/// own (not cumulative as in the text format) and the last bucket's `le` `"+Inf"`.
+fn histogram_json(vec: &HistogramVec) -> Value {
+    let mut mounts = Map::new();
+    for family in vec.collect() {
+        for m in family.get_metric() {
+            let mount = m
+                .get_label()
+                .iter()
+                .find(|l| l.name() == "mount")
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default();
+            let h = m.get_histogram();
+            let mut below = 0u64;
+            let mut buckets = Vec::new();
+            for b in h.get_bucket() {
+                let c = b.cumulative_count();
+                buckets.push(json!({ "le": b.upper_bound(), "count": c.saturating_sub(below) }));
+                below = c;
+            }
+            let total = h.get_sample_count();
+            buckets.push(json!({ "le": "+Inf", "count": total.saturating_sub(below) }));
+            mounts.insert(
+                mount,
+                json!({ "buckets": buckets, "count": total, "sum": h.get_sample_sum() }),
+            );
+        }
+    }
+    Value::Object(mounts)
 }
 
 /// The text format, families by name. A family without series (no lease in the table yet) is

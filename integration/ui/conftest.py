@@ -27,6 +27,17 @@ make_role = hvac_fixtures.make_role
 
 WORK_DIR = REPO / "integration" / ".work" / "ui"
 
+# Failed destructions become irrevocable after this many attempts (6 by default): with the
+# harness's 200ms retries a lease whose revocation statement fails is irrevocable within a second.
+IRREVOCABLE_AFTER = "2"
+
+
+class ConsoleServer(LeaseholdServer):
+    def environment(self):
+        env = super().environment()
+        env["LEASEHOLD_LEASE_IRREVOCABLE_AFTER"] = IRREVOCABLE_AFTER
+        return env
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
@@ -37,7 +48,7 @@ def server(tmp_path_factory):
     log_path = WORK_DIR / "leasehold-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
-    srv = LeaseholdServer(binary, tmp_path_factory.mktemp("leasehold"), log_path)
+    srv = ConsoleServer(binary, tmp_path_factory.mktemp("leasehold"), log_path)
     hvac_fixtures._server = srv
     try:
         srv.start()

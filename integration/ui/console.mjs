@@ -89,6 +89,10 @@ async function leaseRow(page, id) {
   return row;
 }
 
+// A row's cells by their labels: {Account: '…', …}.
+const cells = (row) =>
+  row.locator('td').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.label, td.textContent])));
+
 const scenarios = {
   // Sign in: the token lands in sessionStorage only; the list of credentials shows.
   async signin(page) {
@@ -149,11 +153,73 @@ const scenarios = {
     return { cells, phone };
   },
 
+  // The counts above the list: a role's row of numbers, a role with an irrevocable lease marked.
+  async counts(page) {
+    await signIn(page, args.token);
+    const row = page.locator(`#counts-table tr[data-count-role="${args.role}"]`);
+    const stuck = page.locator(`#counts-table tr[data-count-role="${args.stuck_role}"]`);
+    await row.waitFor({ state: 'visible' });
+    await stuck.waitFor({ state: 'visible' });
+    await accessible(page, 'live credentials with counts');
+    await shot(page, 'counts');
+    return {
+      role: await cells(row),
+      roleClass: await row.getAttribute('class'),
+      stuck: await cells(stuck),
+      stuckClass: await stuck.getAttribute('class'),
+      caption: await page.locator('#counts-caption').innerText(),
+    };
+  },
+
+  // Evidence: the irrevocable lease with its last error; the orphan reported, then destroyed
+  // once the mount's name is typed.
+  async evidence(page) {
+    await signIn(page, args.token);
+    await page.getByRole('button', { name: 'Evidence' }).click();
+    await page.locator('#screen-evidence').waitFor({ state: 'visible' });
+    const stuck = page.locator(`#irrevocable-table tr[data-lease-id="${args.stuck_lease}"]`);
+    await stuck.waitFor({ state: 'visible' });
+    const orphan = () => page.locator(`#orphans-table tr[data-orphan="${args.orphan}"]`);
+    await orphan().waitFor({ state: 'visible' });
+    const before = await cells(orphan());
+    const destroy = page.getByRole('button', { name: 'Destroy its marked orphans' });
+    const field = page.getByLabel('Type the mount whose marked orphans to destroy');
+    assert.equal(await destroy.isDisabled(), true, 'enabled before the mount was typed');
+    await field.fill('databas');
+    assert.equal(await destroy.isDisabled(), true, 'enabled with a wrong mount');
+    await field.fill('database');
+    assert.equal(await destroy.isDisabled(), false, 'still disabled with the right mount');
+    await accessible(page, 'evidence');
+    await shot(page, 'evidence');
+    await destroy.click();
+    await page.locator('#orphans-caption', { hasText: 'Destroyed on database/' }).waitFor();
+    const after = await cells(orphan());
+    await shot(page, 'evidence-destroyed');
+    return { stuck: await cells(stuck), before, after };
+  },
+
+  // The charts: one per histogram and mount with destructions, drawn by uPlot on a canvas, with
+  // its numbers in a table beside it.
+  async charts(page) {
+    await signIn(page, args.token);
+    await page.getByRole('button', { name: 'Evidence' }).click();
+    const fig = page.locator('figure[data-chart="privilege_duration_seconds"][data-mount="database/"]');
+    await fig.waitFor({ state: 'visible' });
+    const canvas = fig.locator('canvas');
+    await canvas.first().waitFor({ state: 'visible' });
+    const box = await canvas.first().boundingBox();
+    const counts = await fig.locator('table.chart-data tbody td:nth-child(2)').allTextContents();
+    const label = await fig.locator('.chart').getAttribute('aria-label');
+    await accessible(page, 'evidence with charts');
+    await shot(page, 'charts');
+    return { width: box.width, height: box.height, counts: counts.map(Number), label };
+  },
+
   // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.
   async revoke(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
-    await row.getByRole('button').click();
+    await row.locator('button[data-lease]').click();
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     const fields = await page.locator('#lease-fields').innerText();
     assert.ok(fields.includes(args.lease_id), fields);
@@ -164,18 +230,25 @@ const scenarios = {
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.locator('#status', { hasText: 'Revoked' }).waitFor();
     await page.locator('#screen-leases').waitFor({ state: 'visible' });
-    assert.equal(await page.locator(`tr[data-lease-id="${args.lease_id}"]`).count(), 0);
+    // The list is reloaded after the screen shows: wait for the row to go (it fails on timeout).
+    await page.locator(`#leases-table tr[data-lease-id="${args.lease_id}"]`).waitFor({ state: 'detached' });
     return { revoked: args.lease_id };
   },
 
   // Type the workload's name twice; only then can "revoke everything" be pressed.
+  // The workload page opens from a workload in the list and shows every lease it holds.
   async workload(page) {
     await signIn(page, args.token);
-    await page.getByRole('button', { name: 'Revoke a workload' }).click();
+    const row = await leaseRow(page, args.lease_id);
+    await row.getByRole('button', { name: args.workload }).click();
     const screen = page.locator('#screen-workload');
-    await screen.getByLabel('Workload', { exact: true }).fill(args.workload);
-    await page.getByRole('button', { name: 'Show what it holds' }).click();
-    await page.locator('#workload-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+    await screen.waitFor({ state: 'visible' });
+    await page.locator('#workload-holds-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+    assert.equal(await screen.getByLabel('Workload', { exact: true }).inputValue(), args.workload);
+    const holds = [];
+    for (const r of await page.locator('#workload-holds tbody tr').all()) holds.push(await cells(r));
+    await accessible(page, 'a workload');
+    await shot(page, 'workload-holds');
     const revoke = page.getByRole('button', { name: 'Revoke everything it holds' });
     assert.equal(await revoke.isDisabled(), true, 'enabled before the name was typed again');
     await page.getByLabel("Type the workload's name again to confirm").fill(args.workload.slice(0, -1));
@@ -187,20 +260,21 @@ const scenarios = {
     const results = await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts();
     await accessible(page, 'revoke a workload');
     await shot(page, 'workload');
-    return { caption, results };
+    return { caption, results, holds };
   },
 
   // A token that may list and look up but not revoke: no Revoke button, no workload screen.
   async norevoke(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
-    await row.getByRole('button').click();
+    await row.locator('button[data-lease]').click();
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     await shot(page, 'lease-readonly');
     return {
       revokeVisible: await page.getByRole('button', { name: 'Revoke', exact: true }).isVisible(),
       renewVisible: await page.getByRole('button', { name: 'Renew', exact: true }).isVisible(),
       workloadNavVisible: await page.getByRole('button', { name: 'Revoke a workload' }).isVisible(),
+      countsVisible: await page.locator('#counts-block').isVisible(),
     };
   },
 
@@ -210,7 +284,7 @@ const scenarios = {
     const row = await leaseRow(page, args.lease_id);
     const purpose = await row.locator('td.purpose').innerText();
     const imgs = await page.locator('img').count();
-    await row.getByRole('button').click();
+    await row.locator('button[data-lease]').click();
     await page.locator('#screen-lease').waitFor({ state: 'visible' });
     const fields = await page.locator('#lease-fields').innerText();
     return { purpose, imgs, imgsInLease: await page.locator('img').count(), fieldsHavePurpose: fields.includes(args.purpose) };

@@ -8,7 +8,9 @@ Screenshots of the main screens go to integration/.work/ui/screenshots/.
 
 import json
 import os
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import hvac
@@ -61,6 +63,76 @@ def test_a_credential_issued_through_the_api_appears_in_the_table(server, make_r
     assert state == "active"
 
 
+def stuck_lease(server, make_role):
+    """A lease whose destruction fails (its revocation statement calls no such function), revoked
+    and retried until it is irrevocable (IRREVOCABLE_AFTER failures). Answers (role, creds)."""
+    role = make_role(prefix="stuck", revocation_statements=["SELECT leasehold_no_such_function();"])
+    creds = issue(server, server.root_token, role)
+    resp = server.http("PUT", "sys/leases/revoke", json={"lease_id": creds.lease_id, "sync": False})
+    assert resp.status_code in (202, 204), resp.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = server.http("GET", "sys/leases/list",
+                             params={"list": "true", "role": role, "state": "irrevocable"}).json()
+        if creds.lease_id in listed["data"]["keys"]:
+            return role, creds
+        time.sleep(0.2)
+    raise AssertionError(f"{creds.lease_id} did not become irrevocable: {listed}")
+
+
+def test_counts_by_mount_role_and_state_highlight_irrevocable(server, make_role):
+    role = make_role()
+    for _ in range(2):
+        issue(server, server.root_token, role)
+    stuck_role, _ = stuck_lease(server, make_role)
+    out = console("counts", server, server.root_token, role=role, stuck_role=stuck_role)
+    assert out["role"] == {"Mount": "database/", "Role": role, "Creating": "0", "Active": "2",
+                           "Revoking": "0", "Irrevocable": "0"}, out
+    assert out["stuck"] == {"Mount": "database/", "Role": stuck_role, "Creating": "0", "Active": "0",
+                            "Revoking": "1", "Irrevocable": "1"}, out
+    assert "state-irrevocable" in out["stuckClass"], out
+    assert "state-irrevocable" not in (out["roleClass"] or ""), out
+    assert out["caption"].startswith("All live leases:"), out
+
+
+def test_evidence_shows_irrevocable_leases_and_destroys_an_orphan(server, make_role, pg):
+    _, stuck = stuck_lease(server, make_role)
+    # An orphan, as tests/cli/admin.rs makes one: an account whose lease row is lost.
+    role = make_role()
+    creds = issue(server, server.root_token, role)
+    db = sqlite3.connect(server.state_dir / "leasehold.db", timeout=5)
+    try:
+        with db:
+            assert db.execute("DELETE FROM leases WHERE id = ?", (creds.lease_id,)).rowcount == 1
+    finally:
+        db.close()
+    assert pg.role_exists(creds.username)
+    out = console("evidence", server, server.root_token, stuck_lease=stuck.lease_id,
+                  orphan=creds.username)
+    assert out["stuck"]["Account"] == stuck.username, out
+    assert "leasehold_no_such_function" in out["stuck"]["Last error"], out
+    assert int(out["stuck"]["Attempts"]) >= 2, out
+    assert out["before"]["Marked as ours"] == "yes", out
+    assert out["before"]["Result"] == "kept (report only)", out
+    assert out["after"]["Result"] == "destroyed", out
+    assert not pg.role_exists(creds.username)
+
+
+def test_privilege_duration_chart_per_mount(server, make_role):
+    role = make_role()
+    creds = issue(server, server.root_token, role)
+    resp = server.http("PUT", "sys/leases/revoke", json={"lease_id": creds.lease_id, "sync": True})
+    assert resp.status_code == 204, resp.text
+    served = server.http("GET", "sys/leases/durations").json()["data"]
+    expected = served["privilege_duration_seconds"]["database/"]
+    out = console("charts", server, server.root_token)
+    # The chart is drawn (a canvas of some size) and its table holds the server's numbers.
+    assert out["width"] > 100 and out["height"] > 100, out
+    assert out["counts"] == [b["count"] for b in expected["buckets"]], (out, expected)
+    assert sum(out["counts"]) >= 1, out
+    assert out["label"].startswith("Privilege duration on database/:"), out
+
+
 def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg):
     role = make_role()
     creds = issue(server, server.root_token, role)
@@ -82,12 +154,20 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     secret = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
     workload = hvac.Client(url=server.addr)
     workload.auth.approle.login(role_id=role_id, secret_id=secret, mount_point=mount)
-    held = [issue(server, workload.token, role) for _ in range(2)]
+    held = [issue(server, workload.token, role, purpose="nightly export", ticket="OPS-7"),
+            issue(server, workload.token, role)]
     for c in held:
         assert pg.role_exists(c.username)
 
     name = f"auth/{mount}/role/ci"
-    out = console("workload", server, server.root_token, workload=name, count=2)
+    out = console("workload", server, server.root_token, workload=name, count=2,
+                  lease_id=held[0].lease_id)
+    # Its page, opened from the list, shows both of its leases with their accounts.
+    holds = {h["Account"]: h for h in out["holds"]}
+    assert set(holds) == {c.username for c in held}, out
+    assert holds[held[0].username]["Purpose / ticket"] == "nightly export / OPS-7", out
+    assert all(h["State"] == "active" and h["Mount / role"] == f"database/{role}"
+               and h["Expires"].startswith("in ") for h in holds.values()), out
     assert "2 account(s) destroyed" in out["caption"], out
     assert out["results"] == ["destroyed", "destroyed"], out
     for c in held:
@@ -108,7 +188,8 @@ path "sys/leases/lookup" { capabilities = ["update"] }
     token = client.auth.token.create(policies=[viewer], ttl="10m")["auth"]["client_token"]
     out = console("norevoke", server, token, lease_id=creds.lease_id)
     # Renew stays: the `default` policy every token holds grants `sys/leases/renew`, as Vault's.
-    assert out == {"revokeVisible": False, "renewVisible": True, "workloadNavVisible": False}, out
+    assert out == {"revokeVisible": False, "renewVisible": True, "workloadNavVisible": False,
+                   "countsVisible": False}, out
     # What the page hides, the API refuses: the same token calling revoke itself gets 403.
     refused = server.http("PUT", "sys/leases/revoke", token=token,
                           json={"lease_id": creds.lease_id, "sync": True})

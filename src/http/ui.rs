@@ -42,6 +42,17 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../../ui/style.css"),
     ),
+    // uPlot 1.6.32 (MIT), for the charts; see ui/README.md.
+    (
+        "vendor/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../ui/vendor/uPlot.iife.min.js"),
+    ),
+    (
+        "vendor/uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../ui/vendor/uPlot.min.css"),
+    ),
 ];
 
 /// Routes for `/ui`, `/ui/` and the files below it.

@@ -177,3 +177,146 @@ async fn listing_needs_sudo() {
         assert_eq!(s.as_u16(), expect, "{name} (GET ?list=true)");
     }
 }
+
+fn group<'a>(v: &'a Value, role: &str) -> &'a Value {
+    v["data"]["counts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no counts: {v}"))
+        .iter()
+        .find(|c| c["role"] == role)
+        .unwrap_or_else(|| panic!("no group for {role}: {v}"))
+}
+
+#[tokio::test]
+async fn counts_by_mount_role_and_state() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    let (ra, rb) = (
+        format!("ca{}", &rand_suffix()[..6]),
+        format!("cb{}", &rand_suffix()[..6]),
+    );
+    pg.role(&app, &ra, "1h", "2h").await;
+    pg.role(&app, &rb, "1h", "2h").await;
+    let mut a = Vec::new();
+    for _ in 0..3 {
+        a.push(issue(&app, &ra).await.0);
+    }
+    let b = issue(&app, &rb).await.0;
+
+    // One of a's leases stuck revoking past irrevocable_after; b's revoked (not counted).
+    let storage = app.core.leases.storage_for_tests();
+    let mut row = app.core.leases.get(&a[0]).await.unwrap().unwrap();
+    row.state = LeaseState::Revoking;
+    row.attempts = app.core.leases.settings().irrevocable_after;
+    row.due_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    app.core.leases.seal().row_mac().stamp(&mut row);
+    assert!(storage
+        .lease_update(&row, LeaseState::Active)
+        .await
+        .unwrap());
+    let (s, _) = app.put("sys/leases/revoke", json!({ "lease_id": b })).await;
+    assert_eq!(s, 204);
+
+    let (s, v) = app.get("sys/leases/counts").await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let g = group(&v, &ra);
+    assert_eq!(g["mount"], "database/");
+    assert_eq!(
+        (
+            &g["creating"],
+            &g["active"],
+            &g["revoking"],
+            &g["irrevocable"]
+        ),
+        (&json!(0), &json!(2), &json!(1), &json!(1)),
+        "{v}"
+    );
+    // A role whose only lease is revoked has no live group.
+    assert!(
+        !v["data"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["role"] == rb.as_str()),
+        "{v}"
+    );
+    let totals = &v["data"]["totals"];
+    assert!(totals["active"].as_u64().unwrap() >= 2, "{v}");
+    assert!(totals["irrevocable"].as_u64().unwrap() >= 1, "{v}");
+
+    // Fields are refused; a write is not a route.
+    let (s, _) = app.get("sys/leases/counts?mount=database").await;
+    assert_eq!(s.as_u16(), 400);
+    let (s, _) = app.put("sys/leases/counts", json!({})).await;
+    assert!(s.as_u16() == 405 || s.as_u16() == 400, "{s}");
+}
+
+#[tokio::test]
+async fn counts_need_sudo() {
+    let app = TestApp::spawn().await;
+    let policy = |caps: &str| json!({"policy": format!("path \"sys/leases/counts\" {{ capabilities = [{caps}] }}")});
+    app.ok("sys/policies/acl/reader", policy("\"read\"")).await;
+    app.ok("sys/policies/acl/admin", policy("\"read\", \"sudo\""))
+        .await;
+    for (name, expect) in [("reader", 403), ("admin", 200)] {
+        let t = app
+            .ok("auth/token/create", json!({"policies": [name]}))
+            .await["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (s, v) = app
+            .call_as("GET", "sys/leases/counts", None, Some(&t))
+            .await;
+        assert_eq!(s.as_u16(), expect, "{name}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn durations_by_mount_after_a_revocation() {
+    let app = TestApp::spawn().await;
+    let pg = PgTarget::new().await;
+    pg.configure(&app, pg.cluster.port()).await;
+    let role = format!("du{}", &rand_suffix()[..6]);
+    pg.role(&app, &role, "1h", "2h").await;
+    let lease = issue(&app, &role).await.0;
+    let (s, _) = app
+        .put(
+            "sys/leases/revoke",
+            json!({ "lease_id": lease, "sync": true }),
+        )
+        .await;
+    assert_eq!(s, 204);
+
+    let (s, v) = app.get("sys/leases/durations").await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let p = &v["data"]["privilege_duration_seconds"]["database/"];
+    assert_eq!(p["count"], 1, "{v}");
+    let buckets = p["buckets"].as_array().unwrap();
+    assert_eq!(buckets.last().unwrap()["le"], "+Inf", "{v}");
+    let sum: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 1, "each bucket counts its own: {v}");
+    // Revoked before its expiry: no overstay observed.
+    assert!(
+        v["data"]["overstay_seconds"].get("database/").is_none()
+            || v["data"]["overstay_seconds"]["database/"]["count"] == 0,
+        "{v}"
+    );
+
+    let (s, _) = app.get("sys/leases/durations?mount=database").await;
+    assert_eq!(s.as_u16(), 400);
+    let t = app
+        .ok(
+            "auth/token/create",
+            json!({"policies": ["default"], "no_default_policy": false}),
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, _) = app
+        .call_as("GET", "sys/leases/durations", None, Some(&t))
+        .await;
+    assert_eq!(s.as_u16(), 403);
+}

@@ -41,6 +41,12 @@ pub const SUDO_PATHS: &[&str] = &[
     // leasehold's own: every live lease with its account, workload and ticket, filtered.
     "sys/leases/list",
     "sys/leases/list/*",
+    // leasehold's own: live lease counts by mount, role and state.
+    "sys/leases/counts",
+    "sys/leases/counts/*",
+    // leasehold's own: privilege-duration and overstay distributions by mount.
+    "sys/leases/durations",
+    "sys/leases/durations/*",
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",

@@ -1,5 +1,6 @@
 //! The lease API: `sys/leases/{lookup,renew,revoke,revoke-prefix,revoke-force,tidy,count}`,
-//! `sys/leases/list` (filtered and paged, `lease_list.rs`),
+//! `sys/leases/list` (filtered and paged, `lease_list.rs`), `sys/leases/counts` (`lease_counts.rs`),
+//! `sys/leases/durations` (`lease_durations.rs`),
 //! `sys/leases?type=irrevocable`, and the legacy `sys/{renew,revoke,revoke-prefix,revoke-force}`.
 
 use std::time::Duration;
@@ -96,8 +97,16 @@ pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResp
         "list" if arg.is_empty() && matches!(req.method, Method::Get | Method::List) => {
             super::lease_list::handle(core, req).await
         }
+        "counts" if arg.is_empty() && req.method == Method::Get => {
+            super::lease_counts::handle(core, req).await
+        }
+        "durations" if arg.is_empty() && req.method == Method::Get => {
+            super::lease_durations::handle(core, req)
+        }
         "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
-        | "revoke-workload" | "reconcile" | "list" | "" => Err(Error::UnsupportedOperation),
+        | "revoke-workload" | "reconcile" | "list" | "counts" | "durations" | "" => {
+            Err(Error::UnsupportedOperation)
+        }
         _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
     }
 }

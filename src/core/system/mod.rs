@@ -5,6 +5,8 @@ pub mod audit;
 pub mod capabilities;
 pub mod health;
 pub mod keys;
+pub mod lease_counts;
+pub mod lease_durations;
 pub mod lease_list;
 pub mod leases;
 pub mod metrics;
