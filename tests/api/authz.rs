@@ -858,6 +858,8 @@ async fn every_root_protected_handler_refuses_a_token_without_sudo() {
         ),
         // The lease table's listing, and who must approve what (issue 19).
         ("LIST", "/v1/sys/leases/list".into(), None, Denied),
+        ("GET", "/v1/sys/leases/counts".into(), None, Denied),
+        ("GET", "/v1/sys/leases//durations".into(), None, Denied),
         ("GET", "/v1/sys/leases//list?list=true".into(), None, Denied),
         ("LIST", "/v1/sys/approval/tiers".into(), None, Denied),
         (
