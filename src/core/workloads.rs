@@ -3,6 +3,7 @@
 //! Vault has no such call; leasehold records the workload on each token and lease to make it one.
 
 use super::Core;
+use crate::auth::token::TokenEntry;
 use crate::auth::token_store::{RevokeReport, RevokedLease};
 use crate::error::{Error, Result};
 
@@ -17,6 +18,22 @@ pub fn workload_matches(workload: &str, target: &str) -> bool {
 }
 
 impl Core {
+    /// Every stored token (live or not yet tidied) issued to `workload` or below it. One scan of
+    /// the accessor index: there is no index by workload, and revocation is rare enough, and the
+    /// console's listing is sudo-only, so a full scan is the honest cost.
+    pub async fn workload_tokens(&self, workload: &str) -> Result<Vec<TokenEntry>> {
+        let mut out = Vec::new();
+        for accessor in self.tokens.accessors().await? {
+            let Some(entry) = self.tokens.by_accessor(&accessor).await? else {
+                continue;
+            };
+            if workload_matches(&entry.workload, workload) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
     /// Revoke everything `workload` (e.g. `auth/approle/role/ci`, `auth/jwt/role/deploy`) holds.
     pub async fn revoke_workload(&self, workload: &str, sync: bool) -> Result<RevokeReport> {
         let workload = workload.trim_matches('/');
@@ -27,14 +44,12 @@ impl Core {
         }
         let mut total = RevokeReport::default();
         // Tokens first, so the workload cannot obtain anything new while its accounts go.
-        for accessor in self.tokens.accessors().await? {
-            let Some(entry) = self.tokens.by_accessor(&accessor).await? else {
-                continue;
-            };
-            if !workload_matches(&entry.workload, workload) {
+        for entry in self.workload_tokens(workload).await? {
+            // Revoking a parent took its descendants with it; they are not revoked twice.
+            if self.tokens.by_accessor(&entry.accessor).await?.is_none() {
                 continue;
             }
-            let report = self.revoke_token(&accessor, false, sync).await?;
+            let report = self.revoke_token(&entry.accessor, false, sync).await?;
             total.tokens += report.tokens;
             total.leases.extend(report.leases);
             total.failures.extend(report.failures);

@@ -860,6 +860,12 @@ async fn every_root_protected_handler_refuses_a_token_without_sudo() {
         ("LIST", "/v1/sys/leases/list".into(), None, Denied),
         ("GET", "/v1/sys/leases/counts".into(), None, Denied),
         ("GET", "/v1/sys/leases//durations".into(), None, Denied),
+        (
+            "GET",
+            "/v1/sys/leases/workload-tokens?workload=auth/approle/role/ci".into(),
+            None,
+            Denied,
+        ),
         ("GET", "/v1/sys/leases//list?list=true".into(), None, Denied),
         ("LIST", "/v1/sys/approval/tiers".into(), None, Denied),
         (

@@ -41,4 +41,5 @@ mod sys;
 mod tokens;
 mod ui;
 mod vaultrs_client;
+mod workload_tokens;
 mod wrapping;

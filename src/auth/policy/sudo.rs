@@ -47,6 +47,9 @@ pub const SUDO_PATHS: &[&str] = &[
     // leasehold's own: privilege-duration and overstay distributions by mount.
     "sys/leases/durations",
     "sys/leases/durations/*",
+    // leasehold's own: the live tokens (accessors, policies, tree) a workload holds.
+    "sys/leases/workload-tokens",
+    "sys/leases/workload-tokens/*",
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",

@@ -1,6 +1,6 @@
 //! The lease API: `sys/leases/{lookup,renew,revoke,revoke-prefix,revoke-force,tidy,count}`,
 //! `sys/leases/list` (filtered and paged, `lease_list.rs`), `sys/leases/counts` (`lease_counts.rs`),
-//! `sys/leases/durations` (`lease_durations.rs`),
+//! `sys/leases/durations` (`lease_durations.rs`), `sys/leases/workload-tokens` (`workload_tokens.rs`),
 //! `sys/leases?type=irrevocable`, and the legacy `sys/{renew,revoke,revoke-prefix,revoke-force}`.
 
 use std::time::Duration;
@@ -103,10 +103,12 @@ pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResp
         "durations" if arg.is_empty() && req.method == Method::Get => {
             super::lease_durations::handle(core, req)
         }
-        "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
-        | "revoke-workload" | "reconcile" | "list" | "counts" | "durations" | "" => {
-            Err(Error::UnsupportedOperation)
+        "workload-tokens" if arg.is_empty() && req.method == Method::Get => {
+            super::workload_tokens::handle(core, req).await
         }
+        "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
+        | "revoke-workload" | "reconcile" | "list" | "counts" | "durations" | "workload-tokens"
+        | "" => Err(Error::UnsupportedOperation),
         _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
     }
 }

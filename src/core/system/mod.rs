@@ -12,6 +12,7 @@ pub mod leases;
 pub mod metrics;
 pub mod mounts;
 pub mod policies;
+pub mod workload_tokens;
 
 use super::api::{ApiRequest, ApiResponse};
 use super::Core;
