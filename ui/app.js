@@ -16,6 +16,7 @@ const PATHS = {
   workload: 'sys/leases/revoke-workload',
   reconcile: 'sys/leases/reconcile',
   durations: 'sys/leases/durations',
+  tokens: 'sys/leases/workload-tokens',
   requests: 'sys/control-group/requests',
   authorize: 'sys/control-group/authorize',
   deny: 'sys/control-group/deny',
@@ -74,6 +75,7 @@ async function enter() {
       workload: allows(caps[PATHS.workload], 'update'),
       orphans: allows(caps[PATHS.reconcile], 'read', 'sudo'),
       durations: allows(caps[PATHS.durations], 'read', 'sudo'),
+      tokens: allows(caps[PATHS.tokens], 'read', 'sudo'),
       destroyOrphans: allows(caps[PATHS.reconcile], 'update', 'sudo'),
       requests: allows(caps[PATHS.requests], 'list'),
       authorize: allows(caps[PATHS.authorize], 'update'),
@@ -508,11 +510,50 @@ function reportRows(caption, rows) {
   $('workload-table').hidden = false;
 }
 
-// Everything the workload holds that the API can list: its live leases (it or below it), with
-// their accounts, purposes and countdowns. A page of 1000; the caption says when more follow.
+// The workload's live tokens (it or below it), each child right below its parent (the server
+// orders them and gives each a depth). Accessors only: the API never answers a token itself.
+async function showWorkloadTokens(name) {
+  let data;
+  try {
+    const r = await call('GET', PATHS.tokens, { query: { workload: name } });
+    data = (r && r.data) || {};
+  } catch (e) {
+    failed('Listing the workload\'s tokens', e);
+    return;
+  }
+  const rows = (data.tokens || []).map((t) =>
+    el(
+      'tr',
+      { 'data-accessor': t.accessor || '', class: t.depth ? 'child-token' : '' },
+      el('td', { 'data-label': 'Accessor' }, `${t.depth ? '\u2514 ' : ''}${t.accessor || ''}`),
+      el('td', { 'data-label': 'Display name' }, t.display_name || ''),
+      el('td', { 'data-label': 'Policies' }, (t.policies || []).join(', ')),
+      el('td', { 'data-label': 'Created' }, when(t.creation_time)),
+      el(
+        'td',
+        { 'data-label': 'Expires', title: when(t.expire_time) },
+        el('span', { class: 'countdown', 'data-expire': t.expire_time || '' }),
+      ),
+      el('td', { 'data-label': 'Parent' }, t.parent || ''),
+      el('td', { 'data-label': 'Children' }, String(t.children || 0)),
+    ),
+  );
+  fill($('workload-tokens').tBodies[0], ...rows);
+  fill($('workload-tokens-caption'), `${name} holds ${rows.length} live token(s)`);
+  $('workload-tokens-block').hidden = false;
+}
+
+// Everything the workload holds that the API can list: its live tokens (when the token may read
+// them), then its live leases (it or below it), with their accounts, purposes and countdowns. A
+// page of 1000 leases; the caption says when more follow.
 async function showWorkload() {
   const name = $('workload-name').value.trim();
-  if (!name || !can.list) return;
+  if (!name) return;
+  if (can.tokens) await showWorkloadTokens(name);
+  if (!can.list) {
+    tick();
+    return;
+  }
   let data;
   try {
     data = await list(PATHS.list, { workload: name, limit: 1000 });
@@ -555,6 +596,7 @@ async function openWorkload(name) {
     $('workload-confirm').value = '';
     $('workload-table').hidden = true;
   }
+  $('workload-tokens-block').hidden = true;
   $('workload-revoke-block').hidden = !can.workload;
   confirmMatches();
   show('workload');
@@ -590,6 +632,8 @@ async function revokeWorkload(ev) {
   say(`Revoked workload ${name}.`);
   $('workload-confirm').value = '';
   confirmMatches();
+  // What it still holds, read again: nothing live, unless a destruction is being retried.
+  await showWorkload();
 }
 
 // ---- approvals -------------------------------------------------------------------------------

@@ -236,7 +236,8 @@ const scenarios = {
   },
 
   // Type the workload's name twice; only then can "revoke everything" be pressed.
-  // The workload page opens from a workload in the list and shows every lease it holds.
+  // The workload page opens from a workload in the list and shows its live tokens (children
+  // below their parent) above every lease it holds; after the revocation it shows neither.
   async workload(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
@@ -244,9 +245,15 @@ const scenarios = {
     const screen = page.locator('#screen-workload');
     await screen.waitFor({ state: 'visible' });
     await page.locator('#workload-holds-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+    await page.locator('#workload-tokens-caption', { hasText: `holds ${args.tokens} live token` }).waitFor();
     assert.equal(await screen.getByLabel('Workload', { exact: true }).inputValue(), args.workload);
-    const holds = [];
-    for (const r of await page.locator('#workload-holds tbody tr').all()) holds.push(await cells(r));
+    const rowsOf = async (table) => {
+      const out = [];
+      for (const r of await page.locator(`${table} tbody tr`).all()) out.push(await cells(r));
+      return out;
+    };
+    const holds = await rowsOf('#workload-holds');
+    const tokens = await rowsOf('#workload-tokens');
     await accessible(page, 'a workload');
     await shot(page, 'workload-holds');
     const revoke = page.getByRole('button', { name: 'Revoke everything it holds' });
@@ -258,9 +265,13 @@ const scenarios = {
     await page.locator('#workload-caption', { hasText: 'account(s) destroyed' }).waitFor();
     const caption = await page.locator('#workload-caption').innerText();
     const results = await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts();
+    await page.locator('#workload-tokens-caption', { hasText: 'holds 0 live token' }).waitFor();
+    await page.locator('#workload-holds-caption', { hasText: 'holds 0 lease' }).waitFor();
+    const tokensAfter = await rowsOf('#workload-tokens');
+    const holdsAfter = await rowsOf('#workload-holds');
     await accessible(page, 'revoke a workload');
     await shot(page, 'workload');
-    return { caption, results, holds };
+    return { caption, results, holds, tokens, tokens_after: tokensAfter, holds_after: holdsAfter };
   },
 
   // A token that may list and look up but not revoke: no Revoke button, no workload screen.

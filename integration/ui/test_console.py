@@ -145,7 +145,9 @@ def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg
 def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     role = make_role()
     reader = unique("reader")
-    client.sys.create_or_update_policy(reader, f'path "database/creds/{role}" {{ capabilities = ["read"] }}')
+    client.sys.create_or_update_policy(
+        reader, f'path "database/creds/{role}" {{ capabilities = ["read"] }}\n'
+        'path "auth/token/create" { capabilities = ["update"] }')
     mount = unique("approle")
     client.sys.enable_auth_method("approle", path=mount)
     client.auth.approle.create_or_update_approle("ci", token_policies=[reader], token_ttl="10m",
@@ -158,10 +160,18 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
             issue(server, workload.token, role)]
     for c in held:
         assert pg.role_exists(c.username)
+    parent = workload.auth.token.lookup_self()["data"]["accessor"]
+    child = hvac.Client(url=server.addr, token=workload.auth.token.create()["auth"]["client_token"])
+    child_accessor = child.auth.token.lookup_self()["data"]["accessor"]
 
     name = f"auth/{mount}/role/ci"
-    out = console("workload", server, server.root_token, workload=name, count=2,
+    out = console("workload", server, server.root_token, workload=name, count=2, tokens=2,
                   lease_id=held[0].lease_id)
+    # Its tokens, above its leases: the login and, right below it, the child it created.
+    assert [t["Accessor"] for t in out["tokens"]] == [parent, f"\u2514 {child_accessor}"], out
+    assert out["tokens"][0]["Children"] == "1" and out["tokens"][1]["Parent"] == parent, out
+    assert all(reader in t["Policies"] and t["Expires"].startswith("in ") for t in out["tokens"]), out
+    assert workload.token not in json.dumps(out["tokens"]), out
     # Its page, opened from the list, shows both of its leases with their accounts.
     holds = {h["Account"]: h for h in out["holds"]}
     assert set(holds) == {c.username for c in held}, out
@@ -170,6 +180,9 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
                and h["Expires"].startswith("in ") for h in holds.values()), out
     assert "2 account(s) destroyed" in out["caption"], out
     assert out["results"] == ["destroyed", "destroyed"], out
+    # The page, read again after the revocation, lists neither tokens nor leases.
+    assert out["tokens_after"] == [] and out["holds_after"] == [], out
+    assert child.is_authenticated() is False
     for c in held:
         assert not pg.role_exists(c.username)
     assert workload.is_authenticated() is False

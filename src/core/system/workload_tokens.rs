@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use crate::auth::token::TokenEntry;
@@ -32,13 +31,15 @@ pub async fn handle(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
             "workload is required, e.g. \"auth/approle/role/ci\"",
         ));
     }
-    let now = Utc::now();
-    let mut live: Vec<TokenEntry> = core
-        .workload_tokens(&workload)
-        .await?
-        .into_iter()
-        .filter(|t| t.is_live(now))
-        .collect();
+    let now = core.clock.now();
+    // Live as a request would find it: not expired or used up, and no ancestor either (an
+    // expired parent not yet tidied takes its children with it).
+    let mut live: Vec<TokenEntry> = Vec::new();
+    for t in core.workload_tokens(&workload).await? {
+        if t.is_live(now) && core.tokens.ancestors_live(&t, now).await? {
+            live.push(t);
+        }
+    }
     live.sort_by(|a, b| (a.creation_time, &a.accessor).cmp(&(b.creation_time, &b.accessor)));
     let listed: HashSet<String> = live.iter().map(|t| t.accessor.clone()).collect();
     // Children by parent accessor, in creation order (the sort above).
