@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::tier::{Factor, Tier};
+use super::tier::Factor;
 use crate::auth::TokenEntry;
 
 /// Where a request is in its life.
@@ -254,9 +254,15 @@ impl PendingRequest {
 
     /// Every factor has at least its number of distinct approvers.
     pub fn factors_met(&self) -> bool {
+        self.met_factors() == self.factors.len()
+    }
+
+    /// How many factors have their number of distinct approvers.
+    pub fn met_factors(&self) -> usize {
         self.factors
             .iter()
-            .all(|f| self.count_for(&f.name) >= f.approvals as usize)
+            .filter(|f| self.count_for(&f.name) >= f.approvals as usize)
+            .count()
     }
 
     fn count_for(&self, factor: &str) -> usize {
@@ -325,11 +331,6 @@ impl PendingRequest {
         d.insert("lease_id".into(), json!(self.lease_id));
         d
     }
-}
-
-/// The factors of a tier, snapshotted into a request.
-pub fn factors_of(tier: &Tier) -> Vec<Factor> {
-    tier.factors.clone()
 }
 
 #[cfg(test)]

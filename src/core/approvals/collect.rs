@@ -34,18 +34,7 @@ pub fn check_collectable(request: &PendingRequest, bare: &str, now: DateTime<Utc
         RequestState::Pending => Err(Error::invalid(format!(
             "Request needs further approval: control group request {} is pending ({} of its factors met)",
             request.accessor,
-            request
-                .factors
-                .iter()
-                .filter(|f| {
-                    request
-                        .approvals
-                        .iter()
-                        .filter(|a| a.factors.contains(&f.name))
-                        .count()
-                        >= f.approvals as usize
-                })
-                .count()
+            request.met_factors()
         ))),
         other => Err(Error::invalid(format!(
             "control group request {} is {} and can never be collected",
