@@ -49,6 +49,18 @@ function failed(what, e) {
   say(`${what} failed: ${why}`, true);
 }
 
+// GET `path` and answer its `data` (an empty object when it has none); on failure say what
+// failed, as `what`, and answer null.
+async function readData(what, path, options) {
+  try {
+    const r = await call('GET', path, options);
+    return (r && r.data) || {};
+  } catch (e) {
+    failed(what, e);
+    return null;
+  }
+}
+
 // ---- sign-in ---------------------------------------------------------------------------------
 
 async function signIn(t) {
@@ -139,14 +151,8 @@ async function openLeases() {
 async function loadCounts() {
   $('counts-block').hidden = !can.counts;
   if (!can.counts) return;
-  let data;
-  try {
-    const r = await call('GET', PATHS.counts);
-    data = (r && r.data) || {};
-  } catch (e) {
-    failed('Counting leases', e);
-    return;
-  }
+  const data = await readData('Counting leases', PATHS.counts);
+  if (!data) return;
   const n = (v) => String(Number(v) || 0);
   const rows = (data.counts || []).map((c) => {
     const cls = c.irrevocable > 0 ? 'state-irrevocable' : c.revoking > 0 ? 'state-revoking' : '';
@@ -308,14 +314,8 @@ function bound(le, previous) {
 async function loadCharts() {
   $('charts-block').hidden = !can.durations;
   if (!can.durations) return;
-  let data;
-  try {
-    const r = await call('GET', PATHS.durations);
-    data = (r && r.data) || {};
-  } catch (e) {
-    failed('Reading the distributions', e);
-    return;
-  }
+  const data = await readData('Reading the distributions', PATHS.durations);
+  if (!data) return;
   for (const p of plots) p.destroy();
   plots = [];
   const figures = [];
@@ -513,14 +513,8 @@ function reportRows(caption, rows) {
 // The workload's live tokens (it or below it), each child right below its parent (the server
 // orders them and gives each a depth). Accessors only: the API never answers a token itself.
 async function showWorkloadTokens(name) {
-  let data;
-  try {
-    const r = await call('GET', PATHS.tokens, { query: { workload: name } });
-    data = (r && r.data) || {};
-  } catch (e) {
-    failed('Listing the workload\'s tokens', e);
-    return;
-  }
+  const data = await readData('Listing the workload\'s tokens', PATHS.tokens, { query: { workload: name } });
+  if (!data) return;
   const rows = (data.tokens || []).map((t) =>
     el(
       'tr',
