@@ -180,6 +180,26 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Two tokens whose policies grant `caps` (e.g. `"read"`) on `path`, the second with `sudo`
+    /// too: (without sudo, with sudo).
+    pub async fn sudo_pair(&self, path: &str, caps: &str) -> (String, String) {
+        let mut tokens = Vec::new();
+        for (name, extra) in [("nosudo", ""), ("withsudo", ", \"sudo\"")] {
+            let policy = format!("path \"{path}\" {{ capabilities = [{caps}{extra}] }}");
+            self.ok(
+                &format!("sys/policies/acl/{name}"),
+                json!({ "policy": policy }),
+            )
+            .await;
+            let v = self
+                .ok("auth/token/create", json!({"policies": [name]}))
+                .await;
+            tokens.push(v["auth"]["client_token"].as_str().unwrap().to_owned());
+        }
+        let with = tokens.pop().unwrap();
+        (tokens.pop().unwrap(), with)
+    }
+
     /// Lease lookup data.
     pub async fn lookup(&self, lease_id: &str) -> (StatusCode, Value) {
         self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))

@@ -154,21 +154,8 @@ async fn filters_cursor_states_and_validation() {
 #[tokio::test]
 async fn listing_needs_sudo() {
     let app = TestApp::spawn().await;
-    let policy = |caps: &str| json!({"policy": format!("path \"sys/leases/list\" {{ capabilities = [{caps}] }}")});
-    app.ok("sys/policies/acl/lister", policy("\"list\", \"read\""))
-        .await;
-    app.ok(
-        "sys/policies/acl/admin",
-        policy("\"list\", \"read\", \"sudo\""),
-    )
-    .await;
-    for (name, expect) in [("lister", 403), ("admin", 200)] {
-        let t = app
-            .ok("auth/token/create", json!({"policies": [name]}))
-            .await["auth"]["client_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let (plain, sudo) = app.sudo_pair("sys/leases/list", "\"list\", \"read\"").await;
+    for (name, t, expect) in [("without sudo", plain, 403), ("with sudo", sudo, 200)] {
         let (s, v) = app.call_as("LIST", "sys/leases/list", None, Some(&t)).await;
         assert_eq!(s.as_u16(), expect, "{name}: {v}");
         let (s, _) = app
@@ -255,17 +242,8 @@ async fn counts_by_mount_role_and_state() {
 #[tokio::test]
 async fn counts_need_sudo() {
     let app = TestApp::spawn().await;
-    let policy = |caps: &str| json!({"policy": format!("path \"sys/leases/counts\" {{ capabilities = [{caps}] }}")});
-    app.ok("sys/policies/acl/reader", policy("\"read\"")).await;
-    app.ok("sys/policies/acl/admin", policy("\"read\", \"sudo\""))
-        .await;
-    for (name, expect) in [("reader", 403), ("admin", 200)] {
-        let t = app
-            .ok("auth/token/create", json!({"policies": [name]}))
-            .await["auth"]["client_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let (plain, sudo) = app.sudo_pair("sys/leases/counts", "\"read\"").await;
+    for (name, t, expect) in [("without sudo", plain, 403), ("with sudo", sudo, 200)] {
         let (s, v) = app
             .call_as("GET", "sys/leases/counts", None, Some(&t))
             .await;

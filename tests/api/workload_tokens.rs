@@ -113,17 +113,10 @@ async fn lists_a_workloads_live_tokens_as_a_tree() {
 #[tokio::test]
 async fn workload_tokens_need_sudo() {
     let app = TestApp::spawn().await;
-    let policy = |caps: &str| json!({"policy": format!("path \"sys/leases/workload-tokens\" {{ capabilities = [{caps}] }}")});
-    app.ok("sys/policies/acl/reader", policy("\"read\"")).await;
-    app.ok("sys/policies/acl/admin", policy("\"read\", \"sudo\""))
+    let (plain, sudo) = app
+        .sudo_pair("sys/leases/workload-tokens", "\"read\"")
         .await;
-    for (name, expect) in [("reader", 403), ("admin", 200)] {
-        let t = app
-            .ok("auth/token/create", json!({"policies": [name]}))
-            .await["auth"]["client_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    for (name, t, expect) in [("without sudo", plain, 403), ("with sudo", sudo, 200)] {
         let (s, v) = app
             .call_as(
                 "GET",
