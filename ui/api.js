@@ -25,7 +25,9 @@ export async function call(method, path, { body, query } = {}) {
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
   }
-  const headers = { 'X-Vault-Token': token.get() || '' };
+  // No token (a login): no header, as a Vault client sends none.
+  const t = token.get();
+  const headers = t ? { 'X-Vault-Token': t } : {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const resp = await fetch(url, {
     method,

@@ -1,8 +1,12 @@
 // The console: sign-in, the live credentials, one lease, revoking a workload, approvals. Every
 // action is one call to the public API (api.js); every value reaches the page as text (dom.js).
+// The screen on show is read again every few seconds (live.js); each screen's refresh keeps
+// what the person set (filters, page, open lease, typed text) and answers what changed.
 
 import { ApiError, allows, call, capabilities, list, token } from './api.js';
-import { countdown, el, fill, when } from './dom.js';
+import { confirmAction, confirming } from './confirm.js';
+import { clear, countdown, difference, el, fill, focusQuietly, refill, when } from './dom.js';
+import { startLive } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,14 +28,24 @@ const PATHS = {
 let can = {};
 
 const SCREENS = ['signin', 'leases', 'lease', 'evidence', 'workload', 'approvals'];
+let screen = '';
 
+// Show one screen. Opening another screen moves focus to its heading (a screen reader says
+// where the person is now); showing the same one again (new filters, after an action) leaves
+// focus where it is.
 function show(name) {
+  const moved = name !== screen;
+  screen = name;
   for (const s of SCREENS) $(`screen-${s}`).hidden = s !== name;
   for (const b of document.querySelectorAll('#nav [data-screen]')) {
     if (b.dataset.screen === name) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   }
-  const heading = $(`screen-${name}`).querySelector('h2');
+  if (moved) focusHeading();
+}
+
+function focusHeading() {
+  const heading = $(`screen-${screen}`).querySelector('h2');
   if (heading) {
     heading.tabIndex = -1;
     heading.focus();
@@ -42,6 +56,18 @@ function say(text, bad = false) {
   const s = $('status');
   s.textContent = text;
   s.classList.toggle('error', bad);
+}
+
+// Actions in flight (a revoke, a renewal, a decision): live updates wait for them.
+let busy = 0;
+
+async function acting(fn) {
+  busy += 1;
+  try {
+    return await fn();
+  } finally {
+    busy -= 1;
+  }
 }
 
 function failed(what, e) {
@@ -72,7 +98,60 @@ async function signIn(t) {
     failed('Sign-in', e);
     return;
   }
+  $('signin-token').value = '';
   await enter();
+}
+
+// The sign-in form's fields for the chosen method.
+function signInMethod() {
+  const method = $('signin-method').value;
+  $('signin-with-token').hidden = method !== 'token';
+  $('signin-with-login').hidden = method === 'token';
+  $('signin-with-approle').hidden = method !== 'approle';
+  $('signin-with-jwt').hidden = method !== 'jwt';
+  $('signin-mount').placeholder = method === 'token' ? '' : method;
+}
+
+// A token as typed, or the client token an AppRole or JWT login answers (`auth/<mount>/login`,
+// sent with no token). The secret ID or JWT is cleared from its field as it is sent: it is
+// used once and kept nowhere; only the answered token is kept, as a typed one would be.
+async function signInFromForm() {
+  const method = $('signin-method').value;
+  if (method === 'token') {
+    const t = $('signin-token').value.trim();
+    if (t) await signIn(t);
+    else say('Type a token to sign in with.', true);
+    return;
+  }
+  const mount = ($('signin-mount').value.trim() || method).replace(/^\/+|\/+$/g, '');
+  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(mount)) {
+    say('An auth mount is a path such as approle or auth-ci/approle.', true);
+    return;
+  }
+  const body =
+    method === 'approle'
+      ? { role_id: $('signin-role-id').value.trim(), secret_id: $('signin-secret-id').value.trim() }
+      : { role: $('signin-role').value.trim(), jwt: $('signin-jwt').value.trim() };
+  $('signin-secret-id').value = '';
+  $('signin-jwt').value = '';
+  if (Object.values(body).some((v) => !v)) {
+    say(method === 'approle' ? 'AppRole needs a role ID and a secret ID.' : 'A JWT login needs a role and a JWT.', true);
+    return;
+  }
+  token.clear();
+  let r;
+  try {
+    r = await call('POST', `auth/${mount}/login`, { body });
+  } catch (e) {
+    failed('Login', e);
+    return;
+  }
+  const t = r && r.auth && r.auth.client_token;
+  if (!t) {
+    say('The login answered no token.', true);
+    return;
+  }
+  await signIn(t);
 }
 
 async function enter() {
@@ -100,6 +179,7 @@ async function enter() {
     return;
   }
   $('nav').hidden = false;
+  $('live').hidden = false;
   $('nav-leases').hidden = !can.list;
   $('nav-workload').hidden = !can.workload;
   $('nav-evidence').hidden = !(can.list || can.orphans || can.durations);
@@ -115,11 +195,14 @@ function signOut() {
   token.clear();
   can = {};
   $('nav').hidden = true;
-  fill($('leases-table').tBodies[0]);
-  fill($('counts-table').tBodies[0]);
-  fill($('irrevocable-table').tBodies[0]);
-  fill($('orphans-table').tBodies[0]);
-  fill($('lease-fields'));
+  $('live').hidden = true;
+  for (const t of ['leases-table', 'counts-table', 'irrevocable-table', 'orphans-table', 'workload-tokens', 'workload-holds']) {
+    clear($(t).tBodies[0]);
+  }
+  clear($('lease-fields'));
+  clear($('approvals-list'));
+  charted = '';
+  page = { filters: {}, after: '', keys: [] };
   $('signin-token').value = '';
   say('Signed out.');
   show('signin');
@@ -127,8 +210,9 @@ function signOut() {
 
 // ---- live credentials ------------------------------------------------------------------------
 
-// The cursor of each page shown so far; the last one is where "next page" starts.
-let page = { filters: {}, after: '' };
+// The filters applied (not what is typed in the form but not applied yet), the cursor of the
+// page shown (a live update reads the same page again) and the leases on it.
+let page = { filters: {}, after: '', keys: [] };
 
 function filters() {
   const f = new FormData($('lease-filters'));
@@ -140,10 +224,19 @@ function filters() {
   return out;
 }
 
-async function openLeases() {
+// The list as it was left (filters and page); `fresh`: from the first page, with the filters
+// in the form.
+async function openLeases(fresh = false) {
   show('leases');
-  page = { filters: filters(), after: '' };
-  await Promise.all([loadCounts(), loadLeases()]);
+  if (fresh) page = { filters: filters(), after: '', keys: [] };
+  await refreshLeases();
+}
+
+async function refreshLeases() {
+  const before = page.keys;
+  const [, ok] = await Promise.all([loadCounts(), loadLeases()]);
+  const changed = ok ? difference(before, page.keys) : '';
+  return changed && `Live credentials on this page: ${changed}.`;
 }
 
 // The summary above the list: one GROUP BY on the server (sys/leases/counts), so it is the
@@ -154,7 +247,7 @@ async function loadCounts() {
   const data = await readData('Counting leases', PATHS.counts);
   if (!data) return;
   const n = (v) => String(Number(v) || 0);
-  const rows = (data.counts || []).map((c) => {
+  const rows = () => (data.counts || []).map((c) => {
     const cls = c.irrevocable > 0 ? 'state-irrevocable' : c.revoking > 0 ? 'state-revoking' : '';
     return el(
       'tr',
@@ -167,7 +260,7 @@ async function loadCounts() {
       el('td', { 'data-label': 'Irrevocable', class: 'irrevocable' }, n(c.irrevocable)),
     );
   });
-  fill($('counts-table').tBodies[0], ...rows);
+  refill($('counts-table').tBodies[0], JSON.stringify(data.counts || []), rows);
   const t = data.totals || {};
   fill(
     $('counts-caption'),
@@ -175,22 +268,27 @@ async function loadCounts() {
   );
 }
 
+// One page of the list; answers whether it was read.
 async function loadLeases() {
   let data;
   try {
     data = await list(PATHS.list, { ...page.filters, after: page.after, limit: 50 });
   } catch (e) {
     failed('Listing leases', e);
-    return;
+    return false;
   }
-  const body = $('leases-table').tBodies[0];
-  const rows = (data.keys || []).map((id) => leaseRow(id, (data.key_info || {})[id] || {}));
-  fill(body, ...rows);
+  const keys = data.keys || [];
+  const rows = () => keys.map((id) => leaseRow(id, (data.key_info || {})[id] || {}));
+  refill($('leases-table').tBodies[0], JSON.stringify([keys, data.key_info || {}]), rows);
+  page.keys = keys;
   const where = page.after ? 'next page' : 'first page';
-  fill($('leases-caption'), `${rows.length} live credential(s), ${where}`);
+  fill($('leases-caption'), `${keys.length} live credential(s), ${where}`);
   page.next = data.next_after || '';
+  // Hiding the focused "Next page" would drop focus to the page's top: move it to the caption.
+  if (!page.next && document.activeElement === $('leases-next')) focusQuietly($('leases-caption'));
   $('leases-next').hidden = !page.next;
   tick();
+  return true;
 }
 
 function leaseRow(id, l) {
@@ -231,49 +329,126 @@ function tick() {
 
 // ---- a lease ---------------------------------------------------------------------------------
 
-let current = '';
+// The lease on show, the screen it was opened from (Back returns there), and whether it has
+// ended (revoked or expired and destroyed, here or elsewhere).
+const lease = { id: '', from: 'leases', ended: false, state: '' };
 
-async function openLease(id) {
-  current = id;
-  let r;
+// `PUT sys/leases/lookup`: the lease's fields, or null when it has ended (Vault's "invalid
+// lease", a 400). Any other failure is thrown.
+async function lookup(id) {
   try {
-    r = await call('PUT', PATHS.lookup, { body: { lease_id: id } });
+    const r = await call('PUT', PATHS.lookup, { body: { lease_id: id } });
+    return (r && r.data) || {};
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400) return null;
+    throw e;
+  }
+}
+
+function showLeaseFields(d) {
+  const items = () => {
+    const out = [];
+    for (const [k, v] of Object.entries(d)) {
+      const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+      out.push(el('dt', {}, k), el('dd', {}, text));
+    }
+    return out;
+  };
+  refill($('lease-fields'), JSON.stringify(d), items);
+}
+
+// The lease is over: say so, keep what was last read, and take the buttons away (moving focus
+// off them, so it does not fall to the top of the page).
+function markEnded() {
+  lease.ended = true;
+  const focused = document.activeElement;
+  $('lease-ended').hidden = false;
+  $('lease-revoke').hidden = true;
+  $('lease-renew').hidden = true;
+  if (focused === $('lease-revoke') || focused === $('lease-renew')) focusQuietly($('lease-ended'));
+}
+
+async function openLease(id, from = screen) {
+  let d;
+  try {
+    d = await lookup(id);
   } catch (e) {
     failed('Looking the lease up', e);
     return;
   }
-  const d = (r && r.data) || {};
-  const items = [];
-  for (const [k, v] of Object.entries(d)) {
-    const text = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-    items.push(el('dt', {}, k), el('dd', {}, text));
-  }
-  fill($('lease-fields'), ...items);
+  Object.assign(lease, { id, from, ended: false, state: (d && d.state) || '' });
+  fill($('lease-back'), from === 'workload' ? 'Back to the workload' : from === 'evidence' ? 'Back to the evidence' : 'Back to the list');
+  $('lease-ended').hidden = true;
   $('lease-revoke').hidden = !can.revoke;
   $('lease-renew').hidden = !can.renew;
+  showLeaseFields(d || { id });
+  if (!d) markEnded();
   show('lease');
 }
 
-async function revokeLease() {
+async function refreshLease() {
+  if (lease.ended) return '';
+  let d;
   try {
-    await call('PUT', PATHS.revoke, { body: { lease_id: current, sync: true } });
+    d = await lookup(lease.id);
   } catch (e) {
-    failed('Revoking', e);
-    return;
+    failed('Looking the lease up', e);
+    return '';
   }
-  say(`Revoked ${current}: its account is destroyed.`);
-  await openLeases();
+  if (!d) {
+    markEnded();
+    return 'This lease has ended.';
+  }
+  showLeaseFields(d);
+  const was = lease.state;
+  lease.state = d.state || '';
+  return was && was !== lease.state ? `The lease is now ${lease.state}.` : '';
+}
+
+function back() {
+  if (lease.from === 'workload') return openWorkload();
+  if (lease.from === 'evidence') return openEvidence();
+  return openLeases();
+}
+
+// Revoke after a confirmation. Read again first: a lease revoked elsewhere meanwhile (while the
+// dialog was open, or since the page last looked) is shown as ended, and not revoked twice.
+async function revokeLease() {
+  const ok = await confirmAction({
+    title: 'Revoke this lease?',
+    text: `Its account is destroyed now, on its database or account, and whoever holds it loses access. Lease: ${lease.id}`,
+    ok: 'Revoke the lease',
+  });
+  if (!ok) return;
+  await acting(async () => {
+    let d;
+    try {
+      d = await lookup(lease.id);
+      if (d) await call('PUT', PATHS.revoke, { body: { lease_id: lease.id, sync: true } });
+    } catch (e) {
+      failed('Revoking', e);
+      return;
+    }
+    if (!d) {
+      markEnded();
+      say(`${lease.id} had already ended (revoked elsewhere or expired): nothing was revoked.`);
+      return;
+    }
+    say(`Revoked ${lease.id}: its account is destroyed.`);
+    await back();
+  });
 }
 
 async function renewLease() {
-  try {
-    const r = await call('PUT', PATHS.renew, { body: { lease_id: current } });
-    say(`Renewed ${current} for ${r && r.lease_duration}s.`);
-  } catch (e) {
-    failed('Renewing', e);
-    return;
-  }
-  await openLease(current);
+  await acting(async () => {
+    try {
+      const r = await call('PUT', PATHS.renew, { body: { lease_id: lease.id } });
+      say(`Renewed ${lease.id} for ${r && r.lease_duration}s.`);
+    } catch (e) {
+      failed('Renewing', e);
+    }
+    await refreshLease();
+  });
 }
 
 // ---- evidence: irrevocable leases and orphan accounts ------------------------------------------
@@ -287,6 +462,15 @@ async function openEvidence() {
   await Promise.all([loadIrrevocable(), loadOrphans(), loadCharts()]);
 }
 
+// A live update reads the irrevocable leases and the charts again, not the orphans: a
+// reconciliation lists the roles on every target database, which is for "Check again" to ask.
+async function refreshEvidence() {
+  const before = irrevocable;
+  await Promise.all([loadIrrevocable(), loadCharts()]);
+  const changed = difference(before, irrevocable);
+  return changed && `Irrevocable leases: ${changed}.`;
+}
+
 // ---- charts: privilege duration and overstay per mount (uPlot, ui/vendor) ---------------------
 
 const CHARTS = [
@@ -294,6 +478,8 @@ const CHARTS = [
   ['overstay_seconds', 'Overstay'],
 ];
 let plots = [];
+// The distributions the charts show (drawn again only when they change).
+let charted = '';
 
 /** Seconds in the largest whole unit that fits: `30s`, `15m`, `12h`, `7d` (`1.5h` if need be). */
 function short(seconds) {
@@ -315,7 +501,8 @@ async function loadCharts() {
   $('charts-block').hidden = !can.durations;
   if (!can.durations) return;
   const data = await readData('Reading the distributions', PATHS.durations);
-  if (!data) return;
+  if (!data || JSON.stringify(data) === charted) return;
+  charted = JSON.stringify(data);
   for (const p of plots) p.destroy();
   plots = [];
   const figures = [];
@@ -388,10 +575,13 @@ function barChart(target, labels, counts) {
   );
 }
 
+// The irrevocable leases shown.
+let irrevocable = [];
+
 async function loadIrrevocable() {
   if (!can.list) {
     fill($('irrevocable-caption'), 'This token may not list leases.');
-    fill($('irrevocable-table').tBodies[0]);
+    clear($('irrevocable-table').tBodies[0]);
     return;
   }
   let data;
@@ -401,7 +591,8 @@ async function loadIrrevocable() {
     failed('Listing irrevocable leases', e);
     return;
   }
-  const rows = (data.keys || []).map((id) => {
+  irrevocable = data.keys || [];
+  const rows = () => irrevocable.map((id) => {
     const l = (data.key_info || {})[id] || {};
     const account = can.lookup
       ? el('button', { type: 'button', class: 'link', 'data-lease': id }, l.account || id)
@@ -417,9 +608,9 @@ async function loadIrrevocable() {
       el('td', { 'data-label': 'Integrity' }, l.integrity || ''),
     );
   });
-  fill($('irrevocable-table').tBodies[0], ...rows);
+  refill($('irrevocable-table').tBodies[0], JSON.stringify(data), rows);
   const more = data.next_after ? ' (more follow: narrow with the list\'s filters)' : '';
-  fill($('irrevocable-caption'), `${rows.length} irrevocable lease(s)${more}`);
+  fill($('irrevocable-caption'), `${irrevocable.length} irrevocable lease(s)${more}`);
 }
 
 function orphanRows(orphans) {
@@ -508,14 +699,20 @@ function reportRows(caption, rows) {
   fill($('workload-caption'), caption);
   fill($('workload-table').tBodies[0], ...rows);
   $('workload-table').hidden = false;
+  $('workload-report-title').hidden = false;
 }
+
+// The workload whose holdings are shown (a live update reads that one again, whatever is being
+// typed in the field meanwhile), and the tokens and leases shown.
+const held = { name: '', tokens: [], leases: [] };
 
 // The workload's live tokens (it or below it), each child right below its parent (the server
 // orders them and gives each a depth). Accessors only: the API never answers a token itself.
 async function showWorkloadTokens(name) {
   const data = await readData('Listing the workload\'s tokens', PATHS.tokens, { query: { workload: name } });
   if (!data) return;
-  const rows = (data.tokens || []).map((t) =>
+  held.tokens = (data.tokens || []).map((t) => t.accessor || '');
+  const rows = () => (data.tokens || []).map((t) =>
     el(
       'tr',
       { 'data-accessor': t.accessor || '', class: t.depth ? 'child-token' : '' },
@@ -532,17 +729,21 @@ async function showWorkloadTokens(name) {
       el('td', { 'data-label': 'Children' }, String(t.children || 0)),
     ),
   );
-  fill($('workload-tokens').tBodies[0], ...rows);
-  fill($('workload-tokens-caption'), `${name} holds ${rows.length} live token(s)`);
+  refill($('workload-tokens').tBodies[0], JSON.stringify([name, data.tokens || []]), rows);
+  fill($('workload-tokens-caption'), `${name} holds ${held.tokens.length} live token(s)`);
   $('workload-tokens-block').hidden = false;
 }
 
 // Everything the workload holds that the API can list: its live tokens (when the token may read
 // them), then its live leases (it or below it), with their accounts, purposes and countdowns. A
 // page of 1000 leases; the caption says when more follow.
-async function showWorkload() {
-  const name = $('workload-name').value.trim();
+async function showWorkload(name = $('workload-name').value.trim()) {
   if (!name) return;
+  if (name !== held.name) {
+    $('workload-table').hidden = true;
+    $('workload-report-title').hidden = true;
+  }
+  held.name = name;
   if (can.tokens) await showWorkloadTokens(name);
   if (!can.list) {
     tick();
@@ -555,7 +756,8 @@ async function showWorkload() {
     failed('Listing the workload', e);
     return;
   }
-  const rows = (data.keys || []).map((id) => {
+  held.leases = data.keys || [];
+  const rows = () => held.leases.map((id) => {
     const l = (data.key_info || {})[id] || {};
     const state = l.irrevocable ? 'irrevocable' : l.state || '';
     const account = can.lookup
@@ -576,31 +778,45 @@ async function showWorkload() {
       el('td', { 'data-label': 'State' }, el('span', { class: 'badge' }, state)),
     );
   });
-  fill($('workload-holds').tBodies[0], ...rows);
+  refill($('workload-holds').tBodies[0], JSON.stringify([name, data]), rows);
   const more = data.next_after ? ' (more follow)' : '';
-  fill($('workload-holds-caption'), `${name} holds ${rows.length} lease(s)${more}`);
+  fill($('workload-holds-caption'), `${name} holds ${held.leases.length} lease(s)${more}`);
   $('workload-holds-block').hidden = false;
   tick();
 }
 
-// The workload page for `name` (from a workload in the list of credentials).
+async function refreshWorkload() {
+  if (!held.name) return '';
+  const before = [...held.tokens, ...held.leases];
+  await showWorkload(held.name);
+  const changed = difference(before, [...held.tokens, ...held.leases]);
+  return changed && `What ${held.name} holds (tokens and leases): ${changed}.`;
+}
+
+// The workload page: for `name` (from a workload in the list of credentials), or as it was
+// left (from the navigation, or back from one of its leases).
 async function openWorkload(name) {
-  if (name !== undefined) {
+  if (name !== undefined && name !== held.name) {
     $('workload-name').value = name;
     $('workload-confirm').value = '';
-    $('workload-table').hidden = true;
+    $('workload-tokens-block').hidden = true;
+    $('workload-holds-block').hidden = true;
   }
-  $('workload-tokens-block').hidden = true;
   $('workload-revoke-block').hidden = !can.workload;
   confirmMatches();
   show('workload');
-  if ($('workload-name').value.trim()) await showWorkload();
+  const shown = held.name || $('workload-name').value.trim();
+  if (shown) await showWorkload(shown);
 }
 
 async function revokeWorkload(ev) {
   ev.preventDefault();
   const name = $('workload-name').value.trim();
   if (!name || $('workload-confirm').value.trim() !== name) return;
+  await acting(() => revokeWorkloadNamed(name));
+}
+
+async function revokeWorkloadNamed(name) {
   let r;
   try {
     r = await call('PUT', PATHS.workload, { body: { workload: name, sync: true } });
@@ -608,6 +824,7 @@ async function revokeWorkload(ev) {
     failed('Revoking the workload', e);
     return;
   }
+  held.name = name;
   const d = (r && r.data) || {};
   const rows = (d.leases || []).map((l) =>
     el(
@@ -626,59 +843,86 @@ async function revokeWorkload(ev) {
   say(`Revoked workload ${name}.`);
   $('workload-confirm').value = '';
   confirmMatches();
+  // The report is what the person came for: focus goes there (the disabled button keeps none).
+  focusQuietly($('workload-report-title'));
   // What it still holds, read again: nothing live, unless a destruction is being retried.
-  await showWorkload();
+  await showWorkload(name);
 }
 
 // ---- approvals -------------------------------------------------------------------------------
 
 async function openApprovals() {
   show('approvals');
+  await refreshApprovals();
+}
+
+// The requests, read again: a request still waiting keeps its item (and the comment being
+// typed in it; only its facts are redrawn), a new one is added at the end, a decided one goes.
+async function refreshApprovals() {
   let data;
   try {
     data = await list(PATHS.requests, { approvable: 'true' });
   } catch (e) {
     failed('Listing requests', e);
-    return;
+    return '';
   }
-  const items = (data.keys || []).map((acc) => requestItem(acc, (data.key_info || {})[acc] || {}));
-  fill($('approvals-list'), ...items);
-  $('approvals-empty').hidden = items.length > 0;
+  const keys = data.keys || [];
+  const ul = $('approvals-list');
+  const items = new Map([...ul.children].map((li) => [li.dataset.accessor, li]));
+  for (const [acc, li] of items) {
+    if (keys.includes(acc)) continue;
+    if (li.contains(document.activeElement)) focusQuietly($('approvals-title'));
+    li.remove();
+  }
+  for (const acc of keys) {
+    const r = (data.key_info || {})[acc] || {};
+    const li = items.get(acc);
+    if (li) li.replaceChild(requestFacts(r), li.querySelector('dl'));
+    else ul.append(requestItem(acc, r));
+  }
+  $('approvals-empty').hidden = keys.length > 0;
+  const changed = difference([...items.keys()], keys);
+  return changed && `Requests waiting for you: ${changed}.`;
+}
+
+function requestFacts(r) {
+  const field = (k, v) => [el('dt', {}, k), el('dd', {}, v === undefined || v === null ? '' : String(v))];
+  return el(
+    'dl',
+    { class: 'fields' },
+    ...field('Requester', r.requester_display_name || ''),
+    ...field('Workload', r.requester_workload || ''),
+    ...field('Role', `${r.mount || ''}${r.role || ''}`),
+    ...field('Purpose', r.purpose || ''),
+    ...field('Ticket', r.ticket || ''),
+    ...field('Waiting', `${r.age_seconds || 0}s`),
+    ...field('Approvals so far', r.approvals || 0),
+  );
 }
 
 function requestItem(accessor, r) {
   const commentId = `comment-${accessor}`;
   const comment = el('input', { id: commentId, type: 'text', autocomplete: 'off' });
-  const decide = async (path, verb) => {
-    try {
-      await call('POST', path, { body: { accessor, comment: comment.value } });
-      say(`${verb} request ${accessor}.`);
-    } catch (e) {
-      failed(verb, e);
-    }
-    await openApprovals();
-  };
+  const decide = (path, verb) =>
+    acting(async () => {
+      try {
+        await call('POST', path, { body: { accessor, comment: comment.value } });
+        say(`${verb} request ${accessor}.`);
+      } catch (e) {
+        failed(verb, e);
+      }
+      await refreshApprovals();
+    });
   const approve = el('button', { type: 'button' }, 'Approve');
   approve.addEventListener('click', () => decide(PATHS.authorize, 'Approved'));
   const deny = el('button', { type: 'button', class: 'danger' }, 'Deny');
   deny.addEventListener('click', () => decide(PATHS.deny, 'Denied'));
   approve.hidden = !can.authorize;
   deny.hidden = !can.deny;
-  const field = (k, v) => [el('dt', {}, k), el('dd', {}, v === undefined || v === null ? '' : String(v))];
   return el(
     'li',
-    { class: r.tier && /break/i.test(r.tier) ? 'break-glass' : '' },
-    el(
-      'dl',
-      { class: 'fields' },
-      ...field('Requester', r.requester_display_name || ''),
-      ...field('Workload', r.requester_workload || ''),
-      ...field('Role', `${r.mount || ''}${r.role || ''}`),
-      ...field('Purpose', r.purpose || ''),
-      ...field('Ticket', r.ticket || ''),
-      ...field('Waiting', `${r.age_seconds || 0}s`),
-      ...field('Approvals so far', r.approvals || 0),
-    ),
+    { class: r.tier && /break/i.test(r.tier) ? 'break-glass' : '', 'data-accessor': accessor },
+    requestFacts(r),
     el('label', { for: commentId }, 'Comment'),
     comment,
     el('div', { class: 'actions' }, approve, deny),
@@ -690,11 +934,11 @@ function requestItem(accessor, r) {
 function wire() {
   $('signin-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const t = $('signin-token').value.trim();
-    if (t) signIn(t);
+    signInFromForm();
   });
+  $('signin-method').addEventListener('change', signInMethod);
   $('sign-out').addEventListener('click', signOut);
-  $('nav-leases').addEventListener('click', openLeases);
+  $('nav-leases').addEventListener('click', () => openLeases());
   $('nav-workload').addEventListener('click', () => openWorkload());
   $('nav-approvals').addEventListener('click', openApprovals);
   $('nav-evidence').addEventListener('click', openEvidence);
@@ -707,9 +951,9 @@ function wire() {
   $('orphans-form').addEventListener('submit', destroyOrphans);
   $('lease-filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    openLeases();
+    openLeases(true);
   });
-  $('leases-refresh').addEventListener('click', () => Promise.all([loadCounts(), loadLeases()]));
+  $('leases-refresh').addEventListener('click', refreshLeases);
   $('leases-next').addEventListener('click', () => {
     page.after = page.next;
     loadLeases();
@@ -724,17 +968,33 @@ function wire() {
     const b = ev.target.closest('button[data-lease]');
     if (b) openLease(b.dataset.lease);
   });
-  $('lease-back').addEventListener('click', openLeases);
+  $('lease-back').addEventListener('click', back);
   $('lease-revoke').addEventListener('click', revokeLease);
   $('lease-renew').addEventListener('click', renewLease);
   $('workload-name').addEventListener('input', confirmMatches);
   $('workload-confirm').addEventListener('input', confirmMatches);
-  $('workload-show').addEventListener('click', showWorkload);
+  $('workload-show').addEventListener('click', () => showWorkload());
   $('workload-form').addEventListener('submit', revokeWorkload);
-  $('approvals-refresh').addEventListener('click', openApprovals);
+  $('approvals-refresh').addEventListener('click', refreshApprovals);
   setInterval(tick, 1000);
+  startLive({ refresh, waiting: () => busy > 0 || confirming() || !token.get() });
+}
+
+// What a live update reads again on each screen; each answers what changed, to announce.
+const REFRESH = {
+  leases: refreshLeases,
+  lease: refreshLease,
+  workload: refreshWorkload,
+  evidence: refreshEvidence,
+  approvals: refreshApprovals,
+};
+
+async function refresh() {
+  const on = REFRESH[screen];
+  return on ? on() : '';
 }
 
 wire();
+signInMethod();
 if (token.get()) enter();
 else show('signin');

@@ -45,8 +45,11 @@ async function withPage(fn, viewport = { width: 1280, height: 800 }) {
       problems.push(`dialog: ${d.type()} ${d.message()}`);
       await d.dismiss();
     });
+    // Chromium logs every 4xx answer as a console error; a 400 (a lease that has ended, a
+    // refused login), 403 or 404 is an answer the page handles and shows. Anything else logged
+    // as an error (a script error, a CSP report, a 5xx) fails the scenario.
     page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 40[34]/.test(m.text())) problems.push(`console: ${m.text()}`);
+      if (m.type() === 'error' && !/status of 40[034] /.test(m.text())) problems.push(`console: ${m.text()}`);
     });
     const out = await fn(page);
     assert.deepEqual(problems, [], 'the page reported problems');
@@ -92,6 +95,68 @@ async function leaseRow(page, id) {
 // A row's cells by their labels: {Account: '…', …}.
 const cells = (row) =>
   row.locator('td').evaluateAll((tds) => Object.fromEntries(tds.map((td) => [td.dataset.label, td.textContent])));
+
+// The server's API with the scenario's token, behind the page's back (another operator).
+async function api(method, apiPath, body) {
+  const resp = await fetch(`${args.addr}/v1/${apiPath}`, {
+    method,
+    headers: { 'X-Vault-Token': args.token, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  assert.ok(resp.ok, `${method} ${apiPath}: ${resp.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// The next live update: the "updated …" time in the header changes (it fails on timeout).
+async function nextUpdate(page) {
+  const before = await page.locator('#live-when').textContent();
+  await page.waitForFunction((b) => {
+    const t = document.getElementById('live-when').textContent;
+    return t !== b && t.startsWith('updated');
+  }, before);
+}
+
+// Every request the page makes to the API, as `METHOD path`.
+function recordCalls(page) {
+  const calls = [];
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/v1/')) calls.push(`${r.method()} ${u.pathname.slice(4)}`);
+  });
+  return calls;
+}
+
+// What has focus: its id, name and whether it shows a focus ring.
+const focused = (page) =>
+  page.evaluate(() => {
+    const e = document.activeElement;
+    const css = getComputedStyle(e);
+    return {
+      id: e.id,
+      tag: e.tagName.toLowerCase(),
+      text: (e.textContent || '').trim().slice(0, 60),
+      name: e.getAttribute('name') || '',
+      ring: e.matches(':focus-visible') && css.outlineStyle !== 'none' && parseFloat(css.outlineWidth) >= 2,
+    };
+  });
+
+// Tab (or Shift+Tab) until the focused element matches `selector`, checking that every control
+// focus lands on on the way shows a focus ring. Keyboard only: no click, no focus() call.
+async function tabTo(page, selector, { back = false, max = 60 } = {}) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+    const f = await focused(page);
+    if (['button', 'input', 'select'].includes(f.tag)) assert.ok(f.ring, `no visible focus on ${JSON.stringify(f)}`);
+    if (await page.evaluate((s) => document.activeElement.matches(s), selector)) return f;
+  }
+  throw new Error(`${selector} not reached in ${max} presses of ${back ? 'Shift+Tab' : 'Tab'}`);
+}
+
+async function focusIs(page, selector, when) {
+  const ok = await page.evaluate((s) => document.activeElement.matches(s), selector);
+  assert.ok(ok, `${when}: focus on ${JSON.stringify(await focused(page))}, not ${selector}`);
+}
 
 const scenarios = {
   // Sign in: the token lands in sessionStorage only; the list of credentials shows.
@@ -215,7 +280,8 @@ const scenarios = {
     return { width: box.width, height: box.height, counts: counts.map(Number), label };
   },
 
-  // Open the lease, press Renew then Revoke: the page says so and the row is gone from the list.
+  // Open the lease, press Renew then Revoke and confirm: the page says so and the row is gone
+  // from the list.
   async revoke(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
@@ -228,6 +294,11 @@ const scenarios = {
     await page.getByRole('button', { name: 'Renew', exact: true }).click();
     await page.locator('#status', { hasText: 'Renewed' }).waitFor();
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Revoke this lease?' });
+    await dialog.waitFor({ state: 'visible' });
+    await accessible(page, 'revoke confirmation');
+    await shot(page, 'lease-confirm');
+    await dialog.getByRole('button', { name: 'Revoke the lease' }).click();
     await page.locator('#status', { hasText: 'Revoked' }).waitFor();
     await page.locator('#screen-leases').waitFor({ state: 'visible' });
     // The list is reloaded after the screen shows: wait for the row to go (it fails on timeout).
@@ -311,9 +382,192 @@ const scenarios = {
     await accessible(page, 'approvals');
     await shot(page, 'approvals');
     await item.getByLabel('Comment').fill(args.comment);
+    // A live update redraws the request's facts, not the comment being typed.
+    await nextUpdate(page);
+    assert.equal(await item.getByLabel('Comment').inputValue(), args.comment);
     await item.getByRole('button', { name: 'Approve' }).click();
     await page.locator('#status', { hasText: 'Approved request' }).waitFor();
     return { text };
+  },
+
+  // Live updates while the table changes underneath: rows issued and revoked through the API
+  // come and go without a click, announced politely, with the filters (applied and typed),
+  // and focus, left as they were; paused, nothing changes; an open lease revoked elsewhere
+  // shows as ended; a revoke confirmed after someone else revoked the lease is not sent.
+  async live(page) {
+    const calls = recordCalls(page);
+    await signIn(page, args.token);
+    const filters = page.locator('#lease-filters');
+    await filters.getByLabel('Role').fill(args.role);
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await leaseRow(page, args.keep);
+    // Typed but not applied: a live update must neither apply nor clear it.
+    await filters.getByLabel('Mount').fill('typed-not-applied');
+    await filters.getByLabel('Workload').focus();
+    const issued = await api('GET', `database/creds/${args.role}`);
+    await leaseRow(page, issued.lease_id);
+    await page.locator('#live-news', { hasText: '1 new' }).waitFor();
+    const liveRegion = await page.locator('#live-news').getAttribute('aria-live');
+    await api('PUT', 'sys/leases/revoke', { lease_id: issued.lease_id, sync: true });
+    await page.locator(`tr[data-lease-id="${issued.lease_id}"]`).waitFor({ state: 'detached' });
+    await page.locator('#live-news', { hasText: '1 gone' }).waitFor();
+    const kept = {
+      mount: await filters.getByLabel('Mount').inputValue(),
+      role: await filters.getByLabel('Role').inputValue(),
+      focus: (await focused(page)).name,
+    };
+    await accessible(page, 'live credentials, live');
+
+    // Paused: a lease issued now does not appear, however long one waits; resumed, it does.
+    await page.getByLabel('Live updates').uncheck();
+    const whenPaused = await page.locator('#live-when').textContent();
+    const quiet = await api('GET', `database/creds/${args.role}`);
+    const before = calls.length;
+    await page.waitForTimeout(7000);
+    const paused = {
+      shown: await page.locator(`tr[data-lease-id="${quiet.lease_id}"]`).count(),
+      calls: calls.length - before,
+      when: whenPaused,
+    };
+    await page.getByLabel('Live updates').check();
+    await leaseRow(page, quiet.lease_id);
+
+    // An open lease revoked elsewhere: shown as ended, its buttons gone, no error.
+    await (await leaseRow(page, args.ends)).locator('button[data-lease]').click();
+    await page.locator('#screen-lease').waitFor({ state: 'visible' });
+    await api('PUT', 'sys/leases/revoke', { lease_id: args.ends, sync: true });
+    await page.locator('#lease-ended').waitFor({ state: 'visible' });
+    await page.locator('#live-news', { hasText: 'This lease has ended' }).waitFor();
+    const ended = {
+      revokeVisible: await page.locator('#lease-revoke').isVisible(),
+      renewVisible: await page.locator('#lease-renew').isVisible(),
+      fieldsKept: (await page.locator('#lease-fields').innerText()).includes(args.ends),
+      status: await page.locator('#status').textContent(),
+    };
+    await accessible(page, 'an ended lease');
+    await shot(page, 'lease-ended');
+
+    // A revoke confirmed after another operator revoked the lease: no refresh while the dialog
+    // is open, and no second revocation when it is confirmed.
+    await page.getByRole('button', { name: 'Back to the list' }).click();
+    await (await leaseRow(page, args.twice)).locator('button[data-lease]').click();
+    await page.locator('#screen-lease').waitFor({ state: 'visible' });
+    await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Revoke this lease?' });
+    await dialog.waitFor({ state: 'visible' });
+    await api('PUT', 'sys/leases/revoke', { lease_id: args.twice, sync: true });
+    const inDialog = calls.length;
+    await page.waitForTimeout(7000);
+    const callsWhileOpen = calls.length - inDialog;
+    await dialog.getByRole('button', { name: 'Revoke the lease' }).click();
+    await page.locator('#status', { hasText: 'had already ended' }).waitFor();
+    await page.locator('#lease-ended').waitFor({ state: 'visible' });
+    const twice = {
+      status: await page.locator('#status').textContent(),
+      callsWhileOpen,
+      revokeCalls: calls.filter((c) => c === 'PUT sys/leases/revoke').length,
+      focusOnEnded: (await focused(page)).id,
+    };
+    return { kept, liveRegion, paused, ended, twice, issued: issued.lease_id, quiet: quiet.lease_id };
+  },
+
+  // The incident with the keyboard only (Tab, Shift+Tab, Enter, Space, Escape; no click): sign
+  // in, find the workload by filtering the list, open it, open one of its leases and back out of
+  // the revoke dialog, go back, revoke everything by typing its name, read the report. Every
+  // control reached shows a focus ring; focus goes to each screen's heading, back to the button
+  // that opened the dialog, and to the report.
+  async incident(page) {
+    await page.goto(`${args.addr}/ui/`);
+    await page.locator('#screen-signin').waitFor({ state: 'visible' });
+    await focusIs(page, '#signin-title', 'the sign-in screen');
+    await tabTo(page, '#signin-token');
+    await page.keyboard.type(args.token);
+    await page.keyboard.press('Enter');
+    await page.locator('#screen-leases').waitFor({ state: 'visible' });
+    await focusIs(page, '#leases-title', 'after signing in');
+
+    await tabTo(page, '#lease-filters [name="workload"]');
+    await page.keyboard.type(args.workload);
+    await page.keyboard.press('Enter');
+    await page.locator('#leases-caption', { hasText: `${args.count} live credential` }).waitFor();
+    await focusIs(page, '#lease-filters [name="workload"]', 'after applying the filters');
+    await tabTo(page, `#leases-table button[data-workload="${args.workload}"]`);
+    await page.keyboard.press('Enter');
+    await page.locator('#screen-workload').waitFor({ state: 'visible' });
+    await focusIs(page, '#workload-title', 'the workload opened');
+    await page.locator('#workload-holds-caption', { hasText: `holds ${args.count} lease` }).waitFor();
+
+    // One of its leases, and the revoke dialog left with Escape.
+    await tabTo(page, `#workload-holds button[data-lease="${args.lease_id}"]`);
+    await page.keyboard.press('Enter');
+    await page.locator('#screen-lease').waitFor({ state: 'visible' });
+    await focusIs(page, '#lease-title', 'the lease opened');
+    await tabTo(page, '#lease-revoke');
+    await page.keyboard.press('Space');
+    await page.locator('#confirm[open]').waitFor();
+    await focusIs(page, '#confirm-cancel', 'the dialog opened');
+    await accessible(page, 'the revoke dialog');
+    // Focus stays in the modal dialog.
+    await page.keyboard.press('Tab');
+    await focusIs(page, '#confirm-ok', 'Tab in the dialog');
+    await page.keyboard.press('Shift+Tab');
+    await focusIs(page, '#confirm-cancel', 'Shift+Tab in the dialog');
+    await page.keyboard.press('Escape');
+    await page.locator('#confirm').waitFor({ state: 'hidden' });
+    await focusIs(page, '#lease-revoke', 'the dialog closed');
+    const back = await tabTo(page, '#lease-back', { back: true });
+    await page.keyboard.press('Enter');
+    await page.locator('#screen-workload').waitFor({ state: 'visible' });
+    await focusIs(page, '#workload-title', 'back on the workload');
+
+    // Revoke everything: the typed name survives a live update, Enter submits.
+    await tabTo(page, '#workload-confirm');
+    await page.keyboard.type(args.workload);
+    await nextUpdate(page);
+    const typedKept = await page.locator('#workload-confirm').inputValue();
+    await focusIs(page, '#workload-confirm', 'after a live update');
+    await page.keyboard.press('Enter');
+    await page.locator('#workload-caption', { hasText: 'account(s) destroyed' }).waitFor();
+    await focusIs(page, '#workload-report-title', 'the report shown');
+    await page.locator('#workload-holds-caption', { hasText: 'holds 0 lease' }).waitFor();
+    await accessible(page, 'the report');
+    await shot(page, 'incident');
+    return {
+      back: back.text,
+      typedKept,
+      caption: await page.locator('#workload-caption').innerText(),
+      results: await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts(),
+    };
+  },
+
+  // Sign in with AppRole: the login's client token is kept, as a typed one would be; the secret
+  // ID is kept nowhere (no storage, no field). A wrong secret ID signs nobody in.
+  async approle(page) {
+    await page.goto(`${args.addr}/ui/`);
+    await page.getByLabel('Sign in with').selectOption('approle');
+    await accessible(page, 'sign-in with AppRole');
+    const form = page.locator('#signin-form');
+    await form.getByLabel('Auth mount').fill(args.mount);
+    await form.getByLabel('Role ID').fill(args.role_id);
+    await form.getByLabel('Secret ID').fill(`${args.secret_id}x`);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#status', { hasText: 'Login failed' }).waitFor();
+    const refused = await page.evaluate(() => sessionStorage.length);
+    await form.getByLabel('Secret ID').fill(args.secret_id);
+    await shot(page, 'signin-approle');
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#screen-leases').waitFor({ state: 'visible' });
+    const kept = await page.evaluate((secret) => ({
+      session: sessionStorage.getItem('leasehold.token'),
+      keys: Object.keys(sessionStorage),
+      local: localStorage.length,
+      cookie: document.cookie,
+      secretInPage:
+        document.documentElement.outerHTML.includes(secret) ||
+        [...document.querySelectorAll('input')].some((i) => i.value.includes(secret)) ||
+        Object.values(sessionStorage).some((v) => v.includes(secret)),
+    }), args.secret_id);
+    return { refused, ...kept };
   },
 };
 

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import hvac
 import requests
@@ -80,6 +81,27 @@ def stuck_lease(server, make_role):
     raise AssertionError(f"{creds.lease_id} did not become irrevocable: {listed}")
 
 
+def approle(client, hcl):
+    """An AppRole mount whose role `ci` gets a policy of `hcl`: its mount, role ID, a secret
+    ID, the workload's name and the policy."""
+    policy = unique("ci")
+    client.sys.create_or_update_policy(policy, hcl)
+    mount = unique("approle")
+    client.sys.enable_auth_method("approle", path=mount)
+    client.auth.approle.create_or_update_approle("ci", token_policies=[policy], token_ttl="10m",
+                                                 mount_point=mount)
+    role_id = client.auth.approle.read_role_id("ci", mount_point=mount)["data"]["role_id"]
+    secret = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
+    return SimpleNamespace(mount=mount, role_id=role_id, secret=secret,
+                           name=f"auth/{mount}/role/ci", policy=policy)
+
+
+def approle_workload(client, role):
+    """A workload that may read `database/creds/<role>` and create child tokens."""
+    return approle(client, f'path "database/creds/{role}" {{ capabilities = ["read"] }}\n'
+                   'path "auth/token/create" { capabilities = ["update"] }')
+
+
 def test_counts_by_mount_role_and_state_highlight_irrevocable(server, make_role):
     role = make_role()
     for _ in range(2):
@@ -144,18 +166,9 @@ def test_revoke_in_the_page_removes_the_role_from_postgres(server, make_role, pg
 
 def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     role = make_role()
-    reader = unique("reader")
-    client.sys.create_or_update_policy(
-        reader, f'path "database/creds/{role}" {{ capabilities = ["read"] }}\n'
-        'path "auth/token/create" { capabilities = ["update"] }')
-    mount = unique("approle")
-    client.sys.enable_auth_method("approle", path=mount)
-    client.auth.approle.create_or_update_approle("ci", token_policies=[reader], token_ttl="10m",
-                                                 mount_point=mount)
-    role_id = client.auth.approle.read_role_id("ci", mount_point=mount)["data"]["role_id"]
-    secret = client.auth.approle.generate_secret_id("ci", mount_point=mount)["data"]["secret_id"]
+    ci = approle_workload(client, role)
     workload = hvac.Client(url=server.addr)
-    workload.auth.approle.login(role_id=role_id, secret_id=secret, mount_point=mount)
+    workload.auth.approle.login(role_id=ci.role_id, secret_id=ci.secret, mount_point=ci.mount)
     held = [issue(server, workload.token, role, purpose="nightly export", ticket="OPS-7"),
             issue(server, workload.token, role)]
     for c in held:
@@ -164,13 +177,12 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     child = hvac.Client(url=server.addr, token=workload.auth.token.create()["auth"]["client_token"])
     child_accessor = child.auth.token.lookup_self()["data"]["accessor"]
 
-    name = f"auth/{mount}/role/ci"
-    out = console("workload", server, server.root_token, workload=name, count=2, tokens=2,
+    out = console("workload", server, server.root_token, workload=ci.name, count=2, tokens=2,
                   lease_id=held[0].lease_id)
     # Its tokens, above its leases: the login and, right below it, the child it created.
     assert [t["Accessor"] for t in out["tokens"]] == [parent, f"\u2514 {child_accessor}"], out
     assert out["tokens"][0]["Children"] == "1" and out["tokens"][1]["Parent"] == parent, out
-    assert all(reader in t["Policies"] and t["Expires"].startswith("in ") for t in out["tokens"]), out
+    assert all(ci.policy in t["Policies"] and t["Expires"].startswith("in ") for t in out["tokens"]), out
     assert workload.token not in json.dumps(out["tokens"]), out
     # Its page, opened from the list, shows both of its leases with their accounts.
     holds = {h["Account"]: h for h in out["holds"]}
@@ -186,7 +198,7 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     for c in held:
         assert not pg.role_exists(c.username)
     assert workload.is_authenticated() is False
-    client.sys.disable_auth_method(mount)
+    client.sys.disable_auth_method(ci.mount)
 
 
 def test_a_token_without_revoke_sees_no_revoke_button_and_is_refused_by_the_api(
@@ -249,3 +261,70 @@ path "sys/control-group/requests"  { capabilities = ["list"] }
     state = server.http("POST", "sys/control-group/request", token=requester,
                         json={"accessor": accessor}).json()["data"]
     assert state["approved"] is True, state
+
+
+def test_live_updates_follow_the_table_without_losing_what_the_user_set(server, make_role, pg):
+    role = make_role()
+    keep, ends, twice = (issue(server, server.root_token, role) for _ in range(3))
+    out = console("live", server, server.root_token, role=role, keep=keep.lease_id,
+                  ends=ends.lease_id, twice=twice.lease_id)
+    # Issued and revoked behind the page: in and out of the list with no click, announced in
+    # a polite live region; the applied filter, the typed one and focus as they were.
+    assert out["liveRegion"] == "polite", out
+    assert out["kept"] == {"mount": "typed-not-applied", "role": role, "focus": "workload"}, out
+    # Paused: no call to the server, and the lease issued meanwhile not shown until resumed.
+    assert out["paused"] == {"shown": 0, "calls": 0, "when": "paused"}, out
+    # The open lease revoked elsewhere: shown as ended, no button left to press, no error.
+    assert out["ended"]["revokeVisible"] is False and out["ended"]["renewVisible"] is False, out
+    assert out["ended"]["fieldsKept"] is True, out
+    assert "failed" not in out["ended"]["status"], out
+    # Revoked by someone else while the dialog was open: nothing read while it was open, and
+    # confirming sends no revoke (the page never called revoke in the whole scenario).
+    assert out["twice"]["callsWhileOpen"] == 0, out
+    assert out["twice"]["revokeCalls"] == 0, out
+    assert "had already ended" in out["twice"]["status"], out
+    assert out["twice"]["focusOnEnded"] == "lease-ended", out
+    for c in (ends, twice):
+        assert not pg.role_exists(c.username)
+    assert pg.role_exists(keep.username)
+    quiet = server.http("PUT", "sys/leases/lookup", json={"lease_id": out["quiet"]})
+    assert quiet.status_code == 200, quiet.text
+    for lease_id in (keep.lease_id, out["quiet"]):
+        server.http("PUT", "sys/leases/revoke", json={"lease_id": lease_id, "sync": True})
+
+
+def test_the_incident_path_with_the_keyboard_only(client, server, make_role, pg):
+    role = make_role()
+    ci = approle_workload(client, role)
+    workload = hvac.Client(url=server.addr)
+    workload.auth.approle.login(role_id=ci.role_id, secret_id=ci.secret, mount_point=ci.mount)
+    held = [issue(server, workload.token, role, purpose="incident drill"),
+            issue(server, workload.token, role)]
+    for c in held:
+        assert pg.role_exists(c.username)
+    out = console("incident", server, server.root_token, workload=ci.name, count=2,
+                  lease_id=held[0].lease_id)
+    assert out["back"] == "Back to the workload", out
+    assert out["typedKept"] == ci.name, out
+    assert "1 token(s) revoked, 2 account(s) destroyed, 0 being retried" in out["caption"], out
+    assert out["results"] == ["destroyed", "destroyed"], out
+    for c in held:
+        assert not pg.role_exists(c.username)
+    assert workload.is_authenticated() is False
+    client.sys.disable_auth_method(ci.mount)
+
+
+def test_sign_in_with_approle_keeps_the_answered_token_and_not_the_secret_id(client, server):
+    ci = approle(client, 'path "sys/leases/list" { capabilities = ["list", "sudo"] }')
+    out = console("approle", server, server.root_token, mount=ci.mount, role_id=ci.role_id,
+                  secret_id=ci.secret)
+    # A wrong secret ID: refused, nothing stored.
+    assert out["refused"] == 0, out
+    assert out["keys"] == ["leasehold.token"] and out["local"] == 0 and out["cookie"] == "", out
+    assert out["secretInPage"] is False, out
+    # The kept token is the login's: a live token of the AppRole's policy.
+    looked = server.http("GET", "auth/token/lookup-self", token=out["session"])
+    assert looked.status_code == 200, looked.text
+    assert ci.policy in looked.json()["data"]["policies"], looked.text
+    assert out["session"] not in (ci.secret, ci.role_id)
+    client.sys.disable_auth_method(ci.mount)

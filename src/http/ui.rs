@@ -38,6 +38,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../ui/dom.js"),
     ),
     (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../ui/live.js"),
+    ),
+    (
+        "confirm.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../ui/confirm.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../../ui/style.css"),

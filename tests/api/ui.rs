@@ -44,6 +44,8 @@ async fn ui_files_are_served_with_strict_headers_when_enabled() {
         ("/ui/app.js", "text/javascript"),
         ("/ui/api.js", "text/javascript"),
         ("/ui/dom.js", "text/javascript"),
+        ("/ui/live.js", "text/javascript"),
+        ("/ui/confirm.js", "text/javascript"),
         ("/ui/style.css", "text/css"),
     ] {
         let (status, head, body) = raw_get(&app.addr, path).await;
