@@ -226,6 +226,8 @@ const scenarios = {
     await row.waitFor({ state: 'visible' });
     await stuck.waitFor({ state: 'visible' });
     await accessible(page, 'live credentials with counts');
+    // After one live update, so the header shows when the screen was last read.
+    await nextUpdate(page);
     await shot(page, 'counts');
     return {
       role: await cells(row),
@@ -332,6 +334,7 @@ const scenarios = {
     await page.getByLabel("Type the workload's name again to confirm").fill(args.workload.slice(0, -1));
     assert.equal(await revoke.isDisabled(), true, 'enabled with a wrong name');
     await page.getByLabel("Type the workload's name again to confirm").fill(args.workload);
+    await shot(page, 'workload-confirm');
     await revoke.click();
     await page.locator('#workload-caption', { hasText: 'account(s) destroyed' }).waitFor();
     const caption = await page.locator('#workload-caption').innerText();
@@ -540,21 +543,25 @@ const scenarios = {
     };
   },
 
-  // Sign in with AppRole: the login's client token is kept, as a typed one would be; the secret
-  // ID is kept nowhere (no storage, no field). A wrong secret ID signs nobody in.
-  async approle(page) {
+  // Sign in with AppRole or a JWT (args.method): the login's client token is kept, as a typed
+  // one would be; the secret (secret ID, JWT) is kept nowhere (no storage, no field). A wrong
+  // secret (args.bad) signs nobody in. args.fields: the other fields, by label.
+  async login(page) {
     await page.goto(`${args.addr}/ui/`);
-    await page.getByLabel('Sign in with').selectOption('approle');
-    await accessible(page, 'sign-in with AppRole');
+    await page.getByLabel('Sign in with').selectOption(args.method);
+    await accessible(page, `sign-in with ${args.method}`);
     const form = page.locator('#signin-form');
-    await form.getByLabel('Auth mount').fill(args.mount);
-    await form.getByLabel('Role ID').fill(args.role_id);
-    await form.getByLabel('Secret ID').fill(`${args.secret_id}x`);
+    const fillIn = async (secret) => {
+      for (const [label, value] of Object.entries({ ...args.fields, [args.secret_label]: secret })) {
+        await form.getByLabel(label, { exact: true }).fill(value);
+      }
+    };
+    await fillIn(args.bad);
     await form.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#status', { hasText: 'Login failed' }).waitFor();
     const refused = await page.evaluate(() => sessionStorage.length);
-    await form.getByLabel('Secret ID').fill(args.secret_id);
-    await shot(page, 'signin-approle');
+    await fillIn(args.secret);
+    await shot(page, `signin-${args.method}`);
     await form.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#screen-leases').waitFor({ state: 'visible' });
     const kept = await page.evaluate((secret) => ({
@@ -566,7 +573,7 @@ const scenarios = {
         document.documentElement.outerHTML.includes(secret) ||
         [...document.querySelectorAll('input')].some((i) => i.value.includes(secret)) ||
         Object.values(sessionStorage).some((v) => v.includes(secret)),
-    }), args.secret_id);
+    }), args.secret);
     return { refused, ...kept };
   },
 };

@@ -18,6 +18,8 @@ import hvac
 import requests
 
 from harness import CREATION_STATEMENTS, Creds, unique
+# The hvac suite's JWKS endpoint and token signer (integration/hvac is on sys.path: conftest).
+from test_auth_methods import ISSUER, Jwks
 
 HERE = Path(__file__).resolve().parent
 SHOTS = HERE.parent / ".work" / "ui" / "screenshots"
@@ -314,17 +316,45 @@ def test_the_incident_path_with_the_keyboard_only(client, server, make_role, pg)
     client.sys.disable_auth_method(ci.mount)
 
 
-def test_sign_in_with_approle_keeps_the_answered_token_and_not_the_secret_id(client, server):
-    ci = approle(client, 'path "sys/leases/list" { capabilities = ["list", "sudo"] }')
-    out = console("approle", server, server.root_token, mount=ci.mount, role_id=ci.role_id,
-                  secret_id=ci.secret)
-    # A wrong secret ID: refused, nothing stored.
+LISTER = 'path "sys/leases/list" { capabilities = ["list", "sudo"] }'
+
+
+def signed_in_by_login(server, policy, method, fields, secret_label, secret, bad):
+    """The `login` scenario; checks that what the page keeps is the login's token (a live token
+    of `policy`) and nothing of the secret."""
+    out = console("login", server, server.root_token, method=method, fields=fields,
+                  secret_label=secret_label, secret=secret, bad=bad)
+    # A wrong secret: refused, nothing stored.
     assert out["refused"] == 0, out
     assert out["keys"] == ["leasehold.token"] and out["local"] == 0 and out["cookie"] == "", out
     assert out["secretInPage"] is False, out
-    # The kept token is the login's: a live token of the AppRole's policy.
     looked = server.http("GET", "auth/token/lookup-self", token=out["session"])
     assert looked.status_code == 200, looked.text
-    assert ci.policy in looked.json()["data"]["policies"], looked.text
-    assert out["session"] not in (ci.secret, ci.role_id)
+    assert policy in looked.json()["data"]["policies"], looked.text
+    assert out["session"] != secret
+
+
+def test_sign_in_with_approle_keeps_the_answered_token_and_not_the_secret_id(client, server):
+    ci = approle(client, LISTER)
+    signed_in_by_login(server, ci.policy, "approle",
+                       {"Auth mount": ci.mount, "Role ID": ci.role_id}, "Secret ID", ci.secret,
+                       f"{ci.secret}x")
     client.sys.disable_auth_method(ci.mount)
+
+
+def test_sign_in_with_a_jwt_keeps_the_answered_token_and_not_the_jwt(client, server):
+    policy = unique("lister")
+    client.sys.create_or_update_policy(policy, LISTER)
+    mount = unique("jwt")
+    keys = Jwks()
+    try:
+        client.sys.enable_auth_method("jwt", path=mount)
+        client.auth.jwt.configure(jwks_url=keys.url, bound_issuer=ISSUER, path=mount)
+        client.auth.jwt.create_role(
+            "deploy", user_claim="sub", allowed_redirect_uris=[], role_type="jwt",
+            bound_audiences=["leasehold"], token_policies=[policy], token_ttl="10m", path=mount)
+        signed_in_by_login(server, policy, "jwt", {"Auth mount": mount, "Role": "deploy"}, "JWT",
+                           keys.sign(), keys.sign(aud="elsewhere"))
+    finally:
+        keys.server.shutdown()
+        client.sys.disable_auth_method(mount)
