@@ -203,7 +203,12 @@ function signOut() {
   clear($('approvals-list'));
   charted = '';
   page = { filters: {}, after: '', keys: [] };
-  $('signin-token').value = '';
+  // Nothing of this session's workload for the next person to sign in on this tab.
+  Object.assign(held, { name: '', tokens: [], leases: [] });
+  for (const f of ['workload-name', 'workload-confirm', 'signin-token']) $(f).value = '';
+  for (const b of ['workload-tokens-block', 'workload-holds-block', 'workload-table', 'workload-report-title']) $(b).hidden = true;
+  fill($('live-news'));
+  fill($('live-when'));
   say('Signed out.');
   show('signin');
 }
