@@ -123,7 +123,8 @@ async function signInFromForm() {
     else say('Type a token to sign in with.', true);
     return;
   }
-  const mount = ($('signin-mount').value.trim() || method).replace(/^\/+|\/+$/g, '');
+  // As `vault login -path=`: the mount's path under auth/ (an `auth/` typed before it is dropped).
+  const mount = ($('signin-mount').value.trim() || method).replace(/^\/+|\/+$/g, '').replace(/^auth\//, '');
   if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(mount)) {
     say('An auth mount is a path such as approle or auth-ci/approle.', true);
     return;
