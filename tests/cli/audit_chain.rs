@@ -93,7 +93,8 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
     assert!(key.starts_with("ed25519:"), "{key}");
     let (_, listing) = app.get("sys/audit").await;
     assert_eq!(listing["file/"]["chain_key"], key.as_str());
-    app.stop().await;
+    // The directory (and the file) go with the last handle on it.
+    let (_dir, _) = app.stop().await;
 
     let all = lines(&log);
     let node = entry(&all[0])["chain"]["node"].as_str().unwrap().to_owned();
@@ -208,7 +209,7 @@ async fn the_chain_continues_across_rotation_and_a_restart() {
     let second_node = app.core.cluster.node_id().to_owned();
     assert_ne!(first_node, second_node);
     let cli = Cli::root(&app);
-    app.stop().await;
+    let (_dir, _) = app.stop().await;
 
     // The restarted server's first entry links to the last line the first one wrote.
     let all = lines(&log);
@@ -268,7 +269,7 @@ async fn two_servers_on_one_storage_write_a_chain_each_into_one_file() {
         a.core.cluster.node_id().to_owned(),
         b.core.cluster.node_id().to_owned(),
     );
-    a.stop().await;
+    let (_dir, _) = a.stop().await;
     b.stop().await;
 
     let nodes: std::collections::BTreeSet<String> = lines(&log)
