@@ -85,6 +85,19 @@ fn assert_broken_at(ran: &Ran, place: &str, what: &str) {
 #[tokio::test]
 async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its_line() {
     let app = TestApp::spawn().await;
+    // A checkpoint setting that cannot work is refused, naming it, and enables nothing.
+    for (option, value) in [("checkpoint_entries", "0"), ("checkpoint_interval", "soon")] {
+        let (s, v) = app
+            .put(
+                "sys/audit/bad",
+                json!({"type": "file", "options": {"file_path": "/tmp/never", option: value}}),
+            )
+            .await;
+        assert_eq!(s, 400, "{v}");
+        assert!(v["errors"][0].as_str().unwrap().contains(option), "{v}");
+    }
+    let (_, listing) = app.get("sys/audit").await;
+    assert!(listing["data"].as_object().unwrap().is_empty(), "{listing}");
     let log = chained_file(&app, 6).await;
     traffic(&app, 10).await;
     let cli = Cli::root(&app);
