@@ -12,108 +12,16 @@
 //! Memory: one index entry per line (its hash, node and seq), about 60 bytes; a file of a
 //! million entries needs some 60 MB.
 
+mod report;
+
 use std::collections::HashMap;
-use std::fmt;
 
 use serde_json::Value;
 
+pub use report::{Broken, ChainEnd, ChainSummary, Location, Report, Unsealed};
+
 use super::chain::{split_line, GENESIS};
 use super::checkpoint::{message, parse_public, signature_holds};
-
-/// A line in the files given: which file (by position) and which line (from 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    /// Index into [`Report::files`].
-    pub file: usize,
-    /// Line number, from 1.
-    pub line: usize,
-}
-
-/// The first broken link.
-#[derive(Debug, Clone)]
-pub struct Broken {
-    /// The line where the chain breaks.
-    pub at: Location,
-    /// What is wrong.
-    pub what: String,
-    /// The entry there, shortly.
-    pub entry: String,
-}
-
-/// Entries (or a chain's end) that no signed checkpoint vouches for.
-#[derive(Debug, Clone)]
-pub struct Unsealed {
-    /// Whose chain.
-    pub node: String,
-    /// The first and last line concerned, and how many entries (0: only the end is open).
-    pub from: Location,
-    /// The last line concerned.
-    pub to: Location,
-    /// Entries after the last checkpoint that covers them.
-    pub entries: u64,
-    /// Why, and what it may mean.
-    pub why: String,
-}
-
-/// How one node's chain ends in the files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChainEnd {
-    /// With a closing checkpoint (a clean stop).
-    Closed,
-    /// Taken over by another node's chain (a restart) after this seq.
-    Continued {
-        /// The node that continued it.
-        by: String,
-        /// The last seq of this chain that the next one links to.
-        at_seq: u64,
-    },
-    /// Neither: still being written, crashed, or cut.
-    Open,
-}
-
-/// One node's chain as found.
-#[derive(Debug, Clone)]
-pub struct ChainSummary {
-    /// The node.
-    pub node: String,
-    /// First and last line, first and last seq.
-    pub first: Location,
-    /// Its last line.
-    pub last: Location,
-    /// Its first seq (1 unless it continues entries not given).
-    pub first_seq: u64,
-    /// Its last seq.
-    pub last_seq: u64,
-    /// Checkpoints in it.
-    pub checkpoints: u64,
-    /// How it ends.
-    pub end: ChainEnd,
-}
-
-/// What verification found.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// The files, in the order given.
-    pub files: Vec<String>,
-    /// Lines read.
-    pub entries: u64,
-    /// Each node's chain, in order of first appearance.
-    pub chains: Vec<ChainSummary>,
-    /// The first broken link, if any (reading stops there).
-    pub broken: Option<Broken>,
-    /// What no checkpoint vouches for (only computed when nothing is broken).
-    pub unsealed: Vec<Unsealed>,
-    /// Things worth knowing that prove nothing wrong (a chain beginning in an earlier file).
-    pub notes: Vec<String>,
-}
-
-impl Report {
-    /// `file:line` for a location.
-    pub fn place(&self, at: Location) -> String {
-        let file = self.files.get(at.file).map_or("?", String::as_str);
-        format!("{file}:{}", at.line)
-    }
-}
 
 /// One node's chain while reading.
 struct Track {
@@ -243,12 +151,12 @@ impl Verifier {
             }
             return Err(if link.seq <= t.last_seq {
                 format!(
-                    "out of order: seq {} of node {} comes after seq {} ({last})",
+                    "out of order: seq {} of {} comes after seq {} ({last})",
                     link.seq, link.node, t.last_seq
                 )
             } else if link.seq > t.last_seq + 1 {
                 format!(
-                    "{} entr{} of node {} missing between seq {} ({last}) and seq {}: deleted or \
+                    "{} entr{} of {} missing between seq {} ({last}) and seq {}: deleted or \
                      moved",
                     link.seq - t.last_seq - 1,
                     if link.seq - t.last_seq == 2 {
@@ -262,7 +170,7 @@ impl Verifier {
                 )
             } else {
                 format!(
-                    "does not link to the entry before it in node {}'s chain ({last}): one of \
+                    "does not link to the entry before it in {}'s chain ({last}): one of \
                      them was replaced",
                     link.node
                 )
@@ -281,14 +189,14 @@ impl Verifier {
             .filter(|a| self.by_node.contains_key(*a))
         {
             return Err(format!(
-                "continues node {after}'s chain at seq {}, but that entry is not in the files: \
-                 node {after}'s entries after its last one here were removed (or the files are \
+                "continues {after}'s chain at seq {}, but that entry is not in the files: \
+                 {after}'s entries after its last one here were removed (or the files are \
                  not in order)",
                 link.seq - 1
             ));
         } else {
             self.report.notes.push(format!(
-                "node {}'s chain begins at {} with seq {}: it continues entries that are not in \
+                "{}'s chain begins at {} with seq {}: it continues entries that are not in \
                  the files given (an earlier, rotated file)",
                 link.node,
                 self.report.place(at),
@@ -316,13 +224,13 @@ impl Verifier {
         let t = self.tracks.get_mut(p).ok_or("internal: lost a chain")?;
         if link.seq != p_seq + 1 {
             return Err(format!(
-                "continues seq {p_seq} of node {}'s chain but has seq {}",
+                "continues seq {p_seq} of {}'s chain but has seq {}",
                 t.node, link.seq
             ));
         }
         if let Some((by, _)) = &t.continued {
             return Err(format!(
-                "node {}'s chain was already continued by node {by}: two chains cannot \
+                "{}'s chain was already continued by {by}: two chains cannot \
                  continue one",
                 t.node
             ));
@@ -396,7 +304,7 @@ fn unsealed(t: &Track, end: &ChainEnd, sealed_through: u64, report: &Report) -> 
         }
         ChainEnd::Continued { by, at_seq } => format!(
             "written after seq {at_seq}, the head recorded before this run stopped (a crash); \
-             node {by}'s chain continues from seq {at_seq}, and no checkpoint covers them"
+             {by}'s chain continues from seq {at_seq}, and no checkpoint covers them"
         ),
         ChainEnd::Closed => "after the last checkpoint".into(),
         ChainEnd::Open => format!(
@@ -470,16 +378,5 @@ fn summary(text: &str) -> String {
     .join(" ")
 }
 
-impl fmt::Display for ChainEnd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChainEnd::Closed => write!(f, "closed"),
-            ChainEnd::Continued { by, at_seq } => write!(f, "continued by {by} after seq {at_seq}"),
-            ChainEnd::Open => write!(f, "open"),
-        }
-    }
-}
-
 #[cfg(test)]
-#[path = "verify_tests.rs"]
 mod tests;

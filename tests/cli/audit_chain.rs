@@ -36,6 +36,12 @@ async fn traffic(app: &TestApp, n: usize) {
     }
 }
 
+/// The device's public key, as `leasehold audit key file` prints it.
+async fn chain_key(app: &TestApp) -> String {
+    let ran = Cli::root(app).run(&["audit", "key", "file"]).await.ok();
+    ran.stdout.trim().to_owned()
+}
+
 async fn verify(cli: &Cli, key: &str, files: &[&Path]) -> Ran {
     let mut args = vec!["audit", "verify", "--key", key];
     args.extend(files.iter().map(|f| f.to_str().unwrap()));
@@ -101,8 +107,7 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
     let log = chained_file(&app, 6).await;
     traffic(&app, 10).await;
     let cli = Cli::root(&app);
-    let key = cli.run(&["audit", "key", "file"]).await.ok().stdout;
-    let key = key.trim().to_owned();
+    let key = chain_key(&app).await;
     assert!(key.starts_with("ed25519:"), "{key}");
     let (_, listing) = app.get("sys/audit").await;
     assert_eq!(listing["file/"]["chain_key"], key.as_str());
@@ -175,7 +180,7 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
     let ran = verify(&cli, &key, &[&work]).await;
     assert_eq!(ran.code, 4, "{}", ran.stdout);
     let expected = format!(
-        "NOT SEALED: node {node}: {} entries at {} to {}",
+        "NOT SEALED: {node}: {} entries at {} to {}",
         cut_at - 2 - before,
         place(before + 1),
         place(cut_at - 2)
@@ -185,12 +190,8 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
     // Another device's key vouches for nothing: the first checkpoint is the broken link.
     let other = TestApp::spawn().await;
     chained_file(&other, 6).await;
-    let other_key = Cli::root(&other)
-        .run(&["audit", "key", "file"])
-        .await
-        .ok()
-        .stdout;
-    let ran = verify(&cli, other_key.trim(), &[&log]).await;
+    let other_key = chain_key(&other).await;
+    let ran = verify(&cli, &other_key, &[&log]).await;
     assert_broken_at(&ran, &format!("{}:{}", log.display(), cps[0]), "signature");
 }
 
@@ -203,12 +204,7 @@ async fn the_chain_continues_across_rotation_and_a_restart() {
     let app = TestApp::spawn().await;
     let log = chained_file(&app, 5).await;
     traffic(&app, 4).await;
-    let key = Cli::root(&app)
-        .run(&["audit", "key", "file"])
-        .await
-        .ok()
-        .stdout;
-    let key = key.trim().to_owned();
+    let key = chain_key(&app).await;
     // Rotated while running: the device follows the path to a new file.
     let rotated = app_dir_file(&log, "audit.log.1");
     std::fs::rename(&log, &rotated).unwrap();
@@ -272,11 +268,7 @@ async fn two_servers_on_one_storage_write_a_chain_each_into_one_file() {
         traffic(&a, 1).await;
         traffic(&b, 1).await;
     }
-    let key = Cli::root(&a)
-        .run(&["audit", "key", "file"])
-        .await
-        .ok()
-        .stdout;
+    let key = chain_key(&a).await;
     let cli = Cli::root(&a);
     let (na, nb) = (
         a.core.cluster.node_id().to_owned(),
@@ -290,7 +282,7 @@ async fn two_servers_on_one_storage_write_a_chain_each_into_one_file() {
         .map(|l| entry(l)["chain"]["node"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(nodes, [na.clone(), nb.clone()].into_iter().collect());
-    let ran = verify(&cli, key.trim(), &[&log]).await;
+    let ran = verify(&cli, &key, &[&log]).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     for n in [&na, &nb] {
         assert!(

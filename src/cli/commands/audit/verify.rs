@@ -91,10 +91,10 @@ fn print_report(r: &Report) {
     }
     for u in &r.unsealed {
         if u.entries == 0 {
-            println!("NOT SEALED: node {}: {}", u.node, u.why);
+            println!("NOT SEALED: {}: {}", u.node, u.why);
         } else {
             println!(
-                "NOT SEALED: node {}: {} entr{} at {} to {}: {}",
+                "NOT SEALED: {}: {} entr{} at {} to {}: {}",
                 u.node,
                 u.entries,
                 if u.entries == 1 { "y" } else { "ies" },

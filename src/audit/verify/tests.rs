@@ -1,6 +1,6 @@
 //! The verifier on chains made by the writer's own linking code: restarts, crashes between
 //! writing and recording the head, and several nodes in one file — the cases a test server
-//! cannot easily be made to produce. Tampering with a real server's file is in tests/api.
+//! cannot easily be made to produce. Tampering with a real server's file is in tests/cli/audit_chain.rs.
 
 use serde_json::json;
 
