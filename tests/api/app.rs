@@ -83,23 +83,12 @@ impl TestApp {
         }
     }
 
-    /// Two servers on one PostgreSQL database (their storage) with one seal key, in one
-    /// directory: a cluster of two, the second started with the first's root token.
+    /// Two servers on one PostgreSQL storage ([`SharedStorage`]): a cluster of two, the
+    /// second started with the first's root token.
     pub async fn pair_on_postgres() -> (TestApp, TestApp) {
-        let storage = PgTarget::new().await;
-        let url = storage.cluster.admin_url(&storage.db);
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        std::fs::write(dir.path().join("key"), hex_key()).unwrap();
-        let on_pg = |url: String| {
-            move |s: &mut Settings| {
-                s.storage = StorageSettings::Postgres {
-                    connection_url: SecretString::from(url),
-                    max_parallel: 8,
-                }
-            }
-        };
-        let a = Self::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
-        let b = Self::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
+        let storage = SharedStorage::new().await;
+        let a = storage.spawn(None).await;
+        let b = storage.spawn(Some(a.token.clone())).await;
         (a, b)
     }
 
@@ -224,6 +213,37 @@ impl TestApp {
     pub async fn lookup(&self, lease_id: &str) -> (StatusCode, Value) {
         self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))
             .await
+    }
+}
+
+/// A PostgreSQL database as servers' storage, and one directory with one seal key for all of
+/// them: every server spawned on it is a node of one cluster.
+pub struct SharedStorage {
+    pub dir: Arc<TempDir>,
+    url: String,
+}
+
+impl SharedStorage {
+    pub async fn new() -> SharedStorage {
+        let db = PgTarget::new().await;
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("key"), hex_key()).unwrap();
+        SharedStorage {
+            url: db.cluster.admin_url(&db.db),
+            dir,
+        }
+    }
+
+    /// A server on it; `token`: the root token the first one printed.
+    pub async fn spawn(&self, token: Option<String>) -> TestApp {
+        let url = self.url.clone();
+        TestApp::spawn_in_with(Arc::clone(&self.dir), token, move |s: &mut Settings| {
+            s.storage = StorageSettings::Postgres {
+                connection_url: SecretString::from(url),
+                max_parallel: 8,
+            }
+        })
+        .await
     }
 }
 

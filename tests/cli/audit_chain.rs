@@ -2,15 +2,16 @@
 //! chain, and `leasehold audit verify` (the built binary, with only the public key printed by
 //! `leasehold audit key`) verifies it — and finds each kind of tampering at the line where it
 //! is: an edited field, a deleted line, a swapped pair, a tail cut after or before the last
-//! checkpoint. The chain continues across a restart and a rotated file, and two servers on one
-//! storage writing one file each keep a chain of their own.
+//! checkpoint. The chain continues across a restart and a rotated file; servers on one storage
+//! writing one file each keep a chain of their own, and a node started later continues the
+//! chain of one that stopped.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::app::TestApp;
+use crate::app::{SharedStorage, TestApp};
 use crate::support::{Cli, Ran};
 
 /// Turn on a file device at `file/` writing `audit.log` in the app's directory, with a
@@ -250,8 +251,11 @@ async fn the_chain_continues_across_rotation_and_a_restart() {
 }
 
 #[tokio::test]
-async fn two_servers_on_one_storage_write_a_chain_each_into_one_file() {
-    let (a, b) = TestApp::pair_on_postgres().await;
+async fn servers_on_one_storage_write_a_chain_each_into_one_file_and_a_later_node_continues_a_stopped_ones(
+) {
+    let storage = SharedStorage::new().await;
+    let a = storage.spawn(None).await;
+    let b = storage.spawn(Some(a.token.clone())).await;
     let log = chained_file(&a, 4).await;
     // b opens the device when the change feed tells it.
     let mut seen = false;
@@ -274,21 +278,39 @@ async fn two_servers_on_one_storage_write_a_chain_each_into_one_file() {
         a.core.cluster.node_id().to_owned(),
         b.core.cluster.node_id().to_owned(),
     );
-    let (_dir, _) = a.stop().await;
+    let (_, token) = a.stop().await;
+    // A third node, started while b still writes: it continues a's closed chain, not b's.
+    let c = storage.spawn(Some(token)).await;
+    traffic(&c, 2).await;
+    traffic(&b, 1).await;
+    let nc = c.core.cluster.node_id().to_owned();
+    c.stop().await;
     b.stop().await;
 
-    let nodes: std::collections::BTreeSet<String> = lines(&log)
+    let all = lines(&log);
+    let nodes: std::collections::BTreeSet<String> = all
         .iter()
         .map(|l| entry(l)["chain"]["node"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(nodes, [na.clone(), nb.clone()].into_iter().collect());
+    assert_eq!(nodes, [&na, &nb, &nc].into_iter().cloned().collect());
+    let first_of_c = all
+        .iter()
+        .map(|l| entry(l))
+        .find(|e| e["chain"]["node"] == nc.as_str())
+        .unwrap();
+    assert_eq!(first_of_c["chain"]["after"], na.as_str());
     let ran = verify(&cli, &key, &[&log]).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
-    for n in [&na, &nb] {
+    for n in [&na, &nb, &nc] {
         assert!(
             ran.stdout.contains(&format!("Chain of {n}")),
             "{}",
             ran.stdout
         );
     }
+    assert!(
+        ran.stdout.contains(&format!("continued by {nc}")),
+        "{}",
+        ran.stdout
+    );
 }
