@@ -49,6 +49,15 @@ async fn verify(cli: &Cli, key: &str, files: &[&Path]) -> Ran {
     cli.run(&args).await
 }
 
+/// Insist that `ran` printed `text`.
+fn says(ran: &Ran, text: &str) {
+    assert!(
+        ran.stdout.contains(text),
+        "expected {text:?} in:\n{}",
+        ran.stdout
+    );
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -131,12 +140,8 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
 
     let ok = verify(&cli, &key, &[&log]).await;
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
-    assert!(ok.stdout.contains("Verified"), "{}", ok.stdout);
-    assert!(
-        ok.stdout.contains(&format!("Chain of {node}")),
-        "{}",
-        ok.stdout
-    );
+    says(&ok, "Verified");
+    says(&ok, &format!("Chain of {node}"));
 
     let work = app_dir_file(&log, "tampered.log");
     let place = |n: usize| format!("{}:{n}", work.display());
@@ -166,13 +171,9 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
     write_lines(&work, &all[..cut_at]);
     let ran = verify(&cli, &key, &[&work]).await;
     assert_eq!(ran.code, 4, "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains(&format!(
-            "ends at {} without a closing checkpoint",
-            place(cut_at)
-        )),
-        "{}",
-        ran.stdout
+    says(
+        &ran,
+        &format!("ends at {} without a closing checkpoint", place(cut_at)),
     );
 
     // Cut two lines before that checkpoint: the entries after the one before it are unsealed.
@@ -186,7 +187,7 @@ async fn a_real_servers_file_verifies_and_each_kind_of_tampering_is_found_at_its
         place(before + 1),
         place(cut_at - 2)
     );
-    assert!(ran.stdout.contains(&expected), "{expected}\n{}", ran.stdout);
+    says(&ran, &expected);
 
     // Another device's key vouches for nothing: the first checkpoint is the broken link.
     let other = TestApp::spawn().await;
@@ -236,18 +237,14 @@ async fn the_chain_continues_across_rotation_and_a_restart() {
 
     let ran = verify(&cli, &key, &[&rotated, &log]).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
-    assert!(
-        ran.stdout.contains(&format!("continued by {second_node}")),
-        "{}",
-        ran.stdout
-    );
+    says(&ran, &format!("continued by {second_node}"));
     // Out of order, the files do not link.
     let ran = verify(&cli, &key, &[&log, &rotated]).await;
     assert_eq!(ran.code, 3, "{}", ran.stdout);
     // The current file alone verifies, noting that its chain began in an earlier file.
     let ran = verify(&cli, &key, &[&log]).await;
     assert_eq!(ran.code, 0, "{}", ran.stdout);
-    assert!(ran.stdout.contains("Note: "), "{}", ran.stdout);
+    says(&ran, "Note: ");
 }
 
 #[tokio::test]
@@ -302,15 +299,7 @@ async fn servers_on_one_storage_write_a_chain_each_into_one_file_and_a_later_nod
     let ran = verify(&cli, &key, &[&log]).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     for n in [&na, &nb, &nc] {
-        assert!(
-            ran.stdout.contains(&format!("Chain of {n}")),
-            "{}",
-            ran.stdout
-        );
+        says(&ran, &format!("Chain of {n}"));
     }
-    assert!(
-        ran.stdout.contains(&format!("continued by {nc}")),
-        "{}",
-        ran.stdout
-    );
+    says(&ran, &format!("continued by {nc}"));
 }
