@@ -231,7 +231,7 @@ impl Server {
         let first_start = first_start(&kv, &tokens, dev.as_ref(), &clock, announce).await;
         init.release().await;
         let (new_root_token, cluster_id) = first_start?;
-        let audit = crate::audit::AuditBroker::load(kv.clone()).await?;
+        let audit = crate::audit::AuditBroker::load(kv.clone(), leases.node_id()).await?;
         leases.observers.add(Arc::new(crate::audit::AuditObserver {
             broker: audit.clone(),
             node: leases.node_id().to_owned(),
@@ -310,11 +310,14 @@ impl Server {
         })
     }
 
-    /// Stop the background work, then leave the cluster (others take over at once).
+    /// Stop the background work, close the audit chains (a signed closing checkpoint on each
+    /// device, once nothing else will be written), then leave the cluster (others take over at
+    /// once).
     async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.worker.await;
         let _ = self.membership.await;
+        self.core.audit.close().await;
         self.core.cluster.leave().await;
     }
 

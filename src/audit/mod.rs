@@ -4,17 +4,30 @@
 //! caused them. If devices are enabled and none records a request's entry within
 //! [`ACK_TIMEOUT`], the request is refused (fail closed).
 //!
+//!
+//! Each device's entries form a hash chain per node, with checkpoints signed by the device's own
+//! Ed25519 key, so an auditor can check offline that nothing was edited, removed or reordered
+//! (`leasehold audit verify`; what that does and does not prove is in `docs/DESIGN.md`).
+//!
 //! - [`device`]: a device's options and its writer.
-//! - [`writer`]: the queue and the task (or thread) that owns a device's sink.
+//! - [`writer`]: the queue and the task (or thread) that owns a device's sink and chain.
 //! - [`file`], [`socket`]: the sinks.
 //! - [`entry`]: the entries' shape.
 //! - [`hash`]: the HMAC of secret values.
+//! - [`chain`]: the chain's line format; [`chained`]: linking on the writer;
+//!   [`checkpoint`]: the signing key and checkpoints; [`heads`]: each chain's head in storage,
+//!   continued after a restart; [`verify`]: the offline verifier.
 
+pub mod chain;
+pub mod chained;
+pub mod checkpoint;
 pub mod device;
 pub mod entry;
 pub mod file;
 pub mod hash;
+pub mod heads;
 pub mod socket;
+pub mod verify;
 pub mod writer;
 
 use std::sync::{Arc, RwLock};
@@ -28,7 +41,9 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::lease::events::{LeaseEvent, LeaseObserver, Recording};
 use crate::storage::sealed::SealedKv;
-pub use device::{Device, DeviceConfig};
+use checkpoint::ChainKey;
+pub use device::{Device, DeviceChain, DeviceConfig};
+use heads::HeadStore;
 
 const DEVICES_KEY: &str = "core/audit";
 
@@ -39,6 +54,8 @@ pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// The enabled devices.
 pub struct AuditBroker {
     kv: SealedKv,
+    /// This server's node id: each node writes its own chain on each device.
+    node: String,
     devices: RwLock<Vec<Arc<Device>>>,
 }
 
@@ -46,18 +63,29 @@ fn key_path(path: &str) -> String {
     format!("audit/{}key", path)
 }
 
+/// Where a device's checkpoint-signing seed is sealed.
+fn chain_key_path(path: &str) -> String {
+    format!("audit/{}chain-key", path)
+}
+
 impl AuditBroker {
-    /// Load the persisted devices. A device whose options no longer work is kept out and logged.
-    pub async fn load(kv: SealedKv) -> Result<Arc<Self>> {
-        let devices = Self::read_devices(&kv, &[]).await?;
+    /// Load the persisted devices, each continuing this node's chain where an earlier run left
+    /// it. A device whose options no longer work is kept out and logged.
+    pub async fn load(kv: SealedKv, node: &str) -> Result<Arc<Self>> {
+        let devices = Self::read_devices(&kv, node, &[]).await?;
         Ok(Arc::new(Self {
             kv,
+            node: node.to_owned(),
             devices: RwLock::new(devices),
         }))
     }
 
     /// The stored devices; those already open in `current` (same path) are kept as they are.
-    async fn read_devices(kv: &SealedKv, current: &[Arc<Device>]) -> Result<Vec<Arc<Device>>> {
+    async fn read_devices(
+        kv: &SealedKv,
+        node: &str,
+        current: &[Arc<Device>],
+    ) -> Result<Vec<Arc<Device>>> {
         let configs: Vec<DeviceConfig> = kv.get_json(DEVICES_KEY).await?.unwrap_or_default();
         let mut devices = Vec::new();
         for config in configs {
@@ -66,7 +94,12 @@ impl AuditBroker {
                 continue;
             }
             let key = kv.get(&key_path(&config.path)).await?.unwrap_or_default();
-            match Device::new(config.clone(), key) {
+            let chain = DeviceChain {
+                seed: Self::chain_seed(kv, &config.path).await?,
+                head: heads::resume(kv, &config.path, node).await?,
+                store: HeadStore::new(kv.clone(), &config.path, node),
+            };
+            match Device::new(config.clone(), key, chain) {
                 Ok(d) => devices.push(Arc::new(d)),
                 Err(e) => {
                     tracing::error!(audit.path = %config.path, error = %e, "audit device {} cannot start", config.path)
@@ -76,9 +109,28 @@ impl AuditBroker {
         Ok(devices)
     }
 
+    /// The device's checkpoint-signing seed; a device enabled before chains existed gets one
+    /// now, under a storage lock so that nodes starting together agree on it.
+    async fn chain_seed(kv: &SealedKv, path: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        if let Some(seed) = kv.get(&chain_key_path(path)).await? {
+            return Ok(seed);
+        }
+        let lock = crate::storage::lock::HeldLock::acquire(kv.storage(), "audit/chain-key").await?;
+        let seed = match kv.get(&chain_key_path(path)).await {
+            Ok(Some(seed)) => Ok(seed),
+            Ok(None) => {
+                let seed = ChainKey::generate_seed();
+                kv.put(&chain_key_path(path), &seed).await.map(|()| seed)
+            }
+            Err(e) => Err(e),
+        };
+        lock.release().await;
+        Ok(seed?)
+    }
+
     /// Re-read the devices after another node enabled or disabled one.
     pub async fn reload(&self) -> Result<()> {
-        let devices = Self::read_devices(&self.kv, &self.snapshot()).await?;
+        let devices = Self::read_devices(&self.kv, &self.node, &self.snapshot()).await?;
         *self.devices.write().unwrap_or_else(|p| p.into_inner()) = devices;
         Ok(())
     }
@@ -105,6 +157,29 @@ impl AuditBroker {
         self.snapshot().iter().map(|d| d.config.clone()).collect()
     }
 
+    /// The public key that verifies the checkpoints of the device at `path`.
+    pub fn chain_key(&self, path: &str) -> Option<String> {
+        self.snapshot()
+            .iter()
+            .find(|d| d.config.path == path)
+            .map(|d| d.chain_key.clone())
+    }
+
+    /// A clean stop: every device writes its closing checkpoint and records its head (each
+    /// waited for at most [`ACK_TIMEOUT`], together).
+    pub async fn close(&self) {
+        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        let devices = self.snapshot();
+        let closing = devices
+            .iter()
+            .map(|d| async move { (d, d.close(deadline).await) });
+        for (d, closed) in futures_util::future::join_all(closing).await {
+            if let Err(e) = closed {
+                tracing::error!(audit.path = %d.config.path, error = %e, "audit device {} not closed cleanly: {e}", d.config.path);
+            }
+        }
+    }
+
     async fn persist(&self) -> Result<()> {
         self.kv.put_json(DEVICES_KEY, &self.list()).await?;
         Ok(())
@@ -120,9 +195,21 @@ impl AuditBroker {
         }
         let mut key = Zeroizing::new(vec![0u8; 32]);
         rand::rngs::OsRng.fill_bytes(&mut key);
-        let device = Device::new(config, key.clone()).map_err(Error::invalid)?;
+        let seed = ChainKey::generate_seed();
+        // A new device starts new chains: heads left at this path by an earlier device are not
+        // continued (they were signed by another key).
+        heads::forget(&self.kv, &config.path).await?;
+        let chain = DeviceChain {
+            seed: seed.clone(),
+            head: chain::ChainHead::genesis(&self.node),
+            store: HeadStore::new(self.kv.clone(), &config.path, &self.node),
+        };
+        let device = Device::new(config, key.clone(), chain).map_err(Error::invalid)?;
         device.probe().await.map_err(Error::invalid)?;
         self.kv.put(&key_path(&device.config.path), &key).await?;
+        self.kv
+            .put(&chain_key_path(&device.config.path), &seed)
+            .await?;
         self.devices
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -137,6 +224,8 @@ impl AuditBroker {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|d| d.config.path != path);
         self.kv.delete(&key_path(path)).await?;
+        self.kv.delete(&chain_key_path(path)).await?;
+        heads::forget(&self.kv, path).await?;
         self.persist().await
     }
 
@@ -162,12 +251,12 @@ impl AuditBroker {
         build: impl Fn(&[u8]) -> Value,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
-        let lines: Vec<(Arc<Device>, String)> = self
+        let lines: Vec<(Arc<Device>, Value)> = self
             .snapshot()
             .into_iter()
             .map(|d| {
-                let line = build(&d.key).to_string();
-                (d, line)
+                let entry = build(&d.key);
+                (d, entry)
             })
             .collect();
         async move {
@@ -190,11 +279,7 @@ impl AuditBroker {
         if devices.is_empty() {
             return Ok(());
         }
-        any_recorded(
-            devices
-                .iter()
-                .map(|d| (d, d.enqueue(build(&d.key).to_string()))),
-        )
+        any_recorded(devices.iter().map(|d| (d, d.enqueue(build(&d.key)))))
     }
 }
 

@@ -18,6 +18,8 @@ pub enum CliError {
         /// Vault's `errors`.
         errors: Vec<String>,
     },
+    /// A check's verdict, already printed (`audit verify`): exit with this code, say nothing more.
+    Verdict(u8),
 }
 
 impl CliError {
@@ -26,6 +28,7 @@ impl CliError {
         match self {
             CliError::Local(_) => 1,
             CliError::Server { .. } => 2,
+            CliError::Verdict(code) => *code,
         }
     }
 
@@ -38,7 +41,7 @@ impl CliError {
     pub fn status(&self) -> Option<u16> {
         match self {
             CliError::Server { status, .. } => Some(*status),
-            CliError::Local(_) => None,
+            CliError::Local(_) | CliError::Verdict(_) => None,
         }
     }
 }
@@ -47,6 +50,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Local(m) => write!(f, "{m}"),
+            CliError::Verdict(_) => Ok(()),
             CliError::Server {
                 status,
                 url,

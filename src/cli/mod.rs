@@ -72,7 +72,7 @@ enum Command {
     /// ACL policies: write, read, list, delete, fmt.
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
-    /// Audit devices: enable, list, disable.
+    /// Audit devices: enable, list, disable; print a device's chain key; verify audit files.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
     /// Authenticate and store the token in ~/.vault-token.
@@ -161,6 +161,7 @@ async fn run(command: Command) -> ExitCode {
         }
         // Local: needs no server, so no client configuration can fail it.
         Command::Policy(commands::policy::PolicyCommand::Fmt(c)) => c.run(),
+        Command::Audit(commands::audit::AuditCommand::Verify(c)) => c.run(),
         other => match Client::from_env() {
             Ok(client) => client_command(other, &client).await,
             Err(e) => Err(e),
@@ -168,6 +169,8 @@ async fn run(command: Command) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A verdict was printed by its command; it has nothing more to say.
+        Err(e @ CliError::Verdict(_)) => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(e.exit_code())

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasehold::config::Settings;
+use leasehold::config::{Settings, StorageSettings};
 use leasehold::core::Core;
 use leasehold::server::Server;
 use leasehold_testkit::PgCluster;
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -81,6 +81,15 @@ impl TestApp {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Two servers on one PostgreSQL storage ([`SharedStorage`]): a cluster of two, the
+    /// second started with the first's root token.
+    pub async fn pair_on_postgres() -> (TestApp, TestApp) {
+        let storage = SharedStorage::new().await;
+        let a = storage.spawn(None).await;
+        let b = storage.spawn(Some(a.token.clone())).await;
+        (a, b)
     }
 
     pub fn db_path(dir: &TempDir) -> PathBuf {
@@ -204,6 +213,37 @@ impl TestApp {
     pub async fn lookup(&self, lease_id: &str) -> (StatusCode, Value) {
         self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))
             .await
+    }
+}
+
+/// A PostgreSQL database as servers' storage, and one directory with one seal key for all of
+/// them: every server spawned on it is a node of one cluster.
+pub struct SharedStorage {
+    pub dir: Arc<TempDir>,
+    url: String,
+}
+
+impl SharedStorage {
+    pub async fn new() -> SharedStorage {
+        let db = PgTarget::new().await;
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("key"), hex_key()).unwrap();
+        SharedStorage {
+            url: db.cluster.admin_url(&db.db),
+            dir,
+        }
+    }
+
+    /// A server on it; `token`: the root token the first one printed.
+    pub async fn spawn(&self, token: Option<String>) -> TestApp {
+        let url = self.url.clone();
+        TestApp::spawn_in_with(Arc::clone(&self.dir), token, move |s: &mut Settings| {
+            s.storage = StorageSettings::Postgres {
+                connection_url: SecretString::from(url),
+                max_parallel: 8,
+            }
+        })
+        .await
     }
 }
 

@@ -14,6 +14,7 @@ mod admin;
 #[path = "../api/app.rs"]
 #[allow(dead_code)]
 mod app;
+mod audit_chain;
 mod first_hour;
 #[path = "../../backends/jwt/src/testing.rs"]
 #[allow(dead_code)]

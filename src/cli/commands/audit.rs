@@ -1,5 +1,10 @@
 //! `audit enable|list|disable`: audit devices at `sys/audit`, in the `vault` CLI's shapes
-//! (`audit enable file file_path=/var/log/leasehold/audit.log`).
+//! (`audit enable file file_path=/var/log/leasehold/audit.log`); `audit key` prints the public
+//! key a device signs its checkpoints with, and `audit verify` checks files with it offline.
+
+mod verify;
+
+pub use verify::Verify;
 
 use serde_json::{json, Value};
 
@@ -19,6 +24,18 @@ pub enum AuditCommand {
     List(List),
     /// Turn off the audit device at PATH.
     Disable(Disable),
+    /// Print the public key that verifies the checkpoints of the audit device at PATH.
+    Key(Key),
+    /// Check audit files offline: every entry linked, nothing edited, removed or reordered,
+    /// checkpoints signed by the device's key (exit 0 verified, 3 broken, 4 not sealed).
+    Verify(Verify),
+}
+
+/// `audit key PATH`.
+#[derive(Debug, clap::Args)]
+pub struct Key {
+    /// The device's path.
+    pub path: String,
 }
 
 /// `audit enable [-path=P] [-description=D] TYPE [k=v ...]`.
@@ -61,6 +78,8 @@ impl AuditCommand {
             AuditCommand::Enable(c) => c.run(client).await,
             AuditCommand::List(c) => c.run(client).await,
             AuditCommand::Disable(c) => c.run(client).await,
+            AuditCommand::Key(c) => c.run(client).await,
+            AuditCommand::Verify(c) => c.run(),
         }
     }
 }
@@ -120,6 +139,24 @@ impl Disable {
             .delete(&format!("sys/audit/{}", path.trim_end_matches('/')))
             .await?;
         println!("Success! Disabled audit device (if it was enabled) at: {path}");
+        Ok(())
+    }
+}
+
+impl Key {
+    async fn run(self, client: &Client) -> Result<(), CliError> {
+        let path = mount_path(&self.path);
+        let answer = client.read("sys/audit").await?;
+        let key = mounts_of(&answer)
+            .into_iter()
+            .find(|(p, _)| *p == path)
+            .and_then(|(_, d)| {
+                d.get("chain_key")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| CliError::local(format!("no audit device at {path}")))?;
+        println!("{key}");
         Ok(())
     }
 }

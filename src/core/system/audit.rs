@@ -39,7 +39,9 @@ pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResp
         for d in core.audit.list() {
             data.insert(
                 d.path.clone(),
-                json!({"type": d.kind, "description": d.description, "options": d.options, "local": false, "path": d.path}),
+                json!({"type": d.kind, "description": d.description, "options": d.options, "local": false, "path": d.path,
+                       // Not a secret: what auditors verify checkpoints with (`leasehold audit verify`).
+                       "chain_key": core.audit.chain_key(&d.path)}),
             );
         }
         return Ok(top_level(data));
