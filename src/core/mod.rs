@@ -501,6 +501,13 @@ impl Core {
             let target = IssueTarget {
                 purpose,
                 ticket,
+                // The approval a collected request came through, for the access history.
+                trail: crate::storage::LeaseTrail {
+                    approval_id: approved.map(|r| r.accessor.clone()),
+                    requested_at: approved.map(|r| r.created),
+                    approved_at: approved.and_then(|r| r.approved_at),
+                    ..Default::default()
+                },
                 mount_uuid: mount.entry.uuid.clone(),
                 mount_path: mount.entry.path.clone(),
                 request_path: path.to_string(),

@@ -16,7 +16,7 @@ use super::ttl::MountTtls;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::storage::seal::{Aad, Seal};
-use crate::storage::{LeaseRecord, LeaseState};
+use crate::storage::{LeaseRecord, LeaseState, LeaseTrail};
 use crate::storage::{Storage, StorageError};
 
 /// What token expiry rows carry as their mount UUID. Never resolved: such rows belong to no mount
@@ -98,6 +98,8 @@ pub struct IssueTarget {
     pub purpose: Option<String>,
     /// The caller's ticket reference, if given.
     pub ticket: Option<String>,
+    /// What the access history records from the request: the approval it came through.
+    pub trail: LeaseTrail,
     /// Writes the write-ahead row in place of a plain insert, when something must decide
     /// atomically whether one more lease may exist (a lease-count quota). `None`: plain insert.
     pub admission: Option<Arc<dyn LeaseAdmission>>,

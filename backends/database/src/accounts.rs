@@ -60,6 +60,7 @@ fn with_earlier(done: Revoked, earlier: u64) -> Revoked {
     match (done.sessions_terminated, earlier) {
         (n, 0) => Revoked {
             sessions_terminated: n,
+            verified: None,
         },
         (n, e) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
     }
@@ -70,6 +71,30 @@ struct Accounts<T>(T);
 impl<T: Target> Accounts<T> {
     fn dialect(&self) -> &dyn Dialect {
         self.0.dialect()
+    }
+
+    /// The destruction receipt: after a revocation said the user is gone, ask the database's
+    /// own user list. Still listed is a failed destruction (whatever the statements claimed);
+    /// absent is the proof the receipt records. A list that cannot be read leaves the
+    /// revocation unproven, not failed: the destruction's own answer stands.
+    async fn receipt(&self, username: &str, revoked: Revoked) -> Result<Revoked, DriverError> {
+        match self.0.list_users(username).await {
+            Ok(users) if users.iter().any(|u| u == username) => {
+                Err(DriverError::NotRemoved(format!(
+                    "user {username:?} is still in {} after its revocation",
+                    self.dialect().user_catalog()
+                )))
+            }
+            Ok(_) => Ok(revoked.verified_by(format!(
+                "{} has no user {username:?}",
+                self.dialect().user_catalog()
+            ))),
+            Err(e) => {
+                tracing::warn!(db.user = %username, error = %e,
+                    "revoked {username} but could not read the user list to prove it gone");
+                Ok(revoked)
+            }
+        }
     }
 
     /// After a failed creation: rollback statements (best effort, each on its own), then make
@@ -167,9 +192,11 @@ impl<T: Target> Driver for Accounts<T> {
             expiration: None,
         };
         let custom = dialect.prepare(req.revocation_statements, &values)?;
-        self.0
+        let revoked = self
+            .0
             .revoke(req.username, &custom, req.reassign_owned_to)
-            .await
+            .await?;
+        self.receipt(req.username, revoked).await
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
