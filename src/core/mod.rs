@@ -13,6 +13,7 @@ pub mod quotas;
 pub mod reconcile;
 pub mod system;
 pub mod ticker;
+pub mod tidy_sweep;
 pub mod token_paths;
 pub mod token_roles;
 pub mod tokens;
