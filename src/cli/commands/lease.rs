@@ -1,6 +1,7 @@
-//! `lease lookup|renew|revoke|revoke-workload|list`: the `vault lease` commands, and two of
-//! leasehold's own — `revoke-workload` (everything a workload holds, in one call, printing each
-//! account destroyed and each still being retried) and `list` (`LIST sys/leases/list`).
+//! `lease lookup|renew|revoke|revoke-workload|list|history|report`: the `vault lease` commands,
+//! and leasehold's own — `revoke-workload` (everything a workload holds, in one call, printing
+//! each account destroyed and each still being retried), `list` (`LIST sys/leases/list`), and
+//! `history` and `report` (the access history, `lease_history.rs`).
 
 use serde_json::{json, Map, Value};
 
@@ -24,6 +25,12 @@ pub enum Lease {
     RevokeWorkload(RevokeWorkload),
     /// List live leases, filtered by mount, role, workload or state.
     List(List),
+    /// The access history: every lease, live and ended, filtered by mount, role, workload,
+    /// account, token accessor, purpose, ticket or time; a table, JSON, or JSON lines / CSV.
+    History(super::lease_history::History),
+    /// Privilege-seconds, leases, overstayed and unused ones per workload, role or account and
+    /// per day or week.
+    Report(super::lease_history::Report),
 }
 
 /// `lease lookup ID`.
@@ -129,6 +136,8 @@ impl Lease {
             Lease::Revoke(c) => c.run(client).await,
             Lease::RevokeWorkload(c) => c.run(client).await,
             Lease::List(c) => c.run(client).await,
+            Lease::History(c) => c.run(client).await,
+            Lease::Report(c) => c.run(client).await,
         }
     }
 }
