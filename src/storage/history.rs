@@ -350,11 +350,41 @@ impl Built {
 
 /// Whether `query` can match any row of `table` at all (live rows never ended, so an
 /// ended-only or unused-only query skips them).
-pub(crate) fn reads(table: Table, query: &HistoryQuery) -> bool {
+fn reads(table: Table, query: &HistoryQuery) -> bool {
     match table {
         Table::Ended => query.ended != Some(false),
         Table::Live => query.ended != Some(true) && !query.unused,
     }
+}
+
+/// The statements of one page, live first (see [`merge`]), each with its table; a table the
+/// query cannot match is not read.
+pub(crate) fn page_statements(
+    d: Dialect,
+    query: &HistoryQuery,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Vec<(Table, Built)> {
+    [Table::Live, Table::Ended]
+        .into_iter()
+        .filter(|t| reads(*t, query))
+        .map(|t| (t, page_sql(d, t, query, limit, now)))
+        .collect()
+}
+
+/// The statements of a summary, one per table the query can match.
+pub(crate) fn summary_statements(
+    d: Dialect,
+    query: &HistoryQuery,
+    by: SummaryBy,
+    period: Period,
+    now: DateTime<Utc>,
+) -> Vec<Built> {
+    [Table::Live, Table::Ended]
+        .into_iter()
+        .filter(|t| reads(*t, query))
+        .map(|t| summary_sql(d, t, query, by, period, now))
+        .collect()
 }
 
 /// The `WHERE` clause for `query` over `table`, with the cursor when `paged`.
@@ -434,7 +464,7 @@ fn where_clause(
 }
 
 /// One page of `table`'s rows for `query`, in history order.
-pub(crate) fn page_sql(
+fn page_sql(
     d: Dialect,
     table: Table,
     query: &HistoryQuery,
@@ -462,7 +492,7 @@ pub(crate) fn page_sql(
 
 /// The summary of `table`'s rows for `query`: `key, bucket, leases, privilege seconds,
 /// overstayed, unused, live`, all integers but the key.
-pub(crate) fn summary_sql(
+fn summary_sql(
     d: Dialect,
     table: Table,
     query: &HistoryQuery,
@@ -607,23 +637,91 @@ impl From<EndedColumns> for HistoryRow {
     }
 }
 
-/// Merge the live and the ended pages (each in history order) into the first `limit` rows.
+/// Merge the pages of [`page_statements`] (each in history order) into the first `limit` rows.
 /// The live page is read first: a lease that ends between the two reads is in both, and its
 /// ended row is kept (read the other way round, it would be in neither).
-pub(crate) fn merge(
-    live: Vec<HistoryRow>,
-    ended: Vec<HistoryRow>,
-    limit: usize,
-) -> Vec<HistoryRow> {
-    let ended_ids: std::collections::HashSet<&str> = ended.iter().map(|r| r.id.as_str()).collect();
-    let mut rows: Vec<HistoryRow> = live
-        .into_iter()
-        .filter(|r| !ended_ids.contains(r.id.as_str()))
-        .collect();
+pub(crate) fn merge(pages: Vec<(Table, Vec<HistoryRow>)>, limit: usize) -> Vec<HistoryRow> {
+    let (mut live, mut ended) = (Vec::new(), Vec::new());
+    for (table, rows) in pages {
+        match table {
+            Table::Live => live.extend(rows),
+            Table::Ended => ended.extend(rows),
+        }
+    }
+    let ended_ids: std::collections::HashSet<String> = ended.iter().map(|r| r.id.clone()).collect();
+    live.retain(|r: &HistoryRow| !ended_ids.contains(&r.id));
+    let mut rows = live;
     rows.extend(ended);
     rows.sort_by_cached_key(HistoryRow::cursor);
     rows.truncate(limit);
     rows
+}
+
+/// One summary group as its statement answered it: the key, the period's number and the five
+/// sums in [`summary_sql`]'s order (a sum over no row is NULL, read as zero).
+pub(crate) fn summary_row(
+    key: String,
+    bucket: i64,
+    sums: [Option<i64>; 5],
+    period: Period,
+) -> SummaryRow {
+    let count = |i: usize| {
+        sums.get(i)
+            .copied()
+            .flatten()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    SummaryRow {
+        key,
+        period: period.start(bucket),
+        leases: count(0),
+        privilege_secs: sums.get(1).copied().flatten().unwrap_or(0),
+        overstayed: count(2),
+        unused: count(3),
+        live: count(4),
+    }
+}
+
+/// The values of one live lease row as read, in [`LIVE_COLUMNS`] order (times in
+/// milliseconds, as the lease table keeps them).
+pub(crate) struct LiveColumns {
+    pub id: String,
+    pub mount: String,
+    pub role: String,
+    pub workload: String,
+    pub account: String,
+    pub accessor: String,
+    pub purpose: Option<String>,
+    pub ticket: Option<String>,
+    pub issue_ms: i64,
+    pub expire_ms: i64,
+    pub last_renewal_ms: Option<i64>,
+    pub state: String,
+    pub trail: Option<String>,
+}
+
+impl From<LiveColumns> for HistoryRow {
+    fn from(c: LiveColumns) -> Self {
+        let ms = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        Self {
+            id: c.id,
+            mount: c.mount,
+            role: c.role,
+            workload: c.workload,
+            account: c.account,
+            accessor: c.accessor,
+            purpose: c.purpose,
+            ticket: c.ticket,
+            issued_at: ms(c.issue_ms),
+            expire_at: ms(c.expire_ms),
+            last_renewal: c.last_renewal_ms.map(ms),
+            // An unknown state can only come from a newer schema: still live.
+            state: LeaseState::parse(&c.state).unwrap_or(LeaseState::Revoking),
+            ended_at: None,
+            trail: LeaseTrail::from_column(c.trail.as_deref()),
+        }
+    }
 }
 
 /// Add up the live and the ended groups of a summary, ordered by key then period.

@@ -83,6 +83,26 @@ impl TestApp {
         }
     }
 
+    /// Two servers on one PostgreSQL database (their storage) with one seal key: a cluster of
+    /// two.
+    pub async fn two_on_shared_storage() -> (Arc<TestApp>, Arc<TestApp>) {
+        let pg = PgTarget::new().await;
+        let url = pg.cluster.admin_url(&pg.db);
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("key"), hex::encode([7u8; 32])).unwrap();
+        let on_pg = |url: String| {
+            move |s: &mut Settings| {
+                s.storage = leasehold::config::StorageSettings::Postgres {
+                    connection_url: secrecy::SecretString::from(url),
+                    max_parallel: 8,
+                }
+            }
+        };
+        let a = TestApp::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
+        let b = TestApp::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
+        (Arc::new(a), Arc::new(b))
+    }
+
     pub fn db_path(dir: &TempDir) -> PathBuf {
         dir.path().join("leasehold.db")
     }

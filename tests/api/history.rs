@@ -3,11 +3,8 @@
 //! either of two nodes on shared storage; exports; sudo on every spelling; bad filters refused
 //! by name; and the `destroyed` audit entry's receipt, checked against `pg_roles`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use leasehold::config::StorageSettings;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::app::{issue, rand_suffix, PgTarget, TestApp};
@@ -189,20 +186,7 @@ async fn history_outlives_the_tombstone_and_a_restart_and_exports() {
 #[tokio::test]
 async fn two_nodes_on_shared_storage_answer_the_same_history() {
     let pg = PgTarget::new().await;
-    let storage_db = PgTarget::new().await;
-    let url = storage_db.cluster.admin_url(&storage_db.db);
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    std::fs::write(dir.path().join("key"), hex::encode([7u8; 32])).unwrap();
-    let on_pg = |url: String| {
-        move |s: &mut leasehold::config::Settings| {
-            s.storage = StorageSettings::Postgres {
-                connection_url: SecretString::from(url),
-                max_parallel: 8,
-            }
-        }
-    };
-    let a = TestApp::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
-    let b = TestApp::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
+    let (a, b) = TestApp::two_on_shared_storage().await;
     pg.configure(&a, pg.cluster.port()).await;
     let role = role_name('n');
     pg.role(&a, &role, "1h", "2h").await;

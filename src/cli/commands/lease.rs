@@ -83,9 +83,10 @@ pub struct RevokeWorkload {
     pub out: Output,
 }
 
-/// `lease list [-mount] [-role] [-workload] [-state] [-after] [-limit] [-all]`.
-#[derive(Debug, clap::Args)]
-pub struct List {
+/// Where leases were issued and to whom: the filters `lease list`, `lease history` and `lease
+/// report` share (each the query field of the same name).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Scope {
     /// Only leases issued on this mount (`database`).
     #[arg(long)]
     pub mount: Option<String>,
@@ -95,6 +96,27 @@ pub struct List {
     /// Only leases of this workload or one below it.
     #[arg(long)]
     pub workload: Option<String>,
+}
+
+impl Scope {
+    /// The given filters as query pairs.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("mount", &self.mount),
+            ("role", &self.role),
+            ("workload", &self.workload),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// `lease list [-mount] [-role] [-workload] [-state] [-after] [-limit] [-all]`.
+#[derive(Debug, clap::Args)]
+pub struct List {
+    #[command(flatten)]
+    pub scope: Scope,
     /// Only leases in this state: creating, active, revoking or irrevocable.
     #[arg(long)]
     pub state: Option<String>,
@@ -329,16 +351,9 @@ impl List {
     }
 
     fn query(&self, after: Option<&str>) -> Result<String, CliError> {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        for (k, v) in [
-            ("mount", &self.mount),
-            ("role", &self.role),
-            ("workload", &self.workload),
-            ("state", &self.state),
-        ] {
-            if let Some(v) = v {
-                pairs.push((k, v.clone()));
-            }
+        let mut pairs = self.scope.pairs();
+        if let Some(state) = &self.state {
+            pairs.push(("state", state.clone()));
         }
         if let Some(a) = after {
             pairs.push(("after", a.to_owned()));

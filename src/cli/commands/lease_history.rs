@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::columns::print_columns;
-use super::lease::at;
+use super::lease::{at, Scope};
 use crate::cli::client::Client;
 use crate::cli::error::CliError;
 use crate::cli::output::{data, plain, Format, Output};
@@ -15,15 +15,8 @@ use crate::core::system::history_export::{csv_header, csv_record};
 /// The filters both commands take (each one the query field of the same name).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Filters {
-    /// Only leases issued on this mount (`database`).
-    #[arg(long)]
-    pub mount: Option<String>,
-    /// Only leases of this role.
-    #[arg(long)]
-    pub role: Option<String>,
-    /// Only leases of this workload or one below it.
-    #[arg(long)]
-    pub workload: Option<String>,
+    #[command(flatten)]
+    pub scope: Scope,
     /// Only leases of this account (the user name on the target).
     #[arg(long)]
     pub account: Option<String>,
@@ -55,11 +48,8 @@ pub struct Filters {
 
 impl Filters {
     fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut pairs = Vec::new();
+        let mut pairs = self.scope.pairs();
         for (k, v) in [
-            ("mount", &self.mount),
-            ("role", &self.role),
-            ("workload", &self.workload),
             ("account", &self.account),
             ("accessor", &self.accessor),
             ("purpose", &self.purpose),

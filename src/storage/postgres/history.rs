@@ -6,14 +6,13 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::{pg_err, time, PostgresStorage};
+use super::{pg_err, PostgresStorage};
 use crate::storage::history::{
-    ended_values, merge, merge_summary, page_sql, reads, summary_sql, Built, Dialect, EndedColumns,
-    Param, Table, HISTORY_COLUMNS, TIDY_SQL_POSTGRES,
+    ended_values, merge, merge_summary, page_statements, summary_row, summary_statements, Built,
+    Dialect, EndedColumns, LiveColumns, Param, Table, HISTORY_COLUMNS, TIDY_SQL_POSTGRES,
 };
 use crate::storage::{
-    HistoryQuery, HistoryRow, LeaseHistory, LeaseState, LeaseTrail, Period, StorageError,
-    SummaryBy, SummaryRow,
+    HistoryQuery, HistoryRow, LeaseHistory, Period, StorageError, SummaryBy, SummaryRow,
 };
 
 /// A statement's value, owned, to be lent as a parameter.
@@ -90,8 +89,7 @@ fn ended_from_row(r: &Row) -> Result<HistoryRow, tokio_postgres::Error> {
 }
 
 fn live_from_row(r: &Row) -> Result<HistoryRow, tokio_postgres::Error> {
-    let state: String = r.try_get(11)?;
-    Ok(HistoryRow {
+    Ok(LiveColumns {
         id: r.try_get(0)?,
         mount: r.try_get(1)?,
         role: r.try_get(2)?,
@@ -100,28 +98,24 @@ fn live_from_row(r: &Row) -> Result<HistoryRow, tokio_postgres::Error> {
         accessor: r.try_get(5)?,
         purpose: r.try_get(6)?,
         ticket: r.try_get(7)?,
-        issued_at: time(r.try_get(8)?),
-        expire_at: time(r.try_get(9)?),
-        last_renewal: r.try_get::<_, Option<i64>>(10)?.map(time),
-        state: LeaseState::parse(&state).unwrap_or(LeaseState::Revoking),
-        ended_at: None,
-        trail: LeaseTrail::from_column(r.try_get::<_, Option<String>>(12)?.as_deref()),
-    })
+        issue_ms: r.try_get(8)?,
+        expire_ms: r.try_get(9)?,
+        last_renewal_ms: r.try_get(10)?,
+        state: r.try_get(11)?,
+        trail: r.try_get(12)?,
+    }
+    .into())
 }
 
 fn summary_from_row(r: &Row, period: Period) -> Result<SummaryRow, tokio_postgres::Error> {
-    let count = |i: usize| -> Result<u64, tokio_postgres::Error> {
-        Ok(u64::try_from(r.try_get::<_, Option<i64>>(i)?.unwrap_or(0)).unwrap_or(0))
-    };
-    Ok(SummaryRow {
-        key: r.try_get(0)?,
-        period: period.start(r.try_get(1)?),
-        leases: count(2)?,
-        privilege_secs: r.try_get::<_, Option<i64>>(3)?.unwrap_or(0),
-        overstayed: count(4)?,
-        unused: count(5)?,
-        live: count(6)?,
-    })
+    let sums = [
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+    ];
+    Ok(summary_row(r.try_get(0)?, r.try_get(1)?, sums, period))
 }
 
 #[async_trait]
@@ -132,29 +126,17 @@ impl LeaseHistory for PostgresStorage {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<HistoryRow>, StorageError> {
-        let mut live = Vec::new();
-        if reads(Table::Live, q) {
-            let rows = self
-                .run(page_sql(Dialect::Postgres, Table::Live, q, limit, now))
-                .await?;
-            live = rows
-                .iter()
-                .map(live_from_row)
-                .collect::<Result<_, _>>()
-                .map_err(pg_err)?;
+        let mut pages = Vec::new();
+        for (table, built) in page_statements(Dialect::Postgres, q, limit, now) {
+            let read = match table {
+                Table::Live => live_from_row,
+                Table::Ended => ended_from_row,
+            };
+            let rows = self.run(built).await?;
+            let rows = rows.iter().map(read).collect::<Result<_, _>>();
+            pages.push((table, rows.map_err(pg_err)?));
         }
-        let mut ended = Vec::new();
-        if reads(Table::Ended, q) {
-            let rows = self
-                .run(page_sql(Dialect::Postgres, Table::Ended, q, limit, now))
-                .await?;
-            ended = rows
-                .iter()
-                .map(ended_from_row)
-                .collect::<Result<_, _>>()
-                .map_err(pg_err)?;
-        }
-        Ok(merge(live, ended, limit))
+        Ok(merge(pages, limit))
     }
 
     async fn history_summary(
@@ -165,14 +147,9 @@ impl LeaseHistory for PostgresStorage {
         now: DateTime<Utc>,
     ) -> Result<Vec<SummaryRow>, StorageError> {
         let mut out = Vec::new();
-        for table in [Table::Live, Table::Ended] {
-            if reads(table, q) {
-                let rows = self
-                    .run(summary_sql(Dialect::Postgres, table, q, by, period, now))
-                    .await?;
-                for r in &rows {
-                    out.push(summary_from_row(r, period).map_err(pg_err)?);
-                }
+        for built in summary_statements(Dialect::Postgres, q, by, period, now) {
+            for r in &self.run(built).await? {
+                out.push(summary_from_row(r, period).map_err(pg_err)?);
             }
         }
         Ok(merge_summary(out))

@@ -58,12 +58,7 @@ impl LeaseStore for PostgresStorage {
              SELECT count(*) FROM updated",
         );
         let rows = self.query(&sql, &params).await?;
-        let n: i64 = rows
-            .first()
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(pg_err)?
-            .unwrap_or(0);
+        let n = first_count(&rows)?;
         Ok(n == 1)
     }
 
@@ -87,12 +82,7 @@ impl LeaseStore for PostgresStorage {
                 &[&prefix, &role],
             )
             .await?;
-        let n: i64 = rows
-            .first()
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(pg_err)?
-            .unwrap_or(0);
+        let n = first_count(&rows)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -232,4 +222,14 @@ impl LeaseStore for PostgresStorage {
             .map(|r| r.try_get::<_, bool>(0).map_err(pg_err))
             .unwrap_or(Ok(false))
     }
+}
+
+/// The count a `SELECT count(*)` answered (0 when it answered no row).
+fn first_count(rows: &[tokio_postgres::Row]) -> Result<i64, StorageError> {
+    Ok(rows
+        .first()
+        .map(|r| r.try_get::<_, i64>(0))
+        .transpose()
+        .map_err(pg_err)?
+        .unwrap_or(0))
 }

@@ -6,14 +6,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection, Row};
 
-use super::{err, opt_time, time, Cached, SqliteStorage};
+use super::{err, Cached, SqliteStorage};
 use crate::storage::history::{
-    ended_values, merge, merge_summary, page_sql, reads, summary_sql, Built, Dialect, EndedColumns,
-    Param, Table, HISTORY_COLUMNS, TIDY_SQL_SQLITE,
+    ended_values, merge, merge_summary, page_statements, summary_row, summary_statements, Built,
+    Dialect, EndedColumns, LiveColumns, Param, Table, HISTORY_COLUMNS, TIDY_SQL_SQLITE,
 };
 use crate::storage::{
-    HistoryQuery, HistoryRow, LeaseHistory, LeaseState, LeaseTrail, Period, StorageError,
-    SummaryBy, SummaryRow,
+    HistoryQuery, HistoryRow, LeaseHistory, Period, StorageError, SummaryBy, SummaryRow,
 };
 
 fn values(params: Vec<Param>) -> Vec<SqlValue> {
@@ -70,8 +69,7 @@ fn ended_from_row(r: &Row<'_>) -> rusqlite::Result<HistoryRow> {
 }
 
 fn live_from_row(r: &Row<'_>) -> rusqlite::Result<HistoryRow> {
-    let state: String = r.get(11)?;
-    Ok(HistoryRow {
+    Ok(LiveColumns {
         id: r.get(0)?,
         mount: r.get(1)?,
         role: r.get(2)?,
@@ -80,13 +78,13 @@ fn live_from_row(r: &Row<'_>) -> rusqlite::Result<HistoryRow> {
         accessor: r.get(5)?,
         purpose: r.get(6)?,
         ticket: r.get(7)?,
-        issued_at: time(r.get(8)?),
-        expire_at: time(r.get(9)?),
-        last_renewal: opt_time(r.get(10)?),
-        state: LeaseState::parse(&state).unwrap_or(LeaseState::Revoking),
-        ended_at: None,
-        trail: LeaseTrail::from_column(r.get::<_, Option<String>>(12)?.as_deref()),
-    })
+        issue_ms: r.get(8)?,
+        expire_ms: r.get(9)?,
+        last_renewal_ms: r.get(10)?,
+        state: r.get(11)?,
+        trail: r.get(12)?,
+    }
+    .into())
 }
 
 fn query<T>(
@@ -105,18 +103,8 @@ fn query<T>(
 
 fn summary_from_row(period: Period) -> impl FnMut(&Row<'_>) -> rusqlite::Result<SummaryRow> {
     move |r| {
-        let count = |i: usize| -> rusqlite::Result<u64> {
-            Ok(u64::try_from(r.get::<_, Option<i64>>(i)?.unwrap_or(0)).unwrap_or(0))
-        };
-        Ok(SummaryRow {
-            key: r.get(0)?,
-            period: period.start(r.get(1)?),
-            leases: count(2)?,
-            privilege_secs: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-            overstayed: count(4)?,
-            unused: count(5)?,
-            live: count(6)?,
-        })
+        let sums = [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?];
+        Ok(summary_row(r.get(0)?, r.get(1)?, sums, period))
     }
 }
 
@@ -130,17 +118,15 @@ impl LeaseHistory for SqliteStorage {
     ) -> Result<Vec<HistoryRow>, StorageError> {
         let q = q.clone();
         self.read(move |c: &Connection| {
-            let mut live = Vec::new();
-            if reads(Table::Live, &q) {
-                let built = page_sql(Dialect::Sqlite, Table::Live, &q, limit, now);
-                live = query(c, built, live_from_row)?;
+            let mut pages = Vec::new();
+            for (table, built) in page_statements(Dialect::Sqlite, &q, limit, now) {
+                let rows = match table {
+                    Table::Live => query(c, built, live_from_row)?,
+                    Table::Ended => query(c, built, ended_from_row)?,
+                };
+                pages.push((table, rows));
             }
-            let mut ended = Vec::new();
-            if reads(Table::Ended, &q) {
-                let built = page_sql(Dialect::Sqlite, Table::Ended, &q, limit, now);
-                ended = query(c, built, ended_from_row)?;
-            }
-            Ok(merge(live, ended, limit))
+            Ok(merge(pages, limit))
         })
         .await
     }
@@ -155,11 +141,8 @@ impl LeaseHistory for SqliteStorage {
         let q = q.clone();
         self.read(move |c: &Connection| {
             let mut rows = Vec::new();
-            for table in [Table::Live, Table::Ended] {
-                if reads(table, &q) {
-                    let built = summary_sql(Dialect::Sqlite, table, &q, by, period, now);
-                    rows.extend(query(c, built, summary_from_row(period))?);
-                }
+            for built in summary_statements(Dialect::Sqlite, &q, by, period, now) {
+                rows.extend(query(c, built, summary_from_row(period))?);
             }
             Ok(merge_summary(rows))
         })
