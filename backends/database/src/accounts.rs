@@ -261,8 +261,9 @@ mod tests {
         }
     }
 
-    /// A target whose destruction attempts answer, in turn, what the test scripted.
-    struct Scripted(Mutex<Vec<Result<Revoked, Failed>>>);
+    /// A target whose destruction attempts answer, in turn, what the test scripted, and whose
+    /// user list holds the given names.
+    struct Scripted(Mutex<Vec<Result<Revoked, Failed>>>, Vec<String>);
 
     #[async_trait]
     impl Target for Scripted {
@@ -314,10 +315,38 @@ mod tests {
         ) -> Result<Revoked, Failed> {
             self.0.lock().unwrap().remove(0)
         }
-        async fn list_users(&self, _: &str) -> Result<Vec<String>, DriverError> {
-            Ok(Vec::new())
+        async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+            Ok(self.1.iter().filter(|u| u.starts_with(prefix)).cloned().collect())
         }
         async fn close(&self) {}
+    }
+
+    async fn delete_listing(listed: &[&str]) -> Result<Revoked, DriverError> {
+        let target = Scripted(
+            Mutex::new(vec![Ok(Revoked::sessions(0))]),
+            listed.iter().map(|u| (*u).to_owned()).collect(),
+        );
+        Accounts(target)
+            .delete_user(DeleteUser {
+                username: "v-x",
+                revocation_statements: &[],
+                reassign_owned_to: None,
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_proved_by_the_user_list_or_fails() {
+        // Gone from the list (a longer name with the same start is someone else): the receipt.
+        let proved = delete_listing(&["v-x2"]).await.unwrap();
+        assert_eq!(proved.sessions_terminated, Some(0));
+        assert_eq!(
+            proved.verified.as_deref(),
+            Some("the user list has no user \"v-x\"")
+        );
+        // Still listed, whatever the statements said: a failed destruction, retried.
+        let err = delete_listing(&["v-x"]).await.unwrap_err();
+        assert!(matches!(err, DriverError::NotRemoved(_)), "{err}");
     }
 
     fn collided_after_ending(n: u64) -> Result<Revoked, Failed> {
@@ -329,7 +358,7 @@ mod tests {
     }
 
     async fn revoke(script: Vec<Result<Revoked, Failed>>) -> Revoked {
-        destroy(&Scripted(Mutex::new(script)), "v-x", &[], None)
+        destroy(&Scripted(Mutex::new(script), Vec::new()), "v-x", &[], None)
             .await
             .unwrap()
     }
