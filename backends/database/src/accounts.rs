@@ -316,7 +316,12 @@ mod tests {
             self.0.lock().unwrap().remove(0)
         }
         async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
-            Ok(self.1.iter().filter(|u| u.starts_with(prefix)).cloned().collect())
+            Ok(self
+                .1
+                .iter()
+                .filter(|u| u.starts_with(prefix))
+                .cloned()
+                .collect())
         }
         async fn close(&self) {}
     }

@@ -120,7 +120,16 @@ pub struct List {
     /// Only leases in this state: creating, active, revoking or irrevocable.
     #[arg(long)]
     pub state: Option<String>,
-    /// Start after this lease id (the cursor a previous page printed).
+    #[command(flatten)]
+    pub paging: Paging,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+/// The cursor flags of a paged listing (`lease list`, `lease history`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Paging {
+    /// Start after this cursor (the one a previous page printed).
     #[arg(long)]
     pub after: Option<String>,
     /// At most this many leases per page (1 to 1000).
@@ -129,8 +138,6 @@ pub struct List {
     /// Follow the cursor to the end instead of printing one page.
     #[arg(long)]
     pub all: bool,
-    #[command(flatten)]
-    pub out: Output,
 }
 
 impl Lease {
@@ -277,7 +284,7 @@ impl RevokeWorkload {
 
 impl List {
     async fn run(self, client: &Client) -> Result<(), CliError> {
-        let mut after = self.after.clone();
+        let mut after = self.paging.after.clone();
         let mut keys: Vec<Value> = Vec::new();
         let mut info = Map::new();
         let next = loop {
@@ -297,7 +304,7 @@ impl List {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             match next {
-                Some(n) if self.all => after = Some(n),
+                Some(n) if self.paging.all => after = Some(n),
                 other => break other,
             }
         };
@@ -358,7 +365,7 @@ impl List {
         if let Some(a) = after {
             pairs.push(("after", a.to_owned()));
         }
-        if let Some(l) = self.limit {
+        if let Some(l) = self.paging.limit {
             pairs.push(("limit", l.to_string()));
         }
         if pairs.is_empty() {

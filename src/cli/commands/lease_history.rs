@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::columns::print_columns;
-use super::lease::{at, Scope};
+use super::lease::{at, Paging, Scope};
 use crate::cli::client::Client;
 use crate::cli::error::CliError;
 use crate::cli::output::{data, plain, Format, Output};
@@ -94,15 +94,8 @@ pub enum Export {
 pub struct History {
     #[command(flatten)]
     pub filters: Filters,
-    /// Start after this cursor (the one a previous page printed).
-    #[arg(long)]
-    pub after: Option<String>,
-    /// At most this many leases per page (1 to 1000).
-    #[arg(long)]
-    pub limit: Option<u32>,
-    /// Follow the cursor to the end instead of printing one page.
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub paging: Paging,
     /// Write the rows as JSON lines or CSV instead of a table.
     #[arg(long, value_enum)]
     pub export: Option<Export>,
@@ -113,14 +106,14 @@ pub struct History {
 impl History {
     /// Run.
     pub async fn run(self, client: &Client) -> Result<(), CliError> {
-        let mut after = self.after.clone();
+        let mut after = self.paging.after.clone();
         let mut rows: Vec<Value> = Vec::new();
         let next = loop {
             let mut pairs = self.filters.pairs();
             if let Some(a) = &after {
                 pairs.push(("after", a.clone()));
             }
-            if let Some(l) = self.limit {
+            if let Some(l) = self.paging.limit {
                 pairs.push(("limit", l.to_string()));
             }
             let answer = client.read(&path("sys/leases/history", pairs)?).await?;
@@ -136,7 +129,7 @@ impl History {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             match next {
-                Some(n) if self.all => after = Some(n),
+                Some(n) if self.paging.all => after = Some(n),
                 other => break other,
             }
         };
