@@ -157,6 +157,8 @@ pub struct LeaseConfig {
     pub target_timeout: Option<String>,
     /// How long revoked tombstones are kept (default `168h`).
     pub tombstone_ttl: Option<String>,
+    /// How long the access history keeps an ended lease (default `9600h`, 400 days).
+    pub history_retention: Option<String>,
 }
 
 /// `[telemetry]`.
@@ -428,6 +430,11 @@ pub const ENV_KEYS: &[(&str, &str, &str)] = &[
         "[168h]",
     ),
     (
+        "lease.history_retention",
+        "LEASEHOLD_LEASE_HISTORY_RETENTION",
+        "ended leases in the access history [9600h]",
+    ),
+    (
         "telemetry.unauthenticated_metrics_access",
         "LEASEHOLD_TELEMETRY_UNAUTHENTICATED_METRICS_ACCESS",
         "true or false [false]",
@@ -513,6 +520,7 @@ impl FileConfig {
             "lease.revoke_concurrency" => lease.revoke_concurrency = Some(count(&v)?),
             "lease.target_timeout" => lease.target_timeout = Some(v),
             "lease.tombstone_ttl" => lease.tombstone_ttl = Some(v),
+            "lease.history_retention" => lease.history_retention = Some(v),
             "telemetry.unauthenticated_metrics_access" => {
                 self.telemetry.unauthenticated_metrics_access = Some(flag(&v)?)
             }
@@ -609,6 +617,11 @@ impl Settings {
                 l.tombstone_ttl.as_deref(),
                 d.tombstone_ttl,
             )?,
+            history_retention: duration(
+                "lease.history_retention",
+                l.history_retention.as_deref(),
+                d.history_retention,
+            )?,
             claim_timeout: d.claim_timeout,
             integrity_sweep_interval: d.integrity_sweep_interval,
         };
@@ -616,6 +629,12 @@ impl Settings {
             return Err(ConfigError::Value {
                 key: "lease.retry_base".into(),
                 message: "must be above zero and not above lease.retry_max".into(),
+            });
+        }
+        if lease.history_retention.is_zero() {
+            return Err(ConfigError::Value {
+                key: "lease.history_retention".into(),
+                message: "must be above zero".into(),
             });
         }
         if lease.revoke_concurrency == 0 {

@@ -423,6 +423,7 @@ impl LeaseObserver for Metrics {
                 privilege,
                 overstay,
                 sessions_terminated,
+                ..
             } => {
                 inc(&self.revoked, &[&lease.mount_path, &lease.role]);
                 // Unknown counts (`None`: AWS, tokens, an account already gone) feed neither.
@@ -539,6 +540,7 @@ mod tests {
             claimed_by: None,
             row_mac: None,
             tampered_at: None,
+            trail: Default::default(),
             internal: Vec::new(),
         }
     }
@@ -555,6 +557,7 @@ mod tests {
                     privilege: std::time::Duration::from_secs(60),
                     overstay: std::time::Duration::from_millis(overstay_ms),
                     sessions_terminated: None,
+                    receipt: None,
                 },
                 at,
             );
@@ -584,6 +587,7 @@ mod tests {
                     privilege: std::time::Duration::from_secs(60),
                     overstay: std::time::Duration::ZERO,
                     sessions_terminated,
+                    receipt: None,
                 },
                 Utc::now(),
             );

@@ -282,6 +282,11 @@ impl Server {
             leases.clone(),
             rx.clone(),
         ));
+        tokio::spawn(crate::core::tidy_sweep::run(
+            leases.clone(),
+            cluster.leader_watch(),
+            rx.clone(),
+        ));
         let worker = tokio::spawn(expiry::run(leases, rx.clone()));
         tokio::spawn(crate::core::ticker::run(
             core.mounts.clone(),

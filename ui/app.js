@@ -5,7 +5,7 @@
 
 import { ApiError, allows, call, capabilities, list, token } from './api.js';
 import { confirmAction, confirming } from './confirm.js';
-import { clear, countdown, difference, el, fill, focusQuietly, refill, when } from './dom.js';
+import { clear, countdown, difference, el, fill, focusQuietly, refill, span, when } from './dom.js';
 import { startLive } from './live.js';
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +21,7 @@ const PATHS = {
   reconcile: 'sys/leases/reconcile',
   durations: 'sys/leases/durations',
   tokens: 'sys/leases/workload-tokens',
+  history: 'sys/leases/history',
   requests: 'sys/control-group/requests',
   authorize: 'sys/control-group/authorize',
   deny: 'sys/control-group/deny',
@@ -168,6 +169,7 @@ async function enter() {
       orphans: allows(caps[PATHS.reconcile], 'read', 'sudo'),
       durations: allows(caps[PATHS.durations], 'read', 'sudo'),
       tokens: allows(caps[PATHS.tokens], 'read', 'sudo'),
+      history: allows(caps[PATHS.history], 'read', 'sudo'),
       destroyOrphans: allows(caps[PATHS.reconcile], 'update', 'sudo'),
       requests: allows(caps[PATHS.requests], 'list'),
       authorize: allows(caps[PATHS.authorize], 'update'),
@@ -740,6 +742,30 @@ async function showWorkloadTokens(name) {
   $('workload-tokens-block').hidden = false;
 }
 
+// The workload's access history: its leases, live and ended, in issue order (the first 100),
+// each with how it ended, its privilege time and the sessions its destruction ended.
+async function showWorkloadHistory(name) {
+  const data = await readData('Reading the access history', PATHS.history, { query: { workload: name, limit: 100 } });
+  if (!data) return;
+  const rows = (data.leases || []).map((l) =>
+    el(
+      'tr',
+      { 'data-lease-id': l.lease_id || '' },
+      el('td', { 'data-label': 'Account' }, l.account || ''),
+      el('td', { 'data-label': 'Mount / role' }, `${l.mount || ''}${l.role || ''}`),
+      el('td', { 'data-label': 'Issued' }, when(l.issued_at)),
+      el('td', { 'data-label': 'Ended' }, when(l.ended_at)),
+      el('td', { 'data-label': 'How' }, el('span', { class: 'badge' }, l.ending || l.state || '')),
+      el('td', { 'data-label': 'Privilege' }, span(l.privilege_seconds || 0)),
+      el('td', { 'data-label': 'Sessions' }, l.sessions_terminated === null || l.sessions_terminated === undefined ? '' : String(l.sessions_terminated)),
+    ),
+  );
+  fill($('workload-history').tBodies[0], ...rows);
+  const more = data.next_after ? ' (more follow)' : '';
+  fill($('workload-history-caption'), `${name}: ${rows.length} lease(s) in its history${more}`);
+  $('workload-history-block').hidden = false;
+}
+
 // Everything the workload holds that the API can list: its live tokens (when the token may read
 // them), then its live leases (it or below it), with their accounts, purposes and countdowns. A
 // page of 1000 leases; the caption says when more follow.
@@ -751,6 +777,7 @@ async function showWorkload(name = $('workload-name').value.trim()) {
   }
   held.name = name;
   if (can.tokens) await showWorkloadTokens(name);
+  if (can.history) await showWorkloadHistory(name);
   if (!can.list) {
     tick();
     return;
@@ -807,6 +834,7 @@ async function openWorkload(name) {
     $('workload-confirm').value = '';
     $('workload-tokens-block').hidden = true;
     $('workload-holds-block').hidden = true;
+    $('workload-history-block').hidden = true;
   }
   $('workload-revoke-block').hidden = !can.workload;
   confirmMatches();

@@ -310,7 +310,8 @@ const scenarios = {
 
   // Type the workload's name twice; only then can "revoke everything" be pressed.
   // The workload page opens from a workload in the list and shows its live tokens (children
-  // below their parent) above every lease it holds; after the revocation it shows neither.
+  // below their parent) above every lease it holds, and its access history; after the
+  // revocation it shows neither tokens nor leases, and the history shows them ended.
   async workload(page) {
     await signIn(page, args.token);
     const row = await leaseRow(page, args.lease_id);
@@ -325,8 +326,10 @@ const scenarios = {
       for (const r of await page.locator(`${table} tbody tr`).all()) out.push(await cells(r));
       return out;
     };
+    await page.locator('#workload-history-caption', { hasText: `${args.count} lease(s) in its history` }).waitFor();
     const holds = await rowsOf('#workload-holds');
     const tokens = await rowsOf('#workload-tokens');
+    const history = await rowsOf('#workload-history');
     await accessible(page, 'a workload');
     await shot(page, 'workload-holds');
     const revoke = page.getByRole('button', { name: 'Revoke everything it holds' });
@@ -341,11 +344,16 @@ const scenarios = {
     const results = await page.locator('#workload-table tbody td[data-label="Result"]').allInnerTexts();
     await page.locator('#workload-tokens-caption', { hasText: 'holds 0 live token' }).waitFor();
     await page.locator('#workload-holds-caption', { hasText: 'holds 0 lease' }).waitFor();
+    await page.locator('#workload-history tbody td[data-label="How"]', { hasText: 'revoked' }).first().waitFor();
     const tokensAfter = await rowsOf('#workload-tokens');
     const holdsAfter = await rowsOf('#workload-holds');
+    const historyAfter = await rowsOf('#workload-history');
     await accessible(page, 'revoke a workload');
     await shot(page, 'workload');
-    return { caption, results, holds, tokens, tokens_after: tokensAfter, holds_after: holdsAfter };
+    return {
+      caption, results, holds, tokens, history,
+      tokens_after: tokensAfter, holds_after: holdsAfter, history_after: historyAfter,
+    };
   },
 
   // A token that may list and look up but not revoke: no Revoke button, no workload screen.

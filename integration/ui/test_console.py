@@ -196,6 +196,14 @@ def test_revoke_a_workload_by_typing_its_name(client, server, make_role, pg):
     assert out["results"] == ["destroyed", "destroyed"], out
     # The page, read again after the revocation, lists neither tokens nor leases.
     assert out["tokens_after"] == [] and out["holds_after"] == [], out
+    # Its access history: both leases live before, both ended by the revocation after, with
+    # the sessions their destruction ended (none was open).
+    assert {h["Account"] for h in out["history"]} == {c.username for c in held}, out
+    assert all(h["How"] == "active" and h["Ended"] == "" for h in out["history"]), out
+    after = {h["Account"]: h for h in out["history_after"]}
+    assert set(after) == {c.username for c in held}, out
+    assert all(h["How"] == "revoked" and h["Ended"] and h["Sessions"] == "0"
+               and h["Mount / role"] == f"database/{role}" for h in after.values()), out
     assert child.is_authenticated() is False
     for c in held:
         assert not pg.role_exists(c.username)

@@ -194,12 +194,18 @@ pub fn lease_event(at: DateTime<Utc>, event: &LeaseEvent<'_>) -> Value {
                 privilege,
                 overstay,
                 sessions_terminated,
+                receipt,
                 ..
             } => {
                 obj.insert("privilege_seconds".into(), json!(privilege.as_secs_f64()));
                 obj.insert("overstay_seconds".into(), json!(overstay.as_secs_f64()));
                 // null: the target cannot tell (see `LeaseEvent::Destroyed`).
                 obj.insert("sessions_terminated".into(), json!(sessions_terminated));
+                // The destruction receipt: "proved gone at T" (null when nothing was asked).
+                obj.insert(
+                    "verified".into(),
+                    json!(receipt.map(|r| json!({"check": r.check, "at": ts(r.at)}))),
+                );
             }
             LeaseEvent::Tampered { action, .. } => {
                 obj.insert("refused_action".into(), json!(action));

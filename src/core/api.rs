@@ -134,12 +134,14 @@ pub enum ApiResponse {
         /// Body; `None` for HEAD.
         body: Option<Value>,
     },
-    /// 200 with a body that is not JSON (`sys/metrics?format=prometheus`).
+    /// 200 with a body that is not JSON (`sys/metrics?format=prometheus`, a history export).
     Text {
         /// `Content-Type` of the body.
         content_type: &'static str,
         /// The body.
         body: String,
+        /// A paged export's cursor for the next page, sent as `X-Leasehold-Next-After`.
+        next_after: Option<String>,
     },
 }
 

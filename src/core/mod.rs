@@ -13,6 +13,7 @@ pub mod quotas;
 pub mod reconcile;
 pub mod system;
 pub mod ticker;
+pub mod tidy_sweep;
 pub mod token_paths;
 pub mod token_roles;
 pub mod tokens;
@@ -501,6 +502,13 @@ impl Core {
             let target = IssueTarget {
                 purpose,
                 ticket,
+                // The approval a collected request came through, for the access history.
+                trail: crate::storage::LeaseTrail {
+                    approval_id: approved.map(|r| r.accessor.clone()),
+                    requested_at: approved.map(|r| r.created),
+                    approved_at: approved.and_then(|r| r.approved_at),
+                    ..Default::default()
+                },
                 mount_uuid: mount.entry.uuid.clone(),
                 mount_path: mount.entry.path.clone(),
                 request_path: path.to_string(),

@@ -19,6 +19,7 @@ pub async fn scrape(State(core): State<Arc<Core>>, method: Method) -> Response {
             ApiResponse::Text {
                 content_type: crate::metrics::CONTENT_TYPE,
                 body,
+                next_after: None,
             },
             "",
         ),

@@ -34,10 +34,19 @@ pub fn render(resp: ApiResponse, request_id: &str) -> Response<Body> {
                 None => empty(status),
             }
         }
-        ApiResponse::Text { content_type, body } => {
+        ApiResponse::Text {
+            content_type,
+            body,
+            next_after,
+        } => {
             let mut r = Response::new(Body::from(body));
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            // A cursor is `<seconds>.<lease id>`, and a lease id is a canonical path: always a
+            // valid header value; one that were not would only lose the header.
+            if let Some(v) = next_after.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                r.headers_mut().insert("x-leasehold-next-after", v);
+            }
             with_headers(r)
         }
     }

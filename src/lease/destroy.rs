@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::backoff::retry_delay;
 use super::destroy_error::DestroyError;
 use super::engine::{chrono_dur, Answer, Call, LeaseEngine, TOKEN_LEASE_KIND};
-use super::events::LeaseEvent;
+use super::events::{LeaseEvent, Receipt};
 use crate::storage::{ClaimOne, LeaseRecord, LeaseState};
 
 /// The per-lease lock, taken: one destruction or renewal of a lease at a time in this process.
@@ -129,8 +129,12 @@ impl LeaseEngine {
                     "revoked before expiry"
                 };
                 info!(lease.id = %id, account = %lease.account, reason, sessions_terminated = ?revoked.sessions_terminated,
-                    "destroyed account {} of lease {id} ({reason})", lease.account);
-                lease.tombstone(now)?
+                    verified = ?revoked.verified, "destroyed account {} of lease {id} ({reason})", lease.account);
+                let mut lease = lease.tombstone(now)?;
+                lease.trail.destroyed_by = Some(self.node_id().to_owned());
+                lease.trail.sessions_terminated = revoked.sessions_terminated;
+                lease.trail.verified_at = revoked.verified.as_ref().map(|_| now);
+                lease
             }
             Err(error) => {
                 let delay = retry_delay(
@@ -149,7 +153,7 @@ impl LeaseEngine {
         // between leaves the row `revoking`, so the account is destroyed (a no-op) and recorded
         // again by whichever node retries it. A duplicate record, never a missing one.
         if let Ok(revoked) = &attempt {
-            self.emit_destroyed(&lease, *revoked, now).await;
+            self.emit_destroyed(&lease, revoked, now).await;
         }
         if let Err(error) = self.write_outcome(&mut lease).await {
             let error = DestroyError::Unrecorded {
@@ -228,7 +232,7 @@ impl LeaseEngine {
 
     /// Waits (bounded by the audit devices) until the record is written, since the row
     /// update that follows is what stops a retry from recording it again.
-    async fn emit_destroyed(&self, lease: &LeaseRecord, revoked: Revoked, now: DateTime<Utc>) {
+    async fn emit_destroyed(&self, lease: &LeaseRecord, revoked: &Revoked, now: DateTime<Utc>) {
         self.emit_attempt(lease, None, now);
         let privilege = (now - lease.issue_time).to_std().unwrap_or_default();
         let overstay = (now - lease.expire_time).to_std().unwrap_or_default();
@@ -239,6 +243,10 @@ impl LeaseEngine {
                     privilege,
                     overstay,
                     sessions_terminated: revoked.sessions_terminated,
+                    receipt: revoked
+                        .verified
+                        .as_deref()
+                        .map(|check| Receipt { check, at: now }),
                 },
                 now,
             )

@@ -16,7 +16,7 @@ use super::ttl::MountTtls;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::storage::seal::{Aad, Seal};
-use crate::storage::{LeaseRecord, LeaseState};
+use crate::storage::{LeaseRecord, LeaseState, LeaseTrail};
 use crate::storage::{Storage, StorageError};
 
 /// What token expiry rows carry as their mount UUID. Never resolved: such rows belong to no mount
@@ -61,6 +61,9 @@ pub struct LeaseSettings {
     pub revoke_concurrency: usize,
     /// How long revoked tombstones are kept before tidy removes them.
     pub tombstone_ttl: Duration,
+    /// How long the access history keeps an ended lease (its own row, apart from the
+    /// tombstone) before tidy removes it.
+    pub history_retention: Duration,
     /// How often every live row's integrity tag is checked, so that a row edited to expire
     /// later (which the expiry worker would not look at until then) is found and flagged.
     pub integrity_sweep_interval: Duration,
@@ -76,6 +79,7 @@ impl Default for LeaseSettings {
             target_timeout: Duration::from_secs(60),
             revoke_concurrency: 64,
             tombstone_ttl: Duration::from_secs(7 * 86_400),
+            history_retention: Duration::from_secs(400 * 86_400),
             integrity_sweep_interval: Duration::from_secs(300),
         }
     }
@@ -98,6 +102,8 @@ pub struct IssueTarget {
     pub purpose: Option<String>,
     /// The caller's ticket reference, if given.
     pub ticket: Option<String>,
+    /// What the access history records from the request: the approval it came through.
+    pub trail: LeaseTrail,
     /// Writes the write-ahead row in place of a plain insert, when something must decide
     /// atomically whether one more lease may exist (a lease-count quota). `None`: plain insert.
     pub admission: Option<Arc<dyn LeaseAdmission>>,
@@ -400,6 +406,34 @@ impl LeaseEngine {
     pub async fn tidy(&self) -> Result<u64> {
         let before = self.now() - chrono_dur(self.settings.tombstone_ttl);
         Ok(self.storage.lease_tidy(before).await?)
+    }
+
+    /// Remove the history rows of leases that ended more than `history_retention` ago.
+    pub async fn tidy_history(&self) -> Result<u64> {
+        let before = self.now() - chrono_dur(self.settings.history_retention);
+        Ok(self.storage.history_tidy(before).await?)
+    }
+
+    /// One page of the access history (see [`crate::storage::history`]).
+    pub async fn history(
+        &self,
+        query: &crate::storage::HistoryQuery,
+        limit: usize,
+    ) -> Result<Vec<crate::storage::HistoryRow>> {
+        Ok(self.storage.history_page(query, limit, self.now()).await?)
+    }
+
+    /// The access history added up per key and period.
+    pub async fn history_summary(
+        &self,
+        query: &crate::storage::HistoryQuery,
+        by: crate::storage::SummaryBy,
+        period: crate::storage::Period,
+    ) -> Result<Vec<crate::storage::SummaryRow>> {
+        Ok(self
+            .storage
+            .history_summary(query, by, period, self.now())
+            .await?)
     }
 
     /// Start-up with storage of our own: every `creating` row and every claim is a crash

@@ -60,6 +60,9 @@ pub enum LeaseEvent<'a> {
         /// account was already gone, e.g. a retry after an attempt that dropped it). `Some(0)`:
         /// nothing was connected at the end, which is not proof the credential was never used.
         sessions_terminated: Option<u64>,
+        /// What the target answered, after the destruction, that proved the account gone.
+        /// `None` when the engine asked nothing (AWS, tokens) or the answer could not be read.
+        receipt: Option<Receipt<'a>>,
     },
     /// Destruction has now failed `irrevocable_after` times (it is still retried).
     Irrevocable {
@@ -109,6 +112,16 @@ impl LeaseEvent<'_> {
             Self::Orphan { .. } => "orphan",
         }
     }
+}
+
+/// A destruction receipt: the check the target answered proving the account gone, and when the
+/// engine received that answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    /// What was asked and found (`pg_roles has no user "v-..."`).
+    pub check: &'a str,
+    /// When the answer was received.
+    pub at: DateTime<Utc>,
 }
 
 /// A record being written, which the engine may wait for (bounded by the observer).

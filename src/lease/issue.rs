@@ -142,6 +142,7 @@ impl LeaseEngine {
             claimed_by: Some(self.node_id().to_owned()),
             row_mac: None,
             tampered_at: None,
+            trail: target.trail,
         };
         let held = self.lock_for(&lease.id).lock_owned().await;
         // Write ahead: from here on, whatever the target ends up holding is known to the table.
@@ -301,6 +302,7 @@ impl LeaseEngine {
             claimed_by: None,
             row_mac: None,
             tampered_at: None,
+            trail: Default::default(),
             internal: self
                 .seal
                 .seal(&internal, &Aad::lease(id))

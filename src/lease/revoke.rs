@@ -96,6 +96,7 @@ impl LeaseEngine {
             let mut lease = lease
                 .force_tombstone(self.now(), &error)
                 .map_err(|e| Error::Internal(e.to_string()))?;
+            lease.trail.destroyed_by = Some(self.node_id().to_owned());
             // The operator's explicit decision: the tombstone gets a valid tag even when the row
             // had been edited (tampered_at stays set as the record of that).
             self.update_row(&mut lease, expected).await?;

@@ -183,6 +183,7 @@ fn target() -> IssueTarget {
         workload: String::new(),
         purpose: None,
         ticket: None,
+        trail: Default::default(),
         admission: None,
     }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::storage::{LeaseRecord, LeaseState};
+use crate::storage::{Ending, LeaseRecord, LeaseState};
 
 /// How `last_error` starts for a lease whose create failed after it may have reached the target.
 pub(crate) const CREATION_FAILED: &str = "creation failed: ";
@@ -93,6 +93,7 @@ impl LeaseRecord {
         self.claimed_by = None;
         self.revoked_time = Some(now);
         self.last_error = Some(format!("{NOTHING_CREATED}{error}"));
+        self.trail.ending = Some(Ending::IssueFailed);
         Ok(self)
     }
 
@@ -120,6 +121,13 @@ impl LeaseRecord {
         self.state = LeaseState::Revoked;
         self.due_at = None;
         self.revoked_time = Some(now);
+        self.trail.ending = Some(if self.issue_failure().is_some() {
+            Ending::IssueFailed
+        } else if now >= self.expire_time {
+            Ending::Expired
+        } else {
+            Ending::Revoked
+        });
         Ok(self)
     }
 
@@ -143,6 +151,7 @@ impl LeaseRecord {
         self.due_at = None;
         self.revoked_time = Some(now);
         self.last_error = Some(error.to_owned());
+        self.trail.ending = Some(Ending::Forced);
         Ok(self)
     }
 
@@ -156,6 +165,7 @@ impl LeaseRecord {
         self.expire_time = expire_time;
         self.due_at = Some(expire_time);
         self.last_renewal = Some(now);
+        self.trail.renewals += 1;
         Ok(self)
     }
 
@@ -213,6 +223,11 @@ mod tests {
         let revoking = l.begin_revoke(now, None).unwrap();
         let done = revoking.tombstone(now).unwrap();
         assert_eq!(done.state, LeaseState::Revoked);
+        assert_eq!(
+            done.trail.ending,
+            Some(Ending::Expired),
+            "destroyed at its expiry"
+        );
         assert!(done.clone().begin_revoke(now, None).is_err());
         assert!(done.force_tombstone(now, "x").is_err());
     }

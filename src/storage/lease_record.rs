@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::lease_trail::LeaseTrail;
+
 /// Where a lease is in its life. See the state diagram in docs/DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {
@@ -101,6 +103,9 @@ pub struct LeaseRecord {
     /// acted on: it waits for an operator (revoke-force). A cache of a verdict the engine
     /// recomputes whenever it touches the row, so clearing it achieves nothing.
     pub tampered_at: Option<DateTime<Utc>>,
+    /// What the access history records beyond the columns above (approval, renewals, how it
+    /// ended, the destroying node, the target's receipt); not covered by the integrity tag.
+    pub trail: LeaseTrail,
 }
 
 /// Whether a row may be claimed for destruction by a node now: the one rule both back-ends'

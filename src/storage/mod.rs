@@ -1,6 +1,7 @@
 //! Durable state behind a few small traits, one per capability: the key/value space for
 //! configuration (mounts, tokens, backend configs) ([`KvStore`]), the lease table
-//! ([`LeaseStore`]), which is also the expiry queue ([`LeaseQueue`]), node membership and locks
+//! ([`LeaseStore`]), which is also the expiry queue ([`LeaseQueue`]), the access history kept
+//! after leases are tidied ([`LeaseHistory`]), node membership and locks
 //! ([`ClusterStore`]) and the change feed ([`ChangeFeed`]). [`Storage`] is all of them, for
 //! callers that need everything; a caller that needs one capability asks for that one.
 //!
@@ -13,9 +14,13 @@
 
 pub mod changes;
 pub mod cluster;
+pub mod history;
+#[cfg(test)]
+pub(crate) mod history_suite;
 pub mod keyring;
 pub mod kv;
 pub mod lease_record;
+pub mod lease_trail;
 pub mod leases;
 pub mod lock;
 pub mod postgres;
@@ -31,8 +36,12 @@ mod writer;
 
 pub use changes::{ChangeFeed, StorageChange};
 pub use cluster::{ClusterStore, NodeRecord};
+pub use history::{
+    HistoryCursor, HistoryQuery, HistoryRow, LeaseHistory, Period, SummaryBy, SummaryRow,
+};
 pub use kv::KvStore;
 pub use lease_record::{Claimable, LeaseRecord, LeaseState};
+pub use lease_trail::{Ending, LeaseTrail};
 pub use leases::{ClaimOne, LeaseCount, LeaseQueue, LeaseStore, CREATION_ABANDONED};
 
 /// Storage failed. The text is for logs; callers see "internal error".
@@ -42,6 +51,12 @@ pub struct StorageError(pub String);
 
 /// Every capability at once: what the server opens and most of it shares as one handle.
 /// Implemented for every type that has them all.
-pub trait Storage: KvStore + LeaseStore + LeaseQueue + ClusterStore + ChangeFeed {}
+pub trait Storage:
+    KvStore + LeaseStore + LeaseQueue + LeaseHistory + ClusterStore + ChangeFeed
+{
+}
 
-impl<T: KvStore + LeaseStore + LeaseQueue + ClusterStore + ChangeFeed + ?Sized> Storage for T {}
+impl<T: KvStore + LeaseStore + LeaseQueue + LeaseHistory + ClusterStore + ChangeFeed + ?Sized>
+    Storage for T
+{
+}

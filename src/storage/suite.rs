@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+pub use super::history_suite::*;
 use super::{ClaimOne, NodeRecord, Storage, CREATION_ABANDONED};
 use super::{LeaseRecord, LeaseState};
 
@@ -26,6 +27,9 @@ macro_rules! for_each_case {
             live_accounts_are_found_among_many,
             live_counts_by_prefix_and_role_skip_tombstones_and_tokens,
             scans_walk_every_entry_and_lease_in_key_order,
+            history_keeps_each_ended_lease_once_beside_the_live_ones,
+            history_summary_adds_up_per_key_and_period,
+            history_retention_tidies_exactly_what_is_past_it,
         );
     };
 }
@@ -67,6 +71,7 @@ pub fn lease(id: &str, due: DateTime<Utc>) -> LeaseRecord {
         claimed_by: None,
         row_mac: Some(vec![9; 32]),
         tampered_at: None,
+        trail: Default::default(),
     }
 }
 
@@ -302,6 +307,8 @@ pub async fn rows_round_trip_every_field(s: &dyn Storage) {
     l.ticket = Some("OPS-1".into());
     l.claimed_by = Some("node-a".into());
     l.max_expire_time = now + chrono::Duration::hours(2);
+    l.trail.renewals = 2;
+    l.trail.approval_id = Some("req".into());
     s.lease_insert(&l).await.unwrap();
     assert_eq!(s.lease_get(&l.id).await.unwrap().as_ref(), Some(&l));
     // The id is unique.

@@ -21,6 +21,7 @@ mod authz;
 mod aws;
 mod capabilities;
 mod first_start;
+mod history;
 mod integrity;
 #[path = "../../backends/jwt/src/testing.rs"]
 #[allow(dead_code)]

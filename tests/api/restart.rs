@@ -82,7 +82,7 @@ async fn a_restart_with_100k_leases_serves_at_once() {
             "INSERT INTO leases SELECT id || '-' || n.value, mount_uuid, mount_path, kind, role, \
              account || '-' || n.value, state, issue_time, expire_time, max_expire_time, last_renewal, \
              role_ttl_secs, renewable, due_at, attempts, last_error, revoked_time, forced, token_accessor, \
-             internal, workload, purpose, ticket, claimed_by, NULL, NULL FROM leases, (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 100000) \
+             internal, workload, purpose, ticket, claimed_by, NULL, NULL, NULL FROM leases, (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 100000) \
              SELECT value FROM s) AS n WHERE id = ?1",
             [&lease_id],
         )

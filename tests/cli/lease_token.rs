@@ -589,3 +589,112 @@ async fn revoke_workload_says_which_accounts_are_still_being_retried() {
     cli.run(&["lease", "revoke", "-sync", &id]).await.ok();
     assert!(gone(&pg, &user, &pass).await);
 }
+
+#[tokio::test]
+async fn lease_history_and_report_read_the_access_history() {
+    let (app, pg, role) = setup("1h").await;
+    let cli = Cli::root(&app);
+    let (ended, user, pass, _) = issue(&app, &role).await;
+    let (live, _, _, _) = issue(&app, &role).await;
+    cli.run(&["lease", "revoke", "-sync", &ended]).await.ok();
+    assert!(gone(&pg, &user, &pass).await);
+
+    let table = cli
+        .run(&["lease", "history", &format!("-role={role}")])
+        .await
+        .ok();
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(lines[0].starts_with("Lease ID"), "{}", table.stdout);
+    assert_eq!(
+        lines.len(),
+        4,
+        "header, dashes, two leases: {}",
+        table.stdout
+    );
+    // (Issued in the same second, the two come in lease id order.)
+    let line = |id: &str| *lines.iter().find(|l| l.starts_with(id)).unwrap();
+    assert!(line(&ended).ends_with("revoked"), "{}", table.stdout);
+    assert!(line(&live).ends_with("active"), "{}", table.stdout);
+
+    // One page at a time, then -all; JSON lines and CSV.
+    let page = cli
+        .run(&[
+            "lease",
+            "history",
+            "-limit=1",
+            "-format=json",
+            &format!("-role={role}"),
+        ])
+        .await
+        .ok();
+    let v = page.json();
+    assert_eq!(v["leases"].as_array().unwrap().len(), 1);
+    assert!(v["next_after"].is_string());
+    let jsonl = cli
+        .run(&[
+            "lease",
+            "history",
+            "-all",
+            "-limit=1",
+            "-export=jsonl",
+            &format!("-role={role}"),
+        ])
+        .await
+        .ok();
+    let rows: Vec<Value> = jsonl
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let ended_row = rows
+        .iter()
+        .find(|r| r["lease_id"] == ended.as_str())
+        .unwrap();
+    assert_eq!(ended_row["account"], user.as_str());
+    assert_eq!(ended_row["ending"], "revoked");
+    let csv = cli
+        .run(&[
+            "lease",
+            "history",
+            "-export=csv",
+            "-state=ended",
+            &format!("-role={role}"),
+        ])
+        .await
+        .ok();
+    let mut csv_lines = csv.stdout.split("\r\n");
+    assert!(csv_lines
+        .next()
+        .unwrap()
+        .starts_with("lease_id,mount,role,"));
+    assert!(csv_lines
+        .next()
+        .unwrap()
+        .starts_with(&format!("{ended},database/,{role},")));
+
+    let report = cli
+        .run(&[
+            "lease",
+            "report",
+            "-by=role",
+            "-period=week",
+            &format!("-role={role}"),
+        ])
+        .await
+        .ok();
+    assert!(
+        report.stdout.contains(&format!("database/{role}")),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains("Total: 2 leases"),
+        "{}",
+        report.stdout
+    );
+    // Bad input is the server's 400, naming the field.
+    let bad = cli.run(&["lease", "history", "-since=yesterday"]).await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("\"since\""), "{}", bad.stderr);
+}

@@ -60,6 +60,7 @@ fn with_earlier(done: Revoked, earlier: u64) -> Revoked {
     match (done.sessions_terminated, earlier) {
         (n, 0) => Revoked {
             sessions_terminated: n,
+            verified: None,
         },
         (n, e) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
     }
@@ -70,6 +71,30 @@ struct Accounts<T>(T);
 impl<T: Target> Accounts<T> {
     fn dialect(&self) -> &dyn Dialect {
         self.0.dialect()
+    }
+
+    /// The destruction receipt: after a revocation said the user is gone, ask the database's
+    /// own user list. Still listed is a failed destruction (whatever the statements claimed);
+    /// absent is the proof the receipt records. A list that cannot be read leaves the
+    /// revocation unproven, not failed: the destruction's own answer stands.
+    async fn receipt(&self, username: &str, revoked: Revoked) -> Result<Revoked, DriverError> {
+        match self.0.list_users(username).await {
+            Ok(users) if users.iter().any(|u| u == username) => {
+                Err(DriverError::NotRemoved(format!(
+                    "user {username:?} is still in {} after its revocation",
+                    self.dialect().user_catalog()
+                )))
+            }
+            Ok(_) => Ok(revoked.verified_by(format!(
+                "{} has no user {username:?}",
+                self.dialect().user_catalog()
+            ))),
+            Err(e) => {
+                tracing::warn!(db.user = %username, error = %e,
+                    "revoked {username} but could not read the user list to prove it gone");
+                Ok(revoked)
+            }
+        }
     }
 
     /// After a failed creation: rollback statements (best effort, each on its own), then make
@@ -167,9 +192,11 @@ impl<T: Target> Driver for Accounts<T> {
             expiration: None,
         };
         let custom = dialect.prepare(req.revocation_statements, &values)?;
-        self.0
+        let revoked = self
+            .0
             .revoke(req.username, &custom, req.reassign_owned_to)
-            .await
+            .await?;
+        self.receipt(req.username, revoked).await
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
@@ -234,8 +261,9 @@ mod tests {
         }
     }
 
-    /// A target whose destruction attempts answer, in turn, what the test scripted.
-    struct Scripted(Mutex<Vec<Result<Revoked, Failed>>>);
+    /// A target whose destruction attempts answer, in turn, what the test scripted, and whose
+    /// user list holds the given names.
+    struct Scripted(Mutex<Vec<Result<Revoked, Failed>>>, Vec<String>);
 
     #[async_trait]
     impl Target for Scripted {
@@ -287,10 +315,43 @@ mod tests {
         ) -> Result<Revoked, Failed> {
             self.0.lock().unwrap().remove(0)
         }
-        async fn list_users(&self, _: &str) -> Result<Vec<String>, DriverError> {
-            Ok(Vec::new())
+        async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
+            Ok(self
+                .1
+                .iter()
+                .filter(|u| u.starts_with(prefix))
+                .cloned()
+                .collect())
         }
         async fn close(&self) {}
+    }
+
+    async fn delete_listing(listed: &[&str]) -> Result<Revoked, DriverError> {
+        let target = Scripted(
+            Mutex::new(vec![Ok(Revoked::sessions(0))]),
+            listed.iter().map(|u| (*u).to_owned()).collect(),
+        );
+        Accounts(target)
+            .delete_user(DeleteUser {
+                username: "v-x",
+                revocation_statements: &[],
+                reassign_owned_to: None,
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_proved_by_the_user_list_or_fails() {
+        // Gone from the list (a longer name with the same start is someone else): the receipt.
+        let proved = delete_listing(&["v-x2"]).await.unwrap();
+        assert_eq!(proved.sessions_terminated, Some(0));
+        assert_eq!(
+            proved.verified.as_deref(),
+            Some("the user list has no user \"v-x\"")
+        );
+        // Still listed, whatever the statements said: a failed destruction, retried.
+        let err = delete_listing(&["v-x"]).await.unwrap_err();
+        assert!(matches!(err, DriverError::NotRemoved(_)), "{err}");
     }
 
     fn collided_after_ending(n: u64) -> Result<Revoked, Failed> {
@@ -302,7 +363,7 @@ mod tests {
     }
 
     async fn revoke(script: Vec<Result<Revoked, Failed>>) -> Revoked {
-        destroy(&Scripted(Mutex::new(script)), "v-x", &[], None)
+        destroy(&Scripted(Mutex::new(script), Vec::new()), "v-x", &[], None)
             .await
             .unwrap()
     }

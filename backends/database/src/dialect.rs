@@ -29,6 +29,12 @@ pub trait Dialect: Send + Sync {
     /// The longest user name created (generated names are cut to it).
     fn max_username_len(&self) -> usize;
 
+    /// Where the database lists its users (`pg_roles`), as [`crate::Target::list_users`]
+    /// reads it: named in the destruction receipt that looked there and found the user absent.
+    fn user_catalog(&self) -> &'static str {
+        "the user list"
+    }
+
     /// The longest user name that can exist on any server of the family: an existing user is
     /// refused only beyond it, so that a name issued under a larger limit can still be
     /// destroyed or rotated.

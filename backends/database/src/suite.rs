@@ -151,6 +151,12 @@ pub async fn revoke_ends_open_sessions<F: Fixture>(f: &F) {
         Some(1),
         "one session was open at revocation"
     );
+    // The destruction receipt: the database's own user list was read back and had no such user.
+    let check = revoked.verified.as_deref().unwrap_or_default();
+    assert!(
+        check.ends_with(&format!("has no user {user:?}")),
+        "no receipt naming {user}: {check:?}"
+    );
     assert!(
         !f.alive(&mut session).await,
         "a session survived its user's revocation"

@@ -29,6 +29,10 @@ pub struct MySqlDialect {
 }
 
 impl Dialect for MySqlDialect {
+    fn user_catalog(&self) -> &'static str {
+        "mysql.user"
+    }
+
     fn max_username_len(&self) -> usize {
         self.max_username_len
     }

@@ -137,6 +137,7 @@ async fn one_role(driver: &PgDriver, job: Job, earlier: Option<u64>) {
             .map(|revoked| match (revoked.sessions_terminated, earlier) {
                 (n, None) => Revoked {
                     sessions_terminated: n,
+                    verified: None,
                 },
                 (n, Some(e)) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
             });

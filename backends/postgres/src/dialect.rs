@@ -23,6 +23,10 @@ pub const UNUSABLE_PASSWORD_CHARS: &[char] = &['\'', '\\', '$'];
 pub struct PgDialect;
 
 impl Dialect for PgDialect {
+    fn user_catalog(&self) -> &'static str {
+        "pg_roles"
+    }
+
     fn max_username_len(&self) -> usize {
         MAX_IDENTIFIER_LEN
     }

@@ -15,6 +15,10 @@ pub const MAX_USERNAME_LEN: usize = 64;
 pub struct RedisDialect;
 
 impl Dialect for RedisDialect {
+    fn user_catalog(&self) -> &'static str {
+        "ACL USERS"
+    }
+
     fn max_username_len(&self) -> usize {
         MAX_USERNAME_LEN
     }

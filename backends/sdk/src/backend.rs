@@ -33,8 +33,9 @@ pub struct Account {
 }
 
 /// What a revocation found, beyond "the account is gone": evidence of use for the audit log and
-/// the metrics.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// the metrics, and the destruction receipt — what the target was asked afterwards that proved
+/// the account absent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Revoked {
     /// How many sessions of the account were open at revocation and ended by it. `None`: the
     /// target cannot tell — it has no sessions (AWS keys, STS credentials), or the account was
@@ -43,6 +44,10 @@ pub struct Revoked {
     /// to count. `Some(0)` means the account existed and had no session open: not proof it was
     /// never used, only that nothing was connected at the end.
     pub sessions_terminated: Option<u64>,
+    /// The check that proved the account gone, asked of the target after the destruction (e.g.
+    /// `pg_roles has no role "v-..."`); `None` when the engine asked nothing. The core records
+    /// it with the time it received the answer.
+    pub verified: Option<String>,
 }
 
 impl Revoked {
@@ -50,6 +55,15 @@ impl Revoked {
     pub fn sessions(n: u64) -> Self {
         Self {
             sessions_terminated: Some(n),
+            verified: None,
+        }
+    }
+
+    /// The same report, with the check the target answered proving the account gone.
+    pub fn verified_by(self, check: impl Into<String>) -> Self {
+        Self {
+            verified: Some(check.into()),
+            ..self
         }
     }
 

@@ -74,6 +74,7 @@ const ALL: &[&str] = &[
     "restart",
     "expiry_precision",
     "aws_iam",
+    "history",
 ];
 
 #[tokio::main]
@@ -113,6 +114,7 @@ async fn main() -> Result<()> {
             "restart" => benches::restart::run(&ctx).await,
             "expiry_precision" => benches::expiry::run(&ctx).await,
             "aws_iam" => benches::aws_iam::run(&ctx).await,
+            "history" => benches::history::run(&ctx).await,
             _ => continue,
         };
         match figures {

@@ -50,6 +50,9 @@ pub const SUDO_PATHS: &[&str] = &[
     // leasehold's own: the live tokens (accessors, policies, tree) a workload holds.
     "sys/leases/workload-tokens",
     "sys/leases/workload-tokens/*",
+    // leasehold's own: the access history names every account and token accessor, ever.
+    "sys/leases/history",
+    "sys/leases/history/*",
     // leasehold's own: lists accounts on targets, and can destroy them.
     "sys/leases/reconcile",
     "sys/leases/reconcile/*",

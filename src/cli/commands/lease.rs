@@ -1,6 +1,7 @@
-//! `lease lookup|renew|revoke|revoke-workload|list`: the `vault lease` commands, and two of
-//! leasehold's own — `revoke-workload` (everything a workload holds, in one call, printing each
-//! account destroyed and each still being retried) and `list` (`LIST sys/leases/list`).
+//! `lease lookup|renew|revoke|revoke-workload|list|history|report`: the `vault lease` commands,
+//! and leasehold's own — `revoke-workload` (everything a workload holds, in one call, printing
+//! each account destroyed and each still being retried), `list` (`LIST sys/leases/list`), and
+//! `history` and `report` (the access history, `lease_history.rs`).
 
 use serde_json::{json, Map, Value};
 
@@ -24,6 +25,12 @@ pub enum Lease {
     RevokeWorkload(RevokeWorkload),
     /// List live leases, filtered by mount, role, workload or state.
     List(List),
+    /// The access history: every lease, live and ended, filtered by mount, role, workload,
+    /// account, token accessor, purpose, ticket or time; a table, JSON, or JSON lines / CSV.
+    History(super::lease_history::History),
+    /// Privilege-seconds, leases, overstayed and unused ones per workload, role or account and
+    /// per day or week.
+    Report(super::lease_history::Report),
 }
 
 /// `lease lookup ID`.
@@ -76,9 +83,10 @@ pub struct RevokeWorkload {
     pub out: Output,
 }
 
-/// `lease list [-mount] [-role] [-workload] [-state] [-after] [-limit] [-all]`.
-#[derive(Debug, clap::Args)]
-pub struct List {
+/// Where leases were issued and to whom: the filters `lease list`, `lease history` and `lease
+/// report` share (each the query field of the same name).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Scope {
     /// Only leases issued on this mount (`database`).
     #[arg(long)]
     pub mount: Option<String>,
@@ -88,10 +96,40 @@ pub struct List {
     /// Only leases of this workload or one below it.
     #[arg(long)]
     pub workload: Option<String>,
+}
+
+impl Scope {
+    /// The given filters as query pairs.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("mount", &self.mount),
+            ("role", &self.role),
+            ("workload", &self.workload),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// `lease list [-mount] [-role] [-workload] [-state] [-after] [-limit] [-all]`.
+#[derive(Debug, clap::Args)]
+pub struct List {
+    #[command(flatten)]
+    pub scope: Scope,
     /// Only leases in this state: creating, active, revoking or irrevocable.
     #[arg(long)]
     pub state: Option<String>,
-    /// Start after this lease id (the cursor a previous page printed).
+    #[command(flatten)]
+    pub paging: Paging,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+/// The cursor flags of a paged listing (`lease list`, `lease history`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Paging {
+    /// Start after this cursor (the one a previous page printed).
     #[arg(long)]
     pub after: Option<String>,
     /// At most this many leases per page (1 to 1000).
@@ -100,8 +138,6 @@ pub struct List {
     /// Follow the cursor to the end instead of printing one page.
     #[arg(long)]
     pub all: bool,
-    #[command(flatten)]
-    pub out: Output,
 }
 
 impl Lease {
@@ -129,6 +165,8 @@ impl Lease {
             Lease::Revoke(c) => c.run(client).await,
             Lease::RevokeWorkload(c) => c.run(client).await,
             Lease::List(c) => c.run(client).await,
+            Lease::History(c) => c.run(client).await,
+            Lease::Report(c) => c.run(client).await,
         }
     }
 }
@@ -246,7 +284,7 @@ impl RevokeWorkload {
 
 impl List {
     async fn run(self, client: &Client) -> Result<(), CliError> {
-        let mut after = self.after.clone();
+        let mut after = self.paging.after.clone();
         let mut keys: Vec<Value> = Vec::new();
         let mut info = Map::new();
         let next = loop {
@@ -266,7 +304,7 @@ impl List {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             match next {
-                Some(n) if self.all => after = Some(n),
+                Some(n) if self.paging.all => after = Some(n),
                 other => break other,
             }
         };
@@ -320,21 +358,14 @@ impl List {
     }
 
     fn query(&self, after: Option<&str>) -> Result<String, CliError> {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        for (k, v) in [
-            ("mount", &self.mount),
-            ("role", &self.role),
-            ("workload", &self.workload),
-            ("state", &self.state),
-        ] {
-            if let Some(v) = v {
-                pairs.push((k, v.clone()));
-            }
+        let mut pairs = self.scope.pairs();
+        if let Some(state) = &self.state {
+            pairs.push(("state", state.clone()));
         }
         if let Some(a) = after {
             pairs.push(("after", a.to_owned()));
         }
-        if let Some(l) = self.limit {
+        if let Some(l) = self.paging.limit {
             pairs.push(("limit", l.to_string()));
         }
         if pairs.is_empty() {

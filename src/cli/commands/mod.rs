@@ -5,6 +5,7 @@ pub mod audit;
 pub mod columns;
 pub mod kv;
 pub mod lease;
+pub mod lease_history;
 pub mod login;
 pub mod operator;
 pub mod policy;

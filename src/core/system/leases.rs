@@ -1,6 +1,7 @@
 //! The lease API: `sys/leases/{lookup,renew,revoke,revoke-prefix,revoke-force,tidy,count}`,
 //! `sys/leases/list` (filtered and paged, `lease_list.rs`), `sys/leases/counts` (`lease_counts.rs`),
 //! `sys/leases/durations` (`lease_durations.rs`), `sys/leases/workload-tokens` (`workload_tokens.rs`),
+//! `sys/leases/history` and `sys/leases/history/summary` (`lease_history.rs`),
 //! `sys/leases?type=irrevocable`, and the legacy `sys/{renew,revoke,revoke-prefix,revoke-force}`.
 
 use std::time::Duration;
@@ -97,6 +98,12 @@ pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResp
         "list" if arg.is_empty() && matches!(req.method, Method::Get | Method::List) => {
             super::lease_list::handle(core, req).await
         }
+        "history" if arg.is_empty() && matches!(req.method, Method::Get | Method::List) => {
+            super::lease_history::handle(core, req).await
+        }
+        "history" if arg == "summary" && req.method == Method::Get => {
+            super::lease_history_summary::handle(core, req).await
+        }
         "counts" if arg.is_empty() && req.method == Method::Get => {
             super::lease_counts::handle(core, req).await
         }
@@ -108,7 +115,7 @@ pub async fn handle(core: &Core, req: &ApiRequest, rest: &str) -> Result<ApiResp
         }
         "lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy" | "count"
         | "revoke-workload" | "reconcile" | "list" | "counts" | "durations" | "workload-tokens"
-        | "" => Err(Error::UnsupportedOperation),
+        | "history" | "" => Err(Error::UnsupportedOperation),
         _ => Err(Error::NoRoute(format!("sys/leases/{rest}"))),
     }
 }
@@ -275,12 +282,7 @@ async fn renew(core: &Core, req: &ApiRequest, id: &str) -> Result<ApiResponse> {
 
 fn tidy(core: &Core) -> Result<ApiResponse> {
     let engine = core.leases.clone();
-    tokio::spawn(async move {
-        match engine.tidy().await {
-            Ok(n) => tracing::info!(removed = n, "lease tidy removed {n} revoked tombstones"),
-            Err(e) => tracing::error!(error = %e, "lease tidy failed"),
-        }
-    });
+    tokio::spawn(async move { crate::core::tidy_sweep::tidy(&engine).await });
     Ok(ApiResponse::AcceptedEnvelope(Envelope {
         warnings: vec!["Tidy operation successfully started. Any information from the operation will be printed to leasehold's server logs.".into()],
         mount_type: "system".into(),

@@ -15,6 +15,7 @@ pub async fn read(core: &Core, req: &ApiRequest) -> Result<ApiResponse> {
         Some("prometheus") => Ok(ApiResponse::Text {
             content_type: crate::metrics::CONTENT_TYPE,
             body: core.render_metrics().await?,
+            next_after: None,
         }),
         other => Err(Error::invalid(format!(
             "unsupported metrics format {:?}: only format=prometheus is served",

@@ -4,9 +4,12 @@
 pub mod audit;
 pub mod capabilities;
 pub mod health;
+pub mod history_export;
 pub mod keys;
 pub mod lease_counts;
 pub mod lease_durations;
+pub mod lease_history;
+pub mod lease_history_summary;
 pub mod lease_list;
 pub mod leases;
 pub mod metrics;

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use super::rows::{lease_from_row, leases_from_rows, LeaseTimes, LEASE_COLUMNS};
 use super::{pg_err, PostgresStorage};
-use crate::storage::{LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
+use crate::storage::history::{ended_values, HISTORY_COLUMNS};
+use crate::storage::{HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
 
 #[async_trait]
 impl LeaseStore for PostgresStorage {
@@ -12,7 +13,7 @@ impl LeaseStore for PostgresStorage {
         let times = LeaseTimes::of(lease);
         let sql = format!(
             "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
-             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)"
+             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)"
         );
         self.execute(&sql, &times.params(lease)).await.map(|_| ())
     }
@@ -29,16 +30,36 @@ impl LeaseStore for PostgresStorage {
         expected: LeaseState,
     ) -> Result<bool, StorageError> {
         let times = LeaseTimes::of(lease);
+        // A row that ends here gets its history row in the same statement (storage/history.rs).
+        let history = (expected != LeaseState::Revoked)
+            .then(|| HistoryRow::ended(lease))
+            .flatten();
         let expected = expected.as_str();
         let mut params = times.params(lease);
         params.push(&expected);
-        let sql = "UPDATE leases SET mount_uuid=$2, mount_path=$3, kind=$4, role=$5, account=$6, \
+        let update =
+            "UPDATE leases SET mount_uuid=$2, mount_path=$3, kind=$4, role=$5, account=$6, \
             state=$7, issue_time=$8, expire_time=$9, max_expire_time=$10, last_renewal=$11, \
             role_ttl_secs=$12, renewable=$13, due_at=$14, attempts=$15, last_error=$16, \
             revoked_time=$17, forced=$18, token_accessor=$19, internal=$20, workload=$21, \
-            purpose=$22, ticket=$23, claimed_by=$24, row_mac=$25, tampered_at=$26 \
-            WHERE id=$1 AND state=$27";
-        self.execute(sql, &params).await.map(|n| n == 1)
+            purpose=$22, ticket=$23, claimed_by=$24, row_mac=$25, tampered_at=$26, trail=$27 \
+            WHERE id=$1 AND state=$28";
+        let Some(row) = history else {
+            return self.execute(update, &params).await.map(|n| n == 1);
+        };
+        let values = ended_values(&row);
+        let marks = super::history::typed_marks(&values, 29);
+        let values = super::history::bound(values);
+        params.extend(values.iter().map(|v| v.as_sql()));
+        let sql = format!(
+            "WITH updated AS ({update} RETURNING 1), \
+             ended AS (INSERT INTO lease_history ({HISTORY_COLUMNS}) SELECT {marks} \
+               WHERE EXISTS (SELECT 1 FROM updated) ON CONFLICT DO NOTHING) \
+             SELECT count(*) FROM updated",
+        );
+        let rows = self.query(&sql, &params).await?;
+        let n = first_count(&rows)?;
+        Ok(n == 1)
     }
 
     async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError> {
@@ -61,12 +82,7 @@ impl LeaseStore for PostgresStorage {
                 &[&prefix, &role],
             )
             .await?;
-        let n: i64 = rows
-            .first()
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(pg_err)?
-            .unwrap_or(0);
+        let n = first_count(&rows)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -206,4 +222,14 @@ impl LeaseStore for PostgresStorage {
             .map(|r| r.try_get::<_, bool>(0).map_err(pg_err))
             .unwrap_or(Ok(false))
     }
+}
+
+/// The count a `SELECT count(*)` answered (0 when it answered no row).
+fn first_count(rows: &[tokio_postgres::Row]) -> Result<i64, StorageError> {
+    Ok(rows
+        .first()
+        .map(|r| r.try_get::<_, i64>(0))
+        .transpose()
+        .map_err(pg_err)?
+        .unwrap_or(0))
 }

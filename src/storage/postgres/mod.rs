@@ -19,6 +19,7 @@
 mod changes;
 mod cluster;
 mod connect;
+mod history;
 mod kv;
 mod leases;
 mod queue;

@@ -5,13 +5,13 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::{millis, pg_err, time};
-use crate::storage::{LeaseRecord, LeaseState, NodeRecord, StorageError};
+use crate::storage::{LeaseRecord, LeaseState, LeaseTrail, NodeRecord, StorageError};
 
 /// Every lease column, in the order `lease_from_row` and `LeaseTimes::params` use.
 pub(super) const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
     last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by, \
-    row_mac, tampered_at";
+    row_mac, tampered_at, trail";
 
 pub(super) fn lease_from_row(row: &Row) -> Result<LeaseRecord, StorageError> {
     let state: String = row.try_get(6).map_err(pg_err)?;
@@ -51,6 +51,11 @@ pub(super) fn lease_from_row(row: &Row) -> Result<LeaseRecord, StorageError> {
         claimed_by: row.try_get(23).map_err(pg_err)?,
         row_mac: row.try_get(24).map_err(pg_err)?,
         tampered_at: opt_t(25)?,
+        trail: LeaseTrail::from_column(
+            row.try_get::<_, Option<String>>(26)
+                .map_err(pg_err)?
+                .as_deref(),
+        ),
     })
 }
 
@@ -68,6 +73,7 @@ pub(super) struct LeaseTimes {
     due: Option<i64>,
     revoked: Option<i64>,
     tampered: Option<i64>,
+    trail: Option<String>,
 }
 
 impl LeaseTimes {
@@ -81,10 +87,11 @@ impl LeaseTimes {
             due: l.due_at.map(millis),
             revoked: l.revoked_time.map(millis),
             tampered: l.tampered_at.map(millis),
+            trail: l.trail.to_column(),
         }
     }
 
-    /// The row's values in `LEASE_COLUMNS` order (`$1`..`$26`).
+    /// The row's values in `LEASE_COLUMNS` order (`$1`..`$27`).
     pub(super) fn params<'a>(&'a self, l: &'a LeaseRecord) -> Vec<&'a (dyn ToSql + Sync)> {
         vec![
             &l.id,
@@ -113,6 +120,7 @@ impl LeaseTimes {
             &l.claimed_by,
             &l.row_mac,
             &self.tampered,
+            &self.trail,
         ]
     }
 }

@@ -7,7 +7,12 @@ use crate::storage::StorageError;
 
 /// Numbered migrations; `leasehold_schema.version` records how many ran. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3_LEASE_ROW_MAC];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3_LEASE_ROW_MAC,
+    SCHEMA_V4_LEASE_HISTORY,
+];
 
 /// The schema version this build migrates to.
 #[cfg(test)]
@@ -93,6 +98,38 @@ CREATE INDEX leases_account ON leases (mount_path, account) WHERE state <> 'revo
 const SCHEMA_V3_LEASE_ROW_MAC: &str = r#"
 ALTER TABLE leases ADD COLUMN row_mac BYTEA;
 ALTER TABLE leases ADD COLUMN tampered_at BIGINT;
+"#;
+
+/// The access history (storage/history.rs): each lease row's trail, and one compact row per
+/// ended lease, kept after the tombstone is tidied. Tombstones written before this version have
+/// no history row.
+const SCHEMA_V4_LEASE_HISTORY: &str = r#"
+ALTER TABLE leases ADD COLUMN trail TEXT;
+CREATE TABLE lease_history (
+    issued_at    BIGINT NOT NULL,
+    id           TEXT COLLATE "C" NOT NULL,
+    mount        TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    workload     TEXT COLLATE "C" NOT NULL,
+    account      TEXT NOT NULL,
+    accessor     TEXT NOT NULL,
+    purpose      TEXT,
+    ticket       TEXT,
+    expire_at    BIGINT NOT NULL,
+    last_renewal BIGINT,
+    ended_at     BIGINT NOT NULL,
+    ending       BIGINT NOT NULL,
+    renewals     BIGINT NOT NULL,
+    approval_id  TEXT,
+    requested_at BIGINT,
+    approved_at  BIGINT,
+    destroyed_by TEXT,
+    sessions     BIGINT,
+    verified_at  BIGINT,
+    PRIMARY KEY (issued_at, id)
+);
+CREATE INDEX lease_history_workload ON lease_history (workload) WHERE workload <> '';
+CREATE INDEX lease_history_account ON lease_history (account);
 "#;
 
 /// Apply the migrations the database has not seen, each with its version, under an advisory lock

@@ -5,7 +5,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::rows::{lease_from_row, lease_values, LEASE_COLUMNS};
 use super::{err, Cached, SqliteStorage};
-use crate::storage::{LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
+use crate::storage::{HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
 
 /// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
 const ACCOUNT_CHUNK: usize = 500;
@@ -17,7 +17,7 @@ impl LeaseStore for SqliteStorage {
         self.write(move |c: &Connection| {
             let sql = format!(
                 "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
             );
             c.exec(&sql, params_from_iter(lease_values(&lease)))
                 .map(|_| ())
@@ -46,17 +46,23 @@ impl LeaseStore for SqliteStorage {
         expected: LeaseState,
     ) -> Result<bool, StorageError> {
         let lease = lease.clone();
+        // A row that ends here gets its history row in the same transaction (storage/history.rs).
+        let history = (expected != LeaseState::Revoked)
+            .then(|| HistoryRow::ended(&lease))
+            .flatten();
         self.write(move |c: &Connection| {
             let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
                 account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
                 last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
                 last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24, \
-                row_mac=?25, tampered_at=?26 WHERE id=?1 AND state=?27";
+                row_mac=?25, tampered_at=?26, trail=?27 WHERE id=?1 AND state=?28";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
-            c.exec(sql, params_from_iter(values))
-                .map(|n| n == 1)
-                .map_err(err)
+            let updated = c.exec(sql, params_from_iter(values)).map_err(err)? == 1;
+            if let Some(row) = history.filter(|_| updated) {
+                super::history::insert_ended(c, &row)?;
+            }
+            Ok(updated)
         })
         .await
     }

@@ -12,6 +12,7 @@
 
 mod cluster;
 mod files;
+mod history;
 mod kv;
 mod leases;
 mod queue;

@@ -4,13 +4,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Row;
 
 use super::{millis, opt_time, time};
-use crate::storage::{LeaseRecord, LeaseState, NodeRecord};
+use crate::storage::{LeaseRecord, LeaseState, LeaseTrail, NodeRecord};
 
 /// Every lease column, in the order `lease_from_row` and `lease_values` use.
 pub(super) const LEASE_COLUMNS: &str = "id, mount_uuid, mount_path, kind, role, account, state, issue_time, \
     expire_time, max_expire_time, last_renewal, role_ttl_secs, renewable, due_at, attempts, \
     last_error, revoked_time, forced, token_accessor, internal, workload, purpose, ticket, claimed_by, \
-    row_mac, tampered_at";
+    row_mac, tampered_at, trail";
 
 pub(super) fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
     let state: String = row.get(6)?;
@@ -42,6 +42,7 @@ pub(super) fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<LeaseRecord> {
         claimed_by: row.get(23)?,
         row_mac: row.get(24)?,
         tampered_at: opt_time(row.get(25)?),
+        trail: LeaseTrail::from_column(row.get::<_, Option<String>>(26)?.as_deref()),
     })
 }
 
@@ -56,7 +57,7 @@ pub(super) fn node_from_row(r: &Row<'_>) -> rusqlite::Result<NodeRecord> {
     })
 }
 
-/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?26` in the statements below).
+/// A lease's column values, in `LEASE_COLUMNS` order (`?1`..`?27` in the statements below).
 pub(super) fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
     vec![
         l.id.clone().into(),
@@ -85,5 +86,6 @@ pub(super) fn lease_values(l: &LeaseRecord) -> Vec<SqlValue> {
         l.claimed_by.clone().into(),
         l.row_mac.clone().into(),
         l.tampered_at.map(millis).into(),
+        l.trail.to_column().into(),
     ]
 }

@@ -7,7 +7,13 @@ use crate::storage::StorageError;
 
 /// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
 /// Never edit one that has shipped: add the next.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4_LEASE_ROW_MAC];
+pub(super) const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    SCHEMA_V4_LEASE_ROW_MAC,
+    SCHEMA_V5_LEASE_HISTORY,
+];
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS kv (
@@ -76,6 +82,39 @@ CREATE INDEX leases_account ON leases (mount_path, account) WHERE state != 'revo
 const SCHEMA_V4_LEASE_ROW_MAC: &str = r#"
 ALTER TABLE leases ADD COLUMN row_mac BLOB;
 ALTER TABLE leases ADD COLUMN tampered_at INTEGER;
+"#;
+
+/// The access history (storage/history.rs): each lease row's trail, and one compact row per
+/// ended lease, kept after the tombstone is tidied. `WITHOUT ROWID`: the primary key is the
+/// paging order, so the table is its own time index. Tombstones written before this version
+/// have no history row.
+const SCHEMA_V5_LEASE_HISTORY: &str = r#"
+ALTER TABLE leases ADD COLUMN trail TEXT;
+CREATE TABLE lease_history (
+    issued_at    INTEGER NOT NULL,
+    id           TEXT NOT NULL,
+    mount        TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    workload     TEXT NOT NULL,
+    account      TEXT NOT NULL,
+    accessor     TEXT NOT NULL,
+    purpose      TEXT,
+    ticket       TEXT,
+    expire_at    INTEGER NOT NULL,
+    last_renewal INTEGER,
+    ended_at     INTEGER NOT NULL,
+    ending       INTEGER NOT NULL,
+    renewals     INTEGER NOT NULL,
+    approval_id  TEXT,
+    requested_at INTEGER,
+    approved_at  INTEGER,
+    destroyed_by TEXT,
+    sessions     INTEGER,
+    verified_at  INTEGER,
+    PRIMARY KEY (issued_at, id)
+) WITHOUT ROWID;
+CREATE INDEX lease_history_workload ON lease_history (workload) WHERE workload != '';
+CREATE INDEX lease_history_account ON lease_history (account);
 "#;
 
 /// Apply the migrations this file has not seen, each in its own transaction with its version.
