@@ -214,13 +214,7 @@ impl SecretEngine for AwsBackend {
         Ok(Some(
             users
                 .into_iter()
-                .map(|name| Account {
-                    target: String::new(),
-                    marked: marked
-                        .as_ref()
-                        .is_some_and(|p| name.starts_with(p.as_str())),
-                    name,
-                })
+                .map(|name| Account::found("", name, marked.as_deref()))
                 .collect(),
         ))
     }
@@ -230,12 +224,7 @@ impl SecretEngine for AwsBackend {
         storage: Arc<dyn MountStorage>,
         account: &Account,
     ) -> Result<(), BackendError> {
-        if !account.marked {
-            return Err(BackendError::invalid(format!(
-                "IAM user {} does not carry this mount's marker: not destroyed",
-                account.name
-            )));
-        }
+        account.require_marked("IAM user")?;
         let root = config::load_root(storage.as_ref()).await?;
         let clients = AwsClients::connect(&self.http, root.as_ref()).await;
         Ok(iam::destroy_unplanned(&clients, &account.name).await?)

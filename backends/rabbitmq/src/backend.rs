@@ -170,13 +170,7 @@ impl SecretEngine for RabbitMqBackend {
             users
                 .into_iter()
                 .filter(|name| name.starts_with(&prefix))
-                .map(|name| Account {
-                    target: String::new(),
-                    marked: marked
-                        .as_ref()
-                        .is_some_and(|p| name.starts_with(p.as_str())),
-                    name,
-                })
+                .map(|name| Account::found("", name, marked.as_deref()))
                 .collect(),
         ))
     }
@@ -186,12 +180,7 @@ impl SecretEngine for RabbitMqBackend {
         storage: Arc<dyn MountStorage>,
         account: &Account,
     ) -> Result<(), BackendError> {
-        if !account.marked {
-            return Err(BackendError::invalid(format!(
-                "RabbitMQ user {} does not carry this mount's marker: not destroyed",
-                account.name
-            )));
-        }
+        account.require_marked("RabbitMQ user")?;
         let connection = config::load_connection(storage.as_ref())
             .await?
             .ok_or(RabbitMqError::NotConfigured)?;
