@@ -3,6 +3,9 @@
 //! expiry delete it and close its open connections; a broker unreachable at expiry is dealt
 //! with when it returns; orphans are reconciled; no spelling of a path and no token without
 //! the capability makes a user. Every effect is checked on the broker itself.
+//!
+//! Past 400 lines because each test is one whole scenario (mount, role, issue, use, end) on the
+//! same broker; the shared pieces (`mount`, `issue`, `wait_gone`, `rabbit.rs`) are already out.
 
 use std::time::Duration;
 
