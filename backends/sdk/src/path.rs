@@ -45,3 +45,18 @@ impl PathSpec {
         Some(response.unwrap_or_default().with_warning(warning))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_become_vaults_warning_and_nothing_else() {
+        assert!(PathSpec::warn_unknown(&[], None).is_none());
+        let warned = PathSpec::warn_unknown(&["b".into(), "a".into()], None).unwrap();
+        assert_eq!(
+            warned.warnings,
+            ["Endpoint ignored these unrecognized parameters: [b a]"]
+        );
+    }
+}
