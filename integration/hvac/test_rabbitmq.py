@@ -66,7 +66,7 @@ def test_issued_user_publishes_and_consumes_only_within_its_permissions(client, 
     queue = unique("ok-q")
     conn = login(user, password)
     ch = conn.channel()
-    ch.queue_declare(queue, auto_delete=True)
+    ch.queue_declare(queue, exclusive=True)
     ch.basic_publish("", queue, b"hello")
     body = wait_until(lambda: ch.basic_get(queue, auto_ack=True)[2], 5, "the message arrives")
     assert body == b"hello"

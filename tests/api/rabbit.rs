@@ -131,6 +131,21 @@ impl Broker {
         assert!(s == 201 || s == 204, "PUT vhost: {s} {v}");
     }
 
+    /// A queue in `/` made as guest (someone else's, to the credential under test).
+    pub async fn create_queue(&self, name: &str) {
+        let (s, v) = self
+            .api("PUT", &format!("queues/%2F/{}", enc(name)), Some(json!({})))
+            .await
+            .unwrap();
+        assert!(s == 201 || s == 204, "PUT queue: {s} {v}");
+    }
+
+    pub async fn delete_queue(&self, name: &str) {
+        let _ = self
+            .api("DELETE", &format!("queues/%2F/{}", enc(name)), None)
+            .await;
+    }
+
     pub async fn delete_vhost(&self, name: &str) {
         let _ = self
             .api("DELETE", &format!("vhosts/{}", enc(name)), None)
@@ -179,10 +194,11 @@ pub struct Amqp {
 }
 
 impl Amqp {
-    /// Declare queue `name` (needs `configure` on it).
+    /// Declare queue `name` (needs `configure` on it), exclusive to this connection so that it
+    /// leaves the shared broker with it.
     pub async fn declare(&self, name: &str) -> Result<(), String> {
         self.channel
-            .queue_declare(QueueDeclareArguments::new(name))
+            .queue_declare(QueueDeclareArguments::new(name).exclusive(true).finish())
             .await
             .map(drop)
             .map_err(|e| e.to_string())

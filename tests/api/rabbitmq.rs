@@ -47,6 +47,15 @@ async fn issue(app: &TestApp, mount: &str, role: &str) -> (String, String, Strin
     )
 }
 
+/// Disable `mount`: its leases end, and with them every user it made (the broker is shared, so
+/// each test leaves it as it found it).
+async fn unmount(app: &TestApp, mount: &str) {
+    let (s, v) = app
+        .call("DELETE", &format!("sys/mounts/{mount}"), None)
+        .await;
+    assert_eq!(s, 204, "{v}");
+}
+
 /// Poll until the broker no longer has `user`; panics after `within`.
 async fn wait_gone(broker: &Broker, user: &str, within: Duration) {
     let start = tokio::time::Instant::now();
@@ -79,8 +88,7 @@ async fn the_user_works_within_its_permissions_and_is_refused_outside_them() {
     broker.create_vhost(&other_vhost).await;
     let mine = format!("ok-{}", rand_suffix());
     let theirs = format!("no-{}", rand_suffix());
-    let guest = Broker::connect("guest", "guest", "/").await.unwrap();
-    guest.declare(&theirs).await.unwrap();
+    broker.create_queue(&theirs).await;
 
     let amqp = Broker::connect(&user, &password, "/").await.unwrap();
     amqp.declare(&mine).await.unwrap();
@@ -134,10 +142,8 @@ async fn the_user_works_within_its_permissions_and_is_refused_outside_them() {
         "a revoked user logs in"
     );
     broker.delete_vhost(&other_vhost).await;
-    let _ = guest
-        .channel
-        .queue_delete(amqprs::channel::QueueDeleteArguments::new(&theirs))
-        .await;
+    broker.delete_queue(&theirs).await;
+    unmount(&app, "rabbitmq").await;
 }
 
 #[tokio::test]
@@ -219,6 +225,8 @@ async fn a_lease_expires_without_any_request_and_renewal_moves_only_the_lease() 
         broker.user_exists(&renewed_user).await,
         "the renewed lease's user was deleted"
     );
+    unmount(&app, "rabbitmq").await;
+    assert!(!broker.user_exists(&renewed_user).await);
 }
 
 #[tokio::test]
@@ -313,6 +321,8 @@ async fn reconcile_destroys_only_orphans_carrying_this_mounts_marker() {
         "someone else's user was destroyed"
     );
     broker.delete_user(&stranger).await;
+    unmount(&app, "rabbitmq").await;
+    assert!(!broker.user_exists(&leased).await);
 }
 
 #[tokio::test]
@@ -489,4 +499,5 @@ async fn unsupported_and_misspelt_fields_are_refused_naming_them() {
         .filter(|u| u.contains("-novhost-"))
         .collect();
     assert!(left.is_empty(), "a half-made user was left: {left:?}");
+    unmount(&app, "rabbitmq").await;
 }
