@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR
 ROOT_TOKEN ?= root
 ADDR ?= 127.0.0.1:8200
 
-.PHONY: run install build venv test test-rust test-hvac test-ui test-cluster test-chaos bench lint fmt
+.PHONY: run install build venv rabbitmq test test-rust test-hvac test-ui test-cluster test-chaos bench lint fmt
 
 ## run: a dev server on $(ADDR) with in-memory storage and root token $(ROOT_TOKEN); once it
 ## answers, `database/` is enabled for the README's walkthrough (a bare `server -dev` mounts
@@ -37,10 +37,15 @@ test: build test-rust test-hvac test-ui test-cluster test-chaos
 venv:
 	integration/setup-venv.sh
 
-test-rust: venv
+## rabbitmq: the machine's RabbitMQ with its management plugin enabled (off by default) and the
+## management API answering on 15672, which the rabbitmq engine talks to (needs root)
+rabbitmq:
+	integration/setup-rabbitmq.sh
+
+test-rust: venv rabbitmq
 	cargo test --workspace -- --test-threads=4
 
-test-hvac:
+test-hvac: rabbitmq
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-hvac.sh
 
 ## test-ui: the web console in Debian's Chromium driven by playwright-core, against `server -dev`
@@ -55,7 +60,7 @@ test-ui:
 test-cluster:
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-cluster.sh
 
-test-chaos:
+test-chaos: rabbitmq
 	LEASEHOLD_BIN=$(CARGO_TARGET_DIR)/debug/leasehold integration/run-chaos.sh
 
 ## bench: every benchmark side by side with its baseline (release builds; ~15 minutes); figures

@@ -21,8 +21,8 @@
 //!   one-time format migration).
 //! - [`auth`]: tokens (`auth/token.rs`, the store in `auth/token_store/`) and ACL policies (`auth/policy/`) only; the
 //!   auth methods (AppRole, JWT) are crates of their own under `backends/`, as are the secrets
-//!   engines (`backends/database` with its PostgreSQL, MySQL and Redis drivers, `backends/aws`)
-//!   and the SDK they are written against (`backends/sdk`).
+//!   engines (`backends/database` with its PostgreSQL, MySQL and Redis drivers, `backends/aws`,
+//!   `backends/rabbitmq`) and the SDK they are written against (`backends/sdk`).
 //! - [`audit`]: audit devices; each device's writer owns its file or socket, and a request waits
 //!   a bounded time for its entry to be written (none written: refused, fail closed).
 //! - [`metrics`]: Prometheus counters and histograms fed by lease events, gauges read from storage.

@@ -46,6 +46,9 @@ pub fn backend_factory(clock: SharedClock) -> BackendFactory {
             "aws" => Some(Arc::new(leasehold_aws::AwsBackend::with_clock(
                 clock.clone(),
             ))),
+            "rabbitmq" => Some(Arc::new(leasehold_rabbitmq::RabbitMqBackend::new(
+                clock.clone(),
+            ))),
             _ => None,
         }
     })

@@ -23,6 +23,7 @@ import requests
 
 from harness import (
     CREATION_STATEMENTS,
+    RABBITMQ_MANAGEMENT,
     REPO,
     LeaseholdServer,
     configure_postgres,
@@ -36,8 +37,14 @@ DB_MAX_TTL = "10s"
 AWS_ROLE = "deploy"
 # aws/config/lease: every IAM user lives 2 s unless renewed, 10 s at most.
 AWS_LEASE, AWS_LEASE_MAX = "2s", "10s"
+RABBITMQ_ROLE = "publish"
+# rabbitmq/config/lease: every broker user lives 2 s unless renewed, 10 s at most.
+RABBITMQ_LEASE, RABBITMQ_LEASE_MAX = "2s", "10s"
 # Where the live leases of the scenario's roles are listed (LIST sys/leases/lookup/<prefix>).
-LEASE_PREFIXES = [f"database/creds/{role}/" for role in DB_ROLES] + [f"aws/creds/{AWS_ROLE}/"]
+LEASE_PREFIXES = (
+    [f"database/creds/{role}/" for role in DB_ROLES]
+    + [f"aws/creds/{AWS_ROLE}/", f"rabbitmq/creds/{RABBITMQ_ROLE}/"]
+)
 
 # The prefixes of the names leasehold generates: `v-<mount marker>-root-<role>-...` on PostgreSQL (Vault's
 # shape with the marker), `lh-<mount marker>-<display>-<role>-...` on IAM. Nothing else on the targets starts with them.
@@ -110,8 +117,10 @@ class ConfigServer(LeaseholdServer):
 
 
 def configure_engines(server, pg, moto):
-    """Mount `database/` on the cluster with three short-lived roles and `aws/` on moto with an
-    iam_user role whose leases last 2 s (10 s at most)."""
+    """Mount `database/` on the cluster with three short-lived roles, `aws/` on moto with an
+    iam_user role whose leases last 2 s (10 s at most), and `rabbitmq/` on the machine's broker
+    likewise. Returns the prefix of this run's RabbitMQ users (`lh-<mount marker>-`): the broker
+    is shared with other suites, whose users carry other markers."""
     client = hvac.Client(url=server.addr, token=server.root_token)
     client.sys.enable_secrets_engine("database", path="database")
     configure_postgres(client, pg, "pg")
@@ -127,6 +136,16 @@ def configure_engines(server, pg, moto):
     )
     client.secrets.aws.configure_lease(lease=AWS_LEASE, lease_max=AWS_LEASE_MAX)
     client.secrets.aws.create_or_update_role(AWS_ROLE, "iam_user", policy_document=IDENTITY_POLICY)
+    client.sys.enable_secrets_engine("rabbitmq", path="rabbitmq")
+    client.secrets.rabbitmq.configure(
+        connection_uri=RABBITMQ_MANAGEMENT, username="guest", password="guest")
+    client.secrets.rabbitmq.configure_lease(ttl=RABBITMQ_LEASE, max_ttl=RABBITMQ_LEASE_MAX)
+    client.secrets.rabbitmq.create_role(
+        RABBITMQ_ROLE, vhosts=json.dumps({"/": {"configure": "", "write": ".*", "read": ""}}))
+    first = client.secrets.rabbitmq.generate_credentials(RABBITMQ_ROLE)
+    client.sys.revoke_lease(first["lease_id"])
+    marker = first["data"]["username"].split("-")[1]
+    return f"lh-{marker}-"
 
 
 class Ledger:
@@ -197,6 +216,7 @@ class Workload:
     ACTIONS = {  # action: weight
         "issue_database": 4,
         "issue_aws": 2,
+        "issue_rabbitmq": 2,
         "renew": 2,
         "revoke": 1,
         "revoke_queued": 1,
@@ -254,6 +274,13 @@ class Workload:
             body = resp.json()
             # arn:aws:iam::<account>:user/<path/>lh-root-deploy-...
             self.ledger.answered("aws", body["lease_id"], body["data"]["arn"].rsplit("/", 1)[-1])
+        return str(resp.status_code)
+
+    def issue_rabbitmq(self, rng):
+        resp = self.server.http("GET", f"rabbitmq/creds/{RABBITMQ_ROLE}")
+        if resp.status_code == 200:
+            body = resp.json()
+            self.ledger.answered("rabbitmq", body["lease_id"], body["data"]["username"])
         return str(resp.status_code)
 
     def renew(self, rng):
@@ -331,6 +358,11 @@ def iam_accounts(moto):
     for page in iam.get_paginator("list_users").paginate():
         names += [u["UserName"] for u in page["Users"] if u["UserName"].startswith(IAM_PREFIX)]
     return sorted(names)
+
+
+def rabbitmq_accounts(broker, prefix):
+    """Users on the broker that carry this run's prefix (`lh-<mount marker>-`)."""
+    return broker.users(prefix)
 
 
 def recovered_at_start_up(log_dir):

@@ -13,7 +13,7 @@ import pytest
 # The hvac suite's harness (LeaseholdServer, MotoServer, ...) and pgcluster.py are shared.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hvac"))
 
-from harness import MotoServer  # noqa: E402  (needs the path above)
+from harness import MotoServer, RabbitMq  # noqa: E402  (needs the path above)
 from pgcluster import PgCluster  # noqa: E402
 
 
@@ -30,3 +30,9 @@ def moto():
     server = MotoServer()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq():
+    """The machine's RabbitMQ, management plugin enabled: the rabbitmq engine's target."""
+    return RabbitMq.ready()

@@ -284,6 +284,48 @@ def issue(client, role, mount_point="database"):
     return Creds(client.secrets.database.generate_credentials(name=role, mount_point=mount_point))
 
 
+# ---- RabbitMQ ----------------------------------------------------------------------------------
+
+RABBITMQ_MANAGEMENT = "http://127.0.0.1:15672"
+RABBITMQ_ADMIN = ("guest", "guest")
+
+
+class RabbitMq:
+    """The machine's RabbitMQ (AMQP 5672, guest/guest) through its management API. The
+    management plugin ships with RabbitMQ but is off by default: `ready()` enables it with
+    `rabbitmq-plugins enable rabbitmq_management` (the suites run as root) when port 15672 does
+    not answer, and waits until it does."""
+
+    @classmethod
+    def ready(cls):
+        broker = cls()
+        if not broker.answers():
+            subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_management"], check=True,
+                           stdout=subprocess.DEVNULL)
+            wait_until(broker.answers, 30, "the RabbitMQ management API answers")
+        return broker
+
+    def api(self, method, path, **kwargs):
+        return requests.request(method, f"{RABBITMQ_MANAGEMENT}/api/{path}", auth=RABBITMQ_ADMIN,
+                                timeout=10, **kwargs)
+
+    def answers(self):
+        try:
+            return self.api("GET", "overview").status_code == 200
+        except requests.RequestException:
+            return False
+
+    def users(self, prefix=""):
+        """Names of the users starting with `prefix`."""
+        resp = self.api("GET", "users")
+        resp.raise_for_status()
+        return sorted(u["name"] for u in resp.json() if u["name"].startswith(prefix))
+
+    def user_exists(self, name):
+        from urllib.parse import quote
+        return self.api("GET", f"users/{quote(name, safe='')}").status_code == 200
+
+
 # ---- wire checks ----------------------------------------------------------------------------------
 
 # Every 200 carries all of these, as Vault's envelope does (clients such as vaultrs require them).

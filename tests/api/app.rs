@@ -209,6 +209,17 @@ impl TestApp {
         (tokens.pop().unwrap(), with)
     }
 
+    /// Delete lease `lease_id`'s row behind the server's back (a lost or restored table): the
+    /// account it names becomes an orphan for reconciliation to find.
+    pub fn forget_lease(&self, lease_id: &str) {
+        let db = rusqlite::Connection::open(Self::db_path(&self.dir)).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        let n = db
+            .execute("DELETE FROM leases WHERE id = ?1", [lease_id])
+            .unwrap();
+        assert_eq!(n, 1, "no lease row {lease_id}");
+    }
+
     /// Lease lookup data.
     pub async fn lookup(&self, lease_id: &str) -> (StatusCode, Value) {
         self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))

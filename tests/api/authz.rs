@@ -15,14 +15,14 @@ use crate::app::{issue, PgTarget, TestApp};
 
 /// A raw response: status, `Location`, parsed body (`Null` when empty).
 #[derive(Debug)]
-struct Raw {
-    status: u16,
+pub(crate) struct Raw {
+    pub(crate) status: u16,
     location: Option<String>,
-    body: Value,
+    pub(crate) body: Value,
 }
 
 /// Send `method target` exactly as written (target = path and query, not normalised).
-async fn raw(
+pub(crate) async fn raw(
     addr: &str,
     method: &str,
     target: &str,
@@ -69,7 +69,7 @@ async fn raw(
 
 /// What a client that follows redirects sees: the statuses of every hop, then the last answer.
 /// A redirect must keep the method and body (308) and must land on a canonical path in one hop.
-async fn follow(
+pub(crate) async fn follow(
     addr: &str,
     method: &str,
     target: &str,

@@ -36,6 +36,8 @@ mod outages;
 mod postgres;
 mod props;
 mod quotas;
+mod rabbit;
+mod rabbitmq;
 mod restart;
 mod sealing;
 mod sys;

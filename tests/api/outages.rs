@@ -97,14 +97,7 @@ async fn reconcile_destroys_only_orphans_carrying_this_mounts_marker() {
     let (_, leased, _, _) = issue(&app, "recon").await;
     // An orphan of ours: made by this mount, its lease row then deleted underneath.
     let (lost_lease, orphan, _, _) = issue(&app, "recon").await;
-    {
-        let db = rusqlite::Connection::open(TestApp::db_path(&app.dir)).unwrap();
-        db.busy_timeout(Duration::from_secs(5)).unwrap();
-        let n = db
-            .execute("DELETE FROM leases WHERE id = ?1", [&lost_lease])
-            .unwrap();
-        assert_eq!(n, 1);
-    }
+    app.forget_lease(&lost_lease);
     // `v-<marker>-...`: the mount's marker is the second segment of its names.
     let marker = leased.split('-').nth(1).unwrap().to_owned();
     assert_eq!(marker.len(), 9, "{leased}");

@@ -16,16 +16,7 @@ use crate::client::AwsClients;
 use crate::error::AwsError;
 use crate::{client, config, creds, iam, roles};
 
-/// One path of the engine: its pattern, the fields it reads and the operations it serves.
-#[derive(Debug, Clone, Copy)]
-pub struct PathSpec {
-    /// Vault-style pattern below the mount (`roles/:name`).
-    pub pattern: &'static str,
-    /// Field names the path accepts; others are reported in a warning.
-    pub fields: &'static [&'static str],
-    /// Operations the path serves (anything else is 405).
-    pub operations: &'static [Operation],
-}
+pub use leasehold_backend::path::PathSpec;
 
 use Operation::{Create, Delete, List, Read, Update};
 
@@ -170,23 +161,12 @@ impl Backend for AwsBackend {
 
     async fn handle(&self, req: Request) -> Result<Option<Response>, BackendError> {
         let (route, spec) = Route::parse(&req.path).ok_or(BackendError::UnsupportedPath)?;
-        if !spec.operations.contains(&req.operation) {
-            return Err(BackendError::UnsupportedOperation);
-        }
-        let unknown = if req.operation.is_write() || matches!(route, Route::Creds(_)) {
-            req.fields.unknown(spec.fields)
-        } else {
-            Vec::new()
-        };
-        let mut response = self.route(&req, route).await?;
-        if !unknown.is_empty() {
-            let warning = format!(
-                "Endpoint ignored these unrecognized parameters: [{}]",
-                unknown.join(" ")
-            );
-            response = Some(response.unwrap_or_default().with_warning(warning));
-        }
-        Ok(response)
+        let unknown = spec.admit(
+            &req,
+            req.operation.is_write() || matches!(route, Route::Creds(_)),
+        )?;
+        let response = self.route(&req, route).await?;
+        Ok(PathSpec::warn_unknown(&unknown, response))
     }
 
     fn secrets(&self) -> Option<&dyn SecretEngine> {
@@ -234,13 +214,7 @@ impl SecretEngine for AwsBackend {
         Ok(Some(
             users
                 .into_iter()
-                .map(|name| Account {
-                    target: String::new(),
-                    marked: marked
-                        .as_ref()
-                        .is_some_and(|p| name.starts_with(p.as_str())),
-                    name,
-                })
+                .map(|name| Account::found("", name, marked.as_deref()))
                 .collect(),
         ))
     }
@@ -250,12 +224,7 @@ impl SecretEngine for AwsBackend {
         storage: Arc<dyn MountStorage>,
         account: &Account,
     ) -> Result<(), BackendError> {
-        if !account.marked {
-            return Err(BackendError::invalid(format!(
-                "IAM user {} does not carry this mount's marker: not destroyed",
-                account.name
-            )));
-        }
+        account.require_marked("IAM user")?;
         let root = config::load_root(storage.as_ref()).await?;
         let clients = AwsClients::connect(&self.http, root.as_ref()).await;
         Ok(iam::destroy_unplanned(&clients, &account.name).await?)

@@ -42,7 +42,7 @@ pub(crate) struct RootConfig {
     #[serde(default)]
     pub access_key: String,
     /// Static secret key, paired with `access_key`.
-    #[serde(default, with = "secret_serde")]
+    #[serde(default, with = "leasehold_backend::stored_secret::option")]
     pub secret_key: Option<SecretString>,
     /// Signing region; empty means the environment's, then `us-east-1`.
     #[serde(default)]
@@ -343,28 +343,6 @@ pub(crate) fn go_duration(secs: u64) -> String {
         (0, 0) => format!("{s}s"),
         (0, _) => format!("{m}m{s}s"),
         _ => format!("{h}h{m}m{s}s"),
-    }
-}
-
-/// Serde for an optional secret: stored in plaintext inside a sealed entry, never printed.
-mod secret_serde {
-    use secrecy::{ExposeSecret, SecretString};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<SecretString>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(secret) => serializer.serialize_some(secret.expose_secret()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<SecretString>, D::Error> {
-        Ok(Option::<String>::deserialize(deserializer)?.map(SecretString::from))
     }
 }
 

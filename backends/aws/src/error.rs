@@ -154,7 +154,7 @@ impl CallFailure {
             (Some(code), None) => code.clone(),
             // No code: a transport failure (connection refused, timeout); its chain says which.
             // Each link's Display only: the SDK's own `DisplayErrorContext` ends in a Debug dump.
-            (None, _) => error_chain(err),
+            (None, _) => leasehold_backend::error::error_chain(err),
         };
         Self {
             action,
@@ -207,23 +207,6 @@ impl From<CallFailure> for AwsError {
             }
         }
     }
-}
-
-/// `err` and its causes, each by its Display, joined by `: ` ("dispatch failure: io error:
-/// client error (Connect): tcp connect error: Connection refused (os error 111)").
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let link = c.to_string();
-        // Wrappers often repeat their source's text; say each thing once.
-        if !text.ends_with(&link) {
-            text.push_str(": ");
-            text.push_str(&link);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 /// True when the request cannot have reached AWS: it failed to be built, or the HTTP client

@@ -257,11 +257,7 @@ impl SecretEngine for DatabaseBackend {
                 users
                     .into_iter()
                     .filter(|u| !not_ours.iter().any(|s| s.eq_ignore_ascii_case(u)))
-                    .map(|u| Account {
-                        target: name.clone(),
-                        marked: marked.as_ref().is_some_and(|p| u.starts_with(p.as_str())),
-                        name: u,
-                    }),
+                    .map(|u| Account::found(&name, u, marked.as_deref())),
             );
         }
         Ok(Some(accounts))

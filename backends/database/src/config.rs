@@ -57,7 +57,7 @@ pub(crate) struct ConnectionEntry {
     pub plugin_name: String,
     pub connection_url: String,
     pub username: Option<String>,
-    #[serde(with = "crate::stored_secret::option")]
+    #[serde(with = "leasehold_backend::stored_secret::option")]
     pub password: Option<SecretString>,
     pub disable_escaping: bool,
     pub max_open_connections: u32,

@@ -12,7 +12,6 @@
 //! - `rotate_root`: `rotate-root/:name`: the connection user's own password, write-ahead too.
 //! - `schedule`: `rotation_period` and the cron subset of `rotation_schedule`.
 //! - `tick`: scheduled rotations and the once-per-start recovery (`Backend::tick`).
-//! - `stored_secret`: how secrets are written into (sealed) mount storage.
 //! - [`driver`]: the seam to databases: [`Driver`], [`DriverFactory`], [`DriverError`].
 //! - [`target`]: what a driver crate implements: [`Target`] (connect, run statements, destroy
 //!   and list accounts, say which failures are transient).
@@ -56,7 +55,6 @@ pub mod scrub;
 mod secret;
 mod static_creds;
 mod static_roles;
-mod stored_secret;
 pub mod target;
 mod tick;
 pub mod username;

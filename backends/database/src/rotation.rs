@@ -84,7 +84,7 @@ impl Rotations {
 /// A new password stored before it is set: the write-ahead record of one rotation.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct PendingRotation {
-    #[serde(with = "crate::stored_secret")]
+    #[serde(with = "leasehold_backend::stored_secret")]
     pub password: SecretString,
     /// When the rotation began, for logs.
     pub started: DateTime<Utc>,

@@ -63,7 +63,7 @@ pub(crate) struct StaticRoleEntry {
     pub rotation_statements: Vec<String>,
     pub skip_import_rotation: bool,
     /// `None` until the first rotation of a role imported with `skip_import_rotation`.
-    #[serde(with = "crate::stored_secret::option")]
+    #[serde(with = "leasehold_backend::stored_secret::option")]
     pub password: Option<SecretString>,
     pub last_vault_rotation: Option<DateTime<Utc>>,
     pub next_vault_rotation: DateTime<Utc>,

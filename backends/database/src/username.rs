@@ -16,9 +16,7 @@
 //! inside `"{{name}}"` quotes without any way to break out of them. A name longer than the
 //! driver's limit is cut, unless the cut would take random characters.
 
-use leasehold_backend::username::{
-    Inputs, Part, Source, Style, Template, LOWER_ALPHANUMERIC, MIN_RANDOM,
-};
+use leasehold_backend::username::{Inputs, Part, Source, Style, Template, MIN_RANDOM};
 use rand::Rng;
 
 /// Largest N in `{{random N}}`.
@@ -32,11 +30,7 @@ pub const DEFAULT_TEMPLATE: &str =
     "v-{{.DisplayName | truncate 8}}-{{.RoleName | truncate 8}}-{{random 20}}-{{unix_time}}";
 
 /// The safe alphabet: everything is cleaned, literals too, and random characters are `[a-z0-9]`.
-const STYLE: Style = Style {
-    random_alphabet: LOWER_ALPHANUMERIC,
-    clean: safe_char,
-    clean_literals: true,
-};
+const STYLE: Style = leasehold_backend::username::SAFE;
 
 /// A parsed `username_template` (the SDK's language, this engine's alphabet and defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,20 +148,9 @@ impl UsernameTemplate {
     }
 }
 
-/// Lower-case, and anything outside `[a-z0-9_-]` becomes `_`.
-fn safe_char(c: char) -> char {
-    match c.to_ascii_lowercase() {
-        c @ ('a'..='z' | '0'..='9' | '_' | '-') => c,
-        _ => '_',
-    }
-}
-
 /// True if `name` uses only the safe alphabet (and is not empty).
 pub fn is_safe_username(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+    leasehold_backend::username::is_safe_name(name)
 }
 
 #[cfg(test)]

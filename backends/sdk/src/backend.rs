@@ -32,6 +32,32 @@ pub struct Account {
     pub marked: bool,
 }
 
+impl Account {
+    /// Account `name` found on `target`, marked when it starts with `marked_prefix` (the
+    /// template's fixed text up to and including the mount's marker; `None` for templates
+    /// without one, whose accounts are never marked).
+    pub fn found(target: &str, name: String, marked_prefix: Option<&str>) -> Self {
+        Self {
+            target: target.to_owned(),
+            marked: marked_prefix.is_some_and(|p| name.starts_with(p)),
+            name,
+        }
+    }
+
+    /// Refuse to destroy an account that does not carry the mount's marker; `what` names the
+    /// kind of account in the message (`IAM user`).
+    pub fn require_marked(&self, what: &str) -> Result<(), BackendError> {
+        if self.marked {
+            Ok(())
+        } else {
+            Err(BackendError::invalid(format!(
+                "{what} {} does not carry this mount's marker: not destroyed",
+                self.name
+            )))
+        }
+    }
+}
+
 /// What a revocation found, beyond "the account is gone": evidence of use for the audit log and
 /// the metrics, and the destruction receipt — what the target was asked afterwards that proved
 /// the account absent.

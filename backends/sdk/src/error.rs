@@ -38,3 +38,21 @@ impl BackendError {
         Self::InvalidRequest(msg.into())
     }
 }
+
+/// `err` and its causes, each by its Display, joined by `: ` ("error sending request: client
+/// error (Connect): tcp connect error: Connection refused (os error 111)"): what a transport
+/// failure says, without the Debug dumps some libraries end their own chains with.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let link = c.to_string();
+        // Wrappers often repeat their source's text; say each thing once.
+        if !text.ends_with(&link) {
+            text.push_str(": ");
+            text.push_str(&link);
+        }
+        cause = c.source();
+    }
+    text
+}

@@ -8,9 +8,11 @@
 //! - [`request`]: [`Request`], [`Operation`] and weakly typed field access ([`Fields`]).
 //! - [`response`]: [`Response`], [`PlannedSecret`] and [`Credentials`].
 //! - [`storage`]: [`MountStorage`], the per-mount key/value view (sealed at rest by the core).
+//! - [`stored_secret`]: serde for secrets kept in that storage (root passwords).
 //! - [`duration`]: Vault duration strings in and Go-style duration text out.
 //! - [`name`]: the one rule for role and connection names.
 //! - [`list`]: Vault's `{"keys": [...]}` answer to a LIST.
+//! - [`path`]: [`path::PathSpec`], a row of an engine's table of paths, and its checks.
 //! - [`entry`]: [`Entries`], typed values kept as JSON under a key prefix.
 //! - [`username`]: the `username_template` language generated account names are made with.
 //! - [`memory`]: [`memory::MemoryStorage`], a mount storage in a map for engines' tests.
@@ -27,9 +29,11 @@ pub mod list;
 pub mod marker;
 pub mod memory;
 pub mod name;
+pub mod path;
 pub mod request;
 pub mod response;
 pub mod storage;
+pub mod stored_secret;
 pub mod username;
 
 pub use backend::{Account, Backend, Renew, Revoked, SecretContext, SecretEngine};

@@ -34,6 +34,31 @@ pub const LOWER_ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// `[A-Za-z0-9]`.
 pub const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
+/// The safe alphabet for account names: lower-case, and anything outside `[a-z0-9_-]` becomes
+/// `_`. A name made of it can sit inside SQL quotes or a URL path segment with no way out.
+pub fn safe_char(c: char) -> char {
+    match c.to_ascii_lowercase() {
+        c @ ('a'..='z' | '0'..='9' | '_' | '-') => c,
+        _ => '_',
+    }
+}
+
+/// True if `name` uses only the safe alphabet ([`safe_char`]) and is not empty.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
+/// The safe style: every piece cleaned with [`safe_char`], literals too; random characters
+/// from `[a-z0-9]`.
+pub const SAFE: Style = Style {
+    random_alphabet: LOWER_ALPHANUMERIC,
+    clean: safe_char,
+    clean_literals: true,
+};
+
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {

@@ -6,11 +6,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// For `Option<SecretString>` fields: `#[serde(with = "crate::stored_secret::option")]`.
-pub(crate) mod option {
+/// For `Option<SecretString>` fields: `#[serde(with = "leasehold_backend::stored_secret::option")]`.
+pub mod option {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(
+    pub fn serialize<S: Serializer>(
         value: &Option<SecretString>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -20,24 +20,19 @@ pub(crate) mod option {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<SecretString>, D::Error> {
         Option::<SecretString>::deserialize(deserializer)
     }
 }
 
-/// For `SecretString` fields: `#[serde(with = "crate::stored_secret")]`.
-pub(crate) fn serialize<S: Serializer>(
-    value: &SecretString,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+/// For `SecretString` fields: `#[serde(with = "leasehold_backend::stored_secret")]`.
+pub fn serialize<S: Serializer>(value: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(value.expose_secret())
 }
 
 /// See [`serialize`].
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<SecretString, D::Error> {
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
     SecretString::deserialize(deserializer)
 }
