@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasehold::config::Settings;
+use leasehold::config::{Settings, StorageSettings};
 use leasehold::core::Core;
 use leasehold::server::Server;
 use leasehold_testkit::PgCluster;
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -81,6 +81,26 @@ impl TestApp {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Two servers on one PostgreSQL database (their storage) with one seal key: a cluster of
+    /// two, each following the other's writes through the storage's change feed.
+    pub async fn pair_on_shared_storage() -> (Arc<TestApp>, Arc<TestApp>) {
+        let storage = PgTarget::new().await;
+        let url = storage.cluster.admin_url(&storage.db);
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        std::fs::write(dir.path().join("key"), hex_key()).unwrap();
+        let on_pg = |url: String| {
+            move |s: &mut Settings| {
+                s.storage = StorageSettings::Postgres {
+                    connection_url: SecretString::from(url),
+                    max_parallel: 8,
+                }
+            }
+        };
+        let a = TestApp::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
+        let b = TestApp::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
+        (Arc::new(a), Arc::new(b))
     }
 
     pub fn db_path(dir: &TempDir) -> PathBuf {

@@ -5,35 +5,14 @@
 
 use std::sync::Arc;
 
-use leasehold::config::StorageSettings;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
-use crate::app::{PgTarget, TestApp};
+use crate::app::TestApp;
 use crate::jwt_testing::{JwksServer, RSA1};
-
-/// Two servers on one PostgreSQL database (their storage) with one seal key: a cluster of two.
-async fn two_servers() -> (Arc<TestApp>, Arc<TestApp>) {
-    let pg = PgTarget::new().await;
-    let url = pg.cluster.admin_url(&pg.db);
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    std::fs::write(dir.path().join("key"), hex::encode([7u8; 32])).unwrap();
-    let on_pg = |url: String| {
-        move |s: &mut leasehold::config::Settings| {
-            s.storage = StorageSettings::Postgres {
-                connection_url: SecretString::from(url),
-                max_parallel: 4,
-            }
-        }
-    };
-    let a = TestApp::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
-    let b = TestApp::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
-    (Arc::new(a), Arc::new(b))
-}
 
 #[tokio::test]
 async fn approle_num_uses_holds_across_two_servers_on_one_storage() {
-    let (a, b) = two_servers().await;
+    let (a, b) = TestApp::pair_on_shared_storage().await;
     a.ok("sys/auth/approle", json!({"type": "approle"})).await;
     a.ok("auth/approle/role/ci", json!({"token_ttl": "10m"}))
         .await;

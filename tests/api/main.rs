@@ -38,6 +38,7 @@ mod quotas;
 mod restart;
 mod sealing;
 mod sys;
+mod token_cache;
 mod tokens;
 mod ui;
 mod vaultrs_client;

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use leasehold::config::StorageSettings;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::app::{PgTarget, TestApp};
@@ -164,21 +162,7 @@ async fn lease_count_quota_caps_live_accounts_on_a_role() {
 #[tokio::test]
 async fn lease_count_quota_holds_across_two_servers_on_one_storage() {
     let pg = PgTarget::new().await;
-    let storage_db = PgTarget::new().await;
-    let url = storage_db.cluster.admin_url(&storage_db.db);
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    std::fs::write(dir.path().join("key"), hex::encode([9u8; 32])).unwrap();
-    let on_pg = |url: String| {
-        move |s: &mut leasehold::config::Settings| {
-            s.storage = StorageSettings::Postgres {
-                connection_url: SecretString::from(url),
-                max_parallel: 8,
-            }
-        }
-    };
-    let a = TestApp::spawn_in_with(Arc::clone(&dir), None, on_pg(url.clone())).await;
-    let b = TestApp::spawn_in_with(dir, Some(a.token.clone()), on_pg(url)).await;
-    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (a, b) = TestApp::pair_on_shared_storage().await;
     pg.configure(&a, pg.cluster.port()).await;
     // Usernames keep 8 characters of the role name: unique within those 8.
     let role = format!("q{}", &crate::app::rand_suffix()[..7]);
