@@ -1,6 +1,6 @@
 //! Following other nodes' writes: each key another server changed drops what this server
-//! cached from it (mount tables, policies, audit devices, a backend's connection pools).
-//! Reads that are not cached (tokens, leases) need nothing: they always go to storage.
+//! cached from it (mount tables, policies, tokens, audit devices, a backend's connection pools).
+//! Reads that are not cached (leases) need nothing: they always go to storage.
 
 use std::sync::Arc;
 
@@ -28,7 +28,17 @@ pub async fn run(
         match change {
             Ok(StorageChange::Key(key)) => apply(&core, &key).await,
             // Lagged: some changes were dropped before we saw them; reload as after a gap.
-            Ok(StorageChange::Resync) | Err(RecvError::Lagged(_)) => resync(&core).await,
+            Err(RecvError::Lagged(_)) => resync(&core).await,
+            Ok(StorageChange::Resync) => {
+                resync(&core).await;
+                core.tokens.follow_feed(true);
+            }
+            // Until the feed is back (a Resync), token uses read storage every time: a
+            // revocation elsewhere would otherwise go unseen for as long as the outage.
+            Ok(StorageChange::Interrupted) => {
+                warn!("storage change feed interrupted; token entries read from storage until it is back");
+                core.tokens.follow_feed(false);
+            }
             Err(RecvError::Closed) => return,
         }
     }
@@ -51,6 +61,10 @@ pub async fn apply(core: &Core, key: &str) {
         k if Quotas::owns_key(k) => core.quotas.reload().await,
         k if PolicyStore::owns_key(k) => {
             core.policies.invalidate(k);
+            Ok(())
+        }
+        k if k.starts_with("token/") => {
+            core.tokens.follow(k);
             Ok(())
         }
         k => {
@@ -85,6 +99,7 @@ pub async fn resync(core: &Core) {
         }
     }
     core.policies.invalidate("");
+    core.tokens.forget_all();
     if let Err(e) =
         crate::storage::keyring::refresh(core.leases.seal(), core.leases.storage()).await
     {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use leasehold_backend::{Backend, BackendError, Credentials, MountStorage, Revoked, SecretContext};
-use tokio::sync::Notify;
 use tracing::warn;
 
 use super::events::{LeaseEvent, Observers};
@@ -151,7 +150,7 @@ pub struct LeaseEngine {
     pub(super) tokens: Arc<dyn TokenRevoker>,
     pub(super) settings: LeaseSettings,
     /// Wakes the expiry worker when something may have become due earlier than it thinks.
-    pub(crate) wake: Notify,
+    pub(crate) wake: super::wake::Wake,
     /// Audit and metrics listen here.
     pub observers: Observers,
     /// Per-lease locks: one destruction or renewal of a lease at a time in this process.
@@ -182,7 +181,7 @@ impl LeaseEngine {
             mounts,
             tokens,
             settings,
-            wake: Notify::new(),
+            wake: super::wake::Wake::default(),
             observers: Observers::default(),
             locks: Mutex::new(HashMap::new()),
             node_id: super::id::new_node_id(),

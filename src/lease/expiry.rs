@@ -31,6 +31,7 @@ pub async fn run(engine: Arc<LeaseEngine>, mut shutdown: watch::Receiver<bool>) 
         let woken = engine.wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
+        engine.wake.looking();
 
         let sleep_for = match tick(&engine, &permits).await {
             Ok(Some(next)) => next,
@@ -40,6 +41,9 @@ pub async fn run(engine: Arc<LeaseEngine>, mut shutdown: watch::Receiver<bool>) 
                 Duration::from_secs(1)
             }
         };
+        engine
+            .wake
+            .planned(engine.now() + super::engine::chrono_dur(sleep_for));
         tokio::select! {
             _ = tokio::time::sleep(sleep_for) => {}
             _ = &mut woken => {}

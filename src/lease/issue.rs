@@ -219,7 +219,10 @@ impl LeaseEngine {
             )));
         }
         drop(held);
-        self.wake.notify_one();
+        // Due at its expiry: the worker is woken only if it planned to sleep past that.
+        if let Some(due) = lease.due_at {
+            self.wake.due_at(due);
+        }
         Ok((lease, credentials))
     }
 
@@ -309,7 +312,9 @@ impl LeaseEngine {
                 .map_err(|e| Error::Internal(e.to_string()))?,
         };
         self.insert_row(&mut lease).await?;
-        self.wake.notify_one();
+        if let Some(due) = lease.due_at {
+            self.wake.due_at(due);
+        }
         Ok(())
     }
 }

@@ -42,6 +42,7 @@ mod row_tag_migration;
 pub mod token_rows;
 mod transitions;
 pub mod ttl;
+pub mod wake;
 
 pub use crate::storage::{LeaseRecord, LeaseState};
 pub use destroy_error::{revoke_failures, DestroyError, Fault};

@@ -64,7 +64,9 @@ impl LeaseEngine {
             // The expiry worker claimed it meanwhile: it is being destroyed.
             return Err(Error::Lease(LeaseProblem::Expired));
         }
-        self.wake.notify_one();
+        if let Some(due) = lease.due_at {
+            self.wake.due_at(due);
+        }
         self.observers
             .emit(&LeaseEvent::Renewed { lease: &lease }, now);
         info!(lease.id = %id, ttl = ttl.as_secs(), "renewed lease {id}");

@@ -15,4 +15,7 @@ pub enum StorageChange {
     Key(String),
     /// Changes may have been missed; reload every cache.
     Resync,
+    /// The feed stopped: changes are being missed until the [`StorageChange::Resync`] sent when
+    /// it is back. Caches that must not serve stale entries stop serving until then.
+    Interrupted,
 }

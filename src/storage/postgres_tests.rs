@@ -203,7 +203,7 @@ async fn other_nodes_writes_arrive_on_the_change_feed_and_own_writes_do_not() {
 }
 
 #[tokio::test]
-async fn a_dropped_feed_reconnects_and_asks_for_a_resync() {
+async fn a_dropped_feed_says_so_reconnects_and_asks_for_a_resync() {
     let db = TestDb::new().await;
     let (a, b) = (db.open().await, db.open().await);
     let mut feed_b = b.changes().unwrap();
@@ -218,6 +218,8 @@ async fn a_dropped_feed_reconnects_and_asks_for_a_resync() {
         .await
         .unwrap();
     assert_eq!(cut, 2);
+    // Caches learn at once that changes are being missed, then that the feed is back.
+    assert_eq!(next_change(&mut feed_b).await, StorageChange::Interrupted);
     assert_eq!(next_change(&mut feed_b).await, StorageChange::Resync);
     // And it follows writes again afterwards.
     a.kv_put("core/mounts", vec![2]).await.unwrap();

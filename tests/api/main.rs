@@ -41,6 +41,7 @@ mod rabbitmq;
 mod restart;
 mod sealing;
 mod sys;
+mod token_cache;
 mod tokens;
 mod ui;
 mod vaultrs_client;

@@ -10,10 +10,15 @@
 //! Keys: `token/id/<hash>` → entry, `token/accessor/<accessor>` → hash,
 //! `token/children/<parent accessor>/<child accessor>` → the hierarchy revocation walks.
 //!
+//! Entries read are kept in memory ([`cache`]): a token's use, and its ancestors' check, read
+//! storage only on a miss. Each write here forgets what it changed; other nodes' writes are
+//! forgotten through the change feed ([`TokenStore::follow`]).
+//!
 //! The store does not hold the lease engine: the engine holds the store (to revoke a token whose
 //! expiry row came due), and the calls that touch leases take the engine as an argument, so the
 //! two are built one after the other with no cycle between them.
 
+pub mod cache;
 mod create;
 mod renew;
 mod report;
@@ -39,6 +44,7 @@ const KEY_PATH: &str = "core/token-hmac-key";
 pub struct TokenStore {
     kv: SealedKv,
     key: Zeroizing<Vec<u8>>,
+    cache: cache::TokenCache,
 }
 
 impl TokenStore {
@@ -53,7 +59,11 @@ impl TokenStore {
                 k
             }
         };
-        Ok(Self { kv, key })
+        Ok(Self {
+            kv,
+            key,
+            cache: cache::TokenCache::default(),
+        })
     }
 
     fn hash(&self, token: &str) -> Result<String> {
@@ -114,10 +124,7 @@ impl TokenStore {
         if token.is_empty() {
             return Ok(None);
         }
-        let entry: Option<TokenEntry> = self
-            .kv
-            .get_json(&format!("token/id/{}", self.hash(token)?))
-            .await?;
+        let entry = self.entry(&self.hash(token)?).await?;
         match entry.filter(|e| e.is_live(now)) {
             Some(e) if self.ancestors_live(&e, now).await? => Ok(Some(e)),
             _ => Ok(None),
@@ -162,15 +169,53 @@ impl TokenStore {
         Ok(Some(depth))
     }
 
+    /// The entry stored under `hash` (expired or not): kept, or read and kept.
+    async fn entry(&self, hash: &str) -> Result<Option<TokenEntry>> {
+        if let Some(e) = self.cache.get(hash) {
+            return Ok(Some(e));
+        }
+        let ticket = self.cache.ticket();
+        let entry: Option<TokenEntry> = self.kv.get_json(&format!("token/id/{hash}")).await?;
+        if let (Some(ticket), Some(e)) = (ticket, &entry) {
+            self.cache.fill(ticket, hash, e);
+        }
+        Ok(entry)
+    }
+
+    /// Another node changed the storage key `key`: forget what was read from it.
+    pub fn follow(&self, key: &str) {
+        self.cache.follow(key);
+    }
+
+    /// Changes from other nodes may have been missed: forget every entry read.
+    pub fn forget_all(&self) {
+        self.cache.clear();
+    }
+
+    /// The change feed stopped (`false`: keep nothing, read storage on every use) or is back
+    /// after a gap (`true`: forget everything, then keep again).
+    pub fn follow_feed(&self, following: bool) {
+        if following {
+            self.cache.resume();
+        } else {
+            self.cache.suspend();
+        }
+    }
+
+    /// How many entries are kept in memory.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
     /// Take one use of a use-limited token, atomically across concurrent requests and nodes:
     /// the entry after the use (`uses_exhausted` when it was the last), or `None` when the
     /// token is gone or others took its last use first.
     pub async fn take_use(&self, token: &str) -> Result<Option<TokenEntry>> {
-        let key = format!("token/id/{}", self.hash(token)?);
+        let hash = self.hash(token)?;
         let mut taken = false;
         let entry = self
             .kv
-            .update_json(&key, |e: &mut TokenEntry| {
+            .update_json(&format!("token/id/{hash}"), |e: &mut TokenEntry| {
                 taken = !e.uses_exhausted && e.num_uses > 0;
                 if taken {
                     e.num_uses -= 1;
@@ -178,20 +223,34 @@ impl TokenStore {
                 }
                 taken
             })
-            .await?;
-        Ok(entry.filter(|_| taken))
+            .await;
+        // Use-limited entries are never kept; forgetting anyway costs nothing.
+        self.cache.forget_hash(&hash);
+        Ok(entry?.filter(|_| taken))
     }
 
     /// The entry for an accessor (expired or not), with its storage hash.
     pub async fn by_accessor(&self, accessor: &str) -> Result<Option<TokenEntry>> {
+        if let Some(e) = self
+            .cache
+            .hash_of(accessor)
+            .and_then(|hash| self.cache.get(&hash))
+        {
+            return Ok(Some(e));
+        }
+        // One ticket across both reads: a change to either after it keeps the pair out.
+        let ticket = self.cache.ticket();
         let Some(hash) = self.kv.get(&format!("token/accessor/{accessor}")).await? else {
             return Ok(None);
         };
         let hash = String::from_utf8_lossy(&hash).into_owned();
-        self.kv
-            .get_json(&format!("token/id/{hash}"))
-            .await
-            .map_err(Into::into)
+        let entry: Option<TokenEntry> = self.kv.get_json(&format!("token/id/{hash}")).await?;
+        match (ticket, &entry) {
+            // The entry must name the accessor it was reached by, or the pair is not kept.
+            (Some(ticket), Some(e)) if e.accessor == accessor => self.cache.fill(ticket, &hash, e),
+            _ => {}
+        }
+        Ok(entry)
     }
 
     /// Record a renewal: the new expiry and when.
@@ -231,8 +290,10 @@ impl TokenStore {
                 change(e);
                 true
             })
-            .await?;
-        Ok(changed.is_some())
+            .await;
+        // Forgotten whether or not the write went through: it may have.
+        self.cache.forget_hash(&hash);
+        Ok(changed?.is_some())
     }
 
     /// Accessors of a token's direct children.
@@ -255,8 +316,17 @@ impl TokenStore {
         Ok(out)
     }
 
-    /// Delete one token (not its children). Unknown accessors are fine.
+    /// Delete one token (not its children). Unknown accessors are fine. From the moment this
+    /// returns, the token no longer authenticates on this node (other nodes: see
+    /// [`TokenStore::follow`]).
     pub async fn delete(&self, accessor: &str) -> Result<()> {
+        let deleted = self.delete_stored(accessor).await;
+        // Also on failure: part of the deletion may have been written.
+        self.cache.forget_accessor(accessor);
+        deleted
+    }
+
+    async fn delete_stored(&self, accessor: &str) -> Result<()> {
         if let Some(entry) = self.by_accessor(accessor).await? {
             if let Some(parent) = &entry.parent {
                 self.kv
@@ -266,7 +336,9 @@ impl TokenStore {
         }
         if let Some(hash) = self.kv.get(&format!("token/accessor/{accessor}")).await? {
             let hash = String::from_utf8_lossy(&hash).into_owned();
-            self.kv.delete(&format!("token/id/{hash}")).await?;
+            let deleted = self.kv.delete(&format!("token/id/{hash}")).await;
+            self.cache.forget_hash(&hash);
+            deleted?;
         }
         self.kv
             .delete(&format!("token/accessor/{accessor}"))

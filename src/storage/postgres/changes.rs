@@ -82,6 +82,7 @@ pub(super) async fn follow(
                 // No receivers is fine: nobody caches yet.
                 let _ = changes.send(change);
             }
+            let _ = changes.send(StorageChange::Interrupted);
         }
         tokio::time::sleep(LISTEN_RETRY).await;
         match listen(&config, &tls).await {
