@@ -104,27 +104,155 @@ async fn iam_user_is_destroyed_at_expiry_without_a_request() {
     assert!(err.contains("InvalidClientTokenId"), "{err}");
 }
 
-/// The id of the lease whose issue failed, from the audit log's `issue_failed` entry.
-async fn failed_lease_id(log: &std::path::Path) -> (String, serde_json::Value) {
+/// The first audit entry `wanted` picks, waiting for it to be written.
+async fn audit_entry(
+    log: &std::path::Path,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let start = tokio::time::Instant::now();
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let found = text
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|e| e["event"] == "issue_failed");
+            .find(|e| wanted(e));
         if let Some(entry) = found {
-            return (
-                entry["lease"]["lease_id"].as_str().unwrap().to_owned(),
-                entry,
-            );
+            return entry;
         }
         assert!(
             start.elapsed() < Duration::from_secs(5),
-            "no issue_failed entry"
+            "no such audit entry"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The id of the lease whose issue failed, from the audit log's `issue_failed` entry.
+async fn failed_lease_id(log: &std::path::Path) -> (String, serde_json::Value) {
+    let entry = audit_entry(log, |e| e["event"] == "issue_failed").await;
+    let lease_id = entry["lease"]["lease_id"].as_str().unwrap().to_owned();
+    (lease_id, entry)
+}
+
+/// The `destroyed` audit entry of `lease_id`.
+async fn destroyed_entry(log: &std::path::Path, lease_id: &str) -> serde_json::Value {
+    audit_entry(log, |e| {
+        e["event"] == "destroyed" && e["lease"]["lease_id"] == lease_id
+    })
+    .await
+}
+
+/// The access history's row for `lease_id`.
+async fn history_row(app: &TestApp, role: &str, lease_id: &str) -> serde_json::Value {
+    let (s, v) = app
+        .get(&format!("sys/leases/history?mount=aws/&role={role}"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let rows = v["data"]["leases"].as_array().unwrap();
+    rows.iter()
+        .find(|r| r["lease_id"] == lease_id)
+        .unwrap_or_else(|| panic!("{lease_id} not in the history: {rows:?}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn an_iam_user_revocation_leaves_a_receipt_that_iam_bears_out() {
+    let moto = Moto::start().await.unwrap();
+    let app = TestApp::spawn().await;
+    aws_mount(&app, &moto).await;
+    let log = app.audit_to_file().await;
+    let (lease_id, keys, body) = issue(&app).await;
+    let arn = body["data"]["arn"].as_str().unwrap();
+    let user = arn.rsplit('/').next().unwrap().to_owned();
+    let root = moto.iam(&moto.root).await;
+    root.get_user().user_name(&user).send().await.unwrap();
+
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204);
+    let destroyed = destroyed_entry(&log, &lease_id).await;
+    assert_eq!(
+        destroyed["verified"]["check"],
+        json!(format!(
+            "iam:GetUser NoSuchEntity and iam:ListAccessKeys NoSuchEntity for user {user:?}"
+        )),
+        "{destroyed}"
+    );
+    assert!(destroyed["sessions_terminated"].is_null(), "{destroyed}");
+    let proved: chrono::DateTime<chrono::Utc> = destroyed["verified"]["at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // What the receipt says, IAM says to us too: no user, no keys, and the key is refused.
+    let gone = root.get_user().user_name(&user).send().await.unwrap_err();
+    assert!(
+        gone.as_service_error()
+            .is_some_and(|e| e.is_no_such_entity_exception()),
+        "{}",
+        crate::moto::rejection(&gone)
+    );
+    let keys_gone = root
+        .list_access_keys()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        keys_gone
+            .as_service_error()
+            .is_some_and(|e| e.is_no_such_entity_exception()),
+        "{}",
+        crate::moto::rejection(&keys_gone)
+    );
+    let err = moto.caller_arn(&keys).await.unwrap_err();
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+
+    let row = history_row(&app, "deploy", &lease_id).await;
+    assert_eq!(row["state"], "ended", "{row}");
+    assert_eq!(row["account"], user.as_str(), "{row}");
+    let verified: chrono::DateTime<chrono::Utc> =
+        row["verified_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(verified.timestamp(), proved.timestamp());
+}
+
+#[tokio::test]
+async fn an_sts_revocation_claims_no_receipt() {
+    let moto = Moto::start().await.unwrap();
+    let app = TestApp::spawn().await;
+    aws_mount(&app, &moto).await;
+    let log = app.audit_to_file().await;
+    app.ok(
+        "aws/roles/assume",
+        json!({"credential_type": "assumed_role",
+               "role_arns": ["arn:aws:iam::123456789012:role/deployer"]}),
+    )
+    .await;
+    let (s, v) = app.get("aws/sts/assume").await;
+    assert_eq!(s, 200, "{v}");
+    let lease_id = v["lease_id"].as_str().unwrap().to_owned();
+    let keys = Keys {
+        session_token: v["data"]["security_token"].as_str().map(str::to_owned),
+        ..Keys::new(
+            v["data"]["access_key"].as_str().unwrap(),
+            v["data"]["secret_key"].as_str().unwrap(),
+        )
+    };
+
+    let (s, _) = app
+        .put("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        .await;
+    assert_eq!(s, 204);
+    // STS cannot take the credential back, so nothing is proved and nothing is claimed: the
+    // credential still works until its own expiry.
+    let destroyed = destroyed_entry(&log, &lease_id).await;
+    assert!(destroyed["verified"].is_null(), "{destroyed}");
+    assert!(moto.caller_arn(&keys).await.is_ok());
+    let row = history_row(&app, "assume", &lease_id).await;
+    assert_eq!(row["state"], "ended", "{row}");
+    assert!(row["verified_at"].is_null(), "{row}");
 }
 
 #[tokio::test]

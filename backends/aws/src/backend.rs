@@ -186,11 +186,10 @@ impl SecretEngine for AwsBackend {
         Some(self)
     }
 
-    /// AWS credentials have no sessions a revocation could end or count (a key pair is not a
-    /// connection): always unknown.
+    /// Sessions are always unknown (a key pair is not a connection); an `iam_user` revocation
+    /// carries IAM's answer that the user is gone, STS ones carry nothing (see [`crate::receipt`]).
     async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError> {
-        creds::revoke(ctx, &self.http).await?;
-        Ok(Revoked::unknown())
+        Ok(creds::revoke(ctx, &self.http).await?)
     }
 
     async fn list_accounts(

@@ -7,13 +7,14 @@
 //! without a lease that knows its name.
 //!
 //! Secret kinds are the credential types' wire names: `iam_user` (renewable; revoke deletes the
-//! user) and `assumed_role`, `federation_token`, `session_token` (not renewable; revoke is a
-//! no-op because STS cannot take credentials back — they expire on AWS's clock).
+//! user, then asks IAM for the destruction receipt) and `assumed_role`, `federation_token`,
+//! `session_token` (not renewable; revoke is a no-op with no receipt because STS cannot take
+//! credentials back — they expire on AWS's clock).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leasehold_backend::{Credentials, PlannedSecret, Request, Response, SecretContext};
+use leasehold_backend::{Credentials, PlannedSecret, Request, Response, Revoked, SecretContext};
 use serde::de::DeserializeOwned;
 
 use crate::client::AwsClients;
@@ -21,6 +22,7 @@ use crate::config;
 use crate::error::AwsError;
 use crate::iam::{self, IamUserPlan, InlinePolicy};
 use crate::names::{self, NameInputs};
+use crate::receipt;
 use crate::roles::{self, CredentialType, Role};
 use crate::sts::{self, StsPlan, DEFAULT_STS_SECS, MIN_STS_SECS};
 
@@ -227,20 +229,29 @@ pub(crate) async fn create(
     }
 }
 
-/// `revoke`: destroy an IAM user; nothing to do for STS credentials.
+/// `revoke`: destroy an IAM user and ask IAM to prove it gone; nothing to do for STS
+/// credentials. AWS credentials have no sessions a revocation could end or count (a key pair is
+/// not a connection), so `sessions_terminated` is always unknown.
 pub(crate) async fn revoke(
     ctx: &SecretContext,
     http: &aws_sdk_iam::config::SharedHttpClient,
-) -> Result<(), AwsError> {
+) -> Result<Revoked, AwsError> {
     match parse_kind(&ctx.kind)? {
         CredentialType::IamUser => {
             let plan = decode::<IamUserPlan>(ctx)?;
             let root = config::load_root(ctx.storage.as_ref()).await?;
             let clients = AwsClients::connect(http, root.as_ref()).await;
-            iam::destroy(&clients, &plan).await
+            iam::destroy(&clients, &plan).await?;
+            Ok(
+                match receipt::prove_gone(&clients, &plan.user_name).await? {
+                    Some(check) => Revoked::unknown().verified_by(check),
+                    None => Revoked::unknown(),
+                },
+            )
         }
-        // STS offers no way to revoke a credential; it expires at the time set when it was made.
-        _ => Ok(()),
+        // STS offers no way to revoke a credential, nor to look one up: it expires at the time
+        // set when it was made, and no receipt can be had.
+        _ => Ok(Revoked::unknown()),
     }
 }
 

@@ -77,6 +77,15 @@ pub enum AwsError {
         /// Code and message, or the transport error, scrubbed.
         detail: String,
     },
+    /// The user was deleted, yet IAM still shows it (or a key of it) when asked afterwards: the
+    /// revocation failed and is retried.
+    #[error("IAM user {user:?} is still there after its deletion: {detail}")]
+    NotRemoved {
+        /// The IAM user name.
+        user: String,
+        /// Which question found it, and what.
+        detail: String,
+    },
     /// Our storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -103,7 +112,9 @@ impl From<AwsError> for BackendError {
             | AwsError::InvalidRole(_)
             | AwsError::BadRequest(_)
             | AwsError::Refused { .. } => BackendError::InvalidRequest(err.to_string()),
-            AwsError::Unavailable { .. } => BackendError::Target(err.to_string()),
+            AwsError::Unavailable { .. } | AwsError::NotRemoved { .. } => {
+                BackendError::Target(err.to_string())
+            }
             AwsError::NotReached { .. } => BackendError::TargetNotReached(err.to_string()),
             AwsError::Storage(e) => BackendError::Storage(e),
             AwsError::Internal(text) => BackendError::Internal(text),

@@ -367,7 +367,11 @@ fn absent_ok(result: Result<(), CallFailure>) -> Result<(), AwsError> {
     }
 }
 
-async fn list_access_keys(clients: &AwsClients, user: &str) -> Result<Vec<String>, CallFailure> {
+/// The ids of `user`'s access keys (`NoSuchEntity` when the user does not exist).
+pub(crate) async fn list_access_keys(
+    clients: &AwsClients,
+    user: &str,
+) -> Result<Vec<String>, CallFailure> {
     let out = clients
         .iam
         .list_access_keys()

@@ -8,6 +8,7 @@
 //! - [`creds`]: `creds/:name` and `sts/:name`: planning a credential without touching AWS, and
 //!   the secret kinds' create, renew and revoke.
 //! - [`iam`]: the IAM user create sequence with its rollback, and the destroy sequence.
+//! - [`receipt`]: the destruction receipt: IAM asked afterwards whether the user is gone.
 //! - [`sts`]: the three STS credential calls and session policies.
 //! - [`names`]: generated user, session and federation names; `username_template`.
 //! - [`client`]: IAM and STS SDK clients built from `config/root`.
@@ -21,6 +22,7 @@ pub mod creds;
 pub mod error;
 pub mod iam;
 pub mod names;
+pub mod receipt;
 pub mod roles;
 pub mod sts;
 

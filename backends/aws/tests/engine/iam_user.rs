@@ -141,7 +141,10 @@ async fn issued_user_works_within_its_policy_and_is_destroyed_by_revoke() {
     // Renew has nothing to do on AWS.
     engine.backend.renew(&lease.ctx).await.unwrap();
 
-    engine.revoke(&lease.ctx).await.unwrap();
+    // The receipt names what IAM answered after the deletion.
+    let revoked = engine.revoke(&lease.ctx).await.unwrap();
+    assert_eq!(revoked.verified, Some(receipt(&user)));
+    assert_eq!(revoked.sessions_terminated, None);
     let rejected = moto.caller_arn(&keys).await.unwrap_err();
     assert!(rejected.contains("InvalidClientTokenId"), "{rejected}");
     let gone = root.get_user().user_name(&user).send().await.unwrap_err();
@@ -155,8 +158,46 @@ async fn issued_user_works_within_its_policy_and_is_destroyed_by_revoke() {
     // The group and policy themselves are untouched.
     root.get_group().group_name(&group).send().await.unwrap();
 
-    // Revoking again (a retry, an expiry racing an explicit revoke) is success.
-    engine.revoke(&lease.ctx).await.unwrap();
+    // Revoking again (a retry, an expiry racing an explicit revoke) is success, proved again.
+    let again = engine.revoke(&lease.ctx).await.unwrap();
+    assert_eq!(again.verified, Some(receipt(&user)));
+}
+
+/// The receipt of a revoked `iam_user` credential whose user is `user`.
+fn receipt(user: &str) -> String {
+    format!("iam:GetUser NoSuchEntity and iam:ListAccessKeys NoSuchEntity for user {user:?}")
+}
+
+#[tokio::test]
+async fn a_root_that_may_not_ask_iam_revokes_without_a_receipt() {
+    let engine = Engine::with_moto().await.unwrap();
+    let moto = engine.moto();
+    // An admin with an explicit Deny on iam:GetUser: it can delete users but not look one up.
+    let admin = unique("blind-admin");
+    let keys = moto.admin_user(&admin).await.unwrap();
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:GetUser","Resource":"*"}]}"#;
+    let root = moto.iam(&moto.root).await;
+    root.put_user_policy()
+        .user_name(&admin)
+        .policy_name("no-get-user")
+        .policy_document(deny)
+        .send()
+        .await
+        .unwrap();
+    engine.configure_root(&keys).await.unwrap();
+    engine
+        .write("roles/blind", json!({"credential_type": "iam_user"}))
+        .await
+        .unwrap();
+    let lease = engine.issue("creds/blind", json!({})).await.unwrap();
+    let user = lease.planned.account.clone();
+
+    // Unproven is not failed: the user is deleted, and no receipt is claimed.
+    let revoked = engine.revoke(&lease.ctx).await.unwrap();
+    assert_eq!(revoked.verified, None);
+    assert!(!engine.user_names().await.unwrap().contains(&user));
+    let rejected = moto.caller_arn(&lease.keys()).await.unwrap_err();
+    assert!(rejected.contains("InvalidClientTokenId"), "{rejected}");
 }
 
 #[tokio::test]
@@ -267,7 +308,8 @@ async fn revoke_of_a_user_already_deleted_or_never_made_is_ok() {
         .await
         .unwrap();
     root.delete_user().user_name(&user).send().await.unwrap();
-    engine.revoke(&lease.ctx).await.unwrap();
+    let revoked = engine.revoke(&lease.ctx).await.unwrap();
+    assert_eq!(revoked.verified, Some(receipt(&user)));
 }
 
 #[tokio::test]

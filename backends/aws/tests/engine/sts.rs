@@ -59,8 +59,13 @@ async fn assumed_role_gives_working_sts_credentials() {
         .unwrap_err()
         .contains("InvalidClientTokenId"));
 
-    // STS credentials cannot be revoked: revoke succeeds and does nothing.
-    engine.revoke(&lease.ctx).await.unwrap();
+    // STS credentials cannot be revoked: revoke succeeds, does nothing and claims no receipt.
+    let revoked = engine.revoke(&lease.ctx).await.unwrap();
+    assert_eq!(revoked.verified, None);
+    assert!(
+        moto.caller_arn(&keys).await.is_ok(),
+        "STS credentials stop only at expiry"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +129,7 @@ async fn federation_and_session_tokens_have_the_expected_shape() {
     assert_eq!(fed.planned.account.len(), 32);
     assert!(fed.secret("secret_key").is_some());
     assert!(fed.secret("security_token").is_some());
-    engine.revoke(&fed.ctx).await.unwrap();
+    assert_eq!(engine.revoke(&fed.ctx).await.unwrap().verified, None);
 
     engine
         .write(
@@ -140,7 +145,7 @@ async fn federation_and_session_tokens_have_the_expected_shape() {
     assert_eq!(session.planned.kind, "session_token");
     assert_eq!(session.planned.ttl.as_secs(), 7200);
     assert!(session.secret("session_token").is_some());
-    engine.revoke(&session.ctx).await.unwrap();
+    assert_eq!(engine.revoke(&session.ctx).await.unwrap().verified, None);
 
     // A federation role without any policy cannot be served.
     engine

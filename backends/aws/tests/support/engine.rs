@@ -8,7 +8,7 @@ use leasehold_aws::AwsBackend;
 use leasehold_backend::clock::{Clock, SystemClock};
 use leasehold_backend::{
     Backend, BackendError, Credentials, Fields, Operation, PlannedSecret, Request, Response,
-    SecretContext, SecretEngine,
+    Revoked, SecretContext, SecretEngine,
 };
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -203,9 +203,9 @@ impl Engine {
         })
     }
 
-    /// `revoke` with a context.
-    pub async fn revoke(&self, ctx: &SecretContext) -> Result<(), BackendError> {
-        self.backend.revoke(ctx).await.map(drop)
+    /// `revoke` with a context; its report (the destruction receipt).
+    pub async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError> {
+        self.backend.revoke(ctx).await
     }
 
     /// Names of all IAM users, listed by moto's root.
