@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::app::TestApp;
-use crate::moto::{Keys, Moto};
+use crate::moto::{assert_no_such_entity, Keys, Moto};
 
 async fn aws_mount(app: &TestApp, moto: &Moto) {
     let (s, v) = app.put("sys/mounts/aws", json!({"type": "aws"})).await;
@@ -187,26 +187,10 @@ async fn an_iam_user_revocation_leaves_a_receipt_that_iam_bears_out() {
         .unwrap();
 
     // What the receipt says, IAM says to us too: no user, no keys, and the key is refused.
-    let gone = root.get_user().user_name(&user).send().await.unwrap_err();
-    assert!(
-        gone.as_service_error()
-            .is_some_and(|e| e.is_no_such_entity_exception()),
-        "{}",
-        crate::moto::rejection(&gone)
-    );
-    let keys_gone = root
-        .list_access_keys()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        keys_gone
-            .as_service_error()
-            .is_some_and(|e| e.is_no_such_entity_exception()),
-        "{}",
-        crate::moto::rejection(&keys_gone)
-    );
+    let user_asked = root.get_user().user_name(&user).send().await;
+    assert_no_such_entity("GetUser", user_asked);
+    let keys_asked = root.list_access_keys().user_name(&user).send().await;
+    assert_no_such_entity("ListAccessKeys", keys_asked);
     let err = moto.caller_arn(&keys).await.unwrap_err();
     assert!(err.contains("InvalidClientTokenId"), "{err}");
 

@@ -7,7 +7,7 @@ use leasehold_backend::{BackendError, Renew, SecretEngine};
 use serde_json::json;
 
 use crate::support::engine::Engine;
-use crate::support::moto::{rejection, ACCOUNT};
+use crate::support::moto::{assert_no_such_entity, rejection, ACCOUNT};
 use crate::unique;
 
 /// A valid inline policy document (moto rejects documents without a statement).
@@ -147,13 +147,7 @@ async fn issued_user_works_within_its_policy_and_is_destroyed_by_revoke() {
     assert_eq!(revoked.sessions_terminated, None);
     let rejected = moto.caller_arn(&keys).await.unwrap_err();
     assert!(rejected.contains("InvalidClientTokenId"), "{rejected}");
-    let gone = root.get_user().user_name(&user).send().await.unwrap_err();
-    assert!(
-        gone.as_service_error()
-            .is_some_and(|e| e.is_no_such_entity_exception()),
-        "{}",
-        rejection(&gone)
-    );
+    assert_no_such_entity("GetUser", root.get_user().user_name(&user).send().await);
     assert!(!engine.user_names().await.unwrap().contains(&user));
     // The group and policy themselves are untouched.
     root.get_group().group_name(&group).send().await.unwrap();

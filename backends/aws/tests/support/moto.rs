@@ -253,3 +253,15 @@ where
         .unwrap_or_default();
     format!("{status} {} {body}", err.code().unwrap_or("-"))
 }
+
+/// Assert that IAM answered `NoSuchEntity`: what was asked about (a user, its keys) is gone.
+pub fn assert_no_such_entity<T, E>(asked: &str, result: Result<T, SdkError<E, HttpResponse>>)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, answer) = match &result {
+        Ok(_) => (None, "IAM still has it".to_owned()),
+        Err(e) => (e.code(), rejection(e)),
+    };
+    assert_eq!(code, Some("NoSuchEntity"), "{asked}: {answer}");
+}
