@@ -184,6 +184,15 @@ async fn revoke_closes_a_connection_opened_before_it_and_counts_it() {
     };
     assert_eq!(destroyed(&used_lease)["sessions_terminated"], json!(1));
     assert_eq!(destroyed(&idle_lease)["sessions_terminated"], json!(0));
+    // The receipt: the broker's own answer that the user and its connections are gone, which
+    // the checks above confirm independently.
+    let receipt = &destroyed(&used_lease)["verified"];
+    let check = receipt["check"].as_str().unwrap_or_default();
+    assert!(
+        check.contains(&format!("/api/users/{user} 404")),
+        "{receipt}"
+    );
+    assert!(receipt["at"].is_string(), "{receipt}");
 }
 
 #[tokio::test]

@@ -203,11 +203,16 @@ pub(crate) async fn destroy(m: &Management<'_>, user: &str) -> Result<Revoked, R
     tracing::info!(account = %user, sessions = open, existed,
         "RabbitMQ user {user} deleted, {open} connection(s) closed");
     // A user already gone was deleted by an earlier attempt: its connections are not ours to count.
-    Ok(if existed {
+    // Either way the loop above just saw the broker answer 404 for the user and list none of its
+    // connections: that is the receipt.
+    let report = if existed {
         Revoked::sessions(open)
     } else {
         Revoked::unknown()
-    })
+    };
+    Ok(report.verified_by(format!(
+        "GET /api/users/{user} 404 and no connection of {user} in GET /api/connections"
+    )))
 }
 
 async fn connection(ctx: &SecretContext) -> Result<ConnectionConfig, RabbitMqError> {
