@@ -12,10 +12,9 @@
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use leasehold_backend::{BackendError, StorageError};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-/// The text that replaces a secret in error messages.
-pub const REDACTED: &str = "[REDACTED]";
+pub use leasehold_backend::error::REDACTED;
 
 /// AWS error codes that mean the request (the role, the caller's parameters) was wrong, not AWS.
 const CALLER_FAULT_CODES: &[&str] = &[
@@ -170,7 +169,7 @@ impl CallFailure {
         Self {
             action,
             code,
-            detail: scrub(detail, secrets),
+            detail: leasehold_backend::error::scrub(detail, secrets),
             not_sent: never_sent(err),
         }
     }
@@ -251,29 +250,9 @@ fn xml_element(body: &str, name: &str) -> Option<String> {
     body.get(start..start + len).map(|s| s.trim().to_owned())
 }
 
-/// `text` with every non-empty secret replaced by [`REDACTED`].
-pub(crate) fn scrub(mut text: String, secrets: &[SecretString]) -> String {
-    for secret in secrets {
-        let raw = secret.expose_secret();
-        if !raw.is_empty() && text.contains(raw) {
-            text = text.replace(raw, REDACTED);
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrub_replaces_every_secret() {
-        let secrets = [SecretString::from("s3cr3t"), SecretString::from("")];
-        assert_eq!(
-            scrub("a s3cr3t b s3cr3t".into(), &secrets),
-            "a [REDACTED] b [REDACTED]"
-        );
-    }
 
     #[test]
     fn reads_code_from_raw_xml() {

@@ -11,10 +11,8 @@
 //! user's password) before it is built into an error, so none can reach a log or a response.
 
 use leasehold_backend::{BackendError, StorageError};
-use secrecy::{ExposeSecret, SecretString};
 
-/// The text that replaces a secret in error messages.
-pub const REDACTED: &str = "[REDACTED]";
+pub use leasehold_backend::error::REDACTED;
 
 /// Everything the rabbitmq engine can report. Converted to [`BackendError`] at the trait
 /// boundary (`backend.rs`).
@@ -109,29 +107,9 @@ pub(crate) fn from_field(e: BackendError) -> RabbitMqError {
     }
 }
 
-/// `text` with every non-empty secret replaced by [`REDACTED`].
-pub(crate) fn scrub(mut text: String, secrets: &[&SecretString]) -> String {
-    for secret in secrets {
-        let raw = secret.expose_secret();
-        if !raw.is_empty() && text.contains(raw) {
-            text = text.replace(raw, REDACTED);
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrub_replaces_every_secret() {
-        let (a, b) = (SecretString::from("s3cr3t"), SecretString::from(""));
-        assert_eq!(
-            scrub("x s3cr3t y s3cr3t".into(), &[&a, &b]),
-            "x [REDACTED] y [REDACTED]"
-        );
-    }
 
     #[test]
     fn caller_faults_are_400_and_outages_502() {

@@ -18,9 +18,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::ConnectionConfig;
-use crate::error::{scrub, RabbitMqError};
+use crate::error::RabbitMqError;
 use crate::password::PasswordHash;
 use crate::roles::{TopicPermission, VhostPermission};
+use leasehold_backend::error::scrub;
 
 /// Bytes escaped in a path segment: all but `[A-Za-z0-9-_.~]`, so a vhost named `/` or `..`
 /// stays one segment.
@@ -262,7 +263,7 @@ impl<'a> Management<'a> {
 
     /// Whose fault a failure is (see `error.rs`), its text scrubbed of the password.
     fn classify(&self, action: &'static str, f: Failure) -> RabbitMqError {
-        let detail = scrub(f.detail, &[&self.config.password]);
+        let detail = scrub(f.detail, [&self.config.password]);
         match f.status {
             None if f.not_sent => RabbitMqError::NotReached { action, detail },
             // 400 (a vhost that does not exist, a bad pattern) and 404 on a write: the role.

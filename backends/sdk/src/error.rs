@@ -1,6 +1,8 @@
 //! Errors a backend reports to the core. Named for what went wrong for the caller; the core's
 //! `http::error` module is the one place that turns them into status codes.
 
+use secrecy::{ExposeSecret, SecretString};
+
 /// A backend failure. Messages must never contain secret values: drivers scrub what they were handed.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -55,4 +57,34 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     text
+}
+
+/// The text that replaces a secret in error messages.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// `text` with every occurrence of each non-empty secret replaced by [`REDACTED`]: what an engine
+/// does to a target's error text before building it into an error, so no secret it holds can
+/// reach a log or a response.
+pub fn scrub<'a>(mut text: String, secrets: impl IntoIterator<Item = &'a SecretString>) -> String {
+    for secret in secrets {
+        let raw = secret.expose_secret();
+        if !raw.is_empty() && text.contains(raw) {
+            text = text.replace(raw, REDACTED);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::*;
+
+    #[test]
+    fn scrub_replaces_every_secret_and_ignores_empty_ones() {
+        let secrets = [SecretString::from("s3cr3t"), SecretString::from("")];
+        assert_eq!(
+            scrub("a s3cr3t b s3cr3t".into(), &secrets),
+            "a [REDACTED] b [REDACTED]"
+        );
+    }
 }
