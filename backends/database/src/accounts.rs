@@ -56,14 +56,21 @@ pub async fn destroy<T: Target + ?Sized>(
 }
 
 /// `done` (the successful attempt's report) with `earlier` sessions that failed attempts ended.
+/// A receipt the attempt brought (its own read-back of the user list) is kept.
 fn with_earlier(done: Revoked, earlier: u64) -> Revoked {
     match (done.sessions_terminated, earlier) {
-        (n, 0) => Revoked {
-            sessions_terminated: n,
-            verified: None,
+        (_, 0) => done,
+        (n, e) => Revoked {
+            sessions_terminated: Some(n.unwrap_or(0).saturating_add(e)),
+            verified: done.verified,
         },
-        (n, e) => Revoked::sessions(n.unwrap_or(0).saturating_add(e)),
     }
+}
+
+/// What a destruction receipt says: `catalog` (the database's user list) has no `username`.
+/// One wording for the receipts [`Accounts`] asks for and those a driver's batch reads back.
+pub fn gone_from(catalog: &str, username: &str) -> String {
+    format!("{catalog} has no user {username:?}")
 }
 
 struct Accounts<T>(T);
@@ -77,18 +84,18 @@ impl<T: Target> Accounts<T> {
     /// own user list. Still listed is a failed destruction (whatever the statements claimed);
     /// absent is the proof the receipt records. A list that cannot be read leaves the
     /// revocation unproven, not failed: the destruction's own answer stands.
+    /// A target that read the list back itself (a batch of revocations asks once for all its
+    /// users) brings its receipt, and is not asked again.
     async fn receipt(&self, username: &str, revoked: Revoked) -> Result<Revoked, DriverError> {
-        match self.0.list_users(username).await {
-            Ok(users) if users.iter().any(|u| u == username) => {
-                Err(DriverError::NotRemoved(format!(
-                    "user {username:?} is still in {} after its revocation",
-                    self.dialect().user_catalog()
-                )))
-            }
-            Ok(_) => Ok(revoked.verified_by(format!(
-                "{} has no user {username:?}",
+        if revoked.verified.is_some() {
+            return Ok(revoked);
+        }
+        match self.0.user_exists(username).await {
+            Ok(true) => Err(DriverError::NotRemoved(format!(
+                "user {username:?} is still in {} after its revocation",
                 self.dialect().user_catalog()
             ))),
+            Ok(false) => Ok(revoked.verified_by(gone_from(self.dialect().user_catalog(), username))),
             Err(e) => {
                 tracing::warn!(db.user = %username, error = %e,
                     "revoked {username} but could not read the user list to prove it gone");

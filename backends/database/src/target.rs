@@ -142,6 +142,17 @@ pub trait Target: Send + Sync + 'static {
     /// Users whose names start with `prefix`.
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError>;
 
+    /// Whether the database lists a user named exactly `username`: the destruction receipt's
+    /// question. By default through [`Target::list_users`]; a database whose prefix listing
+    /// scans the whole catalog answers it by an exact lookup instead.
+    async fn user_exists(&self, username: &str) -> Result<bool, DriverError> {
+        Ok(self
+            .list_users(username)
+            .await?
+            .iter()
+            .any(|u| u == username))
+    }
+
     /// Close the pool; later calls fail.
     async fn close(&self);
 }

@@ -22,7 +22,7 @@
 //! sessions waits for them to exit, and what it ended is added to what the one-role retry of
 //! each user reports, so they are neither lost with the batch nor counted twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use leasehold_database::{DriverError, Revoked};
@@ -96,12 +96,22 @@ async fn run(driver: &PgDriver, jobs: Vec<Job>) {
             let heir = group.first().and_then(|j| j.heir.as_deref());
             let mut ended = HashMap::new();
             match destroy_many(driver, &names, heir, &mut ended).await {
-                Ok(()) => {
+                Ok(listed) => {
                     for job in group {
                         // Not found by the batch's lookup: gone already, as on the one-role path.
                         let revoked = ended
                             .get(&job.username)
                             .map_or_else(Revoked::unknown, crate::revoke::sessions);
+                        // The batch's read-back of pg_roles is each user's receipt; one still
+                        // listed gets none here, and the engine's own check fails it.
+                        let revoked = if listed.contains(&job.username) {
+                            revoked
+                        } else {
+                            revoked.verified_by(leasehold_database::accounts::gone_from(
+                                crate::revoke::PG_ROLES,
+                                &job.username,
+                            ))
+                        };
                         let _ = job.done.send(Ok(revoked));
                     }
                     continue;
@@ -149,15 +159,20 @@ async fn one_role(driver: &PgDriver, job: Job, earlier: Option<u64>) {
 const TERMINATE_ANY: &str = "SELECT s.usesysid, s.pid, pg_terminate_backend(s.pid) \
      FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid()";
 
+/// Which of the named roles `pg_roles` still lists: the receipts' read-back, one query for the
+/// batch (by the catalog's unique index on the name).
+const LISTED_ANY: &str = "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)";
+
 /// The batch: see the module docs. Users that do not exist are done already. `ended` gets, for
 /// every user found, the sessions of it that were ended, as soon as that is known: it stays
-/// right when a later step fails.
+/// right when a later step fails. Answers the names `pg_roles` still listed after the drop
+/// (none, unless a role of the same name was made meanwhile).
 async fn destroy_many(
     driver: &PgDriver,
     names: &[&str],
     heir: Option<&str>,
     ended: &mut HashMap<String, Pids>,
-) -> Result<(), DriverError> {
+) -> Result<HashSet<String>, DriverError> {
     let client = driver.client().await?;
     let found = client
         .query(
@@ -182,7 +197,7 @@ async fn destroy_many(
         names_by_oid.insert(oid, name);
     }
     if roles.is_empty() {
-        return Ok(());
+        return Ok(HashSet::new());
     }
     let heir = heir.map_or_else(|| "CURRENT_USER".to_owned(), quote_ident);
     let list = roles.join(", ");
@@ -194,10 +209,11 @@ async fn destroy_many(
         .collect();
     let drop =
         format!("REASSIGN OWNED BY {list} TO {heir}; DROP OWNED BY {list}; DROP ROLE {list}");
-    let terminate = client
-        .prepare_cached(TERMINATE_ANY)
-        .await
-        .map_err(|e| from_pg("cannot prepare the session sweep", &e))?;
+    let (terminate, listed) = tokio::try_join!(
+        client.prepare_cached(TERMINATE_ANY),
+        client.prepare_cached(LISTED_ANY),
+    )
+    .map_err(|e| from_pg("cannot prepare the session sweep", &e))?;
     let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oids];
     let (disabled, signalled, dropped) = tokio::join!(
         client.batch_execute(&nologin),
@@ -222,16 +238,32 @@ async fn destroy_many(
         }
         return Err(error);
     }
-    // Sessions that logged in between the sweep and the drop; then wait for all to go.
-    add_up(
-        client.query(&terminate, &by_oid).await,
-        &names_by_oid,
-        ended,
-    )?;
+    // Sessions that logged in between the sweep and the drop; then wait for all to go. The
+    // receipts' read-back goes out with that sweep, in the same round trip.
+    let by_name: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+    let (swept, still_listed) = tokio::join!(
+        client.query(&terminate, &by_oid),
+        client.query(&listed, &by_name),
+    );
+    add_up(swept, &names_by_oid, ended)?;
     if ended.values().any(|pids| !pids.is_empty()) {
         crate::revoke::wait_sessions_gone_any(&client, &oids).await?;
     }
-    Ok(())
+    // A read-back that failed proves nothing: every user is answered without a receipt, and
+    // the engine asks for each on its own.
+    let mut listed = HashSet::new();
+    match still_listed {
+        Ok(rows) => {
+            for row in rows {
+                let name: String = row
+                    .try_get(0)
+                    .map_err(|e| from_pg("cannot read a user's name", &e))?;
+                listed.insert(name);
+            }
+        }
+        Err(_) => listed.extend(names.iter().map(|n| (*n).to_owned())),
+    }
+    Ok(listed)
 }
 
 /// Add the sessions a sweep signalled to their users' in `ended`.

@@ -274,7 +274,25 @@ impl Target for PgDriver {
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
 
+    /// An exact lookup by the catalog's unique index on the name: the prefix listing above
+    /// reads every role (`LIKE` on a `name` column), 10,000 of them per receipt in a burst.
+    async fn user_exists(&self, username: &str) -> Result<bool, DriverError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(USER_EXISTS)
+            .await
+            .map_err(|e| from_pg("cannot look up the user", &e))?;
+        let row = client
+            .query_opt(&statement, &[&username])
+            .await
+            .map_err(|e| from_pg("cannot look up the user", &e))?;
+        Ok(row.is_some())
+    }
+
     async fn close(&self) {
         self.pool.close();
     }
 }
+
+/// Whether a role named `$1` exists (one row, or none).
+pub(crate) const USER_EXISTS: &str = "SELECT 1 FROM pg_roles WHERE rolname = $1";

@@ -103,12 +103,17 @@ impl PgDriver {
             }
             // A session that logged in between the sweep and the drop keeps running; end it by
             // oid (a dropped role's sessions have no user name) and wait for every one to go.
+            // The receipt's look in pg_roles goes out with that sweep, in the same round trip.
             let by_oid: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&oid];
-            ended.extend(signalled_pids(client.query(&terminate_oid, &by_oid).await)?);
+            let (swept, still_there) = tokio::join!(
+                client.query(&terminate_oid, &by_oid),
+                client.query_opt(&lookup, &user),
+            );
+            ended.extend(signalled_pids(swept)?);
             if !ended.is_empty() {
                 wait_sessions_gone(&client, oid, username).await?;
             }
-            return Ok(sessions(&ended));
+            return Ok(with_receipt(sessions(&ended), username, still_there));
         }
 
         let (row, disabled, signalled) = tokio::join!(
@@ -184,6 +189,25 @@ async fn failed_after(client: &Object, oid: u32, signalled: usize, failed: Faile
     }
     failed.after_ending(signalled as u64)
 }
+
+/// `revoked` with its destruction receipt when the look in `pg_roles` after the drop (`found`)
+/// found no such user. Anything else (still listed, the look failed) leaves it without one, and
+/// the database engine asks again on its own (a listed user fails the revocation there).
+pub(crate) fn with_receipt(
+    revoked: Revoked,
+    username: &str,
+    found: Result<Option<tokio_postgres::Row>, tokio_postgres::Error>,
+) -> Revoked {
+    match found {
+        Ok(None) => revoked.verified_by(leasehold_database::accounts::gone_from(
+            PG_ROLES, username,
+        )),
+        _ => revoked,
+    }
+}
+
+/// The catalog the receipts name (the dialect's `user_catalog`).
+pub(crate) const PG_ROLES: &str = "pg_roles";
 
 /// The report of a revocation that ended `pids`.
 pub(crate) fn sessions(pids: &Pids) -> Revoked {
