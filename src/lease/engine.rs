@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use leasehold_backend::{Backend, BackendError, Credentials, MountStorage, Revoked, SecretContext};
+use leasehold_backend::{
+    Backend, BackendError, Commit, Credentials, MountStorage, Pending, Revoked, SecretContext,
+};
 use tracing::warn;
 
 use super::events::{LeaseEvent, Observers};
@@ -291,6 +293,8 @@ impl LeaseEngine {
                     .ok_or(BackendError::UnsupportedOperation)?;
                 match call {
                     Call::Create => secrets.create(&ctx).await.map(Answer::Created),
+                    Call::Prepare => secrets.prepare(&ctx).await.map(Answer::Prepared),
+                    Call::Commit(pending) => pending.commit().await.map(|()| Answer::Committed),
                     Call::Renew => match secrets.renewer() {
                         Some(renewer) => renewer.renew(&ctx).await.map(|()| Answer::Renewed),
                         None => Err(BackendError::UnsupportedOperation),
@@ -463,6 +467,10 @@ impl LeaseEngine {
 #[derive(Clone, Copy)]
 pub(super) enum Call {
     Create,
+    /// The first step of a two-phase creation (`lease/two_phase.rs`).
+    Prepare,
+    /// Its second step.
+    Commit(Box<dyn Commit>),
     Renew,
     Revoke,
 }
@@ -470,6 +478,8 @@ pub(super) enum Call {
 /// What a [`Call`] answered: the credentials of a creation, what a revocation found.
 pub(super) enum Answer {
     Created(Credentials),
+    Prepared(Option<Pending>),
+    Committed,
     Renewed,
     Revoked(Revoked),
 }

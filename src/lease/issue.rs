@@ -42,9 +42,10 @@ use tracing::{info, warn};
 
 use super::destroy::LeaseLock;
 use super::engine::{
-    chrono_dur, Answer, Call, IssueTarget, Issued, LeaseEngine, ResolvedMount, TOKEN_LEASE_KIND,
-    TOKEN_MOUNT_UUID,
+    chrono_dur, Answer, Call, IssueTarget, Issued, LeaseAdmission, LeaseEngine, ResolvedMount,
+    TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
 };
+use super::two_phase::Made;
 use super::events::LeaseEvent;
 use super::id::new_lease_id;
 use super::transitions::CREATION_FAILED;
@@ -57,6 +58,9 @@ use crate::storage::{LeaseRecord, LeaseState};
 /// it over: covers the storage writes around the create call.
 const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// An admission check and the request path it counts the lease under.
+type Admission = (std::sync::Arc<dyn LeaseAdmission>, String);
+
 impl LeaseEngine {
     /// Issue a planned secret: write ahead (`creating`), create the account, then activate (or
     /// abandon, on failure: the lease goes to destruction and the error is returned).
@@ -67,43 +71,68 @@ impl LeaseEngine {
             .ok_or_else(|| Error::Internal(format!("mount {} vanished", target.mount_path)))?;
         let (ttl, max, warning) = issue_ttl(planned.ttl, planned.max_ttl, mount.ttls);
         let started = std::time::Instant::now();
-        let (lease, held) = self.write_ahead(target, planned, ttl, max).await?;
-        match self.create_account(&lease, &mount).await {
-            Ok(credentials) => {
-                let (lease, credentials) = self.activate(lease, credentials, held).await?;
-                self.observers.emit(
-                    &LeaseEvent::Issued {
-                        lease: &lease,
-                        latency: started.elapsed(),
-                    },
-                    self.now(),
-                );
-                info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
-                Ok(Issued {
-                    lease,
-                    credentials,
-                    ttl,
-                    warning,
-                })
+        let (mut lease, admission) = self.plan_row(target, planned, ttl, max)?;
+        let held = self.lock_for(&lease.id).lock_owned().await;
+        let made = match admission {
+            // A request an admission check (a lease-count quota) may refuse runs nothing on the
+            // target before the check has passed: it writes first, then creates.
+            Some((admission, request_path)) => {
+                self.stamp_row(&mut lease);
+                admission.insert(&request_path, &lease).await?;
+                Made::OneStep(held)
             }
+            None => self.issue_two_phase(&mut lease, &mount, held).await?,
+        };
+        let (lease, credentials) = match made {
+            Made::Committed(lease, credentials) => (lease, credentials),
+            Made::OneStep(held) => self.create_and_activate(lease, &mount, held).await?,
+        };
+        self.observers.emit(
+            &LeaseEvent::Issued {
+                lease: &lease,
+                latency: started.elapsed(),
+            },
+            self.now(),
+        );
+        info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
+        Ok(Issued {
+            lease,
+            credentials,
+            ttl,
+            warning,
+        })
+    }
+
+    /// Steps 2 and 3 after a row written on its own: create the account in one step, then
+    /// activate the row (or abandon it).
+    async fn create_and_activate(
+        &self,
+        lease: LeaseRecord,
+        mount: &ResolvedMount,
+        held: LeaseLock,
+    ) -> Result<(LeaseRecord, Credentials)> {
+        match self.create_account(&lease, mount).await {
+            Ok(credentials) => self.activate(lease, credentials, held).await,
             Err(e) => {
-                self.abandon(lease, &e, held).await?;
+                self.abandon(lease, LeaseState::Creating, &e, held).await?;
                 Err(e)
             }
         }
     }
 
-    /// Step 1: write the lease row (`creating`, this node's work until a deadline) before the
-    /// account exists. Returns the row and its lock, held until the row says how the create
-    /// went: a revoke-prefix that finds the row meanwhile waits instead of destroying an
-    /// account before it exists.
-    async fn write_ahead(
+    /// Step 1's row: `creating`, this node's work until a deadline, naming the planned account,
+    /// and the admission check (with the request path it counts under) that must write it, if
+    /// any. Written by the caller, before the account exists (or, two-phase, before it is
+    /// committed), under the lease's lock, held until the row says how the create went: a
+    /// revoke-prefix that finds the row meanwhile waits instead of destroying an account
+    /// before it exists.
+    fn plan_row(
         &self,
         target: IssueTarget,
         planned: PlannedSecret,
         ttl: std::time::Duration,
         max: std::time::Duration,
-    ) -> Result<(LeaseRecord, LeaseLock)> {
+    ) -> Result<(LeaseRecord, Option<Admission>)> {
         let now = self.now();
         let internal = serde_json::to_vec(&planned.internal)
             .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
@@ -113,7 +142,7 @@ impl LeaseEngine {
             .seal
             .seal(&internal, &Aad::lease(&id))
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut lease = LeaseRecord {
+        let lease = LeaseRecord {
             id,
             mount_uuid: target.mount_uuid,
             mount_path: target.mount_path,
@@ -144,21 +173,15 @@ impl LeaseEngine {
             tampered_at: None,
             trail: target.trail,
         };
-        let held = self.lock_for(&lease.id).lock_owned().await;
-        // Write ahead: from here on, whatever the target ends up holding is known to the table.
-        match &target.admission {
-            // The quota counts and inserts under its lock; the row is tagged first all the same.
-            Some(admission) => {
-                self.stamp_row(&mut lease);
-                admission.insert(&target.request_path, &lease).await?
-            }
-            None => self.insert_row(&mut lease).await?,
-        }
-        Ok((lease, held))
+        // The quota counts and inserts under its lock; the row is tagged first all the same.
+        let admission = target
+            .admission
+            .map(|admission| (admission, target.request_path));
+        Ok((lease, admission))
     }
 
     /// Step 2: the backend creates the account the row names.
-    async fn create_account(
+    pub(super) async fn create_account(
         &self,
         lease: &LeaseRecord,
         mount: &ResolvedMount,
@@ -183,6 +206,20 @@ impl LeaseEngine {
         mut credentials: Credentials,
         held: LeaseLock,
     ) -> Result<(LeaseRecord, Credentials)> {
+        let mut lease = self.active_row(lease, &mut credentials)?;
+        if !self.update_row(&mut lease, LeaseState::Creating).await? {
+            return Err(self.taken_over(lease).await);
+        }
+        self.activated(&lease, held);
+        Ok((lease, credentials))
+    }
+
+    /// The row made `active`, with what the creation learned (`credentials.internal`) sealed in.
+    pub(super) fn active_row(
+        &self,
+        lease: LeaseRecord,
+        credentials: &mut Credentials,
+    ) -> Result<LeaseRecord> {
         let internal = match credentials.internal.take() {
             Some(internal) => {
                 let bytes = serde_json::to_vec(&internal)
@@ -195,35 +232,44 @@ impl LeaseEngine {
             }
             None => None,
         };
-        let mut lease = lease
+        lease
             .activate(internal)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        if !self.update_row(&mut lease, LeaseState::Creating).await? {
-            let mut lease = lease
-                .begin_revoke(
-                    self.now(),
-                    Some("account created after its lease row was taken over".into()),
-                )
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            lease.revoked_time = None;
-            for expected in [LeaseState::Revoking, LeaseState::Revoked] {
-                if self.update_row(&mut lease, expected).await? {
-                    break;
-                }
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// The row was no longer `creating` when it was to become active: another node took it
+    /// over. Back to destruction, and the error the issue fails with.
+    pub(super) async fn taken_over(&self, lease: LeaseRecord) -> Error {
+        let mut lease = match lease.begin_revoke(
+            self.now(),
+            Some("account created after its lease row was taken over".into()),
+        ) {
+            Ok(lease) => lease,
+            Err(e) => return Error::Internal(e.to_string()),
+        };
+        lease.revoked_time = None;
+        for expected in [LeaseState::Revoking, LeaseState::Revoked] {
+            match self.update_row(&mut lease, expected).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => return e.into(),
             }
-            self.wake.notify_one();
-            return Err(Error::Internal(format!(
-                "lease {} was taken over while its account was created; the account \
-                 is being destroyed",
-                lease.id
-            )));
         }
+        self.wake.notify_one();
+        Error::Internal(format!(
+            "lease {} was taken over while its account was created; the account \
+             is being destroyed",
+            lease.id
+        ))
+    }
+
+    /// The row is `active`: release its lock, and wake the worker only if it planned to sleep
+    /// past the lease's expiry.
+    pub(super) fn activated(&self, lease: &LeaseRecord, held: LeaseLock) {
         drop(held);
-        // Due at its expiry: the worker is woken only if it planned to sleep past that.
         if let Some(due) = lease.due_at {
             self.wake.due_at(due);
         }
-        Ok((lease, credentials))
     }
 
     /// Step 3, the create failed: settle the lease by the rule above. A create that provably
@@ -233,7 +279,13 @@ impl LeaseEngine {
     ///
     /// `held` is the lease's lock, held since the row was written, so no revoke can act on the
     /// row until its state says what happened; released before destroying (which takes it).
-    async fn abandon(&self, lease: LeaseRecord, e: &Error, held: LeaseLock) -> Result<()> {
+    pub(super) async fn abandon(
+        &self,
+        lease: LeaseRecord,
+        expected: LeaseState,
+        e: &Error,
+        held: LeaseLock,
+    ) -> Result<()> {
         let now = self.now();
         let mut lease = match e {
             Error::Backend(BackendError::TargetNotReached(_)) => {
@@ -243,7 +295,7 @@ impl LeaseEngine {
         }
         .map_err(|e| Error::Internal(e.to_string()))?;
         // `false`: another node took the row over (it thought this one dead) and destroys it.
-        let written = self.update_row(&mut lease, LeaseState::Creating).await?;
+        let written = self.update_row(&mut lease, expected).await?;
         drop(held);
         self.observers.emit(
             &LeaseEvent::IssueFailed {

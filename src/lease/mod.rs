@@ -42,6 +42,7 @@ mod row_tag_migration;
 pub mod token_rows;
 mod transitions;
 pub mod ttl;
+mod two_phase;
 pub mod wake;
 
 pub use crate::storage::{LeaseRecord, LeaseState};
@@ -56,3 +57,5 @@ pub use transitions::IllegalTransition;
 mod shared_storage_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod two_phase_tests;

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use crate::dialect::{Dialect, Values};
-use crate::driver::{DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword};
+use crate::driver::{
+    DeleteUser, Driver, DriverError, NewUser, PendingUser, UpdateExpiry, UpdatePassword,
+};
 use crate::render::{check_password, check_username};
 use crate::retry::retrying;
 use crate::target::Target;
@@ -174,6 +176,33 @@ impl<T: Target> Driver for Accounts<T> {
             )));
         }
         Err(error)
+    }
+
+    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    async fn prepare_user(
+        &self,
+        req: NewUser<'_>,
+    ) -> Result<Option<Box<dyn PendingUser>>, DriverError> {
+        let dialect = self.dialect();
+        check_username(req.username, dialect.max_username_len())?;
+        check_password(req.password, dialect.unusable_password_chars())?;
+        let values = Values {
+            name: req.username,
+            password: Some(req.password),
+            expiration: Some(req.expiration),
+        };
+        let creation = dialect.prepare(req.creation_statements, &values)?;
+        if creation.is_empty() && !dialect.creates_without_statements() {
+            return Err(DriverError::Refused("empty creation statements".into()));
+        }
+        // Nothing is committed before the pending user is: a failed attempt left nothing to
+        // undo (no rollback statements), and one a concurrent transaction aborted runs again.
+        retrying(&format!("creation of {}", req.username), || {
+            self.0
+                .begin_create(req.username, req.password, &creation, req.expiration)
+        })
+        .await
+        .map_err(|failed| failed.error)
     }
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]

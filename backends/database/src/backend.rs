@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use leasehold_backend::clock::SharedClock;
 use leasehold_backend::name;
 use leasehold_backend::{
-    Account, Backend, BackendError, Credentials, MountStorage, Operation, Renew, Request, Response,
-    Revoked, SecretContext, SecretEngine,
+    Account, Backend, BackendError, Credentials, MountStorage, Operation, Pending, Renew, Request,
+    Response, Revoked, SecretContext, SecretEngine,
 };
 
 use crate::connections::Connections;
@@ -209,6 +209,11 @@ impl SecretEngine for DatabaseBackend {
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError> {
         self.recover(ctx.storage.as_ref()).await;
         secret::create(&self.connections, ctx).await
+    }
+
+    async fn prepare(&self, ctx: &SecretContext) -> Result<Option<Pending>, BackendError> {
+        self.recover(ctx.storage.as_ref()).await;
+        secret::prepare(&self.connections, ctx).await
     }
 
     fn renewer(&self) -> Option<&dyn Renew> {

@@ -124,6 +124,16 @@ pub trait Driver: Send + Sync {
     /// Create a user; see the trait's contract.
     async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError>;
 
+    /// `new_user` in two steps: everything short of the commit, then [`PendingUser::commit`].
+    /// Until it commits the user does not exist, and dropping the pending user leaves nothing.
+    /// `Ok(None)`: this driver creates in one step only (the engine calls `new_user`).
+    async fn prepare_user(
+        &self,
+        _req: NewUser<'_>,
+    ) -> Result<Option<Box<dyn PendingUser>>, DriverError> {
+        Ok(None)
+    }
+
     /// Set a user's own expiry to `req.expiration`.
     async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError>;
 
@@ -162,6 +172,15 @@ pub trait Driver: Send + Sync {
 
     /// Close the pool. Later calls fail; the engine drops the driver after closing it.
     async fn close(&self);
+}
+
+/// A user made ready by [`Driver::prepare_user`] (a transaction left open). Dropped without
+/// `commit`, it is rolled back.
+#[async_trait]
+pub trait PendingUser: Send {
+    /// Make the user real. On error the user may or may not exist (the answer to a COMMIT can
+    /// be lost): the engine destroys it by the revocation path either way.
+    async fn commit(self: Box<Self>) -> Result<(), DriverError>;
 }
 
 /// Opens [`Driver`]s for the plugin names it serves. The server registers one factory per

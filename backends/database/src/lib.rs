@@ -69,8 +69,8 @@ mod testing;
 pub use backend::DatabaseBackend;
 pub use dialect::{Dialect, Values};
 pub use driver::{
-    ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, UpdateExpiry,
-    UpdatePassword,
+    ConnectionConfig, DeleteUser, Driver, DriverError, DriverFactory, NewUser, PendingUser,
+    UpdateExpiry, UpdatePassword,
 };
 pub use error::DatabaseError;
 /// What `delete_user` reports (the SDK's type: the engine hands it on as it is).

@@ -14,7 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::connection_url;
 use crate::driver::{
-    ConnectionConfig, DeleteUser, Driver, DriverError, NewUser, UpdateExpiry, UpdatePassword,
+    ConnectionConfig, DeleteUser, Driver, DriverError, NewUser, PendingUser, UpdateExpiry,
+    UpdatePassword,
 };
 
 /// The text that replaces a secret.
@@ -87,6 +88,23 @@ impl Driver for ScrubbingDriver {
             .map_err(|e| self.scrub(e, Some(password)))
     }
 
+    async fn prepare_user(
+        &self,
+        req: NewUser<'_>,
+    ) -> Result<Option<Box<dyn PendingUser>>, DriverError> {
+        let password = req.password.clone();
+        let pending = self
+            .inner
+            .prepare_user(req)
+            .await
+            .map_err(|e| self.scrub(e, Some(&password)))?;
+        Ok(pending.map(|inner| {
+            let mut secrets = self.secrets.clone();
+            secrets.push(password);
+            Box::new(ScrubbingPending { inner, secrets }) as Box<dyn PendingUser>
+        }))
+    }
+
     async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError> {
         self.inner
             .update_expiry(req)
@@ -130,6 +148,24 @@ impl Driver for ScrubbingDriver {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+}
+
+
+/// A pending user whose commit error is scrubbed like every other call's.
+struct ScrubbingPending {
+    inner: Box<dyn PendingUser>,
+    secrets: Vec<SecretString>,
+}
+
+#[async_trait]
+impl PendingUser for ScrubbingPending {
+    async fn commit(self: Box<Self>) -> Result<(), DriverError> {
+        let Self { inner, secrets } = *self;
+        inner.commit().await.map_err(|e| {
+            let secrets: Vec<&SecretString> = secrets.iter().collect();
+            e.map_message(|text| scrub_text(text, &secrets))
+        })
     }
 }
 

@@ -4,13 +4,17 @@
 //! Everything comes from the lease's [`CredsInternal`] and the stored connection, not from the
 //! role: a role may be deleted while its leases live on, and they must still be revocable.
 
-use leasehold_backend::{BackendError, Credentials, Revoked, SecretContext};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use leasehold_backend::{BackendError, Commit, Credentials, Pending, Revoked, SecretContext};
+use secrecy::SecretString;
 use serde_json::{json, Map};
 
 use crate::config;
 use crate::connections::Connections;
 use crate::creds::{CredsInternal, KIND};
-use crate::driver::{DeleteUser, NewUser, UpdateExpiry};
+use crate::driver::{DeleteUser, Driver, NewUser, PendingUser, UpdateExpiry};
 use crate::error::DatabaseError;
 use crate::roles;
 
@@ -31,15 +35,7 @@ pub(crate) async fn create(
     connections: &Connections,
     ctx: &SecretContext,
 ) -> Result<Credentials, BackendError> {
-    let data = internal(ctx)?;
-    let storage = ctx.storage.as_ref();
-    let conn = config::load(storage, &data.db_name).await?.ok_or_else(|| {
-        DatabaseError::ConnectionNotFound {
-            name: data.db_name.clone(),
-        }
-    })?;
-    let driver = connections.driver(storage, &data.db_name).await?;
-    let password = conn.password_policy()?.generate(&mut rand::thread_rng());
+    let (data, driver, password) = ready(connections, ctx).await?;
     driver
         .new_user(NewUser {
             username: &data.username,
@@ -50,6 +46,67 @@ pub(crate) async fn create(
         })
         .await
         .map_err(DatabaseError::from)?;
+    created(&data);
+    Ok(credentials(&data, password))
+}
+
+/// [`create`] in two steps, where the connection's driver can (PostgreSQL): the user made in a
+/// transaction the core commits once the lease row is on disk. `None`: it cannot.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn prepare(
+    connections: &Connections,
+    ctx: &SecretContext,
+) -> Result<Option<Pending>, BackendError> {
+    let (data, driver, password) = ready(connections, ctx).await?;
+    let pending = driver
+        .prepare_user(NewUser {
+            username: &data.username,
+            password: &password,
+            expiration: ctx.expire_time,
+            creation_statements: &data.creation_statements,
+            rollback_statements: &data.rollback_statements,
+        })
+        .await
+        .map_err(DatabaseError::from)?;
+    Ok(pending.map(|pending| Pending {
+        commit: Box::new(CommitUser { pending, data: data.clone() }),
+        credentials: credentials(&data, password),
+    }))
+}
+
+/// The commit of a [`prepare`]d user.
+struct CommitUser {
+    pending: Box<dyn PendingUser>,
+    data: CredsInternal,
+}
+
+#[async_trait]
+impl Commit for CommitUser {
+    async fn commit(self: Box<Self>) -> Result<(), BackendError> {
+        self.pending.commit().await.map_err(DatabaseError::from)?;
+        created(&self.data);
+        Ok(())
+    }
+}
+
+/// What creating the planned user needs: its data, the connection's driver, a new password.
+async fn ready(
+    connections: &Connections,
+    ctx: &SecretContext,
+) -> Result<(CredsInternal, Arc<dyn Driver>, SecretString), BackendError> {
+    let data = internal(ctx)?;
+    let storage = ctx.storage.as_ref();
+    let conn = config::load(storage, &data.db_name).await?.ok_or_else(|| {
+        DatabaseError::ConnectionNotFound {
+            name: data.db_name.clone(),
+        }
+    })?;
+    let driver = connections.driver(storage, &data.db_name).await?;
+    let password = conn.password_policy()?.generate(&mut rand::thread_rng());
+    Ok((data, driver, password))
+}
+
+fn created(data: &CredsInternal) {
     tracing::info!(
         db.user = %data.username,
         db.connection = %data.db_name,
@@ -58,14 +115,18 @@ pub(crate) async fn create(
         data.username,
         data.db_name
     );
+}
+
+/// The caller's credentials: the user name, and the password as a secret.
+fn credentials(data: &CredsInternal, password: SecretString) -> Credentials {
     let mut fields = Map::new();
     fields.insert("username".into(), json!(data.username));
-    Ok(Credentials {
+    Credentials {
         data: fields,
         secrets: vec![("password".to_owned(), password)],
         // Nothing learned at creation that revoke needs beyond the planned internal data.
         ..Credentials::default()
-    })
+    }
 }
 
 /// Move the user's own expiry to the lease's new expiry. A deleted role's leases are not

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use crate::dialect::Dialect;
-use crate::driver::DriverError;
+use crate::driver::{DriverError, PendingUser};
 use crate::Revoked;
 
 /// A failed attempt: what went wrong, whether anything may have been made that must be undone,
@@ -91,6 +91,19 @@ pub trait Target: Send + Sync + 'static {
         creation: &[Zeroizing<String>],
         expiration: DateTime<Utc>,
     ) -> Result<(), Failed>;
+
+    /// [`Target::create`] short of its commit (see [`crate::driver::Driver::prepare_user`]):
+    /// the statements ran in a transaction left open. A failure changed nothing (the
+    /// transaction is rolled back). `Ok(None)`: this target creates in one step only.
+    async fn begin_create(
+        &self,
+        _username: &str,
+        _password: &SecretString,
+        _creation: &[Zeroizing<String>],
+        _expiration: DateTime<Utc>,
+    ) -> Result<Option<Box<dyn PendingUser>>, Failed> {
+        Ok(None)
+    }
 
     /// Run each statement on its own, after a failed creation: the outer error when none could
     /// run (no connection), else each statement's outcome.

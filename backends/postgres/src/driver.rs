@@ -17,12 +17,13 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
-use leasehold_database::{Dialect, DriverError, Failed, Revoked, Target};
+use leasehold_database::{Dialect, DriverError, Failed, PendingUser, Revoked, Target};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use crate::batch;
+use crate::open_create::OpenCreate;
 use crate::dialect::{quote_ident, PgDialect};
 use crate::error::{from_pg, from_pool, is_transient};
 
@@ -37,12 +38,12 @@ pub struct PgDriver {
 }
 
 /// A failure inside the creating transaction, transient when a concurrent one caused it.
-fn in_transaction(context: &str, e: &tokio_postgres::Error) -> Failed {
+pub(crate) fn in_transaction(context: &str, e: &tokio_postgres::Error) -> Failed {
     Failed::after_changes(from_pg(context, e)).transient_if(is_transient(e))
 }
 
 /// The backstop every creation and renewal sets: the role's own expiry.
-fn valid_until(username: &str, expiration: DateTime<Utc>) -> String {
+pub(crate) fn valid_until(username: &str, expiration: DateTime<Utc>) -> String {
     format!(
         "ALTER ROLE {} VALID UNTIL '{}'",
         quote_ident(username),
@@ -117,43 +118,21 @@ impl Target for PgDriver {
         creation: &[Zeroizing<String>],
         expiration: DateTime<Utc>,
     ) -> Result<(), Failed> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
+        OpenCreate::begin(self, username, creation, expiration)
+            .await?
+            .commit_now()
             .await
-            .map_err(|e| from_pg("cannot begin a transaction", &e))?;
-        // Everything after BEGIN goes out pipelined (tokio-postgres sends requests polled
-        // together without waiting for each answer) and PostgreSQL runs it in order: one round
-        // trip instead of one per statement. Nothing is committed until every answer is in.
-        let lookup = tx
-            .prepare_cached("SELECT 1 FROM pg_roles WHERE rolname = $1")
-            .await
-            .map_err(|e| from_pg("cannot look up the user", &e))?;
-        let backstop = valid_until(username, expiration);
-        let name: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&username];
-        let (existing, statements, backstop) = tokio::join!(
-            tx.query_opt(&lookup, &name),
-            futures_util::future::join_all(creation.iter().map(|s| tx.batch_execute(s))),
-            tx.batch_execute(&backstop),
-        );
-        // A user of this name that existed before this transaction belongs to someone else
-        // (another lease, or an operator): whatever the statements did to it is rolled back
-        // with the transaction, and failing must not lead to dropping it.
-        let existing = existing.map_err(|e| from_pg("cannot look up the user", &e))?;
-        if existing.is_some() {
-            return Err(Failed::before_changes(DriverError::Rejected(format!(
-                "user {username:?} already exists; refusing to create or change it"
-            ))));
-        }
-        // The first failure is the cause; later statements only report the aborted transaction.
-        for (i, result) in statements.into_iter().enumerate() {
-            result
-                .map_err(|e| in_transaction(&format!("creation statement {} failed", i + 1), &e))?;
-        }
-        backstop.map_err(|e| in_transaction("cannot set the user's expiry", &e))?;
-        tx.commit()
-            .await
-            .map_err(|e| in_transaction("cannot commit the new user", &e))
+    }
+
+    async fn begin_create(
+        &self,
+        username: &str,
+        _password: &SecretString,
+        creation: &[Zeroizing<String>],
+        expiration: DateTime<Utc>,
+    ) -> Result<Option<Box<dyn PendingUser>>, Failed> {
+        let open = OpenCreate::begin(self, username, creation, expiration).await?;
+        Ok(Some(Box::new(open)))
     }
 
     async fn execute_each(

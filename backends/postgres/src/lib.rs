@@ -4,6 +4,7 @@
 //! - [`factory`]: [`PgDriverFactory`] (`postgresql-database-plugin`): URL to pool.
 //! - [`driver`]: [`PgDriver`], the engine's `Target`: verify, create a user in one transaction,
 //!   move its expiry, set passwords, list users.
+//! - `open_create`: a new user's transaction left open until the lease row is on disk.
 //! - `revoke`: destroying a user: no login, sessions ended, objects handed over, role dropped.
 //! - [`statements`]: splitting statement strings on `;` the way PostgreSQL's lexer would.
 //! - [`dialect`]: [`PgDialect`]: the expiry format, limits and splitting the engine renders
@@ -16,6 +17,7 @@ pub mod dialect;
 pub mod driver;
 mod error;
 pub mod factory;
+mod open_create;
 mod revoke;
 pub mod statements;
 

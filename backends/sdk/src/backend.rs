@@ -172,6 +172,19 @@ pub trait SecretEngine: Send + Sync {
     /// backend must leave nothing behind it can know of; the core also calls `revoke` afterwards.
     async fn create(&self, ctx: &SecretContext) -> Result<Credentials, BackendError>;
 
+    /// Creation in two steps, for targets whose changes become real only when committed (a
+    /// database transaction): do everything [`SecretEngine::create`] does short of making the
+    /// account real, and answer what commits it. The core calls this while it writes the lease
+    /// row, and commits only once the row is on disk, so the wait for the row's write overlaps
+    /// the target's work and the account still never exists without its row.
+    ///
+    /// Dropping the [`Pending`] without committing must leave nothing on the target (the open
+    /// transaction is rolled back). `Ok(None)`: this engine (or this secret's target) creates
+    /// in one step only; the core then calls `create` once the row is written.
+    async fn prepare(&self, _ctx: &SecretContext) -> Result<Option<Pending>, BackendError> {
+        Ok(None)
+    }
+
     /// Destroy the account (ending its open sessions where the target has any), and say what
     /// it found ([`Revoked`]). Idempotent: an account that is already gone is success.
     async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError>;
@@ -203,6 +216,24 @@ pub trait SecretEngine: Send + Sync {
     ) -> Result<(), BackendError> {
         Err(BackendError::UnsupportedOperation)
     }
+}
+
+/// A creation made ready by [`SecretEngine::prepare`]: the credentials it will have, and what
+/// makes it real. Until [`Commit::commit`] answers `Ok`, the account does not exist.
+pub struct Pending {
+    /// The credentials of the account once committed (the core seals `internal` into the lease
+    /// row while the commit runs).
+    pub credentials: Credentials,
+    /// Makes the account real.
+    pub commit: Box<dyn Commit>,
+}
+
+/// The last step of a two-phase creation ([`Pending`]).
+#[async_trait]
+pub trait Commit: Send {
+    /// Make the account real. On error nothing of it is left (as for `create`); the core calls
+    /// `revoke` afterwards all the same.
+    async fn commit(self: Box<Self>) -> Result<(), BackendError>;
 }
 
 /// Renewal of a leased account, for engines whose leases can be extended.

@@ -450,6 +450,12 @@ async fn a_burst_of_revocations_ends_every_session() {
             Some(own.len() as u64),
             "{user}'s sessions ended"
         );
+        // Each user's own receipt, from the batch's read-back of pg_roles.
+        assert_eq!(
+            revoked.verified.as_deref(),
+            Some(format!("pg_roles has no user {user:?}").as_str()),
+            "{user} has no destruction receipt"
+        );
         assert_eq!(t.role(user).await, None, "{user} is still in pg_roles");
         for session in own {
             assert!(
@@ -503,4 +509,73 @@ async fn one_undroppable_user_fails_alone_and_the_rest_are_destroyed() {
     assert!(t.delete(&stuck).await.is_ok());
     assert_eq!(t.role(&stuck).await, None);
     driver.close().await;
+}
+
+/// A two-phase creation (`prepare_user`) is invisible until committed: no role in `pg_roles`,
+/// no login; the commit makes it real.
+#[tokio::test]
+async fn a_prepared_user_exists_only_once_committed() {
+    let t = Target::new().await;
+    let (user, password, expiration) = (new_username(), new_password(), in_an_hour());
+    let pending = t
+        .driver
+        .prepare_user(NewUser {
+            username: &user,
+            password: &password,
+            expiration,
+            creation_statements: &[CREATE.to_owned()],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap()
+        .expect("PostgreSQL prepares in two phases");
+    assert_eq!(t.role(&user).await, None, "visible before its commit");
+    assert!(t.login(&user, &password).await.is_err());
+    pending.commit().await.unwrap();
+    assert_eq!(
+        t.role(&user).await,
+        Some((true, Some(expiration.timestamp())))
+    );
+    t.login(&user, &password)
+        .await
+        .expect("committed user cannot log in");
+    let revoked = t.delete(&user).await.unwrap();
+    assert_eq!(
+        revoked.verified.as_deref(),
+        Some(format!("pg_roles has no user {user:?}").as_str()),
+        "no destruction receipt"
+    );
+}
+
+/// Dropped uncommitted (its lease row could not be written), a prepared user never appears,
+/// and the pooled connection it held comes back outside any transaction: a later creation on
+/// the same two-connection pool commits only its own user.
+#[tokio::test]
+async fn a_prepared_user_dropped_uncommitted_never_appears() {
+    let t = Target::new().await;
+    let password = new_password();
+    let dropped = new_username();
+    let pending = t
+        .driver
+        .prepare_user(NewUser {
+            username: &dropped,
+            password: &password,
+            expiration: in_an_hour(),
+            creation_statements: &[CREATE.to_owned()],
+            rollback_statements: &[],
+        })
+        .await
+        .unwrap()
+        .expect("PostgreSQL prepares in two phases");
+    drop(pending);
+    let later: Vec<String> = (0..4).map(|_| new_username()).collect();
+    for user in &later {
+        t.create(user, &password, in_an_hour()).await;
+    }
+    assert_eq!(t.role(&dropped).await, None, "a dropped creation was committed");
+    assert!(t.login(&dropped, &password).await.is_err());
+    for user in &later {
+        assert!(t.role(user).await.is_some(), "{user} was not created");
+        t.delete(user).await.unwrap();
+    }
 }
