@@ -9,7 +9,10 @@
 
 mod bare;
 mod benches;
+mod cpu;
 mod load;
+mod nodes;
+mod proxy;
 mod report;
 mod server;
 mod target;
@@ -75,6 +78,7 @@ const ALL: &[&str] = &[
     "expiry_precision",
     "aws_iam",
     "history",
+    "cluster",
 ];
 
 #[tokio::main]
@@ -115,6 +119,7 @@ async fn main() -> Result<()> {
             "expiry_precision" => benches::expiry::run(&ctx).await,
             "aws_iam" => benches::aws_iam::run(&ctx).await,
             "history" => benches::history::run(&ctx).await,
+            "cluster" => benches::cluster::run(&ctx).await,
             _ => continue,
         };
         match figures {
