@@ -22,7 +22,7 @@ pub struct Sample {
 }
 
 impl Sample {
-    fn merge(&mut self, other: Sample) {
+    pub fn merge(&mut self, other: Sample) {
         self.latencies.extend(other.latencies);
         self.errors += other.errors;
         self.elapsed += other.elapsed;

@@ -9,7 +9,10 @@
 
 mod bare;
 mod benches;
+mod cpu;
 mod load;
+mod nodes;
+mod proxy;
 mod report;
 mod server;
 mod target;
@@ -75,6 +78,7 @@ const ALL: &[&str] = &[
     "expiry_precision",
     "aws_iam",
     "history",
+    "cluster",
 ];
 
 /// Parts of a benchmark above that can be run alone (never by default: they would run twice).
@@ -126,6 +130,7 @@ async fn main() -> Result<()> {
             "burst" => benches::expiry::run_burst(&ctx).await,
             "aws_iam" => benches::aws_iam::run(&ctx).await,
             "history" => benches::history::run(&ctx).await,
+            "cluster" => benches::cluster::run(&ctx).await,
             _ => continue,
         };
         match figures {

@@ -1,6 +1,7 @@
 //! The leasehold server under test: the release binary run as an operator runs it
-//! (`server -config`, SQLite on disk with `synchronous=FULL`), started, killed and restarted on
-//! the same files, and talked to over HTTP only.
+//! (`server -config`, SQLite on disk with `synchronous=FULL`, or one of several nodes on a
+//! PostgreSQL storage database), started, killed and restarted on the same files, and talked to
+//! over HTTP only.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,6 +19,9 @@ pub struct Server {
     child: Option<Child>,
     lives: u32,
     http: reqwest::Client,
+    /// Environment for the process (the storage URL, which holds a password, goes here rather
+    /// than into the file, as the README advises).
+    env: Vec<(String, String)>,
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -25,6 +29,15 @@ pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// A new random seal key (32 bytes, hex) at `path`.
+pub fn write_seal_key(path: &Path) -> Result<()> {
+    let hex: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    std::fs::write(path, hex)?;
+    Ok(())
 }
 
 /// The HTTP client every benchmark uses: keeps up to 256 connections per host open.
@@ -40,30 +53,64 @@ impl Server {
     /// the config file (e.g. a `[lease]` section).
     pub fn new(binary: &Path, dir: &Path, extra: &str) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let port = free_port()?;
         let key = dir.join("seal.key");
-        let hex: String = (0..32)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect();
-        std::fs::write(&key, hex)?;
+        write_seal_key(&key)?;
+        let storage = format!("path = \"{}\"\n", dir.join("leasehold.db").display());
+        Self::configure(binary, dir, &storage, &key, extra, Vec::new())
+    }
+
+    /// One node of a cluster on the PostgreSQL database `storage_url`: every node of it must
+    /// share `key` (see [`write_seal_key`]). `max_parallel` is its storage pool. A node that
+    /// joins an initialised storage prints no root token: set [`Server::token`] before starting.
+    pub fn on_postgres(
+        binary: &Path,
+        dir: &Path,
+        storage_url: &str,
+        max_parallel: usize,
+        key: &Path,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let storage = format!("type = \"postgresql\"\nmax_parallel = {max_parallel}\n");
+        let env = vec![(
+            "LEASEHOLD_STORAGE_CONNECTION_URL".to_owned(),
+            storage_url.to_owned(),
+        )];
+        Self::configure(binary, dir, &storage, key, "", env)
+    }
+
+    fn configure(
+        binary: &Path,
+        dir: &Path,
+        storage: &str,
+        key: &Path,
+        extra: &str,
+        env: Vec<(String, String)>,
+    ) -> Result<Self> {
+        let port = free_port()?;
+        let addr = format!("http://127.0.0.1:{port}");
         std::fs::write(
             dir.join("leasehold.toml"),
             format!(
-                "[listener]\naddress = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n\
-                 [seal]\nkey_file = \"{}\"\n{extra}",
-                dir.join("leasehold.db").display(),
+                "api_addr = \"{addr}\"\n[listener]\naddress = \"127.0.0.1:{port}\"\n\
+                 [storage]\n{storage}[seal]\nkey_file = \"{}\"\n{extra}",
                 key.display()
             ),
         )?;
         Ok(Self {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
-            addr: format!("http://127.0.0.1:{port}"),
+            addr,
             token: String::new(),
             child: None,
             lives: 0,
             http: http_client()?,
+            env,
         })
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The SQLite file.
@@ -79,6 +126,7 @@ impl Server {
             .args(["server", "-config"])
             .arg(self.dir.join("leasehold.toml"))
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone()?)
             .stderr(log)
             .stdin(Stdio::null())

@@ -2,6 +2,7 @@
 
 pub mod api_floor;
 pub mod aws_iam;
+pub mod cluster;
 pub mod expiry;
 pub mod history;
 pub mod pg_churn;
