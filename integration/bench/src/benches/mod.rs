@@ -4,6 +4,7 @@ pub mod api_floor;
 pub mod aws_iam;
 pub mod expiry;
 pub mod history;
+pub mod issue_cost;
 pub mod pg_churn;
 pub mod pg_issue;
 pub mod renew;
