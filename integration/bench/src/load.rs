@@ -143,3 +143,33 @@ where
     }
     (sa, sb)
 }
+
+/// [`alternate`] for any number of contenders of one kind: `rounds` rounds of each of `ops`,
+/// in their order on even rounds and in reverse on odd ones (a b c, c b a, a b c ...: over two
+/// rounds every pair runs in both orders and every contender's mean position is the same),
+/// merged per contender in the order of `ops`.
+pub async fn rotate<F, Fut>(
+    rounds: usize,
+    clients: usize,
+    duration: Duration,
+    ops: &[Arc<F>],
+) -> Vec<Sample>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut samples = vec![Sample::default(); ops.len()];
+    for r in 0..rounds {
+        let order: Vec<usize> = if r % 2 == 0 {
+            (0..ops.len()).collect()
+        } else {
+            (0..ops.len()).rev().collect()
+        };
+        for i in order {
+            if let (Some(op), Some(s)) = (ops.get(i), samples.get_mut(i)) {
+                s.merge(round(clients, duration, op.clone()).await);
+            }
+        }
+    }
+    samples
+}

@@ -71,6 +71,7 @@ impl Ctx {
 
 const ALL: &[&str] = &[
     "pg_issue",
+    "pg_issue_cost",
     "pg_churn",
     "renew",
     "api_floor",
@@ -122,6 +123,7 @@ async fn main() -> Result<()> {
     for name in &names {
         let figures = match name.as_str() {
             "pg_issue" => benches::pg_issue::run(&ctx).await,
+            "pg_issue_cost" => benches::issue_cost::run(&ctx).await,
             "pg_churn" => benches::pg_churn::run(&ctx).await,
             "renew" => benches::renew::run(&ctx).await,
             "api_floor" => benches::api_floor::run(&ctx).await,

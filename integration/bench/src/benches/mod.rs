@@ -5,6 +5,7 @@ pub mod aws_iam;
 pub mod cluster;
 pub mod expiry;
 pub mod history;
+pub mod issue_cost;
 pub mod pg_churn;
 pub mod pg_issue;
 pub mod renew;
