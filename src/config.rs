@@ -417,7 +417,7 @@ pub const ENV_KEYS: &[(&str, &str, &str)] = &[
     (
         "lease.revoke_concurrency",
         "LEASEHOLD_LEASE_REVOKE_CONCURRENCY",
-        "[16]",
+        "destructions in flight at once [64]",
     ),
     (
         "lease.target_timeout",

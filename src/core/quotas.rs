@@ -187,20 +187,32 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
     serde_json::from_slice(bytes).map_err(|e| Error::Internal(format!("stored {key}: {e}")))
 }
 
-#[async_trait::async_trait]
-impl LeaseAdmission for Quotas {
-    async fn insert(&self, request_path: &str, lease: &LeaseRecord) -> Result<()> {
+impl Quotas {
+    /// The lease-count quota that admits a lease of `role` issued on `request_path`: the most
+    /// specific one covering it, if any.
+    fn lease_count_for(&self, request_path: &str, role: &str) -> Option<LeaseCountQuota> {
         let loaded = self.current();
-        let quota = matching::most_specific(
+        matching::most_specific(
             loaded
                 .lease_counts
                 .iter()
                 .map(|q| (&q.scope, q.role.as_deref())),
             request_path,
-            Some(&lease.role),
+            Some(role),
         )
-        .and_then(|i| loaded.lease_counts.get(i));
-        match quota {
+        .and_then(|i| loaded.lease_counts.get(i))
+        .cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl LeaseAdmission for Quotas {
+    fn applies(&self, request_path: &str, role: &str) -> bool {
+        self.lease_count_for(request_path, role).is_some()
+    }
+
+    async fn insert(&self, request_path: &str, lease: &LeaseRecord) -> Result<()> {
+        match self.lease_count_for(request_path, &lease.role) {
             Some(q) => q.admit(self.storage(), request_path, lease).await,
             None => Ok(self.storage().lease_insert(lease).await?),
         }

@@ -115,6 +115,11 @@ pub struct IssueTarget {
 /// nodes both take the last slot.
 #[async_trait::async_trait]
 pub trait LeaseAdmission: Send + Sync {
+    /// Whether a lease of `role` issued on `request_path` has anything to be admitted by (a
+    /// quota that covers it). `false`: it is written with a plain insert, and may be created
+    /// two-phase (`lease/two_phase.rs`).
+    fn applies(&self, request_path: &str, role: &str) -> bool;
+
     /// Insert `lease` (state `creating`), issued for a request on `request_path`, or refuse
     /// with the error the caller sees. Nothing is written when refused.
     async fn insert(&self, request_path: &str, lease: &LeaseRecord) -> Result<()>;
@@ -464,7 +469,6 @@ impl LeaseEngine {
     }
 }
 
-#[derive(Clone, Copy)]
 pub(super) enum Call {
     Create,
     /// The first step of a two-phase creation (`lease/two_phase.rs`).

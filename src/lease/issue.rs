@@ -45,11 +45,11 @@ use super::engine::{
     chrono_dur, Answer, Call, IssueTarget, Issued, LeaseAdmission, LeaseEngine, ResolvedMount,
     TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
 };
-use super::two_phase::Made;
 use super::events::LeaseEvent;
 use super::id::new_lease_id;
 use super::transitions::CREATION_FAILED;
 use super::ttl::issue_ttl;
+use super::two_phase::Made;
 use crate::error::{Error, Result};
 use crate::storage::seal::Aad;
 use crate::storage::{LeaseRecord, LeaseState};
@@ -84,7 +84,7 @@ impl LeaseEngine {
             None => self.issue_two_phase(&mut lease, &mount, held).await?,
         };
         let (lease, credentials) = match made {
-            Made::Committed(lease, credentials) => (lease, credentials),
+            Made::Committed(made) => *made,
             Made::OneStep(held) => self.create_and_activate(lease, &mount, held).await?,
         };
         self.observers.emit(
@@ -173,9 +173,11 @@ impl LeaseEngine {
             tampered_at: None,
             trail: target.trail,
         };
-        // The quota counts and inserts under its lock; the row is tagged first all the same.
+        // The quota counts and inserts as one step; the row is tagged first all the same. Only
+        // an admission that applies to this lease is kept: without one, a plain insert.
         let admission = target
             .admission
+            .filter(|admission| admission.applies(&target.request_path, &lease.role))
             .map(|admission| (admission, target.request_path));
         Ok((lease, admission))
     }

@@ -34,7 +34,7 @@ use crate::storage::{LeaseRecord, LeaseState};
 /// How far [`LeaseEngine::issue_two_phase`] got.
 pub(super) enum Made {
     /// The account is committed and the row `active`: the issue is done.
-    Committed(LeaseRecord, Credentials),
+    Committed(Box<(LeaseRecord, Credentials)>),
     /// The row is written (`creating`) and nothing was made: create in one step.
     OneStep(LeaseLock),
 }
@@ -80,7 +80,7 @@ impl LeaseEngine {
         match (updated?, committed) {
             (true, Ok(_)) => {
                 self.activated(&active, held);
-                Ok(Made::Committed(active, credentials))
+                Ok(Made::Committed(Box::new((active, credentials))))
             }
             (true, Err(e)) => {
                 // Whatever it says, a failed COMMIT never proves nothing was made (its answer

@@ -56,10 +56,15 @@ impl Backend for TwoPhase {
 #[async_trait]
 impl SecretEngine for TwoPhase {
     async fn create(&self, _ctx: &SecretContext) -> Result<Credentials, BackendError> {
-        Err(BackendError::Internal("this engine creates in two phases".into()))
+        Err(BackendError::Internal(
+            "this engine creates in two phases".into(),
+        ))
     }
     async fn prepare(&self, ctx: &SecretContext) -> Result<Option<Pending>, BackendError> {
-        let name = ctx.internal["username"].as_str().unwrap_or_default().to_owned();
+        let name = ctx.internal["username"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if self.0.fail_prepare.load(Ordering::SeqCst) {
             return Err(BackendError::Target("creation statement 1 failed".into()));
         }
@@ -94,14 +99,21 @@ impl Commit for Open {
     async fn commit(mut self: Box<Self>) -> Result<(), BackendError> {
         let storage = self.target.storage.lock().unwrap().clone().unwrap();
         let rows = storage.lease_list_live("fake/").await.unwrap();
-        let row = rows.iter().find(|l| l.account == self.name).map(|l| l.state);
+        let row = rows
+            .iter()
+            .find(|l| l.account == self.name)
+            .map(|l| l.state);
         self.target.row_at_commit.lock().unwrap().push(row);
         self.done = true;
         self.target.open.lock().unwrap().remove(&self.name);
         if self.target.fail_commit.load(Ordering::SeqCst) {
             return Err(BackendError::Target("cannot commit the new user".into()));
         }
-        self.target.accounts.lock().unwrap().insert(self.name.clone());
+        self.target
+            .accounts
+            .lock()
+            .unwrap()
+            .insert(self.name.clone());
         Ok(())
     }
 }
@@ -110,7 +122,11 @@ impl Drop for Open {
     fn drop(&mut self) {
         if !self.done {
             self.target.open.lock().unwrap().remove(&self.name);
-            self.target.rolled_back.lock().unwrap().push(self.name.clone());
+            self.target
+                .rolled_back
+                .lock()
+                .unwrap()
+                .push(self.name.clone());
         }
     }
 }
@@ -198,7 +214,12 @@ async fn the_commit_comes_after_the_creating_row_is_on_disk() {
         seen[0]
     );
     assert!(target.accounts.lock().unwrap().contains("u1"));
-    let row = engine.storage().lease_get(&issued.lease.id).await.unwrap().unwrap();
+    let row = engine
+        .storage()
+        .lease_get(&issued.lease.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.state, LeaseState::Active);
     assert!(engine.verify_row(&row));
 }
@@ -214,7 +235,11 @@ async fn a_row_that_cannot_be_written_rolls_the_creation_back() {
             "CREATE TRIGGER no_rows BEFORE INSERT ON leases BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
         )
         .unwrap();
-    let err = engine.issue(issue_target(), planned("u2")).await.unwrap_err();
+    let err = engine
+        .issue(issue_target(), planned("u2"))
+        .await
+        .err()
+        .expect("the issue should fail");
     assert!(err.to_string().contains("disk full"), "{err}");
     // The prepared creation was dropped uncommitted: nothing on the target, nothing open.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -222,7 +247,12 @@ async fn a_row_that_cannot_be_written_rolls_the_creation_back() {
     assert!(target.open.lock().unwrap().is_empty());
     assert_eq!(*target.rolled_back.lock().unwrap(), vec!["u2".to_owned()]);
     assert!(target.row_at_commit.lock().unwrap().is_empty());
-    assert!(engine.storage().lease_list_live("fake/").await.unwrap().is_empty());
+    assert!(engine
+        .storage()
+        .lease_list_live("fake/")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -230,11 +260,20 @@ async fn a_failed_commit_ends_the_lease_it_had_activated() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, target, _) = fixture(dir.path());
     target.fail_commit.store(true, Ordering::SeqCst);
-    let err = engine.issue(issue_target(), planned("u3")).await.unwrap_err();
+    let err = engine
+        .issue(issue_target(), planned("u3"))
+        .await
+        .err()
+        .expect("the issue should fail");
     assert!(err.to_string().contains("cannot commit"), "{err}");
     assert!(target.accounts.lock().unwrap().is_empty());
     // No live row is left claiming an account: the lease went through destruction.
-    assert!(engine.storage().lease_list_live("fake/").await.unwrap().is_empty());
+    assert!(engine
+        .storage()
+        .lease_list_live("fake/")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -242,8 +281,69 @@ async fn a_failed_prepare_abandons_the_row_as_a_failed_create() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, target, _) = fixture(dir.path());
     target.fail_prepare.store(true, Ordering::SeqCst);
-    let err = engine.issue(issue_target(), planned("u4")).await.unwrap_err();
-    assert!(err.to_string().contains("creation statement 1 failed"), "{err}");
+    let err = engine
+        .issue(issue_target(), planned("u4"))
+        .await
+        .err()
+        .expect("the issue should fail");
+    assert!(
+        err.to_string().contains("creation statement 1 failed"),
+        "{err}"
+    );
     assert!(target.accounts.lock().unwrap().is_empty());
-    assert!(engine.storage().lease_list_live("fake/").await.unwrap().is_empty());
+    assert!(engine
+        .storage()
+        .lease_list_live("fake/")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A lease-count quota's admission: one that covers the lease writes the row itself, before
+/// anything runs on the target, and the account is then created in one step; one that covers
+/// nothing leaves the issue two-phase.
+struct Admission {
+    applies: bool,
+    inserted: Mutex<Vec<String>>,
+    storage: Arc<dyn Storage>,
+}
+
+#[async_trait]
+impl engine::LeaseAdmission for Admission {
+    fn applies(&self, _request_path: &str, _role: &str) -> bool {
+        self.applies
+    }
+    async fn insert(&self, _request_path: &str, lease: &LeaseRecord) -> crate::error::Result<()> {
+        self.inserted.lock().unwrap().push(lease.account.clone());
+        Ok(self.storage.lease_insert(lease).await?)
+    }
+}
+
+#[tokio::test]
+async fn only_an_admission_that_applies_turns_the_issue_into_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, target, _) = fixture(dir.path());
+    let storage = target.storage.lock().unwrap().clone().unwrap();
+    for applies in [false, true] {
+        let admission = Arc::new(Admission {
+            applies,
+            inserted: Mutex::default(),
+            storage: storage.clone(),
+        });
+        let mut issue = issue_target();
+        issue.admission = Some(admission.clone());
+        let name = format!("q{applies}");
+        let outcome = engine.issue(issue, planned(&name)).await;
+        if applies {
+            // Admitted by the quota, then created in one step: this fake has no one-step
+            // creation, so the issue fails, and the prepare never ran.
+            assert!(outcome.is_err());
+            assert_eq!(*admission.inserted.lock().unwrap(), vec![name.clone()]);
+            assert!(!target.rolled_back.lock().unwrap().contains(&name));
+        } else {
+            assert!(outcome.is_ok());
+            assert!(admission.inserted.lock().unwrap().is_empty());
+            assert!(target.accounts.lock().unwrap().contains(&name));
+        }
+    }
 }

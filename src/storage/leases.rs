@@ -37,6 +37,31 @@ pub(crate) fn settle_claim_one(
 }
 
 /// The lease rows. Every method is one atomic step.
+/// The bound of [`LeaseStore::lease_insert_within`]: a lease-count quota's scope and limit.
+pub struct Within<'a> {
+    /// The quota's name: inserts under one name are serialised.
+    pub lock: &'a str,
+    /// Leases whose id starts with this are counted (empty: all).
+    pub prefix: &'a str,
+    /// Only leases of this role, when given.
+    pub role: Option<&'a str>,
+    /// The most live leases allowed.
+    pub max: u64,
+}
+
+/// The first id after every id that starts with `prefix`, for an index range
+/// `id >= prefix AND id < end`; `None` when there is no such string to compare with (an empty
+/// prefix, or one ending in a character that cannot be counted up in place).
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut end = prefix.to_owned();
+    let last = end.pop()?;
+    if !last.is_ascii() || last == '\x7f' {
+        return None;
+    }
+    end.push(char::from(last as u8 + 1));
+    Some(end)
+}
+
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
     /// Insert a new lease row; its id must be new.
@@ -57,6 +82,16 @@ pub trait LeaseStore: Send + Sync {
     /// so a global quota over a million leases costs one aggregate, not a gigabyte.
     async fn lease_count_live(&self, prefix: &str, role: Option<&str>)
         -> Result<u64, StorageError>;
+    /// Insert `lease` only while fewer than `max` leases are live under (`prefix`, `role`), as
+    /// [`LeaseStore::lease_count_live`] counts them: the count and the insert are one step
+    /// against every other writer of the storage (every node, on shared storage), so two
+    /// requests cannot both take the last slot. `lock` names the quota (requests under the same
+    /// name wait for each other). `Ok(false)`: no room, nothing written.
+    async fn lease_insert_within(
+        &self,
+        lease: &LeaseRecord,
+        within: &Within<'_>,
+    ) -> Result<bool, StorageError>;
     /// Live leases obtained with the token whose accessor is `accessor`.
     async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError>;
     /// Live leases of a workload: exactly `workload`, or below it at a `/` boundary.

@@ -42,7 +42,7 @@ pub use history::{
 pub use kv::KvStore;
 pub use lease_record::{Claimable, LeaseRecord, LeaseState};
 pub use lease_trail::{Ending, LeaseTrail};
-pub use leases::{ClaimOne, LeaseCount, LeaseQueue, LeaseStore, CREATION_ABANDONED};
+pub use leases::{ClaimOne, LeaseCount, LeaseQueue, LeaseStore, Within, CREATION_ABANDONED};
 
 /// Storage failed. The text is for logs; callers see "internal error".
 #[derive(Debug, thiserror::Error)]

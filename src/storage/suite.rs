@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 pub use super::history_suite::*;
-use super::{ClaimOne, NodeRecord, Storage, CREATION_ABANDONED};
+use super::{ClaimOne, NodeRecord, Storage, Within, CREATION_ABANDONED};
 use super::{LeaseRecord, LeaseState};
 
 /// Calls `$m!` with the name of every case, so each implementation makes one test per case.
@@ -26,6 +26,7 @@ macro_rules! for_each_case {
             nodes_register_refresh_and_leave,
             live_accounts_are_found_among_many,
             live_counts_by_prefix_and_role_skip_tombstones_and_tokens,
+            inserts_within_a_limit_take_exactly_the_free_slots,
             scans_walk_every_entry_and_lease_in_key_order,
             history_keeps_each_ended_lease_once_beside_the_live_ones,
             history_summary_adds_up_per_key_and_period,
@@ -480,6 +481,53 @@ pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn S
     assert_eq!(count("database/", None).await, 5);
     assert_eq!(count("", None).await, 5, "token rows are not counted");
     assert_eq!(count("aws/", None).await, 0);
+}
+
+/// A lease-count quota's insert: twenty at once under a limit of five (one slot held by a live
+/// lease, none by a tombstone or another role) admit exactly four, whatever their order.
+pub async fn inserts_within_a_limit_take_exactly_the_free_slots(s: &dyn Storage) {
+    let now = ms_now();
+    let mut live = lease("database/creds/ro/live", now);
+    live.role = "ro".into();
+    s.lease_insert(&live).await.unwrap();
+    let mut ended = lease("database/creds/ro/ended", now);
+    ended.role = "ro".into();
+    ended.state = LeaseState::Revoked;
+    s.lease_insert(&ended).await.unwrap();
+    let mut other = lease("database/creds/rw/other", now);
+    other.role = "rw".into();
+    s.lease_insert(&other).await.unwrap();
+    let within = Within {
+        lock: "q",
+        prefix: "database/",
+        role: Some("ro"),
+        max: 5,
+    };
+    let tries = (0..20).map(|i| {
+        let mut l = lease(&format!("database/creds/ro/{i:02}"), now);
+        l.role = "ro".into();
+        let within = &within;
+        async move { s.lease_insert_within(&l, within).await.unwrap() }
+    });
+    let admitted = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(admitted, 4);
+    assert_eq!(
+        s.lease_count_live("database/", Some("ro")).await.unwrap(),
+        5
+    );
+    // Full: nothing more is written.
+    let mut late = lease("database/creds/ro/late", now);
+    late.role = "ro".into();
+    assert!(!s.lease_insert_within(&late, &within).await.unwrap());
+    assert!(s
+        .lease_get("database/creds/ro/late")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// The keyring's migration and rewrite walk kv entries and lease data in bounded batches, in

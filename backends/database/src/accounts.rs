@@ -77,6 +77,9 @@ pub fn gone_from(catalog: &str, username: &str) -> String {
 
 struct Accounts<T>(T);
 
+/// Statements prepared for one user (placeholders filled, secrets in them zeroized when dropped).
+type Statements = Vec<Zeroizing<String>>;
+
 impl<T: Target> Accounts<T> {
     fn dialect(&self) -> &dyn Dialect {
         self.0.dialect()
@@ -97,13 +100,34 @@ impl<T: Target> Accounts<T> {
                 "user {username:?} is still in {} after its revocation",
                 self.dialect().user_catalog()
             ))),
-            Ok(false) => Ok(revoked.verified_by(gone_from(self.dialect().user_catalog(), username))),
+            Ok(false) => {
+                Ok(revoked.verified_by(gone_from(self.dialect().user_catalog(), username)))
+            }
             Err(e) => {
                 tracing::warn!(db.user = %username, error = %e,
                     "revoked {username} but could not read the user list to prove it gone");
                 Ok(revoked)
             }
         }
+    }
+
+    /// A new user's values checked and its statements prepared (creation, rollback), before
+    /// anything runs: a bad name, password or template fails here.
+    fn creation(&self, req: &NewUser<'_>) -> Result<(Statements, Statements), DriverError> {
+        let dialect = self.dialect();
+        check_username(req.username, dialect.max_username_len())?;
+        check_password(req.password, dialect.unusable_password_chars())?;
+        let values = Values {
+            name: req.username,
+            password: Some(req.password),
+            expiration: Some(req.expiration),
+        };
+        let creation = dialect.prepare(req.creation_statements, &values)?;
+        if creation.is_empty() && !dialect.creates_without_statements() {
+            return Err(DriverError::Refused("empty creation statements".into()));
+        }
+        let rollback = dialect.prepare(req.rollback_statements, &values)?;
+        Ok((creation, rollback))
     }
 
     /// After a failed creation: rollback statements (best effort, each on its own), then make
@@ -143,19 +167,7 @@ impl<T: Target> Driver for Accounts<T> {
 
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
-        let dialect = self.dialect();
-        check_username(req.username, dialect.max_username_len())?;
-        check_password(req.password, dialect.unusable_password_chars())?;
-        let values = Values {
-            name: req.username,
-            password: Some(req.password),
-            expiration: Some(req.expiration),
-        };
-        let creation = dialect.prepare(req.creation_statements, &values)?;
-        if creation.is_empty() && !dialect.creates_without_statements() {
-            return Err(DriverError::Refused("empty creation statements".into()));
-        }
-        let rollback = dialect.prepare(req.rollback_statements, &values)?;
+        let (creation, rollback) = self.creation(&req)?;
         let outcome: Result<(), _> = retrying(&format!("creation of {}", req.username), || {
             self.0
                 .create(req.username, req.password, &creation, req.expiration)
@@ -183,18 +195,7 @@ impl<T: Target> Driver for Accounts<T> {
         &self,
         req: NewUser<'_>,
     ) -> Result<Option<Box<dyn PendingUser>>, DriverError> {
-        let dialect = self.dialect();
-        check_username(req.username, dialect.max_username_len())?;
-        check_password(req.password, dialect.unusable_password_chars())?;
-        let values = Values {
-            name: req.username,
-            password: Some(req.password),
-            expiration: Some(req.expiration),
-        };
-        let creation = dialect.prepare(req.creation_statements, &values)?;
-        if creation.is_empty() && !dialect.creates_without_statements() {
-            return Err(DriverError::Refused("empty creation statements".into()));
-        }
+        let (creation, _) = self.creation(&req)?;
         // Nothing is committed before the pending user is: a failed attempt left nothing to
         // undo (no rollback statements), and one a concurrent transaction aborted runs again.
         retrying(&format!("creation of {}", req.username), || {

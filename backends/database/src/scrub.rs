@@ -151,7 +151,6 @@ impl Driver for ScrubbingDriver {
     }
 }
 
-
 /// A pending user whose commit error is scrubbed like every other call's.
 struct ScrubbingPending {
     inner: Box<dyn PendingUser>,

@@ -37,13 +37,7 @@ pub(crate) async fn create(
 ) -> Result<Credentials, BackendError> {
     let (data, driver, password) = ready(connections, ctx).await?;
     driver
-        .new_user(NewUser {
-            username: &data.username,
-            password: &password,
-            expiration: ctx.expire_time,
-            creation_statements: &data.creation_statements,
-            rollback_statements: &data.rollback_statements,
-        })
+        .new_user(new_user(&data, &password, ctx))
         .await
         .map_err(DatabaseError::from)?;
     created(&data);
@@ -59,17 +53,14 @@ pub(crate) async fn prepare(
 ) -> Result<Option<Pending>, BackendError> {
     let (data, driver, password) = ready(connections, ctx).await?;
     let pending = driver
-        .prepare_user(NewUser {
-            username: &data.username,
-            password: &password,
-            expiration: ctx.expire_time,
-            creation_statements: &data.creation_statements,
-            rollback_statements: &data.rollback_statements,
-        })
+        .prepare_user(new_user(&data, &password, ctx))
         .await
         .map_err(DatabaseError::from)?;
     Ok(pending.map(|pending| Pending {
-        commit: Box::new(CommitUser { pending, data: data.clone() }),
+        commit: Box::new(CommitUser {
+            pending,
+            data: data.clone(),
+        }),
         credentials: credentials(&data, password),
     }))
 }
@@ -86,6 +77,21 @@ impl Commit for CommitUser {
         self.pending.commit().await.map_err(DatabaseError::from)?;
         created(&self.data);
         Ok(())
+    }
+}
+
+/// The driver's request for the planned user.
+fn new_user<'a>(
+    data: &'a CredsInternal,
+    password: &'a SecretString,
+    ctx: &SecretContext,
+) -> NewUser<'a> {
+    NewUser {
+        username: &data.username,
+        password,
+        expiration: ctx.expire_time,
+        creation_statements: &data.creation_statements,
+        rollback_statements: &data.rollback_statements,
     }
 }
 
@@ -106,8 +112,11 @@ async fn ready(
     Ok((data, driver, password))
 }
 
+/// Per-user lines are debug: the lease engine logs each issue, renewal and destruction once, at
+/// info, with the lease and the account (a second line per lease cost a burst of expiries a
+/// tenth of its drain, in formatting and writes to the log).
 fn created(data: &CredsInternal) {
-    tracing::info!(
+    tracing::debug!(
         db.user = %data.username,
         db.connection = %data.db_name,
         role.name = %data.role,
@@ -150,7 +159,7 @@ pub(crate) async fn renew(
         })
         .await
         .map_err(DatabaseError::from)?;
-    tracing::info!(db.user = %data.username, "renewed database user {} until {}", data.username, ctx.expire_time);
+    tracing::debug!(db.user = %data.username, "renewed database user {} until {}", data.username, ctx.expire_time);
     Ok(())
 }
 
@@ -184,7 +193,7 @@ pub(crate) async fn revoke(
         })
         .await
         .map_err(DatabaseError::from)?;
-    tracing::info!(
+    tracing::debug!(
         db.user = %data.username,
         db.connection = %data.db_name,
         db.sessions_terminated = ?revoked.sessions_terminated,

@@ -23,9 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use crate::batch;
-use crate::open_create::OpenCreate;
 use crate::dialect::{quote_ident, PgDialect};
 use crate::error::{from_pg, from_pool, is_transient};
+use crate::open_create::OpenCreate;
 
 /// A pooled connection to one configured database.
 pub struct PgDriver {

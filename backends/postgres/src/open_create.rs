@@ -77,8 +77,8 @@ impl OpenCreate {
         // A user of this name that existed before this transaction belongs to someone else
         // (another lease, or an operator): whatever the statements did to it is rolled back,
         // and failing must not lead to dropping it.
-        let existing = existing
-            .map_err(|e| Failed::before_changes(from_pg("cannot look up the user", &e)))?;
+        let existing =
+            existing.map_err(|e| Failed::before_changes(from_pg("cannot look up the user", &e)))?;
         if existing.is_some() {
             return Err(Failed::before_changes(DriverError::Rejected(format!(
                 "user {username:?} already exists; refusing to create or change it"

@@ -199,9 +199,9 @@ pub(crate) fn with_receipt(
     found: Result<Option<tokio_postgres::Row>, tokio_postgres::Error>,
 ) -> Revoked {
     match found {
-        Ok(None) => revoked.verified_by(leasehold_database::accounts::gone_from(
-            PG_ROLES, username,
-        )),
+        Ok(None) => {
+            revoked.verified_by(leasehold_database::accounts::gone_from(PG_ROLES, username))
+        }
         _ => revoked,
     }
 }

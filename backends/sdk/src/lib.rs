@@ -36,9 +36,7 @@ pub mod storage;
 pub mod stored_secret;
 pub mod username;
 
-pub use backend::{
-    Account, Backend, Commit, Pending, Renew, Revoked, SecretContext, SecretEngine,
-};
+pub use backend::{Account, Backend, Commit, Pending, Renew, Revoked, SecretContext, SecretEngine};
 pub use entry::Entries;
 pub use error::BackendError;
 pub use request::{Fields, Operation, Request};

@@ -5,17 +5,18 @@ use async_trait::async_trait;
 use super::rows::{lease_from_row, leases_from_rows, LeaseTimes, LEASE_COLUMNS};
 use super::{pg_err, PostgresStorage};
 use crate::storage::history::{ended_values, HISTORY_COLUMNS};
-use crate::storage::{HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
+use crate::storage::leases::prefix_end;
+use crate::storage::{
+    HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError, Within,
+};
 
 #[async_trait]
 impl LeaseStore for PostgresStorage {
     async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
         let times = LeaseTimes::of(lease);
-        let sql = format!(
-            "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
-             $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)"
-        );
-        self.execute(&sql, &times.params(lease)).await.map(|_| ())
+        self.execute(&insert_sql(), &times.params(lease))
+            .await
+            .map(|_| ())
     }
 
     async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
@@ -75,15 +76,48 @@ impl LeaseStore for PostgresStorage {
         prefix: &str,
         role: Option<&str>,
     ) -> Result<u64, StorageError> {
+        let end = prefix_end(prefix);
         let rows = self
-            .query(
-                "SELECT count(*) FROM leases WHERE starts_with(id, $1) AND state <> 'revoked' \
-                 AND mount_path <> 'auth/token/' AND ($2::text IS NULL OR role = $2)",
-                &[&prefix, &role],
-            )
+            .query(count_live(&end), &[&prefix, &role, &end])
             .await?;
         let n = first_count(&rows)?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn lease_insert_within(
+        &self,
+        lease: &LeaseRecord,
+        within: &Within<'_>,
+    ) -> Result<bool, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // Every node's insert under this quota waits here, in the database, for the one before
+        // it to commit (or roll back): no lock row, no polling. The count that follows sees
+        // what that one committed (each statement takes a new snapshot).
+        let lock = format!("leasehold/quota/{}", within.lock);
+        let end = prefix_end(within.prefix);
+        let insert_sql = insert_sql();
+        let (count, insert) = tokio::try_join!(
+            tx.prepare_cached(count_live(&end)),
+            tx.prepare_cached(&insert_sql),
+        )
+        .map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock])
+            .await
+            .map_err(pg_err)?;
+        let rows = tx
+            .query(&count, &[&within.prefix, &within.role, &end])
+            .await
+            .map_err(pg_err)?;
+        if u64::try_from(first_count(&rows)?).unwrap_or(0) >= within.max {
+            return Ok(false);
+        }
+        let times = LeaseTimes::of(lease);
+        tx.execute(&insert, &times.params(lease))
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
     }
 
     async fn lease_list_by_token(&self, accessor: &str) -> Result<Vec<LeaseRecord>, StorageError> {
@@ -225,6 +259,32 @@ impl LeaseStore for PostgresStorage {
 }
 
 /// The count a `SELECT count(*)` answered (0 when it answered no row).
+fn insert_sql() -> String {
+    format!(
+        "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
+         $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)"
+    )
+}
+
+/// [`LeaseStore::lease_count_live`] for a prefix with a range end ([`prefix_end`], `$3`): the
+/// primary key (`COLLATE "C"`, byte order) bounds the scan to the prefix's leases.
+const COUNT_LIVE_RANGE: &str = "SELECT count(*) FROM leases WHERE id >= $1 AND id < $3 \
+     AND starts_with(id, $1) AND state <> 'revoked' AND mount_path <> 'auth/token/' \
+     AND ($2::text IS NULL OR role = $2)";
+/// The same for a prefix without one (empty: every lease); `$3` is NULL and unused.
+const COUNT_LIVE_ALL: &str = "SELECT count(*) FROM leases WHERE starts_with(id, $1) \
+     AND $3::text IS NULL AND state <> 'revoked' AND mount_path <> 'auth/token/' \
+     AND ($2::text IS NULL OR role = $2)";
+
+/// The count statement for `end` (see above).
+fn count_live(end: &Option<String>) -> &'static str {
+    if end.is_some() {
+        COUNT_LIVE_RANGE
+    } else {
+        COUNT_LIVE_ALL
+    }
+}
+
 fn first_count(rows: &[tokio_postgres::Row]) -> Result<i64, StorageError> {
     Ok(rows
         .first()

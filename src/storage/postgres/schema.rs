@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     SCHEMA_V2,
     SCHEMA_V3_LEASE_ROW_MAC,
     SCHEMA_V4_LEASE_HISTORY,
+    SCHEMA_V5_LIVE_INDEX,
 ];
 
 /// The schema version this build migrates to.
@@ -130,6 +131,12 @@ CREATE TABLE lease_history (
 );
 CREATE INDEX lease_history_workload ON lease_history (workload) WHERE workload <> '';
 CREATE INDEX lease_history_account ON lease_history (account);
+"#;
+
+/// A lease-count quota counts live leases by id prefix (and role) as it admits each issue:
+/// from this index (the id in byte order, as the table's key) rather than from every row.
+const SCHEMA_V5_LIVE_INDEX: &str = r#"
+CREATE INDEX leases_live ON leases (id, role) WHERE state <> 'revoked' AND mount_path <> 'auth/token/';
 "#;
 
 /// Apply the migrations the database has not seen, each with its version, under an advisory lock

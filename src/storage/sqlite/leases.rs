@@ -5,7 +5,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::rows::{lease_from_row, lease_values, LEASE_COLUMNS};
 use super::{err, Cached, SqliteStorage};
-use crate::storage::{HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError};
+use crate::storage::leases::prefix_end;
+use crate::storage::{
+    HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError, Within,
+};
 
 /// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
 const ACCOUNT_CHUNK: usize = 500;
@@ -14,16 +17,7 @@ const ACCOUNT_CHUNK: usize = 500;
 impl LeaseStore for SqliteStorage {
     async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
         let lease = lease.clone();
-        self.write(move |c: &Connection| {
-            let sql = format!(
-                "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
-            );
-            c.exec(&sql, params_from_iter(lease_values(&lease)))
-                .map(|_| ())
-                .map_err(err)
-        })
-        .await
+        self.write(move |c: &Connection| insert(c, &lease)).await
     }
 
     async fn lease_get(&self, id: &str) -> Result<Option<LeaseRecord>, StorageError> {
@@ -92,18 +86,30 @@ impl LeaseStore for SqliteStorage {
         role: Option<&str>,
     ) -> Result<u64, StorageError> {
         let (prefix, role) = (prefix.to_owned(), role.map(str::to_owned));
-        self.read(move |c: &Connection| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT count(*) FROM leases WHERE substr(id, 1, length(?1)) = ?1 \
-                     AND state != 'revoked' AND mount_path != 'auth/token/' \
-                     AND (?2 IS NULL OR role = ?2)",
-                )
-                .map_err(err)?;
-            let n: i64 = stmt
-                .query_row(rusqlite::params![prefix, role], |r| r.get(0))
-                .map_err(err)?;
-            Ok(u64::try_from(n).unwrap_or(0))
+        self.read(move |c: &Connection| count_live(c, &prefix, role.as_deref()))
+            .await
+    }
+
+    async fn lease_insert_within(
+        &self,
+        lease: &LeaseRecord,
+        within: &Within<'_>,
+    ) -> Result<bool, StorageError> {
+        let lease = lease.clone();
+        let (prefix, role, max) = (
+            within.prefix.to_owned(),
+            within.role.map(str::to_owned),
+            within.max,
+        );
+        // One call on the writer thread, the only writer of this file: nothing can be inserted
+        // between the count and the insert, and no lock row or wait is needed. (One node per
+        // SQLite file, so `within.lock` has no one else to hold off.)
+        self.write(move |c: &Connection| {
+            if count_live(c, &prefix, role.as_deref())? >= max {
+                return Ok(false);
+            }
+            insert(c, &lease)?;
+            Ok(true)
         })
         .await
     }
@@ -301,4 +307,36 @@ impl LeaseStore for SqliteStorage {
         })
         .await
     }
+}
+
+fn insert(c: &Connection, lease: &LeaseRecord) -> Result<(), StorageError> {
+    let sql = format!(
+        "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
+         (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
+    );
+    c.exec(&sql, params_from_iter(lease_values(lease)))
+        .map(|_| ())
+        .map_err(err)
+}
+
+/// [`LeaseStore::lease_count_live`] on `c`. The prefix bounds a range of the primary key where
+/// it can ([`prefix_end`]), so a quota counts its own leases, not the whole table.
+fn count_live(c: &Connection, prefix: &str, role: Option<&str>) -> Result<u64, StorageError> {
+    const LIVE: &str = "AND substr(id, 1, length(?1)) = ?1 AND state != 'revoked' \
+         AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
+    let n: i64 = match prefix_end(prefix) {
+        Some(end) => c
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM leases WHERE id >= ?1 AND id < ?3 {LIVE}"
+            ))
+            .map_err(err)?
+            .query_row(rusqlite::params![prefix, role, end], |r| r.get(0))
+            .map_err(err)?,
+        None => c
+            .prepare_cached(&format!("SELECT count(*) FROM leases WHERE 1 {LIVE}"))
+            .map_err(err)?
+            .query_row(rusqlite::params![prefix, role], |r| r.get(0))
+            .map_err(err)?,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -572,7 +572,11 @@ async fn a_prepared_user_dropped_uncommitted_never_appears() {
     for user in &later {
         t.create(user, &password, in_an_hour()).await;
     }
-    assert_eq!(t.role(&dropped).await, None, "a dropped creation was committed");
+    assert_eq!(
+        t.role(&dropped).await,
+        None,
+        "a dropped creation was committed"
+    );
     assert!(t.login(&dropped, &password).await.is_err());
     for user in &later {
         assert!(t.role(user).await.is_some(), "{user} was not created");
