@@ -1,9 +1,10 @@
 //! Issuing, in three named steps, so a crash at any point leaves a row that start-up (or another
 //! node) finds and destroys:
 //!
-//! 1. [`LeaseEngine::write_ahead`]: the lease row is written, `creating`, naming the planned
-//!    account, before anything exists on the target;
-//! 2. [`LeaseEngine::create_account`]: the backend creates the account;
+//! 1. [`LeaseEngine::plan_row`], then written (`insert_row`, or a quota's admission): the lease
+//!    row, `creating`, naming the planned account, before anything exists on the target;
+//! 2. [`LeaseEngine::create_account`]: the backend creates the account (or, for a target with
+//!    transactions, the two overlap without changing that order: `two_phase.rs`);
 //! 3. [`LeaseEngine::activate`] or [`LeaseEngine::abandon`]: the row becomes `active`, or the
 //!    failed issue is settled by the rule below.
 //!
@@ -37,7 +38,7 @@
 //! without the SDK's own retries for exactly this reason, see `aws::iam`).
 
 use chrono::{DateTime, Utc};
-use leasehold_backend::{BackendError, Credentials, PlannedSecret};
+use leasehold_backend::{BackendError, Credentials, PlannedSecret, SecretContext};
 use tracing::{info, warn};
 
 use super::destroy::LeaseLock;
@@ -79,13 +80,13 @@ impl LeaseEngine {
             Some((admission, request_path)) => {
                 self.stamp_row(&mut lease);
                 admission.insert(&request_path, &lease).await?;
-                Made::OneStep(held)
+                Made::OneStep(held, None)
             }
             None => self.issue_two_phase(&mut lease, &mount, held).await?,
         };
         let (lease, credentials) = match made {
             Made::Committed(made) => *made,
-            Made::OneStep(held) => self.create_and_activate(lease, &mount, held).await?,
+            Made::OneStep(held, ctx) => self.create_and_activate(lease, &mount, ctx, held).await?,
         };
         self.observers.emit(
             &LeaseEvent::Issued {
@@ -104,14 +105,23 @@ impl LeaseEngine {
     }
 
     /// Steps 2 and 3 after a row written on its own: create the account in one step, then
-    /// activate the row (or abandon it).
+    /// activate the row (or abandon it). `ctx`: the lease's context if already opened.
     async fn create_and_activate(
         &self,
         lease: LeaseRecord,
         mount: &ResolvedMount,
+        ctx: Option<SecretContext>,
         held: LeaseLock,
     ) -> Result<(LeaseRecord, Credentials)> {
-        match self.create_account(&lease, mount).await {
+        let ctx = match ctx {
+            Some(ctx) => Ok(ctx),
+            None => self.context(&lease, mount).await,
+        };
+        let created = match ctx {
+            Ok(ctx) => self.create_account(mount, ctx).await,
+            Err(e) => Err(e),
+        };
+        match created {
             Ok(credentials) => self.activate(lease, credentials, held).await,
             Err(e) => {
                 self.abandon(lease, LeaseState::Creating, &e, held).await?;
@@ -182,13 +192,12 @@ impl LeaseEngine {
         Ok((lease, admission))
     }
 
-    /// Step 2: the backend creates the account the row names.
-    pub(super) async fn create_account(
+    /// Step 2: the backend creates the account the row names (`ctx`, its opened context).
+    async fn create_account(
         &self,
-        lease: &LeaseRecord,
         mount: &ResolvedMount,
+        ctx: SecretContext,
     ) -> Result<Credentials> {
-        let ctx = self.context(lease, mount).await?;
         match self
             .call_target(mount.backend.clone(), ctx, Call::Create)
             .await

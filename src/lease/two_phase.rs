@@ -24,7 +24,7 @@
 //!
 //! [`SecretEngine::prepare`]: leasehold_backend::SecretEngine::prepare
 
-use leasehold_backend::{BackendError, Credentials};
+use leasehold_backend::{BackendError, Credentials, SecretContext};
 
 use super::destroy::LeaseLock;
 use super::engine::{Answer, Call, LeaseEngine, ResolvedMount};
@@ -35,8 +35,9 @@ use crate::storage::{LeaseRecord, LeaseState};
 pub(super) enum Made {
     /// The account is committed and the row `active`: the issue is done.
     Committed(Box<(LeaseRecord, Credentials)>),
-    /// The row is written (`creating`) and nothing was made: create in one step.
-    OneStep(LeaseLock),
+    /// The row is written (`creating`) and nothing was made: create in one step (with the
+    /// context, when already opened for the prepare).
+    OneStep(LeaseLock, Option<SecretContext>),
 }
 
 impl LeaseEngine {
@@ -55,17 +56,15 @@ impl LeaseEngine {
         );
         // No row: whatever the target prepared is dropped here, uncommitted.
         written?;
-        let pending = match prepared {
-            Ok(Answer::Prepared(Some(pending))) => pending,
-            Ok(Answer::Prepared(None)) => return Ok(Made::OneStep(held)),
-            Ok(_) => {
-                let e = Error::Internal("prepare answered something else".into());
-                self.abandon(lease.clone(), LeaseState::Creating, &e, held)
-                    .await?;
-                return Err(e);
-            }
+        let failed = match prepared {
+            Ok(Answer::Prepared(Some(pending))) => Ok(pending),
+            Ok(Answer::Prepared(None)) => return Ok(Made::OneStep(held, Some(ctx))),
+            Ok(_) => Err(Error::Internal("prepare answered something else".into())),
+            Err(e) => Err(Error::Backend(e)),
+        };
+        let pending = match failed {
+            Ok(pending) => pending,
             Err(e) => {
-                let e = Error::Backend(e);
                 self.abandon(lease.clone(), LeaseState::Creating, &e, held)
                     .await?;
                 return Err(e);

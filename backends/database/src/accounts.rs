@@ -190,6 +190,10 @@ impl<T: Target> Driver for Accounts<T> {
         Err(error)
     }
 
+    fn prepares_users(&self) -> bool {
+        self.0.prepares_users()
+    }
+
     #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn prepare_user(
         &self,

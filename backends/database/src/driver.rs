@@ -124,6 +124,12 @@ pub trait Driver: Send + Sync {
     /// Create a user; see the trait's contract.
     async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError>;
 
+    /// Whether [`Driver::prepare_user`] can make users in two steps. Asked first, so that an
+    /// issue on a driver that cannot reads and generates nothing for a prepare it will not use.
+    fn prepares_users(&self) -> bool {
+        false
+    }
+
     /// `new_user` in two steps: everything short of the commit, then [`PendingUser::commit`].
     /// Until it commits the user does not exist, and dropping the pending user leaves nothing.
     /// `Ok(None)`: this driver creates in one step only (the engine calls `new_user`).

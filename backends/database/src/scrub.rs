@@ -88,6 +88,10 @@ impl Driver for ScrubbingDriver {
             .map_err(|e| self.scrub(e, Some(password)))
     }
 
+    fn prepares_users(&self) -> bool {
+        self.inner.prepares_users()
+    }
+
     async fn prepare_user(
         &self,
         req: NewUser<'_>,

@@ -51,7 +51,14 @@ pub(crate) async fn prepare(
     connections: &Connections,
     ctx: &SecretContext,
 ) -> Result<Option<Pending>, BackendError> {
-    let (data, driver, password) = ready(connections, ctx).await?;
+    let data = internal(ctx)?;
+    let driver = connections
+        .driver(ctx.storage.as_ref(), &data.db_name)
+        .await?;
+    if !driver.prepares_users() {
+        return Ok(None);
+    }
+    let password = new_password(ctx, &data).await?;
     let pending = driver
         .prepare_user(new_user(&data, &password, ctx))
         .await
@@ -101,15 +108,24 @@ async fn ready(
     ctx: &SecretContext,
 ) -> Result<(CredsInternal, Arc<dyn Driver>, SecretString), BackendError> {
     let data = internal(ctx)?;
-    let storage = ctx.storage.as_ref();
-    let conn = config::load(storage, &data.db_name).await?.ok_or_else(|| {
-        DatabaseError::ConnectionNotFound {
-            name: data.db_name.clone(),
-        }
-    })?;
-    let driver = connections.driver(storage, &data.db_name).await?;
-    let password = conn.password_policy()?.generate(&mut rand::thread_rng());
+    let driver = connections
+        .driver(ctx.storage.as_ref(), &data.db_name)
+        .await?;
+    let password = new_password(ctx, &data).await?;
     Ok((data, driver, password))
+}
+
+/// A password for the planned user, by its connection's password policy.
+async fn new_password(
+    ctx: &SecretContext,
+    data: &CredsInternal,
+) -> Result<SecretString, BackendError> {
+    let conn = config::load(ctx.storage.as_ref(), &data.db_name)
+        .await?
+        .ok_or_else(|| DatabaseError::ConnectionNotFound {
+            name: data.db_name.clone(),
+        })?;
+    Ok(conn.password_policy()?.generate(&mut rand::thread_rng()))
 }
 
 /// Per-user lines are debug: the lease engine logs each issue, renewal and destruction once, at

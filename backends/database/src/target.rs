@@ -92,6 +92,12 @@ pub trait Target: Send + Sync + 'static {
         expiration: DateTime<Utc>,
     ) -> Result<(), Failed>;
 
+    /// Whether [`Target::begin_create`] answers a pending user (see
+    /// [`crate::driver::Driver::prepares_users`]).
+    fn prepares_users(&self) -> bool {
+        false
+    }
+
     /// [`Target::create`] short of its commit (see [`crate::driver::Driver::prepare_user`]):
     /// the statements ran in a transaction left open. A failure changed nothing (the
     /// transaction is rolled back). `Ok(None)`: this target creates in one step only.

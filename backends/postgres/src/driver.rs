@@ -124,6 +124,10 @@ impl Target for PgDriver {
             .await
     }
 
+    fn prepares_users(&self) -> bool {
+        true
+    }
+
     async fn begin_create(
         &self,
         username: &str,

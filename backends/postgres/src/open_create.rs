@@ -15,11 +15,8 @@ use deadpool_postgres::Object;
 use leasehold_database::{DriverError, Failed, PendingUser};
 use zeroize::Zeroizing;
 
-use crate::driver::{in_transaction, valid_until, PgDriver};
+use crate::driver::{in_transaction, valid_until, PgDriver, USER_EXISTS};
 use crate::error::from_pg;
-
-/// Whether a role of the new user's name exists already (another's: never touched).
-const LOOKUP: &str = "SELECT 1 FROM pg_roles WHERE rolname = $1";
 
 /// The open transaction of one new user; see the module docs.
 pub(crate) struct OpenCreate {
@@ -38,7 +35,7 @@ impl OpenCreate {
     ) -> Result<Self, Failed> {
         let client = driver.client().await?;
         let lookup = client
-            .prepare_cached(LOOKUP)
+            .prepare_cached(USER_EXISTS)
             .await
             .map_err(|e| Failed::before_changes(from_pg("cannot look up the user", &e)))?;
         client
@@ -93,21 +90,13 @@ impl OpenCreate {
     }
 
     fn client(&self) -> Result<&Object, Failed> {
-        self.client.as_ref().ok_or_else(|| {
-            Failed::before_changes(DriverError::Rejected(
-                "the creation's transaction is already closed".into(),
-            ))
-        })
+        self.client.as_ref().ok_or_else(closed)
     }
 
     /// COMMIT: the user exists once this answers `Ok`. A failed or unanswered COMMIT leaves the
     /// outcome unknown ([`Failed::may_exist`]); the connection is not reused.
     pub(crate) async fn commit_now(mut self) -> Result<(), Failed> {
-        let client = self.client.take().ok_or_else(|| {
-            Failed::before_changes(DriverError::Rejected(
-                "the creation's transaction is already closed".into(),
-            ))
-        })?;
+        let client = self.client.take().ok_or_else(closed)?;
         match client.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -123,6 +112,13 @@ impl OpenCreate {
             roll_back(client).await;
         }
     }
+}
+
+/// A call on a transaction already committed or rolled back (a bug of ours, never the target's).
+fn closed() -> Failed {
+    Failed::before_changes(DriverError::Rejected(
+        "the creation's transaction is already closed".into(),
+    ))
 }
 
 async fn roll_back(client: Object) {

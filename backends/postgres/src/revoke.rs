@@ -154,13 +154,9 @@ impl PgDriver {
         // Custom statements could have let the user back in (or not dropped it); sweep again.
         ended.extend(end_sessions(&client, oid, username).await?);
 
-        let still_there = query_opt(
-            &client,
-            "SELECT 1 FROM pg_roles WHERE rolname = $1",
-            username,
-        )
-        .await
-        .map_err(|e| pg("cannot check that the user is gone", &e))?;
+        let still_there = query_opt(&client, crate::driver::USER_EXISTS, username)
+            .await
+            .map_err(|e| pg("cannot check that the user is gone", &e))?;
         if still_there.is_some() {
             return Err(DriverError::NotRemoved(format!(
                 "user {:?} still exists after its revocation statements ran; they must drop it \
