@@ -30,13 +30,15 @@ pub async fn run(
             // Lagged: some changes were dropped before we saw them; reload as after a gap.
             Err(RecvError::Lagged(_)) => resync(&core).await,
             Ok(StorageChange::Resync) => {
+                core.mounts.kv().cache().resume();
                 resync(&core).await;
                 core.tokens.follow_feed(true);
             }
             // Until the feed is back (a Resync), token uses read storage every time: a
             // revocation elsewhere would otherwise go unseen for as long as the outage.
             Ok(StorageChange::Interrupted) => {
-                warn!("storage change feed interrupted; token entries read from storage until it is back");
+                warn!("storage change feed interrupted; token entries and mount data read from storage until it is back");
+                core.mounts.kv().cache().suspend();
                 core.tokens.follow_feed(false);
             }
             Err(RecvError::Closed) => return,
@@ -47,6 +49,8 @@ pub async fn run(
 /// Drop what was cached from `key`.
 pub async fn apply(core: &Core, key: &str) {
     debug!(key, "another node changed a key");
+    // First: a backend that reloads below must read the new value, not the kept one.
+    core.mounts.kv().cache().follow(key);
     let result = match key {
         "core/mounts" => core.mounts.reload().await,
         "core/auth-mounts" => core.auth_mounts.reload().await,
@@ -88,6 +92,7 @@ pub async fn apply(core: &Core, key: &str) {
 /// Changes may have been missed: reload every cache.
 pub async fn resync(core: &Core) {
     warn!("storage change feed had a gap; reloading every cache");
+    core.mounts.kv().cache().clear();
     for (what, result) in [
         ("secrets mounts", core.mounts.reload().await),
         ("auth mounts", core.auth_mounts.reload().await),

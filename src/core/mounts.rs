@@ -125,6 +125,12 @@ impl MountTable {
         })
     }
 
+    /// The sealed key/value handle the mounts' views read through (its cache follows the
+    /// change feed).
+    pub fn kv(&self) -> &SealedKv {
+        &self.kv
+    }
+
     /// System-wide TTL defaults.
     pub fn system_ttls(&self) -> MountTtls {
         self.system

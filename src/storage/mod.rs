@@ -19,6 +19,7 @@ pub mod history;
 pub(crate) mod history_suite;
 pub mod keyring;
 pub mod kv;
+pub mod kv_cache;
 pub mod lease_record;
 pub mod lease_trail;
 pub mod leases;

@@ -12,6 +12,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use zeroize::Zeroizing;
 
 use super::keyring;
+use super::kv_cache::KvCache;
 use super::seal::{Aad, Seal};
 use super::{Storage, StorageError};
 
@@ -19,17 +20,29 @@ use super::{Storage, StorageError};
 /// value rewritten that often is being fought over, and the caller should hear about it).
 const MAX_LOST_RACES: usize = 64;
 
-/// Sealed key/value operations over a [`Storage`].
+/// Sealed key/value operations over a [`Storage`]. Clones share one [`KvCache`] of mount data;
+/// a server makes one `SealedKv` for its storage, so every write it makes forgets what that
+/// cache kept.
 #[derive(Clone)]
 pub struct SealedKv {
     storage: Arc<dyn Storage>,
     seal: Seal,
+    cache: Arc<KvCache>,
 }
 
 impl SealedKv {
     /// Wrap `storage`, sealing with `seal`.
     pub fn new(storage: Arc<dyn Storage>, seal: Seal) -> Self {
-        Self { storage, seal }
+        Self {
+            storage,
+            seal,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The cache of mount data read through this handle, for the change feed to update.
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
     }
 
     /// The storage underneath (for its locks).
@@ -42,12 +55,33 @@ impl SealedKv {
         &self.seal
     }
 
-    /// Unsealed value at `key`.
+    /// Unsealed value at `key` (mount data from the cache when kept there; see [`KvCache`]).
     pub async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        match self.storage.kv_get(key).await? {
-            None => Ok(None),
-            Some(sealed) => self.open(key, &sealed).await.map(Some),
+        if !KvCache::keeps(key) {
+            return match self.storage.kv_get(key).await? {
+                None => Ok(None),
+                Some(sealed) => self.open(key, &sealed).await.map(Some),
+            };
         }
+        match self.cache.get(key) {
+            Some(None) => return Ok(None),
+            Some(Some(sealed)) => match self.open(key, &sealed).await {
+                Ok(plain) => return Ok(Some(plain)),
+                // Sealed under a key the keyring no longer holds: storage has it rewritten.
+                Err(_) => self.cache.forget(key),
+            },
+            None => {}
+        }
+        let ticket = self.cache.ticket();
+        let sealed = self.storage.kv_get(key).await?;
+        let plain = match &sealed {
+            None => None,
+            Some(sealed) => Some(self.open(key, sealed).await?),
+        };
+        if let Some(ticket) = ticket {
+            self.cache.fill(ticket, key, sealed.map(Arc::from));
+        }
+        Ok(plain)
     }
 
     /// Open the sealed value read at `key` (reloading the keyring once if another node rotated).
@@ -66,7 +100,9 @@ impl SealedKv {
     /// Seal and write `value` at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         let sealed = self.seal_for(key, value)?;
-        self.storage.kv_put(key, sealed).await
+        let written = self.storage.kv_put(key, sealed).await;
+        self.cache.forget(key);
+        written
     }
 
     /// Replace the value at `key` with `value` (sealed afresh) only if its unsealed value is
@@ -88,12 +124,16 @@ impl SealedKv {
             return Ok(false);
         }
         let resealed = self.seal_for(key, value)?;
-        self.storage.kv_compare_and_put(key, sealed, resealed).await
+        let swapped = self.storage.kv_compare_and_put(key, sealed, resealed).await;
+        self.cache.forget(key);
+        swapped
     }
 
     /// Delete `key`.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.storage.kv_delete(key).await
+        let deleted = self.storage.kv_delete(key).await;
+        self.cache.forget(key);
+        deleted
     }
 
     /// Children of `prefix`.
@@ -103,7 +143,9 @@ impl SealedKv {
 
     /// Delete everything under `prefix`.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
-        self.storage.kv_delete_prefix(prefix).await
+        let deleted = self.storage.kv_delete_prefix(prefix).await;
+        self.cache.forget_prefix(prefix);
+        deleted
     }
 
     /// A JSON value.
@@ -153,11 +195,9 @@ impl SealedKv {
                 serde_json::to_vec(&value).map_err(|e| StorageError(e.to_string()))?,
             );
             let resealed = self.seal_for(key, &bytes)?;
-            if self
-                .storage
-                .kv_compare_and_put(key, sealed, resealed)
-                .await?
-            {
+            let swapped = self.storage.kv_compare_and_put(key, sealed, resealed).await;
+            self.cache.forget(key);
+            if swapped? {
                 return Ok(Some(value));
             }
         }
@@ -299,5 +339,122 @@ mod tests {
             a.get("config/pg").await.unwrap().unwrap().as_slice(),
             b"root password"
         );
+    }
+
+    /// Another server's view of the same storage: its own handle, so its own cache.
+    fn other_node(kv: &SealedKv) -> MountView {
+        MountView::new(SealedKv::new(kv.storage().clone(), kv.seal().clone()), "m1")
+    }
+
+    #[tokio::test]
+    async fn mount_data_is_kept_after_a_read_until_a_write_here_or_the_feed_forgets_it() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        let here = MountView::new(kv.clone(), "m1");
+        let there = other_node(&kv);
+        here.put("roles/ro", b"v1").await.unwrap();
+        assert_eq!(
+            here.get("roles/ro").await.unwrap().unwrap().as_slice(),
+            b"v1"
+        );
+        assert!(here.get("roles/none").await.unwrap().is_none());
+        assert_eq!(kv.cache().len(), 2, "a value and an absence kept");
+
+        // Written by another node: served from memory here until the feed says so.
+        there.put("roles/ro", b"v2").await.unwrap();
+        there.put("roles/none", b"new").await.unwrap();
+        assert_eq!(
+            here.get("roles/ro").await.unwrap().unwrap().as_slice(),
+            b"v1"
+        );
+        assert!(here.get("roles/none").await.unwrap().is_none());
+        kv.cache().follow("logical/m1/roles/ro");
+        kv.cache().follow("logical/m1/roles/none");
+        assert_eq!(
+            here.get("roles/ro").await.unwrap().unwrap().as_slice(),
+            b"v2"
+        );
+        assert_eq!(
+            here.get("roles/none").await.unwrap().unwrap().as_slice(),
+            b"new"
+        );
+
+        // Every kind of write here forgets at once, through any clone of the handle.
+        let clone = MountView::new(kv.clone(), "m1");
+        clone.put("roles/ro", b"v3").await.unwrap();
+        assert_eq!(
+            here.get("roles/ro").await.unwrap().unwrap().as_slice(),
+            b"v3"
+        );
+        assert!(clone
+            .compare_and_put("roles/ro", b"v3", b"v4")
+            .await
+            .unwrap());
+        assert_eq!(
+            here.get("roles/ro").await.unwrap().unwrap().as_slice(),
+            b"v4"
+        );
+        clone.delete("roles/ro").await.unwrap();
+        assert!(here.get("roles/ro").await.unwrap().is_none());
+        here.put("roles/a", b"a").await.unwrap();
+        assert!(here.get("roles/a").await.unwrap().is_some());
+        kv.delete_prefix("logical/m1/").await.unwrap();
+        assert!(here.get("roles/a").await.unwrap().is_none());
+        assert!(here.get("roles/none").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn compare_and_put_compares_with_storage_not_with_what_was_kept() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        let here = MountView::new(kv.clone(), "m1");
+        let there = other_node(&kv);
+        here.put("k", b"v1").await.unwrap();
+        assert_eq!(here.get("k").await.unwrap().unwrap().as_slice(), b"v1");
+        there.put("k", b"v2").await.unwrap();
+        // The kept v1 is stale: a swap expecting it must fail, one expecting v2 must succeed.
+        assert!(!here.compare_and_put("k", b"v1", b"x").await.unwrap());
+        assert!(here.compare_and_put("k", b"v2", b"v3").await.unwrap());
+        assert_eq!(there.get("k").await.unwrap().unwrap().as_slice(), b"v3");
+        // update_json reads storage too, so it does not loop on a stale kept value.
+        there.put("n", b"1").await.unwrap();
+        assert_eq!(here.get("n").await.unwrap().unwrap().as_slice(), b"1");
+        there.put("n", b"5").await.unwrap();
+        let updated: Option<u32> = kv
+            .update_json("logical/m1/n", |n: &mut u32| {
+                *n += 1;
+                true
+            })
+            .await
+            .unwrap();
+        assert_eq!(updated, Some(6));
+        assert_eq!(here.get("n").await.unwrap().unwrap().as_slice(), b"6");
+    }
+
+    #[tokio::test]
+    async fn while_the_feed_is_down_every_read_goes_to_storage() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        let here = MountView::new(kv.clone(), "m1");
+        let there = other_node(&kv);
+        here.put("k", b"v1").await.unwrap();
+        here.get("k").await.unwrap();
+        kv.cache().suspend();
+        there.put("k", b"v2").await.unwrap();
+        assert_eq!(here.get("k").await.unwrap().unwrap().as_slice(), b"v2");
+        assert!(kv.cache().is_empty());
+        kv.cache().resume();
+        assert_eq!(here.get("k").await.unwrap().unwrap().as_slice(), b"v2");
+        assert_eq!(kv.cache().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn system_keys_are_never_kept() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        kv.put("core/mounts", b"[]").await.unwrap();
+        kv.get("core/mounts").await.unwrap();
+        kv.get("token/id/h").await.unwrap();
+        assert!(kv.cache().is_empty());
     }
 }

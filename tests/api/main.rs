@@ -32,6 +32,7 @@ mod metrics;
 #[path = "../../backends/aws/tests/support/moto.rs"]
 #[allow(dead_code)]
 mod moto;
+mod mount_cache;
 mod outages;
 mod postgres;
 mod props;
