@@ -2,10 +2,12 @@
 //! revocation (expiry, explicit, prefix, force, mount disable, crash recovery) goes through.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use leasehold_backend::{
     Backend, BackendError, Commit, Credentials, MountStorage, Pending, Revoked, SecretContext,
 };
@@ -281,8 +283,11 @@ impl LeaseEngine {
         })
     }
 
-    /// Run one backend call on its own task, with a timeout: a panic or a hung target fails this
-    /// lease only, never the caller or the worker.
+    /// Run one backend call with a timeout, its panics caught: a panicking backend or a hung
+    /// target fails this lease only, never the caller or the worker. Run in the caller's task,
+    /// not a task of its own: an issue's prepare runs beside its row write and each hand-off to
+    /// another task was a wake-up of another thread on the path. Nothing cancels the
+    /// caller midway (requests run in tasks of their own, the worker runs its calls to the end).
     pub(super) async fn call_target(
         &self,
         backend: Arc<dyn Backend>,
@@ -290,33 +295,30 @@ impl LeaseEngine {
         call: Call,
     ) -> std::result::Result<Answer, BackendError> {
         let timeout = self.settings.target_timeout;
-        let task = tokio::spawn(async move {
-            tokio::time::timeout(timeout, async move {
-                // A mount without a lifecycle half has no leases to act on.
-                let secrets = backend
-                    .secrets()
-                    .ok_or(BackendError::UnsupportedOperation)?;
-                match call {
-                    Call::Create => secrets.create(&ctx).await.map(Answer::Created),
-                    Call::Prepare => secrets.prepare(&ctx).await.map(Answer::Prepared),
-                    Call::Commit(pending) => pending.commit().await.map(|()| Answer::Committed),
-                    Call::Renew => match secrets.renewer() {
-                        Some(renewer) => renewer.renew(&ctx).await.map(|()| Answer::Renewed),
-                        None => Err(BackendError::UnsupportedOperation),
-                    },
-                    Call::Revoke => secrets.revoke(&ctx).await.map(Answer::Revoked),
-                }
-            })
-            .await
-        });
-        match task.await {
+        let work = async move {
+            // A mount without a lifecycle half has no leases to act on.
+            let secrets = backend
+                .secrets()
+                .ok_or(BackendError::UnsupportedOperation)?;
+            match call {
+                Call::Create => secrets.create(&ctx).await.map(Answer::Created),
+                Call::Prepare => secrets.prepare(&ctx).await.map(Answer::Prepared),
+                Call::Commit(pending) => pending.commit().await.map(|()| Answer::Committed),
+                Call::Renew => match secrets.renewer() {
+                    Some(renewer) => renewer.renew(&ctx).await.map(|()| Answer::Renewed),
+                    None => Err(BackendError::UnsupportedOperation),
+                },
+                Call::Revoke => secrets.revoke(&ctx).await.map(Answer::Revoked),
+            }
+        };
+        match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(BackendError::Target(format!(
+            Ok(Err(_panic)) => Err(BackendError::Internal(
+                "the backend panicked during the call".into(),
+            )),
+            Err(_) => Err(BackendError::Target(format!(
                 "target did not answer within {}s",
                 timeout.as_secs()
-            ))),
-            Err(join) => Err(BackendError::Internal(format!(
-                "backend task failed: {join}"
             ))),
         }
     }

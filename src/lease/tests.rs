@@ -33,6 +33,8 @@ struct FakeBackend {
     /// Create fails before reaching the target (nothing made).
     create_not_reached: AtomicBool,
     fail_revoke: AtomicBool,
+    /// Create panics after making the account.
+    panic_create: AtomicBool,
     /// Revoke calls made, to check none is made for a create that never reached the target.
     revokes: std::sync::atomic::AtomicUsize,
     /// Sessions each account has open, ended (and reported) by its revocation.
@@ -73,6 +75,9 @@ impl SecretEngine for FakeBackend {
         self.accounts.lock().unwrap().insert(name.clone());
         if self.fail_create_after_making.load(Ordering::SeqCst) {
             return Err(BackendError::Target("grant failed".into()));
+        }
+        if self.panic_create.load(Ordering::SeqCst) {
+            panic!("the fake backend panics on create, as told");
         }
         let mut c = Credentials::default();
         c.data.insert("username".into(), json!(name));
@@ -203,6 +208,31 @@ async fn issue_writes_ahead_and_activates() {
     assert!(f.backend.accounts.lock().unwrap().contains("u1"));
     // Internal data is sealed at rest.
     assert!(!stored.internal.windows(2).any(|w| w == b"u1"));
+}
+
+#[tokio::test]
+async fn a_backend_that_panics_fails_its_issue_only_and_what_it_made_is_destroyed() {
+    let f = fixture();
+    f.backend.panic_create.store(true, Ordering::SeqCst);
+    let err = f
+        .engine
+        .issue(target(), planned("u-panic", 60, 0))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert!(
+        f.backend.accounts.lock().unwrap().is_empty(),
+        "the account made before the panic was left behind"
+    );
+    assert!(f.engine.list_live("fake/").await.unwrap().is_empty());
+    // The engine (and the caller's task) go on: the next issue works.
+    f.backend.panic_create.store(false, Ordering::SeqCst);
+    f.engine
+        .issue(target(), planned("u-after", 60, 0))
+        .await
+        .unwrap();
+    assert!(f.backend.accounts.lock().unwrap().contains("u-after"));
 }
 
 #[tokio::test]
