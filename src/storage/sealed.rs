@@ -276,6 +276,9 @@ impl MountStorage for MountView {
             super::lock::HeldLock::acquire(self.kv.storage(), &format!("{}{name}", self.prefix))
                 .await
                 .map_err(view_err)?;
+        // A lock orders read-modify-writes across nodes: what the holder reads must be what the
+        // last holder wrote, not what this node kept before the feed brought that write.
+        self.kv.cache.forget_prefix(&self.prefix);
         Ok(leasehold_backend::storage::MountLock(Some(Box::new(held))))
     }
 }
@@ -456,5 +459,26 @@ mod tests {
         kv.get("core/mounts").await.unwrap();
         kv.get("token/id/h").await.unwrap();
         assert!(kv.cache().is_empty());
+    }
+
+    #[tokio::test]
+    async fn under_a_mount_lock_reads_go_to_storage() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
+        let kv = SealedKv::new(storage, Seal::generate());
+        let here = MountView::new(kv.clone(), "m1");
+        let there = other_node(&kv);
+        // Here: the marker is absent (kept so). There: made under the lock and written.
+        assert!(here.get("marker").await.unwrap().is_none());
+        {
+            let _held = there.lock("marker").await.unwrap();
+            there.put("marker", b"abc").await.unwrap();
+        }
+        // Here, before the feed tells: the kept absence outside the lock, storage under it.
+        assert!(here.get("marker").await.unwrap().is_none());
+        let _held = here.lock("marker").await.unwrap();
+        assert_eq!(
+            here.get("marker").await.unwrap().unwrap().as_slice(),
+            b"abc"
+        );
     }
 }

@@ -34,8 +34,10 @@ pub trait MountStorage: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
 
     /// Take the lock `name` of this mount, shared by every server on the same storage; it is
-    /// held until the guard is dropped. Waits a while for another holder, then fails. The
-    /// default (a storage no other server shares) holds nothing.
+    /// held until the guard is dropped. Waits a while for another holder, then fails. Reads
+    /// made while holding it see every write the previous holder made, on any server (a server
+    /// that keeps values in memory reads them from storage again). The default (a storage no
+    /// other server shares) holds nothing.
     async fn lock(&self, _name: &str) -> Result<MountLock, StorageError> {
         Ok(MountLock(None))
     }
