@@ -417,7 +417,7 @@ pub const ENV_KEYS: &[(&str, &str, &str)] = &[
     (
         "lease.revoke_concurrency",
         "LEASEHOLD_LEASE_REVOKE_CONCURRENCY",
-        "destructions in flight at once [64]",
+        "destructions at once on targets that do not pool or batch (IAM, RabbitMQ); database engines may have 16x in flight [64]",
     ),
     (
         "lease.target_timeout",

@@ -248,6 +248,16 @@ impl LeaseEngine {
         locks.entry(id.to_owned()).or_default().clone()
     }
 
+    /// Whether the engine of `lease`'s mount bounds its target's load itself (see
+    /// [`leasehold_backend::SecretEngine::bounds_target_load`]); a mount gone or without a
+    /// lifecycle: no.
+    pub(super) fn bounds_target_load(&self, lease: &LeaseRecord) -> bool {
+        self.mounts
+            .resolve(&lease.mount_uuid)
+            .and_then(|m| m.backend.secrets().map(|s| s.bounds_target_load()))
+            .unwrap_or(false)
+    }
+
     /// A row's internal data, opened under its own lease id.
     pub(super) async fn open_internal(
         &self,

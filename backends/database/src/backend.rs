@@ -220,6 +220,13 @@ impl SecretEngine for DatabaseBackend {
         Some(self)
     }
 
+    /// Every driver reaches its database through a bounded pool (`max_open_connections`;
+    /// PostgreSQL's revocations also go through its batcher, four batches at most) or one
+    /// multiplexed connection (Redis): more revocations in flight queue here, not there.
+    fn bounds_target_load(&self) -> bool {
+        true
+    }
+
     async fn revoke(&self, ctx: &SecretContext) -> Result<Revoked, BackendError> {
         self.recover(ctx.storage.as_ref()).await;
         secret::revoke(&self.connections, ctx).await

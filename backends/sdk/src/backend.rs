@@ -195,6 +195,15 @@ pub trait SecretEngine: Send + Sync {
         None
     }
 
+    /// Whether this engine bounds the load its revocations put on a target by itself (a
+    /// connection pool or a single connection per target, a batcher), so that the expiry
+    /// worker may keep many more of them in flight than `revoke_concurrency` — a burst of
+    /// expiries then drains at the target's pace instead of the round trips'. Default: no, each
+    /// revocation is a call on the target and `revoke_concurrency` bounds them.
+    fn bounds_target_load(&self) -> bool {
+        false
+    }
+
     /// Accounts on this mount's targets that look like ours (they carry the mount's generated-
     /// name prefix), for reconciliation against the lease table, each saying whether its name
     /// proves it is ours ([`Account::marked`]). Never lists accounts the mount knows are not
