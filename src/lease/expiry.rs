@@ -23,8 +23,8 @@ const SHARED_IDLE_POLL: Duration = Duration::from_secs(1);
 /// How many more destructions may be in flight for engines that bound their targets' load
 /// themselves ([`leasehold_backend::SecretEngine::bounds_target_load`]) than
 /// `revoke_concurrency`: what they have in flight waits in their pools and batchers, and a burst
-/// of expiries drains at the target's pace (measured: 10,000 PostgreSQL roles due at once
-/// drained in 2.9 s with 1,024 in flight, 5.5 s with 64).
+/// of expiries drains faster (measured on two cores: 10,000 PostgreSQL roles due at once,
+/// 3.4–3.6 s with this bound, 5.0 s with 64 in flight; BENCHMARKS.md).
 const BOUNDED_ENGINES_FACTOR: usize = 16;
 
 /// The worker's two bounds: every destruction in flight holds a `wide` permit (what the worker
