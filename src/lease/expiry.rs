@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{error, warn};
 
 use super::engine::LeaseEngine;
@@ -46,6 +46,15 @@ impl Permits {
             narrow: Arc::new(Semaphore::new(narrow)),
         }
     }
+}
+
+/// One permit of `bound`, waiting for it if none is free.
+async fn take(bound: &Arc<Semaphore>) -> crate::error::Result<OwnedSemaphorePermit> {
+    bound
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))
 }
 
 /// Run until `shutdown` turns true.
@@ -92,12 +101,7 @@ async fn tick(
     // writes came back, one after another (~2,000/s). A batch waits for slots a few
     // destructions' time at most, far inside the claim timeout (minutes), and leaves the rest
     // of the due rows to other nodes.
-    let first = permits
-        .wide
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let first = take(&permits.wide).await?;
     let batch = engine.settings().revoke_concurrency.max(1) * 2;
     let now = engine.now();
     let claim_until = engine.claim_until(now);
@@ -122,15 +126,7 @@ async fn tick(
         }
         let permit = match first.take() {
             Some(p) => p,
-            None => match permits.wide.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => permits
-                    .wide
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
-            },
+            None => take(&permits.wide).await?,
         };
         // Leases of engines that leave the target's load to us also wait for a narrow permit,
         // here: at most twice `revoke_concurrency` of them are ever claimed and waiting, as
@@ -138,14 +134,7 @@ async fn tick(
         let narrow = if engine.bounds_target_load(&lease) {
             None
         } else {
-            Some(
-                permits
-                    .narrow
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| crate::error::Error::Internal(e.to_string()))?,
-            )
+            Some(take(&permits.narrow).await?)
         };
         // The row is claimed already: it goes straight to its one attempt, with no second
         // claim (a durable write per lease, on the path that bounds how fast a burst drains).

@@ -56,13 +56,13 @@ impl LeaseEngine {
         );
         // No row: whatever the target prepared is dropped here, uncommitted.
         written?;
-        let failed = match prepared {
+        let prepared = match prepared {
             Ok(Answer::Prepared(Some(pending))) => Ok(pending),
             Ok(Answer::Prepared(None)) => return Ok(Made::OneStep(held, Some(ctx))),
             Ok(_) => Err(Error::Internal("prepare answered something else".into())),
             Err(e) => Err(Error::Backend(e)),
         };
-        let pending = match failed {
+        let pending = match prepared {
             Ok(pending) => pending,
             Err(e) => {
                 self.abandon(lease.clone(), LeaseState::Creating, &e, held)

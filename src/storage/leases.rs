@@ -36,7 +36,6 @@ pub(crate) fn settle_claim_one(
     }
 }
 
-/// The lease rows. Every method is one atomic step.
 /// The bound of [`LeaseStore::lease_insert_within`]: a lease-count quota's scope and limit.
 pub struct Within<'a> {
     /// The quota's name: inserts under one name are serialised.
@@ -62,6 +61,7 @@ pub fn prefix_end(prefix: &str) -> Option<String> {
     Some(end)
 }
 
+/// The lease rows. Every method is one atomic step.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
     /// Insert a new lease row; its id must be new.

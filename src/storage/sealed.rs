@@ -57,22 +57,19 @@ impl SealedKv {
 
     /// Unsealed value at `key` (mount data from the cache when kept there; see [`KvCache`]).
     pub async fn get(&self, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StorageError> {
-        if !KvCache::keeps(key) {
-            return match self.storage.kv_get(key).await? {
-                None => Ok(None),
-                Some(sealed) => self.open(key, &sealed).await.map(Some),
-            };
+        let kept = KvCache::keeps(key);
+        if kept {
+            match self.cache.get(key) {
+                Some(None) => return Ok(None),
+                Some(Some(sealed)) => match self.open(key, &sealed).await {
+                    Ok(plain) => return Ok(Some(plain)),
+                    // Sealed under a key the keyring no longer holds: storage has it rewritten.
+                    Err(_) => self.cache.forget(key),
+                },
+                None => {}
+            }
         }
-        match self.cache.get(key) {
-            Some(None) => return Ok(None),
-            Some(Some(sealed)) => match self.open(key, &sealed).await {
-                Ok(plain) => return Ok(Some(plain)),
-                // Sealed under a key the keyring no longer holds: storage has it rewritten.
-                Err(_) => self.cache.forget(key),
-            },
-            None => {}
-        }
-        let ticket = self.cache.ticket();
+        let ticket = kept.then(|| self.cache.ticket()).flatten();
         let sealed = self.storage.kv_get(key).await?;
         let plain = match &sealed {
             None => None,
@@ -344,17 +341,21 @@ mod tests {
         );
     }
 
-    /// Another server's view of the same storage: its own handle, so its own cache.
-    fn other_node(kv: &SealedKv) -> MountView {
-        MountView::new(SealedKv::new(kv.storage().clone(), kv.seal().clone()), "m1")
+    /// A handle on a new storage, a view of mount `m1` through it ("here"), and another
+    /// server's view of the same mount ("there": its own handle, so its own cache).
+    fn two_nodes() -> (SealedKv, MountView, MountView) {
+        let kv = SealedKv::new(memory_storage(), Seal::generate());
+        let there = MountView::new(SealedKv::new(kv.storage().clone(), kv.seal().clone()), "m1");
+        (kv.clone(), MountView::new(kv, "m1"), there)
+    }
+
+    fn memory_storage() -> Arc<dyn Storage> {
+        Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap())
     }
 
     #[tokio::test]
     async fn mount_data_is_kept_after_a_read_until_a_write_here_or_the_feed_forgets_it() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
-        let kv = SealedKv::new(storage, Seal::generate());
-        let here = MountView::new(kv.clone(), "m1");
-        let there = other_node(&kv);
+        let (kv, here, there) = two_nodes();
         here.put("roles/ro", b"v1").await.unwrap();
         assert_eq!(
             here.get("roles/ro").await.unwrap().unwrap().as_slice(),
@@ -408,10 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn compare_and_put_compares_with_storage_not_with_what_was_kept() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
-        let kv = SealedKv::new(storage, Seal::generate());
-        let here = MountView::new(kv.clone(), "m1");
-        let there = other_node(&kv);
+        let (kv, here, there) = two_nodes();
         here.put("k", b"v1").await.unwrap();
         assert_eq!(here.get("k").await.unwrap().unwrap().as_slice(), b"v1");
         there.put("k", b"v2").await.unwrap();
@@ -436,10 +434,7 @@ mod tests {
 
     #[tokio::test]
     async fn while_the_feed_is_down_every_read_goes_to_storage() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
-        let kv = SealedKv::new(storage, Seal::generate());
-        let here = MountView::new(kv.clone(), "m1");
-        let there = other_node(&kv);
+        let (kv, here, there) = two_nodes();
         here.put("k", b"v1").await.unwrap();
         here.get("k").await.unwrap();
         kv.cache().suspend();
@@ -453,8 +448,7 @@ mod tests {
 
     #[tokio::test]
     async fn system_keys_are_never_kept() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
-        let kv = SealedKv::new(storage, Seal::generate());
+        let kv = SealedKv::new(memory_storage(), Seal::generate());
         kv.put("core/mounts", b"[]").await.unwrap();
         kv.get("core/mounts").await.unwrap();
         kv.get("token/id/h").await.unwrap();
@@ -463,10 +457,7 @@ mod tests {
 
     #[tokio::test]
     async fn under_a_mount_lock_reads_go_to_storage() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(":memory:".as_ref()).unwrap());
-        let kv = SealedKv::new(storage, Seal::generate());
-        let here = MountView::new(kv.clone(), "m1");
-        let there = other_node(&kv);
+        let (_, here, there) = two_nodes();
         // Here: the marker is absent (kept so). There: made under the lock and written.
         assert!(here.get("marker").await.unwrap().is_none());
         {

@@ -385,6 +385,13 @@ impl PgTarget {
     }
 }
 
+/// A role name unique across the shared PostgreSQL cluster (roles are cluster-wide), short
+/// enough to appear whole in generated user names (the default template keeps 8 characters of
+/// it), which is how [`PgTarget::roles_for`] finds its users.
+pub fn role_name(prefix: char) -> String {
+    format!("{prefix}{}", &rand_suffix()[..7])
+}
+
 pub fn rand_suffix() -> String {
     use rand::distributions::{Alphanumeric, DistString};
     Alphanumeric

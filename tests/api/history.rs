@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::app::{issue, rand_suffix, PgTarget, TestApp};
+use crate::app::{issue, role_name, PgTarget, TestApp};
 
 /// The history's rows for `query` (root token).
 async fn history(app: &TestApp, query: &str) -> Vec<Value> {
@@ -20,11 +20,6 @@ fn row<'a>(rows: &'a [Value], lease_id: &str) -> &'a Value {
     rows.iter()
         .find(|r| r["lease_id"] == lease_id)
         .unwrap_or_else(|| panic!("{lease_id} not in the history: {rows:?}"))
-}
-
-/// A role name unique across the shared PostgreSQL cluster (user names keep 8 characters).
-fn role_name(prefix: char) -> String {
-    format!("{prefix}{}", &rand_suffix()[..7])
 }
 
 #[tokio::test]

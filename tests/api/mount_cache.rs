@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::app::{issue, rand_suffix, PgTarget, TestApp};
+use crate::app::{issue, role_name, PgTarget, TestApp};
 
 /// How long another node may take to follow a change (the feed's delay, with room for CI).
 const FEED_DELAY: Duration = Duration::from_secs(5);
 
-/// A role name no other test on the shared cluster uses (roles are cluster-wide), short enough
-/// to appear whole in generated user names (the template keeps 8 characters of it), which is
-/// how `roles_for` finds its users.
-fn unique(prefix: &str) -> String {
-    let name = format!("{prefix}{}", rand_suffix());
-    name[..8].to_owned()
+/// Narrow connection `pg` on `app` to a role no test has.
+async fn allow_no_one(app: &TestApp) {
+    app.ok(
+        "database/config/pg",
+        json!({"allowed_roles": "someone-else", "verify_connection": false}),
+    )
+    .await;
 }
 
 async fn creds_status(app: &TestApp, role: &str) -> (u16, serde_json::Value) {
@@ -51,7 +52,7 @@ async fn a_role_changed_or_deleted_here_applies_to_the_next_request() {
     let app = TestApp::spawn().await;
     let pg = PgTarget::new().await;
     pg.configure(&app, pg.cluster.port()).await;
-    let role = unique("mc");
+    let role = role_name('m');
     pg.role(&app, &role, "1h", "2h").await;
     let (_, user, _, body) = issue(&app, &role).await;
     assert_eq!(body["lease_duration"], 3600);
@@ -82,11 +83,7 @@ async fn a_role_changed_or_deleted_here_applies_to_the_next_request() {
     // The connection: a role it no longer allows is refused at once.
     pg.role(&app, &role, "1h", "2h").await;
     issue(&app, &role).await;
-    app.ok(
-        "database/config/pg",
-        json!({"allowed_roles": "someone-else", "verify_connection": false}),
-    )
-    .await;
+    allow_no_one(&app).await;
     let before = pg.roles_for(&role).await.len();
     let (s, v) = creds_status(&app, &role).await;
     assert_eq!(s, 400, "{v}");
@@ -98,7 +95,7 @@ async fn a_role_deleted_on_one_node_stops_issuing_on_the_other_within_the_feed_d
     let (a, b) = TestApp::pair_on_postgres().await;
     let pg = PgTarget::new().await;
     pg.configure(&a, pg.cluster.port()).await;
-    let role = unique("mcd");
+    let role = role_name('n');
     pg.role(&a, &role, "1h", "2h").await;
     // b issues, so it keeps the role, the connection and the mount's marker.
     let (_, user, password, _) = issue(&b, &role).await;
@@ -125,11 +122,7 @@ async fn a_role_deleted_on_one_node_stops_issuing_on_the_other_within_the_feed_d
     // A connection narrowed on b stops a's issues the same way.
     pg.role(&a, &role, "1h", "2h").await;
     issue(&a, &role).await;
-    b.ok(
-        "database/config/pg",
-        json!({"allowed_roles": "someone-else", "verify_connection": false}),
-    )
-    .await;
+    allow_no_one(&b).await;
     let mut issued = 0;
     let before = pg.roles_for(&role).await.len();
     assert!(

@@ -258,7 +258,7 @@ impl LeaseStore for PostgresStorage {
     }
 }
 
-/// The count a `SELECT count(*)` answered (0 when it answered no row).
+/// The insert of one whole lease row (`LeaseTimes::params`' order).
 fn insert_sql() -> String {
     format!(
         "INSERT INTO leases ({LEASE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
@@ -285,6 +285,7 @@ fn count_live(end: &Option<String>) -> &'static str {
     }
 }
 
+/// The count a `SELECT count(*)` answered (0 when it answered no row).
 fn first_count(rows: &[tokio_postgres::Row]) -> Result<i64, StorageError> {
     Ok(rows
         .first()

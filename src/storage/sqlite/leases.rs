@@ -322,21 +322,17 @@ fn insert(c: &Connection, lease: &LeaseRecord) -> Result<(), StorageError> {
 /// [`LeaseStore::lease_count_live`] on `c`. The prefix bounds a range of the primary key where
 /// it can ([`prefix_end`]), so a quota counts its own leases, not the whole table.
 fn count_live(c: &Connection, prefix: &str, role: Option<&str>) -> Result<u64, StorageError> {
-    const LIVE: &str = "AND substr(id, 1, length(?1)) = ?1 AND state != 'revoked' \
+    // `?3`, the range's end, is NULL (and unused) where the prefix has none.
+    const RANGE: &str = "SELECT count(*) FROM leases WHERE id >= ?1 AND id < ?3 \
+         AND substr(id, 1, length(?1)) = ?1 AND state != 'revoked' \
          AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
-    let n: i64 = match prefix_end(prefix) {
-        Some(end) => c
-            .prepare_cached(&format!(
-                "SELECT count(*) FROM leases WHERE id >= ?1 AND id < ?3 {LIVE}"
-            ))
-            .map_err(err)?
-            .query_row(rusqlite::params![prefix, role, end], |r| r.get(0))
-            .map_err(err)?,
-        None => c
-            .prepare_cached(&format!("SELECT count(*) FROM leases WHERE 1 {LIVE}"))
-            .map_err(err)?
-            .query_row(rusqlite::params![prefix, role], |r| r.get(0))
-            .map_err(err)?,
-    };
+    const ALL: &str = "SELECT count(*) FROM leases WHERE ?3 IS NULL \
+         AND substr(id, 1, length(?1)) = ?1 AND state != 'revoked' \
+         AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
+    let end = prefix_end(prefix);
+    let sql = if end.is_some() { RANGE } else { ALL };
+    let n: i64 = c
+        .row(sql, rusqlite::params![prefix, role, end], |r| r.get(0))
+        .map_err(err)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
