@@ -225,6 +225,25 @@ impl TestApp {
         self.put("sys/leases/lookup", json!({ "lease_id": lease_id }))
             .await
     }
+
+    /// Wait until lookup refuses `lease_id` as no longer live. The account is destroyed first
+    /// and the lease recorded revoked after, so a test that saw the account go waits here for
+    /// the record rather than reading it in between.
+    pub async fn wait_lease_ended(&self, lease_id: &str, within: Duration) {
+        let start = tokio::time::Instant::now();
+        loop {
+            let (s, v) = self.lookup(lease_id).await;
+            if s == 400 {
+                return;
+            }
+            assert_eq!(s, 200, "{v}");
+            assert!(
+                start.elapsed() < within,
+                "lease {lease_id} still live after {within:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// A PostgreSQL database as servers' storage, and one directory with one seal key for all of
