@@ -48,6 +48,26 @@ pub struct Within<'a> {
     pub max: u64,
 }
 
+/// What every lease write checks: a row is `revoked` exactly when it has a `revoked_time`
+/// (every transition to `revoked` sets it, the one back clears it). SQLite's index of live
+/// leases is keyed on the time, not the state (schema v7), so a row that broke this would be
+/// counted wrongly by lease-count quotas.
+pub(crate) fn check_revoked_time(lease: &LeaseRecord) -> Result<(), StorageError> {
+    if (lease.state == LeaseState::Revoked) == lease.revoked_time.is_some() {
+        return Ok(());
+    }
+    Err(StorageError(format!(
+        "lease {}: a {} row with{} a revoked time",
+        lease.id,
+        lease.state.as_str(),
+        if lease.revoked_time.is_some() {
+            ""
+        } else {
+            "out"
+        }
+    )))
+}
+
 /// The first id after every id that starts with `prefix`, for an index range
 /// `id >= prefix AND id < end`; `None` when there is no such string to compare with (an empty
 /// prefix, or one ending in a character that cannot be counted up in place).

@@ -26,6 +26,8 @@ macro_rules! for_each_case {
             nodes_register_refresh_and_leave,
             live_accounts_are_found_among_many,
             live_counts_by_prefix_and_role_skip_tombstones_and_tokens,
+            an_update_keeps_the_identity_and_the_live_count_follows_the_state,
+            a_row_is_revoked_exactly_when_it_has_a_revoked_time,
             inserts_within_a_limit_take_exactly_the_free_slots,
             scans_walk_every_entry_and_lease_in_key_order,
             history_keeps_each_ended_lease_once_beside_the_live_ones,
@@ -221,6 +223,7 @@ pub async fn counts_group_by_mount_role_state_and_irrevocable(s: &dyn Storage) {
         let mut l = lease(id, now);
         l.role = role.into();
         l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
         l.attempts = attempts;
         s.lease_insert(&l).await.unwrap();
     }
@@ -336,6 +339,7 @@ pub async fn lists_by_prefix_token_and_workload(s: &dyn Storage) {
         l.token_accessor = token.into();
         l.workload = workload.into();
         l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
         s.lease_insert(&l).await.unwrap();
     }
     let ids = |v: Vec<LeaseRecord>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
@@ -373,6 +377,7 @@ pub async fn irrevocable_tidy_and_released_claims(s: &dyn Storage) {
     ] {
         let mut l = lease(id, now + hour);
         l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
         l.attempts = attempts;
         l.revoked_time = revoked;
         l.claimed_by = Some("n1".into());
@@ -440,6 +445,7 @@ pub async fn live_accounts_are_found_among_many(s: &dyn Storage) {
         l.mount_path = mount.into();
         l.account = account.into();
         l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
         s.lease_insert(&l).await.unwrap();
     }
     // More names than one statement takes, so the chunking is exercised.
@@ -466,6 +472,7 @@ pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn S
         let mut l = lease(id, now);
         l.role = role.into();
         l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
         s.lease_insert(&l).await.unwrap();
     }
     let mut token = lease("auth/token/create/t1", now);
@@ -483,6 +490,76 @@ pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn S
     assert_eq!(count("aws/", None).await, 0);
 }
 
+/// An update writes what changes over a lease's life and never its identity: a record whose
+/// account, role, mount or token differs from the row's is refused, the row left as it was.
+/// The live count follows every state, through the updates that spare the live index (active,
+/// revoking) and the ones that do not (revoked, and back to revoking after a take-over).
+pub async fn an_update_keeps_the_identity_and_the_live_count_follows_the_state(s: &dyn Storage) {
+    let now = ms_now();
+    let mut l = lease("database/creds/ro/1", now);
+    l.role = "ro".into();
+    l.state = LeaseState::Creating;
+    s.lease_insert(&l).await.unwrap();
+    let live = || async { s.lease_count_live("database/", Some("ro")).await.unwrap() };
+    assert_eq!(live().await, 1);
+
+    for edit in [
+        |l: &mut LeaseRecord| l.account = "v-someone-else".into(),
+        |l: &mut LeaseRecord| l.role = "rw".into(),
+        |l: &mut LeaseRecord| l.mount_path = "other/".into(),
+        |l: &mut LeaseRecord| l.token_accessor = "another".into(),
+        |l: &mut LeaseRecord| l.purpose = Some("changed".into()),
+    ] {
+        let mut changed = l.clone();
+        changed.state = LeaseState::Active;
+        edit(&mut changed);
+        assert!(!s
+            .lease_update(&changed, LeaseState::Creating)
+            .await
+            .unwrap());
+        assert_eq!(s.lease_get(&l.id).await.unwrap().as_ref(), Some(&l));
+    }
+
+    let mut steps = Vec::new();
+    l.state = LeaseState::Active;
+    steps.push((l.clone(), LeaseState::Creating, 1));
+    l.state = LeaseState::Revoking;
+    l.claimed_by = Some("n1".into());
+    steps.push((l.clone(), LeaseState::Active, 1));
+    l.state = LeaseState::Revoked;
+    l.revoked_time = Some(now);
+    l.claimed_by = None;
+    steps.push((l.clone(), LeaseState::Revoking, 0));
+    l.state = LeaseState::Revoking;
+    l.revoked_time = None;
+    steps.push((l.clone(), LeaseState::Revoked, 1));
+    for (row, expected, count) in steps {
+        assert!(s.lease_update(&row, expected).await.unwrap(), "{row:?}");
+        assert_eq!(s.lease_get(&row.id).await.unwrap().as_ref(), Some(&row));
+        assert_eq!(live().await, count, "{:?}", row.state);
+    }
+}
+
+/// Every write refuses a `revoked` row without a revoked time and a live one with: the live
+/// count depends on it (on SQLite its index is keyed on the time).
+pub async fn a_row_is_revoked_exactly_when_it_has_a_revoked_time(s: &dyn Storage) {
+    let now = ms_now();
+    let mut l = lease("database/creds/ro/1", now);
+    l.state = LeaseState::Revoked;
+    assert!(s.lease_insert(&l).await.is_err());
+    l.state = LeaseState::Active;
+    l.revoked_time = Some(now);
+    assert!(s.lease_insert(&l).await.is_err());
+    assert_eq!(s.lease_get(&l.id).await.unwrap(), None);
+    l.revoked_time = None;
+    s.lease_insert(&l).await.unwrap();
+    l.state = LeaseState::Revoked;
+    assert!(s.lease_update(&l, LeaseState::Active).await.is_err());
+    l.state = LeaseState::Active;
+    assert_eq!(s.lease_count_live("database/", None).await.unwrap(), 1);
+    assert_eq!(s.lease_get(&l.id).await.unwrap().as_ref(), Some(&l));
+}
+
 /// A lease-count quota's insert: twenty at once under a limit of five (one slot held by a live
 /// lease, none by a tombstone or another role) admit exactly four, whatever their order.
 pub async fn inserts_within_a_limit_take_exactly_the_free_slots(s: &dyn Storage) {
@@ -493,6 +570,7 @@ pub async fn inserts_within_a_limit_take_exactly_the_free_slots(s: &dyn Storage)
     let mut ended = lease("database/creds/ro/ended", now);
     ended.role = "ro".into();
     ended.state = LeaseState::Revoked;
+    ended.revoked_time = Some(now);
     s.lease_insert(&ended).await.unwrap();
     let mut other = lease("database/creds/rw/other", now);
     other.role = "rw".into();
@@ -552,6 +630,7 @@ pub async fn scans_walk_every_entry_and_lease_in_key_order(s: &dyn Storage) {
     let now = ms_now();
     let mut revoked = lease("x/2", now);
     revoked.state = LeaseState::Revoked;
+    revoked.revoked_time = Some(now);
     s.lease_insert(&revoked).await.unwrap();
     s.lease_insert(&lease("x/1", now)).await.unwrap();
     let all = s.lease_internal_scan("", 10).await.unwrap();

@@ -209,15 +209,18 @@ impl TestApp {
         (tokens.pop().unwrap(), with)
     }
 
+    /// Change one row of the server's storage file behind its back, as an attacker with the
+    /// file (or a restore) would: `sql` must touch exactly one row.
+    pub fn edit_storage(&self, sql: &str, params: impl rusqlite::Params) {
+        let db = rusqlite::Connection::open(Self::db_path(&self.dir)).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(db.execute(sql, params).unwrap(), 1, "{sql}");
+    }
+
     /// Delete lease `lease_id`'s row behind the server's back (a lost or restored table): the
     /// account it names becomes an orphan for reconciliation to find.
     pub fn forget_lease(&self, lease_id: &str) {
-        let db = rusqlite::Connection::open(Self::db_path(&self.dir)).unwrap();
-        db.busy_timeout(Duration::from_secs(5)).unwrap();
-        let n = db
-            .execute("DELETE FROM leases WHERE id = ?1", [lease_id])
-            .unwrap();
-        assert_eq!(n, 1, "no lease row {lease_id}");
+        self.edit_storage("DELETE FROM leases WHERE id = ?1", [lease_id]);
     }
 
     /// Lease lookup data.

@@ -18,13 +18,6 @@ fn entries(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-/// Run one statement on the server's SQLite file, as someone with write access to it would.
-fn edit(app: &TestApp, sql: &str, params: impl rusqlite::Params) {
-    let conn = rusqlite::Connection::open(TestApp::db_path(&app.dir)).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    assert_eq!(conn.execute(sql, params).unwrap(), 1, "{sql}");
-}
-
 async fn with_audit_and_pg() -> (TestApp, PgTarget, std::path::PathBuf) {
     let app = TestApp::spawn().await;
     let log = app.dir.path().join("audit.log");
@@ -73,8 +66,7 @@ async fn a_lease_pointed_at_another_account_is_flagged_and_destroys_nothing() {
     let (lease_id, user, password, _) = issue(&app, "short").await;
 
     // Point the short lease's destruction at the bystander's account.
-    edit(
-        &app,
+    app.edit_storage(
         "UPDATE leases SET account = ?1 WHERE id = ?2",
         [&victim, &lease_id],
     );
@@ -146,8 +138,7 @@ async fn an_expiry_pushed_back_in_storage_is_found_and_not_honoured() {
     let original = app.core.leases.get(&lease_id).await.unwrap().unwrap();
 
     // A day more, with the queue's due time moved along so the expiry worker does not look.
-    edit(
-        &app,
+    app.edit_storage(
         "UPDATE leases SET expire_time = expire_time + 86400000, \
          max_expire_time = max_expire_time + 86400000, due_at = due_at + 86400000 WHERE id = ?1",
         [&lease_id],
@@ -202,8 +193,7 @@ async fn rows_from_before_tags_are_tagged_once_and_a_stripped_tag_is_not_blessed
         assert_eq!(v["data"]["integrity"], "ok", "{v}");
     }
     // After the migration, a tag removed in storage is a failure, not a row to tag again.
-    edit(
-        &app,
+    app.edit_storage(
         "UPDATE leases SET row_mac = NULL WHERE id = ?1",
         [&stripped_id],
     );
@@ -240,8 +230,7 @@ async fn a_lease_hidden_from_the_queue_is_still_destroyed_on_time() {
     let (app, pg, _log) = with_audit_and_pg().await;
     pg.role(&app, "hidden", "2s", "1h").await;
     let (lease_id, user, _, _) = issue(&app, "hidden").await;
-    edit(
-        &app,
+    app.edit_storage(
         "UPDATE leases SET due_at = due_at + 86400000 WHERE id = ?1",
         [&lease_id],
     );

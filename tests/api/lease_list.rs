@@ -100,12 +100,10 @@ async fn filters_cursor_states_and_validation() {
         .lease_update(&row, LeaseState::Active)
         .await
         .unwrap());
-    let mut row = app.core.leases.get(&tampered).await.unwrap().unwrap();
-    row.role = "someone-else".into();
-    assert!(storage
-        .lease_update(&row, LeaseState::Active)
-        .await
-        .unwrap());
+    app.edit_storage(
+        "UPDATE leases SET role = 'someone-else' WHERE id = ?1",
+        [&tampered],
+    );
 
     let (_, v) = list(&app, "state=irrevocable").await;
     let irrevocable: BTreeSet<String> = keys(&v).into_iter().collect();

@@ -293,7 +293,8 @@ async fn a_backup_of_the_sqlite_file_and_key_restores_with_leases_intact() {
     assert!(pg.can_login(&user, &pass).await);
     pg.wait_gone(&user, Duration::from_secs(30)).await;
     assert!(!pg.can_login(&user, &pass).await);
-    app.wait_lease_ended(&lease_id, Duration::from_secs(5)).await;
+    app.wait_lease_ended(&lease_id, Duration::from_secs(5))
+        .await;
     let l = app.core.leases.get(&lease_id).await.unwrap().unwrap();
     assert_eq!(l.state, leasehold::lease::LeaseState::Revoked);
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::rows::{lease_from_row, leases_from_rows, LeaseTimes, LEASE_COLUMNS};
 use super::{pg_err, PostgresStorage};
 use crate::storage::history::{ended_values, HISTORY_COLUMNS};
-use crate::storage::leases::prefix_end;
+use crate::storage::leases::{check_revoked_time, prefix_end};
 use crate::storage::{
     HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError, Within,
 };
@@ -13,6 +13,7 @@ use crate::storage::{
 #[async_trait]
 impl LeaseStore for PostgresStorage {
     async fn lease_insert(&self, lease: &LeaseRecord) -> Result<(), StorageError> {
+        check_revoked_time(lease)?;
         let times = LeaseTimes::of(lease);
         self.execute(&insert_sql(), &times.params(lease))
             .await
@@ -30,6 +31,7 @@ impl LeaseStore for PostgresStorage {
         lease: &LeaseRecord,
         expected: LeaseState,
     ) -> Result<bool, StorageError> {
+        check_revoked_time(lease)?;
         let times = LeaseTimes::of(lease);
         // A row that ends here gets its history row in the same statement (storage/history.rs).
         let history = (expected != LeaseState::Revoked)
@@ -38,13 +40,16 @@ impl LeaseStore for PostgresStorage {
         let expected = expected.as_str();
         let mut params = times.params(lease);
         params.push(&expected);
-        let update =
-            "UPDATE leases SET mount_uuid=$2, mount_path=$3, kind=$4, role=$5, account=$6, \
-            state=$7, issue_time=$8, expire_time=$9, max_expire_time=$10, last_renewal=$11, \
-            role_ttl_secs=$12, renewable=$13, due_at=$14, attempts=$15, last_error=$16, \
-            revoked_time=$17, forced=$18, token_accessor=$19, internal=$20, workload=$21, \
-            purpose=$22, ticket=$23, claimed_by=$24, row_mac=$25, tampered_at=$26, trail=$27 \
-            WHERE id=$1 AND state=$28";
+        // What may change after the insert, where the identity is the same: as on SQLite
+        // (its `UPDATE`), a record that changed its identity is refused.
+        let update = "UPDATE leases SET state=$7, expire_time=$9, max_expire_time=$10, \
+            last_renewal=$11, role_ttl_secs=$12, renewable=$13, due_at=$14, attempts=$15, \
+            last_error=$16, revoked_time=$17, forced=$18, internal=$20, claimed_by=$24, \
+            row_mac=$25, tampered_at=$26, trail=$27 \
+            WHERE id=$1 AND state=$28 AND mount_uuid=$2 AND mount_path=$3 AND kind=$4 \
+            AND role=$5 AND account=$6 AND issue_time=$8 AND token_accessor=$19 \
+            AND workload=$21 AND purpose IS NOT DISTINCT FROM $22 \
+            AND ticket IS NOT DISTINCT FROM $23";
         let Some(row) = history else {
             return self.execute(update, &params).await.map(|n| n == 1);
         };

@@ -5,10 +5,33 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::rows::{lease_from_row, lease_values, LEASE_COLUMNS};
 use super::{err, Cached, SqliteStorage};
-use crate::storage::leases::prefix_end;
+use crate::storage::leases::{check_revoked_time, prefix_end};
 use crate::storage::{
     HistoryRow, LeaseCount, LeaseRecord, LeaseState, LeaseStore, StorageError, Within,
 };
+
+/// [`LeaseStore::lease_update`]: what may change after the insert, where the row is still in
+/// the `expected` state (`?28`) and has the same identity (mount, kind, role, account, issue
+/// time, token, workload, purpose, ticket: fixed at insert, so a record that changed one of them
+/// is refused rather than stored beside a tag that covers columns it did not write). Setting
+/// only these columns is what spares SQLite the indexes on the identity columns: it rewrites an
+/// index on every update that sets a column the index or its `WHERE` names, whatever the value.
+const UPDATE: &str = "UPDATE leases SET state=?7, expire_time=?9, max_expire_time=?10, \
+    last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
+    last_error=?16, revoked_time=?17, forced=?18, internal=?20, claimed_by=?24, row_mac=?25, \
+    tampered_at=?26, trail=?27 \
+    WHERE id=?1 AND state=?28 AND mount_uuid=?2 AND mount_path=?3 AND kind=?4 AND role=?5 \
+    AND account=?6 AND issue_time=?8 AND token_accessor=?19 AND workload=?21 \
+    AND purpose IS ?22 AND ticket IS ?23";
+/// [`UPDATE`] for a row that stays live (`revoked_time` NULL before and after), without
+/// setting `revoked_time`: `leases_live`'s condition names it, so it is left untouched.
+const UPDATE_LIVE: &str = "UPDATE leases SET state=?7, expire_time=?9, max_expire_time=?10, \
+    last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
+    last_error=?16, forced=?18, internal=?20, claimed_by=?24, row_mac=?25, \
+    tampered_at=?26, trail=?27 \
+    WHERE id=?1 AND state=?28 AND revoked_time IS NULL AND mount_uuid=?2 AND mount_path=?3 \
+    AND kind=?4 AND role=?5 AND account=?6 AND issue_time=?8 AND token_accessor=?19 \
+    AND workload=?21 AND purpose IS ?22 AND ticket IS ?23";
 
 /// Accounts asked about per statement in `lease_live_accounts` (SQLite allows 32766 variables).
 const ACCOUNT_CHUNK: usize = 500;
@@ -39,20 +62,24 @@ impl LeaseStore for SqliteStorage {
         lease: &LeaseRecord,
         expected: LeaseState,
     ) -> Result<bool, StorageError> {
+        check_revoked_time(lease)?;
         let lease = lease.clone();
         // A row that ends here gets its history row in the same transaction (storage/history.rs).
         let history = (expected != LeaseState::Revoked)
             .then(|| HistoryRow::ended(&lease))
             .flatten();
         self.write(move |c: &Connection| {
-            let sql = "UPDATE leases SET mount_uuid=?2, mount_path=?3, kind=?4, role=?5, \
-                account=?6, state=?7, issue_time=?8, expire_time=?9, max_expire_time=?10, \
-                last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
-                last_error=?16, revoked_time=?17, forced=?18, token_accessor=?19, internal=?20, workload=?21, purpose=?22, ticket=?23, claimed_by=?24, \
-                row_mac=?25, tampered_at=?26, trail=?27 WHERE id=?1 AND state=?28";
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
-            let updated = c.exec(sql, params_from_iter(values)).map_err(err)? == 1;
+            // While the row stays live, the statement that leaves `revoked_time` alone (and so
+            // `leases_live`); if it finds no row, the full one decides (a row leaving or
+            // entering `revoked`, or one whose `revoked_time` is set while live).
+            let narrow = lease.revoked_time.is_none() && expected != LeaseState::Revoked;
+            let updated = (narrow
+                && c.exec(UPDATE_LIVE, params_from_iter(&values))
+                    .map_err(err)?
+                    == 1)
+                || c.exec(UPDATE, params_from_iter(&values)).map_err(err)? == 1;
             if let Some(row) = history.filter(|_| updated) {
                 super::history::insert_ended(c, &row)?;
             }
@@ -310,6 +337,7 @@ impl LeaseStore for SqliteStorage {
 }
 
 fn insert(c: &Connection, lease: &LeaseRecord) -> Result<(), StorageError> {
+    check_revoked_time(lease)?;
     let sql = format!(
         "INSERT INTO leases ({LEASE_COLUMNS}) VALUES \
          (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
@@ -324,10 +352,10 @@ fn insert(c: &Connection, lease: &LeaseRecord) -> Result<(), StorageError> {
 fn count_live(c: &Connection, prefix: &str, role: Option<&str>) -> Result<u64, StorageError> {
     // `?3`, the range's end, is NULL (and unused) where the prefix has none.
     const RANGE: &str = "SELECT count(*) FROM leases WHERE id >= ?1 AND id < ?3 \
-         AND substr(id, 1, length(?1)) = ?1 AND state != 'revoked' \
+         AND substr(id, 1, length(?1)) = ?1 AND revoked_time IS NULL \
          AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
     const ALL: &str = "SELECT count(*) FROM leases WHERE ?3 IS NULL \
-         AND substr(id, 1, length(?1)) = ?1 AND state != 'revoked' \
+         AND substr(id, 1, length(?1)) = ?1 AND revoked_time IS NULL \
          AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
     let end = prefix_end(prefix);
     let sql = if end.is_some() { RANGE } else { ALL };

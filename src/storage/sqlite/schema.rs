@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     SCHEMA_V4_LEASE_ROW_MAC,
     SCHEMA_V5_LEASE_HISTORY,
     SCHEMA_V6_LIVE_INDEX,
+    SCHEMA_V7_STABLE_INDEXES,
 ];
 
 const SCHEMA_V1: &str = r#"
@@ -123,6 +124,25 @@ CREATE INDEX lease_history_account ON lease_history (account);
 /// leases, measured on a copy of the table).
 const SCHEMA_V6_LIVE_INDEX: &str = r#"
 CREATE INDEX leases_live ON leases (id, role) WHERE state != 'revoked' AND mount_path != 'auth/token/';
+"#;
+
+/// Indexes that an update need not rewrite. SQLite rewrites an index on every update that sets
+/// a column the index names, in its key or in its `WHERE`, whatever the value; conditions on
+/// `state` meant every claim, activation and renewal rewrote four indexes, two of them keyed on
+/// random values (a page each per write). The token, workload and account indexes now cover
+/// tombstones too (until tidied; their queries test the state on the row) and name only columns
+/// fixed at insert; the live index's condition is `revoked_time IS NULL`, set only when a row
+/// becomes `revoked` (every transition to `revoked` sets it, the one back clears it). Measured
+/// in a burst of 10,000 expiries: BENCHMARKS.md.
+const SCHEMA_V7_STABLE_INDEXES: &str = r#"
+DROP INDEX leases_token;
+CREATE INDEX leases_token ON leases (token_accessor);
+DROP INDEX leases_workload;
+CREATE INDEX leases_workload ON leases (workload) WHERE workload != '';
+DROP INDEX leases_account;
+CREATE INDEX leases_account ON leases (mount_path, account);
+DROP INDEX leases_live;
+CREATE INDEX leases_live ON leases (id, role) WHERE revoked_time IS NULL AND mount_path != 'auth/token/';
 "#;
 
 /// Apply the migrations this file has not seen, each in its own transaction with its version.

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use super::schema::MIGRATIONS;
 use super::SqliteStorage;
 use crate::storage::suite;
-use crate::storage::{ChangeFeed, ClusterStore, KvStore};
+use crate::storage::{ChangeFeed, ClusterStore, KvStore, LeaseStore};
 
 fn open() -> (tempfile::TempDir, SqliteStorage) {
     let dir = tempfile::tempdir().unwrap();
@@ -67,6 +67,71 @@ fn reopening_keeps_the_schema_version() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(v, MIGRATIONS.len() as i64);
+}
+
+/// A file written before schema v7 (indexes conditioned on `state`) gets the indexes keyed on
+/// what no update of a live row sets, and counts the same afterwards.
+#[tokio::test]
+async fn a_file_from_before_v7_gets_its_stable_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStorage::open(&path).unwrap();
+    let now = chrono::Utc::now();
+    let mut live = suite::lease("database/creds/ro/1", now);
+    live.role = "ro".into();
+    s.lease_insert(&live).await.unwrap();
+    let mut ended = suite::lease("database/creds/ro/2", now);
+    ended.role = "ro".into();
+    ended.state = crate::storage::LeaseState::Revoked;
+    ended.revoked_time = Some(now);
+    s.lease_insert(&ended).await.unwrap();
+    drop(s);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX leases_token; DROP INDEX leases_workload; DROP INDEX leases_account; \
+         DROP INDEX leases_live; PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    for sql in &MIGRATIONS[..6] {
+        // The v6 indexes, as that version made them (the statements are IF NOT EXISTS or new).
+        for stmt in sql.split(';').filter(|s| s.contains("CREATE INDEX")) {
+            if [
+                "leases_token",
+                "leases_workload",
+                "leases_account",
+                "leases_live",
+            ]
+            .iter()
+            .any(|name| stmt.contains(name))
+            {
+                conn.execute_batch(stmt).unwrap();
+            }
+        }
+    }
+    let indexed = |conn: &Connection| -> String {
+        conn.query_row(
+            "SELECT group_concat(sql, ';') FROM sqlite_master WHERE name IN \
+             ('leases_token', 'leases_workload', 'leases_account', 'leases_live')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(indexed(&conn).contains("state != 'revoked'"));
+    drop(conn);
+
+    let s = SqliteStorage::open(&path).unwrap();
+    assert_eq!(
+        s.lease_count_live("database/", Some("ro")).await.unwrap(),
+        1
+    );
+    let conn = Connection::open(&path).unwrap();
+    let now_indexed = indexed(&conn);
+    assert!(!now_indexed.contains("state"), "{now_indexed}");
+    assert!(
+        now_indexed.contains("revoked_time IS NULL"),
+        "{now_indexed}"
+    );
 }
 
 #[tokio::test]
