@@ -13,14 +13,15 @@
 //!   by `core::follow`, before backends reload what they built from a key). A gap in the feed
 //!   clears everything; while the feed is down nothing is kept or served
 //!   ([`KvCache::suspend`] until [`KvCache::resume`]).
-//! - **A read never fills with what a write replaced.** A fill carries the generation seen
-//!   before its storage read; every forget bumps it, and a fill from before is dropped.
+//! - **A read never fills with what a write replaced** ([`super::freshness`]).
 //! - **Bounded**: past [`CAPACITY`] keys, an arbitrary one is dropped for each new one.
 //! - A cached value that no longer opens (a keyring rewrite moved it to a newer key) is
 //!   forgotten and read again from storage by the caller.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::freshness::{Freshness, Ticket};
 
 /// The most keys kept. Mount entries are small (a role or a connection: well under 2 KB sealed).
 pub const CAPACITY: usize = 20_000;
@@ -41,13 +42,8 @@ pub struct KvCache {
 #[derive(Default)]
 struct Inner {
     values: HashMap<String, Kept>,
-    generation: u64,
-    suspended: bool,
+    fresh: Freshness,
 }
-
-/// What a fill must present: the generation before its storage read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(u64);
 
 impl KvCache {
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -67,15 +63,14 @@ impl KvCache {
 
     /// Taken before a storage read whose result may fill the cache; `None` while suspended.
     pub fn ticket(&self) -> Option<Ticket> {
-        let inner = self.lock();
-        (!inner.suspended).then_some(Ticket(inner.generation))
+        self.lock().fresh.ticket()
     }
 
     /// Keep `value`, read from storage at `key` after `ticket` was taken, unless anything was
     /// forgotten since (the read may predate that write).
     pub fn fill(&self, ticket: Ticket, key: &str, value: Kept) {
         let mut inner = self.lock();
-        if inner.suspended || inner.generation != ticket.0 {
+        if !inner.fresh.admits(ticket) {
             return;
         }
         if !inner.values.contains_key(key) && inner.values.len() >= CAPACITY {
@@ -89,14 +84,14 @@ impl KvCache {
     /// Forget `key` (written or deleted here, or its kept value no longer opens).
     pub fn forget(&self, key: &str) {
         let mut inner = self.lock();
-        inner.generation += 1;
+        inner.fresh.forget();
         inner.values.remove(key);
     }
 
     /// Forget every key under `prefix` (a prefix delete here).
     pub fn forget_prefix(&self, prefix: &str) {
         let mut inner = self.lock();
-        inner.generation += 1;
+        inner.fresh.forget();
         inner.values.retain(|k, _| !k.starts_with(prefix));
     }
 
@@ -114,23 +109,21 @@ impl KvCache {
     /// Forget everything (changes may have been missed).
     pub fn clear(&self) {
         let mut inner = self.lock();
-        inner.generation += 1;
+        inner.fresh.forget();
         inner.values.clear();
     }
 
     /// The change feed stopped: keep and serve nothing until [`KvCache::resume`].
     pub fn suspend(&self) {
         let mut inner = self.lock();
-        inner.generation += 1;
-        inner.suspended = true;
+        inner.fresh.suspend();
         inner.values.clear();
     }
 
     /// The change feed is back (whatever was missed is forgotten): fill again.
     pub fn resume(&self) {
         let mut inner = self.lock();
-        inner.generation += 1;
-        inner.suspended = false;
+        inner.fresh.resume();
         inner.values.clear();
     }
 

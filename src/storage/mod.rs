@@ -14,6 +14,7 @@
 
 pub mod changes;
 pub mod cluster;
+pub mod freshness;
 pub mod history;
 #[cfg(test)]
 pub(crate) mod history_suite;

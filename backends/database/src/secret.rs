@@ -35,7 +35,8 @@ pub(crate) async fn create(
     connections: &Connections,
     ctx: &SecretContext,
 ) -> Result<Credentials, BackendError> {
-    let (data, driver, password) = ready(connections, ctx).await?;
+    let (data, driver) = planned(connections, ctx).await?;
+    let password = new_password(ctx, &data).await?;
     driver
         .new_user(new_user(&data, &password, ctx))
         .await
@@ -51,10 +52,7 @@ pub(crate) async fn prepare(
     connections: &Connections,
     ctx: &SecretContext,
 ) -> Result<Option<Pending>, BackendError> {
-    let data = internal(ctx)?;
-    let driver = connections
-        .driver(ctx.storage.as_ref(), &data.db_name)
-        .await?;
+    let (data, driver) = planned(connections, ctx).await?;
     if !driver.prepares_users() {
         return Ok(None);
     }
@@ -102,17 +100,17 @@ fn new_user<'a>(
     }
 }
 
-/// What creating the planned user needs: its data, the connection's driver, a new password.
-async fn ready(
+/// The planned user and its connection's driver: what creating it needs, but the password
+/// (made after [`prepare`] knows the driver can prepare).
+async fn planned(
     connections: &Connections,
     ctx: &SecretContext,
-) -> Result<(CredsInternal, Arc<dyn Driver>, SecretString), BackendError> {
+) -> Result<(CredsInternal, Arc<dyn Driver>), BackendError> {
     let data = internal(ctx)?;
     let driver = connections
         .driver(ctx.storage.as_ref(), &data.db_name)
         .await?;
-    let password = new_password(ctx, &data).await?;
-    Ok((data, driver, password))
+    Ok((data, driver))
 }
 
 /// A password for the planned user, by its connection's password policy.

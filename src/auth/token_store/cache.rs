@@ -9,9 +9,8 @@
 //!   `core::follow`), within the feed's delay. A gap in the feed clears everything
 //!   ([`TokenCache::clear`]); while the feed is down the cache serves and keeps nothing
 //!   ([`TokenCache::suspend`] until [`TokenCache::resume`]).
-//! - **A read never fills with what a write replaced.** A fill carries the generation seen
-//!   before its storage read; every forget bumps the generation, and a fill whose read started
-//!   before one is dropped (the read may have seen the value the write replaced).
+//! - **A read never fills with what a write replaced** ([`crate::storage::freshness`]): a fill
+//!   whose storage read started before a forget is dropped.
 //! - **Only what is safe to reuse is kept**: use-limited tokens never are (each use must be taken
 //!   in storage; the entry is read there too), and expiry is checked on every use from the
 //!   entry's own `expire_time` by the caller, as for an entry read from storage.
@@ -23,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::auth::token::TokenEntry;
+use crate::storage::freshness::{Freshness, Ticket};
 
 /// The most entries kept (≈ 0.5 KB each).
 pub const CAPACITY: usize = 20_000;
@@ -40,13 +40,8 @@ pub struct TokenCache {
 struct Inner {
     entries: HashMap<String, Arc<TokenEntry>>,
     accessors: HashMap<String, String>,
-    generation: u64,
-    suspended: bool,
+    fresh: Freshness,
 }
-
-/// What a fill must present: the generation before its storage read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(u64);
 
 impl Inner {
     fn forget_hash(&mut self, hash: &str) {
@@ -89,8 +84,7 @@ impl TokenCache {
 
     /// Taken before a storage read whose result may fill the cache; `None` while suspended.
     pub fn ticket(&self) -> Option<Ticket> {
-        let inner = self.lock();
-        (!inner.suspended).then_some(Ticket(inner.generation))
+        self.lock().fresh.ticket()
     }
 
     /// Keep `entry`, read from storage under `hash` after `ticket` was taken, unless something
@@ -100,7 +94,7 @@ impl TokenCache {
             return;
         }
         let mut inner = self.lock();
-        if inner.suspended || inner.generation != ticket.0 {
+        if !inner.fresh.admits(ticket) {
             return;
         }
         if !inner.entries.contains_key(hash) && inner.entries.len() >= CAPACITY {
@@ -125,14 +119,14 @@ impl TokenCache {
     /// Forget the entry stored under `hash` (after this node wrote or deleted it).
     pub fn forget_hash(&self, hash: &str) {
         let mut inner = self.lock();
-        inner.generation += 1;
+        inner.fresh.forget();
         inner.forget_hash(hash);
     }
 
     /// Forget the entry of the token `accessor` names (after this node wrote or deleted it).
     pub fn forget_accessor(&self, accessor: &str) {
         let mut inner = self.lock();
-        inner.generation += 1;
+        inner.fresh.forget();
         inner.forget_accessor(accessor);
     }
 
@@ -160,7 +154,7 @@ impl TokenCache {
     /// Forget everything (changes may have been missed).
     pub fn clear(&self) {
         let mut inner = self.lock();
-        inner.generation += 1;
+        inner.fresh.forget();
         inner.clear();
     }
 
@@ -168,16 +162,14 @@ impl TokenCache {
     /// serve nothing until [`TokenCache::resume`].
     pub fn suspend(&self) {
         let mut inner = self.lock();
-        inner.generation += 1;
-        inner.suspended = true;
+        inner.fresh.suspend();
         inner.clear();
     }
 
     /// The change feed is back (and whatever was missed is forgotten): fill again.
     pub fn resume(&self) {
         let mut inner = self.lock();
-        inner.generation += 1;
-        inner.suspended = false;
+        inner.fresh.resume();
         inner.clear();
     }
 
