@@ -623,3 +623,39 @@ async fn an_engine_that_bounds_its_load_gets_a_wider_bound() {
         "{max} destructions ran at once with revoke_concurrency = 4 on a bounding engine"
     );
 }
+
+/// A row the expiry worker claimed goes to the destruction path as it is, with no second
+/// claim; if someone in this process held the lease meanwhile (a sync revoke that ended it),
+/// the worker reads the row again and leaves an ended lease alone.
+#[tokio::test]
+async fn a_claimed_row_is_destroyed_once_even_when_a_revoke_ended_it_first() {
+    let f = fixture();
+    let id = f
+        .engine
+        .issue(target(), planned("u9", 60, 0))
+        .await
+        .unwrap()
+        .lease
+        .id;
+    let later = f.clock.now() + chrono::Duration::seconds(120);
+    let claimed = f
+        .engine
+        .storage()
+        .lease_claim_due(later, later, 10, f.engine.node_id())
+        .await
+        .unwrap();
+    let lease = claimed.into_iter().next().unwrap();
+    assert_eq!(lease.id, id);
+    // A revoke in this process takes the lease's lock first and ends it.
+    let held = f.engine.lock_for(&id).lock_owned().await;
+    assert!(f.engine.try_lock_claimed(&id).is_none());
+    drop(held);
+    f.engine.revoke(&id, true).await.unwrap();
+    assert_eq!(f.backend.revokes.load(Ordering::SeqCst), 1);
+    // The worker's stale row: read again under the lock, found ended, not destroyed again.
+    f.engine.destroy_expired(lease, None).await.unwrap();
+    assert_eq!(f.backend.revokes.load(Ordering::SeqCst), 1);
+    let l = f.engine.get(&id).await.unwrap().unwrap();
+    assert_eq!(l.state, LeaseState::Revoked);
+    assert_eq!(l.attempts, 1);
+}
