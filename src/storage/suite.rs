@@ -377,7 +377,6 @@ pub async fn irrevocable_tidy_and_released_claims(s: &dyn Storage) {
     ] {
         let mut l = lease(id, now + hour);
         l.state = state;
-        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
         l.attempts = attempts;
         l.revoked_time = revoked;
         l.claimed_by = Some("n1".into());
