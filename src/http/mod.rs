@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
-use tracing::{error, info, Instrument};
+use tracing::{debug, error, info, Instrument};
 
 use crate::config::ListenerLimits;
 use crate::core::api::ApiResponse;
@@ -115,11 +115,16 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
         }
         core.metrics
             .http_request(method.as_str(), resp.status().as_u16());
-        info!(
-            http.status = resp.status().as_u16(),
-            "{method} {logged} {}",
-            resp.status().as_u16()
-        );
+        // A line per request is the audit devices' job (as in Vault, whose server log has none);
+        // the server log keeps what an operator acts on. A refused or failed request is shown at
+        // info, an answered one at debug (`LEASEHOLD_LOG=info,leasehold::http=debug` shows all):
+        // each line is formatted and written on the request's own thread.
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            info!(http.status = status, "{method} {logged} {status}");
+        } else {
+            debug!(http.status = status, "{method} {logged} {status}");
+        }
         resp
     }
     .instrument(span)

@@ -147,7 +147,7 @@ impl LeaseEngine {
         let internal = serde_json::to_vec(&planned.internal)
             .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
         // Bound to the lease id: the row's internal data opens for this lease only.
-        let id = new_lease_id(&target.request_path);
+        let id = new_lease_id(&target.request_path, now);
         let internal = self
             .seal
             .seal(&internal, &Aad::lease(&id))

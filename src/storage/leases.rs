@@ -97,7 +97,9 @@ pub trait LeaseStore: Send + Sync {
     /// Leases whose id starts with `prefix` and that are not revoked, ordered by id.
     async fn lease_list_live(&self, prefix: &str) -> Result<Vec<LeaseRecord>, StorageError>;
     /// How many secret leases are live (creating, active or revoking: rows whose account may
-    /// exist) with an id starting with `prefix` and, when `role` is given, that role. Token rows
+    /// exist) whose path (the id up to its last `/`: the request path and `/`) starts with
+    /// `prefix`, and, when `role` is given, of that role. A prefix that reaches into the ids'
+    /// last segment covers no path of its own and so no lease (quotas cover request paths). Token rows
     /// (mount `auth/token/`) are never counted. For lease-count quotas: a count, never a list,
     /// so a global quota over a million leases costs one aggregate, not a gigabyte.
     async fn lease_count_live(&self, prefix: &str, role: Option<&str>)

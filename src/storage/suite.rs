@@ -457,7 +457,8 @@ pub async fn live_accounts_are_found_among_many(s: &dyn Storage) {
 }
 
 /// For lease-count quotas: creating, active and revoking rows count (their accounts may exist),
-/// tombstones and token rows do not; the prefix is a plain id prefix.
+/// tombstones and token rows do not; the prefix is a prefix of the request paths (with their
+/// `/`), so it may end mid-segment, but one reaching into the ids' last segment covers nothing.
 pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn Storage) {
     let now = ms_now();
     for (id, role, state) in [
@@ -487,12 +488,15 @@ pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn S
     assert_eq!(count("database/", None).await, 5);
     assert_eq!(count("", None).await, 5, "token rows are not counted");
     assert_eq!(count("aws/", None).await, 0);
+    assert_eq!(count("database/creds/ro/2", None).await, 0);
+    assert_eq!(count("database/creds/r", Some("rw")).await, 1);
 }
 
 /// An update writes what changes over a lease's life and never its identity: a record whose
 /// account, role, mount or token differs from the row's is refused, the row left as it was.
-/// The live count follows every state, through the updates that spare the live index (active,
-/// revoking) and the ones that do not (revoked, and back to revoking after a take-over).
+/// The live count follows every state, through the updates that leave `revoked_time` alone
+/// (active, revoking) and the ones that do not (revoked, and back to revoking after a
+/// take-over).
 pub async fn an_update_keeps_the_identity_and_the_live_count_follows_the_state(s: &dyn Storage) {
     let now = ms_now();
     let mut l = lease("database/creds/ro/1", now);

@@ -1,6 +1,6 @@
 //! Revocations that arrive together are destroyed together. A burst of expiries is bounded by
 //! PostgreSQL, not by us: each role alone costs two commits (its `NOLOGIN`, then the drop) and
-//! a sweep of `pg_stat_get_activity`, so the server does ≈ 2,000 of them a second however many
+//! a sweep of the cluster's backends, so the server does ≈ 2,000 of them a second however many
 //! connections run them. A batch commits once for all its `NOLOGIN`s, sweeps once, and drops
 //! every role in one transaction.
 //!
@@ -156,8 +156,11 @@ async fn one_role(driver: &PgDriver, job: Job, earlier: Option<u64>) {
 
 /// Signals every session of the roles with the oids `$1`: one row per session, its role's oid,
 /// its pid, and whether it was signalled (false: it had exited already).
-const TERMINATE_ANY: &str = "SELECT s.usesysid, s.pid, pg_terminate_backend(s.pid) \
-     FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid()";
+const TERMINATE_ANY: &str = concat!(
+    "SELECT s.role, s.pid, pg_terminate_backend(s.pid) FROM (",
+    crate::revoke::backends!(),
+    ") s WHERE s.role = ANY($1) AND s.pid <> pg_backend_pid()"
+);
 
 /// Which of the named roles `pg_roles` still lists: the receipts' read-back, one query for the
 /// batch (by the catalog's unique index on the name).

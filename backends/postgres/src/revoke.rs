@@ -59,11 +59,7 @@ impl PgDriver {
         // the ALTER fails harmlessly and the lookup says there is nothing to do).
         let (lookup, terminate_named, terminate_oid) = tokio::try_join!(
             client.prepare_cached("SELECT oid FROM pg_roles WHERE rolname = $1"),
-            client.prepare_cached(
-                "SELECT s.pid, pg_terminate_backend(s.pid) FROM pg_stat_get_activity(NULL) s \
-                 WHERE s.usesysid = (SELECT oid FROM pg_roles WHERE rolname = $1) \
-                 AND s.pid <> pg_backend_pid()"
-            ),
+            client.prepare_cached(TERMINATE_BY_NAME),
             client.prepare_cached(TERMINATE_BY_OID),
         )
         .map_err(|e| pg("cannot prepare the revocation", &e))?;
@@ -237,13 +233,37 @@ fn signalled_pids(
     Ok(pids)
 }
 
+/// The backends of this cluster, as `(pid, role)` (the role's oid), read through the
+/// per-backend accessors rather than `pg_stat_get_activity`: that function fills some thirty
+/// columns (query text, client address, wait event, ...) for every backend slot, and a sweep
+/// only needs two of them. Measured with pgbench on a 100-slot cluster: 0.17 ms of server time
+/// per sweep above `SELECT 1` against 0.05 ms this way; a revocation sweeps twice. (The view
+/// `pg_stat_activity`, which also joins every role and database, was slower still.) A parallel
+/// query's workers are backends of their session's user here as there.
+macro_rules! backends {
+    () => {
+        "SELECT pg_stat_get_backend_pid(i) AS pid, pg_stat_get_backend_userid(i) AS role \
+         FROM pg_stat_get_backend_idset() i"
+    };
+}
+pub(crate) use backends;
+
 /// Signals every session of the role with oid `$1`: one row per session, its pid and whether it
-/// was signalled. The sessions are read from `pg_stat_get_activity` itself: the
-/// `pg_stat_activity` view joins every role and database on each call, which made the sweeps
-/// the bulk of a revocation (2.5× slower with 8,000 roles at 16 concurrent revocations).
-/// `pg_terminate_backend` is in the select list, so it runs only on rows the filter kept.
-const TERMINATE_BY_OID: &str = "SELECT s.pid, pg_terminate_backend(s.pid) \
-     FROM pg_stat_get_activity(NULL) s WHERE s.usesysid = $1 AND s.pid <> pg_backend_pid()";
+/// was signalled. `pg_terminate_backend` is in the select list, so it runs only on rows the
+/// filter kept.
+const TERMINATE_BY_OID: &str = concat!(
+    "SELECT s.pid, pg_terminate_backend(s.pid) FROM (",
+    backends!(),
+    ") s WHERE s.role = $1 AND s.pid <> pg_backend_pid()"
+);
+
+/// [`TERMINATE_BY_OID`] for the role named `$1` (none when there is no such role).
+const TERMINATE_BY_NAME: &str = concat!(
+    "SELECT s.pid, pg_terminate_backend(s.pid) FROM (",
+    backends!(),
+    ") s WHERE s.role = (SELECT oid FROM pg_roles WHERE rolname = $1) ",
+    "AND s.pid <> pg_backend_pid()"
+);
 
 /// Terminate every session of the user with `oid` and wait until none is left; answers those
 /// signalled.
@@ -272,15 +292,18 @@ pub(crate) async fn wait_sessions_gone_any(
     wait_gone(client, oids, &format!("{} revoked users", oids.len())).await
 }
 
+/// How many sessions the roles with the oids `$1` still have.
+const SESSIONS_LEFT: &str = concat!(
+    "SELECT count(*) FROM (",
+    backends!(),
+    ") s WHERE s.role = ANY($1) AND s.pid <> pg_backend_pid()"
+);
+
 pub(crate) async fn wait_gone(client: &Object, oids: &[u32], who: &str) -> Result<(), DriverError> {
     let deadline = tokio::time::Instant::now() + SESSION_END_TIMEOUT;
     loop {
         let row = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_get_activity(NULL) s \
-                 WHERE s.usesysid = ANY($1) AND s.pid <> pg_backend_pid()",
-                &[&oids],
-            )
+            .query_one(SESSIONS_LEFT, &[&oids])
             .await
             .map_err(|e| from_pg("cannot count the user's sessions", &e))?;
         let left: i64 = row

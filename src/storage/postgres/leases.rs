@@ -273,11 +273,15 @@ fn insert_sql() -> String {
 
 /// [`LeaseStore::lease_count_live`] for a prefix with a range end ([`prefix_end`], `$3`): the
 /// primary key (`COLLATE "C"`, byte order) bounds the scan to the prefix's leases.
+/// The id's path (up to its last `/`) starts with `$1`, i.e. a `/` comes at or
+/// after the prefix's last character.
 const COUNT_LIVE_RANGE: &str = "SELECT count(*) FROM leases WHERE id >= $1 AND id < $3 \
-     AND starts_with(id, $1) AND state <> 'revoked' AND mount_path <> 'auth/token/' \
+     AND starts_with(id, $1) AND strpos(substr(id, greatest(length($1), 1)), '/') > 0 \
+     AND state <> 'revoked' AND mount_path <> 'auth/token/' \
      AND ($2::text IS NULL OR role = $2)";
 /// The same for a prefix without one (empty: every lease); `$3` is NULL and unused.
 const COUNT_LIVE_ALL: &str = "SELECT count(*) FROM leases WHERE starts_with(id, $1) \
+     AND strpos(substr(id, greatest(length($1), 1)), '/') > 0 \
      AND $3::text IS NULL AND state <> 'revoked' AND mount_path <> 'auth/token/' \
      AND ($2::text IS NULL OR role = $2)";
 

@@ -24,7 +24,8 @@ const UPDATE: &str = "UPDATE leases SET state=?7, expire_time=?9, max_expire_tim
     AND account=?6 AND issue_time=?8 AND token_accessor=?19 AND workload=?21 \
     AND purpose IS ?22 AND ticket IS ?23";
 /// [`UPDATE`] for a row that stays live (`revoked_time` NULL before and after), without
-/// setting `revoked_time`: `leases_live`'s condition names it, so it is left untouched.
+/// setting `revoked_time`: the live count's trigger fires on a statement that sets it
+/// (schema v8), and `leases_state_revoked` has it in its key.
 const UPDATE_LIVE: &str = "UPDATE leases SET state=?7, expire_time=?9, max_expire_time=?10, \
     last_renewal=?11, role_ttl_secs=?12, renewable=?13, due_at=?14, attempts=?15, \
     last_error=?16, forced=?18, internal=?20, claimed_by=?24, row_mac=?25, \
@@ -72,7 +73,7 @@ impl LeaseStore for SqliteStorage {
             let mut values = lease_values(&lease);
             values.push(expected.as_str().to_owned().into());
             // While the row stays live, the statement that leaves `revoked_time` alone (and so
-            // `leases_live`); if it finds no row, the full one decides (a row leaving or
+            // the live count); if it finds no row, the full one decides (a row leaving or
             // entering `revoked`, or one whose `revoked_time` is set while live).
             let narrow = lease.revoked_time.is_none() && expected != LeaseState::Revoked;
             let updated = (narrow
@@ -347,16 +348,16 @@ fn insert(c: &Connection, lease: &LeaseRecord) -> Result<(), StorageError> {
         .map_err(err)
 }
 
-/// [`LeaseStore::lease_count_live`] on `c`. The prefix bounds a range of the primary key where
-/// it can ([`prefix_end`]), so a quota counts its own leases, not the whole table.
+/// [`LeaseStore::lease_count_live`] on `c`: a sum over the kept counts (schema v8), one row per
+/// request path and role, never a walk over the leases. The prefix bounds a range of the
+/// paths where it can ([`prefix_end`]).
 fn count_live(c: &Connection, prefix: &str, role: Option<&str>) -> Result<u64, StorageError> {
     // `?3`, the range's end, is NULL (and unused) where the prefix has none.
-    const RANGE: &str = "SELECT count(*) FROM leases WHERE id >= ?1 AND id < ?3 \
-         AND substr(id, 1, length(?1)) = ?1 AND revoked_time IS NULL \
-         AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
-    const ALL: &str = "SELECT count(*) FROM leases WHERE ?3 IS NULL \
-         AND substr(id, 1, length(?1)) = ?1 AND revoked_time IS NULL \
-         AND mount_path != 'auth/token/' AND (?2 IS NULL OR role = ?2)";
+    const RANGE: &str = "SELECT coalesce(sum(live), 0) FROM lease_live_counts \
+         WHERE path >= ?1 AND path < ?3 AND substr(path, 1, length(?1)) = ?1 \
+         AND (?2 IS NULL OR role = ?2)";
+    const ALL: &str = "SELECT coalesce(sum(live), 0) FROM lease_live_counts \
+         WHERE ?3 IS NULL AND substr(path, 1, length(?1)) = ?1 AND (?2 IS NULL OR role = ?2)";
     let end = prefix_end(prefix);
     let sql = if end.is_some() { RANGE } else { ALL };
     let n: i64 = c

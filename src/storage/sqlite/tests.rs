@@ -87,6 +87,7 @@ async fn a_file_from_before_v7_gets_its_stable_indexes() {
     s.lease_insert(&ended).await.unwrap();
     drop(s);
     let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(UNDO_V8).unwrap();
     conn.execute_batch(
         "DROP INDEX leases_token; DROP INDEX leases_workload; DROP INDEX leases_account; \
          DROP INDEX leases_live; PRAGMA user_version = 6;",
@@ -128,10 +129,83 @@ async fn a_file_from_before_v7_gets_its_stable_indexes() {
     let conn = Connection::open(&path).unwrap();
     let now_indexed = indexed(&conn);
     assert!(!now_indexed.contains("state"), "{now_indexed}");
-    assert!(
-        now_indexed.contains("revoked_time IS NULL"),
-        "{now_indexed}"
-    );
+}
+
+/// Schema v8 undone: the kept counts and their triggers gone, v7's live index back.
+const UNDO_V8: &str = "DROP TRIGGER leases_live_insert; DROP TRIGGER leases_live_delete; \
+     DROP TRIGGER leases_live_update; DROP TABLE lease_live_counts; \
+     CREATE INDEX leases_live ON leases (id, role) \
+     WHERE revoked_time IS NULL AND mount_path != 'auth/token/'; PRAGMA user_version = 7;";
+
+/// A file from before schema v8 gets its live counts from its rows (tombstones and token rows
+/// left out), keeps them from then on through inserts, updates and deletes, and loses the live
+/// index, which nothing reads any more.
+#[tokio::test]
+async fn a_file_from_before_v8_counts_its_live_leases_from_its_rows() {
+    use crate::storage::LeaseState;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStorage::open(&path).unwrap();
+    let now = chrono::Utc::now();
+    for (id, role, state) in [
+        ("database/creds/ro/1", "ro", LeaseState::Creating),
+        ("database/creds/ro/2", "ro", LeaseState::Active),
+        ("database/creds/ro/3", "ro", LeaseState::Revoked),
+        ("database/creds/rw/1", "rw", LeaseState::Revoking),
+        ("db2/creds/ro/1", "ro", LeaseState::Active),
+    ] {
+        let mut l = suite::lease(id, now);
+        l.role = role.into();
+        l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
+        s.lease_insert(&l).await.unwrap();
+    }
+    let mut token = suite::lease("auth/token/create/t1", now);
+    token.mount_path = "auth/token/".into();
+    token.role = String::new();
+    s.lease_insert(&token).await.unwrap();
+    drop(s);
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(UNDO_V8)
+        .unwrap();
+
+    let s = SqliteStorage::open(&path).unwrap();
+    let count = |prefix: &'static str, role: Option<&'static str>| {
+        let s = s.clone();
+        async move { s.lease_count_live(prefix, role).await.unwrap() }
+    };
+    assert_eq!(count("database/", Some("ro")).await, 2);
+    assert_eq!(count("database/", None).await, 3);
+    assert_eq!(count("", Some("ro")).await, 3);
+    assert_eq!(count("", None).await, 4);
+    let conn = Connection::open(&path).unwrap();
+    let left: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'leases_live'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the live index is dropped");
+
+    // From here on the triggers keep the counts: an insert, an end, a delete of a live row.
+    let mut l = suite::lease("database/creds/ro/4", now);
+    l.role = "ro".into();
+    s.lease_insert(&l).await.unwrap();
+    assert_eq!(count("database/", Some("ro")).await, 3);
+    let mut ended = s.lease_get("database/creds/ro/2").await.unwrap().unwrap();
+    ended.state = LeaseState::Revoked;
+    ended.revoked_time = Some(now);
+    assert!(s.lease_update(&ended, LeaseState::Active).await.unwrap());
+    assert_eq!(count("database/", Some("ro")).await, 2);
+    conn.execute("DELETE FROM leases WHERE id = 'database/creds/ro/1'", [])
+        .unwrap();
+    assert_eq!(count("database/", Some("ro")).await, 1);
+    // A tombstone's delete (tidy) changes nothing.
+    conn.execute("DELETE FROM leases WHERE id = 'database/creds/ro/3'", [])
+        .unwrap();
+    assert_eq!(count("database/", None).await, 2);
 }
 
 #[tokio::test]
