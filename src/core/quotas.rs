@@ -28,7 +28,7 @@ use rate_limit::{Limiter, RateLimitQuota};
 use super::api::ApiRequest;
 use super::Core;
 use crate::error::{Error, Result};
-use crate::lease::engine::LeaseAdmission;
+use crate::lease::engine::{AdmissionCheck, LeaseAdmission};
 use crate::lease::LeaseRecord;
 use crate::storage::sealed::SealedKv;
 use crate::storage::Storage;
@@ -48,8 +48,8 @@ pub struct Loaded {
     pub config: QuotaConfig,
     /// Rate-limit quotas.
     pub rate_limits: Vec<RateLimitQuota>,
-    /// Lease-count quotas.
-    pub lease_counts: Vec<LeaseCountQuota>,
+    /// Lease-count quotas (shared with the admissions of issues in flight).
+    pub lease_counts: Vec<Arc<LeaseCountQuota>>,
 }
 
 /// The quota store and the rate limiter's counters.
@@ -116,7 +116,7 @@ impl Quotas {
         for name in self.kv.list(LEASE_COUNT_PREFIX).await? {
             let key = format!("{LEASE_COUNT_PREFIX}{name}");
             if let Some(bytes) = self.kv.get(&key).await? {
-                loaded.lease_counts.push(decode(&key, &bytes)?);
+                loaded.lease_counts.push(Arc::new(decode(&key, &bytes)?));
             }
         }
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
@@ -187,12 +187,17 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
     serde_json::from_slice(bytes).map_err(|e| Error::Internal(format!("stored {key}: {e}")))
 }
 
-impl Quotas {
-    /// The lease-count quota that admits a lease of `role` issued on `request_path`: the most
-    /// specific one covering it, if any.
-    fn lease_count_for(&self, request_path: &str, role: &str) -> Option<LeaseCountQuota> {
+/// A lease-count quota found for one issue, with the storage it admits into.
+struct QuotaCheck {
+    quota: Arc<LeaseCountQuota>,
+    storage: Arc<dyn Storage>,
+}
+
+impl LeaseAdmission for Quotas {
+    /// The most specific lease-count quota covering the lease, if any.
+    fn check_for(&self, request_path: &str, role: &str) -> Option<Arc<dyn AdmissionCheck>> {
         let loaded = self.current();
-        matching::most_specific(
+        let quota = matching::most_specific(
             loaded
                 .lease_counts
                 .iter()
@@ -200,22 +205,18 @@ impl Quotas {
             request_path,
             Some(role),
         )
-        .and_then(|i| loaded.lease_counts.get(i))
-        .cloned()
+        .and_then(|i| loaded.lease_counts.get(i))?;
+        Some(Arc::new(QuotaCheck {
+            quota: Arc::clone(quota),
+            storage: Arc::clone(self.storage()),
+        }))
     }
 }
 
 #[async_trait::async_trait]
-impl LeaseAdmission for Quotas {
-    fn applies(&self, request_path: &str, role: &str) -> bool {
-        self.lease_count_for(request_path, role).is_some()
-    }
-
+impl AdmissionCheck for QuotaCheck {
     async fn insert(&self, request_path: &str, lease: &LeaseRecord) -> Result<()> {
-        match self.lease_count_for(request_path, &lease.role) {
-            Some(q) => q.admit(self.storage(), request_path, lease).await,
-            None => Ok(self.storage().lease_insert(lease).await?),
-        }
+        self.quota.admit(&self.storage, request_path, lease).await
     }
 }
 

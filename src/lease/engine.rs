@@ -112,16 +112,20 @@ pub struct IssueTarget {
     pub admission: Option<Arc<dyn LeaseAdmission>>,
 }
 
+/// Finds what must admit a lease before it is written (a lease-count quota that covers it).
+/// Matched once per issue: the check found is the one that writes the row.
+pub trait LeaseAdmission: Send + Sync {
+    /// The check a lease of `role` issued on `request_path` must pass, if one covers it.
+    /// `None`: it is written with a plain insert, and may be created two-phase
+    /// (`lease/two_phase.rs`).
+    fn check_for(&self, request_path: &str, role: &str) -> Option<Arc<dyn AdmissionCheck>>;
+}
+
 /// Decides whether a lease may be issued and, if so, writes its `creating` row, as one step
 /// across every node sharing the storage: a count taken apart from the insert would let two
 /// nodes both take the last slot.
 #[async_trait::async_trait]
-pub trait LeaseAdmission: Send + Sync {
-    /// Whether a lease of `role` issued on `request_path` has anything to be admitted by (a
-    /// quota that covers it). `false`: it is written with a plain insert, and may be created
-    /// two-phase (`lease/two_phase.rs`).
-    fn applies(&self, request_path: &str, role: &str) -> bool;
-
+pub trait AdmissionCheck: Send + Sync {
     /// Insert `lease` (state `creating`), issued for a request on `request_path`, or refuse
     /// with the error the caller sees. Nothing is written when refused.
     async fn insert(&self, request_path: &str, lease: &LeaseRecord) -> Result<()>;

@@ -43,7 +43,7 @@ use tracing::{info, warn};
 
 use super::destroy::LeaseLock;
 use super::engine::{
-    chrono_dur, Answer, Call, IssueTarget, Issued, LeaseAdmission, LeaseEngine, ResolvedMount,
+    chrono_dur, AdmissionCheck, Answer, Call, IssueTarget, Issued, LeaseEngine, ResolvedMount,
     TOKEN_LEASE_KIND, TOKEN_MOUNT_UUID,
 };
 use super::events::LeaseEvent;
@@ -60,7 +60,7 @@ use crate::storage::{LeaseRecord, LeaseState};
 const CREATE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// An admission check and the request path it counts the lease under.
-type Admission = (std::sync::Arc<dyn LeaseAdmission>, String);
+type Admission = (std::sync::Arc<dyn AdmissionCheck>, String);
 
 impl LeaseEngine {
     /// Issue a planned secret: write ahead (`creating`), create the account, then activate (or
@@ -187,8 +187,8 @@ impl LeaseEngine {
         // an admission that applies to this lease is kept: without one, a plain insert.
         let admission = target
             .admission
-            .filter(|admission| admission.applies(&target.request_path, &lease.role))
-            .map(|admission| (admission, target.request_path));
+            .and_then(|admission| admission.check_for(&target.request_path, &lease.role))
+            .map(|check| (check, target.request_path));
         Ok((lease, admission))
     }
 

@@ -308,11 +308,19 @@ struct Admission {
     storage: Arc<dyn Storage>,
 }
 
-#[async_trait]
-impl engine::LeaseAdmission for Admission {
-    fn applies(&self, _request_path: &str, _role: &str) -> bool {
+impl engine::LeaseAdmission for Arc<Admission> {
+    fn check_for(
+        &self,
+        _request_path: &str,
+        _role: &str,
+    ) -> Option<Arc<dyn engine::AdmissionCheck>> {
         self.applies
+            .then(|| Arc::clone(self) as Arc<dyn engine::AdmissionCheck>)
     }
+}
+
+#[async_trait]
+impl engine::AdmissionCheck for Admission {
     async fn insert(&self, _request_path: &str, lease: &LeaseRecord) -> crate::error::Result<()> {
         self.inserted.lock().unwrap().push(lease.account.clone());
         Ok(self.storage.lease_insert(lease).await?)
@@ -331,7 +339,7 @@ async fn only_an_admission_that_applies_turns_the_issue_into_one_step() {
             storage: storage.clone(),
         });
         let mut issue = issue_target();
-        issue.admission = Some(admission.clone());
+        issue.admission = Some(Arc::new(admission.clone()));
         let name = format!("q{applies}");
         let outcome = engine.issue(issue, planned(&name)).await;
         if applies {
