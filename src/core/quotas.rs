@@ -4,8 +4,8 @@
 //!
 //! Two hooks, both small: the HTTP edge asks [`Core::rate_limit`] before serving a request
 //! (Vault checks rate limits before authentication too, so a flood of bad tokens is limited),
-//! and the lease engine inserts each write-ahead row through [`Quotas`] as a
-//! [`LeaseAdmission`], which counts and inserts under a lock when a lease-count quota applies.
+//! and the lease engine asks [`Quotas`], as a [`LeaseAdmission`], for the check of the
+//! lease-count quota covering a lease, if any, which then counts and inserts its row as one step.
 //!
 //! - [`matching`] — which quota governs a request (pure logic);
 //! - [`rate_limit`] — the per-node request counters;
