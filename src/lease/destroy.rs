@@ -165,7 +165,13 @@ impl LeaseEngine {
             return Err(error);
         }
         drop(held);
-        self.wake.notify_one();
+        // A failed attempt is due again at its retry time: the worker is woken if it would sleep
+        // past that. A destroyed lease is never due again, so there is nothing to wake it for
+        // (waking it on every revoke cost each one a claim and a next-due query on the storage
+        // threads, for nothing).
+        if let Some(due) = lease.due_at {
+            self.wake.due_at(due);
+        }
         match attempt {
             Ok(_) => Ok(()),
             Err(error) => {
