@@ -150,6 +150,24 @@ async fn dev_mode_mounts_nothing_prints_vault_addr_and_the_tutorials_first_step_
     assert!(!stderr.contains("leader"), "{stderr}");
 }
 
+/// The server log at its default level leaves out answered requests (the audit devices record
+/// every request) and shows refused ones, with the canonical path and the status.
+#[tokio::test]
+async fn the_default_log_shows_refused_requests_and_not_answered_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("-dev-listen-address=127.0.0.1:{port}");
+    let args = ["server", "-dev", &listen, "-dev-root-token-id=first-hour"];
+    let server = Running::start(dir.path(), &args, &[], port).await;
+    assert_eq!(server.get("first-hour", "sys/mounts").await.0, 200);
+    assert_eq!(server.get("not-a-token", "sys/policies/acl").await.0, 403);
+    let (code, _, stderr) = server.stop().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("GET sys/policies/acl 403"), "{stderr}");
+    assert!(!stderr.contains("GET sys/mounts"), "{stderr}");
+    assert!(!stderr.contains("sys/health"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_dev_storage_file_survives_a_restart_with_its_root_token() {
     let dir = tempfile::tempdir().unwrap();
