@@ -113,13 +113,12 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
                 resp.headers_mut().insert(name, value);
             }
         }
-        core.metrics
-            .http_request(method.as_str(), resp.status().as_u16());
+        let status = resp.status().as_u16();
+        core.metrics.http_request(method.as_str(), status);
         // A line per request is the audit devices' job (as in Vault, whose server log has none);
         // the server log keeps what an operator acts on. A refused or failed request is shown at
         // info, an answered one at debug (`LEASEHOLD_LOG=info,leasehold::http=debug` shows all):
         // each line is formatted and written on the request's own thread.
-        let status = resp.status().as_u16();
         if status >= 400 {
             info!(http.status = status, "{method} {logged} {status}");
         } else {

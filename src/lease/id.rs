@@ -2,8 +2,8 @@
 //! so revoke-prefix and lookup listing work by path.
 //!
 //! The 24 characters are the issue time (milliseconds, 8 base62 digits, so that ids sort by it)
-//! and 16 random ones (95 bits, from a CSPRNG). Why the time: every index keyed by the id
-//! (the table's key, the live-lease index) then takes a new lease at the end of its role's range
+//! and 16 random ones (95 bits, from a CSPRNG). Why the time: an index keyed by the id (the
+//! lease table's key, on both storages) then takes a new lease at the end of its role's range
 //! and a burst of leases issued together in a few neighbouring pages, instead of one random page
 //! of each index per lease; a group commit of many issues, or of many destructions of leases
 //! issued together, writes those pages once. The id tells no more than the lease's own

@@ -78,6 +78,26 @@ pub fn lease(id: &str, due: DateTime<Utc>) -> LeaseRecord {
     }
 }
 
+/// Insert a lease per `(id, role, state)` (a revoked one with its revoked time), and a token's
+/// expiry row beside them: what the live counts are tested on.
+pub async fn insert_leases_and_a_token_row(
+    s: &dyn Storage,
+    rows: &[(&str, &str, LeaseState)],
+    now: DateTime<Utc>,
+) {
+    for &(id, role, state) in rows {
+        let mut l = lease(id, now);
+        l.role = role.into();
+        l.state = state;
+        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
+        s.lease_insert(&l).await.unwrap();
+    }
+    let mut token = lease("auth/token/create/t1", now);
+    token.mount_path = "auth/token/".into();
+    token.role = String::new();
+    s.lease_insert(&token).await.unwrap();
+}
+
 pub async fn kv_lists_one_level(s: &dyn Storage) {
     for k in ["a/b", "a/c/d", "a/c/e", "b"] {
         s.kv_put(k, vec![1]).await.unwrap();
@@ -461,24 +481,19 @@ pub async fn live_accounts_are_found_among_many(s: &dyn Storage) {
 /// `/`), so it may end mid-segment, but one reaching into the ids' last segment covers nothing.
 pub async fn live_counts_by_prefix_and_role_skip_tombstones_and_tokens(s: &dyn Storage) {
     let now = ms_now();
-    for (id, role, state) in [
-        ("database/creds/ro/1", "ro", LeaseState::Creating),
-        ("database/creds/ro/2", "ro", LeaseState::Active),
-        ("database/creds/ro/3", "ro", LeaseState::Revoking),
-        ("database/creds/ro/4", "ro", LeaseState::Revoked),
-        ("database/creds/rogue/1", "rogue", LeaseState::Active),
-        ("database/creds/rw/1", "rw", LeaseState::Active),
-    ] {
-        let mut l = lease(id, now);
-        l.role = role.into();
-        l.state = state;
-        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
-        s.lease_insert(&l).await.unwrap();
-    }
-    let mut token = lease("auth/token/create/t1", now);
-    token.mount_path = "auth/token/".into();
-    token.role = String::new();
-    s.lease_insert(&token).await.unwrap();
+    insert_leases_and_a_token_row(
+        s,
+        &[
+            ("database/creds/ro/1", "ro", LeaseState::Creating),
+            ("database/creds/ro/2", "ro", LeaseState::Active),
+            ("database/creds/ro/3", "ro", LeaseState::Revoking),
+            ("database/creds/ro/4", "ro", LeaseState::Revoked),
+            ("database/creds/rogue/1", "rogue", LeaseState::Active),
+            ("database/creds/rw/1", "rw", LeaseState::Active),
+        ],
+        now,
+    )
+    .await;
     let count = |prefix: &'static str, role: Option<&'static str>| async move {
         s.lease_count_live(prefix, role).await.unwrap()
     };

@@ -159,7 +159,7 @@ async fn one_role(driver: &PgDriver, job: Job, earlier: Option<u64>) {
 const TERMINATE_ANY: &str = concat!(
     "SELECT s.role, s.pid, pg_terminate_backend(s.pid) FROM (",
     crate::revoke::backends!(),
-    ") s WHERE s.role = ANY($1) AND s.pid <> pg_backend_pid()"
+    ") s WHERE s.role = ANY($1)"
 );
 
 /// Which of the named roles `pg_roles` still lists: the receipts' read-back, one query for the

@@ -147,23 +147,18 @@ async fn a_file_from_before_v8_counts_its_live_leases_from_its_rows() {
     let path = dir.path().join("t.db");
     let s = SqliteStorage::open(&path).unwrap();
     let now = chrono::Utc::now();
-    for (id, role, state) in [
-        ("database/creds/ro/1", "ro", LeaseState::Creating),
-        ("database/creds/ro/2", "ro", LeaseState::Active),
-        ("database/creds/ro/3", "ro", LeaseState::Revoked),
-        ("database/creds/rw/1", "rw", LeaseState::Revoking),
-        ("db2/creds/ro/1", "ro", LeaseState::Active),
-    ] {
-        let mut l = suite::lease(id, now);
-        l.role = role.into();
-        l.state = state;
-        l.revoked_time = (state == LeaseState::Revoked).then_some(now);
-        s.lease_insert(&l).await.unwrap();
-    }
-    let mut token = suite::lease("auth/token/create/t1", now);
-    token.mount_path = "auth/token/".into();
-    token.role = String::new();
-    s.lease_insert(&token).await.unwrap();
+    suite::insert_leases_and_a_token_row(
+        &s,
+        &[
+            ("database/creds/ro/1", "ro", LeaseState::Creating),
+            ("database/creds/ro/2", "ro", LeaseState::Active),
+            ("database/creds/ro/3", "ro", LeaseState::Revoked),
+            ("database/creds/rw/1", "rw", LeaseState::Revoking),
+            ("db2/creds/ro/1", "ro", LeaseState::Active),
+        ],
+        now,
+    )
+    .await;
     drop(s);
     Connection::open(&path)
         .unwrap()
