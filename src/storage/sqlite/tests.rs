@@ -209,3 +209,19 @@ async fn a_single_process_store_reports_no_change_feed() {
     assert!(!s.shared());
     assert!(s.changes().is_none());
 }
+
+/// The writer's savepoints keep their sub-journals in memory: a large call (a claim of many due
+/// rows) would otherwise spill to a temporary file and write every later page of its
+/// transaction there too (BENCHMARKS.md, "sixth round").
+#[tokio::test]
+async fn the_writer_keeps_temporary_data_in_memory() {
+    let (_dir, s) = open();
+    let temp_store: i64 = s
+        .write(|c: &Connection| {
+            c.pragma_query_value(None, "temp_store", |r| r.get(0))
+                .map_err(super::err)
+        })
+        .await
+        .unwrap();
+    assert_eq!(temp_store, 2, "PRAGMA temp_store = MEMORY");
+}
