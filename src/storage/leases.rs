@@ -100,8 +100,9 @@ pub trait LeaseStore: Send + Sync {
     /// exist) whose path (the id up to its last `/`: the request path and `/`) starts with
     /// `prefix`, and, when `role` is given, of that role. A prefix that reaches into the ids'
     /// last segment covers no path of its own and so no lease (quotas cover request paths).
-    /// Token rows (mount `auth/token/`) are never counted. For lease-count quotas: a count, never a list,
-    /// so a global quota over a million leases costs one aggregate, not a gigabyte.
+    /// Token rows (mount `auth/token/`) are never counted. For lease-count quotas: a count,
+    /// never a list, so a global quota over a million leases costs one aggregate, not a
+    /// gigabyte.
     async fn lease_count_live(&self, prefix: &str, role: Option<&str>)
         -> Result<u64, StorageError>;
     /// Insert `lease` only while fewer than `max` leases are live under (`prefix`, `role`), as

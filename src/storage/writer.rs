@@ -11,6 +11,7 @@
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::sqlite::Cached;
 use super::StorageError;
 
 /// Calls committed together at most; bounds the time the first caller of a group waits.
@@ -157,10 +158,7 @@ fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<bool, Stor
 /// `RELEASE` anew for every call (as rusqlite's savepoints do) was a measurable part of the
 /// writer's time in a burst of destructions.
 fn exec(conn: &Connection, sql: &str) -> Result<(), StorageError> {
-    conn.prepare_cached(sql)
-        .and_then(|mut statement| statement.execute([]))
-        .map(drop)
-        .map_err(err)
+    conn.exec(sql, []).map(drop).map_err(err)
 }
 
 /// End the open transaction without keeping anything (best effort: a failed ROLLBACK leaves

@@ -114,13 +114,19 @@ fn root_token(stdout: &str) -> String {
         .to_owned()
 }
 
+/// A dev server (in-memory storage) on a free port with the root token `token`, and the port.
+async fn dev_server(dir: &Path, token: &str) -> (Running, u16) {
+    let port = free_port();
+    let listen = format!("-dev-listen-address=127.0.0.1:{port}");
+    let root = format!("-dev-root-token-id={token}");
+    let args = ["server", "-dev", &listen, &root];
+    (Running::start(dir, &args, &[], port).await, port)
+}
+
 #[tokio::test]
 async fn dev_mode_mounts_nothing_prints_vault_addr_and_the_tutorials_first_step_works() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let listen = format!("-dev-listen-address=127.0.0.1:{port}");
-    let args = ["server", "-dev", &listen, "-dev-root-token-id=first-hour"];
-    let server = Running::start(dir.path(), &args, &[], port).await;
+    let (server, port) = dev_server(dir.path(), "first-hour").await;
     let banner = server.stdout();
     assert!(
         banner.contains(&format!("export VAULT_ADDR='http://127.0.0.1:{port}'")),
@@ -155,10 +161,7 @@ async fn dev_mode_mounts_nothing_prints_vault_addr_and_the_tutorials_first_step_
 #[tokio::test]
 async fn the_default_log_shows_refused_requests_and_not_answered_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let listen = format!("-dev-listen-address=127.0.0.1:{port}");
-    let args = ["server", "-dev", &listen, "-dev-root-token-id=first-hour"];
-    let server = Running::start(dir.path(), &args, &[], port).await;
+    let (server, _) = dev_server(dir.path(), "first-hour").await;
     assert_eq!(server.get("first-hour", "sys/mounts").await.0, 200);
     assert_eq!(server.get("not-a-token", "sys/policies/acl").await.0, 403);
     let (code, _, stderr) = server.stop().await;
