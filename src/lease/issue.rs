@@ -72,7 +72,15 @@ impl LeaseEngine {
             .ok_or_else(|| Error::Internal(format!("mount {} vanished", target.mount_path)))?;
         let (ttl, max, warning) = issue_ttl(planned.ttl, planned.max_ttl, mount.ttls);
         let started = std::time::Instant::now();
-        let (mut lease, admission) = self.plan_row(target, planned, ttl, max)?;
+        let (mut lease, admission, internal) = self.plan_row(target, planned, ttl, max)?;
+        // The backend's context from the data just sealed into the row, not opened from it
+        // again: the same bytes, without a decryption and a parse per issue.
+        let ctx = SecretContext {
+            storage: mount.storage.clone(),
+            kind: lease.kind.clone(),
+            internal,
+            expire_time: lease.expire_time,
+        };
         let held = self.lock_for(&lease.id).lock_owned().await;
         let made = match admission {
             // A request an admission check (a lease-count quota) may refuse runs nothing on the
@@ -80,9 +88,9 @@ impl LeaseEngine {
             Some((admission, request_path)) => {
                 self.stamp_row(&mut lease);
                 admission.insert(&request_path, &lease).await?;
-                Made::OneStep(held, None)
+                Made::OneStep(held, ctx)
             }
-            None => self.issue_two_phase(&mut lease, &mount, held).await?,
+            None => self.issue_two_phase(&mut lease, &mount, ctx, held).await?,
         };
         let (lease, credentials) = match made {
             Made::Committed(made) => *made,
@@ -95,7 +103,8 @@ impl LeaseEngine {
             },
             self.now(),
         );
-        info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease {}", lease.id);
+        // The id and account once each, as fields: this line is formatted on every issue.
+        info!(lease.id = %lease.id, account = %lease.account, ttl = ttl.as_secs(), "issued lease");
         Ok(Issued {
             lease,
             credentials,
@@ -105,23 +114,15 @@ impl LeaseEngine {
     }
 
     /// Steps 2 and 3 after a row written on its own: create the account in one step, then
-    /// activate the row (or abandon it). `ctx`: the lease's context if already opened.
+    /// activate the row (or abandon it). `ctx`: the lease's context.
     async fn create_and_activate(
         &self,
         lease: LeaseRecord,
         mount: &ResolvedMount,
-        ctx: Option<SecretContext>,
+        ctx: SecretContext,
         held: LeaseLock,
     ) -> Result<(LeaseRecord, Credentials)> {
-        let ctx = match ctx {
-            Some(ctx) => Ok(ctx),
-            None => self.context(&lease, mount).await,
-        };
-        let created = match ctx {
-            Ok(ctx) => self.create_account(mount, ctx).await,
-            Err(e) => Err(e),
-        };
-        match created {
+        match self.create_account(mount, ctx).await {
             Ok(credentials) => self.activate(lease, credentials, held).await,
             Err(e) => {
                 self.abandon(lease, LeaseState::Creating, &e, held).await?;
@@ -135,14 +136,14 @@ impl LeaseEngine {
     /// any. Written by the caller, before the account exists (or, two-phase, before it is
     /// committed), under the lease's lock, held until the row says how the create went: a
     /// revoke-prefix that finds the row meanwhile waits instead of destroying an account
-    /// before it exists.
+    /// before it exists. Also answers the internal data in the clear, as sealed into the row.
     fn plan_row(
         &self,
         target: IssueTarget,
         planned: PlannedSecret,
         ttl: std::time::Duration,
         max: std::time::Duration,
-    ) -> Result<(LeaseRecord, Option<Admission>)> {
+    ) -> Result<(LeaseRecord, Option<Admission>, serde_json::Value)> {
         let now = self.now();
         let internal = serde_json::to_vec(&planned.internal)
             .map_err(|e| Error::Internal(format!("cannot encode secret data: {e}")))?;
@@ -189,7 +190,7 @@ impl LeaseEngine {
             .admission
             .and_then(|admission| admission.check_for(&target.request_path, &lease.role))
             .map(|check| (check, target.request_path));
-        Ok((lease, admission))
+        Ok((lease, admission, planned.internal))
     }
 
     /// Step 2: the backend creates the account the row names (`ctx`, its opened context).

@@ -36,20 +36,20 @@ pub(super) enum Made {
     /// The account is committed and the row `active`: the issue is done.
     Committed(Box<(LeaseRecord, Credentials)>),
     /// The row is written (`creating`) and nothing was made: create in one step (with the
-    /// context, when already opened for the prepare).
-    OneStep(LeaseLock, Option<SecretContext>),
+    /// lease's context).
+    OneStep(LeaseLock, SecretContext),
 }
 
 impl LeaseEngine {
     /// Write `lease`'s row and prepare its account at once, then commit while the row becomes
-    /// `active`; see the module docs. `held` is the lease's lock.
+    /// `active`; see the module docs. `ctx`: the lease's context; `held` is the lease's lock.
     pub(super) async fn issue_two_phase(
         &self,
         lease: &mut LeaseRecord,
         mount: &ResolvedMount,
+        ctx: SecretContext,
         held: LeaseLock,
     ) -> Result<Made> {
-        let ctx = self.context(lease, mount).await?;
         let (written, prepared) = tokio::join!(
             self.insert_row(lease),
             self.call_target(mount.backend.clone(), ctx.clone(), Call::Prepare),
@@ -58,7 +58,7 @@ impl LeaseEngine {
         written?;
         let prepared = match prepared {
             Ok(Answer::Prepared(Some(pending))) => Ok(pending),
-            Ok(Answer::Prepared(None)) => return Ok(Made::OneStep(held, Some(ctx))),
+            Ok(Answer::Prepared(None)) => return Ok(Made::OneStep(held, ctx)),
             Ok(_) => Err(Error::Internal("prepare answered something else".into())),
             Err(e) => Err(Error::Backend(e)),
         };

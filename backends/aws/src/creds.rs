@@ -271,7 +271,7 @@ fn encode<T: serde::Serialize>(plan: &T) -> Result<serde_json::Value, AwsError> 
 }
 
 fn decode<T: DeserializeOwned>(ctx: &SecretContext) -> Result<T, AwsError> {
-    serde_json::from_value(ctx.internal.clone()).map_err(|e| {
+    T::deserialize(&ctx.internal).map_err(|e| {
         AwsError::Internal(format!(
             "lease data of kind {} is not readable: {e}",
             ctx.kind

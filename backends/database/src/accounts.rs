@@ -160,12 +160,12 @@ impl<T: Target> Accounts<T> {
 
 #[async_trait]
 impl<T: Target> Driver for Accounts<T> {
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection()))]
     async fn verify(&self) -> Result<(), DriverError> {
         self.0.verify().await
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn new_user(&self, req: NewUser<'_>) -> Result<(), DriverError> {
         let (creation, rollback) = self.creation(&req)?;
         let outcome: Result<(), _> = retrying(&format!("creation of {}", req.username), || {
@@ -194,7 +194,7 @@ impl<T: Target> Driver for Accounts<T> {
         self.0.prepares_users()
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn prepare_user(
         &self,
         req: NewUser<'_>,
@@ -210,7 +210,7 @@ impl<T: Target> Driver for Accounts<T> {
         .map_err(|failed| failed.error)
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn update_expiry(&self, req: UpdateExpiry<'_>) -> Result<(), DriverError> {
         let dialect = self.dialect();
         check_username(req.username, dialect.max_existing_username_len())?;
@@ -223,7 +223,7 @@ impl<T: Target> Driver for Accounts<T> {
         self.0.renew(req.username, &renew, req.expiration).await
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn delete_user(&self, req: DeleteUser<'_>) -> Result<Revoked, DriverError> {
         let dialect = self.dialect();
         check_username(req.username, dialect.max_existing_username_len())?;
@@ -240,7 +240,7 @@ impl<T: Target> Driver for Accounts<T> {
         self.receipt(req.username, revoked).await
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection(), db.user = %req.username))]
     async fn update_password(&self, req: UpdatePassword<'_>) -> Result<(), DriverError> {
         let dialect = self.dialect();
         check_username(req.username, dialect.max_existing_username_len())?;
@@ -256,7 +256,7 @@ impl<T: Target> Driver for Accounts<T> {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(db.connection = %self.0.connection()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.connection = %self.0.connection()))]
     async fn list_users(&self, prefix: &str) -> Result<Vec<String>, DriverError> {
         self.0.list_users(prefix).await
     }

@@ -48,7 +48,7 @@ impl CredsInternal {
 }
 
 /// `GET database/creds/:name`.
-#[tracing::instrument(skip_all, fields(role.name = %role_name))]
+#[tracing::instrument(level = "debug", skip_all, fields(role.name = %role_name))]
 pub(crate) async fn read(
     connections: &Connections,
     req: &Request,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use leasehold_backend::{BackendError, Commit, Credentials, Pending, Revoked, SecretContext};
 use secrecy::SecretString;
+use serde::Deserialize as _;
 use serde_json::{json, Map};
 
 use crate::config;
@@ -25,12 +26,13 @@ fn internal(ctx: &SecretContext) -> Result<CredsInternal, DatabaseError> {
             ctx.kind
         )));
     }
-    serde_json::from_value(ctx.internal.clone())
+    // From a borrow: cloning the map only to consume the clone cost each revocation a copy.
+    CredsInternal::deserialize(&ctx.internal)
         .map_err(|e| DatabaseError::CorruptInternal(e.to_string()))
 }
 
 /// Create the planned user with a fresh password, valid until the lease's expiry.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn create(
     connections: &Connections,
     ctx: &SecretContext,
@@ -47,7 +49,7 @@ pub(crate) async fn create(
 
 /// [`create`] in two steps, where the connection's driver can (PostgreSQL): the user made in a
 /// transaction the core commits once the lease row is on disk. `None`: it cannot.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn prepare(
     connections: &Connections,
     ctx: &SecretContext,
@@ -154,7 +156,7 @@ fn credentials(data: &CredsInternal, password: SecretString) -> Credentials {
 
 /// Move the user's own expiry to the lease's new expiry. A deleted role's leases are not
 /// renewable (as in Vault); they remain revocable.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn renew(
     connections: &Connections,
     ctx: &SecretContext,
@@ -179,7 +181,7 @@ pub(crate) async fn renew(
 
 /// Destroy the user. A user that is already gone is success (the driver's contract); a missing
 /// connection is not, since the user may still exist.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn revoke(
     connections: &Connections,
     ctx: &SecretContext,

@@ -228,6 +228,6 @@ fn decode(ctx: &SecretContext) -> Result<UserPlan, RabbitMqError> {
             ctx.kind
         )));
     }
-    serde_json::from_value(ctx.internal.clone())
+    UserPlan::deserialize(&ctx.internal)
         .map_err(|e| RabbitMqError::Internal(format!("lease data is not readable: {e}")))
 }
