@@ -44,6 +44,15 @@ def process_cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def process_io(pid):
+    """(bytes written, write calls) so far by `pid`, from /proc/PID/io (0s where unreadable)."""
+    try:
+        io = dict(line.split(": ") for line in open(f"/proc/{pid}/io").read().splitlines())
+        return int(io["wchar"]), int(io["syscw"])
+    except (OSError, KeyError, ValueError):
+        return 0, 0
+
+
 def machine_idle():
     values = list(map(int, open("/proc/stat").readline().split()[1:]))
     return values[3] + values[4], sum(values)
@@ -95,17 +104,21 @@ def main():
                     call(conn, "PUT", "sys/leases/revoke", {"lease_id": lease})
 
         started, cpu0, idle0 = time.time(), process_cpu_ms(server.pid), machine_idle()
+        io0 = process_io(server.pid)
         threads = [threading.Thread(target=client) for _ in range(args.clients)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         took, cpu1, idle1 = time.time() - started, process_cpu_ms(server.pid), machine_idle()
+        io1 = process_io(server.pid)
         n = per_client * args.clients
         busy = 1 - (idle1[0] - idle0[0]) / (idle1[1] - idle0[1])
         print(f"{os.path.basename(args.binary)} clients={args.clients} n={n}: {n / took:.0f}/s, "
               f"server CPU {(cpu1 - cpu0) / n:.3f} ms per op, machine busy {100 * busy:.0f}% "
-              f"({busy * os.cpu_count() * took * 1000 / n:.2f} ms of CPU per op, all processes)")
+              f"({busy * os.cpu_count() * took * 1000 / n:.2f} ms of CPU per op, all processes); "
+              f"written per op {(io1[0] - io0[0]) / n / 1024:.1f} KiB in {(io1[1] - io0[1]) / n:.1f} "
+              f"calls (sockets included)")
         call(admin, "PUT", "sys/leases/revoke-prefix/database/creds/bench")
     finally:
         server.terminate()

@@ -193,6 +193,9 @@ async fn burst(ctx: &Ctx, n: usize) -> Result<Figure> {
     server.start().await?;
     let overstay = watch(&ctx.target, pending, n, Duration::from_secs(600)).await?;
     let ours = overstay.iter().copied().fold(0.0, f64::max);
+    // The server's own CPU from its start to the last role gone (its start-up included, a few
+    // ms): steadier than the drain's wall time, which moves with the machine.
+    let server_cpu_ms = server.cpu_ms().ok();
 
     // Direct: the same number of roles, dropped by POOL connections at once, timed by the same
     // watcher (its polling costs both sides alike) from the moment the drops start.
@@ -237,7 +240,10 @@ async fn burst(ctx: &Ctx, n: usize) -> Result<Figure> {
         baseline: json!({ "drain_ms": direct_ms }),
         ratio: (ours > 0.0).then(|| direct_ms / ours),
         target: "drain within 2× direct (ratio ≥ 0.5)".into(),
-        notes: serde_json::Value::Null,
+        notes: json!({
+            "server_cpu_ms": server_cpu_ms,
+            "server_cpu_us_per_lease": server_cpu_ms.map(|ms| ms * 1000.0 / n as f64),
+        }),
     })
 }
 
