@@ -218,26 +218,6 @@ impl Server {
         Ok(kb * 1024)
     }
 
-    /// CPU time (user + system) the running process has used since it started, in ms: what a
-    /// drain cost the server, free of the wall clock's noise.
-    pub fn cpu_ms(&self) -> Result<f64> {
-        let pid = self.child.as_ref().context("not running")?.id();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // The fields after the command name (which may hold spaces), from `state` on.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .context("unreadable /proc stat")?
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| -> Result<f64> {
-            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-        };
-        // utime and stime, fields 14 and 15 of proc(5): 11 and 12 here.
-        let hz = 100.0; // USER_HZ, 100 on Linux
-        Ok((ticks(11)? + ticks(12)?) * 1000.0 / hz)
-    }
-
     /// One API call with the root token; the JSON answer (`null` for 204), or an error naming
     /// the status and body.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {

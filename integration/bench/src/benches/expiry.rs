@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{clean_target, database_server, POOL};
+use crate::cpu::CpuSnapshot;
 use crate::report::Figure;
 use crate::server::{call, http_client, Server};
 use crate::target::{suffix, valid_until, Target};
@@ -194,8 +195,10 @@ async fn burst(ctx: &Ctx, n: usize) -> Result<Figure> {
     let overstay = watch(&ctx.target, pending, n, Duration::from_secs(600)).await?;
     let ours = overstay.iter().copied().fold(0.0, f64::max);
     // The server's own CPU from its start to the last role gone (its start-up included, a few
-    // ms): steadier than the drain's wall time, which moves with the machine.
-    let server_cpu_ms = server.cpu_ms().ok();
+    // ms; its pid is new, so counted from zero): steadier than the drain's wall time.
+    let server_cpu_ms = server
+        .pid()
+        .map(|pid| CpuSnapshot::take(&[pid]).since(&CpuSnapshot::default()) * 1e3);
 
     // Direct: the same number of roles, dropped by POOL connections at once, timed by the same
     // watcher (its polling costs both sides alike) from the moment the drops start.
