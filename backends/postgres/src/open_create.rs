@@ -123,7 +123,7 @@ impl OpenCreate {
 /// `SAVEPOINT` is an error unless a transaction block is open (an explicit one: a multi-statement
 /// query's implicit block does not count). Released at once, it leaves no subtransaction for
 /// the statement to write in. Zeroized, as the statement may carry the password.
-pub(crate) fn guarded(statement: &str) -> Zeroizing<String> {
+fn guarded(statement: &str) -> Zeroizing<String> {
     const GUARD: &str = "SAVEPOINT leasehold_guard; RELEASE SAVEPOINT leasehold_guard;\n";
     // Sized up front: growing would leave a copy of the password in freed memory.
     let mut query = Zeroizing::new(String::with_capacity(GUARD.len() + statement.len()));
