@@ -24,7 +24,8 @@ impl CpuSnapshot {
         self.0
             .iter()
             .map(|(pid, now)| (now - before.0.get(pid).copied().unwrap_or(0.0)).max(0.0))
-            .sum()
+            // Not `sum()`: over no processes it is -0.0, which reports print as "-0".
+            .fold(0.0, |total, cpu| total + cpu)
     }
 }
 

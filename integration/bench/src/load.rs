@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cpu_split::{CpuSplit, Meter};
+
 /// What one or more rounds of one contender measured.
 #[derive(Debug, Default, Clone)]
 pub struct Sample {
@@ -131,17 +133,54 @@ where
     FB: Fn(usize, u64) -> FutB + Send + Sync + 'static,
     FutB: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    let (sa, sb, _) = alternate_metered(rounds, clients, duration, a, b, None).await;
+    (sa, sb)
+}
+
+/// [`alternate`], with each contender's rounds also measured by `meter` (whose CPU they
+/// cost): the third value holds `a`'s and `b`'s [`CpuSplit`], zero without a meter. A round
+/// whose counters cannot be read is left out of the split.
+pub async fn alternate_metered<FA, FutA, FB, FutB>(
+    rounds: usize,
+    clients: usize,
+    duration: Duration,
+    a: Arc<FA>,
+    b: Arc<FB>,
+    meter: Option<&Meter>,
+) -> (Sample, Sample, [CpuSplit; 2])
+where
+    FA: Fn(usize, u64) -> FutA + Send + Sync + 'static,
+    FutA: Future<Output = anyhow::Result<()>> + Send + 'static,
+    FB: Fn(usize, u64) -> FutB + Send + Sync + 'static,
+    FutB: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let (mut sa, mut sb) = (Sample::default(), Sample::default());
+    let mut split = [CpuSplit::default(); 2];
     for r in 0..rounds {
-        if r % 2 == 0 {
-            sa.merge(round(clients, duration, a.clone()).await);
-            sb.merge(round(clients, duration, b.clone()).await);
-        } else {
-            sb.merge(round(clients, duration, b.clone()).await);
-            sa.merge(round(clients, duration, a.clone()).await);
+        for which in if r % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let mark = match meter {
+                Some(m) => m.mark().await.ok(),
+                None => None,
+            };
+            let sample = if which == 0 {
+                round(clients, duration, a.clone()).await
+            } else {
+                round(clients, duration, b.clone()).await
+            };
+            if let (Some(m), Some(mark)) = (meter, mark) {
+                let ops = sample.latencies.len() as u64;
+                if let (Ok(cost), Some(slot)) = (m.since(&mark, ops).await, split.get_mut(which)) {
+                    slot.add(cost);
+                }
+            }
+            if which == 0 {
+                sa.merge(sample);
+            } else {
+                sb.merge(sample);
+            }
         }
     }
-    (sa, sb)
+    (sa, sb, split)
 }
 
 /// [`alternate`] for any number of contenders of one kind: `rounds` rounds of each of `ops`,

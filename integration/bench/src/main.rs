@@ -10,6 +10,7 @@
 mod bare;
 mod benches;
 mod cpu;
+mod cpu_split;
 mod load;
 mod nodes;
 mod proxy;

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::{clean_target, database_server, POOL};
 use crate::cpu::CpuSnapshot;
+use crate::cpu_split::{CpuSplit, Meter};
 use crate::report::Figure;
 use crate::server::{call, http_client, Server};
 use crate::target::{suffix, valid_until, Target};
@@ -168,7 +169,7 @@ async fn spread(ctx: &Ctx, n: usize) -> Result<Figure> {
 async fn burst(ctx: &Ctx, n: usize) -> Result<Figure> {
     // The bare drain runs before and after ours and counts as their mean: on a shared machine
     // the bare drain alone moved by 60 % between two runs, which decided the ratio.
-    let direct_before = direct_drain(ctx, n).await?;
+    let (direct_before, mut direct_cpu) = direct_drain(ctx, n).await?;
     // Issued with a TTL longer than issuing them all takes, then the server is stopped until
     // every one has expired: on restart all N are due at once. (Editing the rows' expiry in
     // the table instead would fail their integrity tags: the engine would flag, not destroy.)
@@ -195,16 +196,22 @@ async fn burst(ctx: &Ctx, n: usize) -> Result<Figure> {
     {
         p.1 = at;
     }
+    // The target's and this process's CPU over the drain, to set beside the bare drain's.
+    let meter = Meter::new(ctx.target.clone(), None);
+    let mark = meter.mark().await?;
     server.start().await?;
     let overstay = watch(&ctx.target, pending, n, Duration::from_secs(600)).await?;
+    let mut ours_cpu = meter.since(&mark, n as u64).await?;
     let ours = overstay.iter().copied().fold(0.0, f64::max);
     // The server's own CPU from its start to the last role gone (its start-up included, a few
     // ms; its pid is new, so counted from zero): steadier than the drain's wall time.
     let server_cpu_ms = server
         .pid()
         .map(|pid| CpuSnapshot::take(&[pid]).since(&CpuSnapshot::default()) * 1e3);
+    ours_cpu.server = server_cpu_ms.unwrap_or(0.0) / 1e3;
 
-    let direct_after = direct_drain(ctx, n).await?;
+    let (direct_after, after_cpu) = direct_drain(ctx, n).await?;
+    direct_cpu.add(after_cpu);
     let direct_ms = (direct_before + direct_after) / 2.0;
     let mut stats = percentiles(overstay);
     stats["drain_ms"] = json!(ours);
@@ -222,19 +229,23 @@ async fn burst(ctx: &Ctx, n: usize) -> Result<Figure> {
         notes: json!({
             "server_cpu_ms": server_cpu_ms,
             "server_cpu_us_per_lease": server_cpu_ms.map(|ms| ms * 1000.0 / n as f64),
+            "cpu_per_lease": { "leasehold": ours_cpu.per_op(), "direct": direct_cpu.per_op() },
         }),
     })
 }
 
 /// The bare drain: `n` roles made directly, then dropped by POOL connections at once, timed by
 /// the same watcher as ours (its polling costs both sides alike) from the moment the drops start.
-async fn direct_drain(ctx: &Ctx, n: usize) -> Result<f64> {
+/// Also answers the CPU the drain cost the target and this process.
+async fn direct_drain(ctx: &Ctx, n: usize) -> Result<(f64, CpuSplit)> {
     for i in 0..n {
         ctx.target
             .create_direct(&format!("d-burst-{i}-{}", suffix(4)), &valid_until(3600))
             .await?;
     }
     let names = ctx.target.roles("d-burst-").await?;
+    let meter = Meter::new(ctx.target.clone(), None);
+    let mark = meter.mark().await?;
     let start = Utc::now();
     let pending: Pending = Arc::new(Mutex::new(
         names.iter().map(|name| (name.clone(), start)).collect(),
@@ -260,7 +271,8 @@ async fn direct_drain(ctx: &Ctx, n: usize) -> Result<f64> {
     for task in tasks {
         task.await??;
     }
-    Ok(watcher.await??.into_iter().fold(0.0, f64::max))
+    let drain = watcher.await??.into_iter().fold(0.0, f64::max);
+    Ok((drain, meter.since(&mark, n as u64).await?))
 }
 
 pub async fn run(ctx: &Ctx) -> Result<Vec<Figure>> {

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::{clean_target, database_server};
-use crate::load::alternate;
+use crate::cpu_split::Meter;
+use crate::load::alternate_metered;
 use crate::report::Figure;
 use crate::server::{call, http_client};
 use crate::target::{suffix, valid_until};
@@ -43,7 +44,9 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<Figure>> {
             target.drop_direct(&name).await
         }
     });
-    let (ours, base) = alternate(ctx.rounds, clients, ctx.round, api, direct).await;
+    let meter = Meter::new(ctx.target.clone(), server.pid());
+    let (ours, base, [ours_cpu, base_cpu]) =
+        alternate_metered(ctx.rounds, clients, ctx.round, api, direct, Some(&meter)).await;
     let leaked = ctx.target.roles("v-").await?.len();
     let mut f = Figure::throughput(
         "pg_churn",
@@ -52,7 +55,11 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<Figure>> {
         &base.stats(),
         "≥ 0.8 of direct, 0 leaked",
     );
-    f.notes = json!({ "leaked_roles": leaked, "first_error": ours.first_error });
+    f.notes = json!({
+        "leaked_roles": leaked,
+        "first_error": ours.first_error,
+        "cpu_per_op": { "leasehold": ours_cpu.per_op(), "direct": base_cpu.per_op() },
+    });
     clean_target(ctx).await?;
     Ok(vec![f])
 }

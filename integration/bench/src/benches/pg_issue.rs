@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
 use super::{clean_target, database_server};
-use crate::load::alternate;
+use crate::cpu_split::Meter;
+use crate::load::alternate_metered;
 use crate::report::Figure;
 use crate::server::{call, http_client};
 use crate::target::{suffix, valid_until, RowLog};
@@ -36,14 +38,20 @@ pub async fn run(ctx: &Ctx) -> Result<Vec<Figure>> {
                     .await
             }
         });
-        let (ours, base) = alternate(ctx.rounds, clients, ctx.round, api, direct).await;
-        figures.push(Figure::throughput(
+        let meter = Meter::new(ctx.target.clone(), server.pid());
+        let (ours, base, [ours_cpu, base_cpu]) =
+            alternate_metered(ctx.rounds, clients, ctx.round, api, direct, Some(&meter)).await;
+        let mut figure = Figure::throughput(
             "pg_issue",
             format!("clients={clients}"),
             &ours.stats(),
             &base.stats(),
             "≥ 0.9 of direct (Vault: 226/s, 45 ms mean)",
-        ));
+        );
+        figure.notes = json!({
+            "cpu_per_op": { "leasehold": ours_cpu.per_op(), "direct": base_cpu.per_op() },
+        });
+        figures.push(figure);
         if let Some(e) = ours.first_error.or(base.first_error) {
             eprintln!("pg_issue clients={clients}: first error: {e}");
         }
