@@ -9,6 +9,7 @@
 
 mod bare;
 mod benches;
+mod cores;
 mod cpu;
 mod cpu_split;
 mod load;
@@ -41,6 +42,10 @@ struct Cli {
     /// The leasehold binary (a release build).
     #[arg(long, env = "LEASEHOLD_BIN")]
     binary: PathBuf,
+    /// Pin the target cluster to the first CPU and the harness, with the servers it starts, to
+    /// the others: a stand-in for a target on a machine of its own.
+    #[arg(long)]
+    split_cores: bool,
     /// Serve the bare handler api_floor compares with (internal: the harness runs this).
     #[arg(long, hide = true)]
     bare_server: Option<u16>,
@@ -118,6 +123,9 @@ async fn main() -> Result<()> {
         rounds: if cli.quick { 1 } else { 3 },
     };
     println!("{}", machine());
+    if cli.split_cores {
+        println!("{}", cores::split(&ctx.target).await?);
+    }
     println!("| bench | case | leasehold | baseline | ratio | target | notes |");
     println!("|---|---|---|---|---|---|---|");
     let mut all: Vec<Figure> = Vec::new();
