@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::cpu::parent_of;
 use crate::target::Target;
 
 /// Pin the target's processes (its postmaster, so that backends it forks later follow, and the
@@ -17,17 +18,7 @@ pub async fn split(target: &Target) -> Result<String> {
     if cores < 2 {
         bail!("--split-cores needs at least two CPUs; this machine has {cores}");
     }
-    let client = target.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT pid FROM pg_stat_activity UNION SELECT pg_backend_pid()",
-            &[],
-        )
-        .await?;
-    let mut pids: Vec<u32> = rows
-        .iter()
-        .filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok())
-        .collect();
+    let mut pids = target.process_ids(None).await?;
     let backend = pids
         .first()
         .copied()
@@ -54,12 +45,4 @@ fn pin(pid: u32, cpus: &str) -> Result<()> {
         bail!("taskset could not pin process {pid} to CPUs {cpus}");
     }
     Ok(())
-}
-
-/// The parent process id of `pid` (field 4 of `/proc/PID/stat`, after the command's closing
-/// parenthesis).
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    rest.split_whitespace().nth(1)?.parse().ok()
 }

@@ -63,25 +63,18 @@ impl Meter {
         Self { target, server }
     }
 
-    /// Every process of the target cluster that `pg_stat_activity` lists: client backends
-    /// (ours and the direct pool's, which stay connected) and the background processes that
-    /// write and flush the WAL. A backend that exits within a window loses its last interval;
-    /// none do here, as both contenders keep their connections pooled.
+    /// Every process of the target cluster: client backends (ours and the direct pool's, which
+    /// stay connected) and the background processes that write and flush the WAL. A backend
+    /// that exits within a window loses its last interval; none do here, as both contenders
+    /// keep their connections pooled.
     async fn target_pids(&self) -> anyhow::Result<Vec<u32>> {
-        let client = self.target.pool.get().await?;
-        let rows = client
-            .query("SELECT pid FROM pg_stat_activity", &[])
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok())
-            .collect())
+        self.target.process_ids(None).await
     }
 
     pub async fn mark(&self) -> anyhow::Result<Mark> {
         Ok(Mark {
             target: CpuSnapshot::take(&self.target_pids().await?),
-            server: CpuSnapshot::take(&self.server.into_iter().collect::<Vec<_>>()),
+            server: CpuSnapshot::take(self.server.as_slice()),
             client: CpuSnapshot::take(&[std::process::id()]),
         })
     }
@@ -91,8 +84,7 @@ impl Meter {
         Ok(CpuSplit {
             ops,
             target: CpuSnapshot::take(&self.target_pids().await?).since(&mark.target),
-            server: CpuSnapshot::take(&self.server.into_iter().collect::<Vec<_>>())
-                .since(&mark.server),
+            server: CpuSnapshot::take(self.server.as_slice()).since(&mark.server),
             client: CpuSnapshot::take(&[std::process::id()]).since(&mark.client),
         })
     }

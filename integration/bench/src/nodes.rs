@@ -158,17 +158,7 @@ impl Nodes {
 
     /// The storage database's backends (the nodes' pooled and LISTEN connections).
     async fn storage_pids(&self, ctx: &Ctx) -> Result<Vec<u32>> {
-        let client = ctx.target.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1",
-                &[&self.db],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok())
-            .collect())
+        ctx.target.process_ids(Some(&self.db)).await
     }
 
     /// Start a window now.

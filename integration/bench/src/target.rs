@@ -79,6 +79,23 @@ impl Target {
         Ok(())
     }
 
+    /// The cluster's processes that `pg_stat_activity` lists (client backends, this pool's
+    /// own included, and the background processes), only those connected to `database` if
+    /// one is named.
+    pub async fn process_ids(&self, database: Option<&str>) -> Result<Vec<u32>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE $1::text IS NULL OR datname = $1",
+                &[&database],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| u32::try_from(r.get::<_, i32>(0)).ok())
+            .collect())
+    }
+
     /// `DROP ROLE`, directly.
     pub async fn drop_direct(&self, name: &str) -> Result<()> {
         let client = self.pool.get().await?;
